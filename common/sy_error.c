@@ -1,0 +1,35 @@
+#include "sy_error.h"
+
+static const struct {
+    int status;
+    const char *type, *code, *reason;
+} table[SY_E__COUNT] = {
+#define SY_X(name, status, type, code, reason) [SY_E_##name] = {status, type, code, reason},
+    SY_ERROR_TABLE(SY_X)
+#undef SY_X
+};
+
+static sy_err_t clamp(sy_err_t e)
+{
+    return (unsigned)e < SY_E__COUNT ? e : SY_E_INTERNAL;
+}
+
+int sy_err_status(sy_err_t e)
+{
+    return table[clamp(e)].status;
+}
+
+const char *sy_err_type(sy_err_t e)
+{
+    return table[clamp(e)].type;
+}
+
+const char *sy_err_code(sy_err_t e)
+{
+    return table[clamp(e)].code;
+}
+
+const char *sy_strerror(sy_err_t e)
+{
+    return table[clamp(e)].reason;
+}

@@ -1,0 +1,28 @@
+/*
+ * sy_log — one-line structured logs to stderr: `ts=… level=… msg="…" k=v …`.
+ *
+ * Each call formats into a stack buffer and issues one write(2), so lines from different
+ * threads never interleave. Secrets must never be passed here: callers log key ids and
+ * display prefixes, never keys or credentials.
+ *
+ * Thread-safety: every function may be called from any thread. sy_log_set_level is meant
+ * for start-up.
+ */
+#ifndef SY_LOG_H
+#define SY_LOG_H
+
+typedef enum { SY_LOG_DEBUG = 0, SY_LOG_INFO, SY_LOG_WARN, SY_LOG_ERROR, SY_LOG_OFF } sy_log_level_t;
+
+void sy_log_set_level(sy_log_level_t lvl);
+sy_log_level_t sy_log_get_level(void);
+/* Parses "debug|info|warn|error|off"; returns -1 on an unknown word. */
+int sy_log_parse_level(const char *s, sy_log_level_t *out);
+void sy_log(sy_log_level_t lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define sy_log_enabled(lvl) ((lvl) >= sy_log_get_level())
+#define SY_DEBUG(...) sy_log(SY_LOG_DEBUG, __VA_ARGS__)
+#define SY_INFO(...) sy_log(SY_LOG_INFO, __VA_ARGS__)
+#define SY_WARN(...) sy_log(SY_LOG_WARN, __VA_ARGS__)
+#define SY_ERROR(...) sy_log(SY_LOG_ERROR, __VA_ARGS__)
+
+#endif

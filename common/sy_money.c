@@ -1,0 +1,52 @@
+#include "sy_money.h"
+
+#include <stdio.h>
+
+int sy_money_parse_usd(const char *s, sy_nano_t *out)
+{
+    if (s == NULL || *s == '\0')
+        return -1;
+    int64_t whole = 0, frac = 0;
+    int frac_digits = 0, any = 0;
+    const char *p = s;
+    for (; *p >= '0' && *p <= '9'; p++, any = 1) {
+        if (whole > (INT64_MAX / SY_NANO_PER_USD) / 10)
+            return -1;
+        whole = whole * 10 + (*p - '0');
+    }
+    if (*p == '.') {
+        p++;
+        for (; *p >= '0' && *p <= '9'; p++, any = 1) {
+            if (++frac_digits > 9)
+                return -1;
+            frac = frac * 10 + (*p - '0');
+        }
+    }
+    if (*p != '\0' || !any)
+        return -1;
+    for (int i = frac_digits; i < 9; i++)
+        frac *= 10;
+    *out = whole * SY_NANO_PER_USD + frac;
+    return 0;
+}
+
+sy_nano_t sy_money_cost(int64_t tokens, sy_nano_t per_m)
+{
+    if (tokens <= 0 || per_m <= 0)
+        return 0;
+    __int128 v = (__int128)tokens * per_m + 500000;
+    v /= 1000000;
+    return v > INT64_MAX ? INT64_MAX : (sy_nano_t)v;
+}
+
+void sy_money_format_usd(sy_nano_t v, char out[32])
+{
+    const char *sign = "";
+    uint64_t u = (uint64_t)v;
+    if (v < 0) {
+        sign = "-";
+        u = (uint64_t)0 - u;
+    }
+    snprintf(out, 32, "%s%llu.%09llu", sign, (unsigned long long)(u / 1000000000u),
+             (unsigned long long)(u % 1000000000u));
+}

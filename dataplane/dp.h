@@ -1,0 +1,220 @@
+/*
+ * dp — types shared by the data plane's request stages.
+ *
+ * A request meets the stages in file order:
+ *   dp_accept.c   request id, CORS, method/path dispatch            (stage 1)
+ *   dp_auth.c     API key → key record                               (stage 2)
+ *   dp_admit.c    workspace/key state; later balance and limits      (stage 3)
+ *   dp_body.c     parse and validate the JSON body                   (stage 4)
+ *   dp_route.c    model form → ordered candidate list                (stage 5)
+ *   providers/    adapt the request to the candidate's dialect       (stage 6)
+ *   dp_upstream.c libcurl multi transfer on the loop                 (stage 7)
+ *   dp_relay.c    response/stream back to the client, failover       (stage 8)
+ *   dp_meter.c    usage, cost, access log, metrics                   (stage 9)
+ * Any stage may end the request through dp_respond_error (dp_respond.c), the only place an
+ * error becomes a response.
+ *
+ * Threading: each event-loop thread owns a dp_thread_t; a dp_req_t lives on exactly one
+ * thread. Nothing here is shared between threads except the snapshot (dp_snapshot.h).
+ *
+ * Lifetime of a request: dp_req_t is malloc'ed when the request arrives and anchored to the
+ * h2o request pool. When h2o disposes the request (response done or client gone) the anchor
+ * clears `r->req` and cancels any upstream transfer; the dp_req_t is freed once neither
+ * the h2o request nor a transfer refers to it (dp_req_release).
+ */
+#ifndef DP_H
+#define DP_H
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <h2o.h>
+#include <stdint.h>
+
+#include "dp_snapshot.h"
+#include "sy_error.h"
+#include "sy_sse.h"
+
+#define DP_MAX_CANDIDATES 8
+#define DP_REQUEST_ID_MAX 64
+#define DP_STREAM_PENDING_CAP (32 * 1024)    /* bytes queued for a slow client before pausing upstream */
+#define DP_MAX_RESPONSE_BYTES (32u << 20)    /* non-streamed upstream answer cap */
+#define DP_MAX_SSE_EVENT (1u << 20)          /* one upstream SSE event cap */
+
+typedef struct dp_thread dp_thread_t;
+typedef struct dp_upstream dp_upstream_t;
+typedef struct dp_metrics dp_metrics_t;
+typedef struct dp_curl dp_curl_t;
+
+typedef enum { DP_EP_CHAT = 0, DP_EP_EMBEDDINGS, DP_EP__COUNT } dp_endpoint_t;
+
+/* Growable byte buffer with a hard cap (malloc-backed; dp_buf_free releases). */
+typedef struct {
+    char *base;
+    size_t len, cap;
+} dp_buf_t;
+int dp_buf_append(dp_buf_t *b, const void *p, size_t n, size_t limit);
+void dp_buf_free(dp_buf_t *b);
+
+typedef struct {
+    int64_t prompt_tokens, completion_tokens;
+    int have; /* usage came from the provider */
+} dp_usage_t;
+
+typedef struct dp_req {
+    h2o_req_t *req; /* NULL once h2o disposed the request */
+    dp_thread_t *th;
+    dp_snapshot_t *snap; /* borrowed from th's holder */
+    h2o_linklist_t link; /* in th->active while the request is in flight */
+    uint64_t t_start_ns, t_up_ns, t_up_end_ns, t_first_byte_ns;
+    char id[DP_REQUEST_ID_MAX + 1];
+    dp_endpoint_t ep;
+    const dp_key_t *key;
+
+    /* stage 4: the request body */
+    cJSON *body;
+    int stream, client_wants_usage;
+
+    /* stage 5: candidates */
+    const dp_model_t *cand[DP_MAX_CANDIDATES];
+    size_t ncand, next_cand, attempts;
+    const dp_model_t *model; /* candidate of the current attempt */
+
+    /* stage 6/7: the current upstream attempt */
+    dp_upstream_t *up;
+    char *up_body; /* upstream request body, owned (free) */
+    size_t up_body_len;
+    const char *up_url;
+    struct curl_slist *up_headers;
+    int up_status;
+    int up_retry_after; /* seconds, -1 when none */
+    int up_is_sse;
+    sy_err_t last_err;
+    char last_msg[200];
+
+    /* stage 8: relay */
+    h2o_generator_t gen;
+    int started, inflight, final_sent, up_done, up_paused, done_seen;
+    dp_buf_t sending, pending; /* stream double buffer; non-stream: pending collects the body */
+    sy_sse_t sse;
+
+    /* stage 9 */
+    dp_usage_t usage;
+    sy_err_t end; /* why the request ended */
+    int status;
+    int anchored; /* the h2o pool still refers to us */
+    int busy;     /* a relay callback is on the stack: do not free */
+    int overflow; /* upstream answer exceeded DP_MAX_RESPONSE_BYTES */
+    h2o_timeout_entry_t retry_entry; /* next attempt, deferred out of curl's callbacks */
+} dp_req_t;
+
+struct dp_thread {
+    size_t index;
+    pthread_t tid;
+    h2o_evloop_t *loop;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_socket_t *listener;
+    h2o_multithread_receiver_t receiver;
+    dp_snapshot_holder_t holder;
+    dp_curl_t *curl;
+    dp_metrics_t *metrics;
+    h2o_linklist_t active;
+    size_t inflight, streams;
+    int draining, stop;
+    h2o_timeout_t drain_tick;
+    h2o_timeout_entry_t drain_entry;
+    uint64_t req_seq;
+};
+
+/* ---- dp_server.c ---- */
+extern __thread dp_thread_t *dp_self;
+typedef struct {
+    uint64_t drain_ms;
+    const char *node_id;
+} dp_runtime_t;
+extern dp_runtime_t dp_rt;
+uint64_t dp_now_ns(void);
+int dp_shutting_down(void);
+
+/* ---- dp_accept.c (stage 1) ---- */
+int dp_on_req(h2o_handler_t *self, h2o_req_t *req);
+/* Drops one owner of r (the h2o anchor or the upstream transfer); frees r with the last. */
+void dp_req_maybe_free(dp_req_t *r);
+
+/* ---- dp_auth.c (stage 2) ---- */
+sy_err_t dp_auth(dp_req_t *r);
+/* ---- dp_admit.c (stage 3) ---- */
+sy_err_t dp_admit(dp_req_t *r);
+/* ---- dp_body.c (stage 4) ---- */
+sy_err_t dp_body_parse(dp_req_t *r, char *msg, size_t msglen, const char **param);
+/* ---- dp_route.c (stage 5) ---- */
+sy_err_t dp_route(dp_req_t *r, char *msg, size_t msglen, const char **param);
+/* ---- providers/ (stage 6): fills up_url, up_body, up_headers for r->model ---- */
+int dp_openai_prepare(dp_req_t *r);
+
+/* ---- dp_upstream.c (stage 7): the one upstream engine ---- */
+typedef struct {
+    /* First bytes of the body arrived (status and headers known). */
+    void (*on_response)(void *ctx, int status, int retry_after, int is_sse);
+    /* Body bytes. Return 0 to accept all of them, 1 to pause (the same bytes come again after
+     * dp_upstream_resume). */
+    int (*on_data)(void *ctx, const char *p, size_t n);
+    /* The transfer ended; `err` is SY_E_OK, SY_E_UPSTREAM_ERROR or SY_E_UPSTREAM_TIMEOUT. No
+     * callback follows. The handle is gone after this returns. */
+    void (*on_done)(void *ctx, sy_err_t err, const char *why);
+} dp_upstream_cb_t;
+typedef struct {
+    const char *url;
+    struct curl_slist *headers;
+    const char *body;
+    size_t body_len;
+    uint32_t connect_ms, first_byte_ms, idle_ms, total_ms;
+} dp_upstream_spec_t;
+dp_curl_t *dp_curl_create(h2o_evloop_t *loop, h2o_context_t *ctx);
+void dp_curl_destroy(dp_curl_t *c);
+dp_upstream_t *dp_upstream_start(dp_curl_t *c, const dp_upstream_spec_t *spec, const dp_upstream_cb_t *cb,
+                                 void *ctx);
+void dp_upstream_resume(dp_upstream_t *u);
+/* Cancels a transfer; no callback is called afterwards. Safe from any callback. */
+void dp_upstream_cancel(dp_upstream_t *u);
+
+/* ---- dp_relay.c (stage 8) ---- */
+/* Starts (or continues with the next candidate) the upstream attempts. */
+void dp_relay_forward(dp_req_t *r);
+/* Ends an in-flight request now (drain deadline): error event on a started stream, else an
+ * error response. */
+void dp_relay_abort(dp_req_t *r, sy_err_t err, const char *msg);
+
+/* ---- dp_meter.c (stage 9) ---- */
+/* Extracts usage from a provider JSON object (a completion or a stream chunk). */
+void dp_meter_take_usage(dp_req_t *r, const cJSON *obj);
+sy_nano_t dp_meter_cost(const dp_req_t *r);
+/* Access log line and metrics, once per request. */
+void dp_meter_finish(dp_req_t *r);
+
+/* ---- dp_respond.c ---- */
+void dp_respond_error(dp_req_t *r, sy_err_t e, const char *msg, const char *param);
+/* Serialises an OpenAI error object (for an SSE error event or a body); caller frees. */
+char *dp_error_json(sy_err_t e, const char *msg, const char *param);
+void dp_respond_body(dp_req_t *r, int status, const char *content_type, const char *body, size_t len);
+/* Headers every response carries: request id, CORS exposure. */
+void dp_add_common_headers(dp_req_t *r);
+void dp_add_routing_headers(dp_req_t *r);
+
+/* ---- dp_info.c ---- */
+void dp_info_models(dp_req_t *r, const char *id, size_t idlen);
+void dp_info_metrics(dp_req_t *r);
+
+/* ---- dp_metrics.c ---- */
+dp_metrics_t *dp_metrics_create(void);
+void dp_metrics_destroy(dp_metrics_t *m);
+void dp_metrics_register(dp_thread_t **threads, size_t n);
+void dp_metrics_request(dp_metrics_t *m, int status, const char *model, const char *provider, uint64_t total_ns,
+                        uint64_t overhead_ns);
+typedef enum { DP_UPERR_CONNECT, DP_UPERR_TIMEOUT, DP_UPERR_STATUS_5XX, DP_UPERR_STATUS_429, DP_UPERR_STATUS_4XX,
+               DP_UPERR_RESET, DP_UPERR_MALFORMED, DP_UPERR_OTHER, DP_UPERR__COUNT } dp_uperr_t;
+void dp_metrics_upstream_error(dp_metrics_t *m, dp_uperr_t kind);
+/* Renders Prometheus text for every thread into a malloc'ed buffer. */
+char *dp_metrics_render(size_t *len);
+
+#endif

@@ -1,0 +1,218 @@
+/*
+ * Stage 1: accept — request id, CORS preflight, method/path dispatch, then the proxy stages
+ * in order. Also owns the request's lifetime (see dp.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dp.h"
+#include "sy_json.h"
+
+static const char *const preflight_headers =
+    "authorization, content-type, x-api-key, x-request-id, openai-organization, openai-project, "
+    "anthropic-version, x-stainless-arch, x-stainless-lang, x-stainless-os, x-stainless-package-version, "
+    "x-stainless-runtime, x-stainless-runtime-version, x-stainless-retry-count, x-stainless-timeout";
+
+void dp_req_maybe_free(dp_req_t *r)
+{
+    if (r->anchored || r->up != NULL || r->busy > 0 || h2o_timeout_is_linked(&r->retry_entry))
+        return;
+    dp_holder_return(&r->th->holder, r->snap);
+    cJSON_Delete(r->body);
+    free(r->up_body);
+    curl_slist_free_all(r->up_headers);
+    dp_buf_free(&r->sending);
+    dp_buf_free(&r->pending);
+    sy_sse_dispose(&r->sse);
+    free(r);
+}
+
+static void on_anchor_dispose(void *p)
+{
+    dp_req_t *r = *(dp_req_t **)p;
+    r->req = NULL;
+    r->anchored = 0;
+    if (r->up != NULL) {
+        dp_upstream_cancel(r->up);
+        r->up = NULL;
+    }
+    if (h2o_timeout_is_linked(&r->retry_entry))
+        h2o_timeout_unlink(&r->retry_entry);
+    if (r->started && !r->final_sent && r->end == SY_E_OK)
+        r->end = SY_E_CLIENT_CLOSED;
+    else if (r->status == 0 && r->end == SY_E_OK)
+        r->end = SY_E_CLIENT_CLOSED;
+    h2o_linklist_unlink(&r->link);
+    r->th->inflight--;
+    if (r->started && r->ep == DP_EP_CHAT && r->stream && r->status == 200)
+        r->th->streams--;
+    dp_meter_finish(r);
+    dp_req_maybe_free(r);
+}
+
+static int valid_request_id(const char *s, size_t n)
+{
+    if (n == 0 || n > DP_REQUEST_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+              c == '.' || c == ':'))
+            return 0;
+    }
+    return 1;
+}
+
+static void assign_id(dp_req_t *r)
+{
+    h2o_req_t *req = r->req;
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
+    if (i >= 0) {
+        h2o_iovec_t v = req->headers.entries[i].value;
+        if (valid_request_id(v.base, v.len)) {
+            memcpy(r->id, v.base, v.len);
+            r->id[v.len] = '\0';
+            return;
+        }
+    }
+    /* node-unique without a syscall: thread index, per-thread sequence, start time salt */
+    static uint64_t salt;
+    if (salt == 0)
+        salt = dp_now_ns();
+    uint64_t seq = ++r->th->req_seq;
+    snprintf(r->id, sizeof(r->id), "req_%08x%02x%010llx", (unsigned)(salt & 0xffffffffu), (unsigned)(r->th->index & 0xff),
+             (unsigned long long)seq);
+}
+
+static int path_is(h2o_req_t *req, const char *p, size_t n)
+{
+    return req->path_normalized.len == n && memcmp(req->path_normalized.base, p, n) == 0;
+}
+
+static int method_is(h2o_req_t *req, const char *m, size_t n)
+{
+    return h2o_memis(req->method.base, req->method.len, m, n);
+}
+
+static void respond_preflight(dp_req_t *r)
+{
+    h2o_req_t *req = r->req;
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-methods"), 0, NULL,
+                          H2O_STRLIT("GET, POST, OPTIONS"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-headers"), 0, NULL,
+                          preflight_headers, strlen(preflight_headers));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-max-age"), 0, NULL,
+                          H2O_STRLIT("86400"));
+    dp_respond_body(r, 204, "text/plain", "", 0);
+}
+
+static void proxy(dp_req_t *r, dp_endpoint_t ep)
+{
+    char msg[256] = "";
+    const char *param = NULL;
+    sy_err_t e;
+    r->ep = ep;
+    if (dp_shutting_down()) {
+        dp_respond_error(r, SY_E_SHUTTING_DOWN, "this node is shutting down; retry on another", NULL);
+        return;
+    }
+    if (r->snap == NULL) {
+        dp_respond_error(r, SY_E_NOT_READY, "no routing table loaded yet", NULL);
+        return;
+    }
+    if ((e = dp_auth(r)) != SY_E_OK) {
+        dp_respond_error(r, e, "Incorrect or missing API key. Pass it as 'Authorization: Bearer <key>' or 'X-API-Key'.",
+                         NULL);
+        return;
+    }
+    if ((e = dp_admit(r)) != SY_E_OK) {
+        dp_respond_error(r, e,
+                         e == SY_E_ACCOUNT_DISABLED ? "this workspace is deactivated"
+                                                    : "this API key is revoked or expired",
+                         NULL);
+        return;
+    }
+    if ((e = dp_body_parse(r, msg, sizeof(msg), &param)) != SY_E_OK) {
+        dp_respond_error(r, e, msg, param);
+        return;
+    }
+    if ((e = dp_route(r, msg, sizeof(msg), &param)) != SY_E_OK) {
+        dp_respond_error(r, e, msg, param);
+        return;
+    }
+    dp_relay_forward(r);
+}
+
+static void dispatch(dp_req_t *r)
+{
+    h2o_req_t *req = r->req;
+    int get = method_is(req, H2O_STRLIT("GET")) || method_is(req, H2O_STRLIT("HEAD"));
+    int post = method_is(req, H2O_STRLIT("POST"));
+    static const char models_prefix[] = "/v1/models/";
+
+    if (method_is(req, H2O_STRLIT("OPTIONS"))) {
+        respond_preflight(r);
+    } else if (path_is(req, H2O_STRLIT("/v1/chat/completions"))) {
+        post ? proxy(r, DP_EP_CHAT) : dp_respond_error(r, SY_E_METHOD_NOT_ALLOWED, "use POST", NULL);
+    } else if (path_is(req, H2O_STRLIT("/v1/embeddings"))) {
+        post ? proxy(r, DP_EP_EMBEDDINGS) : dp_respond_error(r, SY_E_METHOD_NOT_ALLOWED, "use POST", NULL);
+    } else if (path_is(req, H2O_STRLIT("/v1/models")) ||
+               (req->path_normalized.len > sizeof(models_prefix) - 1 &&
+                memcmp(req->path_normalized.base, models_prefix, sizeof(models_prefix) - 1) == 0)) {
+        if (!get) {
+            dp_respond_error(r, SY_E_METHOD_NOT_ALLOWED, "use GET", NULL);
+        } else if (r->snap == NULL) {
+            dp_respond_error(r, SY_E_NOT_READY, "no routing table loaded yet", NULL);
+        } else if (dp_auth(r) != SY_E_OK || dp_admit(r) != SY_E_OK) {
+            dp_respond_error(r, SY_E_INVALID_API_KEY, "Incorrect or missing API key.", NULL);
+        } else if (req->path_normalized.len == sizeof("/v1/models") - 1) {
+            dp_info_models(r, NULL, 0);
+        } else {
+            dp_info_models(r, req->path_normalized.base + sizeof(models_prefix) - 1,
+                           req->path_normalized.len - (sizeof(models_prefix) - 1));
+        }
+    } else if (path_is(req, H2O_STRLIT("/healthz"))) {
+        static const char ok[] = "{\"status\":\"ok\"}";
+        dp_respond_body(r, 200, "application/json", ok, sizeof(ok) - 1);
+    } else if (path_is(req, H2O_STRLIT("/readyz"))) {
+        if (r->snap == NULL)
+            dp_respond_error(r, SY_E_NOT_READY, "no routing table loaded yet", NULL);
+        else if (dp_shutting_down())
+            dp_respond_error(r, SY_E_SHUTTING_DOWN, "shutting down", NULL);
+        else {
+            static const char ok[] = "{\"status\":\"ready\"}";
+            dp_respond_body(r, 200, "application/json", ok, sizeof(ok) - 1);
+        }
+    } else if (path_is(req, H2O_STRLIT("/metrics"))) {
+        get ? dp_info_metrics(r) : dp_respond_error(r, SY_E_METHOD_NOT_ALLOWED, "use GET", NULL);
+    } else {
+        dp_respond_error(r, SY_E_NOT_FOUND, "Unknown path. Switchyard serves /v1/chat/completions, /v1/embeddings "
+                                            "and /v1/models.",
+                         NULL);
+    }
+}
+
+int dp_on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    dp_thread_t *th = dp_self;
+    dp_req_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return -1;
+    r->req = req;
+    r->th = th;
+    r->t_start_ns = dp_now_ns();
+    r->up_retry_after = -1;
+    sy_sse_init(&r->sse, DP_MAX_SSE_EVENT);
+    dp_req_t **anchor = h2o_mem_alloc_shared(&req->pool, sizeof(*anchor), on_anchor_dispose);
+    *anchor = r;
+    r->anchored = 1;
+    h2o_linklist_insert(&th->active, &r->link);
+    th->inflight++;
+    assign_id(r);
+    r->snap = dp_holder_borrow(&th->holder);
+    r->busy++;
+    dispatch(r);
+    r->busy--;
+    dp_req_maybe_free(r);
+    return 0;
+}

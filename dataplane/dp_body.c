@@ -1,0 +1,209 @@
+/*
+ * Stage 4: read the body. One linear pre-check (UTF-8, nesting depth), one cJSON parse, then
+ * the checks that must hold before anything goes upstream: required fields, types, ranges,
+ * and no control bytes in anything that may reach a header or URL. Errors name the field in
+ * `param`, as OpenAI does.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dp.h"
+#include "sy_json.h"
+
+#define MAX_MODEL_NAME 256
+#define MAX_FALLBACKS (DP_MAX_CANDIDATES - 1)
+
+static sy_err_t bad(char *msg, size_t msglen, const char **param, const char *p, const char *fmt, const char *a)
+{
+    snprintf(msg, msglen, fmt, a);
+    *param = p;
+    return SY_E_BAD_PARAM;
+}
+
+static int is_model_name(const cJSON *v)
+{
+    if (!cJSON_IsString(v))
+        return 0;
+    size_t n = strlen(v->valuestring);
+    return n > 0 && n <= MAX_MODEL_NAME && !sy_has_ctl(v->valuestring, n);
+}
+
+/* A number in [lo, hi] when present. */
+static int range_ok(const cJSON *o, const char *name, double lo, double hi)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (v == NULL || cJSON_IsNull(v))
+        return 1;
+    return cJSON_IsNumber(v) && isfinite(v->valuedouble) && v->valuedouble >= lo && v->valuedouble <= hi;
+}
+
+static int int_ok(const cJSON *o, const char *name, double lo, double hi)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (v == NULL || cJSON_IsNull(v))
+        return 1;
+    return cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi && floor(v->valuedouble) == v->valuedouble;
+}
+
+static int type_ok(const cJSON *o, const char *name, int (*is)(const cJSON *))
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return v == NULL || cJSON_IsNull(v) || is(v);
+}
+
+static int is_bool(const cJSON *v)
+{
+    return cJSON_IsBool(v);
+}
+static int is_object(const cJSON *v)
+{
+    return cJSON_IsObject(v);
+}
+static int is_array(const cJSON *v)
+{
+    return cJSON_IsArray(v);
+}
+static int is_string_or_object(const cJSON *v)
+{
+    return cJSON_IsString(v) || cJSON_IsObject(v);
+}
+static int is_string_or_array(const cJSON *v)
+{
+    return cJSON_IsString(v) || cJSON_IsArray(v);
+}
+
+static sy_err_t check_messages(const cJSON *msgs, char *msg, size_t msglen, const char **param)
+{
+    if (msgs == NULL)
+        return bad(msg, msglen, param, "messages", "%s", "'messages' is a required property");
+    if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0)
+        return bad(msg, msglen, param, "messages", "%s", "'messages' must be a non-empty array");
+    static const char *const roles[] = {"system", "user", "assistant", "tool", "developer", "function", NULL};
+    const cJSON *m;
+    cJSON_ArrayForEach(m, msgs)
+    {
+        if (!cJSON_IsObject(m))
+            return bad(msg, msglen, param, "messages", "%s", "each message must be an object");
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        int known = 0;
+        for (const char *const *r = roles; cJSON_IsString(role) && *r; r++)
+            known |= strcmp(role->valuestring, *r) == 0;
+        if (!known)
+            return bad(msg, msglen, param, "messages.role", "%s",
+                       "each message needs a 'role' of system, developer, user, assistant or tool");
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (content != NULL && !cJSON_IsNull(content) && !cJSON_IsString(content) && !cJSON_IsArray(content))
+            return bad(msg, msglen, param, "messages.content", "%s", "'content' must be a string or an array of parts");
+    }
+    return SY_E_OK;
+}
+
+static sy_err_t check_chat(dp_req_t *r, cJSON *b, char *msg, size_t msglen, const char **param)
+{
+    sy_err_t e = check_messages(cJSON_GetObjectItemCaseSensitive(b, "messages"), msg, msglen, param);
+    if (e != SY_E_OK)
+        return e;
+    if (!type_ok(b, "stream", is_bool))
+        return bad(msg, msglen, param, "stream", "%s", "'stream' must be a boolean");
+    if (!type_ok(b, "stream_options", is_object))
+        return bad(msg, msglen, param, "stream_options", "%s", "'stream_options' must be an object");
+    if (!range_ok(b, "temperature", 0, 2))
+        return bad(msg, msglen, param, "temperature", "%s", "'temperature' must be a number between 0 and 2");
+    if (!range_ok(b, "top_p", 0, 1))
+        return bad(msg, msglen, param, "top_p", "%s", "'top_p' must be a number between 0 and 1");
+    if (!range_ok(b, "presence_penalty", -2, 2))
+        return bad(msg, msglen, param, "presence_penalty", "%s", "'presence_penalty' must be between -2 and 2");
+    if (!range_ok(b, "frequency_penalty", -2, 2))
+        return bad(msg, msglen, param, "frequency_penalty", "%s", "'frequency_penalty' must be between -2 and 2");
+    if (!int_ok(b, "max_tokens", 1, 1e9))
+        return bad(msg, msglen, param, "max_tokens", "%s", "'max_tokens' must be a positive integer");
+    if (!int_ok(b, "max_completion_tokens", 1, 1e9))
+        return bad(msg, msglen, param, "max_completion_tokens", "%s",
+                   "'max_completion_tokens' must be a positive integer");
+    if (!int_ok(b, "n", 1, 128))
+        return bad(msg, msglen, param, "n", "%s", "'n' must be an integer between 1 and 128");
+    if (!type_ok(b, "tools", is_array))
+        return bad(msg, msglen, param, "tools", "%s", "'tools' must be an array");
+    if (!type_ok(b, "tool_choice", is_string_or_object))
+        return bad(msg, msglen, param, "tool_choice", "%s", "'tool_choice' must be a string or an object");
+    if (!type_ok(b, "response_format", is_object))
+        return bad(msg, msglen, param, "response_format", "%s", "'response_format' must be an object");
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(b, "stream");
+    r->stream = cJSON_IsTrue(st);
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(b, "stream_options");
+    r->client_wants_usage = so && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
+    return SY_E_OK;
+}
+
+static sy_err_t check_embeddings(cJSON *b, char *msg, size_t msglen, const char **param)
+{
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(b, "input");
+    if (in == NULL)
+        return bad(msg, msglen, param, "input", "%s", "'input' is a required property");
+    if (!is_string_or_array(in) || (cJSON_IsArray(in) && cJSON_GetArraySize(in) == 0))
+        return bad(msg, msglen, param, "input", "%s", "'input' must be a string or a non-empty array");
+    if (!int_ok(b, "dimensions", 1, 65536))
+        return bad(msg, msglen, param, "dimensions", "%s", "'dimensions' must be a positive integer");
+    return SY_E_OK;
+}
+
+sy_err_t dp_body_parse(dp_req_t *r, char *msg, size_t msglen, const char **param)
+{
+    h2o_iovec_t body = r->req->entity;
+    *param = NULL;
+    if (body.len > r->snap->limits.max_body_bytes) {
+        snprintf(msg, msglen, "request body is larger than %u bytes", r->snap->limits.max_body_bytes);
+        return SY_E_REQUEST_TOO_LARGE;
+    }
+    if (body.base == NULL || body.len == 0) {
+        snprintf(msg, msglen, "the request body must be a JSON object");
+        return SY_E_BAD_JSON;
+    }
+    size_t at;
+    switch (sy_json_precheck(body.base, body.len, r->snap->limits.max_json_depth, &at)) {
+    case SY_JSON_OK:
+        break;
+    case SY_JSON_BAD_UTF8:
+        snprintf(msg, msglen, "the request body is not valid UTF-8 (byte %zu)", at);
+        return SY_E_BAD_JSON;
+    case SY_JSON_TOO_DEEP:
+        snprintf(msg, msglen, "JSON nesting deeper than %u levels", r->snap->limits.max_json_depth);
+        return SY_E_BAD_JSON;
+    default:
+        snprintf(msg, msglen, "malformed JSON (byte %zu)", at);
+        return SY_E_BAD_JSON;
+    }
+    const char *end = NULL;
+    r->body = cJSON_ParseWithLengthOpts(body.base, body.len, &end, 0);
+    if (r->body == NULL) {
+        snprintf(msg, msglen, "malformed JSON (byte %ld)", end ? (long)(end - body.base) : -1L);
+        return SY_E_BAD_JSON;
+    }
+    while (end != NULL && end < body.base + body.len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+        end++;
+    if (end != body.base + body.len) {
+        snprintf(msg, msglen, "unexpected data after the JSON value (byte %ld)", (long)(end - body.base));
+        return SY_E_BAD_JSON;
+    }
+    if (!cJSON_IsObject(r->body)) {
+        snprintf(msg, msglen, "the request body must be a JSON object");
+        return SY_E_BAD_JSON;
+    }
+    cJSON *b = r->body;
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(b, "model");
+    if (model == NULL)
+        return bad(msg, msglen, param, "model", "%s", "'model' is a required property");
+    if (!is_model_name(model))
+        return bad(msg, msglen, param, "model", "%s",
+                   "'model' must be a non-empty string without control characters");
+    const cJSON *models = cJSON_GetObjectItemCaseSensitive(b, "models");
+    if (models != NULL && !cJSON_IsNull(models)) {
+        if (!cJSON_IsArray(models) || cJSON_GetArraySize(models) > MAX_FALLBACKS)
+            return bad(msg, msglen, param, "models", "%s", "'models' must be an array of at most 7 model names");
+        const cJSON *m;
+        cJSON_ArrayForEach(m, models) if (!is_model_name(m)) return bad(msg, msglen, param, "models", "%s",
+                                                                        "'models' entries must be model names");
+    }
+    return r->ep == DP_EP_CHAT ? check_chat(r, b, msg, msglen, param) : check_embeddings(b, msg, msglen, param);
+}

@@ -1,0 +1,72 @@
+/*
+ * Informational endpoints: the model list (OpenAI shape plus catalog fields) and /metrics.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dp.h"
+
+static const char *const health_names[] = {"unknown", "healthy", "degraded", "down"};
+
+static cJSON *model_json(const dp_model_t *m)
+{
+    char price[32];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", m->id);
+    cJSON_AddStringToObject(o, "object", "model");
+    cJSON_AddNumberToObject(o, "created", 0);
+    cJSON_AddStringToObject(o, "owned_by", m->provider->id);
+    cJSON_AddStringToObject(o, "provider", m->provider->id);
+    cJSON_AddNumberToObject(o, "context_window", m->context_window);
+    sy_money_format_usd(m->input_per_m, price);
+    cJSON_AddStringToObject(o, "input_per_m", price);
+    sy_money_format_usd(m->output_per_m, price);
+    cJSON_AddStringToObject(o, "output_per_m", price);
+    cJSON_AddStringToObject(o, "health", health_names[m->provider->health < 4 ? m->provider->health : 0]);
+    return o;
+}
+
+static void respond_json(dp_req_t *r, cJSON *o)
+{
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (s == NULL) {
+        dp_respond_error(r, SY_E_INTERNAL, "out of memory", NULL);
+        return;
+    }
+    dp_respond_body(r, 200, "application/json", s, strlen(s));
+    free(s);
+}
+
+void dp_info_models(dp_req_t *r, const char *id, size_t idlen)
+{
+    const dp_snapshot_t *s = r->snap;
+    if (id != NULL) {
+        const dp_model_t *m = dp_snapshot_find_model(s, id, idlen);
+        if (m == NULL || !dp_key_allows(r->key, m)) {
+            dp_respond_error(r, SY_E_MODEL_NOT_FOUND, "The model does not exist or this key may not use it", "model");
+            return;
+        }
+        respond_json(r, model_json(m));
+        return;
+    }
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "object", "list");
+    cJSON *data = cJSON_AddArrayToObject(root, "data");
+    for (size_t i = 0; i < s->nmodels; i++)
+        if (dp_key_allows(r->key, &s->models[i]))
+            cJSON_AddItemToArray(data, model_json(&s->models[i]));
+    respond_json(r, root);
+}
+
+void dp_info_metrics(dp_req_t *r)
+{
+    size_t len;
+    char *text = dp_metrics_render(&len);
+    if (text == NULL) {
+        dp_respond_error(r, SY_E_INTERNAL, "out of memory", NULL);
+        return;
+    }
+    dp_respond_body(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    free(text);
+}

@@ -1,0 +1,225 @@
+/*
+ * Prometheus metrics. Each loop thread writes only its own dp_metrics_t (under its own,
+ * uncontended mutex); a scrape locks each in turn and sums. Label values come from the
+ * snapshot's catalog (bounded), never from request text.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dp.h"
+
+#define MAX_SERIES 512
+static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                 0.25,   0.5,     1,      2.5,   5,      10,    30,   60,    120};
+#define NB (sizeof(buckets) / sizeof(buckets[0]))
+static const char *const uperr_names[DP_UPERR__COUNT] = {"connect", "timeout",  "status_5xx", "status_429",
+                                                         "status_4xx", "reset", "malformed", "other"};
+
+typedef struct {
+    uint64_t count[NB + 1];
+    uint64_t sum_ns, n;
+} hist_t;
+
+struct dp_metrics {
+    pthread_mutex_t mu;
+    struct {
+        int status;
+        char model[64], provider[64];
+        uint64_t n;
+    } series[MAX_SERIES];
+    size_t nseries;
+    hist_t total, overhead;
+    uint64_t uperr[DP_UPERR__COUNT];
+};
+
+static dp_thread_t **g_threads;
+static size_t g_nthreads;
+
+dp_metrics_t *dp_metrics_create(void)
+{
+    dp_metrics_t *m = calloc(1, sizeof(*m));
+    if (m)
+        pthread_mutex_init(&m->mu, NULL);
+    return m;
+}
+
+void dp_metrics_destroy(dp_metrics_t *m)
+{
+    if (m == NULL)
+        return;
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+}
+
+void dp_metrics_register(dp_thread_t **threads, size_t n)
+{
+    g_threads = threads;
+    g_nthreads = n;
+}
+
+static void observe(hist_t *h, uint64_t ns)
+{
+    double s = (double)ns / 1e9;
+    size_t i = 0;
+    while (i < NB && s > buckets[i])
+        i++;
+    h->count[i]++;
+    h->sum_ns += ns;
+    h->n++;
+}
+
+void dp_metrics_request(dp_metrics_t *m, int status, const char *model, const char *provider, uint64_t total_ns,
+                        uint64_t overhead_ns)
+{
+    pthread_mutex_lock(&m->mu);
+    size_t i;
+    for (i = 0; i < m->nseries; i++)
+        if (m->series[i].status == status && strcmp(m->series[i].model, model) == 0 &&
+            strcmp(m->series[i].provider, provider) == 0)
+            break;
+    if (i == m->nseries) {
+        if (i == MAX_SERIES) {
+            i = MAX_SERIES - 1; /* overflow bucket: keeps counts right, labels of the last series */
+        } else {
+            m->series[i].status = status;
+            snprintf(m->series[i].model, sizeof(m->series[i].model), "%s", model);
+            snprintf(m->series[i].provider, sizeof(m->series[i].provider), "%s", provider);
+            m->nseries++;
+        }
+    }
+    m->series[i].n++;
+    observe(&m->total, total_ns);
+    observe(&m->overhead, overhead_ns);
+    pthread_mutex_unlock(&m->mu);
+}
+
+void dp_metrics_upstream_error(dp_metrics_t *m, dp_uperr_t kind)
+{
+    pthread_mutex_lock(&m->mu);
+    m->uperr[kind]++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+typedef struct {
+    char *b;
+    size_t len, cap;
+} out_t;
+
+static void put(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(out_t *o, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(o->b + o->len, o->cap - o->len, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if ((size_t)n < o->cap - o->len) {
+            o->len += (size_t)n;
+            return;
+        }
+        size_t ncap = o->cap * 2 + (size_t)n;
+        char *nb = realloc(o->b, ncap);
+        if (nb == NULL)
+            return;
+        o->b = nb;
+        o->cap = ncap;
+    }
+}
+
+static void put_hist(out_t *o, const char *name, const char *help, hist_t *h)
+{
+    put(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cum = 0;
+    for (size_t i = 0; i < NB; i++) {
+        cum += h->count[i];
+        put(o, "%s_bucket{le=\"%g\"} %llu\n", name, buckets[i], (unsigned long long)cum);
+    }
+    cum += h->count[NB];
+    put(o, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name, (unsigned long long)cum, name,
+        (double)h->sum_ns / 1e9, name, (unsigned long long)h->n);
+}
+
+char *dp_metrics_render(size_t *len)
+{
+    out_t o = {malloc(16384), 0, 16384};
+    if (o.b == NULL)
+        return NULL;
+    dp_metrics_t *sum = calloc(1, sizeof(*sum));
+    if (sum == NULL) {
+        free(o.b);
+        return NULL;
+    }
+    size_t inflight = 0, streams = 0;
+    put(&o, "# HELP switchyard_requests_total Requests by final status, model and provider.\n"
+            "# TYPE switchyard_requests_total counter\n");
+    for (size_t t = 0; t < g_nthreads; t++) {
+        dp_metrics_t *m = g_threads[t]->metrics;
+        pthread_mutex_lock(&m->mu);
+        for (size_t i = 0; i < m->nseries; i++) {
+            size_t j;
+            for (j = 0; j < sum->nseries; j++)
+                if (sum->series[j].status == m->series[i].status && !strcmp(sum->series[j].model, m->series[i].model) &&
+                    !strcmp(sum->series[j].provider, m->series[i].provider))
+                    break;
+            if (j == sum->nseries) {
+                if (j == MAX_SERIES)
+                    j--;
+                else
+                    sum->series[sum->nseries++] = m->series[i];
+                sum->series[j].n = 0;
+            }
+            sum->series[j].n += m->series[i].n;
+        }
+        for (size_t i = 0; i <= NB; i++) {
+            sum->total.count[i] += m->total.count[i];
+            sum->overhead.count[i] += m->overhead.count[i];
+        }
+        sum->total.sum_ns += m->total.sum_ns;
+        sum->total.n += m->total.n;
+        sum->overhead.sum_ns += m->overhead.sum_ns;
+        sum->overhead.n += m->overhead.n;
+        for (size_t i = 0; i < DP_UPERR__COUNT; i++)
+            sum->uperr[i] += m->uperr[i];
+        pthread_mutex_unlock(&m->mu);
+        /* gauges are plain word-sized counters owned by each thread: a scrape reads a recent value */
+        inflight += __atomic_load_n(&g_threads[t]->inflight, __ATOMIC_RELAXED);
+        streams += __atomic_load_n(&g_threads[t]->streams, __ATOMIC_RELAXED);
+    }
+    for (size_t j = 0; j < sum->nseries; j++)
+        put(&o, "switchyard_requests_total{status=\"%d\",model=\"%s\",provider=\"%s\"} %llu\n", sum->series[j].status,
+            sum->series[j].model, sum->series[j].provider, (unsigned long long)sum->series[j].n);
+    put_hist(&o, "switchyard_request_duration_seconds", "Time from request arrival to response end.", &sum->total);
+    put_hist(&o, "switchyard_gateway_overhead_seconds", "Request duration minus time spent waiting on upstreams.",
+             &sum->overhead);
+    put(&o, "# HELP switchyard_upstream_errors_total Failed upstream attempts by kind.\n"
+            "# TYPE switchyard_upstream_errors_total counter\n");
+    for (size_t i = 0; i < DP_UPERR__COUNT; i++)
+        put(&o, "switchyard_upstream_errors_total{kind=\"%s\"} %llu\n", uperr_names[i],
+            (unsigned long long)sum->uperr[i]);
+    put(&o, "# HELP switchyard_inflight_requests Requests in flight.\n# TYPE switchyard_inflight_requests gauge\n"
+            "switchyard_inflight_requests %zu\n",
+        inflight);
+    put(&o, "# HELP switchyard_inflight_streams Streamed responses in flight.\n# TYPE switchyard_inflight_streams gauge\n"
+            "switchyard_inflight_streams %zu\n",
+        streams);
+    dp_snapshot_t *s = dp_snapshot_acquire();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    put(&o, "# HELP switchyard_config_version Version of the routing snapshot in use.\n"
+            "# TYPE switchyard_config_version gauge\nswitchyard_config_version %llu\n",
+        (unsigned long long)(s ? s->version : 0));
+    put(&o, "# HELP switchyard_config_age_seconds Age of the routing snapshot in use.\n"
+            "# TYPE switchyard_config_age_seconds gauge\nswitchyard_config_age_seconds %.3f\n",
+        s ? (double)(now_ms - s->created_at_ms) / 1000.0 : -1.0);
+    dp_snapshot_unref(s);
+    free(sum);
+    *len = o.len;
+    return o.b;
+}

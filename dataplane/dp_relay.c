@@ -1,0 +1,459 @@
+/*
+ * Stage 8: the relay — upstream answer back to the client, and failover.
+ *
+ * Streams: each upstream SSE event is checked (it must be JSON or [DONE]) and queued; a
+ * double buffer holds what h2o is writing and what arrived meanwhile. When the queue reaches
+ * DP_STREAM_PENDING_CAP the upstream transfer is paused until h2o's `proceed`, so a slow
+ * client costs a bounded buffer, never a growing one. The client response starts with the
+ * first good event; before that, any failure moves on to the next candidate. After it, a
+ * failure ends the stream with an OpenAI-style error event, never a silent 200.
+ *
+ * Every entry point (curl callbacks, h2o proceed/stop, the retry timer) marks the request
+ * busy while it runs, so a dispose that happens underneath never frees it mid-function.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dp.h"
+#include "sy_log.h"
+#include "sy_money.h"
+
+static void on_response(void *ctx, int status, int retry_after, int is_sse);
+static int on_data(void *ctx, const char *p, size_t n);
+static void on_done(void *ctx, sy_err_t err, const char *why);
+static const dp_upstream_cb_t relay_cb = {on_response, on_data, on_done};
+
+int dp_buf_append(dp_buf_t *b, const void *p, size_t n, size_t limit)
+{
+    if (b->len + n > limit)
+        return -1;
+    if (b->len + n > b->cap) {
+        size_t ncap = b->cap ? b->cap : 1024;
+        while (ncap < b->len + n)
+            ncap *= 2;
+        char *nb = realloc(b->base, ncap);
+        if (nb == NULL)
+            return -1;
+        b->base = nb;
+        b->cap = ncap;
+    }
+    memcpy(b->base + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+void dp_buf_free(dp_buf_t *b)
+{
+    free(b->base);
+    memset(b, 0, sizeof(*b));
+}
+
+static void enter(dp_req_t *r)
+{
+    r->busy++;
+}
+
+static void leave(dp_req_t *r)
+{
+    r->busy--;
+    dp_req_maybe_free(r);
+}
+
+static dp_uperr_t classify(sy_err_t err, int status, const char *why)
+{
+    if (err == SY_E_UPSTREAM_TIMEOUT)
+        return DP_UPERR_TIMEOUT;
+    if (status == 429)
+        return DP_UPERR_STATUS_429;
+    if (status >= 500)
+        return DP_UPERR_STATUS_5XX;
+    if (status >= 400)
+        return DP_UPERR_STATUS_4XX;
+    if (why && strstr(why, "connect"))
+        return DP_UPERR_CONNECT;
+    if (why && (strstr(why, "broke") || strstr(why, "without")))
+        return DP_UPERR_RESET;
+    if (why && strstr(why, "malformed"))
+        return DP_UPERR_MALFORMED;
+    return DP_UPERR_OTHER;
+}
+
+static void note_failure(dp_req_t *r, sy_err_t err, const char *why)
+{
+    r->last_err = err;
+    snprintf(r->last_msg, sizeof(r->last_msg), "%s (model %s)", why, r->model ? r->model->id : "-");
+    dp_metrics_upstream_error(r->th->metrics, classify(err, r->up_status, why));
+    SY_DEBUG("msg=upstream_failure id=%s model=%s status=%d why=\"%s\"", r->id, r->model ? r->model->id : "-",
+             r->up_status, why);
+}
+
+/* ---- sending to the client ---- */
+
+static void flush(dp_req_t *r)
+{
+    if (!r->started || r->inflight || r->final_sent || r->req == NULL)
+        return;
+    if (r->pending.len == 0 && !r->up_done)
+        return;
+    dp_buf_t t = r->sending;
+    r->sending = r->pending;
+    r->pending = t;
+    r->pending.len = 0;
+    h2o_iovec_t buf = h2o_iovec_init(r->sending.base, r->sending.len);
+    h2o_send_state_t state = H2O_SEND_STATE_IN_PROGRESS;
+    if (r->up_done) {
+        state = H2O_SEND_STATE_FINAL;
+        r->final_sent = 1;
+    } else {
+        r->inflight = 1;
+    }
+    h2o_send(r->req, &buf, buf.len ? 1 : 0, state);
+}
+
+static void on_proceed(h2o_generator_t *gen, h2o_req_t *req)
+{
+    dp_req_t *r = H2O_STRUCT_FROM_MEMBER(dp_req_t, gen, gen);
+    enter(r);
+    r->inflight = 0;
+    r->sending.len = 0;
+    flush(r);
+    if (r->up != NULL && r->up_paused && r->pending.len < DP_STREAM_PENDING_CAP) {
+        r->up_paused = 0;
+        dp_upstream_resume(r->up);
+    }
+    leave(r);
+}
+
+static void on_stop(h2o_generator_t *gen, h2o_req_t *req)
+{
+    dp_req_t *r = H2O_STRUCT_FROM_MEMBER(dp_req_t, gen, gen);
+    if (r->up != NULL) {
+        dp_upstream_cancel(r->up); /* the client left: stop paying for the answer now */
+        r->up = NULL;
+    }
+    if (r->end == SY_E_OK)
+        r->end = SY_E_CLIENT_CLOSED;
+}
+
+static void start_stream(dp_req_t *r)
+{
+    h2o_req_t *req = r->req;
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("text/event-stream"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-cache"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-accel-buffering"), 0, NULL, H2O_STRLIT("no"));
+    dp_add_common_headers(r);
+    dp_add_routing_headers(r);
+    r->gen.proceed = on_proceed;
+    r->gen.stop = on_stop;
+    r->started = 1;
+    r->status = 200;
+    r->th->streams++;
+    h2o_start_response(req, &r->gen);
+}
+
+/* Ends a started stream with an error event, then the terminating chunk. */
+static void stream_fail(dp_req_t *r, sy_err_t err, const char *msg)
+{
+    if (r->end == SY_E_OK)
+        r->end = err;
+    char *j = dp_error_json(err, msg, NULL);
+    if (j != NULL) {
+        /* the error event may exceed the cap by its own size; it is the last thing queued */
+        dp_buf_append(&r->pending, "data: ", 6, SIZE_MAX);
+        dp_buf_append(&r->pending, j, strlen(j), SIZE_MAX);
+        dp_buf_append(&r->pending, "\n\n", 2, SIZE_MAX);
+        free(j);
+    }
+    r->up_done = 1;
+    flush(r);
+}
+
+/* ---- attempts ---- */
+
+static void fail_final(dp_req_t *r)
+{
+    sy_err_t e = r->last_err == SY_E_OK ? SY_E_NO_PROVIDER : r->last_err;
+    if (e == SY_E_RATE_LIMITED && r->req != NULL && r->up_retry_after >= 0) {
+        char v[16];
+        int n = snprintf(v, sizeof(v), "%d", r->up_retry_after);
+        h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, h2o_strdup(&r->req->pool, v, (size_t)n).base,
+                       (size_t)n);
+    }
+    dp_respond_error(r, e, r->last_msg[0] ? r->last_msg : "no upstream could serve the request", NULL);
+}
+
+static void reset_attempt(dp_req_t *r)
+{
+    r->up_status = 0;
+    r->up_is_sse = 0;
+    r->up_paused = 0;
+    r->done_seen = 0;
+    r->overflow = 0;
+    r->pending.len = 0;
+    memset(&r->usage, 0, sizeof(r->usage));
+    sy_sse_dispose(&r->sse);
+    sy_sse_init(&r->sse, DP_MAX_SSE_EVENT);
+    free(r->up_body);
+    r->up_body = NULL;
+    curl_slist_free_all(r->up_headers);
+    r->up_headers = NULL;
+}
+
+void dp_relay_forward(dp_req_t *r)
+{
+    if (r->req == NULL)
+        return;
+    const dp_snapshot_t *s = r->snap;
+    while (r->next_cand < r->ncand && r->attempts < s->limits.max_attempts) {
+        if (dp_shutting_down() && r->attempts > 0)
+            break;
+        reset_attempt(r);
+        r->model = r->cand[r->next_cand++];
+        r->attempts++;
+        if (dp_openai_prepare(r) != 0) {
+            note_failure(r, SY_E_UPSTREAM_ERROR, "cannot build the upstream request");
+            continue;
+        }
+        dp_upstream_spec_t spec = {.url = r->up_url,
+                                   .headers = r->up_headers,
+                                   .body = r->up_body,
+                                   .body_len = r->up_body_len,
+                                   .connect_ms = s->timeouts.connect_ms,
+                                   .first_byte_ms = s->timeouts.first_byte_ms,
+                                   .idle_ms = r->stream ? s->timeouts.idle_ms : 0,
+                                   .total_ms = s->timeouts.total_ms};
+        if (r->t_up_ns == 0)
+            r->t_up_ns = dp_now_ns();
+        r->up = dp_upstream_start(r->th->curl, &spec, &relay_cb, r);
+        if (r->up != NULL)
+            return;
+        note_failure(r, SY_E_UPSTREAM_ERROR, "cannot start the upstream transfer");
+    }
+    fail_final(r);
+}
+
+static void on_retry_timer(h2o_timeout_entry_t *entry)
+{
+    dp_req_t *r = H2O_STRUCT_FROM_MEMBER(dp_req_t, retry_entry, entry);
+    enter(r);
+    dp_relay_forward(r);
+    leave(r);
+}
+
+/* From inside curl's callbacks a new transfer may not be added: defer to a zero timeout. */
+static void retry_deferred(dp_req_t *r)
+{
+    if (r->up != NULL) {
+        dp_upstream_cancel(r->up);
+        r->up = NULL;
+    }
+    r->retry_entry.cb = on_retry_timer;
+    if (!h2o_timeout_is_linked(&r->retry_entry))
+        h2o_timeout_link(r->th->ctx.loop, &r->th->ctx.zero_timeout, &r->retry_entry);
+}
+
+/* ---- upstream callbacks ---- */
+
+static void on_response(void *ctx, int status, int retry_after, int is_sse)
+{
+    dp_req_t *r = ctx;
+    r->up_status = status;
+    r->up_retry_after = retry_after;
+    r->up_is_sse = is_sse;
+    if (r->t_first_byte_ns == 0)
+        r->t_first_byte_ns = dp_now_ns();
+}
+
+static int on_event(void *ctx, const sy_sse_event_t *ev)
+{
+    dp_req_t *r = ctx;
+    if (ev->data == NULL)
+        return 0; /* comments and keep-alives: nothing to relay */
+    if (ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0) {
+        r->done_seen = 1;
+        if (!r->started)
+            start_stream(r);
+        dp_buf_append(&r->pending, "data: [DONE]\n\n", 14, SIZE_MAX);
+        return 0;
+    }
+    cJSON *obj = cJSON_ParseWithLength(ev->data, ev->data_len);
+    if (obj == NULL || !cJSON_IsObject(obj)) {
+        cJSON_Delete(obj);
+        return 1; /* malformed event */
+    }
+    dp_meter_take_usage(r, obj);
+    if (cJSON_GetObjectItemCaseSensitive(obj, "error") != NULL && r->end == SY_E_OK)
+        r->end = SY_E_UPSTREAM_ERROR; /* the provider's own error event is relayed as it is */
+    cJSON_Delete(obj);
+    if (!r->started)
+        start_stream(r);
+    /* normalise to "data: …\n\n": upstream `event:`/`id:` lines have no meaning for OpenAI clients */
+    if (dp_buf_append(&r->pending, "data: ", 6, SIZE_MAX) || dp_buf_append(&r->pending, ev->data, ev->data_len, SIZE_MAX) ||
+        dp_buf_append(&r->pending, "\n\n", 2, SIZE_MAX))
+        return 2;
+    return 0;
+}
+
+static int on_data(void *ctx, const char *p, size_t n)
+{
+    dp_req_t *r = ctx;
+    if (r->req == NULL)
+        return 0;
+    if (r->up_status != 200 || !r->stream) {
+        /* error bodies and non-streamed answers are collected whole (capped) */
+        size_t cap = r->up_status == 200 ? DP_MAX_RESPONSE_BYTES : 64 * 1024;
+        if (dp_buf_append(&r->pending, p, n, cap) != 0)
+            r->overflow = 1;
+        return 0;
+    }
+    if (r->pending.len >= DP_STREAM_PENDING_CAP) {
+        r->up_paused = 1;
+        return 1;
+    }
+    enter(r);
+    int rc = sy_sse_feed(&r->sse, p, n, on_event, r);
+    if (rc != 0) {
+        const char *why = rc == 1 ? "malformed event from upstream" : "upstream event too large";
+        if (!r->started) {
+            note_failure(r, SY_E_UPSTREAM_ERROR, why);
+            retry_deferred(r);
+        } else {
+            dp_metrics_upstream_error(r->th->metrics, DP_UPERR_MALFORMED);
+            dp_upstream_cancel(r->up);
+            r->up = NULL;
+            r->t_up_end_ns = dp_now_ns();
+            stream_fail(r, SY_E_UPSTREAM_ERROR, why);
+        }
+    } else {
+        flush(r);
+    }
+    leave(r);
+    return 0;
+}
+
+static int retryable_status(int status)
+{
+    return status == 429 || status >= 500 || status == 401 || status == 403 || status == 408;
+}
+
+static void finish_nonstream(dp_req_t *r)
+{
+    cJSON *obj = r->overflow ? NULL : cJSON_ParseWithLength(r->pending.base, r->pending.len);
+    if (obj == NULL || !cJSON_IsObject(obj)) {
+        cJSON_Delete(obj);
+        note_failure(r, SY_E_UPSTREAM_ERROR, r->overflow ? "upstream answer too large" : "malformed JSON from upstream");
+        dp_relay_forward(r);
+        return;
+    }
+    dp_meter_take_usage(r, obj);
+    if (r->ep == DP_EP_CHAT) {
+        cJSON *routing = cJSON_CreateObject();
+        cJSON_AddStringToObject(routing, "selected", r->model->id);
+        cJSON_AddStringToObject(routing, "provider", r->model->provider->id);
+        cJSON_AddStringToObject(routing, "objective", "explicit");
+        cJSON_AddNumberToObject(routing, "candidates_considered", (double)r->ncand);
+        cJSON_AddNumberToObject(routing, "attempts", (double)r->attempts);
+        cJSON_AddStringToObject(routing, "reason", r->attempts > 1 ? "failover" : "requested model");
+        cJSON_AddItemToObject(obj, "routing", routing);
+    }
+    char *out = cJSON_PrintUnformatted(obj);
+    cJSON_Delete(obj);
+    if (out == NULL) {
+        dp_respond_error(r, SY_E_INTERNAL, "out of memory", NULL);
+        return;
+    }
+    dp_add_routing_headers(r);
+    char cost[32];
+    sy_money_format_usd(dp_meter_cost(r), cost);
+    h2o_req_t *req = r->req;
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-cost"), 0, NULL, h2o_strdup(&req->pool, cost, SIZE_MAX).base, strlen(cost));
+    dp_respond_body(r, 200, "application/json", out, strlen(out));
+    free(out);
+}
+
+/* A 4xx that is about the request itself: the client should see the provider's words. */
+static void pass_through_error(dp_req_t *r)
+{
+    cJSON *obj = cJSON_ParseWithLength(r->pending.base, r->pending.len);
+    const cJSON *e = obj ? cJSON_GetObjectItemCaseSensitive(obj, "error") : NULL;
+    const cJSON *m = e ? cJSON_GetObjectItemCaseSensitive(e, "message") : NULL;
+    char msg[300];
+    snprintf(msg, sizeof(msg), "upstream rejected the request: %s",
+             cJSON_IsString(m) ? m->valuestring : "no message");
+    cJSON_Delete(obj);
+    r->last_err = r->up_status == 404 ? SY_E_MODEL_NOT_FOUND : SY_E_BAD_REQUEST;
+    dp_respond_error(r, r->last_err, msg, NULL);
+}
+
+static void on_done(void *ctx, sy_err_t err, const char *why)
+{
+    dp_req_t *r = ctx;
+    enter(r);
+    r->up = NULL;
+    r->t_up_end_ns = dp_now_ns();
+    if (r->req == NULL)
+        goto out;
+    if (err != SY_E_OK) {
+        if (!r->started) {
+            note_failure(r, err, why);
+            dp_relay_forward(r);
+        } else {
+            dp_metrics_upstream_error(r->th->metrics, classify(err, 0, why));
+            stream_fail(r, err, why);
+        }
+        goto out;
+    }
+    if (r->up_status != 200) {
+        char why2[64];
+        snprintf(why2, sizeof(why2), "upstream answered %d", r->up_status);
+        if (retryable_status(r->up_status) || r->up_status < 200 || r->up_status >= 300) {
+            if (!retryable_status(r->up_status) && r->up_status >= 400 && r->up_status < 500) {
+                dp_metrics_upstream_error(r->th->metrics, DP_UPERR_STATUS_4XX);
+                pass_through_error(r);
+                goto out;
+            }
+            note_failure(r, r->up_status == 429 ? SY_E_RATE_LIMITED : SY_E_UPSTREAM_ERROR, why2);
+            dp_relay_forward(r);
+            goto out;
+        }
+    }
+    if (!r->stream) {
+        finish_nonstream(r);
+    } else if (!r->done_seen) {
+        const char *w = sy_sse_pending(&r->sse) ? "upstream stream ended mid-event" : "upstream stream ended without [DONE]";
+        if (!r->started) {
+            note_failure(r, SY_E_UPSTREAM_ERROR, w);
+            dp_relay_forward(r);
+        } else {
+            dp_metrics_upstream_error(r->th->metrics, DP_UPERR_RESET);
+            stream_fail(r, SY_E_UPSTREAM_ERROR, w);
+        }
+    } else {
+        r->up_done = 1;
+        flush(r);
+    }
+out:
+    leave(r);
+}
+
+void dp_relay_abort(dp_req_t *r, sy_err_t err, const char *msg)
+{
+    enter(r);
+    if (r->up != NULL) {
+        dp_upstream_cancel(r->up);
+        r->up = NULL;
+    }
+    if (h2o_timeout_is_linked(&r->retry_entry))
+        h2o_timeout_unlink(&r->retry_entry);
+    if (r->req != NULL) {
+        if (r->started) {
+            if (!r->final_sent && !r->up_done)
+                stream_fail(r, err, msg);
+        } else if (r->status == 0) {
+            dp_respond_error(r, err, msg, NULL);
+        }
+    }
+    leave(r);
+}

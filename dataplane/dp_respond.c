@@ -1,0 +1,90 @@
+/*
+ * The only place an error becomes a response, and the headers every response carries.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dp.h"
+
+static h2o_generator_t inline_gen = {NULL, NULL};
+
+static const char expose[] = "x-request-id, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset, retry-after, "
+                             "x-switchyard-model, x-switchyard-provider, x-switchyard-task, x-switchyard-difficulty, "
+                             "x-switchyard-cost, x-switchyard-attempts";
+
+void dp_add_common_headers(dp_req_t *r)
+{
+    h2o_req_t *req = r->req;
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, r->id, strlen(r->id));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL, H2O_STRLIT("*"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-expose-headers"), 0, NULL, H2O_STRLIT(expose));
+}
+
+void dp_add_routing_headers(dp_req_t *r)
+{
+    if (r->model == NULL)
+        return;
+    h2o_req_t *req = r->req;
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-model"), 0, NULL, r->model->id,
+                          strlen(r->model->id));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-provider"), 0, NULL, r->model->provider->id, strlen(r->model->provider->id));
+    char n[16];
+    int l = snprintf(n, sizeof(n), "%zu", r->attempts);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-attempts"), 0, NULL, h2o_strdup(&req->pool, n, (size_t)l).base, (size_t)l);
+}
+
+void dp_respond_body(dp_req_t *r, int status, const char *content_type, const char *body, size_t len)
+{
+    h2o_req_t *req = r->req;
+    if (req == NULL || r->started || r->status != 0)
+        return;
+    r->status = status;
+    req->res.status = status;
+    req->res.reason = status < 300 ? "OK" : "Error";
+    req->res.content_length = len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
+    dp_add_common_headers(r);
+    h2o_iovec_t buf = h2o_strdup(&req->pool, body, len);
+    r->started = 1;
+    r->final_sent = 1;
+    h2o_start_response(req, &inline_gen);
+    if (h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD")))
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+    else
+        h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+}
+
+char *dp_error_json(sy_err_t e, const char *msg, const char *param)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *err = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(err, "message", msg ? msg : sy_strerror(e));
+    cJSON_AddStringToObject(err, "type", sy_err_type(e));
+    if (param)
+        cJSON_AddStringToObject(err, "param", param);
+    else
+        cJSON_AddNullToObject(err, "param");
+    cJSON_AddStringToObject(err, "code", sy_err_code(e));
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return s;
+}
+
+void dp_respond_error(dp_req_t *r, sy_err_t e, const char *msg, const char *param)
+{
+    if (r->req == NULL || r->started)
+        return;
+    if (r->end == SY_E_OK)
+        r->end = e;
+    char *j = dp_error_json(e, msg, param);
+    if (j == NULL) {
+        static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,"
+                                  "\"code\":\"internal_error\"}}";
+        dp_respond_body(r, 500, "application/json", oom, sizeof(oom) - 1);
+        return;
+    }
+    if (sy_err_status(e) == 402)
+        h2o_add_header_by_str(&r->req->pool, &r->req->res.headers, H2O_STRLIT("x-should-retry"), 0, NULL, H2O_STRLIT("false"));
+    dp_respond_body(r, sy_err_status(e), "application/json", j, strlen(j));
+    free(j);
+}

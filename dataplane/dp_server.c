@@ -1,0 +1,328 @@
+#include "dp_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dp.h"
+#include "sy_log.h"
+
+__thread dp_thread_t *dp_self;
+dp_runtime_t dp_rt = {.drain_ms = 10000, .node_id = "dp"};
+
+static struct {
+    h2o_globalconf_t conf;
+    SSL_CTX *ssl_ctx;
+    int listen_fd;
+    dp_thread_t **threads;
+    size_t nthreads;
+    atomic_int shutting;
+    pthread_mutex_t ready_mu;
+    pthread_cond_t ready_cv;
+    size_t ready;
+} g;
+
+enum { MSG_SNAPSHOT = 1, MSG_SHUTDOWN };
+typedef struct {
+    h2o_multithread_message_t super;
+    int type;
+} dp_msg_t;
+
+uint64_t dp_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int dp_shutting_down(void)
+{
+    return atomic_load_explicit(&g.shutting, memory_order_relaxed);
+}
+
+/* ---- errors that h2o itself produces (413 before the body is read, broken chunking, …)
+ * come out as text/plain; this filter gives them the documented JSON shape. ---- */
+
+typedef struct {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+} json_err_ostream_t;
+
+static void json_err_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *inbufs, size_t inbufcnt,
+                          h2o_send_state_t state)
+{
+    json_err_ostream_t *o = (void *)self;
+    h2o_iovec_t b = o->body;
+    o->body.len = 0;
+    h2o_ostream_send_next(&o->super, req, b.len ? &b : NULL, b.len ? 1 : 0, state);
+}
+
+static void json_err_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    ssize_t i;
+    if (req->res.status >= 400 && (i = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1)) >= 0 &&
+        h2o_memis(req->res.headers.entries[i].value.base, req->res.headers.entries[i].value.len,
+                  H2O_STRLIT("text/plain; charset=utf-8"))) {
+        sy_err_t e = req->res.status == 413   ? SY_E_REQUEST_TOO_LARGE
+                     : req->res.status == 404 ? SY_E_NOT_FOUND
+                     : req->res.status == 405 ? SY_E_METHOD_NOT_ALLOWED
+                     : req->res.status < 500  ? SY_E_BAD_REQUEST
+                                              : SY_E_INTERNAL;
+        char *j = dp_error_json(e, req->res.reason, NULL);
+        if (j != NULL) {
+            h2o_iovec_t body = h2o_strdup(&req->pool, j, SIZE_MAX);
+            free(j);
+            req->res.headers.entries[i].value = h2o_iovec_init(H2O_STRLIT("application/json"));
+            req->res.content_length = body.len;
+            json_err_ostream_t *o = (void *)h2o_add_ostream(req, sizeof(*o), slot);
+            o->super.do_send = json_err_send;
+            o->body = body;
+            slot = &o->super.next;
+        }
+    }
+    h2o_setup_next_ostream(req, slot);
+}
+
+/* ---- per-thread ---- */
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    dp_thread_t *th = listener->data;
+    if (err != NULL)
+        return;
+    for (int i = 0; i < 32; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            break;
+        h2o_accept(&th->accept_ctx, sock);
+    }
+}
+
+static void on_drain_tick(h2o_timeout_entry_t *entry)
+{
+    dp_thread_t *th = H2O_STRUCT_FROM_MEMBER(dp_thread_t, drain_entry, entry);
+    uint64_t now = dp_now_ns();
+    static __thread uint64_t deadline;
+    static __thread int aborted;
+    if (deadline == 0)
+        deadline = now + dp_rt.drain_ms * 1000000u;
+    if (h2o_linklist_is_empty(&th->active)) {
+        th->stop = 1;
+        return;
+    }
+    if (now >= deadline && !aborted) {
+        aborted = 1;
+        SY_WARN("msg=\"drain deadline reached\" thread=%zu open=%zu", th->index, th->inflight);
+        h2o_linklist_t *l = th->active.next;
+        while (l != &th->active) {
+            h2o_linklist_t *next = l->next;
+            dp_relay_abort(H2O_STRUCT_FROM_MEMBER(dp_req_t, link, l), SY_E_SHUTTING_DOWN,
+                           "the gateway is shutting down; this stream was cut at the drain deadline");
+            l = next;
+        }
+    }
+    if (now >= deadline + 2000000000u) {
+        th->stop = 1; /* clients that never read their error event do not hold the exit */
+        return;
+    }
+    h2o_timeout_link(th->loop, &th->drain_tick, &th->drain_entry);
+}
+
+static void on_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    dp_thread_t *th = H2O_STRUCT_FROM_MEMBER(dp_thread_t, receiver, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        dp_msg_t *m = H2O_STRUCT_FROM_MEMBER(dp_msg_t, super.link, messages->next);
+        h2o_linklist_unlink(&m->super.link);
+        if (m->type == MSG_SNAPSHOT) {
+            dp_holder_refresh(&th->holder);
+        } else if (m->type == MSG_SHUTDOWN && !th->draining) {
+            th->draining = 1;
+            if (th->listener != NULL) {
+                h2o_socket_read_stop(th->listener);
+                h2o_socket_close(th->listener);
+                th->listener = NULL;
+            }
+            th->drain_entry.cb = on_drain_tick;
+            on_drain_tick(&th->drain_entry);
+        }
+        free(m);
+    }
+}
+
+static void *thread_main(void *arg)
+{
+    dp_thread_t *th = arg;
+    dp_self = th;
+    th->loop = h2o_evloop_create();
+    h2o_context_init(&th->ctx, th->loop, &g.conf);
+    th->accept_ctx.ctx = &th->ctx;
+    th->accept_ctx.hosts = g.conf.hosts;
+    th->accept_ctx.ssl_ctx = g.ssl_ctx;
+    h2o_linklist_init_anchor(&th->active);
+    h2o_timeout_init(th->loop, &th->drain_tick, 100);
+    th->metrics = dp_metrics_create();
+    th->curl = dp_curl_create(th->loop, &th->ctx);
+    h2o_multithread_register_receiver(th->ctx.queue, &th->receiver, on_message);
+    int fd = dup(g.listen_fd);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    th->listener = h2o_evloop_socket_create(th->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    th->listener->data = th;
+    h2o_socket_read_start(th->listener, on_accept);
+    dp_holder_refresh(&th->holder);
+
+    pthread_mutex_lock(&g.ready_mu);
+    g.ready++;
+    pthread_cond_broadcast(&g.ready_cv);
+    pthread_mutex_unlock(&g.ready_mu);
+
+    while (!th->stop)
+        h2o_evloop_run(th->loop, INT32_MAX);
+
+    if (h2o_timeout_is_linked(&th->drain_entry))
+        h2o_timeout_unlink(&th->drain_entry);
+    h2o_multithread_unregister_receiver(th->ctx.queue, &th->receiver);
+    dp_curl_destroy(th->curl);
+    dp_holder_dispose(&th->holder);
+    return NULL;
+}
+
+static void broadcast(int type)
+{
+    for (size_t i = 0; i < g.nthreads; i++) {
+        dp_msg_t *m = calloc(1, sizeof(*m));
+        m->type = type;
+        h2o_multithread_send_message(&g.threads[i]->receiver, &m->super);
+    }
+}
+
+static int open_listener(const dp_server_opts_t *o)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
+                    *res;
+    char port[8];
+    snprintf(port, sizeof(port), "%u", o->port);
+    if (getaddrinfo(o->host, port, &hints, &res) != 0) {
+        SY_ERROR("msg=\"cannot resolve listen address\" host=%s", o->host);
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
+        SY_ERROR("msg=\"cannot listen\" host=%s port=%u err=\"%s\"", o->host, o->port, strerror(errno));
+        freeaddrinfo(res);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+static SSL_CTX *make_tls(const char *cert, const char *key)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 || SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        unsigned long e = ERR_get_error();
+        SY_ERROR("msg=\"cannot load TLS certificate or key\" err=\"%s\"", ERR_reason_error_string(e));
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+int dp_server_run(const dp_server_opts_t *o, void (*reload)(void))
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* loop threads inherit the mask: only we get signals */
+    signal(SIGPIPE, SIG_IGN);
+
+    if (o->tls_cert != NULL && (g.ssl_ctx = make_tls(o->tls_cert, o->tls_key)) == NULL)
+        return -1;
+    if ((g.listen_fd = open_listener(o)) < 0)
+        return -1;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    getsockname(g.listen_fd, (struct sockaddr *)&ss, &sl);
+    unsigned bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                    : ((struct sockaddr_in *)&ss)->sin_port);
+
+    h2o_config_init(&g.conf);
+    g.conf.server_name = h2o_iovec_init(H2O_STRLIT("switchyard"));
+    g.conf.max_request_entity_size = o->max_body_bytes;
+    h2o_hostconf_t *host = h2o_config_register_host(&g.conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    h2o_handler_t *h = h2o_create_handler(path, sizeof(*h));
+    h->on_req = dp_on_req;
+    h2o_create_filter(path, sizeof(h2o_filter_t))->on_setup_ostream = json_err_setup;
+    h2o_create_filter(&host->fallback_path, sizeof(h2o_filter_t))->on_setup_ostream = json_err_setup;
+
+    pthread_mutex_init(&g.ready_mu, NULL);
+    pthread_cond_init(&g.ready_cv, NULL);
+    g.nthreads = o->threads;
+    g.threads = calloc(g.nthreads, sizeof(*g.threads));
+    for (size_t i = 0; i < g.nthreads; i++) {
+        g.threads[i] = calloc(1, sizeof(dp_thread_t));
+        g.threads[i]->index = i;
+    }
+    dp_metrics_register(g.threads, g.nthreads);
+    for (size_t i = 0; i < g.nthreads; i++)
+        h2o_multithread_create_thread(&g.threads[i]->tid, NULL, thread_main, g.threads[i]);
+    pthread_mutex_lock(&g.ready_mu);
+    while (g.ready < g.nthreads)
+        pthread_cond_wait(&g.ready_cv, &g.ready_mu);
+    pthread_mutex_unlock(&g.ready_mu);
+
+    SY_INFO("msg=listening addr=%s:%u threads=%zu tls=%s", o->host, bound, g.nthreads, g.ssl_ctx ? "on" : "off");
+    if (o->port_file != NULL) {
+        FILE *f = fopen(o->port_file, "w");
+        if (f != NULL) {
+            fprintf(f, "%u\n", bound);
+            fclose(f);
+        }
+    }
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            reload();
+            broadcast(MSG_SNAPSHOT);
+            continue;
+        }
+        break;
+    }
+    SY_INFO("msg=\"draining\" deadline_ms=%llu", (unsigned long long)dp_rt.drain_ms);
+    atomic_store(&g.shutting, 1);
+    broadcast(MSG_SHUTDOWN);
+    for (size_t i = 0; i < g.nthreads; i++)
+        pthread_join(g.threads[i]->tid, NULL);
+    close(g.listen_fd);
+    if (g.ssl_ctx)
+        SSL_CTX_free(g.ssl_ctx);
+    SY_INFO("msg=\"stopped\"");
+    return 0;
+}

@@ -1,0 +1,29 @@
+/*
+ * dp_server — h2o wiring: the listener, one event loop per thread, TLS, signals, drain.
+ *
+ * Threads: `threads` loop threads each accept from a dup of one listening socket and run
+ * their own h2o context, curl engine and metrics. The calling thread only waits for signals:
+ * SIGHUP calls `reload` (which publishes a new snapshot or keeps the old one), SIGTERM/SIGINT
+ * start a graceful drain: stop accepting, let in-flight requests finish until `drain_ms`,
+ * then end what is left with an error event, and return.
+ */
+#ifndef DP_SERVER_H
+#define DP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    const char *host;
+    uint16_t port;
+    size_t threads;
+    const char *tls_cert, *tls_key;
+    uint64_t drain_ms;
+    size_t max_body_bytes; /* h2o's own entity cap, fixed at start */
+    const char *port_file; /* if set, the bound port is written here (for port 0) */
+} dp_server_opts_t;
+
+/* Runs until SIGTERM/SIGINT and the drain is over. Returns 0, or -1 if it could not start. */
+int dp_server_run(const dp_server_opts_t *o, void (*reload)(void));
+
+#endif

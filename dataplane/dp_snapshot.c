@@ -1,0 +1,430 @@
+#include "dp_snapshot.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sy_json.h"
+
+static _Atomic(dp_snapshot_t *) g_current;
+/* Serialises publish with acquire: between loading the pointer and taking a reference, the
+ * publisher must not drop the global reference. Taken only when the pointer changed. */
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t fnv1a(const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+    return h;
+}
+
+static uint64_t key_slot(const uint8_t sha[SY_SHA256_LEN])
+{
+    uint64_t h;
+    memcpy(&h, sha, sizeof(h)); /* SHA-256 output is already uniformly distributed */
+    return h;
+}
+
+static size_t pow2_at_least(size_t n)
+{
+    size_t c = 16;
+    while (c < n * 2)
+        c <<= 1;
+    return c;
+}
+
+static char *pool_strdup(h2o_mem_pool_t *pool, const char *s)
+{
+    size_t n = strlen(s);
+    char *d = h2o_mem_alloc_pool(pool, n + 1);
+    memcpy(d, s, n + 1);
+    return d;
+}
+
+static char *pool_concat(h2o_mem_pool_t *pool, const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    char *d = h2o_mem_alloc_pool(pool, na + nb + 1);
+    memcpy(d, a, na);
+    memcpy(d + na, b, nb + 1);
+    return d;
+}
+
+static void *pool_calloc(h2o_mem_pool_t *pool, size_t n, size_t sz)
+{
+    size_t total = n * sz;
+    if (total == 0)
+        total = 1;
+    void *p = h2o_mem_alloc_pool(pool, total);
+    memset(p, 0, total);
+    return p;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* An identifier that may appear in URLs, headers and logs: printable ASCII without spaces,
+ * quotes or control bytes, 1..128 bytes. */
+static int valid_ident(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 128)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\')
+            return 0;
+    }
+    return 1;
+}
+
+static const dp_provider_t *find_provider(const dp_snapshot_t *s, const char *id)
+{
+    for (size_t i = 0; i < s->nproviders; i++)
+        if (strcmp(s->providers[i].id, id) == 0)
+            return &s->providers[i];
+    return NULL;
+}
+
+static const dp_workspace_t *find_workspace(const dp_snapshot_t *s, const char *id)
+{
+    for (size_t i = 0; i < s->nworkspaces; i++)
+        if (strcmp(s->workspaces[i].id, id) == 0)
+            return &s->workspaces[i];
+    return NULL;
+}
+
+static int index_model(dp_snapshot_t *s, const char *name, const dp_model_t *m)
+{
+    size_t len = strlen(name);
+    for (size_t i = fnv1a(name, len) & s->model_mask;; i = (i + 1) & s->model_mask) {
+        const dp_model_t *o = s->model_index[i];
+        if (o == NULL) {
+            s->model_index[i] = m;
+            return 0;
+        }
+        if (strcmp(o->id, name) == 0 || strcmp(o->qualified, name) == 0)
+            return -1;
+    }
+}
+
+static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, size_t errlen)
+{
+    h2o_mem_pool_t *pool = &s->pool;
+    s->version = pb->version;
+    s->created_at_ms = pb->created_at_ms;
+    s->timeouts.connect_ms = 2000;
+    s->timeouts.first_byte_ms = 60000;
+    s->timeouts.idle_ms = 60000;
+    s->timeouts.total_ms = 600000;
+    if (pb->timeouts) {
+        if (pb->timeouts->connect_ms)
+            s->timeouts.connect_ms = pb->timeouts->connect_ms;
+        if (pb->timeouts->first_byte_ms)
+            s->timeouts.first_byte_ms = pb->timeouts->first_byte_ms;
+        if (pb->timeouts->idle_ms)
+            s->timeouts.idle_ms = pb->timeouts->idle_ms;
+        if (pb->timeouts->total_ms)
+            s->timeouts.total_ms = pb->timeouts->total_ms;
+    }
+    s->limits.max_body_bytes = 4u << 20;
+    s->limits.max_json_depth = 64;
+    s->limits.max_attempts = 3;
+    if (pb->limits) {
+        if (pb->limits->max_body_bytes)
+            s->limits.max_body_bytes = pb->limits->max_body_bytes;
+        if (pb->limits->max_json_depth)
+            s->limits.max_json_depth = pb->limits->max_json_depth;
+        if (pb->limits->max_attempts)
+            s->limits.max_attempts = pb->limits->max_attempts;
+    }
+    if (s->limits.max_attempts > 8)
+        return fail(err, errlen, "limits.max_attempts must be 1..8");
+
+    s->providers = pool_calloc(pool, pb->n_providers, sizeof(dp_provider_t));
+    for (size_t i = 0; i < pb->n_providers; i++) {
+        const Switchyard__Provider *p = pb->providers[i];
+        dp_provider_t *d = &s->providers[i];
+        if (!valid_ident(p->id))
+            return fail(err, errlen, "provider %zu: invalid id", i);
+        if (find_provider(s, p->id))
+            return fail(err, errlen, "provider %s: duplicate id", p->id);
+        if (strcmp(p->kind, "openai") != 0)
+            return fail(err, errlen, "provider %s: unknown kind '%s' (supported: openai)", p->id, p->kind);
+        size_t bl = strlen(p->base_url);
+        if ((strncmp(p->base_url, "http://", 7) != 0 && strncmp(p->base_url, "https://", 8) != 0) ||
+            sy_has_ctl(p->base_url, bl) || !valid_ident(p->base_url))
+            return fail(err, errlen, "provider %s: base_url must be an http:// or https:// URL", p->id);
+        d->id = pool_strdup(pool, p->id);
+        d->kind = DP_KIND_OPENAI;
+        char *base = pool_strdup(pool, p->base_url);
+        while (bl > 0 && base[bl - 1] == '/')
+            base[--bl] = '\0';
+        d->base_url = base;
+        d->chat_url = pool_concat(pool, base, "/chat/completions");
+        d->embeddings_url = pool_concat(pool, base, "/embeddings");
+        d->health = p->health;
+        if (p->api_key_env[0] != '\0') {
+            const char *v = getenv(p->api_key_env);
+            if (v != NULL) {
+                if (sy_has_ctl(v, strlen(v)))
+                    return fail(err, errlen, "provider %s: credential in %s contains CR/LF", p->id,
+                                p->api_key_env);
+                d->credential = pool_strdup(pool, v);
+            }
+        }
+        s->nproviders++;
+    }
+
+    s->model_mask = pow2_at_least(pb->n_models * 2) - 1;
+    s->model_index = pool_calloc(pool, s->model_mask + 1, sizeof(*s->model_index));
+    s->models = pool_calloc(pool, pb->n_models, sizeof(dp_model_t));
+    for (size_t i = 0; i < pb->n_models; i++) {
+        const Switchyard__Model *m = pb->models[i];
+        dp_model_t *d = &s->models[i];
+        if (!valid_ident(m->id) || strchr(m->id, '/'))
+            return fail(err, errlen, "model %zu: invalid id", i);
+        if ((d->provider = find_provider(s, m->provider)) == NULL)
+            return fail(err, errlen, "model %s: unknown provider '%s'", m->id, m->provider);
+        if (!valid_ident(m->upstream))
+            return fail(err, errlen, "model %s: invalid upstream name", m->id);
+        if (m->input_per_m_nano < 0 || m->output_per_m_nano < 0)
+            return fail(err, errlen, "model %s: negative price", m->id);
+        d->id = pool_strdup(pool, m->id);
+        char q[300];
+        snprintf(q, sizeof(q), "%s/%s", m->provider, m->id);
+        d->qualified = pool_strdup(pool, q);
+        d->upstream = pool_strdup(pool, m->upstream);
+        d->input_per_m = m->input_per_m_nano;
+        d->output_per_m = m->output_per_m_nano;
+        d->context_window = m->context_window;
+        d->caps = m->caps ? m->caps : DP_CAP_CHAT;
+        d->tiers = pool_calloc(pool, m->n_tiers, sizeof(char *));
+        for (size_t t = 0; t < m->n_tiers; t++)
+            d->tiers[t] = pool_strdup(pool, m->tiers[t]);
+        d->ntiers = m->n_tiers;
+        if (index_model(s, d->id, d) != 0 || index_model(s, d->qualified, d) != 0)
+            return fail(err, errlen, "model %s: duplicate id", m->id);
+        s->nmodels++;
+    }
+
+    s->workspaces = pool_calloc(pool, pb->n_workspaces, sizeof(dp_workspace_t));
+    for (size_t i = 0; i < pb->n_workspaces; i++) {
+        const Switchyard__Workspace *w = pb->workspaces[i];
+        if (!valid_ident(w->id))
+            return fail(err, errlen, "workspace %zu: invalid id", i);
+        if (find_workspace(s, w->id))
+            return fail(err, errlen, "workspace %s: duplicate id", w->id);
+        s->workspaces[i].id = pool_strdup(pool, w->id);
+        s->workspaces[i].active = w->active;
+        s->nworkspaces++;
+    }
+
+    s->key_mask = pow2_at_least(pb->n_keys) - 1;
+    s->key_index = pool_calloc(pool, s->key_mask + 1, sizeof(*s->key_index));
+    s->keys = pool_calloc(pool, pb->n_keys, sizeof(dp_key_t));
+    for (size_t i = 0; i < pb->n_keys; i++) {
+        const Switchyard__ApiKey *k = pb->keys[i];
+        dp_key_t *d = &s->keys[i];
+        if (!valid_ident(k->id))
+            return fail(err, errlen, "key %zu: invalid id", i);
+        if (k->sha256.len != SY_SHA256_LEN)
+            return fail(err, errlen, "key %s: sha256 must be 32 bytes", k->id);
+        if ((d->workspace = find_workspace(s, k->workspace)) == NULL)
+            return fail(err, errlen, "key %s: unknown workspace '%s'", k->id, k->workspace);
+        d->id = pool_strdup(pool, k->id);
+        memcpy(d->sha256, k->sha256.data, SY_SHA256_LEN);
+        d->revoked = k->revoked;
+        d->expires_at = k->expires_at;
+        int all = k->n_allowed_models == 0;
+        for (size_t a = 0; a < k->n_allowed_models; a++)
+            if (strcmp(k->allowed_models[a], "*") == 0)
+                all = 1;
+        if (!all) {
+            d->allowed = pool_calloc(pool, k->n_allowed_models, sizeof(dp_model_t *));
+            for (size_t a = 0; a < k->n_allowed_models; a++) {
+                const char *name = k->allowed_models[a];
+                const dp_model_t *m = dp_snapshot_find_model(s, name, strlen(name));
+                if (m == NULL)
+                    return fail(err, errlen, "key %s: allowed model '%s' is not in the catalog", k->id, name);
+                d->allowed[d->nallowed++] = m;
+            }
+        }
+        size_t slot = key_slot(d->sha256) & s->key_mask;
+        for (;; slot = (slot + 1) & s->key_mask) {
+            if (s->key_index[slot] == NULL)
+                break;
+            if (memcmp(s->key_index[slot]->sha256, d->sha256, SY_SHA256_LEN) == 0)
+                return fail(err, errlen, "key %s: duplicate key hash", k->id);
+        }
+        s->key_index[slot] = d;
+        s->nkeys++;
+    }
+    return 0;
+}
+
+dp_snapshot_t *dp_snapshot_build(const Switchyard__Snapshot *pb, char *err, size_t errlen)
+{
+    dp_snapshot_t *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        fail(err, errlen, "out of memory");
+        return NULL;
+    }
+    h2o_mem_init_pool(&s->pool);
+    atomic_init(&s->refs, 1);
+    if (build(s, pb, err, errlen) != 0) {
+        h2o_mem_clear_pool(&s->pool);
+        free(s);
+        return NULL;
+    }
+    if (s->created_at_ms == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        s->created_at_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    }
+    return s;
+}
+
+void dp_snapshot_ref(dp_snapshot_t *s)
+{
+    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+}
+
+void dp_snapshot_unref(dp_snapshot_t *s)
+{
+    if (s == NULL)
+        return;
+    if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) {
+        h2o_mem_clear_pool(&s->pool);
+        free(s);
+    }
+}
+
+const dp_key_t *dp_snapshot_find_key(const dp_snapshot_t *s, const uint8_t sha256[SY_SHA256_LEN])
+{
+    for (size_t i = key_slot(sha256) & s->key_mask;; i = (i + 1) & s->key_mask) {
+        const dp_key_t *k = s->key_index[i];
+        if (k == NULL)
+            return NULL;
+        if (sy_ct_equal(k->sha256, sha256, SY_SHA256_LEN))
+            return k;
+    }
+}
+
+const dp_model_t *dp_snapshot_find_model(const dp_snapshot_t *s, const char *name, size_t len)
+{
+    for (size_t i = fnv1a(name, len) & s->model_mask;; i = (i + 1) & s->model_mask) {
+        const dp_model_t *m = s->model_index[i];
+        if (m == NULL)
+            return NULL;
+        if ((strlen(m->id) == len && memcmp(m->id, name, len) == 0) ||
+            (strlen(m->qualified) == len && memcmp(m->qualified, name, len) == 0))
+            return m;
+    }
+}
+
+int dp_key_allows(const dp_key_t *k, const dp_model_t *m)
+{
+    if (k->allowed == NULL)
+        return 1;
+    for (size_t i = 0; i < k->nallowed; i++)
+        if (k->allowed[i] == m)
+            return 1;
+    return 0;
+}
+
+void dp_snapshot_publish(dp_snapshot_t *s)
+{
+    pthread_mutex_lock(&g_lock);
+    dp_snapshot_t *old = atomic_exchange_explicit(&g_current, s, memory_order_acq_rel);
+    pthread_mutex_unlock(&g_lock);
+    dp_snapshot_unref(old);
+}
+
+dp_snapshot_t *dp_snapshot_acquire(void)
+{
+    pthread_mutex_lock(&g_lock);
+    dp_snapshot_t *s = atomic_load_explicit(&g_current, memory_order_acquire);
+    if (s)
+        dp_snapshot_ref(s);
+    pthread_mutex_unlock(&g_lock);
+    return s;
+}
+
+uint64_t dp_snapshot_current_version(void)
+{
+    dp_snapshot_t *s = atomic_load_explicit(&g_current, memory_order_acquire);
+    return s ? s->version : 0;
+}
+
+void dp_holder_refresh(dp_snapshot_holder_t *h)
+{
+    dp_snapshot_t *g = atomic_load_explicit(&g_current, memory_order_acquire);
+    if (g == h->cur)
+        return;
+    size_t slot = 0;
+    if (h->cur != NULL && h->borrowers > 0) {
+        /* requests still use the old one: park it until they return it */
+        for (slot = 0; slot < 8 && h->retired[slot].snap != NULL; slot++)
+            ;
+        if (slot == 8)
+            return; /* eight generations in flight: keep serving the current one a bit longer */
+    }
+    dp_snapshot_t *n = dp_snapshot_acquire();
+    if (h->cur != NULL) {
+        if (h->borrowers > 0) {
+            h->retired[slot].snap = h->cur;
+            h->retired[slot].borrowers = h->borrowers;
+        } else {
+            dp_snapshot_unref(h->cur);
+        }
+    }
+    h->cur = n;
+    h->borrowers = 0;
+}
+
+dp_snapshot_t *dp_holder_borrow(dp_snapshot_holder_t *h)
+{
+    dp_holder_refresh(h);
+    if (h->cur != NULL)
+        h->borrowers++;
+    return h->cur;
+}
+
+void dp_holder_return(dp_snapshot_holder_t *h, dp_snapshot_t *s)
+{
+    if (s == NULL)
+        return;
+    if (s == h->cur) {
+        h->borrowers--;
+        return;
+    }
+    for (size_t i = 0; i < 8; i++) {
+        if (h->retired[i].snap == s) {
+            if (--h->retired[i].borrowers == 0) {
+                dp_snapshot_unref(s);
+                h->retired[i].snap = NULL;
+            }
+            return;
+        }
+    }
+}
+
+void dp_holder_dispose(dp_snapshot_holder_t *h)
+{
+    for (size_t i = 0; i < 8; i++)
+        dp_snapshot_unref(h->retired[i].snap);
+    dp_snapshot_unref(h->cur);
+    memset(h, 0, sizeof(*h));
+}

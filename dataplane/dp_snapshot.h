@@ -1,0 +1,134 @@
+/*
+ * dp_snapshot — the immutable routing and key table a data plane serves from.
+ *
+ * Built whole from a `Switchyard__Snapshot` protobuf (which the config file loader produces
+ * in standalone mode and the control plane will push over the bus), then never modified.
+ * Publishing a new one is a pointer swap: `dp_snapshot_publish` stores it in the one global
+ * atomic slot and each event-loop thread picks it up through its own holder.
+ *
+ * Lifetime: a snapshot is reference counted. The global slot holds one reference, each loop
+ * thread's holder one (`dp_snapshot_holder_t`), and a request borrows from its thread's holder
+ * without touching the shared counter (the holder counts its borrowers privately, so the hot
+ * path never writes a cache line another thread reads). The last release frees the snapshot.
+ *
+ * Thread-safety: a published snapshot is read-only and may be read from any thread.
+ * dp_snapshot_ref/unref are atomic. A holder belongs to one thread.
+ */
+#ifndef DP_SNAPSHOT_H
+#define DP_SNAPSHOT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <h2o/memory.h>
+
+#include "snapshot.pb-c.h"
+#include "sy_hash.h"
+#include "sy_money.h"
+
+enum { DP_CAP_TOOLS = 1, DP_CAP_JSON = 2, DP_CAP_VISION = 4, DP_CAP_EMBEDDINGS = 8, DP_CAP_CHAT = 16 };
+enum { DP_KIND_OPENAI = 1 };
+
+typedef struct {
+    const char *id, *base_url;
+    int kind;
+    const char *credential;     /* from the environment; NULL when unset. Secret: never log. */
+    const char *chat_url;       /* base_url + "/chat/completions" */
+    const char *embeddings_url; /* base_url + "/embeddings" */
+    unsigned health;
+} dp_provider_t;
+
+typedef struct {
+    const char *id;
+    const char *qualified; /* "provider/id" */
+    const dp_provider_t *provider;
+    const char *upstream;
+    sy_nano_t input_per_m, output_per_m;
+    uint32_t context_window, caps;
+    const char **tiers;
+    size_t ntiers;
+} dp_model_t;
+
+typedef struct {
+    const char *id;
+    int active;
+} dp_workspace_t;
+
+typedef struct {
+    const char *id;
+    uint8_t sha256[SY_SHA256_LEN];
+    const dp_workspace_t *workspace;
+    const dp_model_t **allowed; /* NULL when every model is allowed */
+    size_t nallowed;
+    int revoked;
+    int64_t expires_at;
+} dp_key_t;
+
+typedef struct dp_snapshot {
+    atomic_long refs;
+    uint64_t version;
+    int64_t created_at_ms;
+    dp_provider_t *providers;
+    size_t nproviders;
+    dp_model_t *models;
+    size_t nmodels;
+    dp_workspace_t *workspaces;
+    size_t nworkspaces;
+    dp_key_t *keys;
+    size_t nkeys;
+    struct {
+        uint32_t connect_ms, first_byte_ms, idle_ms, total_ms;
+    } timeouts;
+    struct {
+        uint32_t max_body_bytes, max_json_depth, max_attempts;
+    } limits;
+    /* open-addressing indexes (power-of-two sizes) */
+    const dp_key_t **key_index;
+    size_t key_mask;
+    const dp_model_t **model_index; /* by id and by qualified id */
+    size_t model_mask;
+    h2o_mem_pool_t pool; /* owns every string and array above */
+} dp_snapshot_t;
+
+/* Builds a snapshot from its protobuf form. Validates references, ids and URLs; resolves
+ * provider credentials from the environment. Returns NULL with a message in err on failure.
+ * The result has one reference, owned by the caller. */
+dp_snapshot_t *dp_snapshot_build(const Switchyard__Snapshot *pb, char *err, size_t errlen);
+
+void dp_snapshot_ref(dp_snapshot_t *s);
+void dp_snapshot_unref(dp_snapshot_t *s);
+
+/* Lookups. NULL when absent. `name` need not be NUL-terminated. */
+const dp_key_t *dp_snapshot_find_key(const dp_snapshot_t *s, const uint8_t sha256[SY_SHA256_LEN]);
+/* Resolves a catalog id or a provider-qualified id ("openai/gpt-4o"). */
+const dp_model_t *dp_snapshot_find_model(const dp_snapshot_t *s, const char *name, size_t len);
+/* 1 when the key's scope includes the model. */
+int dp_key_allows(const dp_key_t *k, const dp_model_t *m);
+
+/* The global slot. publish takes over the caller's reference and releases the previous
+ * snapshot's global reference; acquire returns a new reference (or NULL when none yet). */
+void dp_snapshot_publish(dp_snapshot_t *s);
+dp_snapshot_t *dp_snapshot_acquire(void);
+/* Version of the published snapshot, 0 when none. */
+uint64_t dp_snapshot_current_version(void);
+
+/* Per-thread holder: the thread's view of the current snapshot plus a private count of the
+ * requests that borrowed it. */
+typedef struct dp_snapshot_holder {
+    dp_snapshot_t *cur;
+    struct dp_snapshot_retired {
+        dp_snapshot_t *snap;
+        size_t borrowers;
+    } retired[8];
+    size_t borrowers;
+} dp_snapshot_holder_t;
+
+/* Picks up the published snapshot if it is newer than the holder's (one atomic load). */
+void dp_holder_refresh(dp_snapshot_holder_t *h);
+/* Borrow for one request; NULL when no snapshot exists. Pair with dp_holder_return. */
+dp_snapshot_t *dp_holder_borrow(dp_snapshot_holder_t *h);
+void dp_holder_return(dp_snapshot_holder_t *h, dp_snapshot_t *s);
+void dp_holder_dispose(dp_snapshot_holder_t *h);
+
+#endif

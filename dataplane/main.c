@@ -1,0 +1,166 @@
+/*
+ * switchyard-dp: parses options and wires the modules. Nothing else lives here.
+ */
+#include <curl/curl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dp.h"
+#include "dp_config.h"
+#include "dp_server.h"
+#include "sy_log.h"
+
+static const char *config_path;
+static uint64_t config_version;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: switchyard-dp --config FILE [options]\n"
+               "  --config FILE       catalog, providers and keys (docs/config.md)\n"
+               "  --listen HOST:PORT  listen address (default 127.0.0.1:8080; port 0 = any free port)\n"
+               "  --threads N         event-loop threads (default: number of cores)\n"
+               "  --tls-cert FILE     serve HTTPS with this certificate chain (PEM)\n"
+               "  --tls-key FILE      ... and this private key (PEM)\n"
+               "  --drain-ms N        graceful-shutdown deadline for in-flight streams (default 10000)\n"
+               "  --port-file FILE    write the bound port here once listening\n"
+               "  --log-level LEVEL   debug|info|warn|error|off (default info; info logs one line per request)\n"
+               "  --check             validate the config file and exit\n");
+}
+
+/* Called on SIGHUP from the signal-waiting thread: a bad file leaves the running snapshot. */
+static void reload(void)
+{
+    char err[512];
+    dp_snapshot_t *s = dp_config_load(config_path, config_version + 1, err, sizeof(err));
+    if (s == NULL) {
+        SY_ERROR("msg=\"config reload rejected; keeping the running snapshot\" file=%s err=\"%s\"", config_path, err);
+        return;
+    }
+    config_version++;
+    dp_snapshot_publish(s);
+    SY_INFO("msg=\"config reloaded\" version=%llu models=%zu keys=%zu", (unsigned long long)config_version, s->nmodels,
+            s->nkeys);
+}
+
+static int parse_listen(const char *s, dp_server_opts_t *o)
+{
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL)
+        return -1;
+    static char host[256];
+    size_t hl = (size_t)(colon - s);
+    if (hl == 0 || hl >= sizeof(host))
+        return -1;
+    memcpy(host, s, hl);
+    host[hl] = '\0';
+    if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+        memmove(host, host + 1, hl - 2);
+        host[hl - 2] = '\0';
+    }
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port < 0 || port > 65535)
+        return -1;
+    o->host = host;
+    o->port = (uint16_t)port;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    dp_server_opts_t o = {.host = "127.0.0.1", .port = 8080, .threads = 0, .drain_ms = 10000};
+    int check_only = 0;
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"listen", required_argument, NULL, 'l'},
+                                             {"threads", required_argument, NULL, 't'},
+                                             {"tls-cert", required_argument, NULL, 'C'},
+                                             {"tls-key", required_argument, NULL, 'K'},
+                                             {"drain-ms", required_argument, NULL, 'd'},
+                                             {"port-file", required_argument, NULL, 'p'},
+                                             {"log-level", required_argument, NULL, 'L'},
+                                             {"check", no_argument, NULL, 'x'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:l:t:h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'l':
+            if (parse_listen(optarg, &o) != 0) {
+                fprintf(stderr, "switchyard-dp: bad --listen '%s' (want HOST:PORT)\n", optarg);
+                return 2;
+            }
+            break;
+        case 't':
+            o.threads = (size_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'C':
+            o.tls_cert = optarg;
+            break;
+        case 'K':
+            o.tls_key = optarg;
+            break;
+        case 'd':
+            o.drain_ms = strtoull(optarg, NULL, 10);
+            break;
+        case 'p':
+            o.port_file = optarg;
+            break;
+        case 'L': {
+            sy_log_level_t lvl;
+            if (sy_log_parse_level(optarg, &lvl) != 0) {
+                fprintf(stderr, "switchyard-dp: bad --log-level '%s'\n", optarg);
+                return 2;
+            }
+            sy_log_set_level(lvl);
+            break;
+        }
+        case 'x':
+            check_only = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (config_path == NULL || (o.tls_cert == NULL) != (o.tls_key == NULL)) {
+        usage(stderr);
+        return 2;
+    }
+    if (o.threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        o.threads = n > 0 ? (size_t)n : 1;
+    }
+    if (o.threads > 256)
+        o.threads = 256;
+
+    char err[512];
+    dp_snapshot_t *s = dp_config_load(config_path, ++config_version, err, sizeof(err));
+    if (s == NULL) {
+        fprintf(stderr, "switchyard-dp: %s\n", err);
+        return 1;
+    }
+    if (check_only) {
+        printf("ok: %zu providers, %zu models, %zu workspaces, %zu keys\n", s->nproviders, s->nmodels, s->nworkspaces,
+               s->nkeys);
+        dp_snapshot_unref(s);
+        return 0;
+    }
+    o.max_body_bytes = s->limits.max_body_bytes;
+    dp_rt.drain_ms = o.drain_ms;
+    dp_snapshot_publish(s);
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = dp_server_run(&o, reload);
+    dp_snapshot_publish(NULL);
+    curl_global_cleanup();
+    return rc == 0 ? 0 : 1;
+}
