@@ -1,0 +1,272 @@
+/* Unit tests for the data plane's pure stages: config → snapshot, lookups, the per-thread
+ * snapshot holder, body validation (stage 4) and routing (stage 5). */
+#include <stdlib.h>
+
+#include "dp.h"
+#include "dp_config.h"
+#include "sy_test.h"
+
+/* sha256("sk-test-alpha-0001") and sha256("sk-test-beta-00002"), computed in main */
+static char hex_alpha[65], hex_beta[65];
+
+static char *config_text(const char *extra_key_fields)
+{
+    static char buf[4096];
+    snprintf(buf, sizeof(buf),
+             "{\"timeouts_ms\":{\"connect\":500,\"first_byte\":700},"
+             " \"limits\":{\"max_body_bytes\":2048,\"max_json_depth\":8,\"max_attempts\":3},"
+             " \"providers\":[{\"id\":\"mock\",\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1/\","
+             "\"api_key_env\":\"SY_UNIT_KEY\"}],"
+             " \"models\":[{\"id\":\"small\",\"provider\":\"mock\",\"upstream\":\"up-small\",\"input_per_m\":\"0.15\","
+             "\"output_per_m\":\"0.60\",\"context_window\":128000,\"capabilities\":[\"chat\",\"tools\"]},"
+             "{\"id\":\"big\",\"provider\":\"mock\",\"input_per_m\":\"2.5\",\"output_per_m\":\"10\"},"
+             "{\"id\":\"emb\",\"provider\":\"mock\",\"capabilities\":[\"embeddings\"]}],"
+             " \"workspaces\":[{\"id\":\"ws1\"},{\"id\":\"ws_off\",\"active\":false}],"
+             " \"keys\":[{\"id\":\"k_alpha\",\"sha256\":\"%s\",\"workspace\":\"ws1\"%s},"
+             "{\"id\":\"k_beta\",\"sha256\":\"%s\",\"workspace\":\"ws_off\",\"allowed_models\":[\"small\"]}],"
+             " \"ignored_section\":{\"x\":1}}",
+             hex_alpha, extra_key_fields, hex_beta);
+    return buf;
+}
+
+static dp_snapshot_t *load(const char *text, char *err)
+{
+    return dp_config_parse(text, strlen(text), 7, err, 256);
+}
+
+static void test_config(void)
+{
+    char err[256] = "";
+    setenv("SY_UNIT_KEY", "sk-upstream-secret", 1);
+    dp_snapshot_t *s = load(config_text(""), err);
+    CHECK(s != NULL);
+    if (s == NULL) {
+        fprintf(stderr, "  config error: %s\n", err);
+        return;
+    }
+    CHECK(s->version == 7);
+    CHECK(s->nmodels == 3 && s->nkeys == 2 && s->nproviders == 1);
+    CHECK(s->timeouts.connect_ms == 500 && s->timeouts.first_byte_ms == 700);
+    CHECK(s->timeouts.idle_ms == 60000); /* default kept */
+    CHECK(s->limits.max_body_bytes == 2048);
+    CHECK_STR(s->providers[0].chat_url, "http://127.0.0.1:9/v1/chat/completions"); /* trailing slash trimmed */
+    CHECK_STR(s->providers[0].credential, "sk-upstream-secret");
+    const dp_model_t *m = dp_snapshot_find_model(s, "small", 5);
+    CHECK(m != NULL && m->input_per_m == 150000000 && m->output_per_m == 600000000);
+    CHECK(m && (m->caps & DP_CAP_TOOLS) && (m->caps & DP_CAP_CHAT));
+    CHECK(dp_snapshot_find_model(s, "mock/small", 10) == m);
+    CHECK(dp_snapshot_find_model(s, "mock/smal", 9) == NULL);
+    CHECK(dp_snapshot_find_model(s, "nope", 4) == NULL);
+    const dp_model_t *big = dp_snapshot_find_model(s, "big", 3);
+    CHECK(big && strcmp(big->upstream, "big") == 0); /* upstream defaults to the id */
+    CHECK(big && big->input_per_m == 2500000000 && big->output_per_m == 10000000000);
+    uint8_t h[32];
+    sy_sha256("sk-test-alpha-0001", 18, h);
+    const dp_key_t *k = dp_snapshot_find_key(s, h);
+    CHECK(k != NULL && strcmp(k->id, "k_alpha") == 0 && k->allowed == NULL);
+    sy_sha256("sk-test-beta-00002", 18, h);
+    const dp_key_t *kb = dp_snapshot_find_key(s, h);
+    CHECK(kb != NULL && kb->nallowed == 1 && !kb->workspace->active);
+    CHECK(kb && dp_key_allows(kb, m) && !dp_key_allows(kb, big));
+    sy_sha256("sk-unknown", 10, h);
+    CHECK(dp_snapshot_find_key(s, h) == NULL);
+    dp_snapshot_unref(s);
+
+    /* rejected files: each names what is wrong */
+    static const char *const bad[] = {
+        "{", "[]", "{\"providers\":{}}",
+        "{\"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"ftp://x\"}]}",
+        "{\"providers\":[{\"id\":\"p\",\"kind\":\"martian\",\"base_url\":\"http://x\"}]}",
+        "{\"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"http://x\"}],"
+        "\"models\":[{\"id\":\"m\",\"provider\":\"q\"}]}",
+        "{\"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"http://x\"}],"
+        "\"models\":[{\"id\":\"m\",\"provider\":\"p\",\"input_per_m\":0.15}]}",
+        "{\"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"http://x\"}],"
+        "\"models\":[{\"id\":\"m\",\"provider\":\"p\",\"upstream\":\"a\\r\\nX-Evil: 1\"}]}",
+        "{\"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"http://x\"}],"
+        "\"models\":[{\"id\":\"m\",\"provider\":\"p\"},{\"id\":\"m\",\"provider\":\"p\"}]}",
+        "{\"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"http://x\",\"surprise\":1}]}",
+        "{\"workspaces\":[{\"id\":\"w\"}],\"keys\":[{\"id\":\"k\",\"sha256\":\"abc\",\"workspace\":\"w\"}]}",
+        "{\"workspaces\":[{\"id\":\"w\"}],\"keys\":[{\"id\":\"k\",\"sha256\":"
+        "\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\",\"workspace\":\"nope\"}]}",
+        "{\"limits\":{\"max_attempts\":99}}",
+        "{\"timeouts_ms\":{\"connect\":-1}}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        dp_snapshot_t *b = load(bad[i], err);
+        CHECK(b == NULL);
+        CHECK(err[0] != '\0');
+        if (b)
+            fprintf(stderr, "  accepted bad config %zu\n", i);
+        dp_snapshot_unref(b);
+    }
+    /* a credential with CR/LF would inject headers upstream: rejected */
+    setenv("SY_UNIT_KEY", "sk-x\r\nX-Evil: 1", 1);
+    CHECK(load(config_text(""), err) == NULL);
+    setenv("SY_UNIT_KEY", "sk-upstream-secret", 1);
+}
+
+static void test_holder(void)
+{
+    char err[256];
+    dp_snapshot_holder_t h = {0};
+    CHECK(dp_holder_borrow(&h) == NULL); /* nothing published yet */
+    dp_snapshot_t *a = load(config_text(""), err);
+    dp_snapshot_ref(a); /* keep a test reference to observe the count */
+    dp_snapshot_publish(a);
+    dp_snapshot_t *b1 = dp_holder_borrow(&h);
+    dp_snapshot_t *b2 = dp_holder_borrow(&h);
+    CHECK(b1 == a && b2 == a);
+    CHECK(atomic_load(&a->refs) == 3); /* test + global + holder: borrowing does not touch it */
+    dp_snapshot_t *n = load(config_text(""), err);
+    dp_snapshot_publish(n);
+    CHECK(atomic_load(&a->refs) == 2); /* global dropped; holder still has it for two requests */
+    dp_snapshot_t *b3 = dp_holder_borrow(&h);
+    CHECK(b3 == n);
+    dp_holder_return(&h, b1);
+    CHECK(atomic_load(&a->refs) == 2);
+    dp_holder_return(&h, b2); /* last borrower of the old one: released */
+    CHECK(atomic_load(&a->refs) == 1);
+    dp_holder_return(&h, b3);
+    dp_holder_dispose(&h);
+    dp_snapshot_unref(a);
+    dp_snapshot_publish(NULL);
+}
+
+/* ---- stage 4 and 5 with a request that has no network behind it ---- */
+
+static sy_err_t parse(dp_snapshot_t *s, dp_endpoint_t ep, const char *body, const char **param, dp_req_t *r,
+                      h2o_req_t *req)
+{
+    memset(r, 0, sizeof(*r));
+    memset(req, 0, sizeof(*req));
+    req->entity = h2o_iovec_init(body, strlen(body));
+    r->req = req;
+    r->snap = s;
+    r->ep = ep;
+    char msg[256];
+    return dp_body_parse(r, msg, sizeof(msg), param);
+}
+
+static void test_body_and_route(void)
+{
+    char err[256];
+    dp_snapshot_t *s = load(config_text(""), err);
+    dp_req_t r;
+    h2o_req_t req;
+    const char *param;
+    static const struct {
+        const char *body;
+        sy_err_t want;
+        const char *param;
+    } cases[] = {
+        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", SY_E_OK, NULL},
+        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}  \n", SY_E_OK, NULL},
+        {"", SY_E_BAD_JSON, NULL},
+        {"{", SY_E_BAD_JSON, NULL},
+        {"{\"model\":\"small\"} trailing", SY_E_BAD_JSON, NULL},
+        {"[1,2]", SY_E_BAD_JSON, NULL},
+        {"{\"model\":\"small\",\"messages\":[[[[[[[[[[1]]]]]]]]]]}", SY_E_BAD_JSON, NULL},
+        {"{\"model\":\"sm\xff\",\"messages\":[]}", SY_E_BAD_JSON, NULL},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", SY_E_BAD_PARAM, "model"},
+        {"{\"model\":5,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", SY_E_BAD_PARAM, "model"},
+        {"{\"model\":\"a\\r\\nb\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", SY_E_BAD_PARAM, "model"},
+        {"{\"model\":\"small\"}", SY_E_BAD_PARAM, "messages"},
+        {"{\"model\":\"small\",\"messages\":[]}", SY_E_BAD_PARAM, "messages"},
+        {"{\"model\":\"small\",\"messages\":\"x\"}", SY_E_BAD_PARAM, "messages"},
+        {"{\"model\":\"small\",\"messages\":[{\"role\":\"wizard\",\"content\":\"hi\"}]}", SY_E_BAD_PARAM,
+         "messages.role"},
+        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\",\"content\":5}]}", SY_E_BAD_PARAM, "messages.content"},
+        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"temperature\":2.5}", SY_E_BAD_PARAM,
+         "temperature"},
+        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"temperature\":\"hot\"}", SY_E_BAD_PARAM,
+         "temperature"},
+        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"top_p\":1.5}", SY_E_BAD_PARAM, "top_p"},
+        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"max_tokens\":0}", SY_E_BAD_PARAM, "max_tokens"},
+        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"max_tokens\":1.5}", SY_E_BAD_PARAM,
+         "max_tokens"},
+        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"stream\":\"yes\"}", SY_E_BAD_PARAM, "stream"},
+        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"tools\":{}}", SY_E_BAD_PARAM, "tools"},
+        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"models\":[1]}", SY_E_BAD_PARAM, "models"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sy_err_t e = parse(s, DP_EP_CHAT, cases[i].body, &param, &r, &req);
+        if (e != cases[i].want || (cases[i].param && (!param || strcmp(param, cases[i].param) != 0))) {
+            sy_test_fail++;
+            fprintf(stderr, "body case %zu: got %s param %s, want %s param %s\n", i, sy_strerror(e),
+                    param ? param : "-", sy_strerror(cases[i].want), cases[i].param ? cases[i].param : "-");
+        } else {
+            sy_test_pass++;
+        }
+        cJSON_Delete(r.body);
+    }
+    /* over the body limit */
+    char *huge = malloc(4096);
+    memset(huge, ' ', 4095);
+    huge[4095] = '\0';
+    CHECK(parse(s, DP_EP_CHAT, huge, &param, &r, &req) == SY_E_REQUEST_TOO_LARGE);
+    free(huge);
+
+    /* stream flags */
+    CHECK(parse(s, DP_EP_CHAT,
+                "{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"stream\":true,"
+                "\"stream_options\":{\"include_usage\":true}}",
+                &param, &r, &req) == SY_E_OK);
+    CHECK(r.stream == 1 && r.client_wants_usage == 1);
+    cJSON_Delete(r.body);
+
+    /* routing: primary then fallbacks, de-duplicated; scope and capability checked */
+    uint8_t h[32];
+    sy_sha256("sk-test-alpha-0001", 18, h);
+    const dp_key_t *alpha = dp_snapshot_find_key(s, h);
+    sy_sha256("sk-test-beta-00002", 18, h);
+    const dp_key_t *beta = dp_snapshot_find_key(s, h);
+    char msg[256];
+    CHECK(parse(s, DP_EP_CHAT,
+                "{\"model\":\"mock/small\",\"messages\":[{\"role\":\"user\"}],\"models\":[\"big\",\"small\"]}", &param,
+                &r, &req) == SY_E_OK);
+    r.key = alpha;
+    CHECK(dp_route(&r, msg, sizeof(msg), &param) == SY_E_OK);
+    CHECK(r.ncand == 2 && strcmp(r.cand[0]->id, "small") == 0 && strcmp(r.cand[1]->id, "big") == 0);
+    cJSON_Delete(r.body);
+
+    CHECK(parse(s, DP_EP_CHAT, "{\"model\":\"nope\",\"messages\":[{\"role\":\"user\"}]}", &param, &r, &req) ==
+          SY_E_OK);
+    r.key = alpha;
+    CHECK(dp_route(&r, msg, sizeof(msg), &param) == SY_E_MODEL_NOT_FOUND);
+    cJSON_Delete(r.body);
+
+    CHECK(parse(s, DP_EP_CHAT, "{\"model\":\"big\",\"messages\":[{\"role\":\"user\"}]}", &param, &r, &req) == SY_E_OK);
+    r.key = beta;
+    CHECK(dp_route(&r, msg, sizeof(msg), &param) == SY_E_MODEL_NOT_ALLOWED);
+    cJSON_Delete(r.body);
+
+    CHECK(parse(s, DP_EP_CHAT, "{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"models\":[\"big\"]}",
+                &param, &r, &req) == SY_E_OK);
+    r.key = beta; /* a fallback outside the scope is refused too, before any upstream call */
+    CHECK(dp_route(&r, msg, sizeof(msg), &param) == SY_E_MODEL_NOT_ALLOWED);
+    CHECK(param && strcmp(param, "models") == 0);
+    cJSON_Delete(r.body);
+
+    CHECK(parse(s, DP_EP_EMBEDDINGS, "{\"model\":\"small\",\"input\":\"x\"}", &param, &r, &req) == SY_E_OK);
+    r.key = alpha;
+    CHECK(dp_route(&r, msg, sizeof(msg), &param) == SY_E_BAD_PARAM); /* chat model on the embeddings endpoint */
+    cJSON_Delete(r.body);
+    CHECK(parse(s, DP_EP_EMBEDDINGS, "{\"model\":\"emb\"}", &param, &r, &req) == SY_E_BAD_PARAM);
+    cJSON_Delete(r.body);
+    dp_snapshot_unref(s);
+}
+
+int main(void)
+{
+    uint8_t h[32];
+    sy_sha256("sk-test-alpha-0001", 18, h);
+    sy_hex(h, 32, hex_alpha);
+    sy_sha256("sk-test-beta-00002", 18, h);
+    sy_hex(h, 32, hex_beta);
+    test_config();
+    test_holder();
+    test_body_and_route();
+    SY_TEST_MAIN_END();
+}
