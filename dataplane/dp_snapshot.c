@@ -114,7 +114,7 @@ static int index_model(dp_snapshot_t *s, const char *name, const dp_model_t *m)
             s->model_index[i] = m;
             return 0;
         }
-        if (strcmp(o->id, name) == 0 || strcmp(o->qualified, name) == 0)
+        if (o != m && (strcmp(o->id, name) == 0 || strcmp(o->qualified, name) == 0))
             return -1;
     }
 }

@@ -150,7 +150,7 @@ static void check_done(dp_curl_t *c)
             u->in_cb = 0;
         }
         if (err != SY_E_OK && u->errbuf[0] != '\0')
-            why = u->errbuf;
+            SY_DEBUG("msg=upstream_curl_error detail=\"%s\"", u->errbuf); /* curl's words stay in the log */
         finish(u, err, why);
     }
 }
