@@ -1,6 +1,8 @@
 #include "sy_json.h"
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is invalid. */
 static size_t utf8_seq(const unsigned char *s, size_t avail)
@@ -64,6 +66,14 @@ sy_json_check_t sy_json_precheck(const char *s, size_t len, unsigned max_depth, 
             continue;
         }
         if (in_str) {
+            /* most bytes of a body are plain ASCII inside strings: skip them in a tight loop */
+            while (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+                if (++p == end)
+                    goto out_end;
+                c = *p;
+            }
+            if (c >= 0x80 || c == 0)
+                continue; /* the UTF-8 check at the top of the loop judges it */
             if (c == '\\') {
                 if (p + 1 < end && p[1] != 0 && p[1] < 0x80) {
                     p += 2;
@@ -94,6 +104,7 @@ sy_json_check_t sy_json_precheck(const char *s, size_t len, unsigned max_depth, 
         }
         p++;
     }
+out_end:
     if (in_str)
         rc = SY_JSON_UNBALANCED;
 out:
@@ -108,4 +119,97 @@ int sy_has_ctl(const char *s, size_t len)
         if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0')
             return 1;
     return 0;
+}
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* p at an opening quote; returns just past the closing quote, or NULL. */
+static const char *skip_string(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        const char *q = memchr(p, '"', (size_t)(end - p));
+        if (q == NULL)
+            return NULL;
+        /* the quote ends the string unless an odd number of backslashes precede it */
+        size_t bs = 0;
+        while (q - bs > p && q[-1 - (ptrdiff_t)bs] == '\\')
+            bs++;
+        if ((bs & 1) == 0)
+            return q + 1;
+        p = q;
+    }
+    return NULL;
+}
+
+static const char *skip_value(const char *p, const char *end)
+{
+    if (p >= end)
+        return NULL;
+    if (*p == '"')
+        return skip_string(p, end);
+    if (*p == '{' || *p == '[') {
+        size_t depth = 0;
+        while (p < end) {
+            char c = *p;
+            if (c == '"') {
+                if ((p = skip_string(p, end)) == NULL)
+                    return NULL;
+                continue;
+            }
+            if (c == '{' || c == '[')
+                depth++;
+            else if ((c == '}' || c == ']') && --depth == 0)
+                return p + 1;
+            p++;
+        }
+        return NULL;
+    }
+    while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+        p++;
+    return p;
+}
+
+int sy_json_members(const char *s, size_t len, sy_json_member_t *out, int max)
+{
+    const char *p = skip_ws(s, s + len), *end = s + len;
+    if (p >= end || *p != '{')
+        return -1;
+    p = skip_ws(p + 1, end);
+    int n = 0;
+    if (p < end && *p == '}')
+        return 0;
+    while (p < end) {
+        if (*p != '"' || n == max)
+            return -1;
+        const char *kend = skip_string(p, end);
+        if (kend == NULL)
+            return -1;
+        out[n].start = p;
+        out[n].key = p + 1;
+        out[n].key_len = (size_t)(kend - p - 2);
+        p = skip_ws(kend, end);
+        if (p >= end || *p != ':')
+            return -1;
+        p = skip_ws(p + 1, end);
+        const char *vend = skip_value(p, end);
+        if (vend == NULL)
+            return -1;
+        out[n].value = p;
+        out[n].value_len = (size_t)(vend - p);
+        n++;
+        p = skip_ws(vend, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == '}')
+            return n;
+        return -1;
+    }
+    return -1;
 }

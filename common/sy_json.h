@@ -30,4 +30,19 @@ int sy_utf8_valid(const char *s, size_t len);
  * upstream header or URL. */
 int sy_has_ctl(const char *s, size_t len);
 
+
+/* One member of a top-level JSON object, as spans into the original text. */
+typedef struct {
+    const char *key; /* raw key bytes between the quotes (escapes not decoded) */
+    size_t key_len;
+    const char *start; /* the key's opening quote */
+    const char *value; /* first byte of the value */
+    size_t value_len;
+} sy_json_member_t;
+
+/* Lists the members of the top-level object in `s` (which must already be valid JSON, e.g.
+ * accepted by cJSON), so a relay can rewrite a body by splicing instead of re-printing it.
+ * Returns the number of members, or -1 if `s` is not an object or has more than `max`. */
+int sy_json_members(const char *s, size_t len, sy_json_member_t *out, int max);
+
 #endif

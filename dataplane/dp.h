@@ -31,6 +31,8 @@
 #include <stdint.h>
 
 #include "dp_snapshot.h"
+#include "sy_arena.h"
+#include "sy_json.h"
 #include "sy_error.h"
 #include "sy_sse.h"
 
@@ -39,6 +41,7 @@
 #define DP_STREAM_PENDING_CAP (32 * 1024)    /* bytes queued for a slow client before pausing upstream */
 #define DP_MAX_RESPONSE_BYTES (32u << 20)    /* non-streamed upstream answer cap */
 #define DP_MAX_SSE_EVENT (1u << 20)          /* one upstream SSE event cap */
+#define DP_MAX_TOP_MEMBERS 256               /* top-level fields in a request body */
 
 typedef struct dp_thread dp_thread_t;
 typedef struct dp_upstream dp_upstream_t;
@@ -70,8 +73,13 @@ typedef struct dp_req {
     dp_endpoint_t ep;
     const dp_key_t *key;
 
-    /* stage 4: the request body */
+    /* request-lifetime memory: the parsed body and the parsed upstream answer live here */
+    sy_arena_t arena;
+
+    /* stage 4: the request body (a tree in `arena`; never cJSON_Delete'd) */
     cJSON *body;
+    sy_json_member_t *members; /* top-level members of the body, for splicing */
+    int nmembers;
     int stream, client_wants_usage;
 
     /* stage 5: candidates */

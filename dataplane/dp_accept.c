@@ -18,7 +18,7 @@ void dp_req_maybe_free(dp_req_t *r)
     if (r->anchored || r->up != NULL || r->busy > 0 || h2o_timeout_is_linked(&r->retry_entry))
         return;
     dp_holder_return(&r->th->holder, r->snap);
-    cJSON_Delete(r->body);
+    sy_arena_free(&r->arena);
     free(r->up_body);
     curl_slist_free_all(r->up_headers);
     dp_buf_free(&r->sending);

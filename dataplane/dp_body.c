@@ -175,7 +175,9 @@ sy_err_t dp_body_parse(dp_req_t *r, char *msg, size_t msglen, const char **param
         return SY_E_BAD_JSON;
     }
     const char *end = NULL;
+    sy_json_arena_begin(&r->arena);
     r->body = cJSON_ParseWithLengthOpts(body.base, body.len, &end, 0);
+    sy_json_arena_end();
     if (r->body == NULL) {
         snprintf(msg, msglen, "malformed JSON (byte %ld)", end ? (long)(end - body.base) : -1L);
         return SY_E_BAD_JSON;
@@ -191,6 +193,19 @@ sy_err_t dp_body_parse(dp_req_t *r, char *msg, size_t msglen, const char **param
         return SY_E_BAD_JSON;
     }
     cJSON *b = r->body;
+    r->members = sy_arena_alloc(&r->arena, DP_MAX_TOP_MEMBERS * sizeof(*r->members));
+    if (r->members == NULL || (r->nmembers = sy_json_members(body.base, body.len, r->members, DP_MAX_TOP_MEMBERS)) < 0) {
+        snprintf(msg, msglen, "the request body must be a JSON object with at most %d fields", DP_MAX_TOP_MEMBERS);
+        return SY_E_BAD_JSON;
+    }
+    for (int i = 0; i < r->nmembers; i++) {
+        /* keys are matched as raw bytes when the body is spliced for the upstream, so a key
+         * spelled with escapes ("mod\u0065l") could smuggle a second model past routing */
+        if (memchr(r->members[i].key, '\\', r->members[i].key_len) != NULL) {
+            snprintf(msg, msglen, "top-level field names must not contain escape sequences");
+            return SY_E_BAD_JSON;
+        }
+    }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(b, "model");
     if (model == NULL)
         return bad(msg, msglen, param, "model", "%s", "'model' is a required property");

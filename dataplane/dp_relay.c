@@ -278,15 +278,28 @@ static int on_event(void *ctx, const sy_sse_event_t *ev)
         dp_buf_append(&r->pending, "data: [DONE]\n\n", 14, SIZE_MAX);
         return 0;
     }
-    cJSON *obj = cJSON_ParseWithLength(ev->data, ev->data_len);
-    if (obj == NULL || !cJSON_IsObject(obj)) {
-        cJSON_Delete(obj);
+    /* Every event must be one JSON object. Most are content deltas that need no reading, so
+     * they get the linear structural check only (UTF-8, balanced, object-shaped); the events
+     * that carry usage or an error are parsed in full. */
+    const char *d = ev->data;
+    size_t dl = ev->data_len;
+    while (dl > 0 && (d[dl - 1] == ' ' || d[dl - 1] == '\r'))
+        dl--;
+    if (dl < 2 || d[0] != '{' || d[dl - 1] != '}' || sy_json_precheck(d, dl, 64, NULL) != SY_JSON_OK)
         return 1; /* malformed event */
+    int has_usage = memmem(d, dl, "\"usage\"", 7) != NULL && memmem(d, dl, "\"usage\":null", 12) == NULL;
+    int has_error = memmem(d, dl, "\"error\"", 7) != NULL;
+    if (has_usage || has_error) {
+        cJSON *obj = cJSON_ParseWithLength(d, dl);
+        if (obj == NULL || !cJSON_IsObject(obj)) {
+            cJSON_Delete(obj);
+            return 1;
+        }
+        dp_meter_take_usage(r, obj);
+        if (cJSON_GetObjectItemCaseSensitive(obj, "error") != NULL && r->end == SY_E_OK)
+            r->end = SY_E_UPSTREAM_ERROR; /* the provider's own error event is relayed as it is */
+        cJSON_Delete(obj);
     }
-    dp_meter_take_usage(r, obj);
-    if (cJSON_GetObjectItemCaseSensitive(obj, "error") != NULL && r->end == SY_E_OK)
-        r->end = SY_E_UPSTREAM_ERROR; /* the provider's own error event is relayed as it is */
-    cJSON_Delete(obj);
     if (!r->started)
         start_stream(r);
     /* normalise to "data: …\n\n": upstream `event:`/`id:` lines have no meaning for OpenAI clients */
@@ -338,39 +351,86 @@ static int retryable_status(int status)
     return status == 429 || status >= 500 || status == 401 || status == 403 || status == 408;
 }
 
+/* The routing object, printed by cJSON (in the request arena). */
+static char *routing_json(dp_req_t *r)
+{
+    cJSON *routing = cJSON_CreateObject();
+    cJSON_AddStringToObject(routing, "selected", r->model->id);
+    cJSON_AddStringToObject(routing, "provider", r->model->provider->id);
+    cJSON_AddStringToObject(routing, "objective", "explicit");
+    cJSON_AddNumberToObject(routing, "candidates_considered", (double)r->ncand);
+    cJSON_AddNumberToObject(routing, "attempts", (double)r->attempts);
+    cJSON_AddStringToObject(routing, "reason", r->attempts > 1 ? "failover" : "requested model");
+    return cJSON_PrintUnformatted(routing);
+}
+
 static void finish_nonstream(dp_req_t *r)
 {
-    cJSON *obj = r->overflow ? NULL : cJSON_ParseWithLength(r->pending.base, r->pending.len);
-    if (obj == NULL || !cJSON_IsObject(obj)) {
-        cJSON_Delete(obj);
+    /* The answer must be one JSON object; it is checked by two linear scans (UTF-8 and
+     * balance, then its top-level members), only its `usage` member is parsed, and the reply
+     * is the provider's own bytes with `routing` spliced in — no tree of the whole answer is
+     * built or re-printed. */
+    const char *b = r->pending.base;
+    size_t bl = r->pending.len;
+    int n = -1;
+    sy_json_member_t mem[64];
+    if (!r->overflow && bl > 0 && sy_json_precheck(b, bl, 128, NULL) == SY_JSON_OK)
+        n = sy_json_members(b, bl, mem, 64);
+    if (n < 0) {
         note_failure(r, SY_E_UPSTREAM_ERROR, r->overflow ? "upstream answer too large" : "malformed JSON from upstream");
         dp_relay_forward(r);
         return;
     }
-    dp_meter_take_usage(r, obj);
-    if (r->ep == DP_EP_CHAT) {
-        cJSON *routing = cJSON_CreateObject();
-        cJSON_AddStringToObject(routing, "selected", r->model->id);
-        cJSON_AddStringToObject(routing, "provider", r->model->provider->id);
-        cJSON_AddStringToObject(routing, "objective", "explicit");
-        cJSON_AddNumberToObject(routing, "candidates_considered", (double)r->ncand);
-        cJSON_AddNumberToObject(routing, "attempts", (double)r->attempts);
-        cJSON_AddStringToObject(routing, "reason", r->attempts > 1 ? "failover" : "requested model");
-        cJSON_AddItemToObject(obj, "routing", routing);
+    sy_json_arena_begin(&r->arena);
+    for (int i = 0; i < n; i++) {
+        if (mem[i].key_len == 5 && memcmp(mem[i].key, "usage", 5) == 0) {
+            cJSON *u = cJSON_ParseWithLength(mem[i].value, mem[i].value_len);
+            if (cJSON_IsObject(u)) {
+                cJSON wrap = {0}; /* dp_meter_take_usage reads obj.usage */
+                u->string = "usage";
+                wrap.type = cJSON_Object;
+                wrap.child = u;
+                dp_meter_take_usage(r, &wrap);
+            }
+        }
     }
-    char *out = cJSON_PrintUnformatted(obj);
-    cJSON_Delete(obj);
-    if (out == NULL) {
-        dp_respond_error(r, SY_E_INTERNAL, "out of memory", NULL);
-        return;
+    char *routing = r->ep == DP_EP_CHAT ? routing_json(r) : NULL;
+    sy_json_arena_end();
+    char *out = r->pending.base;
+    size_t out_len = r->pending.len;
+    if (routing != NULL) {
+        size_t end = r->pending.len;
+        while (end > 0 && r->pending.base[end - 1] != '}')
+            end--; /* the closing brace of the top-level object (cJSON accepted it) */
+        int empty = 0;
+        for (size_t i = end - 1; i > 0; i--) {
+            char c = r->pending.base[i - 1];
+            if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+                continue;
+            empty = c == '{';
+            break;
+        }
+        size_t rl = strlen(routing);
+        out = sy_arena_alloc(&r->arena, end + rl + 16);
+        if (out == NULL) {
+            dp_respond_error(r, SY_E_INTERNAL, "out of memory", NULL);
+            return;
+        }
+        size_t n = end - 1;
+        memcpy(out, r->pending.base, n);
+        memcpy(out + n, empty ? "\"routing\":" : ",\"routing\":", empty ? 10 : 11);
+        n += empty ? 10 : 11;
+        memcpy(out + n, routing, rl);
+        n += rl;
+        out[n++] = '}';
+        out_len = n;
     }
     dp_add_routing_headers(r);
     char cost[32];
     sy_money_format_usd(dp_meter_cost(r), cost);
     h2o_req_t *req = r->req;
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-cost"), 0, NULL, h2o_strdup(&req->pool, cost, SIZE_MAX).base, strlen(cost));
-    dp_respond_body(r, 200, "application/json", out, strlen(out));
-    free(out);
+    dp_respond_body(r, 200, "application/json", out, out_len);
 }
 
 /* A 4xx that is about the request itself: the client should see the provider's words. */

@@ -76,7 +76,9 @@ static void recycle_easy(dp_curl_t *c, CURL *easy)
 {
     curl_multi_remove_handle(c->multi, easy);
     if (c->nfree < MAX_FREE_EASY) {
-        curl_easy_reset(easy);
+        /* no curl_easy_reset: the per-transfer options are all set again by the next start, the
+         * rest (set once in new_easy) stay */
+        curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
         c->free_easy[c->nfree++] = easy;
     } else {
         curl_easy_cleanup(easy);
@@ -86,6 +88,14 @@ static void recycle_easy(dp_curl_t *c, CURL *easy)
 static void finish(dp_upstream_t *u, sy_err_t err, const char *why)
 {
     dp_curl_t *c = u->c;
+    if (sy_log_enabled(SY_LOG_DEBUG)) {
+        curl_off_t pre = 0, start = 0, total = 0;
+        curl_easy_getinfo(u->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+        curl_easy_getinfo(u->easy, CURLINFO_STARTTRANSFER_TIME_T, &start);
+        curl_easy_getinfo(u->easy, CURLINFO_TOTAL_TIME_T, &total);
+        SY_DEBUG("msg=upstream_timing pretransfer_us=%lld starttransfer_us=%lld total_us=%lld",
+                 (long long)pre, (long long)start, (long long)total);
+    }
     if (h2o_timeout_is_linked(&u->timer))
         h2o_timeout_unlink(&u->timer);
     recycle_easy(c, u->easy);
@@ -293,6 +303,23 @@ static size_t on_write(char *p, size_t sz, size_t nm, void *ud)
     return n;
 }
 
+/* Options that never change for a handle, set once when it is created. */
+static CURL *new_easy(void)
+{
+    CURL *e = curl_easy_init();
+    if (e == NULL)
+        return NULL;
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 16384L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    return e;
+}
+
 dp_upstream_t *dp_upstream_start(dp_curl_t *c, const dp_upstream_spec_t *spec, const dp_upstream_cb_t *cb, void *ctx)
 {
     dp_upstream_t *u = calloc(1, sizeof(*u));
@@ -302,7 +329,7 @@ dp_upstream_t *dp_upstream_start(dp_curl_t *c, const dp_upstream_spec_t *spec, c
     u->cb = *cb;
     u->ctx = ctx;
     u->retry_after = -1;
-    u->easy = c->nfree ? c->free_easy[--c->nfree] : curl_easy_init();
+    u->easy = c->nfree ? c->free_easy[--c->nfree] : new_easy();
     if (u->easy == NULL) {
         free(u);
         return NULL;
@@ -310,24 +337,14 @@ dp_upstream_t *dp_upstream_start(dp_curl_t *c, const dp_upstream_spec_t *spec, c
     CURL *e = u->easy;
     curl_easy_setopt(e, CURLOPT_URL, spec->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, u);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, spec->headers);
-    if (spec->body != NULL) {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, spec->body);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)spec->body_len);
-    }
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, spec->body); /* every upstream call is a POST */
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)spec->body_len);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, u);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, u);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, u->errbuf);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)spec->connect_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)spec->total_ms);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 16384L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     if (spec->first_byte_ms) {
         u->fb_timeout = timer_for(c, spec->first_byte_ms);
         h2o_timeout_link(c->loop, u->fb_timeout, &u->timer);

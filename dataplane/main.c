@@ -11,6 +11,7 @@
 #include "dp.h"
 #include "dp_config.h"
 #include "dp_server.h"
+#include "sy_arena.h"
 #include "sy_log.h"
 
 static const char *config_path;
@@ -158,6 +159,7 @@ int main(int argc, char **argv)
     dp_rt.drain_ms = o.drain_ms;
     dp_snapshot_publish(s);
 
+    sy_json_hooks_install();
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = dp_server_run(&o, reload);
     dp_snapshot_publish(NULL);

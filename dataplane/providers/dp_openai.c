@@ -1,12 +1,15 @@
 /*
  * Stage 6, OpenAI dialect: any OpenAI-compatible server (OpenAI, vLLM, Ollama, the mock).
  *
- * The client's body is forwarded with three changes: `model` becomes the catalog's upstream
- * name, Switchyard's own extensions (`models`, `route`) are removed. Headers are an allow-list
- * built here — the client's headers never reach the upstream, and the credential comes from
- * the snapshot (the provider's environment variable), never from the client. Values that
- * reach a header or the URL were validated for CR/LF/NUL when the snapshot was built
- * (ids, upstream names, credentials, URLs) or when the request was accepted (request id).
+ * The client's body is forwarded with two changes: `model` becomes the catalog's upstream
+ * name, and Switchyard's own extensions (`models`, `route`) are removed. It is rebuilt by
+ * splicing the original bytes (the top-level member spans found in stage 4), not by
+ * re-printing a parsed tree: the bytes the client sent are the bytes the provider gets.
+ * Headers are an allow-list built here — the client's headers never reach the upstream, and
+ * the credential comes from the snapshot (the provider's environment variable), never from
+ * the client. Values that reach a header or the URL were validated for CR/LF/NUL when the
+ * snapshot was built (ids, upstream names, credentials, URLs) or when the request was
+ * accepted (request id).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,22 +17,43 @@
 
 #include "dp.h"
 
+static int key_is(const sy_json_member_t *m, const char *k)
+{
+    size_t n = strlen(k);
+    return m->key_len == n && memcmp(m->key, k, n) == 0;
+}
+
+/* {"model":"<upstream>", <every other member except models/route>} */
+static char *splice_body(const dp_req_t *r, const char *upstream, size_t *out_len)
+{
+    size_t ul = strlen(upstream), cap = r->req->entity.len + ul + 16, n = 0;
+    char *b = malloc(cap);
+    if (b == NULL)
+        return NULL;
+    memcpy(b + n, "{\"model\":\"", 10), n += 10;
+    memcpy(b + n, upstream, ul), n += ul; /* validated at snapshot build: no quotes or escapes */
+    b[n++] = '"';
+    for (int i = 0; i < r->nmembers; i++) {
+        const sy_json_member_t *m = &r->members[i];
+        if (key_is(m, "model") || key_is(m, "models") || key_is(m, "route"))
+            continue;
+        size_t len = (size_t)(m->value + m->value_len - m->start);
+        b[n++] = ',';
+        memcpy(b + n, m->start, len), n += len;
+    }
+    b[n++] = '}';
+    b[n] = '\0';
+    *out_len = n;
+    return b;
+}
+
 int dp_openai_prepare(dp_req_t *r)
 {
     const dp_model_t *m = r->model;
     const dp_provider_t *p = m->provider;
-    cJSON *b = r->body;
-    cJSON_DeleteItemFromObjectCaseSensitive(b, "models");
-    cJSON_DeleteItemFromObjectCaseSensitive(b, "route");
-    cJSON *name = cJSON_CreateString(m->upstream);
-    if (name == NULL || !cJSON_ReplaceItemInObjectCaseSensitive(b, "model", name)) {
-        cJSON_Delete(name);
-        return -1;
-    }
-    r->up_body = cJSON_PrintUnformatted(b);
+    r->up_body = splice_body(r, m->upstream, &r->up_body_len);
     if (r->up_body == NULL)
         return -1;
-    r->up_body_len = strlen(r->up_body);
     r->up_url = r->ep == DP_EP_EMBEDDINGS ? p->embeddings_url : p->chat_url;
 
     char line[4200]; /* credentials up to 4 KiB (validated at snapshot build) */

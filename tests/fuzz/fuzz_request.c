@@ -27,8 +27,10 @@ static void init(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (snap == NULL)
+    if (snap == NULL) {
+        sy_json_hooks_install();
         init();
+    }
     if (size < 1)
         return 0;
     dp_req_t r;
@@ -47,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *param;
     if (dp_body_parse(&r, msg, sizeof(msg), &param) == SY_E_OK)
         (void)dp_route(&r, msg, sizeof(msg), &param);
-    cJSON_Delete(r.body);
+    sy_arena_free(&r.arena);
     free(body);
     return 0;
 }

@@ -189,6 +189,7 @@ static void test_body_and_route(void)
         {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"stream\":\"yes\"}", SY_E_BAD_PARAM, "stream"},
         {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"tools\":{}}", SY_E_BAD_PARAM, "tools"},
         {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"models\":[1]}", SY_E_BAD_PARAM, "models"},
+        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"mod\\u0065l\":\"big\"}", SY_E_BAD_JSON, NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         sy_err_t e = parse(s, DP_EP_CHAT, cases[i].body, &param, &r, &req);
@@ -199,7 +200,7 @@ static void test_body_and_route(void)
         } else {
             sy_test_pass++;
         }
-        cJSON_Delete(r.body);
+        sy_arena_free(&r.arena);
     }
     /* over the body limit */
     char *huge = malloc(4096);
@@ -214,7 +215,7 @@ static void test_body_and_route(void)
                 "\"stream_options\":{\"include_usage\":true}}",
                 &param, &r, &req) == SY_E_OK);
     CHECK(r.stream == 1 && r.client_wants_usage == 1);
-    cJSON_Delete(r.body);
+    sy_arena_free(&r.arena);
 
     /* routing: primary then fallbacks, de-duplicated; scope and capability checked */
     uint8_t h[32];
@@ -229,37 +230,59 @@ static void test_body_and_route(void)
     r.key = alpha;
     CHECK(dp_route(&r, msg, sizeof(msg), &param) == SY_E_OK);
     CHECK(r.ncand == 2 && strcmp(r.cand[0]->id, "small") == 0 && strcmp(r.cand[1]->id, "big") == 0);
-    cJSON_Delete(r.body);
+    sy_arena_free(&r.arena);
+
+    /* stage 6: the upstream body is the client's bytes with model rewritten, extensions removed */
+    CHECK(parse(s, DP_EP_CHAT,
+                "{ \"temperature\" : 0.5, \"model\":\"small\",\"models\":[\"big\"],"
+                "\"messages\":[{\"role\":\"user\",\"content\":\"a\\\"}b\"}],\"route\":{\"x\":[1,{}]},\"n\":1 }",
+                &param, &r, &req) == SY_E_OK);
+    r.key = alpha;
+    CHECK(dp_route(&r, msg, sizeof(msg), &param) == SY_E_OK);
+    r.model = r.cand[0];
+    CHECK(dp_openai_prepare(&r) == 0);
+    CHECK_STR(r.up_body, "{\"model\":\"up-small\",\"temperature\" : 0.5,"
+                         "\"messages\":[{\"role\":\"user\",\"content\":\"a\\\"}b\"}],\"n\":1}");
+    CHECK(r.up_body_len == strlen(r.up_body));
+    CHECK_STR(r.up_url, "http://127.0.0.1:9/v1/chat/completions");
+    int saw_auth = 0;
+    for (struct curl_slist *l = r.up_headers; l; l = l->next)
+        saw_auth |= strcmp(l->data, "Authorization: Bearer sk-upstream-secret") == 0;
+    CHECK(saw_auth);
+    free(r.up_body);
+    curl_slist_free_all(r.up_headers);
+    sy_arena_free(&r.arena);
 
     CHECK(parse(s, DP_EP_CHAT, "{\"model\":\"nope\",\"messages\":[{\"role\":\"user\"}]}", &param, &r, &req) ==
           SY_E_OK);
     r.key = alpha;
     CHECK(dp_route(&r, msg, sizeof(msg), &param) == SY_E_MODEL_NOT_FOUND);
-    cJSON_Delete(r.body);
+    sy_arena_free(&r.arena);
 
     CHECK(parse(s, DP_EP_CHAT, "{\"model\":\"big\",\"messages\":[{\"role\":\"user\"}]}", &param, &r, &req) == SY_E_OK);
     r.key = beta;
     CHECK(dp_route(&r, msg, sizeof(msg), &param) == SY_E_MODEL_NOT_ALLOWED);
-    cJSON_Delete(r.body);
+    sy_arena_free(&r.arena);
 
     CHECK(parse(s, DP_EP_CHAT, "{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"models\":[\"big\"]}",
                 &param, &r, &req) == SY_E_OK);
     r.key = beta; /* a fallback outside the scope is refused too, before any upstream call */
     CHECK(dp_route(&r, msg, sizeof(msg), &param) == SY_E_MODEL_NOT_ALLOWED);
     CHECK(param && strcmp(param, "models") == 0);
-    cJSON_Delete(r.body);
+    sy_arena_free(&r.arena);
 
     CHECK(parse(s, DP_EP_EMBEDDINGS, "{\"model\":\"small\",\"input\":\"x\"}", &param, &r, &req) == SY_E_OK);
     r.key = alpha;
     CHECK(dp_route(&r, msg, sizeof(msg), &param) == SY_E_BAD_PARAM); /* chat model on the embeddings endpoint */
-    cJSON_Delete(r.body);
+    sy_arena_free(&r.arena);
     CHECK(parse(s, DP_EP_EMBEDDINGS, "{\"model\":\"emb\"}", &param, &r, &req) == SY_E_BAD_PARAM);
-    cJSON_Delete(r.body);
+    sy_arena_free(&r.arena);
     dp_snapshot_unref(s);
 }
 
 int main(void)
 {
+    sy_json_hooks_install();
     uint8_t h[32];
     sy_sha256("sk-test-alpha-0001", 18, h);
     sy_hex(h, 32, hex_alpha);
