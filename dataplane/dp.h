@@ -176,6 +176,7 @@ typedef struct {
     struct curl_slist *headers;
     const char *body;
     size_t body_len;
+    const char *ca_file; /* NULL = system CAs; verification is always on */
     uint32_t connect_ms, first_byte_ms, idle_ms, total_ms;
 } dp_upstream_spec_t;
 dp_curl_t *dp_curl_create(h2o_evloop_t *loop, h2o_context_t *ctx);

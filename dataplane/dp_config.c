@@ -221,7 +221,7 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
     const cJSON *e;
     cJSON_ArrayForEach(e, providers)
     {
-        static const char *const allowed[] = {"id", "kind", "base_url", "api_key_env", NULL};
+        static const char *const allowed[] = {"id", "kind", "base_url", "api_key_env", "ca_file", NULL};
         snprintf(where, sizeof(where), "providers[%zu]", pb->n_providers);
         Switchyard__Provider *p = cz(c, sizeof(*p));
         switchyard__provider__init(p);
@@ -229,7 +229,7 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
             return fail(c->err, c->errlen, "%s: must be an object", where);
         if (check_keys(c, e, where, allowed) || get_str(c, e, "id", where, 1, &p->id) ||
             get_str(c, e, "kind", where, 1, &p->kind) || get_str(c, e, "base_url", where, 1, &p->base_url) ||
-            get_str(c, e, "api_key_env", where, 0, &p->api_key_env))
+            get_str(c, e, "api_key_env", where, 0, &p->api_key_env) || get_str(c, e, "ca_file", where, 0, &p->ca_file))
             return -1;
         pb->providers[pb->n_providers++] = p;
     }

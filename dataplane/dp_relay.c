@@ -220,6 +220,7 @@ void dp_relay_forward(dp_req_t *r)
                                    .headers = r->up_headers,
                                    .body = r->up_body,
                                    .body_len = r->up_body_len,
+                                   .ca_file = r->model->provider->ca_file,
                                    .connect_ms = s->timeouts.connect_ms,
                                    .first_byte_ms = s->timeouts.first_byte_ms,
                                    .idle_ms = r->stream ? s->timeouts.idle_ms : 0,

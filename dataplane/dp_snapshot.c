@@ -175,6 +175,11 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
         d->chat_url = pool_concat(pool, base, "/chat/completions");
         d->embeddings_url = pool_concat(pool, base, "/embeddings");
         d->health = p->health;
+        if (p->ca_file[0] != '\0') {
+            if (sy_has_ctl(p->ca_file, strlen(p->ca_file)))
+                return fail(err, errlen, "provider %s: invalid ca_file", p->id);
+            d->ca_file = pool_strdup(pool, p->ca_file);
+        }
         if (p->api_key_env[0] != '\0') {
             const char *v = getenv(p->api_key_env);
             if (v != NULL) {

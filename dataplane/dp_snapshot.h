@@ -36,6 +36,7 @@ typedef struct {
     const char *credential;     /* from the environment; NULL when unset. Secret: never log. */
     const char *chat_url;       /* base_url + "/chat/completions" */
     const char *embeddings_url; /* base_url + "/embeddings" */
+    const char *ca_file;        /* NULL = the system's CA store */
     unsigned health;
 } dp_provider_t;
 

@@ -221,8 +221,17 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, vo
         ev.events |= EPOLLIN;
     if (what & CURL_POLL_OUT)
         ev.events |= EPOLLOUT;
-    if (epoll_ctl(c->epfd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT)
-        epoll_ctl(c->epfd, EPOLL_CTL_ADD, s, &ev);
+    /* curl keeps a per-socket pointer for us: non-NULL once the fd is in our epoll set, so
+     * each change is one epoll_ctl, not a failed MOD then an ADD */
+    if (socketp != NULL) {
+        epoll_ctl(c->epfd, EPOLL_CTL_MOD, s, &ev);
+    } else {
+        int rc = epoll_ctl(c->epfd, EPOLL_CTL_ADD, s, &ev);
+        if (rc != 0 && errno == EEXIST)
+            rc = epoll_ctl(c->epfd, EPOLL_CTL_MOD, s, &ev);
+        if (rc == 0)
+            curl_multi_assign(c->multi, s, c);
+    }
     return 0;
 }
 
@@ -345,6 +354,7 @@ dp_upstream_t *dp_upstream_start(dp_curl_t *c, const dp_upstream_spec_t *spec, c
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, u->errbuf);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)spec->connect_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)spec->total_ms);
+    curl_easy_setopt(e, CURLOPT_CAINFO, spec->ca_file); /* NULL restores the built-in default */
     if (spec->first_byte_ms) {
         u->fb_timeout = timer_for(c, spec->first_byte_ms);
         h2o_timeout_link(c->loop, u->fb_timeout, &u->timer);
