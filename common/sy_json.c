@@ -48,13 +48,30 @@ int sy_utf8_valid(const char *s, size_t len)
     return 1;
 }
 
+/* Byte classes: non-zero stops the fast scan. Inside strings only the quote, the backslash,
+ * NUL and non-ASCII bytes matter; outside them, quotes, brackets, NUL and non-ASCII. */
+static unsigned char str_stop[256], out_stop[256];
+
+__attribute__((constructor)) static void init_classes(void)
+{
+    for (int c = 0; c < 256; c++) {
+        str_stop[c] = c == 0 || c >= 0x80 || c == '"' || c == '\\';
+        out_stop[c] = c == 0 || c >= 0x80 || c == '"' || c == '{' || c == '[' || c == '}' || c == ']';
+    }
+}
+
 sy_json_check_t sy_json_precheck(const char *s, size_t len, unsigned max_depth, size_t *offset)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
     unsigned depth = 0;
     int in_str = 0;
     sy_json_check_t rc = SY_JSON_OK;
-    while (p < end) {
+    for (;;) {
+        const unsigned char *stop = in_str ? str_stop : out_stop;
+        while (p < end && !stop[*p])
+            p++;
+        if (p == end)
+            break;
         unsigned c = *p;
         if (c >= 0x80 || c == 0) {
             size_t n = utf8_seq(p, (size_t)(end - p));
@@ -66,28 +83,16 @@ sy_json_check_t sy_json_precheck(const char *s, size_t len, unsigned max_depth, 
             continue;
         }
         if (in_str) {
-            /* most bytes of a body are plain ASCII inside strings: skip them in a tight loop */
-            while (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-                if (++p == end)
-                    goto out_end;
-                c = *p;
-            }
-            if (c >= 0x80 || c == 0)
-                continue; /* the UTF-8 check at the top of the loop judges it */
-            if (c == '\\') {
-                if (p + 1 < end && p[1] != 0 && p[1] < 0x80) {
-                    p += 2;
-                    continue;
-                }
-                if (p + 1 < end) {
-                    p++; /* let the UTF-8 check judge the escaped byte */
-                    continue;
-                }
-                rc = SY_JSON_UNBALANCED;
-                goto out;
-            }
-            if (c == '"')
+            if (c == '"') {
                 in_str = 0;
+            } else { /* backslash: skip the escaped byte unless the UTF-8 check must judge it */
+                if (p + 1 == end) {
+                    rc = SY_JSON_UNBALANCED;
+                    goto out;
+                }
+                if (p[1] != 0 && p[1] < 0x80)
+                    p++;
+            }
         } else if (c == '"') {
             in_str = 1;
         } else if (c == '{' || c == '[') {
@@ -95,7 +100,7 @@ sy_json_check_t sy_json_precheck(const char *s, size_t len, unsigned max_depth, 
                 rc = SY_JSON_TOO_DEEP;
                 goto out;
             }
-        } else if (c == '}' || c == ']') {
+        } else { /* '}' or ']' */
             if (depth == 0) {
                 rc = SY_JSON_UNBALANCED;
                 goto out;
@@ -104,7 +109,6 @@ sy_json_check_t sy_json_precheck(const char *s, size_t len, unsigned max_depth, 
         }
         p++;
     }
-out_end:
     if (in_str)
         rc = SY_JSON_UNBALANCED;
 out:
@@ -155,6 +159,10 @@ static const char *skip_value(const char *p, const char *end)
     if (*p == '{' || *p == '[') {
         size_t depth = 0;
         while (p < end) {
+            while (p < end && !out_stop[(unsigned char)*p])
+                p++; /* valid JSON: nothing but quotes and brackets matters here */
+            if (p == end)
+                return NULL;
             char c = *p;
             if (c == '"') {
                 if ((p = skip_string(p, end)) == NULL)
