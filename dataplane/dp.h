@@ -42,11 +42,13 @@
 #define DP_MAX_RESPONSE_BYTES (32u << 20)    /* non-streamed upstream answer cap */
 #define DP_MAX_SSE_EVENT (1u << 20)          /* one upstream SSE event cap */
 #define DP_MAX_TOP_MEMBERS 256               /* top-level fields in a request body */
+#define DP_WATCH_DELAY_MS 100                /* a request waits this long before its client is watched */
 
 typedef struct dp_thread dp_thread_t;
 typedef struct dp_upstream dp_upstream_t;
 typedef struct dp_metrics dp_metrics_t;
 typedef struct dp_curl dp_curl_t;
+typedef struct dp_watch dp_watch_t;
 
 typedef enum { DP_EP_CHAT = 0, DP_EP_EMBEDDINGS, DP_EP__COUNT } dp_endpoint_t;
 
@@ -113,6 +115,8 @@ typedef struct dp_req {
     int busy;     /* a relay callback is on the stack: do not free */
     int overflow; /* upstream answer exceeded DP_MAX_RESPONSE_BYTES */
     h2o_timeout_entry_t retry_entry; /* next attempt, deferred out of curl's callbacks */
+    h2o_timeout_entry_t watch_entry; /* dp_watch.c: delay before watching the client */
+    int watch_fd;                    /* client fd in the watch set, or -1 */
 } dp_req_t;
 
 struct dp_thread {
@@ -125,6 +129,7 @@ struct dp_thread {
     h2o_multithread_receiver_t receiver;
     dp_snapshot_holder_t holder;
     dp_curl_t *curl;
+    dp_watch_t *watch;
     dp_metrics_t *metrics;
     h2o_linklist_t active;
     size_t inflight, streams;
@@ -193,6 +198,15 @@ void dp_relay_forward(dp_req_t *r);
 /* Ends an in-flight request now (drain deadline): error event on a started stream, else an
  * error response. */
 void dp_relay_abort(dp_req_t *r, sy_err_t err, const char *msg);
+
+/* The client left before the response started: cancel the upstream, close the connection. */
+void dp_relay_client_gone(dp_req_t *r);
+
+/* ---- dp_watch.c: noticing clients that leave while their request waits ---- */
+dp_watch_t *dp_watch_create(h2o_evloop_t *loop);
+void dp_watch_destroy(h2o_evloop_t *loop, dp_watch_t *w);
+void dp_watch_arm(dp_req_t *r);
+void dp_watch_disarm(dp_req_t *r);
 
 /* ---- dp_meter.c (stage 9) ---- */
 /* Extracts usage from a provider JSON object (a completion or a stream chunk). */

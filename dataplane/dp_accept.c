@@ -30,6 +30,7 @@ void dp_req_maybe_free(dp_req_t *r)
 static void on_anchor_dispose(void *p)
 {
     dp_req_t *r = *(dp_req_t **)p;
+    dp_watch_disarm(r); /* before r->req is gone: the fd is still the client's */
     r->req = NULL;
     r->anchored = 0;
     if (r->up != NULL) {
@@ -43,9 +44,9 @@ static void on_anchor_dispose(void *p)
     else if (r->status == 0 && r->end == SY_E_OK)
         r->end = SY_E_CLIENT_CLOSED;
     h2o_linklist_unlink(&r->link);
-    r->th->inflight--;
+    __atomic_store_n(&r->th->inflight, r->th->inflight - 1, __ATOMIC_RELAXED); /* only this thread writes it */
     if (r->started && r->ep == DP_EP_CHAT && r->stream && r->status == 200)
-        r->th->streams--;
+        __atomic_store_n(&r->th->streams, r->th->streams - 1, __ATOMIC_RELAXED);
     dp_meter_finish(r);
     dp_req_maybe_free(r);
 }
@@ -202,12 +203,13 @@ int dp_on_req(h2o_handler_t *self, h2o_req_t *req)
     r->th = th;
     r->t_start_ns = dp_now_ns();
     r->up_retry_after = -1;
+    r->watch_fd = -1;
     sy_sse_init(&r->sse, DP_MAX_SSE_EVENT);
     dp_req_t **anchor = h2o_mem_alloc_shared(&req->pool, sizeof(*anchor), on_anchor_dispose);
     *anchor = r;
     r->anchored = 1;
     h2o_linklist_insert(&th->active, &r->link);
-    th->inflight++;
+    __atomic_store_n(&th->inflight, th->inflight + 1, __ATOMIC_RELAXED); /* read by /metrics and the drain */
     assign_id(r);
     r->snap = dp_holder_borrow(&th->holder);
     r->busy++;

@@ -199,12 +199,20 @@ sy_err_t dp_body_parse(dp_req_t *r, char *msg, size_t msglen, const char **param
         return SY_E_BAD_JSON;
     }
     for (int i = 0; i < r->nmembers; i++) {
+        const sy_json_member_t *m = &r->members[i];
         /* keys are matched as raw bytes when the body is spliced for the upstream, so a key
          * spelled with escapes ("mod\u0065l") could smuggle a second model past routing */
-        if (memchr(r->members[i].key, '\\', r->members[i].key_len) != NULL) {
+        if (memchr(m->key, '\\', m->key_len) != NULL) {
             snprintf(msg, msglen, "top-level field names must not contain escape sequences");
             return SY_E_BAD_JSON;
         }
+        /* model names never need escapes; refusing them keeps "m\u0000x" (which the parser
+         * would cut at the NUL) from routing as "m" */
+        int is_model = m->key_len == 5 && memcmp(m->key, "model", 5) == 0;
+        int is_models = m->key_len == 6 && memcmp(m->key, "models", 6) == 0;
+        if ((is_model || is_models) && memchr(m->value, '\\', m->value_len) != NULL)
+            return bad(msg, msglen, param, is_model ? "model" : "models", "%s",
+                       "model names must not contain escape sequences or control characters");
     }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(b, "model");
     if (model == NULL)

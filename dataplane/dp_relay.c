@@ -147,9 +147,12 @@ static void start_stream(dp_req_t *r)
     dp_add_routing_headers(r);
     r->gen.proceed = on_proceed;
     r->gen.stop = on_stop;
+    dp_watch_disarm(r); /* from now on a departed client shows up as a failed write */
     r->started = 1;
     r->status = 200;
-    r->th->streams++;
+    __atomic_store_n(&r->th->streams, r->th->streams + 1, __ATOMIC_RELAXED);
+    if (dp_shutting_down())
+        req->http1_is_persistent = 0;
     h2o_start_response(req, &r->gen);
 }
 
@@ -223,10 +226,12 @@ void dp_relay_forward(dp_req_t *r)
                                    .ca_file = r->model->provider->ca_file,
                                    .connect_ms = s->timeouts.connect_ms,
                                    .first_byte_ms = s->timeouts.first_byte_ms,
-                                   .idle_ms = r->stream ? s->timeouts.idle_ms : 0,
+                                   .idle_ms = s->timeouts.idle_ms, /* between body chunks, streamed or not */
                                    .total_ms = s->timeouts.total_ms};
-        if (r->t_up_ns == 0)
+        if (r->t_up_ns == 0) {
             r->t_up_ns = dp_now_ns();
+            dp_watch_arm(r);
+        }
         r->up = dp_upstream_start(r->th->curl, &spec, &relay_cb, r);
         if (r->up != NULL)
             return;
@@ -290,21 +295,40 @@ static int on_event(void *ctx, const sy_sse_event_t *ev)
         return 1; /* malformed event */
     int has_usage = memmem(d, dl, "\"usage\"", 7) != NULL && memmem(d, dl, "\"usage\":null", 12) == NULL;
     int has_error = memmem(d, dl, "\"error\"", 7) != NULL;
+    char *rewritten = NULL;
     if (has_usage || has_error) {
+        sy_json_arena_begin(&r->arena);
         cJSON *obj = cJSON_ParseWithLength(d, dl);
         if (obj == NULL || !cJSON_IsObject(obj)) {
-            cJSON_Delete(obj);
+            sy_json_arena_end();
             return 1;
         }
         dp_meter_take_usage(r, obj);
         if (cJSON_GetObjectItemCaseSensitive(obj, "error") != NULL && r->end == SY_E_OK)
             r->end = SY_E_UPSTREAM_ERROR; /* the provider's own error event is relayed as it is */
-        cJSON_Delete(obj);
+        cJSON *usage = cJSON_GetObjectItemCaseSensitive(obj, "usage");
+        const cJSON *choices = cJSON_GetObjectItemCaseSensitive(obj, "choices");
+        if (cJSON_IsObject(usage) && !r->client_wants_usage && cJSON_IsArray(choices) && choices->child == NULL) {
+            sy_json_arena_end();
+            return 0; /* the usage-only chunk we asked for on the client's behalf: metered, not relayed */
+        }
+        if (cJSON_IsObject(usage) && r->client_wants_usage) {
+            /* the client sees what the request cost, as an exact decimal */
+            char cost[32];
+            sy_money_format_usd(dp_meter_cost(r), cost);
+            cJSON_AddItemToObject(usage, "cost", cJSON_CreateRaw(cost));
+            rewritten = cJSON_PrintUnformatted(obj);
+        }
+        sy_json_arena_end();
+        if (rewritten != NULL) {
+            d = rewritten;
+            dl = strlen(rewritten);
+        }
     }
     if (!r->started)
         start_stream(r);
     /* normalise to "data: …\n\n": upstream `event:`/`id:` lines have no meaning for OpenAI clients */
-    if (dp_buf_append(&r->pending, "data: ", 6, SIZE_MAX) || dp_buf_append(&r->pending, ev->data, ev->data_len, SIZE_MAX) ||
+    if (dp_buf_append(&r->pending, "data: ", 6, SIZE_MAX) || dp_buf_append(&r->pending, d, dl, SIZE_MAX) ||
         dp_buf_append(&r->pending, "\n\n", 2, SIZE_MAX))
         return 2;
     return 0;
@@ -496,6 +520,35 @@ static void on_done(void *ctx, sy_err_t err, const char *why)
         flush(r);
     }
 out:
+    leave(r);
+}
+
+void dp_relay_client_gone(dp_req_t *r)
+{
+    enter(r);
+    dp_watch_disarm(r);
+    if (r->up != NULL) {
+        dp_upstream_cancel(r->up);
+        r->up = NULL;
+    }
+    if (h2o_timeout_is_linked(&r->retry_entry))
+        h2o_timeout_unlink(&r->retry_entry);
+    if (r->end == SY_E_OK)
+        r->end = SY_E_CLIENT_CLOSED;
+    if (r->req != NULL && !r->started) {
+        /* nobody to answer: a bodiless response ended in error makes h2o drop the connection */
+        h2o_req_t *req = r->req;
+        r->started = 1;
+        r->final_sent = 1;
+        r->status = 499;
+        req->http1_is_persistent = 0;
+        req->res.status = 499;
+        req->res.reason = "Client Closed Request";
+        r->gen.proceed = NULL;
+        r->gen.stop = NULL;
+        h2o_start_response(req, &r->gen);
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_ERROR);
+    }
     leave(r);
 }
 

@@ -39,12 +39,15 @@ void dp_respond_body(dp_req_t *r, int status, const char *content_type, const ch
     if (req == NULL || r->started || r->status != 0)
         return;
     r->status = status;
+    if (dp_shutting_down())
+        req->http1_is_persistent = 0; /* draining: send the client elsewhere for its next request */
     req->res.status = status;
     req->res.reason = status < 300 ? "OK" : "Error";
     req->res.content_length = len;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
     dp_add_common_headers(r);
     h2o_iovec_t buf = h2o_strdup(&req->pool, body, len);
+    dp_watch_disarm(r);
     r->started = 1;
     r->final_sent = 1;
     h2o_start_response(req, &inline_gen);

@@ -87,6 +87,14 @@ static void json_err_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **s
             free(j);
             req->res.headers.entries[i].value = h2o_iovec_init(H2O_STRLIT("application/json"));
             req->res.content_length = body.len;
+            /* the request never reached dp_on_req: mint its id here so the answer still has one */
+            static __thread uint64_t seq;
+            char id[48];
+            int n = snprintf(id, sizeof(id), "req_h2o_%zu_%llu", dp_self ? dp_self->index : 0,
+                             (unsigned long long)++seq);
+            h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
+                                  h2o_strdup(&req->pool, id, (size_t)n).base, (size_t)n);
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL, H2O_STRLIT("*"));
             json_err_ostream_t *o = (void *)h2o_add_ostream(req, sizeof(*o), slot);
             o->super.do_send = json_err_send;
             o->body = body;
@@ -101,7 +109,7 @@ static void json_err_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **s
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     dp_thread_t *th = listener->data;
-    if (err != NULL)
+    if (err != NULL || th->draining)
         return;
     for (int i = 0; i < 32; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
@@ -119,7 +127,13 @@ static void on_drain_tick(h2o_timeout_entry_t *entry)
     static __thread int aborted;
     if (deadline == 0)
         deadline = now + dp_rt.drain_ms * 1000000u;
-    if (h2o_linklist_is_empty(&th->active)) {
+    /* every loop keeps serving (503 on its open keep-alive connections) until the whole
+     * node is idle: a thread that left early would cut its idle clients while a sibling still
+     * drains a stream */
+    size_t open = 0;
+    for (size_t i = 0; i < g.nthreads; i++)
+        open += __atomic_load_n(&g.threads[i]->inflight, __ATOMIC_RELAXED);
+    if (open == 0) {
         th->stop = 1;
         return;
     }
@@ -176,6 +190,7 @@ static void *thread_main(void *arg)
     h2o_timeout_init(th->loop, &th->drain_tick, 100);
     th->metrics = dp_metrics_create();
     th->curl = dp_curl_create(th->loop, &th->ctx);
+    th->watch = dp_watch_create(th->loop);
     h2o_multithread_register_receiver(th->ctx.queue, &th->receiver, on_message);
     int fd = dup(g.listen_fd);
     fcntl(fd, F_SETFL, O_NONBLOCK);
@@ -196,6 +211,7 @@ static void *thread_main(void *arg)
         h2o_timeout_unlink(&th->drain_entry);
     h2o_multithread_unregister_receiver(th->ctx.queue, &th->receiver);
     dp_curl_destroy(th->curl);
+    dp_watch_destroy(th->loop, th->watch);
     dp_holder_dispose(&th->holder);
     return NULL;
 }
@@ -318,6 +334,9 @@ int dp_server_run(const dp_server_opts_t *o, void (*reload)(void))
     SY_INFO("msg=\"draining\" deadline_ms=%llu", (unsigned long long)dp_rt.drain_ms);
     atomic_store(&g.shutting, 1);
     broadcast(MSG_SHUTDOWN);
+    /* every thread's listener is a dup of this socket: shutting it down stops the kernel from
+     * completing new connections for all of them at once (they would wait in the backlog) */
+    shutdown(g.listen_fd, SHUT_RDWR);
     for (size_t i = 0; i < g.nthreads; i++)
         pthread_join(g.threads[i]->tid, NULL);
     close(g.listen_fd);

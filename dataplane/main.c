@@ -155,7 +155,15 @@ int main(int argc, char **argv)
         dp_snapshot_unref(s);
         return 0;
     }
-    o.max_body_bytes = s->limits.max_body_bytes;
+    /* h2o reads bodies up to this cap, so that a moderately oversized one is read and answered
+     * with our JSON 413 on a live connection; past it h2o answers at once and closes, which a
+     * client still sending may see as a reset. */
+    uint64_t cap = (uint64_t)s->limits.max_body_bytes * 4;
+    if (cap < (16u << 20))
+        cap = 16u << 20;
+    if (cap > (256u << 20))
+        cap = 256u << 20;
+    o.max_body_bytes = (size_t)cap;
     dp_rt.drain_ms = o.drain_ms;
     dp_snapshot_publish(s);
 

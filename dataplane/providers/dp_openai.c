@@ -1,8 +1,10 @@
 /*
  * Stage 6, OpenAI dialect: any OpenAI-compatible server (OpenAI, vLLM, Ollama, the mock).
  *
- * The client's body is forwarded with two changes: `model` becomes the catalog's upstream
- * name, and Switchyard's own extensions (`models`, `route`) are removed. It is rebuilt by
+ * The client's body is forwarded with three changes: `model` becomes the catalog's upstream
+ * name, Switchyard's own extensions (`models`, `route`) are removed, and a stream always asks
+ * for `stream_options.include_usage` — metering needs the provider's count even when the
+ * client did not ask (the relay then hides the usage chunk from that client). It is rebuilt by
  * splicing the original bytes (the top-level member spans found in stage 4), not by
  * re-printing a parsed tree: the bytes the client sent are the bytes the provider gets.
  * Headers are an allow-list built here — the client's headers never reach the upstream, and
@@ -23,10 +25,32 @@ static int key_is(const sy_json_member_t *m, const char *k)
     return m->key_len == n && memcmp(m->key, k, n) == 0;
 }
 
-/* {"model":"<upstream>", <every other member except models/route>} */
-static char *splice_body(const dp_req_t *r, const char *upstream, size_t *out_len)
+/* The stream_options member to send, or NULL to keep the client's as it is. */
+static const char *stream_options(dp_req_t *r)
 {
-    size_t ul = strlen(upstream), cap = r->req->entity.len + ul + 16, n = 0;
+    if (!r->stream || r->ep != DP_EP_CHAT || r->client_wants_usage)
+        return NULL;
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(r->body, "stream_options");
+    if (!cJSON_IsObject(so) || so->child == NULL)
+        return "{\"include_usage\":true}";
+    /* the client set other stream options: keep them, add include_usage */
+    sy_json_arena_begin(&r->arena);
+    cJSON *copy = cJSON_Duplicate(so, 1);
+    char *out = NULL;
+    if (copy != NULL) {
+        cJSON_DeleteItemFromObjectCaseSensitive(copy, "include_usage");
+        cJSON_AddTrueToObject(copy, "include_usage");
+        out = cJSON_PrintUnformatted(copy);
+    }
+    sy_json_arena_end();
+    return out;
+}
+
+/* {"model":"<upstream>", <every other member except models/route>[, "stream_options":…]} */
+static char *splice_body(dp_req_t *r, const char *upstream, size_t *out_len)
+{
+    const char *so = stream_options(r);
+    size_t ul = strlen(upstream), sl = so ? strlen(so) : 0, cap = r->req->entity.len + ul + sl + 40, n = 0;
     char *b = malloc(cap);
     if (b == NULL)
         return NULL;
@@ -35,11 +59,15 @@ static char *splice_body(const dp_req_t *r, const char *upstream, size_t *out_le
     b[n++] = '"';
     for (int i = 0; i < r->nmembers; i++) {
         const sy_json_member_t *m = &r->members[i];
-        if (key_is(m, "model") || key_is(m, "models") || key_is(m, "route"))
+        if (key_is(m, "model") || key_is(m, "models") || key_is(m, "route") || (so && key_is(m, "stream_options")))
             continue;
         size_t len = (size_t)(m->value + m->value_len - m->start);
         b[n++] = ',';
         memcpy(b + n, m->start, len), n += len;
+    }
+    if (so != NULL) {
+        memcpy(b + n, ",\"stream_options\":", 18), n += 18;
+        memcpy(b + n, so, sl), n += sl;
     }
     b[n++] = '}';
     b[n] = '\0';

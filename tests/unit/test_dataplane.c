@@ -190,6 +190,8 @@ static void test_body_and_route(void)
         {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"tools\":{}}", SY_E_BAD_PARAM, "tools"},
         {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"models\":[1]}", SY_E_BAD_PARAM, "models"},
         {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"mod\\u0065l\":\"big\"}", SY_E_BAD_JSON, NULL},
+        {"{\"model\":\"small\\u0000x\",\"messages\":[{\"role\":\"user\"}]}", SY_E_BAD_PARAM, "model"},
+        {"{\"model\":\"small\",\"models\":[\"big\\u0000\"],\"messages\":[{\"role\":\"user\"}]}", SY_E_BAD_PARAM, "models"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         sy_err_t e = parse(s, DP_EP_CHAT, cases[i].body, &param, &r, &req);
