@@ -50,7 +50,7 @@ typedef struct dp_metrics dp_metrics_t;
 typedef struct dp_curl dp_curl_t;
 typedef struct dp_watch dp_watch_t;
 
-typedef enum { DP_EP_CHAT = 0, DP_EP_EMBEDDINGS, DP_EP__COUNT } dp_endpoint_t;
+typedef enum { DP_EP_OTHER = 0, DP_EP_CHAT, DP_EP_EMBEDDINGS, DP_EP_MODELS, DP_EP__COUNT } dp_endpoint_t;
 
 /* Growable byte buffer with a hard cap (malloc-backed; dp_buf_free releases). */
 typedef struct {

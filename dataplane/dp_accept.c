@@ -154,12 +154,15 @@ static void dispatch(dp_req_t *r)
     if (method_is(req, H2O_STRLIT("OPTIONS"))) {
         respond_preflight(r);
     } else if (path_is(req, H2O_STRLIT("/v1/chat/completions"))) {
+        r->ep = DP_EP_CHAT;
         post ? proxy(r, DP_EP_CHAT) : dp_respond_error(r, SY_E_METHOD_NOT_ALLOWED, "use POST", NULL);
     } else if (path_is(req, H2O_STRLIT("/v1/embeddings"))) {
+        r->ep = DP_EP_EMBEDDINGS;
         post ? proxy(r, DP_EP_EMBEDDINGS) : dp_respond_error(r, SY_E_METHOD_NOT_ALLOWED, "use POST", NULL);
     } else if (path_is(req, H2O_STRLIT("/v1/models")) ||
                (req->path_normalized.len > sizeof(models_prefix) - 1 &&
                 memcmp(req->path_normalized.base, models_prefix, sizeof(models_prefix) - 1) == 0)) {
+        r->ep = DP_EP_MODELS;
         if (!get) {
             dp_respond_error(r, SY_E_METHOD_NOT_ALLOWED, "use GET", NULL);
         } else if (r->snap == NULL) {

@@ -43,6 +43,8 @@ void dp_meter_finish(dp_req_t *r)
     if (r->t_up_ns && r->t_up_end_ns == 0)
         up = now - r->t_up_ns;
     int status = r->status ? r->status : 499;
+    if (r->ep == DP_EP_OTHER)
+        return; /* health checks and scrapes are neither API traffic nor worth a log line */
     dp_metrics_request(r->th->metrics, status, r->model ? r->model->id : "", r->model ? r->model->provider->id : "",
                        total, total > up ? total - up : 0);
     if (!sy_log_enabled(SY_LOG_INFO))
@@ -51,7 +53,7 @@ void dp_meter_finish(dp_req_t *r)
     sy_money_format_usd(dp_meter_cost(r), cost);
     SY_INFO("msg=access id=%s ep=%s status=%d end=%s model=%s provider=%s key=%s attempts=%zu stream=%d "
             "tokens_in=%lld tokens_out=%lld usage=%s cost_usd=%s total_us=%llu upstream_us=%llu ttfb_us=%llu",
-            r->id, r->ep == DP_EP_EMBEDDINGS ? "embeddings" : "chat", status,
+            r->id, r->ep == DP_EP_EMBEDDINGS ? "embeddings" : r->ep == DP_EP_MODELS ? "models" : "chat", status,
             sy_strerror(r->end), r->model ? r->model->id : "-", r->model ? r->model->provider->id : "-",
             r->key ? r->key->id : "-", r->attempts, r->stream, (long long)r->usage.prompt_tokens,
             (long long)r->usage.completion_tokens, r->usage.have ? "provider" : "none", cost,
