@@ -7,11 +7,15 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libh2o-evloop-dev libcurl4-openssl-dev libnng-dev libprotobuf-c-dev protobuf-c-compiler
       libsqlite3-dev libssl-dev libcjson-dev
-      nodejs npm openssl curl ca-certificates wrk nginx-light util-linux procps)
+      openssl curl ca-certificates wrk nginx-light util-linux procps)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js may come from Debian (nodejs + npm) or from elsewhere with npm bundled: ask for the
+# commands, not the packages.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
