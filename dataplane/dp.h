@@ -94,7 +94,7 @@ typedef struct dp_req {
     char *up_body; /* upstream request body, owned (free) */
     size_t up_body_len;
     const char *up_url;
-    struct curl_slist *up_headers;
+    struct curl_slist *up_headers; /* first node in `arena`, the rest the provider's (shared) */
     int up_status;
     int up_retry_after; /* seconds, -1 when none */
     int up_is_sse;

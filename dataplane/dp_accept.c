@@ -20,7 +20,6 @@ void dp_req_maybe_free(dp_req_t *r)
     dp_holder_return(&r->th->holder, r->snap);
     sy_arena_free(&r->arena);
     free(r->up_body);
-    curl_slist_free_all(r->up_headers);
     dp_buf_free(&r->sending);
     dp_buf_free(&r->pending);
     sy_sse_dispose(&r->sse);

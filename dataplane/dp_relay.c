@@ -200,8 +200,7 @@ static void reset_attempt(dp_req_t *r)
     sy_sse_init(&r->sse, DP_MAX_SSE_EVENT);
     free(r->up_body);
     r->up_body = NULL;
-    curl_slist_free_all(r->up_headers);
-    r->up_headers = NULL;
+    r->up_headers = NULL; /* arena node + the provider's shared list: nothing to free */
 }
 
 void dp_relay_forward(dp_req_t *r)

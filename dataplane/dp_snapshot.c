@@ -180,16 +180,33 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
                 return fail(err, errlen, "provider %s: invalid ca_file", p->id);
             d->ca_file = pool_strdup(pool, p->ca_file);
         }
+        s->nproviders++; /* counted now: dp_snapshot_free releases the header lists from here on */
+        static const char *const common[] = {"Content-Type: application/json", "User-Agent: switchyard/0.1",
+                                             /* curl would add 100-continue over 1 MiB: a 1 s stall on
+                                              * servers that ignore it */
+                                             "Expect:"};
+        for (int v = 0; v < 2; v++) {
+            struct curl_slist *l = curl_slist_append(NULL, v ? "Accept: text/event-stream" : "Accept: application/json");
+            for (size_t j = 0; l && j < sizeof(common) / sizeof(common[0]); j++)
+                l = curl_slist_append(l, common[j]);
+            if (l == NULL)
+                return fail(err, errlen, "out of memory");
+            *(v ? &d->headers_sse : &d->headers_json) = l;
+        }
         if (p->api_key_env[0] != '\0') {
             const char *v = getenv(p->api_key_env);
             if (v != NULL) {
-                if (sy_has_ctl(v, strlen(v)))
-                    return fail(err, errlen, "provider %s: credential in %s contains CR/LF", p->id,
-                                p->api_key_env);
+                if (sy_has_ctl(v, strlen(v)) || strlen(v) > 4096)
+                    return fail(err, errlen, "provider %s: credential in %s contains CR/LF or is over 4 KiB",
+                                p->id, p->api_key_env);
                 d->credential = pool_strdup(pool, v);
+                char *line = h2o_mem_alloc_pool(pool, strlen(v) + 32);
+                sprintf(line, "Authorization: Bearer %s", v);
+                if (curl_slist_append(d->headers_json, line) == NULL ||
+                    curl_slist_append(d->headers_sse, line) == NULL)
+                    return fail(err, errlen, "out of memory");
             }
         }
-        s->nproviders++;
     }
 
     s->model_mask = pow2_at_least(pb->n_models * 2) - 1;
@@ -279,6 +296,16 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
     return 0;
 }
 
+static void snapshot_free(dp_snapshot_t *s)
+{
+    for (size_t i = 0; i < s->nproviders; i++) {
+        curl_slist_free_all(s->providers[i].headers_json);
+        curl_slist_free_all(s->providers[i].headers_sse);
+    }
+    h2o_mem_clear_pool(&s->pool);
+    free(s);
+}
+
 dp_snapshot_t *dp_snapshot_build(const Switchyard__Snapshot *pb, char *err, size_t errlen)
 {
     dp_snapshot_t *s = calloc(1, sizeof(*s));
@@ -289,8 +316,7 @@ dp_snapshot_t *dp_snapshot_build(const Switchyard__Snapshot *pb, char *err, size
     h2o_mem_init_pool(&s->pool);
     atomic_init(&s->refs, 1);
     if (build(s, pb, err, errlen) != 0) {
-        h2o_mem_clear_pool(&s->pool);
-        free(s);
+        snapshot_free(s);
         return NULL;
     }
     if (s->created_at_ms == 0) {
@@ -310,10 +336,8 @@ void dp_snapshot_unref(dp_snapshot_t *s)
 {
     if (s == NULL)
         return;
-    if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) {
-        h2o_mem_clear_pool(&s->pool);
-        free(s);
-    }
+    if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+        snapshot_free(s);
 }
 
 const dp_key_t *dp_snapshot_find_key(const dp_snapshot_t *s, const uint8_t sha256[SY_SHA256_LEN])

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <curl/curl.h>
 #include <h2o/memory.h>
 
 #include "snapshot.pb-c.h"
@@ -37,6 +38,9 @@ typedef struct {
     const char *chat_url;       /* base_url + "/chat/completions" */
     const char *embeddings_url; /* base_url + "/embeddings" */
     const char *ca_file;        /* NULL = the system's CA store */
+    /* The upstream headers that are the same for every request to this provider (built once,
+     * read-only; a request prepends its own X-Request-Id node): JSON and SSE answers. */
+    struct curl_slist *headers_json, *headers_sse;
     unsigned health;
 } dp_provider_t;
 

@@ -326,6 +326,7 @@ static CURL *new_easy(void)
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 16384L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PROXY, ""); /* no proxy, and no getenv("*_proxy") per transfer */
     return e;
 }
 

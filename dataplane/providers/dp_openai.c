@@ -7,9 +7,9 @@
  * client did not ask (the relay then hides the usage chunk from that client). It is rebuilt by
  * splicing the original bytes (the top-level member spans found in stage 4), not by
  * re-printing a parsed tree: the bytes the client sent are the bytes the provider gets.
- * Headers are an allow-list built here — the client's headers never reach the upstream, and
- * the credential comes from the snapshot (the provider's environment variable), never from
- * the client. Values that reach a header or the URL were validated for CR/LF/NUL when the
+ * Headers are an allow-list — the provider's fixed list built with the snapshot (content type,
+ * accept, user agent, an empty Expect, the credential from the provider's environment
+ * variable) plus the request id — the client's headers never reach the upstream. Values that reach a header or the URL were validated for CR/LF/NUL when the
  * snapshot was built (ids, upstream names, credentials, URLs) or when the request was
  * accepted (request id).
  */
@@ -84,26 +84,16 @@ int dp_openai_prepare(dp_req_t *r)
         return -1;
     r->up_url = r->ep == DP_EP_EMBEDDINGS ? p->embeddings_url : p->chat_url;
 
-    char line[4200]; /* credentials up to 4 KiB (validated at snapshot build) */
-    struct curl_slist *h = NULL, *t;
-#define ADD(...)                                                                                                       \
-    do {                                                                                                               \
-        snprintf(line, sizeof(line), __VA_ARGS__);                                                                     \
-        if ((t = curl_slist_append(h, line)) == NULL)                                                                  \
-            goto oom;                                                                                                  \
-        h = t;                                                                                                         \
-    } while (0)
-    ADD("Content-Type: application/json");
-    ADD("Accept: %s", r->stream ? "text/event-stream" : "application/json");
-    ADD("Expect:"); /* curl would add 100-continue over 1 MiB: a 1 s stall on servers that ignore it */
-    ADD("X-Request-Id: %s", r->id);
-    ADD("User-Agent: switchyard/0.1");
-    if (p->credential != NULL)
-        ADD("Authorization: Bearer %s", p->credential);
-#undef ADD
-    r->up_headers = h;
+    /* one node of our own in front of the provider's shared, read-only list: no per-request
+     * formatting of the fixed headers and credential */
+    struct curl_slist *node = sy_arena_alloc(&r->arena, sizeof(*node));
+    char *line = sy_arena_alloc(&r->arena, sizeof("X-Request-Id: ") + DP_REQUEST_ID_MAX);
+    if (node == NULL || line == NULL)
+        return -1;
+    memcpy(line, "X-Request-Id: ", 14);
+    strcpy(line + 14, r->id); /* validated or minted in stage 1: [A-Za-z0-9._:-]{1,64} */
+    node->data = line;
+    node->next = r->stream ? p->headers_sse : p->headers_json;
+    r->up_headers = node;
     return 0;
-oom:
-    curl_slist_free_all(h);
-    return -1;
 }

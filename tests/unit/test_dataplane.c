@@ -252,7 +252,6 @@ static void test_body_and_route(void)
         saw_auth |= strcmp(l->data, "Authorization: Bearer sk-upstream-secret") == 0;
     CHECK(saw_auth);
     free(r.up_body);
-    curl_slist_free_all(r.up_headers);
     sy_arena_free(&r.arena);
 
     CHECK(parse(s, DP_EP_CHAT, "{\"model\":\"nope\",\"messages\":[{\"role\":\"user\"}]}", &param, &r, &req) ==
