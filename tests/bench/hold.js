@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// Opens N concurrent streaming chat requests and holds them until they finish.
+//   node hold.js N URL KEY MODEL BODYFILE PID
+// Once every stream has delivered its first SSE data line (or after 30 s), samples VmRSS of PID;
+// when all have ended, samples VmHWM. Prints one JSON line.
+'use strict';
+const http = require('http');
+const fs = require('fs');
+
+const [n, url, key, model, bodyFile, pid] = process.argv.slice(2);
+const N = parseInt(n, 10);
+const u = new URL(url);
+const body = JSON.stringify(Object.assign(JSON.parse(fs.readFileSync(bodyFile, 'utf8')), { model, stream: true }));
+const agent = new http.Agent({ keepAlive: false, maxSockets: N });
+
+function status(field) {
+  const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
+  return m ? parseInt(m[1], 10) : null;
+}
+
+let first = 0, done = 0, ok = 0, sampled = false;
+const errors = {};
+const out = { n: N };
+function err(e) { errors[e] = (errors[e] || 0) + 1; }
+
+function sample() {
+  if (sampled) return;
+  sampled = true;
+  out.first_data = first;
+  out.rss_all_open_kb = status('VmRSS');
+}
+const sampleTimer = setTimeout(sample, 30000);
+
+function finish() {
+  clearTimeout(sampleTimer);
+  sample();
+  out.ok = ok;
+  out.done = done;
+  out.errors = errors;
+  out.hwm_kb = status('VmHWM');
+  console.log(JSON.stringify(out));
+  process.exit(0);
+}
+setTimeout(() => { err('deadline'); finish(); }, 90000);
+
+for (let i = 0; i < N; i++) {
+  let gotFirst = false, ended = false, sawDone = false;
+  const end = (ok1, why) => {
+    if (ended) return;
+    ended = true;
+    done++;
+    if (ok1) ok++; else err(why);
+    if (done === N) finish();
+  };
+  const req = http.request({
+    agent, host: u.hostname, port: u.port, path: u.pathname, method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer ' + key,
+               'content-length': Buffer.byteLength(body) },
+  }, (res) => {
+    let buf = '';
+    res.setEncoding('utf8');
+    res.on('data', (d) => {
+      buf += d;
+      if (!gotFirst && /(^|\n)data:/.test(buf)) {
+        gotFirst = true;
+        if (++first === N) sample();
+      }
+      if (buf.includes('data: [DONE]')) sawDone = true;
+      if (buf.length > 4096) buf = buf.slice(-64);
+    });
+    res.on('end', () => end(res.statusCode === 200 && sawDone,
+                            res.statusCode !== 200 ? 'status_' + res.statusCode : 'no_done'));
+    res.on('error', (e) => end(false, 'res_' + (e.code || e.message)));
+  });
+  req.on('error', (e) => end(false, 'req_' + (e.code || e.message)));
+  req.end(body);
+}

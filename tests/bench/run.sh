@@ -1,0 +1,435 @@
+#!/usr/bin/env bash
+# Switchyard data-plane benchmark: direct (wrk -> mock) vs nginx (plain reverse proxy) vs
+# switchyard-dp, plus time-to-first-byte, RSS per held stream and CPU per request.
+# See tests/bench/README.md. Loopback only; every process started here is stopped on exit.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+DP_BIN=${DP_BIN:-$BUILD_DIR/dataplane/switchyard-dp}
+MOCK_BIN=${MOCK_BIN:-$BUILD_DIR/tests/mockllm/switchyard-mockllm}
+
+BENCH_SECONDS=${BENCH_SECONDS:-10}     # each measured wrk run
+BENCH_WARMUP=${BENCH_WARMUP:-2}        # wrk warm-up before each target/mode
+BENCH_CONNS=${BENCH_CONNS:-32}         # the "c32" runs
+BENCH_TTFB_N=${BENCH_TTFB_N:-20}       # requests per target for the TTFB test
+BENCH_STREAMS=${BENCH_STREAMS:-1000}   # concurrent streams for the RSS test
+BENCH_TARGETS=${BENCH_TARGETS:-"direct nginx switchyard"}
+BENCH_ROUNDS=${BENCH_ROUNDS:-1}        # >1: targets interleaved per round, the table shows medians
+BENCH_EXTRAS=${BENCH_EXTRAS:-1}        # 0: only the wrk table
+BENCH_PERF=${BENCH_PERF:-0}            # 1: perf record (dwarf call graphs) switchyard-dp in its first c32 non-stream run; reports in the work dir
+SUT_CPU=${SUT_CPU:-1}                  # the server under test, alone
+LOAD_CPU=${LOAD_CPU:-0}                # wrk and the mock (when it is not under test)
+
+# targets (see README)
+T_RPS_RATIO=0.8        # switchyard req/s >= 0.8 x nginx
+T_ADDED_P50_US=60      # switchyard p50 at c1 - direct p50 at c1
+T_TTFB_MS=1            # median first SSE line, switchyard - direct
+T_STREAM_KIB=64        # (VmHWM with N streams open - idle VmRSS) / N
+
+die() { echo "run.sh: $*" >&2; exit 1; }
+for b in wrk nginx node curl taskset; do command -v "$b" >/dev/null || die "$b not found (apt-get install wrk nginx-light nodejs curl util-linux)"; done
+[ -x "$DP_BIN" ] || die "no $DP_BIN (build first: cmake --build $BUILD_DIR)"
+[ -x "$MOCK_BIN" ] || die "no $MOCK_BIN (build first)"
+
+WORK=$(mktemp -d /tmp/sy-bench.XXXXXX)
+PIDS=()
+# true while PID is still a child of this script (so a recycled PID is never signalled)
+mine() { [ "$(awk '{print $4}' "/proc/$1/stat" 2>/dev/null)" = "$$" ]; }
+cleanup() {
+    local rc=$? p
+    for p in "${PIDS[@]}"; do if mine "$p"; then kill "$p" 2>/dev/null || true; fi; done
+    for p in "${PIDS[@]}"; do
+        for _ in $(seq 50); do mine "$p" || break; sleep 0.1; done
+        if mine "$p"; then kill -9 "$p" 2>/dev/null || true; fi
+    done
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "run.sh: kept $WORK" >&2; else rm -rf "$WORK"; fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+# run private copies, so that a rebuild during the run cannot swap the binaries under test
+cp "$DP_BIN" "$WORK/switchyard-dp"; DP_BIN=$WORK/switchyard-dp
+cp "$MOCK_BIN" "$WORK/switchyard-mockllm"; MOCK_BIN=$WORK/switchyard-mockllm
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+wait_port() { # port pid name
+    for _ in $(seq 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        kill -0 "$2" 2>/dev/null || die "$3 exited at start-up (log: $(tail -5 "$WORK/$3.log" 2>/dev/null))"
+        sleep 0.05
+    done
+    die "$3 not listening on $1"
+}
+log() { echo "# $*" >&2; }
+# runs a client in the background and waits for it, so that Ctrl-C/TERM is handled at once
+run_bg() { "$@" & local p=$!; PIDS+=("$p"); wait "$p"; }
+
+# ---------------------------------------------------------------- the request
+KEY="sk-bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+KEY_SHA=$(printf %s "$KEY" | sha256sum | cut -d' ' -f1)
+export MOCK_KEY="sk-mock-upstream"
+
+# ~1 KB chat request (the model is filled in per target)
+PAD="You are a careful assistant. Answer briefly and precisely, cite nothing, and keep the tone neutral."
+USER_TEXT="Summarise the following notes in three bullet points. The gateway forwards OpenAI-compatible chat requests to several providers, applies per-key budgets, meters tokens, and streams answers back as server-sent events. Operators configure providers, models and keys in a catalog; the data plane keeps an immutable snapshot and swaps it atomically on reload. Failover retries another provider when the first one fails before any byte reached the client."
+make_body() { # model stream -> JSON on stdout
+    printf '{"model":"%s","stream":%s,"max_tokens":64,"temperature":0.2,"messages":[{"role":"system","content":"%s %s %s"},{"role":"user","content":"%s"}]}' \
+        "$1" "$2" "$PAD" "$PAD" "$PAD" "$USER_TEXT"
+}
+make_body bench false >"$WORK/body.json"
+BODY_BYTES=$(wc -c <"$WORK/body.json")
+
+# upstream model names (mock scenarios) per logical model
+declare -A UPSTREAM=(
+    [bench]="mock"
+    [bench-stream]="mock+chunks=8+delay_ms=0"
+    [bench-slow]="mock+ttft_ms=100+delay_ms=50+chunks=3"
+    [bench-hold]="mock+chunks=20+delay_ms=500"
+)
+
+# ---------------------------------------------------------------- processes
+MOCK_PORT=0 MOCK_PID=0 NGINX_PORT=0 NGINX_PID=0 DP_PORT=0 DP_PID=0
+
+start_mock() {
+    : >"$WORK/mock.out"
+    "$MOCK_BIN" --listen 127.0.0.1:0 --threads 1 >>"$WORK/mock.out" 2>"$WORK/mock.log" &
+    MOCK_PID=$!; PIDS+=("$MOCK_PID")
+    for _ in $(seq 100); do
+        MOCK_PORT=$(sed -n 's/^listening 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/mock.out")
+        [ -n "$MOCK_PORT" ] && break
+        kill -0 "$MOCK_PID" 2>/dev/null || die "mock exited: $(cat "$WORK/mock.log")"
+        sleep 0.05
+    done
+    [ -n "$MOCK_PORT" ] || die "mock did not print its port"
+    wait_port "$MOCK_PORT" "$MOCK_PID" mock
+}
+
+start_nginx() {
+    NGINX_PORT=$(free_port)
+    mkdir -p "$WORK/nginx"
+    cat >"$WORK/nginx/nginx.conf" <<EOF
+user $(id -un) $(id -gn);
+worker_processes 1;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx.log warn;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/nginx/client_body;
+    proxy_temp_path $WORK/nginx/proxy;
+    fastcgi_temp_path $WORK/nginx/fastcgi;
+    uwsgi_temp_path $WORK/nginx/uwsgi;
+    scgi_temp_path $WORK/nginx/scgi;
+    upstream mock {
+        server 127.0.0.1:$MOCK_PORT;
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / {
+            proxy_pass http://mock;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }
+    }
+}
+EOF
+    taskset -c "$SUT_CPU" nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' >>"$WORK/nginx.log" 2>&1 &
+    NGINX_PID=$!; PIDS+=("$NGINX_PID")
+    wait_port "$NGINX_PORT" "$NGINX_PID" nginx
+}
+
+write_dp_config() {
+    local models="" m
+    for m in "${!UPSTREAM[@]}"; do
+        models+="${models:+,}{\"id\":\"$m\",\"provider\":\"mock\",\"upstream\":\"${UPSTREAM[$m]}\"}"
+    done
+    cat >"$WORK/dp.json" <<EOF
+{
+  "providers": [ { "id": "mock", "kind": "openai", "base_url": "http://127.0.0.1:$MOCK_PORT/v1", "api_key_env": "MOCK_KEY" } ],
+  "models": [ $models ],
+  "workspaces": [ { "id": "ws_bench", "active": true } ],
+  "keys": [ { "id": "key_bench", "sha256": "$KEY_SHA", "workspace": "ws_bench", "allowed_models": ["*"] } ]
+}
+EOF
+}
+
+start_dp() { # -> DP_PID DP_PORT
+    rm -f "$WORK/dp.port"
+    taskset -c "$SUT_CPU" "$DP_BIN" --config "$WORK/dp.json" --listen 127.0.0.1:0 --port-file "$WORK/dp.port" \
+        --threads 1 --log-level warn >>"$WORK/switchyard.log" 2>&1 &
+    DP_PID=$!; PIDS+=("$DP_PID")
+    for _ in $(seq 100); do
+        [ -s "$WORK/dp.port" ] && break
+        kill -0 "$DP_PID" 2>/dev/null || die "switchyard-dp exited at start-up: $(tail -5 "$WORK/switchyard.log")"
+        sleep 0.05
+    done
+    DP_PORT=$(cat "$WORK/dp.port")
+    wait_port "$DP_PORT" "$DP_PID" switchyard
+}
+
+# dies with a precise message if the data plane is gone (exit code or signal, last log lines)
+check_dp() { # context
+    kill -0 "$DP_PID" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$DP_PID/stat" 2>/dev/null)" != Z ] && return 0
+    local rc=0; wait "$DP_PID" 2>/dev/null || rc=$?
+    die "switchyard-dp (pid $DP_PID) is gone $1: exit status $rc$( [ "$rc" -gt 128 ] && echo " = signal $((rc - 128))"; [ "$rc" = 0 ] && echo " (clean exit: did something send it SIGTERM?)"); log tail: $(tail -20 "$WORK/switchyard.log")"
+}
+
+stop_pid() {
+    mine "$1" || return 0
+    kill "$1" 2>/dev/null || true
+    for _ in $(seq 50); do mine "$1" || break; sleep 0.1; done
+    if mine "$1"; then kill -9 "$1" 2>/dev/null || true; fi
+    wait "$1" 2>/dev/null || true
+}
+
+pin() { taskset -a -p -c "$2" "$1" >/dev/null; } # pid cpu (all threads)
+
+port_of() { case $1 in direct) echo "$MOCK_PORT" ;; nginx) echo "$NGINX_PORT" ;; switchyard) echo "$DP_PORT" ;; esac; }
+# the model name a target's client sends: the gateway maps catalog ids, the others see the mock's
+model_of() { if [ "$1" = switchyard ]; then echo "$2"; else echo "${UPSTREAM[$2]}"; fi; }
+# the process doing the work: for nginx its (single) worker, not the master
+sut_pid() { case $1 in direct) echo "$MOCK_PID" ;; nginx) pgrep -P "$NGINX_PID" | head -1 ;; switchyard) echo "$DP_PID" ;; esac; }
+
+# ---------------------------------------------------------------- wrk
+write_lua() { # file model stream
+    local body; body=$(make_body "$2" "$3")
+    cat >"$1" <<EOF
+wrk.method = "POST"
+wrk.path = "/v1/chat/completions"
+wrk.body = [==[$body]==]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $KEY"
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH requests=%d duration_us=%d p50_us=%d p90_us=%d p99_us=%d max_us=%d connect=%d read=%d write=%d status=%d timeout=%d\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, e.connect, e.read, e.write, e.status, e.timeout))
+end
+EOF
+}
+
+# smoke check: one request through a target must answer 200 with the right shape
+smoke() { # target mode
+    local model stream url out code
+    if [ "$2" = stream ]; then model=$(model_of "$1" bench-stream); stream=true; else model=$(model_of "$1" bench); stream=false; fi
+    url="http://127.0.0.1:$(port_of "$1")/v1/chat/completions"
+    out="$WORK/smoke.$1.$2"
+    code=$(make_body "$model" "$stream" | curl -s -o "$out" -w '%{http_code}' --max-time 10 -X POST "$url" \
+        -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' --data-binary @-) || code=000
+    if [ "$code" != 200 ] || { [ "$2" = stream ] && ! grep -q 'data: \[DONE\]' "$out"; } ||
+        { [ "$2" = nonstream ] && ! grep -q '"chat.completion"' "$out"; }; then
+        die "smoke request $1/$2 failed: HTTP $code: $(head -c 400 "$out")"
+    fi
+}
+
+declare -A R # R[target.mode.tag.field.round], then R[target.mode.tag.field] = median over the rounds
+run_wrk() { # target mode conns seconds tag round
+    local t=$1 mode=$2 c=$3 d=$4 tag=$5 r=$6 lua="$WORK/$1.$2.lua" model stream line
+    if [ "$mode" = stream ]; then model=$(model_of "$t" bench-stream); stream=true; else model=$(model_of "$t" bench); stream=false; fi
+    write_lua "$lua" "$model" "$stream"
+    local out="$WORK/wrk.$t.$mode.$tag.$r.txt"
+    run_bg taskset -c "$LOAD_CPU" wrk -t1 -c"$c" -d"${d}s" --timeout 5s --latency -s "$lua" \
+        "http://127.0.0.1:$(port_of "$t")/v1/chat/completions" >"$out" 2>&1 || die "wrk failed: $(cat "$out")"
+    [ "$tag" = warm ] && return 0
+    line=$(grep '^BENCH ' "$out") || die "no BENCH line from wrk: $(cat "$out")"
+    local kv k v p="$t.$mode.$tag"
+    for kv in ${line#BENCH }; do k=${kv%%=*}; v=${kv#*=}; R[$p.$k.$r]=$v; done
+    R[$p.rps.$r]=$(awk -v n="${R[$p.requests.$r]}" -v d="${R[$p.duration_us.$r]}" 'BEGIN{printf "%.0f", n/(d/1e6)}')
+    R[$p.errors.$r]=$(( R[$p.connect.$r] + R[$p.read.$r] + R[$p.write.$r] + R[$p.status.$r] + R[$p.timeout.$r] ))
+    if [ "${R[$p.errors.$r]}" -ne 0 ] || grep -q 'Non-2xx' "$out"; then
+        log "WARNING: $t/$mode/$tag round $r had errors: $(grep -E 'Socket errors|Non-2xx' "$out" | tr '\n' ' ')"
+    fi
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# "total idle steal" jiffies of one CPU, from /proc/stat
+cpu_stat() { awk -v c="cpu$1" '$1==c{t=0; for(i=2;i<=NF;i++) t+=$i; print t, $5+$6, $9}' /proc/stat; }
+# share (%) of field 2 (idle) or 3 (steal) of a CPU between two cpu_stat samples
+cpu_pct() { # "before" "after" field
+    awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN{split(a,x," "); split(b,y," "); t=y[1]-x[1]; if(t<=0)t=1; printf "%d", 100*(y[f]-x[f])/t}'
+}
+
+bench_target() { # target round
+    local t=$1 r=$2 mode pid
+    pid=$(sut_pid "$t")
+    for mode in nonstream stream; do
+        smoke "$t" "$mode"
+        log "round $r/$BENCH_ROUNDS $t $mode: warm-up ${BENCH_WARMUP}s, c$BENCH_CONNS ${BENCH_SECONDS}s, c1 ${BENCH_SECONDS}s"
+        run_wrk "$t" "$mode" "$BENCH_CONNS" "$BENCH_WARMUP" warm "$r"
+        local t0 perf_pid=0 s_sut s_load p="$t.$mode.c32"
+        if [ "$t" = switchyard ] && [ "$mode" = nonstream ] && [ "$BENCH_PERF" = 1 ] && [ "$r" = 1 ]; then
+            perf record --call-graph dwarf,8192 -F 499 -p "$pid" -o "$WORK/perf.data" >"$WORK/perf.log" 2>&1 &
+            perf_pid=$!; PIDS+=("$perf_pid"); sleep 0.3
+        fi
+        t0=$(cpu_ticks "$pid"); s_sut=$(cpu_stat "$SUT_CPU"); s_load=$(cpu_stat "$LOAD_CPU")
+        run_wrk "$t" "$mode" "$BENCH_CONNS" "$BENCH_SECONDS" c32 "$r"
+        R[$p.cpu_us.$r]=$(awk -v a="$t0" -v b="$(cpu_ticks "$pid")" -v hz="$(getconf CLK_TCK)" -v n="${R[$p.requests.$r]}" \
+            'BEGIN{printf "%.1f", (b-a)/hz*1e6/n}')
+        R[$p.sut_idle.$r]=$(cpu_pct "$s_sut" "$(cpu_stat "$SUT_CPU")" 2)
+        R[$p.sut_steal.$r]=$(cpu_pct "$s_sut" "$(cpu_stat "$SUT_CPU")" 3)
+        R[$p.load_idle.$r]=$(cpu_pct "$s_load" "$(cpu_stat "$LOAD_CPU")" 2)
+        R[$p.load_steal.$r]=$(cpu_pct "$s_load" "$(cpu_stat "$LOAD_CPU")" 3)
+        if [ "$perf_pid" != 0 ]; then
+            kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true
+            perf report -i "$WORK/perf.data" --no-children --stdio --percent-limit 0.5 -g none 2>/dev/null | grep -v '^$' | head -80 >"$WORK/perf-flat.txt" || true
+            perf report -i "$WORK/perf.data" --children --stdio --percent-limit 2 -g caller,0.5,callee --max-stack 30 2>/dev/null | head -400 >"$WORK/perf-tree.txt" || true
+            log "perf reports: $WORK/perf-flat.txt $WORK/perf-tree.txt (BENCH_KEEP=1 keeps them)"
+        fi
+        run_wrk "$t" "$mode" 1 "$BENCH_SECONDS" c1 "$r"
+        if [ "$t" = switchyard ]; then check_dp "after the $mode runs"; fi
+    done
+}
+
+median_of() { # key-prefix -> median of R[prefix.1..ROUNDS] (sum for errors)
+    local k=$1 r vals=""
+    for r in $(seq "$BENCH_ROUNDS"); do vals+="${R[$k.$r]} "; done
+    if [[ $k == *.errors ]]; then
+        awk -v v="$vals" 'BEGIN{n=split(v,a," "); s=0; for(i=1;i<=n;i++) s+=a[i]; print s}'
+    else
+        printf '%s\n' $vals | sort -g | awk '{a[NR]=$1} END{m=int((NR+1)/2); if (NR%2) print a[m]; else printf "%.1f\n", (a[m]+a[m+1])/2}'
+    fi
+}
+
+# ---------------------------------------------------------------- go
+log "switchyard benchmark: $BENCH_ROUNDS round(s) of ${BENCH_SECONDS}s runs, c$BENCH_CONNS and c1, body ${BODY_BYTES} B, SUT on CPU $SUT_CPU, wrk+mock on CPU $LOAD_CPU"
+log "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+start_mock
+write_dp_config
+log "mock on 127.0.0.1:$MOCK_PORT; work dir $WORK"
+for t in $BENCH_TARGETS; do
+    case $t in
+    direct) ;;
+    nginx) start_nginx ;;
+    switchyard) start_dp ;;
+    *) die "unknown target $t" ;;
+    esac
+done
+# targets are interleaved round by round, so that drift in machine load hits them alike;
+# the servers not under test sit idle on the SUT CPU
+for r in $(seq "$BENCH_ROUNDS"); do
+    for t in $BENCH_TARGETS; do
+        if [ "$t" = direct ]; then pin "$MOCK_PID" "$SUT_CPU"; else pin "$MOCK_PID" "$LOAD_CPU"; fi
+        bench_target "$t" "$r"
+    done
+done
+pin "$MOCK_PID" "$LOAD_CPU"
+for t in $BENCH_TARGETS; do
+    for mode in nonstream stream; do
+        for f in rps p50_us p99_us errors cpu_us sut_idle sut_steal load_idle load_steal; do
+            R[$t.$mode.c32.$f]=$(median_of "$t.$mode.c32.$f")
+        done
+        for f in p50_us errors; do R[$t.$mode.c1.$f]=$(median_of "$t.$mode.c1.$f"); done
+    done
+done
+case " $BENCH_TARGETS " in *" nginx "*) stop_pid "$NGINX_PID" ;; esac
+case " $BENCH_TARGETS " in *" switchyard "*) check_dp "after the wrk runs"; stop_pid "$DP_PID" ;; esac
+
+# ---------------------------------------------------------------- extras
+if [ "$BENCH_EXTRAS" = 1 ]; then
+    # (c) was taken above. (a) TTFB: slow stream direct vs through nginx and a fresh data plane
+    # (nginx is the reference for what one more hop costs on this machine).
+    start_dp; start_nginx
+    log "TTFB: $BENCH_TTFB_N sequential streams per target, interleaved, upstream ${UPSTREAM[bench-slow]}"
+    run_bg taskset -c "$LOAD_CPU" node "$HERE/ttfb.js" "$BENCH_TTFB_N" "$KEY" "$WORK/body.json" \
+        direct "http://127.0.0.1:$MOCK_PORT/v1/chat/completions" "${UPSTREAM[bench-slow]}" \
+        nginx "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" "${UPSTREAM[bench-slow]}" \
+        switchyard "http://127.0.0.1:$DP_PORT/v1/chat/completions" bench-slow >"$WORK/ttfb.json" || die "ttfb client failed"
+    tt() { node -e 'const r=require(process.argv[1])[process.argv[2]]; if (r.ok !== r.n) process.exit(1); console.log(r.first_data_ms.toFixed(3))' "$WORK/ttfb.json" "$1" ||
+        die "TTFB: $1 had failed requests: $(cat "$WORK/ttfb.json")"; }
+    TT_D=$(tt direct); TT_N=$(tt nginx); TT_S=$(tt switchyard)
+    stop_pid "$NGINX_PID"
+    check_dp "after the TTFB runs"; stop_pid "$DP_PID"
+
+    # (b) memory per held stream, on another fresh data plane
+    start_dp
+    for _ in 1 2 3 4 5; do smoke switchyard stream; smoke switchyard nonstream; done
+    sleep 0.5
+    IDLE_KB=$(awk '/^VmRSS:/{print $2}' "/proc/$DP_PID/status")
+    log "RSS: $BENCH_STREAMS concurrent streams, upstream ${UPSTREAM[bench-hold]} (idle VmRSS ${IDLE_KB} kB)"
+    run_bg taskset -c "$LOAD_CPU" node "$HERE/hold.js" "$BENCH_STREAMS" "http://127.0.0.1:$DP_PORT/v1/chat/completions" "$KEY" \
+        bench-hold "$WORK/body.json" "$DP_PID" >"$WORK/hold.json" || die "hold client failed"
+    check_dp "after holding $BENCH_STREAMS streams"
+    HOLD=$(cat "$WORK/hold.json")
+    HWM_KB=$(node -e 'console.log(require(process.argv[1]).hwm_kb)' "$WORK/hold.json")
+    PER_STREAM=$(awk -v h="$HWM_KB" -v i="$IDLE_KB" -v n="$BENCH_STREAMS" 'BEGIN{printf "%.1f", (h-i)/n}')
+    stop_pid "$DP_PID"
+fi
+
+# ---------------------------------------------------------------- report
+verdict() { if awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN{exit !((op=="ge") ? a>=b : a<=b)}'; then echo PASS; else echo FAIL; fi; }
+us2ms() { awk -v u="$1" 'BEGIN{printf "%.3f", u/1000}'; }
+
+echo
+echo "Switchyard benchmark  $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(nproc) CPUs  runs ${BENCH_SECONDS}s  body ${BODY_BYTES} B  stream = 8 chunks, no delay"
+printf '%-11s %-10s %10s %11s %11s %11s %7s %8s %13s %13s\n' target mode "req/s c$BENCH_CONNS" "p50 c$BENCH_CONNS" "p99 c$BENCH_CONNS" "p50 c1" errors "cpu/req" "SUT idle/st%" "load idle/st%"
+printf '%s\n' "------------------------------------------------------------------------------------------------------------------"
+for t in $BENCH_TARGETS; do
+    for mode in nonstream stream; do
+        printf '%-11s %-10s %10.0f %9sms %9sms %9sms %7s %6sus %13s %13s\n' "$t" "$mode" "${R[$t.$mode.c32.rps]}" \
+            "$(us2ms "${R[$t.$mode.c32.p50_us]}")" "$(us2ms "${R[$t.$mode.c32.p99_us]}")" "$(us2ms "${R[$t.$mode.c1.p50_us]}")" \
+            "$(( R[$t.$mode.c32.errors] + R[$t.$mode.c1.errors] ))" "${R[$t.$mode.c32.cpu_us]}" \
+            "${R[$t.$mode.c32.sut_idle]}/${R[$t.$mode.c32.sut_steal]}" "${R[$t.$mode.c32.load_idle]}/${R[$t.$mode.c32.load_steal]}"
+    done
+done
+echo "(cpu/req: utime+stime of the server under test during the c$BENCH_CONNS run / requests; for direct that is the mock itself."
+echo " idle/st%: idle and hypervisor-steal share of the SUT's CPU $SUT_CPU and the load CPU $LOAD_CPU during the c$BENCH_CONNS run;"
+echo " idle on the SUT CPU means the bottleneck was elsewhere; steal or a busy CPU with low req/s means a noisy machine.)"
+echo
+has() { [[ " $BENCH_TARGETS " == *" $1 "* ]]; }
+# per-round values, so that the ratios below pair runs taken minutes apart at most
+per_round() { # expr-name target mode
+    local r out=""
+    for r in $(seq "$BENCH_ROUNDS"); do
+        case $1 in
+        ratio) out+=$(awk -v s="${R[switchyard.$3.c32.rps.$r]}" -v n="${R[nginx.$3.c32.rps.$r]}" 'BEGIN{printf "%.3f ", s/n}') ;;
+        added) out+=$(awk -v a="${R[$2.$3.c1.p50_us.$r]}" -v b="${R[direct.$3.c1.p50_us.$r]}" 'BEGIN{printf "%.0f ", a-b}') ;;
+        esac
+    done
+    echo "$out"
+}
+med() { printf '%s\n' $1 | sort -g | awk '{a[NR]=$1} END{m=int((NR+1)/2); if (NR%2) print a[m]; else print (a[m]+a[m+1])/2}'; }
+if [ "$BENCH_ROUNDS" -gt 1 ]; then
+    echo "per round (req/s at c$BENCH_CONNS; p50 at c1 in us):"
+    for mode in nonstream stream; do
+        for t in $BENCH_TARGETS; do
+            printf '  %-10s %-10s req/s %-40s p50c1 %s\n' "$t" "$mode" "$(for r in $(seq "$BENCH_ROUNDS"); do printf '%s ' "${R[$t.$mode.c32.rps.$r]}"; done)" \
+                "$(for r in $(seq "$BENCH_ROUNDS"); do printf '%s ' "${R[$t.$mode.c1.p50_us.$r]}"; done)"
+        done
+    done
+    echo "(ratios and added latencies below are medians of the per-round values)"
+    echo
+fi
+for mode in nonstream stream; do
+    if has nginx && has switchyard; then
+        ratio=$(printf '%.2f' "$(med "$(per_round ratio switchyard "$mode")")")
+        printf '%-10s switchyard/nginx req/s at c%s      %8s   (target >= %s)  %s\n' "$mode" "$BENCH_CONNS" "$ratio" "$T_RPS_RATIO" "$(verdict "$ratio" ge "$T_RPS_RATIO")"
+    fi
+    if has direct; then
+        for t in nginx switchyard; do
+            has "$t" || continue
+            added=$(printf '%.0f' "$(med "$(per_round added "$t" "$mode")")")
+            if [ "$t" = switchyard ]; then
+                printf '%-10s %-10s added p50 at c1 over direct %6s us (target <= %s us)  %s\n' "$mode" "$t" "$added" "$T_ADDED_P50_US" "$(verdict "$added" le "$T_ADDED_P50_US")"
+            else
+                printf '%-10s %-10s added p50 at c1 over direct %6s us (reference)\n' "$mode" "$t" "$added"
+            fi
+        done
+    fi
+done
+if [ "$BENCH_EXTRAS" = 1 ]; then
+    d=$(awk -v s="$TT_S" -v d="$TT_D" 'BEGIN{printf "%.3f", s-d}')
+    dn=$(awk -v s="$TT_N" -v d="$TT_D" 'BEGIN{printf "%.3f", s-d}')
+    printf 'TTFB of a slow stream (ttft 100 ms, %s requests each), median first SSE line: direct %s ms, nginx %s ms, switchyard %s ms\n' "$BENCH_TTFB_N" "$TT_D" "$TT_N" "$TT_S"
+    printf '           nginx - direct                         %8s ms (reference)\n' "$dn"
+    printf '           switchyard - direct                    %8s ms (target <= %s ms)  %s\n' "$d" "$T_TTFB_MS" "$(verdict "$d" le "$T_TTFB_MS")"
+    printf 'RSS with %s streams held: idle %s kB, peak (VmHWM) %s kB\n' "$BENCH_STREAMS" "$IDLE_KB" "$HWM_KB"
+    printf '           per stream                             %8s KiB (target <= %s KiB)  %s\n' "$PER_STREAM" "$T_STREAM_KIB" "$(verdict "$PER_STREAM" le "$T_STREAM_KIB")"
+    printf '           client: %s\n' "$HOLD"
+    if has switchyard; then printf 'switchyard-dp CPU per request (c%s non-stream)   %8s us\n' "$BENCH_CONNS" "${R[switchyard.nonstream.c32.cpu_us]}"; fi
+fi
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
