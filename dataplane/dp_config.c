@@ -9,18 +9,10 @@
 
 #include "sy_hash.h"
 #include "sy_money.h"
+#include "sy_util.h"
 
 #define MAX_CONFIG_BYTES (64u << 20)
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* The protobuf message is assembled in a pool and only lives until the snapshot is built. */
 typedef struct {
@@ -50,12 +42,12 @@ static int get_str(ctx_t *c, const cJSON *o, const char *name, const char *where
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
     if (v == NULL || cJSON_IsNull(v)) {
         if (required)
-            return fail(c->err, c->errlen, "%s: missing \"%s\"", where, name);
+            return sy_errf(c->err, c->errlen, "%s: missing \"%s\"", where, name);
         *out = cstr(c, "");
         return 0;
     }
     if (!cJSON_IsString(v))
-        return fail(c->err, c->errlen, "%s: \"%s\" must be a string", where, name);
+        return sy_errf(c->err, c->errlen, "%s: \"%s\" must be a string", where, name);
     *out = cstr(c, v->valuestring);
     return 0;
 }
@@ -67,7 +59,7 @@ static int get_uint(ctx_t *c, const cJSON *o, const char *name, const char *wher
         return 0;
     if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > (double)max ||
         v->valuedouble != (double)(uint64_t)v->valuedouble)
-        return fail(c->err, c->errlen, "%s: \"%s\" must be a whole number 0..%llu", where, name,
+        return sy_errf(c->err, c->errlen, "%s: \"%s\" must be a whole number 0..%llu", where, name,
                     (unsigned long long)max);
     *out = (uint64_t)v->valuedouble;
     return 0;
@@ -81,7 +73,7 @@ static int get_bool(ctx_t *c, const cJSON *o, const char *name, const char *wher
         return 0;
     }
     if (!cJSON_IsBool(v))
-        return fail(c->err, c->errlen, "%s: \"%s\" must be true or false", where, name);
+        return sy_errf(c->err, c->errlen, "%s: \"%s\" must be true or false", where, name);
     *out = cJSON_IsTrue(v);
     return 0;
 }
@@ -94,14 +86,14 @@ static int get_strings(ctx_t *c, const cJSON *o, const char *name, const char *w
     if (v == NULL)
         return 0;
     if (!cJSON_IsArray(v))
-        return fail(c->err, c->errlen, "%s: \"%s\" must be an array of strings", where, name);
+        return sy_errf(c->err, c->errlen, "%s: \"%s\" must be an array of strings", where, name);
     size_t cnt = (size_t)cJSON_GetArraySize(v);
     *out = cz(c, cnt * sizeof(char *));
     const cJSON *e;
     cJSON_ArrayForEach(e, v)
     {
         if (!cJSON_IsString(e))
-            return fail(c->err, c->errlen, "%s: \"%s\" must be an array of strings", where, name);
+            return sy_errf(c->err, c->errlen, "%s: \"%s\" must be an array of strings", where, name);
         (*out)[(*n)++] = cstr(c, e->valuestring);
     }
     return 0;
@@ -117,7 +109,7 @@ static int check_keys(ctx_t *c, const cJSON *o, const char *where, const char *c
             if (strcmp(e->string, *a) == 0)
                 ok = 1;
         if (!ok)
-            return fail(c->err, c->errlen, "%s: unknown field \"%s\"", where, e->string);
+            return sy_errf(c->err, c->errlen, "%s: unknown field \"%s\"", where, e->string);
     }
     return 0;
 }
@@ -126,7 +118,7 @@ static const cJSON *get_array(ctx_t *c, const cJSON *root, const char *name, int
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, name);
     if (v != NULL && !cJSON_IsArray(v)) {
-        fail(c->err, c->errlen, "\"%s\" must be an array", name);
+        sy_errf(c->err, c->errlen, "\"%s\" must be an array", name);
         *bad = 1;
     }
     return v;
@@ -153,7 +145,7 @@ static int parse_caps(ctx_t *c, const cJSON *o, const char *where, uint32_t *cap
             if (strcmp(names[i], map[j].name) == 0)
                 break;
         if (j == sizeof(map) / sizeof(map[0]))
-            return fail(c->err, c->errlen, "%s: unknown capability \"%s\"", where, names[i]);
+            return sy_errf(c->err, c->errlen, "%s: unknown capability \"%s\"", where, names[i]);
         *caps |= map[j].bit;
     }
     return 0;
@@ -166,7 +158,7 @@ static int parse_price(ctx_t *c, const cJSON *o, const char *name, const char *w
     if (v == NULL)
         return 0;
     if (!cJSON_IsString(v) || sy_money_parse_usd(v->valuestring, out) != 0)
-        return fail(c->err, c->errlen, "%s: \"%s\" must be a decimal string of USD, e.g. \"0.15\"", where, name);
+        return sy_errf(c->err, c->errlen, "%s: \"%s\" must be a decimal string of USD, e.g. \"0.15\"", where, name);
     return 0;
 }
 
@@ -175,7 +167,7 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
     char where[200];
     int bad = 0;
     if (!cJSON_IsObject(root))
-        return fail(c->err, c->errlen, "the configuration must be a JSON object");
+        return sy_errf(c->err, c->errlen, "the configuration must be a JSON object");
 
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "timeouts_ms");
     if (t != NULL) {
@@ -186,7 +178,7 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
             get_uint(c, t, "first_byte", "timeouts_ms", 3600000, &v[1]) ||
             get_uint(c, t, "idle", "timeouts_ms", 3600000, &v[2]) ||
             get_uint(c, t, "total", "timeouts_ms", 86400000, &v[3]))
-            return cJSON_IsObject(t) ? -1 : fail(c->err, c->errlen, "\"timeouts_ms\" must be an object");
+            return cJSON_IsObject(t) ? -1 : sy_errf(c->err, c->errlen, "\"timeouts_ms\" must be an object");
         pb->timeouts = cz(c, sizeof(*pb->timeouts));
         switchyard__timeouts__init(pb->timeouts);
         pb->timeouts->connect_ms = (uint32_t)v[0];
@@ -202,7 +194,7 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
             get_uint(c, l, "max_body_bytes", "limits", 1u << 30, &v[0]) ||
             get_uint(c, l, "max_json_depth", "limits", 10000, &v[1]) ||
             get_uint(c, l, "max_attempts", "limits", 8, &v[2]))
-            return cJSON_IsObject(l) ? -1 : fail(c->err, c->errlen, "\"limits\" must be an object");
+            return cJSON_IsObject(l) ? -1 : sy_errf(c->err, c->errlen, "\"limits\" must be an object");
         pb->limits = cz(c, sizeof(*pb->limits));
         switchyard__limits__init(pb->limits);
         pb->limits->max_body_bytes = (uint32_t)v[0];
@@ -226,7 +218,7 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
         Switchyard__Provider *p = cz(c, sizeof(*p));
         switchyard__provider__init(p);
         if (!cJSON_IsObject(e))
-            return fail(c->err, c->errlen, "%s: must be an object", where);
+            return sy_errf(c->err, c->errlen, "%s: must be an object", where);
         if (check_keys(c, e, where, allowed) || get_str(c, e, "id", where, 1, &p->id) ||
             get_str(c, e, "kind", where, 1, &p->kind) || get_str(c, e, "base_url", where, 1, &p->base_url) ||
             get_str(c, e, "api_key_env", where, 0, &p->api_key_env) || get_str(c, e, "ca_file", where, 0, &p->ca_file))
@@ -245,7 +237,7 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
         switchyard__model__init(m);
         uint64_t cw = 0;
         if (!cJSON_IsObject(e))
-            return fail(c->err, c->errlen, "%s: must be an object", where);
+            return sy_errf(c->err, c->errlen, "%s: must be an object", where);
         if (check_keys(c, e, where, allowed) || get_str(c, e, "id", where, 1, &m->id) ||
             get_str(c, e, "provider", where, 1, &m->provider) || get_str(c, e, "upstream", where, 0, &m->upstream) ||
             parse_price(c, e, "input_per_m", where, &m->input_per_m_nano) ||
@@ -267,7 +259,7 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
         Switchyard__Workspace *w = cz(c, sizeof(*w));
         switchyard__workspace__init(w);
         if (!cJSON_IsObject(e))
-            return fail(c->err, c->errlen, "%s: must be an object", where);
+            return sy_errf(c->err, c->errlen, "%s: must be an object", where);
         if (check_keys(c, e, where, allowed) || get_str(c, e, "id", where, 1, &w->id) ||
             get_bool(c, e, "active", where, 1, &w->active))
             return -1;
@@ -285,7 +277,7 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
         char *hex;
         uint64_t exp = 0;
         if (!cJSON_IsObject(e))
-            return fail(c->err, c->errlen, "%s: must be an object", where);
+            return sy_errf(c->err, c->errlen, "%s: must be an object", where);
         if (check_keys(c, e, where, allowed) || get_str(c, e, "id", where, 1, &k->id) ||
             get_str(c, e, "sha256", where, 1, &hex) || get_str(c, e, "workspace", where, 1, &k->workspace) ||
             get_strings(c, e, "allowed_models", where, &k->allowed_models, &k->n_allowed_models) ||
@@ -296,7 +288,7 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
         k->sha256.data = cz(c, SY_SHA256_LEN);
         k->sha256.len = SY_SHA256_LEN;
         if (sy_unhex(hex, strlen(hex), k->sha256.data, SY_SHA256_LEN) != 0)
-            return fail(c->err, c->errlen, "%s: \"sha256\" must be 64 hex digits", where);
+            return sy_errf(c->err, c->errlen, "%s: \"sha256\" must be 64 hex digits", where);
         pb->keys[pb->n_keys++] = k;
     }
     return 0;
@@ -310,7 +302,7 @@ dp_snapshot_t *dp_config_parse(const char *json, size_t len, uint64_t version, c
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (root == NULL) {
         const char *at = cJSON_GetErrorPtr();
-        fail(err, errlen, "not valid JSON (near byte %ld)", at ? (long)(at - json) : -1L);
+        sy_errf(err, errlen, "not valid JSON (near byte %ld)", at ? (long)(at - json) : -1L);
         goto out;
     }
     Switchyard__Snapshot pb;
@@ -328,7 +320,7 @@ dp_snapshot_t *dp_config_load(const char *path, uint64_t version, char *err, siz
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        fail(err, errlen, "%s: %s", path, strerror(errno));
+        sy_errf(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
     char *buf = malloc(MAX_CONFIG_BYTES + 1);
@@ -337,11 +329,11 @@ dp_snapshot_t *dp_config_load(const char *path, uint64_t version, char *err, siz
     fclose(f);
     dp_snapshot_t *s = NULL;
     if (buf == NULL)
-        fail(err, errlen, "out of memory");
+        sy_errf(err, errlen, "out of memory");
     else if (rerr)
-        fail(err, errlen, "%s: read error", path);
+        sy_errf(err, errlen, "%s: read error", path);
     else if (n > MAX_CONFIG_BYTES)
-        fail(err, errlen, "%s: larger than %u bytes", path, MAX_CONFIG_BYTES);
+        sy_errf(err, errlen, "%s: larger than %u bytes", path, MAX_CONFIG_BYTES);
     else
         s = dp_config_parse(buf, n, version, err, errlen);
     free(buf);

@@ -19,6 +19,7 @@
 
 #include "dp.h"
 #include "sy_log.h"
+#include "sy_util.h"
 
 __thread dp_thread_t *dp_self;
 dp_runtime_t dp_rt = {.drain_ms = 10000, .node_id = "dp"};
@@ -249,22 +250,6 @@ static int open_listener(const dp_server_opts_t *o)
     return fd;
 }
 
-static SSL_CTX *make_tls(const char *cert, const char *key)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (ctx == NULL)
-        return NULL;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 || SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(ctx) != 1) {
-        unsigned long e = ERR_get_error();
-        SY_ERROR("msg=\"cannot load TLS certificate or key\" err=\"%s\"", ERR_reason_error_string(e));
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
-    return ctx;
-}
-
 int dp_server_run(const dp_server_opts_t *o, void (*reload)(void))
 {
     sigset_t set;
@@ -275,8 +260,11 @@ int dp_server_run(const dp_server_opts_t *o, void (*reload)(void))
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* loop threads inherit the mask: only we get signals */
     signal(SIGPIPE, SIG_IGN);
 
-    if (o->tls_cert != NULL && (g.ssl_ctx = make_tls(o->tls_cert, o->tls_key)) == NULL)
+    char err[256];
+    if (o->tls_cert != NULL && (g.ssl_ctx = sy_tls_server_ctx(o->tls_cert, o->tls_key, err, sizeof(err))) == NULL) {
+        SY_ERROR("msg=\"%s\"", err);
         return -1;
+    }
     if ((g.listen_fd = open_listener(o)) < 0)
         return -1;
     struct sockaddr_storage ss;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "sy_json.h"
+#include "sy_util.h"
 
 static _Atomic(dp_snapshot_t *) g_current;
 /* Serialises publish with acquire: between loading the pointer and taking a reference, the
@@ -64,15 +65,6 @@ static void *pool_calloc(h2o_mem_pool_t *pool, size_t n, size_t sz)
     return p;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* An identifier that may appear in URLs, headers and logs: printable ASCII without spaces,
  * quotes or control bytes, 1..128 bytes. */
@@ -150,22 +142,22 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
             s->limits.max_attempts = pb->limits->max_attempts;
     }
     if (s->limits.max_attempts > 8)
-        return fail(err, errlen, "limits.max_attempts must be 1..8");
+        return sy_errf(err, errlen, "limits.max_attempts must be 1..8");
 
     s->providers = pool_calloc(pool, pb->n_providers, sizeof(dp_provider_t));
     for (size_t i = 0; i < pb->n_providers; i++) {
         const Switchyard__Provider *p = pb->providers[i];
         dp_provider_t *d = &s->providers[i];
         if (!valid_ident(p->id))
-            return fail(err, errlen, "provider %zu: invalid id", i);
+            return sy_errf(err, errlen, "provider %zu: invalid id", i);
         if (find_provider(s, p->id))
-            return fail(err, errlen, "provider %s: duplicate id", p->id);
+            return sy_errf(err, errlen, "provider %s: duplicate id", p->id);
         if (strcmp(p->kind, "openai") != 0)
-            return fail(err, errlen, "provider %s: unknown kind '%s' (supported: openai)", p->id, p->kind);
+            return sy_errf(err, errlen, "provider %s: unknown kind '%s' (supported: openai)", p->id, p->kind);
         size_t bl = strlen(p->base_url);
         if ((strncmp(p->base_url, "http://", 7) != 0 && strncmp(p->base_url, "https://", 8) != 0) ||
             sy_has_ctl(p->base_url, bl) || !valid_ident(p->base_url))
-            return fail(err, errlen, "provider %s: base_url must be an http:// or https:// URL", p->id);
+            return sy_errf(err, errlen, "provider %s: base_url must be an http:// or https:// URL", p->id);
         d->id = pool_strdup(pool, p->id);
         d->kind = DP_KIND_OPENAI;
         char *base = pool_strdup(pool, p->base_url);
@@ -177,7 +169,7 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
         d->health = p->health;
         if (p->ca_file[0] != '\0') {
             if (sy_has_ctl(p->ca_file, strlen(p->ca_file)))
-                return fail(err, errlen, "provider %s: invalid ca_file", p->id);
+                return sy_errf(err, errlen, "provider %s: invalid ca_file", p->id);
             d->ca_file = pool_strdup(pool, p->ca_file);
         }
         s->nproviders++; /* counted now: dp_snapshot_free releases the header lists from here on */
@@ -190,21 +182,21 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
             for (size_t j = 0; l && j < sizeof(common) / sizeof(common[0]); j++)
                 l = curl_slist_append(l, common[j]);
             if (l == NULL)
-                return fail(err, errlen, "out of memory");
+                return sy_errf(err, errlen, "out of memory");
             *(v ? &d->headers_sse : &d->headers_json) = l;
         }
         if (p->api_key_env[0] != '\0') {
             const char *v = getenv(p->api_key_env);
             if (v != NULL) {
                 if (sy_has_ctl(v, strlen(v)) || strlen(v) > 4096)
-                    return fail(err, errlen, "provider %s: credential in %s contains CR/LF or is over 4 KiB",
+                    return sy_errf(err, errlen, "provider %s: credential in %s contains CR/LF or is over 4 KiB",
                                 p->id, p->api_key_env);
                 d->credential = pool_strdup(pool, v);
                 char *line = h2o_mem_alloc_pool(pool, strlen(v) + 32);
                 sprintf(line, "Authorization: Bearer %s", v);
                 if (curl_slist_append(d->headers_json, line) == NULL ||
                     curl_slist_append(d->headers_sse, line) == NULL)
-                    return fail(err, errlen, "out of memory");
+                    return sy_errf(err, errlen, "out of memory");
             }
         }
     }
@@ -216,13 +208,13 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
         const Switchyard__Model *m = pb->models[i];
         dp_model_t *d = &s->models[i];
         if (!valid_ident(m->id) || strchr(m->id, '/'))
-            return fail(err, errlen, "model %zu: invalid id", i);
+            return sy_errf(err, errlen, "model %zu: invalid id", i);
         if ((d->provider = find_provider(s, m->provider)) == NULL)
-            return fail(err, errlen, "model %s: unknown provider '%s'", m->id, m->provider);
+            return sy_errf(err, errlen, "model %s: unknown provider '%s'", m->id, m->provider);
         if (!valid_ident(m->upstream))
-            return fail(err, errlen, "model %s: invalid upstream name", m->id);
+            return sy_errf(err, errlen, "model %s: invalid upstream name", m->id);
         if (m->input_per_m_nano < 0 || m->output_per_m_nano < 0)
-            return fail(err, errlen, "model %s: negative price", m->id);
+            return sy_errf(err, errlen, "model %s: negative price", m->id);
         d->id = pool_strdup(pool, m->id);
         char q[300];
         snprintf(q, sizeof(q), "%s/%s", m->provider, m->id);
@@ -237,7 +229,7 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
             d->tiers[t] = pool_strdup(pool, m->tiers[t]);
         d->ntiers = m->n_tiers;
         if (index_model(s, d->id, d) != 0 || index_model(s, d->qualified, d) != 0)
-            return fail(err, errlen, "model %s: duplicate id", m->id);
+            return sy_errf(err, errlen, "model %s: duplicate id", m->id);
         s->nmodels++;
     }
 
@@ -245,9 +237,9 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
     for (size_t i = 0; i < pb->n_workspaces; i++) {
         const Switchyard__Workspace *w = pb->workspaces[i];
         if (!valid_ident(w->id))
-            return fail(err, errlen, "workspace %zu: invalid id", i);
+            return sy_errf(err, errlen, "workspace %zu: invalid id", i);
         if (find_workspace(s, w->id))
-            return fail(err, errlen, "workspace %s: duplicate id", w->id);
+            return sy_errf(err, errlen, "workspace %s: duplicate id", w->id);
         s->workspaces[i].id = pool_strdup(pool, w->id);
         s->workspaces[i].active = w->active;
         s->nworkspaces++;
@@ -260,11 +252,11 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
         const Switchyard__ApiKey *k = pb->keys[i];
         dp_key_t *d = &s->keys[i];
         if (!valid_ident(k->id))
-            return fail(err, errlen, "key %zu: invalid id", i);
+            return sy_errf(err, errlen, "key %zu: invalid id", i);
         if (k->sha256.len != SY_SHA256_LEN)
-            return fail(err, errlen, "key %s: sha256 must be 32 bytes", k->id);
+            return sy_errf(err, errlen, "key %s: sha256 must be 32 bytes", k->id);
         if ((d->workspace = find_workspace(s, k->workspace)) == NULL)
-            return fail(err, errlen, "key %s: unknown workspace '%s'", k->id, k->workspace);
+            return sy_errf(err, errlen, "key %s: unknown workspace '%s'", k->id, k->workspace);
         d->id = pool_strdup(pool, k->id);
         memcpy(d->sha256, k->sha256.data, SY_SHA256_LEN);
         d->revoked = k->revoked;
@@ -279,7 +271,7 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
                 const char *name = k->allowed_models[a];
                 const dp_model_t *m = dp_snapshot_find_model(s, name, strlen(name));
                 if (m == NULL)
-                    return fail(err, errlen, "key %s: allowed model '%s' is not in the catalog", k->id, name);
+                    return sy_errf(err, errlen, "key %s: allowed model '%s' is not in the catalog", k->id, name);
                 d->allowed[d->nallowed++] = m;
             }
         }
@@ -288,7 +280,7 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
             if (s->key_index[slot] == NULL)
                 break;
             if (memcmp(s->key_index[slot]->sha256, d->sha256, SY_SHA256_LEN) == 0)
-                return fail(err, errlen, "key %s: duplicate key hash", k->id);
+                return sy_errf(err, errlen, "key %s: duplicate key hash", k->id);
         }
         s->key_index[slot] = d;
         s->nkeys++;
@@ -310,7 +302,7 @@ dp_snapshot_t *dp_snapshot_build(const Switchyard__Snapshot *pb, char *err, size
 {
     dp_snapshot_t *s = calloc(1, sizeof(*s));
     if (s == NULL) {
-        fail(err, errlen, "out of memory");
+        sy_errf(err, errlen, "out of memory");
         return NULL;
     }
     h2o_mem_init_pool(&s->pool);

@@ -13,6 +13,7 @@
 #include "dp_server.h"
 #include "sy_arena.h"
 #include "sy_log.h"
+#include "sy_util.h"
 
 static const char *config_path;
 static uint64_t config_version;
@@ -48,25 +49,10 @@ static void reload(void)
 
 static int parse_listen(const char *s, dp_server_opts_t *o)
 {
-    const char *colon = strrchr(s, ':');
-    if (colon == NULL)
-        return -1;
     static char host[256];
-    size_t hl = (size_t)(colon - s);
-    if (hl == 0 || hl >= sizeof(host))
-        return -1;
-    memcpy(host, s, hl);
-    host[hl] = '\0';
-    if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
-        memmove(host, host + 1, hl - 2);
-        host[hl - 2] = '\0';
-    }
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end != '\0' || port < 0 || port > 65535)
+    if (sy_parse_hostport(s, host, sizeof(host), &o->port) != 0)
         return -1;
     o->host = host;
-    o->port = (uint16_t)port;
     return 0;
 }
 

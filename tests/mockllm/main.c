@@ -19,6 +19,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "sy_util.h"
 #include "mockllm.h"
 
 static h2o_globalconf_t g_config;
@@ -78,49 +79,24 @@ static void usage(FILE *fp)
                 "  PORT 0 picks a free port; the chosen address is printed as 'listening HOST:PORT'.\n");
 }
 
+/* HOST:PORT (an IPv4 address or "localhost"); ":PORT" or "PORT" alone means 127.0.0.1 */
 static int parse_listen(const char *s, struct sockaddr_in *sin)
 {
-    char host[64] = "127.0.0.1";
-    const char *colon = strrchr(s, ':');
-    const char *port = s;
-    if (colon != NULL) {
-        size_t n = (size_t)(colon - s);
-        if (n >= sizeof(host))
-            return -1;
-        if (n != 0) {
-            memcpy(host, s, n);
-            host[n] = '\0';
-        }
-        port = colon + 1;
+    char host[64];
+    uint16_t port;
+    if (s[0] == ':' || strchr(s, ':') == NULL) {
+        char buf[80];
+        snprintf(buf, sizeof(buf), "127.0.0.1:%s", s[0] == ':' ? s + 1 : s);
+        return parse_listen(buf, sin);
     }
+    if (sy_parse_hostport(s, host, sizeof(host), &port) != 0)
+        return -1;
     if (strcmp(host, "localhost") == 0)
         strcpy(host, "127.0.0.1");
-    char *end;
-    long p = strtol(port, &end, 10);
-    if (*port == '\0' || *end != '\0' || p < 0 || p > 65535)
-        return -1;
     memset(sin, 0, sizeof(*sin));
     sin->sin_family = AF_INET;
-    sin->sin_port = htons((uint16_t)p);
-    if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
-        return -1;
-    return 0;
-}
-
-static SSL_CTX *make_ssl_ctx(const char *cert, const char *key)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (ctx == NULL)
-        return NULL;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION);
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
-        SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-        ERR_print_errors_fp(stderr);
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
-    return ctx;
+    sin->sin_port = htons(port);
+    return inet_pton(AF_INET, host, &sin->sin_addr) == 1 ? 0 : -1;
 }
 
 int main(int argc, char **argv)
@@ -177,8 +153,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "mockllm: cannot open log %s: %s\n", log_path, strerror(errno));
         return 1;
     }
-    if (tls_cert != NULL && (g_ssl_ctx = make_ssl_ctx(tls_cert, tls_key)) == NULL) {
-        fprintf(stderr, "mockllm: cannot load TLS certificate/key\n");
+    char err[256];
+    if (tls_cert != NULL && (g_ssl_ctx = sy_tls_server_ctx(tls_cert, tls_key, err, sizeof(err))) == NULL) {
+        fprintf(stderr, "mockllm: %s\n", err);
         return 1;
     }
 

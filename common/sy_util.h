@@ -1,0 +1,25 @@
+/*
+ * sy_util — small helpers both services (and the test tools) share.
+ *
+ * Thread-safety: all functions are reentrant.
+ */
+#ifndef SY_UTIL_H
+#define SY_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ssl_ctx_st SSL_CTX;
+
+/* Formats a message into err (if errlen > 0) and returns -1, for `return sy_errf(…)`. */
+int sy_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Splits "HOST:PORT" (HOST may be "[v6]"); host gets the bare host. Port 0..65535.
+ * Returns 0, or -1 on a malformed address or a host longer than hostlen-1. */
+int sy_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);
+
+/* A TLS server context (TLS 1.2+) with a PEM certificate chain and key. NULL with err set on
+ * failure. The caller owns the result (SSL_CTX_free). */
+SSL_CTX *sy_tls_server_ctx(const char *cert, const char *key, char *err, size_t errlen);
+
+#endif
