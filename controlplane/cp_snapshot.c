@@ -1,0 +1,269 @@
+#include "cp_snapshot.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "snapshot.pb-c.h"
+#include "sy_arena.h"
+#include "sy_util.h"
+
+/* The unpacked message lives in an arena for the duration of one build: hundreds of small
+ * strings and structs, all released at once after packing. */
+typedef struct {
+    cp_store_t *store;
+    sy_arena_t arena;
+    int oom;
+    char *err;
+    size_t errlen;
+} build_t;
+
+static void *zalloc(build_t *b, size_t n)
+{
+    void *p = sy_arena_alloc(&b->arena, n ? n : 1);
+    if (p == NULL) {
+        b->oom = 1;
+        return NULL;
+    }
+    memset(p, 0, n ? n : 1);
+    return p;
+}
+
+static char *col_str(build_t *b, sqlite3_stmt *st, int col)
+{
+    const char *s = (const char *)sqlite3_column_text(st, col);
+    size_t n = s ? (size_t)sqlite3_column_bytes(st, col) : 0;
+    char *d = zalloc(b, n + 1);
+    if (d && n)
+        memcpy(d, s, n);
+    return d;
+}
+
+/* A stored JSON array of strings (tiers, allowed_models) into a protobuf repeated string. */
+static int col_strings(build_t *b, sqlite3_stmt *st, int col, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    const char *txt = (const char *)sqlite3_column_text(st, col);
+    if (txt == NULL)
+        return 0;
+    cJSON *arr = cJSON_ParseWithLength(txt, (size_t)sqlite3_column_bytes(st, col));
+    if (!cJSON_IsArray(arr)) {
+        cJSON_Delete(arr);
+        return sy_errf(b->err, b->errlen, "stored value is not a JSON array: %.60s", txt);
+    }
+    size_t cnt = (size_t)cJSON_GetArraySize(arr);
+    *out = zalloc(b, cnt * sizeof(char *));
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr)
+    {
+        if (*out == NULL || !cJSON_IsString(e))
+            continue;
+        size_t len = strlen(e->valuestring);
+        char *d = zalloc(b, len + 1);
+        if (d == NULL)
+            break;
+        memcpy(d, e->valuestring, len);
+        (*out)[(*n)++] = d;
+    }
+    cJSON_Delete(arr);
+    return b->oom ? sy_errf(b->err, b->errlen, "out of memory") : 0;
+}
+
+static int count_rows(build_t *b, const char *table_sql, size_t *n)
+{
+    sqlite3_stmt *st;
+    if (cp_store_prepare(b->store, table_sql, &st, b->err, b->errlen) != 0)
+        return -1;
+    int rc = sqlite3_step(st);
+    *n = rc == SQLITE_ROW ? (size_t)sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : sy_errf(b->err, b->errlen, "count: %s", sqlite3_errmsg(cp_store_db(b->store)));
+}
+
+/* Runs `sql`, calling `row` per result; `row` appends to its array in pb, whose count is *n.
+ * More rows than `cap` cannot happen inside one read transaction (the counts came from the
+ * same view); the bound only keeps a broken invariant from writing out of bounds. */
+typedef int (*row_fn)(build_t *b, sqlite3_stmt *st, Switchyard__Snapshot *pb);
+
+static int each_row(build_t *b, Switchyard__Snapshot *pb, const char *sql, size_t cap, const size_t *n, row_fn row)
+{
+    sqlite3_stmt *st;
+    if (cp_store_prepare(b->store, sql, &st, b->err, b->errlen) != 0)
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < cap) {
+        if (row(b, st, pb) != 0 || b->oom) {
+            sqlite3_finalize(st);
+            return b->oom ? sy_errf(b->err, b->errlen, "out of memory") : -1;
+        }
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        sy_errf(b->err, b->errlen, "read: %s", sqlite3_errmsg(cp_store_db(b->store)));
+        sqlite3_finalize(st);
+        return -1;
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static int provider_row(build_t *b, sqlite3_stmt *st, Switchyard__Snapshot *pb)
+{
+    Switchyard__Provider *p = zalloc(b, sizeof(*p));
+    if (p == NULL)
+        return -1;
+    switchyard__provider__init(p);
+    p->id = col_str(b, st, 0);
+    p->kind = col_str(b, st, 1);
+    p->base_url = col_str(b, st, 2);
+    p->api_key_env = col_str(b, st, 3);
+    p->ca_file = col_str(b, st, 4);
+    p->health = (uint32_t)sqlite3_column_int(st, 5);
+    pb->providers[pb->n_providers++] = p;
+    return 0;
+}
+
+static int model_row(build_t *b, sqlite3_stmt *st, Switchyard__Snapshot *pb)
+{
+    Switchyard__Model *m = zalloc(b, sizeof(*m));
+    if (m == NULL)
+        return -1;
+    switchyard__model__init(m);
+    m->id = col_str(b, st, 0);
+    m->provider = col_str(b, st, 1);
+    m->upstream = col_str(b, st, 2);
+    m->input_per_m_nano = sqlite3_column_int64(st, 3);
+    m->output_per_m_nano = sqlite3_column_int64(st, 4);
+    m->context_window = (uint32_t)sqlite3_column_int64(st, 5);
+    m->caps = (uint32_t)sqlite3_column_int64(st, 6);
+    pb->models[pb->n_models++] = m;
+    return col_strings(b, st, 7, &m->tiers, &m->n_tiers);
+}
+
+static int workspace_row(build_t *b, sqlite3_stmt *st, Switchyard__Snapshot *pb)
+{
+    Switchyard__Workspace *w = zalloc(b, sizeof(*w));
+    if (w == NULL)
+        return -1;
+    switchyard__workspace__init(w);
+    w->id = col_str(b, st, 0);
+    w->active = sqlite3_column_int(st, 1) != 0;
+    pb->workspaces[pb->n_workspaces++] = w;
+    return 0;
+}
+
+static int key_row(build_t *b, sqlite3_stmt *st, Switchyard__Snapshot *pb)
+{
+    Switchyard__ApiKey *k = zalloc(b, sizeof(*k));
+    if (k == NULL)
+        return -1;
+    switchyard__api_key__init(k);
+    k->id = col_str(b, st, 0);
+    size_t n = (size_t)sqlite3_column_bytes(st, 1);
+    k->sha256.len = n;
+    k->sha256.data = zalloc(b, n);
+    if (k->sha256.data && n)
+        memcpy(k->sha256.data, sqlite3_column_blob(st, 1), n);
+    k->workspace = col_str(b, st, 2);
+    k->revoked = sqlite3_column_int(st, 4) != 0;
+    k->expires_at = sqlite3_column_int64(st, 5);
+    pb->keys[pb->n_keys++] = k;
+    return col_strings(b, st, 3, &k->allowed_models, &k->n_allowed_models);
+}
+
+/* timeouts_ms.* and limits.* from meta; absent settings stay 0, which the data plane reads as
+ * "use the default". */
+static int settings(build_t *b, Switchyard__Snapshot *pb)
+{
+    pb->timeouts = zalloc(b, sizeof(*pb->timeouts));
+    pb->limits = zalloc(b, sizeof(*pb->limits));
+    if (pb->timeouts == NULL || pb->limits == NULL)
+        return sy_errf(b->err, b->errlen, "out of memory");
+    switchyard__timeouts__init(pb->timeouts);
+    switchyard__limits__init(pb->limits);
+    const struct {
+        const char *key;
+        uint32_t *dst;
+    } map[] = {
+        {"timeouts_ms.connect", &pb->timeouts->connect_ms},  {"timeouts_ms.first_byte", &pb->timeouts->first_byte_ms},
+        {"timeouts_ms.idle", &pb->timeouts->idle_ms},        {"timeouts_ms.total", &pb->timeouts->total_ms},
+        {"limits.max_body_bytes", &pb->limits->max_body_bytes}, {"limits.max_json_depth", &pb->limits->max_json_depth},
+        {"limits.max_attempts", &pb->limits->max_attempts},
+    };
+    sqlite3_stmt *st;
+    if (cp_store_prepare(b->store, "SELECT key, value FROM meta WHERE key LIKE 'timeouts_ms.%' OR key LIKE 'limits.%'",
+                         &st, b->err, b->errlen) != 0)
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *key = (const char *)sqlite3_column_text(st, 0);
+        for (size_t i = 0; key && i < sizeof(map) / sizeof(map[0]); i++)
+            if (strcmp(key, map[i].key) == 0)
+                *map[i].dst = (uint32_t)sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : sy_errf(b->err, b->errlen, "read meta: %s", sqlite3_errmsg(cp_store_db(b->store)));
+}
+
+static int read_all(build_t *b, Switchyard__Snapshot *pb)
+{
+    size_t np, nm, nw, nk;
+    if (cp_store_snapshot_version(b->store, &pb->version, b->err, b->errlen) != 0 ||
+        count_rows(b, "SELECT count(*) FROM providers", &np) != 0 ||
+        count_rows(b, "SELECT count(*) FROM models", &nm) != 0 ||
+        count_rows(b, "SELECT count(*) FROM workspaces", &nw) != 0 ||
+        count_rows(b, "SELECT count(*) FROM api_keys", &nk) != 0)
+        return -1;
+    pb->providers = zalloc(b, np * sizeof(void *));
+    pb->models = zalloc(b, nm * sizeof(void *));
+    pb->workspaces = zalloc(b, nw * sizeof(void *));
+    pb->keys = zalloc(b, nk * sizeof(void *));
+    if (b->oom)
+        return sy_errf(b->err, b->errlen, "out of memory");
+    if (each_row(b, pb, "SELECT id, kind, base_url, api_key_env, ca_file, health FROM providers ORDER BY id", np,
+                 &pb->n_providers, provider_row) != 0 ||
+        each_row(b, pb,
+                 "SELECT id, provider_id, upstream, input_per_m_nano, output_per_m_nano, context_window, caps, tiers "
+                 "FROM models ORDER BY id",
+                 nm, &pb->n_models, model_row) != 0 ||
+        each_row(b, pb, "SELECT id, active FROM workspaces ORDER BY id", nw, &pb->n_workspaces, workspace_row) != 0 ||
+        each_row(b, pb,
+                 "SELECT id, sha256, workspace_id, allowed_models, revoked, expires_at FROM api_keys ORDER BY id", nk,
+                 &pb->n_keys, key_row) != 0)
+        return -1;
+    return settings(b, pb);
+}
+
+int cp_snapshot_build(cp_store_t *s, uint8_t **out, size_t *out_len, uint64_t *version, char *err, size_t errlen)
+{
+    build_t b = {.store = s, .err = err, .errlen = errlen};
+    *out = NULL;
+    *out_len = 0;
+    Switchyard__Snapshot pb;
+    switchyard__snapshot__init(&pb);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    pb.created_at_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+
+    int rc = -1;
+    if (cp_store_begin_read(s, err, errlen) != 0)
+        return -1;
+    int read_rc = read_all(&b, &pb);
+    cp_store_end_read(s);
+    if (read_rc == 0) {
+        size_t n = switchyard__snapshot__get_packed_size(&pb);
+        uint8_t *buf = malloc(n ? n : 1);
+        if (buf == NULL) {
+            sy_errf(err, errlen, "out of memory");
+        } else {
+            *out_len = switchyard__snapshot__pack(&pb, buf);
+            *out = buf;
+            if (version)
+                *version = pb.version;
+            rc = 0;
+        }
+    }
+    sy_arena_free(&b.arena);
+    return rc;
+}

@@ -1,0 +1,28 @@
+/*
+ * cp_snapshot — the store's current state as one packed `Switchyard__Snapshot`
+ * (proto/snapshot.proto), the message the control plane publishes to the fleet.
+ *
+ * Everything (version, providers, models, workspaces, keys, timeouts, limits) is read inside
+ * one read transaction, so the snapshot is a consistent cut and its version is exactly the
+ * `meta.snapshot_version` of the data it carries. Rows are emitted in id order so the same
+ * state always packs to the same bytes (apart from `created_at_ms`).
+ *
+ * Every key is included — revoked and expired ones and those of inactive workspaces too — so
+ * a data plane answers them with the precise error rather than "unknown key".
+ *
+ * Thread-safety: uses the store's connection; same rules as cp_store. Must be called with no
+ * transaction open on that handle.
+ */
+#ifndef CP_SNAPSHOT_H
+#define CP_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cp_store.h"
+
+/* On success returns 0, *out (malloc'd, owned by the caller: free()) and *out_len hold the
+ * packed message, and *version its version. On failure returns -1 with err set and *out NULL. */
+int cp_snapshot_build(cp_store_t *s, uint8_t **out, size_t *out_len, uint64_t *version, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,350 @@
+#include "cp_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sy_util.h"
+
+/* How long a connection waits for another writer before giving up with SQLITE_BUSY. Writes
+ * are short (one catalog load or one key change), so seconds mean something is wrong. */
+#define CP_BUSY_TIMEOUT_MS 5000
+
+struct cp_store {
+    sqlite3 *db;
+};
+
+/*
+ * The migrations. Entry i takes the schema from user_version i to i+1. Never edit an entry that
+ * has shipped: append a new one. Tables are STRICT so a money column can never silently hold
+ * a float or a string.
+ */
+static const char *const migrations[] = {
+    /* 1: accounts, keys, catalog, fleet, meta */
+    "CREATE TABLE workspaces ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),"
+    "  created_at INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE TABLE users ("
+    "  id TEXT PRIMARY KEY,"
+    "  workspace_id TEXT NOT NULL REFERENCES workspaces(id),"
+    "  email TEXT NOT NULL UNIQUE,"
+    "  role TEXT NOT NULL DEFAULT 'member' CHECK (role IN ('owner', 'admin', 'member')),"
+    "  created_at INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX users_workspace ON users(workspace_id);"
+    /* The key itself is never stored: only its SHA-256 (the lookup the data plane does) and a
+     * short display prefix so a person can tell keys apart. NULL budget/rpm/tpm = no limit. */
+    "CREATE TABLE api_keys ("
+    "  id TEXT PRIMARY KEY,"
+    "  workspace_id TEXT NOT NULL REFERENCES workspaces(id),"
+    "  sha256 BLOB NOT NULL UNIQUE CHECK (length(sha256) = 32),"
+    "  prefix TEXT,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  allowed_models TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(allowed_models)),"
+    "  budget_nano INTEGER CHECK (budget_nano >= 0),"
+    "  rpm INTEGER CHECK (rpm >= 0),"
+    "  tpm INTEGER CHECK (tpm >= 0),"
+    "  expires_at INTEGER NOT NULL DEFAULT 0,"
+    "  revoked INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1)),"
+    "  created_at INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX api_keys_workspace ON api_keys(workspace_id);"
+    "CREATE TABLE providers ("
+    "  id TEXT PRIMARY KEY,"
+    "  kind TEXT NOT NULL,"
+    "  base_url TEXT NOT NULL,"
+    "  api_key_env TEXT NOT NULL DEFAULT '',"
+    "  ca_file TEXT NOT NULL DEFAULT '',"
+    "  health INTEGER NOT NULL DEFAULT 0 CHECK (health BETWEEN 0 AND 3)"
+    ") STRICT;"
+    "CREATE TABLE models ("
+    "  id TEXT PRIMARY KEY,"
+    "  provider_id TEXT NOT NULL REFERENCES providers(id),"
+    "  upstream TEXT NOT NULL,"
+    "  input_per_m_nano INTEGER NOT NULL DEFAULT 0 CHECK (input_per_m_nano >= 0),"
+    "  output_per_m_nano INTEGER NOT NULL DEFAULT 0 CHECK (output_per_m_nano >= 0),"
+    "  context_window INTEGER NOT NULL DEFAULT 0 CHECK (context_window BETWEEN 0 AND 4294967295),"
+    "  caps INTEGER NOT NULL DEFAULT 16,"
+    "  tiers TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(tiers)),"
+    "  quality TEXT CHECK (quality IS NULL OR json_valid(quality))"
+    ") STRICT;"
+    "CREATE INDEX models_provider ON models(provider_id);"
+    "CREATE TABLE dp_nodes ("
+    "  id TEXT PRIMARY KEY,"
+    "  build TEXT NOT NULL DEFAULT '',"
+    "  snapshot_version INTEGER NOT NULL DEFAULT 0,"
+    "  last_seen_ms INTEGER NOT NULL DEFAULT 0,"
+    "  load REAL NOT NULL DEFAULT 0"
+    ") STRICT;"
+    "CREATE TABLE meta ("
+    "  key TEXT PRIMARY KEY,"
+    "  value ANY"
+    ") STRICT;"
+    "INSERT INTO meta (key, value) VALUES ('snapshot_version', 0);",
+};
+
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+int cp_store_schema_latest(void)
+{
+    return NMIGRATIONS;
+}
+
+sqlite3 *cp_store_db(cp_store_t *s)
+{
+    return s->db;
+}
+
+static int db_err(cp_store_t *s, char *err, size_t errlen, const char *what)
+{
+    return sy_errf(err, errlen, "%s: %s", what, sqlite3_errmsg(s->db));
+}
+
+int cp_store_prepare(cp_store_t *s, const char *sql, sqlite3_stmt **st, char *err, size_t errlen)
+{
+    *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
+        return db_err(s, err, errlen, "prepare");
+    return 0;
+}
+
+/* Runs every statement of a constant script, one prepared statement at a time (no string
+ * from outside ever reaches here). */
+static int run_script(cp_store_t *s, const char *sql, char *err, size_t errlen)
+{
+    const char *p = sql;
+    while (*p) {
+        sqlite3_stmt *st = NULL;
+        const char *tail = NULL;
+        if (sqlite3_prepare_v2(s->db, p, -1, &st, &tail) != SQLITE_OK)
+            return db_err(s, err, errlen, "sql");
+        if (st == NULL) /* only whitespace or a comment left */
+            break;
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            ;
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+            return db_err(s, err, errlen, "sql");
+        p = tail;
+    }
+    return 0;
+}
+
+/* A one-value query (PRAGMA or SELECT) returning an integer. */
+static int query_int(cp_store_t *s, const char *sql, int64_t *out, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    if (cp_store_prepare(s, sql, &st, err, errlen) != 0)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? sy_errf(err, errlen, "%s: no row", sql) : db_err(s, err, errlen, sql);
+    }
+    *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int cp_store_schema_version(cp_store_t *s, char *err, size_t errlen)
+{
+    int64_t v;
+    if (query_int(s, "PRAGMA user_version", &v, err, errlen) != 0)
+        return -1;
+    return (int)v;
+}
+
+int cp_store_snapshot_version(cp_store_t *s, uint64_t *out, char *err, size_t errlen)
+{
+    int64_t v;
+    if (query_int(s, "SELECT value FROM meta WHERE key = 'snapshot_version'", &v, err, errlen) != 0)
+        return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+void cp_store_rollback(cp_store_t *s)
+{
+    if (!sqlite3_get_autocommit(s->db)) {
+        char ignored[64];
+        run_script(s, "ROLLBACK", ignored, sizeof(ignored));
+    }
+}
+
+int cp_store_begin_write(cp_store_t *s, char *err, size_t errlen)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        return sy_errf(err, errlen, "store: a transaction is already open");
+    return run_script(s, "BEGIN IMMEDIATE", err, errlen);
+}
+
+int cp_store_commit_write(cp_store_t *s, uint64_t *version, char *err, size_t errlen)
+{
+    int64_t v;
+    if (run_script(s, "UPDATE meta SET value = value + 1 WHERE key = 'snapshot_version'", err, errlen) != 0 ||
+        query_int(s, "SELECT value FROM meta WHERE key = 'snapshot_version'", &v, err, errlen) != 0 ||
+        run_script(s, "COMMIT", err, errlen) != 0) {
+        cp_store_rollback(s);
+        return -1;
+    }
+    if (version)
+        *version = (uint64_t)v;
+    return 0;
+}
+
+int cp_store_begin_read(cp_store_t *s, char *err, size_t errlen)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        return sy_errf(err, errlen, "store: a transaction is already open");
+    /* A deferred transaction: in WAL mode its first read fixes the view for the rest of it,
+     * without blocking the writer. */
+    return run_script(s, "BEGIN DEFERRED", err, errlen);
+}
+
+void cp_store_end_read(cp_store_t *s)
+{
+    /* Nothing was written, so rolling back and committing are the same; rollback cannot fail
+     * on a busy writer. */
+    cp_store_rollback(s);
+}
+
+static int migrate(cp_store_t *s, char *err, size_t errlen)
+{
+    for (;;) {
+        /* user_version is read inside the write lock: another process opening the same file at
+         * the same moment may have applied the migration already. */
+        if (cp_store_begin_write(s, err, errlen) != 0)
+            return -1;
+        int have = cp_store_schema_version(s, err, errlen);
+        if (have < 0)
+            goto fail;
+        if (have > NMIGRATIONS) {
+            sy_errf(err, errlen, "database schema version %d is newer than this build's %d", have, NMIGRATIONS);
+            goto fail;
+        }
+        if (have == NMIGRATIONS) {
+            cp_store_rollback(s);
+            return 0;
+        }
+        char prefix[64], why[256];
+        if (run_script(s, migrations[have], why, sizeof(why)) != 0) {
+            sy_errf(err, errlen, "migration %d: %s", have + 1, why);
+            goto fail;
+        }
+        /* PRAGMA takes no bound parameters; the number comes from this file, never from input. */
+        snprintf(prefix, sizeof(prefix), "PRAGMA user_version = %d", have + 1);
+        if (run_script(s, prefix, err, errlen) != 0 || run_script(s, "COMMIT", err, errlen) != 0)
+            goto fail;
+    }
+fail:
+    cp_store_rollback(s);
+    return -1;
+}
+
+int cp_store_open(const char *path, cp_store_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    cp_store_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return sy_errf(err, errlen, "out of memory");
+    int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        sy_errf(err, errlen, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, CP_BUSY_TIMEOUT_MS);
+
+    /* journal_mode answers with the mode it ended up in; anything but WAL (e.g. a filesystem
+     * without shared memory) would silently lose the concurrent-reader guarantee. */
+    sqlite3_stmt *st;
+    if (cp_store_prepare(s, "PRAGMA journal_mode = WAL", &st, err, errlen) != 0)
+        goto fail;
+    rc = sqlite3_step(st);
+    const char *mode = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    int wal = mode != NULL && strcmp(mode, "wal") == 0;
+    sqlite3_finalize(st);
+    if (!wal) {
+        sy_errf(err, errlen, "%s: cannot switch to WAL journal mode", path);
+        goto fail;
+    }
+    /* FULL: a committed ledger or key change survives power loss, not just a process crash. */
+    if (run_script(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;", err, errlen) != 0)
+        goto fail;
+    int64_t fk = 0;
+    if (query_int(s, "PRAGMA foreign_keys", &fk, err, errlen) != 0 || fk != 1) {
+        if (fk != 1)
+            sy_errf(err, errlen, "%s: SQLite built without foreign key support", path);
+        goto fail;
+    }
+    if (migrate(s, err, errlen) != 0)
+        goto fail;
+    *out = s;
+    return 0;
+fail:
+    sqlite3_close(s->db);
+    free(s);
+    return -1;
+}
+
+void cp_store_close(cp_store_t *s)
+{
+    if (s == NULL)
+        return;
+    cp_store_rollback(s);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+/* One UPDATE by id in its own write transaction; an id that matches nothing is an error (and
+ * does not bump the version). */
+static int update_one(cp_store_t *s, const char *sql, const char *what, const char *id, int64_t value,
+                      uint64_t *version, char *err, size_t errlen)
+{
+    if (cp_store_begin_write(s, err, errlen) != 0)
+        return -1;
+    sqlite3_stmt *st;
+    if (cp_store_prepare(s, sql, &st, err, errlen) != 0)
+        goto fail;
+    sqlite3_bind_int64(st, 1, value);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        db_err(s, err, errlen, what);
+        goto fail;
+    }
+    if (sqlite3_changes(s->db) == 0) {
+        sy_errf(err, errlen, "%s '%s' not found", what, id);
+        goto fail;
+    }
+    return cp_store_commit_write(s, version, err, errlen);
+fail:
+    cp_store_rollback(s);
+    return -1;
+}
+
+int cp_store_revoke_key(cp_store_t *s, const char *key_id, uint64_t *version, char *err, size_t errlen)
+{
+    return update_one(s, "UPDATE api_keys SET revoked = ?1 WHERE id = ?2", "key", key_id, 1, version, err, errlen);
+}
+
+int cp_store_set_workspace_active(cp_store_t *s, const char *ws_id, int active, uint64_t *version, char *err,
+                                  size_t errlen)
+{
+    return update_one(s, "UPDATE workspaces SET active = ?1 WHERE id = ?2", "workspace", ws_id, active ? 1 : 0,
+                      version, err, errlen);
+}
+
+int cp_store_set_provider_health(cp_store_t *s, const char *provider_id, unsigned health, uint64_t *version,
+                                 char *err, size_t errlen)
+{
+    if (health > CP_HEALTH_DOWN)
+        return sy_errf(err, errlen, "provider health must be 0..3");
+    return update_one(s, "UPDATE providers SET health = ?1 WHERE id = ?2", "provider", provider_id, health, version,
+                      err, errlen);
+}

@@ -1,0 +1,80 @@
+/*
+ * cp_store — the control plane's source of truth: one SQLite database in WAL mode.
+ *
+ * `cp_store_open` configures the connection (WAL, synchronous=FULL, foreign keys, a busy
+ * timeout) and brings the schema up to date with the numbered migrations kept in cp_store.c.
+ * `PRAGMA user_version` records how many have been applied; each runs in its own
+ * `BEGIN IMMEDIATE` transaction, so a crash mid-migration leaves the previous version intact
+ * and reopening applies nothing twice. A database whose user_version is newer than this build
+ * knows is refused rather than guessed at.
+ *
+ * The snapshot version (`meta.snapshot_version`) is the fleet's change counter: every write
+ * that changes what a data plane serves bumps it inside the same transaction, so a snapshot
+ * read in one transaction always carries the version of exactly the data it contains, and the
+ * version only ever increases. Writers go through cp_store_begin_write/cp_store_commit_write,
+ * which enforce that pairing.
+ *
+ * Ownership and lifetime: cp_store_open returns a handle the caller owns and releases with
+ * cp_store_close. `cp_store_db` lends the underlying connection to other controlplane modules
+ * (cp_catalog, cp_snapshot) for prepared statements; it lives as long as the handle.
+ *
+ * Thread-safety: a handle (one SQLite connection, with its open transaction) belongs to one
+ * thread at a time. Threads that need the store concurrently open their own handles on the
+ * same file: WAL lets readers proceed while one writer commits, and the busy timeout makes a
+ * second writer wait instead of failing.
+ */
+#ifndef CP_STORE_H
+#define CP_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+typedef struct cp_store cp_store_t;
+
+/* Provider health, as in proto/snapshot.proto. */
+enum { CP_HEALTH_UNKNOWN = 0, CP_HEALTH_HEALTHY = 1, CP_HEALTH_DEGRADED = 2, CP_HEALTH_DOWN = 3 };
+
+/* Opens (creating if needed) the database at `path` and applies pending migrations.
+ * Returns 0 and a new handle in *out, or -1 with a message in err. */
+int cp_store_open(const char *path, cp_store_t **out, char *err, size_t errlen);
+/* Rolls back any transaction left open and closes. NULL is a no-op. */
+void cp_store_close(cp_store_t *s);
+
+/* The number of migrations this build knows (the user_version of an up-to-date database). */
+int cp_store_schema_latest(void);
+/* The database's PRAGMA user_version; -1 with err on failure. */
+int cp_store_schema_version(cp_store_t *s, char *err, size_t errlen);
+
+/* The borrowed connection, for prepared statements in other controlplane modules. */
+sqlite3 *cp_store_db(cp_store_t *s);
+
+/* The committed snapshot version (0 on a fresh database). Reads in the caller's transaction
+ * when one is open. */
+int cp_store_snapshot_version(cp_store_t *s, uint64_t *out, char *err, size_t errlen);
+
+/* Write transactions: BEGIN IMMEDIATE takes the write lock up front, so the transaction never
+ * fails half-way with SQLITE_BUSY on lock upgrade. commit bumps the snapshot version, commits,
+ * and stores the new version in *version (may be NULL); if anything fails it rolls back and
+ * returns -1. rollback is always safe to call (no-op without a transaction). */
+int cp_store_begin_write(cp_store_t *s, char *err, size_t errlen);
+int cp_store_commit_write(cp_store_t *s, uint64_t *version, char *err, size_t errlen);
+void cp_store_rollback(cp_store_t *s);
+
+/* Read transactions: every statement between begin and end sees one consistent state. */
+int cp_store_begin_read(cp_store_t *s, char *err, size_t errlen);
+void cp_store_end_read(cp_store_t *s);
+
+/* Prepares `sql` on the store's connection; -1 with the SQLite message in err. */
+int cp_store_prepare(cp_store_t *s, const char *sql, sqlite3_stmt **st, char *err, size_t errlen);
+
+/* Small writers, each its own transaction that bumps the snapshot version; *version (may be
+ * NULL) gets the new one. Unknown ids are errors. */
+int cp_store_revoke_key(cp_store_t *s, const char *key_id, uint64_t *version, char *err, size_t errlen);
+int cp_store_set_workspace_active(cp_store_t *s, const char *ws_id, int active, uint64_t *version, char *err,
+                                  size_t errlen);
+int cp_store_set_provider_health(cp_store_t *s, const char *provider_id, unsigned health, uint64_t *version,
+                                 char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,349 @@
+/* Unit tests for the control plane's store, catalog loader and snapshot builder. The snapshot
+ * is checked the way a data plane would see it: unpacked and fed to dp_snapshot_build. */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cp_catalog.h"
+#include "cp_snapshot.h"
+#include "cp_store.h"
+#include "dp_snapshot.h"
+#include "sy_test.h"
+
+/* (int) casts: the two are distinct anonymous enums */
+_Static_assert((int)CP_CAP_TOOLS == (int)DP_CAP_TOOLS && (int)CP_CAP_JSON == (int)DP_CAP_JSON &&
+                   (int)CP_CAP_VISION == (int)DP_CAP_VISION && (int)CP_CAP_EMBEDDINGS == (int)DP_CAP_EMBEDDINGS &&
+                   (int)CP_CAP_CHAT == (int)DP_CAP_CHAT,
+               "capability bits must match the data plane's");
+
+static char dir[] = "/tmp/test_cp_store.XXXXXX";
+static char db_path[PATH_MAX];
+static char hex_alpha[65], hex_beta[65];
+
+#define KEY_ALPHA "sk-sy-alpha-000000000001"
+#define KEY_BETA "sk-sy-beta-0000000000002"
+
+static void hex_of(const char *key, char out[65])
+{
+    uint8_t h[SY_SHA256_LEN];
+    sy_sha256(key, strlen(key), h);
+    sy_hex(h, sizeof(h), out);
+}
+
+static const char *catalog(void)
+{
+    static char buf[4096];
+    snprintf(buf, sizeof(buf),
+             "{\"timeouts_ms\":{\"connect\":1500,\"first_byte\":20000},"
+             " \"limits\":{\"max_attempts\":2},"
+             " \"providers\":["
+             "  {\"id\":\"openai\",\"kind\":\"openai\",\"base_url\":\"https://api.openai.com/v1\","
+             "   \"api_key_env\":\"SY_CP_TEST_OPENAI\"},"
+             "  {\"id\":\"local\",\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1/\"}],"
+             " \"models\":["
+             "  {\"id\":\"gpt-4o-mini\",\"provider\":\"openai\",\"upstream\":\"gpt-4o-mini-2024\","
+             "   \"input_per_m\":\"0.15\",\"output_per_m\":\"0.60\",\"context_window\":128000,"
+             "   \"capabilities\":[\"chat\",\"tools\",\"json\",\"vision\"],\"tiers\":[\"cheap\",\"fast\"],"
+             "   \"quality\":{\"code\":0.7}},"
+             "  {\"id\":\"big\",\"provider\":\"openai\",\"input_per_m\":\"2.5\",\"output_per_m\":\"10.000000001\"},"
+             "  {\"id\":\"embed\",\"provider\":\"local\",\"input_per_m\":\"0.000000001\",\"capabilities\":[\"embeddings\"],"
+             "   \"description\":\"ignored\"}],"
+             " \"workspaces\":[{\"id\":\"ws_demo\",\"name\":\"Demo\",\"active\":true}],"
+             " \"keys\":["
+             "  {\"id\":\"k_alpha\",\"name\":\"alpha\",\"sha256\":\"%s\",\"workspace\":\"ws_demo\",\"allowed_models\":[\"*\"]},"
+             "  {\"id\":\"k_beta\",\"sha256\":\"%s\",\"workspace\":\"ws_demo\","
+             "   \"allowed_models\":[\"gpt-4o-mini\",\"local/embed\"],\"expires_at\":4102444800}],"
+             " \"extra_section\":{\"ignored\":1}}",
+             hex_alpha, hex_beta);
+    return buf;
+}
+
+static int64_t count(cp_store_t *s, const char *sql)
+{
+    sqlite3_stmt *st;
+    char err[256];
+    if (cp_store_prepare(s, sql, &st, err, sizeof(err)) != 0)
+        return -1;
+    int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    return n;
+}
+
+static uint64_t version_of(cp_store_t *s)
+{
+    uint64_t v = UINT64_MAX;
+    char err[256];
+    if (cp_store_snapshot_version(s, &v, err, sizeof(err)) != 0)
+        fprintf(stderr, "  version: %s\n", err);
+    return v;
+}
+
+/* Builds the snapshot and turns it into the data plane's table, as a node would. */
+static dp_snapshot_t *to_dp(cp_store_t *s, uint64_t *version)
+{
+    char err[256] = "";
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (cp_snapshot_build(s, &bytes, &len, version, err, sizeof(err)) != 0) {
+        fprintf(stderr, "  cp_snapshot_build: %s\n", err);
+        return NULL;
+    }
+    Switchyard__Snapshot *pb = switchyard__snapshot__unpack(NULL, len, bytes);
+    free(bytes);
+    if (pb == NULL) {
+        fprintf(stderr, "  unpack failed\n");
+        return NULL;
+    }
+    dp_snapshot_t *d = dp_snapshot_build(pb, err, sizeof(err));
+    if (d == NULL)
+        fprintf(stderr, "  dp_snapshot_build: %s\n", err);
+    switchyard__snapshot__free_unpacked(pb, NULL);
+    return d;
+}
+
+static void test_open_and_migrate(void)
+{
+    char err[256] = "";
+    cp_store_t *s = NULL;
+    CHECK(cp_store_open(db_path, &s, err, sizeof(err)) == 0);
+    if (s == NULL) {
+        fprintf(stderr, "  open: %s\n", err);
+        return;
+    }
+    CHECK(cp_store_schema_latest() >= 1);
+    CHECK(cp_store_schema_version(s, err, sizeof(err)) == cp_store_schema_latest());
+    CHECK(version_of(s) == 0);
+    sqlite3_stmt *st;
+    CHECK(cp_store_prepare(s, "PRAGMA journal_mode", &st, err, sizeof(err)) == 0);
+    CHECK(sqlite3_step(st) == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0);
+    sqlite3_finalize(st);
+    CHECK(count(s, "PRAGMA foreign_keys") == 1);
+    CHECK(count(s, "PRAGMA synchronous") == 2); /* FULL */
+    cp_store_close(s);
+
+    /* reopening applies nothing twice: the migration would fail on existing tables, and the
+     * meta row it inserts stays single */
+    s = NULL;
+    CHECK(cp_store_open(db_path, &s, err, sizeof(err)) == 0);
+    if (s == NULL) {
+        fprintf(stderr, "  reopen: %s\n", err);
+        return;
+    }
+    CHECK(cp_store_schema_version(s, err, sizeof(err)) == cp_store_schema_latest());
+    CHECK(count(s, "SELECT count(*) FROM meta WHERE key = 'snapshot_version'") == 1);
+    CHECK(count(s, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('workspaces', 'users', "
+                   "'api_keys', 'providers', 'models', 'dp_nodes', 'meta')") == 7);
+    cp_store_close(s);
+}
+
+static void test_newer_schema_refused(void)
+{
+    char path[PATH_MAX + 16], err[256] = "";
+    snprintf(path, sizeof(path), "%s/future.db", dir);
+    sqlite3 *db;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    sqlite3_stmt *st;
+    CHECK(sqlite3_prepare_v2(db, "PRAGMA user_version = 999", -1, &st, NULL) == SQLITE_OK);
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    cp_store_t *s = NULL;
+    CHECK(cp_store_open(path, &s, err, sizeof(err)) == -1 && s == NULL);
+    CHECK(strstr(err, "newer") != NULL);
+    char side[PATH_MAX + 32];
+    unlink(path);
+    snprintf(side, sizeof(side), "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", path);
+    unlink(side);
+}
+
+static void test_catalog_and_snapshot(void)
+{
+    char err[256] = "";
+    cp_store_t *s = NULL;
+    if (cp_store_open(db_path, &s, err, sizeof(err)) != 0) {
+        CHECK(!"open");
+        return;
+    }
+    setenv("SY_CP_TEST_OPENAI", "sk-upstream-secret", 1);
+
+    const char *cat = catalog();
+    CHECK(cp_catalog_load_json(s, cat, strlen(cat), err, sizeof(err)) == 0);
+    if (err[0])
+        fprintf(stderr, "  load: %s\n", err);
+    uint64_t v1 = version_of(s);
+    CHECK(v1 == 1);
+    CHECK(count(s, "SELECT count(*) FROM providers") == 2);
+    CHECK(count(s, "SELECT count(*) FROM models") == 3);
+    CHECK(count(s, "SELECT count(*) FROM workspaces") == 1);
+    CHECK(count(s, "SELECT count(*) FROM api_keys") == 2);
+    CHECK(count(s, "SELECT output_per_m_nano FROM models WHERE id = 'big'") == 10000000001);
+    CHECK(count(s, "SELECT length(sha256) FROM api_keys WHERE id = 'k_alpha'") == 32);
+
+    /* Bad catalogs: each is rejected whole. The first valid entries come before the bad one,
+     * so a partial write would show. */
+    static const struct {
+        const char *json, *expect;
+        int alpha; /* the %s (if any) is k_alpha's hash, else a well-formed unused one */
+    } bad[] = {
+        {"{\"providers\":[{\"id\":\"p_new\",\"kind\":\"openai\",\"base_url\":\"http://x\"}],"
+         "\"models\":[{\"id\":\"m_new\",\"provider\":\"p_new\"},{\"id\":\"m_bad\",\"provider\":\"nowhere\"}]}",
+         "unknown provider"},
+        {"{\"providers\":[{\"id\":\"p_new\",\"kind\":\"openai\",\"base_url\":\"http://x\"}],"
+         "\"models\":[{\"id\":\"m_new\",\"provider\":\"p_new\",\"input_per_m\":\"1e-3\"}]}",
+         "decimal string"},
+        {"{\"models\":[{\"id\":\"m_new\",\"provider\":\"openai\",\"input_per_m\":0.15}]}", "decimal string"},
+        {"{\"workspaces\":[{\"id\":\"ws_new\"}],"
+         "\"keys\":[{\"id\":\"k_new\",\"sha256\":\"abcd\",\"workspace\":\"ws_new\"}]}",
+         "64 hex"},
+        {"{\"keys\":[{\"id\":\"k_new\",\"sha256\":\"" /* k_alpha's hash under another id */
+         "%s\",\"workspace\":\"ws_demo\"}]}",
+         "duplicate key hash", 1},
+        {"{\"keys\":[{\"id\":\"k_new\",\"sha256\":\"%s\",\"workspace\":\"ws_nowhere\"}]}", "unknown workspace"},
+        {"{\"keys\":[{\"id\":\"k_new\",\"sha256\":\"%s\",\"workspace\":\"ws_demo\",\"allowed_models\":[\"nope\"]}]}",
+         "not in the catalog"},
+        {"{\"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"ftp://x\"}]}", "base_url"},
+        {"{\"providers\":[{\"id\":\"p\",\"kind\":\"martian\",\"base_url\":\"http://x\"}]}", "unknown kind"},
+        {"{\"models\":[{\"id\":\"m\",\"provider\":\"openai\",\"capabilities\":[\"telepathy\"]}]}", "capability"},
+        {"{\"models\":[{\"id\":\"m\",\"provider\":\"openai\",\"colour\":\"red\"}]}", "unknown field"},
+        {"{\"models\":[{\"id\":\"m\",\"provider\":\"openai\"},{\"id\":\"m\",\"provider\":\"openai\"}]}", "duplicate id"},
+        {"{\"models\":[{\"id\":\"a/b\",\"provider\":\"openai\"}]}", "invalid id"},
+        {"{\"limits\":{\"max_attempts\":9}}", "max_attempts"},
+        {"{\"providers\":{}}", "must be an array"},
+        {"[1,2]", "JSON object"},
+        {"{\"providers\":[", "not valid JSON"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[1024];
+        snprintf(text, sizeof(text), bad[i].json,
+                 bad[i].alpha ? hex_alpha : "0000000000000000000000000000000000000000000000000000000000000001");
+        err[0] = '\0';
+        int rc = cp_catalog_load_json(s, text, strlen(text), err, sizeof(err));
+        CHECK(rc == -1);
+        if (strstr(err, bad[i].expect) == NULL)
+            fprintf(stderr, "  bad[%zu]: expected \"%s\" in \"%s\"\n", i, bad[i].expect, err);
+        CHECK(strstr(err, bad[i].expect) != NULL);
+    }
+    CHECK(version_of(s) == v1);
+    CHECK(count(s, "SELECT count(*) FROM providers") == 2);
+    CHECK(count(s, "SELECT count(*) FROM models") == 3);
+    CHECK(count(s, "SELECT count(*) FROM workspaces") == 1);
+    CHECK(count(s, "SELECT count(*) FROM api_keys") == 2);
+    CHECK(count(s, "SELECT count(*) FROM meta WHERE key = 'limits.max_attempts' AND value = 2") == 1);
+
+    /* the snapshot, as a data plane builds it */
+    uint64_t sv = 0;
+    dp_snapshot_t *d = to_dp(s, &sv);
+    CHECK(d != NULL);
+    if (d != NULL) {
+        CHECK(sv == v1 && d->version == v1);
+        CHECK(d->nproviders == 2 && d->nmodels == 3 && d->nworkspaces == 1 && d->nkeys == 2);
+        CHECK(d->timeouts.connect_ms == 1500 && d->timeouts.first_byte_ms == 20000);
+        CHECK(d->timeouts.idle_ms == 60000); /* the data plane's default: not in the catalog */
+        CHECK(d->limits.max_attempts == 2 && d->limits.max_body_bytes == 4u << 20);
+        const dp_model_t *m = dp_snapshot_find_model(d, "gpt-4o-mini", 11);
+        CHECK(m != NULL);
+        if (m) {
+            CHECK(m->input_per_m == 150000000 && m->output_per_m == 600000000);
+            CHECK(m->caps == (DP_CAP_CHAT | DP_CAP_TOOLS | DP_CAP_JSON | DP_CAP_VISION));
+            CHECK_STR(m->upstream, "gpt-4o-mini-2024");
+            CHECK(m->context_window == 128000);
+            CHECK(m->ntiers == 2 && strcmp(m->tiers[0], "cheap") == 0 && strcmp(m->tiers[1], "fast") == 0);
+            CHECK_STR(m->provider->credential, "sk-upstream-secret");
+        }
+        const dp_model_t *big = dp_snapshot_find_model(d, "openai/big", 10);
+        CHECK(big && big->input_per_m == 2500000000 && big->output_per_m == 10000000001);
+        CHECK(big && strcmp(big->upstream, "big") == 0 && big->caps == DP_CAP_CHAT);
+        const dp_model_t *emb = dp_snapshot_find_model(d, "embed", 5);
+        CHECK(emb && emb->input_per_m == 1 && emb->output_per_m == 0 && emb->caps == DP_CAP_EMBEDDINGS);
+        CHECK(emb && strcmp(emb->provider->chat_url, "http://127.0.0.1:9/v1/chat/completions") == 0);
+
+        uint8_t h[SY_SHA256_LEN];
+        sy_sha256(KEY_ALPHA, strlen(KEY_ALPHA), h);
+        const dp_key_t *ka = dp_snapshot_find_key(d, h);
+        CHECK(ka && strcmp(ka->id, "k_alpha") == 0 && ka->allowed == NULL && !ka->revoked && ka->expires_at == 0);
+        CHECK(ka && ka->workspace->active && strcmp(ka->workspace->id, "ws_demo") == 0);
+        sy_sha256(KEY_BETA, strlen(KEY_BETA), h);
+        const dp_key_t *kb = dp_snapshot_find_key(d, h);
+        CHECK(kb && kb->nallowed == 2 && kb->expires_at == 4102444800);
+        CHECK(kb && m && big && emb && dp_key_allows(kb, m) && dp_key_allows(kb, emb) && !dp_key_allows(kb, big));
+        sy_sha256("sk-sy-unknown", 13, h);
+        CHECK(dp_snapshot_find_key(d, h) == NULL);
+        dp_snapshot_unref(d);
+    }
+
+    /* versions only increase, and every write shows in the next snapshot */
+    uint64_t v2 = 0, v3 = 0, v4 = 0;
+    CHECK(cp_store_revoke_key(s, "k_beta", &v2, err, sizeof(err)) == 0 && v2 > v1);
+    CHECK(cp_store_revoke_key(s, "k_nowhere", NULL, err, sizeof(err)) == -1 && version_of(s) == v2);
+    CHECK(cp_store_set_provider_health(s, "local", CP_HEALTH_DOWN, &v3, err, sizeof(err)) == 0 && v3 > v2);
+    CHECK(cp_store_set_provider_health(s, "local", 7, NULL, err, sizeof(err)) == -1 && version_of(s) == v3);
+    CHECK(cp_store_set_workspace_active(s, "ws_demo", 0, &v4, err, sizeof(err)) == 0 && v4 > v3);
+    /* reloading the catalog: a new version, the revocation kept (one-way), the workspace
+     * explicitly re-activated by the file, the probes' health kept */
+    CHECK(cp_catalog_load_json(s, cat, strlen(cat), err, sizeof(err)) == 0);
+    uint64_t v5 = version_of(s);
+    CHECK(v5 > v4);
+    CHECK(count(s, "SELECT count(*) FROM models") == 3);
+    d = to_dp(s, &sv);
+    CHECK(d != NULL);
+    if (d != NULL) {
+        CHECK(sv == v5 && d->version == v5);
+        uint8_t h[SY_SHA256_LEN];
+        sy_sha256(KEY_BETA, strlen(KEY_BETA), h);
+        const dp_key_t *kb = dp_snapshot_find_key(d, h);
+        CHECK(kb && kb->revoked);
+        CHECK(kb && kb->workspace->active);
+        const dp_model_t *emb = dp_snapshot_find_model(d, "embed", 5);
+        CHECK(emb && emb->provider->health == CP_HEALTH_DOWN);
+        dp_snapshot_unref(d);
+    }
+
+    /* the file form, and an unreadable path */
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/catalog.json", dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs(cat, f);
+        fclose(f);
+        CHECK(cp_catalog_load_file(s, path, err, sizeof(err)) == 0 && version_of(s) > v5);
+        unlink(path);
+    }
+    CHECK(cp_catalog_load_file(s, path, err, sizeof(err)) == -1 && strstr(err, "catalog.json") != NULL);
+    cp_store_close(s);
+
+    /* a second handle sees the committed state */
+    s = NULL;
+    CHECK(cp_store_open(db_path, &s, err, sizeof(err)) == 0);
+    if (s) {
+        CHECK(version_of(s) > v5);
+        cp_store_close(s);
+    }
+}
+
+int main(void)
+{
+    hex_of(KEY_ALPHA, hex_alpha);
+    hex_of(KEY_BETA, hex_beta);
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+    snprintf(db_path, sizeof(db_path), "%s/cp.db", dir);
+
+    test_open_and_migrate();
+    test_newer_schema_refused();
+    test_catalog_and_snapshot();
+
+    static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+        char p[PATH_MAX + 16];
+        snprintf(p, sizeof(p), "%s%s", db_path, suffix[i]);
+        unlink(p);
+    }
+    CHECK(rmdir(dir) == 0);
+    SY_TEST_MAIN_END();
+}
