@@ -1,0 +1,312 @@
+#include "cp_admin.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "sy_util.h"
+
+int cp_admin_valid_id(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 128)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '/')
+            return 0;
+    return 1;
+}
+
+static cp_admin_rc_t db_fail(cp_store_t *s, sqlite3_stmt *st, char *err, size_t errlen, const char *what)
+{
+    sy_errf(err, errlen, "%s: %s", what, sqlite3_errmsg(cp_store_db(s)));
+    if (st)
+        sqlite3_finalize(st);
+    cp_store_rollback(s);
+    return CP_ADMIN_ERROR;
+}
+
+/* 1 if a row with this id exists, 0 if not, -1 on error. */
+static int exists(cp_store_t *s, const char *sql, const char *id, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    if (cp_store_prepare(s, sql, &st, err, errlen) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    sy_errf(err, errlen, "lookup: %s", sqlite3_errmsg(cp_store_db(s)));
+    return -1;
+}
+
+static const char WS_COLS[] = "SELECT id, name, active, created_at FROM workspaces";
+static const char KEY_COLS[] =
+    "SELECT id, workspace_id, name, prefix, allowed_models, expires_at, revoked, created_at FROM api_keys";
+
+static cJSON *ws_row(sqlite3_stmt *st)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", (const char *)sqlite3_column_text(st, 0));
+    cJSON_AddStringToObject(o, "name", (const char *)sqlite3_column_text(st, 1));
+    cJSON_AddBoolToObject(o, "active", sqlite3_column_int(st, 2));
+    cJSON_AddNumberToObject(o, "created_at", (double)sqlite3_column_int64(st, 3));
+    return o;
+}
+
+static cJSON *key_row(sqlite3_stmt *st)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", (const char *)sqlite3_column_text(st, 0));
+    cJSON_AddStringToObject(o, "workspace_id", (const char *)sqlite3_column_text(st, 1));
+    cJSON_AddStringToObject(o, "name", (const char *)sqlite3_column_text(st, 2));
+    if (sqlite3_column_type(st, 3) == SQLITE_NULL)
+        cJSON_AddNullToObject(o, "prefix");
+    else
+        cJSON_AddStringToObject(o, "prefix", (const char *)sqlite3_column_text(st, 3));
+    cJSON *models = cJSON_Parse((const char *)sqlite3_column_text(st, 4));
+    if (models == NULL)
+        models = cJSON_CreateArray();
+    cJSON_AddItemToObject(o, "allowed_models", models);
+    cJSON_AddNumberToObject(o, "expires_at", (double)sqlite3_column_int64(st, 5));
+    cJSON_AddBoolToObject(o, "revoked", sqlite3_column_int(st, 6));
+    cJSON_AddNumberToObject(o, "created_at", (double)sqlite3_column_int64(st, 7));
+    return o;
+}
+
+/* Runs `sql` (bound with at most one text parameter) and collects rows through `row`. */
+static cJSON *collect(cp_store_t *s, const char *sql, const char *arg, cJSON *(*row)(sqlite3_stmt *), char *err,
+                      size_t errlen)
+{
+    sqlite3_stmt *st;
+    if (cp_store_prepare(s, sql, &st, err, errlen) != 0)
+        return NULL;
+    if (arg)
+        sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
+    cJSON *arr = cJSON_CreateArray();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        cJSON_AddItemToArray(arr, row(st));
+    if (rc != SQLITE_DONE) {
+        sy_errf(err, errlen, "list: %s", sqlite3_errmsg(cp_store_db(s)));
+        cJSON_Delete(arr);
+        arr = NULL;
+    }
+    sqlite3_finalize(st);
+    return arr;
+}
+
+/* The one row `sql` selects by id, inside the caller's transaction. */
+static cJSON *one(cp_store_t *s, const char *sql, const char *id, cJSON *(*row)(sqlite3_stmt *), char *err,
+                  size_t errlen)
+{
+    cJSON *arr = collect(s, sql, id, row, err, errlen);
+    if (arr == NULL)
+        return NULL;
+    cJSON *o = cJSON_DetachItemFromArray(arr, 0);
+    cJSON_Delete(arr);
+    if (o == NULL)
+        sy_errf(err, errlen, "row '%s' vanished", id);
+    return o;
+}
+
+cp_admin_rc_t cp_admin_create_workspace(cp_store_t *s, const char *id, const char *name, cJSON **out,
+                                        uint64_t *version, const char **param, char *err, size_t errlen)
+{
+    if (out)
+        *out = NULL;
+    if (!cp_admin_valid_id(id)) {
+        *param = "id";
+        sy_errf(err, errlen, "'id' must be 1..128 printable ASCII characters without spaces, quotes, '\\' or '/'");
+        return CP_ADMIN_INVALID;
+    }
+    if (cp_store_begin_write(s, err, errlen) != 0)
+        return CP_ADMIN_ERROR;
+    int found = exists(s, "SELECT 1 FROM workspaces WHERE id = ?1", id, err, errlen);
+    if (found != 0) {
+        cp_store_rollback(s);
+        if (found < 0)
+            return CP_ADMIN_ERROR;
+        *param = "id";
+        sy_errf(err, errlen, "workspace '%s' already exists", id);
+        return CP_ADMIN_INVALID;
+    }
+    sqlite3_stmt *st;
+    if (cp_store_prepare(s, "INSERT INTO workspaces (id, name, active, created_at) VALUES (?1, ?2, 1, ?3)", &st, err,
+                         errlen) != 0) {
+        cp_store_rollback(s);
+        return CP_ADMIN_ERROR;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, name ? name : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, (int64_t)time(NULL));
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_fail(s, st, err, errlen, "insert workspace");
+    sqlite3_finalize(st);
+    cJSON *o = NULL;
+    if (out) {
+        char sql[128];
+        snprintf(sql, sizeof(sql), "%s WHERE id = ?1", WS_COLS);
+        if ((o = one(s, sql, id, ws_row, err, errlen)) == NULL) {
+            cp_store_rollback(s);
+            return CP_ADMIN_ERROR;
+        }
+    }
+    if (cp_store_commit_write(s, version, err, errlen) != 0) {
+        cJSON_Delete(o);
+        return CP_ADMIN_ERROR;
+    }
+    if (out)
+        *out = o;
+    return CP_ADMIN_OK;
+}
+
+/* One UPDATE by id; no matching row is CP_ADMIN_NOT_FOUND and changes nothing. */
+static cp_admin_rc_t update_by_id(cp_store_t *s, const char *sql, const char *what, const char *id,
+                                  uint64_t *version, char *err, size_t errlen)
+{
+    if (cp_store_begin_write(s, err, errlen) != 0)
+        return CP_ADMIN_ERROR;
+    sqlite3_stmt *st;
+    if (cp_store_prepare(s, sql, &st, err, errlen) != 0) {
+        cp_store_rollback(s);
+        return CP_ADMIN_ERROR;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_fail(s, st, err, errlen, what);
+    sqlite3_finalize(st);
+    if (sqlite3_changes(cp_store_db(s)) == 0) {
+        cp_store_rollback(s);
+        sy_errf(err, errlen, "%s '%s' not found", what, id);
+        return CP_ADMIN_NOT_FOUND;
+    }
+    return cp_store_commit_write(s, version, err, errlen) == 0 ? CP_ADMIN_OK : CP_ADMIN_ERROR;
+}
+
+cp_admin_rc_t cp_admin_disable_workspace(cp_store_t *s, const char *id, uint64_t *version, char *err, size_t errlen)
+{
+    return update_by_id(s, "UPDATE workspaces SET active = 0 WHERE id = ?1", "workspace", id, version, err, errlen);
+}
+
+cp_admin_rc_t cp_admin_revoke_key(cp_store_t *s, const char *id, uint64_t *version, char *err, size_t errlen)
+{
+    return update_by_id(s, "UPDATE api_keys SET revoked = 1 WHERE id = ?1", "key", id, version, err, errlen);
+}
+
+cJSON *cp_admin_list_workspaces(cp_store_t *s, char *err, size_t errlen)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql), "%s ORDER BY id", WS_COLS);
+    if (cp_store_begin_read(s, err, errlen) != 0)
+        return NULL;
+    cJSON *arr = collect(s, sql, NULL, ws_row, err, errlen);
+    cp_store_end_read(s);
+    return arr;
+}
+
+cp_admin_rc_t cp_admin_list_keys(cp_store_t *s, const char *workspace_id, cJSON **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (cp_store_begin_read(s, err, errlen) != 0)
+        return CP_ADMIN_ERROR;
+    int found = exists(s, "SELECT 1 FROM workspaces WHERE id = ?1", workspace_id, err, errlen);
+    if (found <= 0) {
+        cp_store_end_read(s);
+        if (found == 0)
+            sy_errf(err, errlen, "workspace '%s' not found", workspace_id);
+        return found == 0 ? CP_ADMIN_NOT_FOUND : CP_ADMIN_ERROR;
+    }
+    char sql[256];
+    snprintf(sql, sizeof(sql), "%s WHERE workspace_id = ?1 ORDER BY id", KEY_COLS);
+    *out = collect(s, sql, workspace_id, key_row, err, errlen);
+    cp_store_end_read(s);
+    return *out ? CP_ADMIN_OK : CP_ADMIN_ERROR;
+}
+
+cp_admin_rc_t cp_admin_create_key(cp_store_t *s, const cp_admin_new_key_t *k, cJSON **out, uint64_t *version,
+                                  const char **param, char *err, size_t errlen)
+{
+    if (out)
+        *out = NULL;
+    if (cp_store_begin_write(s, err, errlen) != 0)
+        return CP_ADMIN_ERROR;
+    int found = exists(s, "SELECT 1 FROM workspaces WHERE id = ?1", k->workspace_id, err, errlen);
+    if (found <= 0) {
+        cp_store_rollback(s);
+        if (found == 0)
+            sy_errf(err, errlen, "workspace '%s' not found", k->workspace_id);
+        return found == 0 ? CP_ADMIN_NOT_FOUND : CP_ADMIN_ERROR;
+    }
+    const cJSON *m;
+    cJSON_ArrayForEach(m, k->allowed_models)
+    {
+        if (!cJSON_IsString(m)) {
+            cp_store_rollback(s);
+            *param = "allowed_models";
+            sy_errf(err, errlen, "'allowed_models' must be an array of strings");
+            return CP_ADMIN_INVALID;
+        }
+        if (strcmp(m->valuestring, "*") == 0)
+            continue;
+        found = exists(s, "SELECT 1 FROM models WHERE id = ?1", m->valuestring, err, errlen);
+        if (found <= 0) {
+            cp_store_rollback(s);
+            if (found < 0)
+                return CP_ADMIN_ERROR;
+            *param = "allowed_models";
+            sy_errf(err, errlen, "allowed model '%.128s' is not in the catalog", m->valuestring);
+            return CP_ADMIN_INVALID;
+        }
+    }
+    found = exists(s, "SELECT 1 FROM api_keys WHERE id = ?1", k->id, err, errlen);
+    if (found != 0) { /* ids are random: a clash is practically impossible, but never overwrite */
+        cp_store_rollback(s);
+        if (found > 0)
+            sy_errf(err, errlen, "key id clash; retry");
+        return CP_ADMIN_ERROR;
+    }
+    char *models = cJSON_PrintUnformatted(k->allowed_models);
+    sqlite3_stmt *st;
+    if (models == NULL || cp_store_prepare(s,
+                                           "INSERT INTO api_keys (id, workspace_id, sha256, prefix, name, allowed_models, "
+                                           "expires_at, revoked, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8)",
+                                           &st, err, errlen) != 0) {
+        if (models == NULL)
+            sy_errf(err, errlen, "out of memory");
+        cJSON_free(models);
+        cp_store_rollback(s);
+        return CP_ADMIN_ERROR;
+    }
+    sqlite3_bind_text(st, 1, k->id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, k->workspace_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 3, k->sha256, SY_SHA256_LEN, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, k->prefix, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, k->name ? k->name : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, models, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 7, k->expires_at);
+    sqlite3_bind_int64(st, 8, (int64_t)time(NULL));
+    cJSON_free(models);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_fail(s, st, err, errlen, "insert key");
+    sqlite3_finalize(st);
+    cJSON *o = NULL;
+    if (out) {
+        char sql[256];
+        snprintf(sql, sizeof(sql), "%s WHERE id = ?1", KEY_COLS);
+        if ((o = one(s, sql, k->id, key_row, err, errlen)) == NULL) {
+            cp_store_rollback(s);
+            return CP_ADMIN_ERROR;
+        }
+    }
+    if (cp_store_commit_write(s, version, err, errlen) != 0) {
+        cJSON_Delete(o);
+        return CP_ADMIN_ERROR;
+    }
+    if (out)
+        *out = o;
+    return CP_ADMIN_OK;
+}

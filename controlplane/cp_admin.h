@@ -1,0 +1,66 @@
+/*
+ * cp_admin — the store writers and readers behind the admin API (cp_api): workspaces and API
+ * keys.
+ *
+ * Every writer runs in one `BEGIN IMMEDIATE` transaction opened with cp_store_begin_write and
+ * closed with cp_store_commit_write, so a successful write bumps the snapshot version and a
+ * failed one changes nothing. Checks that depend on stored rows (the workspace exists, every
+ * allowed model is in the catalog) run inside that same transaction, so they cannot race a
+ * concurrent writer on another handle. Prepared statements only.
+ *
+ * Keys: the caller passes the SHA-256 and a display prefix; the key itself never reaches this
+ * module, so it can never reach the database.
+ *
+ * Results: CP_ADMIN_OK, or CP_ADMIN_NOT_FOUND / CP_ADMIN_INVALID (with *param naming the
+ * offending request field and a message in err) for caller mistakes, or CP_ADMIN_ERROR for a
+ * store failure (message in err).
+ *
+ * Thread-safety: uses the store's connection; same rules as cp_store. Call with no transaction
+ * open on the handle.
+ */
+#ifndef CP_ADMIN_H
+#define CP_ADMIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "cp_store.h"
+#include "sy_hash.h"
+
+typedef enum { CP_ADMIN_OK = 0, CP_ADMIN_NOT_FOUND, CP_ADMIN_INVALID, CP_ADMIN_ERROR } cp_admin_rc_t;
+
+/* Same identifier rule as the catalog (printable ASCII, no space, quote or backslash,
+ * 1..128 bytes), and additionally no '/', since admin ids appear as URL path segments. */
+int cp_admin_valid_id(const char *s);
+
+/* Creates an active workspace. An existing id is CP_ADMIN_INVALID with param "id". On success
+ * *out (may be NULL) gets the workspace as a JSON object (caller frees with cJSON_Delete). */
+cp_admin_rc_t cp_admin_create_workspace(cp_store_t *s, const char *id, const char *name, cJSON **out,
+                                        uint64_t *version, const char **param, char *err, size_t errlen);
+/* Marks a workspace inactive (idempotent). Unknown id: CP_ADMIN_NOT_FOUND. */
+cp_admin_rc_t cp_admin_disable_workspace(cp_store_t *s, const char *id, uint64_t *version, char *err, size_t errlen);
+/* All workspaces in id order, as a JSON array (NULL with err on failure). */
+cJSON *cp_admin_list_workspaces(cp_store_t *s, char *err, size_t errlen);
+
+typedef struct {
+    const char *id;             /* key id, valid per cp_admin_valid_id */
+    const char *workspace_id;   /* must exist: else CP_ADMIN_NOT_FOUND */
+    const uint8_t *sha256;      /* SY_SHA256_LEN bytes */
+    const char *prefix;         /* display prefix */
+    const char *name;           /* may be "" */
+    const cJSON *allowed_models; /* array of strings: "*" or catalog model ids (else INVALID, param allowed_models) */
+    int64_t expires_at;         /* unix seconds, 0 = never */
+} cp_admin_new_key_t;
+
+/* Inserts a key. On success *out (may be NULL) gets the key's public view (no key material). */
+cp_admin_rc_t cp_admin_create_key(cp_store_t *s, const cp_admin_new_key_t *k, cJSON **out, uint64_t *version,
+                                  const char **param, char *err, size_t errlen);
+/* Marks a key revoked (idempotent; revocation is one-way). Unknown id: CP_ADMIN_NOT_FOUND. */
+cp_admin_rc_t cp_admin_revoke_key(cp_store_t *s, const char *id, uint64_t *version, char *err, size_t errlen);
+/* The keys of one workspace in id order, as a JSON array without any key material (no hash
+ * either). Unknown workspace: CP_ADMIN_NOT_FOUND. */
+cp_admin_rc_t cp_admin_list_keys(cp_store_t *s, const char *workspace_id, cJSON **out, char *err, size_t errlen);
+
+#endif

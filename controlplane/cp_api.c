@@ -1,0 +1,654 @@
+/*
+ * The admin API on h2o: one event-loop thread serves every request.
+ *
+ * SQLite work happens right on the loop thread. That is a deliberate simplification for this
+ * slice: the admin API's writes are small local transactions (a few hundred microseconds in
+ * WAL mode), admin traffic is light, and the fleet never waits on this service. If probes or
+ * usage ingestion start sharing the store's write lock, move the store calls to a worker
+ * thread (the busy timeout would otherwise stall the loop).
+ */
+#include "cp_api.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <h2o.h>
+
+#include "cp_admin.h"
+#include "sy_error.h"
+#include "sy_hash.h"
+#include "sy_json.h"
+#include "sy_log.h"
+
+#define MAX_NAME_BYTES 256
+#define MAX_ALLOWED_MODELS 1024
+#define MAX_SEGMENTS 6
+#define MAX_SEGMENT 129 /* 128-byte ids + NUL */
+#define KEY_RANDOM_BYTES 32
+#define KEY_PREFIX "sk-sy-"
+#define DISPLAY_PREFIX_CHARS 10
+
+static struct {
+    h2o_globalconf_t conf;
+    const cp_api_opts_t *opts;
+    uint8_t token_sha[SY_SHA256_LEN];
+    int listen_fd;
+    pthread_t tid;
+    h2o_evloop_t *loop;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_socket_t *listener;
+    h2o_multithread_receiver_t receiver;
+    int stop;
+    pthread_mutex_t ready_mu;
+    pthread_cond_t ready_cv;
+    int ready;
+} g;
+
+/* ---------------------------------------------------------------------------- responses */
+
+static h2o_generator_t inline_gen = {NULL, NULL};
+
+static void send_json(h2o_req_t *req, int status, cJSON *body)
+{
+    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+    static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"code\":"
+                              "\"internal_error\",\"param\":null}}";
+    h2o_iovec_t buf = text ? h2o_strdup(&req->pool, text, strlen(text)) : h2o_iovec_init(oom, sizeof(oom) - 1);
+    if (text == NULL)
+        status = 500;
+    cJSON_free(text);
+    req->res.status = status;
+    req->res.reason = status < 300 ? "OK" : "Error";
+    req->res.content_length = buf.len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    SY_INFO("msg=request method=%.*s path=\"%.*s\" status=%d", (int)req->method.len, req->method.base,
+            (int)(req->path_normalized.len > 200 ? 200 : req->path_normalized.len), req->path_normalized.base, status);
+    h2o_start_response(req, &inline_gen);
+    h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+}
+
+static cJSON *error_body(sy_err_t e, const char *msg, const char *param)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *err = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(err, "message", msg ? msg : sy_strerror(e));
+    cJSON_AddStringToObject(err, "type", sy_err_type(e));
+    cJSON_AddStringToObject(err, "code", sy_err_code(e));
+    if (param)
+        cJSON_AddStringToObject(err, "param", param);
+    else
+        cJSON_AddNullToObject(err, "param");
+    return root;
+}
+
+static int send_error(h2o_req_t *req, sy_err_t e, const char *msg, const char *param)
+{
+    cJSON *b = error_body(e, msg, param);
+    if (sy_err_status(e) == 401)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
+    send_json(req, sy_err_status(e), b);
+    cJSON_Delete(b);
+    return 0;
+}
+
+static int send_owned(h2o_req_t *req, int status, cJSON *body)
+{
+    send_json(req, status, body);
+    cJSON_Delete(body);
+    return 0;
+}
+
+static int send_store_error(h2o_req_t *req, const char *err)
+{
+    SY_ERROR("msg=\"store error\" err=\"%s\"", err);
+    return send_error(req, SY_E_INTERNAL, "the control plane's store failed; see its log", NULL);
+}
+
+/* Errors h2o produces itself (413 before the handler, 400 on a malformed request) come out as
+ * text/plain; this filter gives them the JSON shape (the same approach as the data plane). */
+typedef struct {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+} json_err_ostream_t;
+
+static void json_err_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *inbufs, size_t inbufcnt,
+                          h2o_send_state_t state)
+{
+    json_err_ostream_t *o = (void *)self;
+    h2o_iovec_t b = o->body;
+    o->body.len = 0;
+    h2o_ostream_send_next(&o->super, req, b.len ? &b : NULL, b.len ? 1 : 0, state);
+}
+
+static void json_err_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    ssize_t i;
+    if (req->res.status >= 400 && (i = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1)) >= 0 &&
+        h2o_memis(req->res.headers.entries[i].value.base, req->res.headers.entries[i].value.len,
+                  H2O_STRLIT("text/plain; charset=utf-8"))) {
+        sy_err_t e = req->res.status == 413   ? SY_E_REQUEST_TOO_LARGE
+                     : req->res.status == 404 ? SY_E_NOT_FOUND
+                     : req->res.status < 500  ? SY_E_BAD_REQUEST
+                                              : SY_E_INTERNAL;
+        cJSON *b = error_body(e, req->res.reason, NULL);
+        char *j = b ? cJSON_PrintUnformatted(b) : NULL;
+        cJSON_Delete(b);
+        if (j != NULL) {
+            h2o_iovec_t body = h2o_strdup(&req->pool, j, SIZE_MAX);
+            cJSON_free(j);
+            req->res.headers.entries[i].value = h2o_iovec_init(H2O_STRLIT("application/json"));
+            req->res.content_length = body.len;
+            json_err_ostream_t *o = (void *)h2o_add_ostream(req, sizeof(*o), slot);
+            o->super.do_send = json_err_send;
+            o->body = body;
+            slot = &o->super.next;
+        }
+    }
+    h2o_setup_next_ostream(req, slot);
+}
+
+/* ------------------------------------------------------------------------------ helpers */
+
+static int is_method(h2o_req_t *req, const char *m)
+{
+    return h2o_memis(req->method.base, req->method.len, m, strlen(m));
+}
+
+static int authorized(h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (i < 0)
+        return 0;
+    h2o_iovec_t v = req->headers.entries[i].value;
+    static const char bearer[] = "Bearer ";
+    if (v.len <= sizeof(bearer) - 1 || strncasecmp(v.base, bearer, sizeof(bearer) - 1) != 0)
+        return 0;
+    uint8_t sha[SY_SHA256_LEN];
+    sy_sha256(v.base + sizeof(bearer) - 1, v.len - (sizeof(bearer) - 1), sha);
+    return sy_ct_equal(sha, g.token_sha, sizeof(sha));
+}
+
+/* Parses the request body as a JSON object; on failure sends the error and returns NULL. */
+static cJSON *parse_body(h2o_req_t *req)
+{
+    const char *s = req->entity.base;
+    size_t len = s ? req->entity.len : 0;
+    if (len == 0) {
+        send_error(req, SY_E_BAD_JSON, "the request body must be a JSON object", NULL);
+        return NULL;
+    }
+    if (sy_json_precheck(s, len, 16, NULL) != SY_JSON_OK) {
+        send_error(req, SY_E_BAD_JSON, "the request body is not valid UTF-8 JSON (or nests too deeply)", NULL);
+        return NULL;
+    }
+    cJSON *root = cJSON_ParseWithLength(s, len);
+    if (root == NULL || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        send_error(req, SY_E_BAD_JSON, "the request body must be a JSON object", NULL);
+        return NULL;
+    }
+    return root;
+}
+
+/* Rejects members not in `allowed` (NULL-terminated): 400 naming the first unknown one. */
+static int reject_unknown(h2o_req_t *req, const cJSON *root, const char *const *allowed)
+{
+    const cJSON *m;
+    cJSON_ArrayForEach(m, root)
+    {
+        int ok = 0;
+        for (const char *const *a = allowed; *a && !ok; a++)
+            ok = m->string && strcmp(m->string, *a) == 0;
+        if (!ok) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "unknown field '%.64s'", m->string ? m->string : "");
+            send_error(req, SY_E_BAD_PARAM, msg, m->string);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* An optional string member of at most MAX_NAME_BYTES; *out = "" when absent. */
+static int get_name(h2o_req_t *req, const cJSON *root, const char *field, const char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, field);
+    *out = "";
+    if (v == NULL || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsString(v) || strlen(v->valuestring) > MAX_NAME_BYTES) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "'%s' must be a string of at most %d bytes", field, MAX_NAME_BYTES);
+        send_error(req, SY_E_BAD_PARAM, msg, field);
+        return -1;
+    }
+    *out = v->valuestring;
+    return 0;
+}
+
+static void send_admin_rc(h2o_req_t *req, cp_admin_rc_t rc, const char *param, const char *err)
+{
+    if (rc == CP_ADMIN_NOT_FOUND)
+        send_error(req, SY_E_NOT_FOUND, err, NULL);
+    else if (rc == CP_ADMIN_INVALID)
+        send_error(req, SY_E_BAD_PARAM, err, param);
+    else
+        send_store_error(req, err);
+}
+
+static int send_ok_version(h2o_req_t *req, uint64_t version)
+{
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddBoolToObject(b, "ok", 1);
+    cJSON_AddNumberToObject(b, "version", (double)version);
+    return send_owned(req, 200, b);
+}
+
+/* ----------------------------------------------------------------------------- handlers */
+
+static int h_snapshot_version(h2o_req_t *req)
+{
+    char err[256];
+    uint64_t v;
+    if (cp_store_snapshot_version(g.opts->store, &v, err, sizeof(err)) != 0)
+        return send_store_error(req, err);
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddNumberToObject(b, "version", (double)v);
+    return send_owned(req, 200, b);
+}
+
+static int h_list_workspaces(h2o_req_t *req)
+{
+    char err[256];
+    cJSON *arr = cp_admin_list_workspaces(g.opts->store, err, sizeof(err));
+    if (arr == NULL)
+        return send_store_error(req, err);
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "object", "list");
+    cJSON_AddItemToObject(b, "data", arr);
+    return send_owned(req, 200, b);
+}
+
+static int h_create_workspace(h2o_req_t *req)
+{
+    static const char *const allowed[] = {"id", "name", NULL};
+    cJSON *root = parse_body(req);
+    if (root == NULL)
+        return 0;
+    const char *name;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+    if (reject_unknown(req, root, allowed) != 0 || get_name(req, root, "name", &name) != 0)
+        goto done;
+    if (!cJSON_IsString(id)) {
+        send_error(req, SY_E_BAD_PARAM, "'id' is required and must be a string", "id");
+        goto done;
+    }
+    char err[256];
+    const char *param = NULL;
+    cJSON *ws;
+    uint64_t version;
+    cp_admin_rc_t rc =
+        cp_admin_create_workspace(g.opts->store, id->valuestring, name, &ws, &version, &param, err, sizeof(err));
+    if (rc != CP_ADMIN_OK) {
+        send_admin_rc(req, rc, param, err);
+        goto done;
+    }
+    SY_INFO("msg=\"workspace created\" id=%s version=%llu", id->valuestring, (unsigned long long)version);
+    send_owned(req, 201, ws);
+done:
+    cJSON_Delete(root);
+    return 0;
+}
+
+static int h_disable_workspace(h2o_req_t *req, const char *id)
+{
+    char err[256];
+    uint64_t version;
+    cp_admin_rc_t rc = cp_admin_disable_workspace(g.opts->store, id, &version, err, sizeof(err));
+    if (rc != CP_ADMIN_OK) {
+        send_admin_rc(req, rc, NULL, err);
+        return 0;
+    }
+    SY_INFO("msg=\"workspace disabled\" id=%s version=%llu", id, (unsigned long long)version);
+    return send_ok_version(req, version);
+}
+
+static int h_list_keys(h2o_req_t *req, const char *ws)
+{
+    char err[256];
+    cJSON *arr;
+    cp_admin_rc_t rc = cp_admin_list_keys(g.opts->store, ws, &arr, err, sizeof(err));
+    if (rc != CP_ADMIN_OK) {
+        send_admin_rc(req, rc, NULL, err);
+        return 0;
+    }
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "object", "list");
+    cJSON_AddItemToObject(b, "data", arr);
+    return send_owned(req, 200, b);
+}
+
+static int h_create_key(h2o_req_t *req, const char *ws)
+{
+    static const char *const allowed[] = {"name", "allowed_models", "expires_at", NULL};
+    cJSON *root = parse_body(req);
+    if (root == NULL)
+        return 0;
+    const char *name;
+    if (reject_unknown(req, root, allowed) != 0 || get_name(req, root, "name", &name) != 0)
+        goto done;
+    const cJSON *models = cJSON_GetObjectItemCaseSensitive(root, "allowed_models");
+    int n = cJSON_IsArray(models) ? cJSON_GetArraySize(models) : -1;
+    if (n < 1 || n > MAX_ALLOWED_MODELS) {
+        send_error(req, SY_E_BAD_PARAM,
+                   "'allowed_models' is required: a non-empty array of catalog model ids, or [\"*\"] for all",
+                   "allowed_models");
+        goto done;
+    }
+    const cJSON *m;
+    cJSON_ArrayForEach(m, models)
+    {
+        if (!cJSON_IsString(m) || m->valuestring[0] == '\0') {
+            send_error(req, SY_E_BAD_PARAM, "'allowed_models' must contain non-empty strings", "allowed_models");
+            goto done;
+        }
+    }
+    int64_t expires_at = 0;
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(root, "expires_at");
+    if (exp != NULL && !cJSON_IsNull(exp)) {
+        double d = cJSON_IsNumber(exp) ? exp->valuedouble : -1;
+        if (!(d >= 0 && d <= 9007199254740992.0) || (double)(int64_t)d != d) {
+            send_error(req, SY_E_BAD_PARAM, "'expires_at' must be a whole number of unix seconds (0 = never)",
+                       "expires_at");
+            goto done;
+        }
+        expires_at = (int64_t)d;
+        if (expires_at != 0 && expires_at <= (int64_t)time(NULL)) {
+            send_error(req, SY_E_BAD_PARAM, "'expires_at' is in the past", "expires_at");
+            goto done;
+        }
+    }
+
+    /* the key: shown once, in this response; only its SHA-256 and a display prefix are kept */
+    uint8_t rnd[KEY_RANDOM_BYTES], idrnd[8], sha[SY_SHA256_LEN];
+    char key[sizeof(KEY_PREFIX) + 2 * KEY_RANDOM_BYTES], key_id[4 + 2 * sizeof(idrnd) + 1], prefix[32];
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1 || RAND_bytes(idrnd, sizeof(idrnd)) != 1) {
+        send_error(req, SY_E_INTERNAL, "the random number generator failed", NULL);
+        goto done;
+    }
+    memcpy(key, KEY_PREFIX, sizeof(KEY_PREFIX) - 1);
+    sy_hex(rnd, sizeof(rnd), key + sizeof(KEY_PREFIX) - 1);
+    memcpy(key_id, "key_", 4);
+    sy_hex(idrnd, sizeof(idrnd), key_id + 4);
+    snprintf(prefix, sizeof(prefix), "%.*s\xe2\x80\xa6", DISPLAY_PREFIX_CHARS, key);
+    sy_sha256(key, strlen(key), sha);
+    OPENSSL_cleanse(rnd, sizeof(rnd));
+
+    cp_admin_new_key_t k = {.id = key_id,
+                            .workspace_id = ws,
+                            .sha256 = sha,
+                            .prefix = prefix,
+                            .name = name,
+                            .allowed_models = models,
+                            .expires_at = expires_at};
+    char err[256];
+    const char *param = NULL;
+    cJSON *out;
+    uint64_t version;
+    cp_admin_rc_t rc = cp_admin_create_key(g.opts->store, &k, &out, &version, &param, err, sizeof(err));
+    if (rc != CP_ADMIN_OK) {
+        OPENSSL_cleanse(key, sizeof(key));
+        send_admin_rc(req, rc, param, err);
+        goto done;
+    }
+    cJSON_AddStringToObject(out, "key", key);
+    OPENSSL_cleanse(key, sizeof(key));
+    SY_INFO("msg=\"key created\" id=%s workspace=%s prefix=\"%s\" version=%llu", key_id, ws, prefix,
+            (unsigned long long)version);
+    send_owned(req, 201, out);
+done:
+    cJSON_Delete(root);
+    return 0;
+}
+
+static int h_revoke_key(h2o_req_t *req, const char *id)
+{
+    char err[256];
+    uint64_t version;
+    cp_admin_rc_t rc = cp_admin_revoke_key(g.opts->store, id, &version, err, sizeof(err));
+    if (rc != CP_ADMIN_OK) {
+        send_admin_rc(req, rc, NULL, err);
+        return 0;
+    }
+    SY_INFO("msg=\"key revoked\" id=%s version=%llu", id, (unsigned long long)version);
+    return send_ok_version(req, version);
+}
+
+/* ----------------------------------------------------------------------------- routing */
+
+/* Splits the normalized path into segments; -1 when there are too many or one is too long. */
+static int split_path(h2o_iovec_t p, char seg[MAX_SEGMENTS][MAX_SEGMENT])
+{
+    int n = 0;
+    size_t i = 0;
+    while (i < p.len) {
+        while (i < p.len && p.base[i] == '/')
+            i++;
+        if (i >= p.len)
+            break;
+        size_t start = i;
+        while (i < p.len && p.base[i] != '/')
+            i++;
+        if (n == MAX_SEGMENTS || i - start >= MAX_SEGMENT)
+            return -1;
+        memcpy(seg[n], p.base + start, i - start);
+        seg[n][i - start] = '\0';
+        n++;
+    }
+    return n;
+}
+
+static int method_not_allowed(h2o_req_t *req)
+{
+    return send_error(req, SY_E_METHOD_NOT_ALLOWED, "method not allowed on this path", NULL);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    char seg[MAX_SEGMENTS][MAX_SEGMENT];
+    int n = split_path(req->path_normalized, seg);
+    int get = is_method(req, "GET"), post = is_method(req, "POST");
+
+    if (n == 1 && strcmp(seg[0], "healthz") == 0) {
+        if (!get)
+            return method_not_allowed(req);
+        cJSON *b = cJSON_CreateObject();
+        cJSON_AddStringToObject(b, "status", "ok");
+        return send_owned(req, 200, b);
+    }
+    if (n < 1 || strcmp(seg[0], "api") != 0)
+        return send_error(req, SY_E_NOT_FOUND, "no such endpoint", NULL);
+    /* everything under /api (including unknown paths) needs the operator token first, so the
+     * API's shape is not discoverable without it */
+    if (!authorized(req))
+        return send_error(req, SY_E_INVALID_API_KEY, "missing or invalid operator token", NULL);
+
+    if (n == 3 && strcmp(seg[1], "snapshot") == 0 && strcmp(seg[2], "version") == 0)
+        return get ? h_snapshot_version(req) : method_not_allowed(req);
+    if (n >= 2 && strcmp(seg[1], "workspaces") == 0) {
+        if (n == 2)
+            return get ? h_list_workspaces(req) : post ? h_create_workspace(req) : method_not_allowed(req);
+        if (n == 4 && strcmp(seg[3], "disable") == 0)
+            return post ? h_disable_workspace(req, seg[2]) : method_not_allowed(req);
+        if (n == 4 && strcmp(seg[3], "keys") == 0)
+            return get ? h_list_keys(req, seg[2]) : post ? h_create_key(req, seg[2]) : method_not_allowed(req);
+    }
+    if (n == 4 && strcmp(seg[1], "keys") == 0 && strcmp(seg[3], "revoke") == 0)
+        return post ? h_revoke_key(req, seg[2]) : method_not_allowed(req);
+    return send_error(req, SY_E_NOT_FOUND, "no such endpoint", NULL);
+}
+
+/* --------------------------------------------------------------------------- the loop */
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    if (err != NULL || g.stop)
+        return;
+    for (int i = 0; i < 32; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            break;
+        h2o_accept(&g.accept_ctx, sock);
+    }
+}
+
+static void on_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        free(m);
+    }
+    /* the only message is "stop" */
+    g.stop = 1;
+    if (g.listener != NULL) {
+        h2o_socket_read_stop(g.listener);
+        h2o_socket_close(g.listener);
+        g.listener = NULL;
+    }
+}
+
+static void *loop_main(void *arg)
+{
+    g.loop = h2o_evloop_create();
+    h2o_context_init(&g.ctx, g.loop, &g.conf);
+    g.accept_ctx.ctx = &g.ctx;
+    g.accept_ctx.hosts = g.conf.hosts;
+    h2o_multithread_register_receiver(g.ctx.queue, &g.receiver, on_message);
+    int fd = dup(g.listen_fd);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    g.listener = h2o_evloop_socket_create(g.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    h2o_socket_read_start(g.listener, on_accept);
+
+    pthread_mutex_lock(&g.ready_mu);
+    g.ready = 1;
+    pthread_cond_broadcast(&g.ready_cv);
+    pthread_mutex_unlock(&g.ready_mu);
+
+    while (!g.stop)
+        h2o_evloop_run(g.loop, INT32_MAX);
+    h2o_evloop_run(g.loop, 0); /* let the listener's deferred close run */
+    h2o_multithread_unregister_receiver(g.ctx.queue, &g.receiver);
+    return NULL;
+}
+
+static int open_listener(const char *host, uint16_t port)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
+                    *res;
+    char p[8];
+    snprintf(p, sizeof(p), "%u", port);
+    if (getaddrinfo(host, p, &hints, &res) != 0) {
+        SY_ERROR("msg=\"cannot resolve listen address\" host=%s", host);
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 512) != 0) {
+        SY_ERROR("msg=\"cannot listen\" host=%s port=%u err=\"%s\"", host, port, strerror(errno));
+        freeaddrinfo(res);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+int cp_api_run(const cp_api_opts_t *o)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* the loop thread inherits the mask */
+    signal(SIGPIPE, SIG_IGN);
+
+    if (o->token == NULL || o->token[0] == '\0') {
+        SY_ERROR("msg=\"no operator token\"");
+        return -1;
+    }
+    g.opts = o;
+    sy_sha256(o->token, strlen(o->token), g.token_sha);
+    if ((g.listen_fd = open_listener(o->host, o->port)) < 0)
+        return -1;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    getsockname(g.listen_fd, (struct sockaddr *)&ss, &sl);
+    unsigned bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                    : ((struct sockaddr_in *)&ss)->sin_port);
+
+    h2o_config_init(&g.conf);
+    g.conf.server_name = h2o_iovec_init(H2O_STRLIT("switchyard-cp"));
+    g.conf.max_request_entity_size = o->max_body_bytes ? o->max_body_bytes : 64 * 1024;
+    h2o_hostconf_t *host = h2o_config_register_host(&g.conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    h2o_create_handler(path, sizeof(h2o_handler_t))->on_req = on_req;
+    h2o_create_filter(path, sizeof(h2o_filter_t))->on_setup_ostream = json_err_setup;
+    h2o_create_filter(&host->fallback_path, sizeof(h2o_filter_t))->on_setup_ostream = json_err_setup;
+
+    pthread_mutex_init(&g.ready_mu, NULL);
+    pthread_cond_init(&g.ready_cv, NULL);
+    if (pthread_create(&g.tid, NULL, loop_main, NULL) != 0) {
+        SY_ERROR("msg=\"cannot start the loop thread\"");
+        close(g.listen_fd);
+        return -1;
+    }
+    pthread_mutex_lock(&g.ready_mu);
+    while (!g.ready)
+        pthread_cond_wait(&g.ready_cv, &g.ready_mu);
+    pthread_mutex_unlock(&g.ready_mu);
+
+    SY_INFO("msg=listening addr=%s:%u", o->host, bound);
+    if (o->port_file != NULL) {
+        FILE *f = fopen(o->port_file, "w");
+        if (f != NULL) {
+            fprintf(f, "%u\n", bound);
+            fclose(f);
+        }
+    }
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP)
+            continue; /* nothing to reload yet */
+        break;
+    }
+    SY_INFO("msg=\"stopping\"");
+    h2o_multithread_message_t *m = calloc(1, sizeof(*m));
+    h2o_multithread_send_message(&g.receiver, m);
+    shutdown(g.listen_fd, SHUT_RDWR);
+    pthread_join(g.tid, NULL);
+    close(g.listen_fd);
+    SY_INFO("msg=\"stopped\"");
+    return 0;
+}

@@ -1,0 +1,41 @@
+/*
+ * cp_api — the control plane's admin HTTP API (HTTP/1.1, h2o, one event-loop thread).
+ *
+ *   GET  /healthz                          no auth
+ *   GET  /api/snapshot/version
+ *   GET  /api/workspaces                   POST /api/workspaces {"id","name"}
+ *   POST /api/workspaces/{id}/disable
+ *   GET  /api/workspaces/{id}/keys         POST /api/workspaces/{id}/keys {"name","allowed_models","expires_at"}
+ *   POST /api/keys/{id}/revoke
+ *
+ * Every /api/ request needs `Authorization: Bearer <operator token>`, compared in constant time
+ * over the SHA-256 of both sides. Every error is the OpenAI shape
+ * {"error":{"message","type","code","param"}} with a code from common/sy_error.h.
+ *
+ * A new API key (`sk-sy-` + 64 hex digits from RAND_bytes) appears only in the response that
+ * creates it; the store keeps its SHA-256 and a display prefix.
+ *
+ * cp_api_run blocks: it blocks SIGTERM/SIGINT/SIGHUP in the calling thread (the loop thread
+ * inherits the mask), runs the loop on its own thread and returns 0 after SIGTERM or SIGINT,
+ * or -1 if it could not start. The store handle is used only from the loop thread while
+ * cp_api_run runs.
+ */
+#ifndef CP_API_H
+#define CP_API_H
+
+#include <stdint.h>
+
+#include "cp_store.h"
+
+typedef struct {
+    const char *host;
+    uint16_t port;          /* 0 = any free port */
+    const char *port_file;  /* the bound port is written here once listening (may be NULL) */
+    const char *token;      /* operator token, non-empty */
+    size_t max_body_bytes;  /* request bodies over this get 413 */
+    cp_store_t *store;
+} cp_api_opts_t;
+
+int cp_api_run(const cp_api_opts_t *o);
+
+#endif
