@@ -1,5 +1,7 @@
 #include "sy_error.h"
 
+#include <cjson/cJSON.h>
+
 static const struct {
     int status;
     const char *type, *code, *reason;
@@ -32,4 +34,20 @@ const char *sy_err_code(sy_err_t e)
 const char *sy_strerror(sy_err_t e)
 {
     return table[clamp(e)].reason;
+}
+
+char *sy_err_json(sy_err_t e, const char *msg, const char *param)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *err = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(err, "message", msg ? msg : sy_strerror(e));
+    cJSON_AddStringToObject(err, "type", sy_err_type(e));
+    if (param)
+        cJSON_AddStringToObject(err, "param", param);
+    else
+        cJSON_AddNullToObject(err, "param");
+    cJSON_AddStringToObject(err, "code", sy_err_code(e));
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return s;
 }

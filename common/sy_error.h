@@ -49,5 +49,8 @@ const char *sy_err_type(sy_err_t e);
 const char *sy_err_code(sy_err_t e);
 /* Short word for logs and metrics ("bad_json", "upstream_timeout", ...). */
 const char *sy_strerror(sy_err_t e);
+/* The OpenAI error body {"error":{"message","type","param","code"}}, built with cJSON; msg NULL
+ * uses the reason word, param NULL gives null. The caller frees the string; NULL on OOM. */
+char *sy_err_json(sy_err_t e, const char *msg, const char *param);
 
 #endif

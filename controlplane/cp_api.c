@@ -7,6 +7,7 @@
  * usage ingestion start sharing the store's write lock, move the store calls to a worker
  * thread (the busy timeout would otherwise stall the loop).
  */
+#include "sy_h2o.h"
 #include "cp_api.h"
 
 #include <arpa/inet.h>
@@ -63,15 +64,14 @@ static struct {
 
 static h2o_generator_t inline_gen = {NULL, NULL};
 
-static void send_json(h2o_req_t *req, int status, cJSON *body)
+/* Sends `text` (JSON, owned by the caller; NULL = out of memory) as the whole response. */
+static void send_text(h2o_req_t *req, int status, const char *text)
 {
-    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
-    static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"code\":"
-                              "\"internal_error\",\"param\":null}}";
+    static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,"
+                              "\"code\":\"internal_error\"}}";
     h2o_iovec_t buf = text ? h2o_strdup(&req->pool, text, strlen(text)) : h2o_iovec_init(oom, sizeof(oom) - 1);
     if (text == NULL)
         status = 500;
-    cJSON_free(text);
     req->res.status = status;
     req->res.reason = status < 300 ? "OK" : "Error";
     req->res.content_length = buf.len;
@@ -83,27 +83,20 @@ static void send_json(h2o_req_t *req, int status, cJSON *body)
     h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
 }
 
-static cJSON *error_body(sy_err_t e, const char *msg, const char *param)
+static void send_json(h2o_req_t *req, int status, cJSON *body)
 {
-    cJSON *root = cJSON_CreateObject();
-    cJSON *err = cJSON_AddObjectToObject(root, "error");
-    cJSON_AddStringToObject(err, "message", msg ? msg : sy_strerror(e));
-    cJSON_AddStringToObject(err, "type", sy_err_type(e));
-    cJSON_AddStringToObject(err, "code", sy_err_code(e));
-    if (param)
-        cJSON_AddStringToObject(err, "param", param);
-    else
-        cJSON_AddNullToObject(err, "param");
-    return root;
+    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+    send_text(req, status, text);
+    cJSON_free(text);
 }
 
 static int send_error(h2o_req_t *req, sy_err_t e, const char *msg, const char *param)
 {
-    cJSON *b = error_body(e, msg, param);
+    char *text = sy_err_json(e, msg, param);
     if (sy_err_status(e) == 401)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
-    send_json(req, sy_err_status(e), b);
-    cJSON_Delete(b);
+    send_text(req, sy_err_status(e), text);
+    free(text);
     return 0;
 }
 
@@ -118,49 +111,6 @@ static int send_store_error(h2o_req_t *req, const char *err)
 {
     SY_ERROR("msg=\"store error\" err=\"%s\"", err);
     return send_error(req, SY_E_INTERNAL, "the control plane's store failed; see its log", NULL);
-}
-
-/* Errors h2o produces itself (413 before the handler, 400 on a malformed request) come out as
- * text/plain; this filter gives them the JSON shape (the same approach as the data plane). */
-typedef struct {
-    h2o_ostream_t super;
-    h2o_iovec_t body;
-} json_err_ostream_t;
-
-static void json_err_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *inbufs, size_t inbufcnt,
-                          h2o_send_state_t state)
-{
-    json_err_ostream_t *o = (void *)self;
-    h2o_iovec_t b = o->body;
-    o->body.len = 0;
-    h2o_ostream_send_next(&o->super, req, b.len ? &b : NULL, b.len ? 1 : 0, state);
-}
-
-static void json_err_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
-{
-    ssize_t i;
-    if (req->res.status >= 400 && (i = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1)) >= 0 &&
-        h2o_memis(req->res.headers.entries[i].value.base, req->res.headers.entries[i].value.len,
-                  H2O_STRLIT("text/plain; charset=utf-8"))) {
-        sy_err_t e = req->res.status == 413   ? SY_E_REQUEST_TOO_LARGE
-                     : req->res.status == 404 ? SY_E_NOT_FOUND
-                     : req->res.status < 500  ? SY_E_BAD_REQUEST
-                                              : SY_E_INTERNAL;
-        cJSON *b = error_body(e, req->res.reason, NULL);
-        char *j = b ? cJSON_PrintUnformatted(b) : NULL;
-        cJSON_Delete(b);
-        if (j != NULL) {
-            h2o_iovec_t body = h2o_strdup(&req->pool, j, SIZE_MAX);
-            cJSON_free(j);
-            req->res.headers.entries[i].value = h2o_iovec_init(H2O_STRLIT("application/json"));
-            req->res.content_length = body.len;
-            json_err_ostream_t *o = (void *)h2o_add_ostream(req, sizeof(*o), slot);
-            o->super.do_send = json_err_send;
-            o->body = body;
-            slot = &o->super.next;
-        }
-    }
-    h2o_setup_next_ostream(req, slot);
 }
 
 /* ------------------------------------------------------------------------------ helpers */
@@ -611,8 +561,7 @@ int cp_api_run(const cp_api_opts_t *o)
     h2o_hostconf_t *host = h2o_config_register_host(&g.conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     h2o_create_handler(path, sizeof(h2o_handler_t))->on_req = on_req;
-    h2o_create_filter(path, sizeof(h2o_filter_t))->on_setup_ostream = json_err_setup;
-    h2o_create_filter(&host->fallback_path, sizeof(h2o_filter_t))->on_setup_ostream = json_err_setup;
+    sy_h2o_json_errors(host, path, NULL);
 
     pthread_mutex_init(&g.ready_mu, NULL);
     pthread_cond_init(&g.ready_cv, NULL);

@@ -217,8 +217,6 @@ void dp_meter_finish(dp_req_t *r);
 
 /* ---- dp_respond.c ---- */
 void dp_respond_error(dp_req_t *r, sy_err_t e, const char *msg, const char *param);
-/* Serialises an OpenAI error object (for an SSE error event or a body); caller frees. */
-char *dp_error_json(sy_err_t e, const char *msg, const char *param);
 void dp_respond_body(dp_req_t *r, int status, const char *content_type, const char *body, size_t len);
 /* Headers every response carries: request id, CORS exposure. */
 void dp_add_common_headers(dp_req_t *r);

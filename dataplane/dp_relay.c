@@ -161,7 +161,7 @@ static void stream_fail(dp_req_t *r, sy_err_t err, const char *msg)
 {
     if (r->end == SY_E_OK)
         r->end = err;
-    char *j = dp_error_json(err, msg, NULL);
+    char *j = sy_err_json(err, msg, NULL);
     if (j != NULL) {
         /* the error event may exceed the cap by its own size; it is the last thing queued */
         dp_buf_append(&r->pending, "data: ", 6, SIZE_MAX);

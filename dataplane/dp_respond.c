@@ -57,29 +57,13 @@ void dp_respond_body(dp_req_t *r, int status, const char *content_type, const ch
         h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
 }
 
-char *dp_error_json(sy_err_t e, const char *msg, const char *param)
-{
-    cJSON *root = cJSON_CreateObject();
-    cJSON *err = cJSON_AddObjectToObject(root, "error");
-    cJSON_AddStringToObject(err, "message", msg ? msg : sy_strerror(e));
-    cJSON_AddStringToObject(err, "type", sy_err_type(e));
-    if (param)
-        cJSON_AddStringToObject(err, "param", param);
-    else
-        cJSON_AddNullToObject(err, "param");
-    cJSON_AddStringToObject(err, "code", sy_err_code(e));
-    char *s = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    return s;
-}
-
 void dp_respond_error(dp_req_t *r, sy_err_t e, const char *msg, const char *param)
 {
     if (r->req == NULL || r->started)
         return;
     if (r->end == SY_E_OK)
         r->end = e;
-    char *j = dp_error_json(e, msg, param);
+    char *j = sy_err_json(e, msg, param);
     if (j == NULL) {
         static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,"
                                   "\"code\":\"internal_error\"}}";

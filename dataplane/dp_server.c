@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "dp.h"
+#include "sy_h2o.h"
 #include "sy_log.h"
 #include "sy_util.h"
 
@@ -54,55 +55,16 @@ int dp_shutting_down(void)
     return atomic_load_explicit(&g.shutting, memory_order_relaxed);
 }
 
-/* ---- errors that h2o itself produces (413 before the body is read, broken chunking, …)
- * come out as text/plain; this filter gives them the documented JSON shape. ---- */
-
-typedef struct {
-    h2o_ostream_t super;
-    h2o_iovec_t body;
-} json_err_ostream_t;
-
-static void json_err_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *inbufs, size_t inbufcnt,
-                          h2o_send_state_t state)
+/* Errors h2o answers by itself still carry a request id and CORS, like every response. */
+static void decorate_h2o_error(h2o_req_t *req)
 {
-    json_err_ostream_t *o = (void *)self;
-    h2o_iovec_t b = o->body;
-    o->body.len = 0;
-    h2o_ostream_send_next(&o->super, req, b.len ? &b : NULL, b.len ? 1 : 0, state);
-}
-
-static void json_err_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
-{
-    ssize_t i;
-    if (req->res.status >= 400 && (i = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1)) >= 0 &&
-        h2o_memis(req->res.headers.entries[i].value.base, req->res.headers.entries[i].value.len,
-                  H2O_STRLIT("text/plain; charset=utf-8"))) {
-        sy_err_t e = req->res.status == 413   ? SY_E_REQUEST_TOO_LARGE
-                     : req->res.status == 404 ? SY_E_NOT_FOUND
-                     : req->res.status == 405 ? SY_E_METHOD_NOT_ALLOWED
-                     : req->res.status < 500  ? SY_E_BAD_REQUEST
-                                              : SY_E_INTERNAL;
-        char *j = dp_error_json(e, req->res.reason, NULL);
-        if (j != NULL) {
-            h2o_iovec_t body = h2o_strdup(&req->pool, j, SIZE_MAX);
-            free(j);
-            req->res.headers.entries[i].value = h2o_iovec_init(H2O_STRLIT("application/json"));
-            req->res.content_length = body.len;
-            /* the request never reached dp_on_req: mint its id here so the answer still has one */
-            static __thread uint64_t seq;
-            char id[48];
-            int n = snprintf(id, sizeof(id), "req_h2o_%zu_%llu", dp_self ? dp_self->index : 0,
-                             (unsigned long long)++seq);
-            h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
-                                  h2o_strdup(&req->pool, id, (size_t)n).base, (size_t)n);
-            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL, H2O_STRLIT("*"));
-            json_err_ostream_t *o = (void *)h2o_add_ostream(req, sizeof(*o), slot);
-            o->super.do_send = json_err_send;
-            o->body = body;
-            slot = &o->super.next;
-        }
-    }
-    h2o_setup_next_ostream(req, slot);
+    /* the request never reached dp_on_req: mint its id here */
+    static __thread uint64_t seq;
+    char id[48];
+    int n = snprintf(id, sizeof(id), "req_h2o_%zu_%llu", dp_self ? dp_self->index : 0, (unsigned long long)++seq);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
+                          h2o_strdup(&req->pool, id, (size_t)n).base, (size_t)n);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL, H2O_STRLIT("*"));
 }
 
 /* ---- per-thread ---- */
@@ -280,8 +242,7 @@ int dp_server_run(const dp_server_opts_t *o, void (*reload)(void))
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     h2o_handler_t *h = h2o_create_handler(path, sizeof(*h));
     h->on_req = dp_on_req;
-    h2o_create_filter(path, sizeof(h2o_filter_t))->on_setup_ostream = json_err_setup;
-    h2o_create_filter(&host->fallback_path, sizeof(h2o_filter_t))->on_setup_ostream = json_err_setup;
+    sy_h2o_json_errors(host, path, decorate_h2o_error);
 
     pthread_mutex_init(&g.ready_mu, NULL);
     pthread_cond_init(&g.ready_cv, NULL);

@@ -1,0 +1,64 @@
+#include "sy_h2o.h"
+
+#include <stdlib.h>
+
+#include "sy_error.h"
+
+typedef struct {
+    h2o_filter_t super;
+    sy_h2o_decorate_cb decorate;
+} json_err_filter_t;
+
+typedef struct {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+} json_err_ostream_t;
+
+static void json_err_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *inbufs, size_t inbufcnt,
+                          h2o_send_state_t state)
+{
+    json_err_ostream_t *o = (void *)self;
+    h2o_iovec_t b = o->body;
+    o->body.len = 0; /* h2o's body is replaced by ours, sent once */
+    h2o_ostream_send_next(&o->super, req, b.len ? &b : NULL, b.len ? 1 : 0, state);
+}
+
+static void json_err_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    json_err_filter_t *f = (void *)self;
+    ssize_t i;
+    /* our handlers never answer an error in text/plain: one that is comes from h2o itself */
+    if (req->res.status >= 400 && (i = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1)) >= 0 &&
+        h2o_memis(req->res.headers.entries[i].value.base, req->res.headers.entries[i].value.len,
+                  H2O_STRLIT("text/plain; charset=utf-8"))) {
+        sy_err_t e = req->res.status == 413   ? SY_E_REQUEST_TOO_LARGE
+                     : req->res.status == 404 ? SY_E_NOT_FOUND
+                     : req->res.status == 405 ? SY_E_METHOD_NOT_ALLOWED
+                     : req->res.status < 500  ? SY_E_BAD_REQUEST
+                                              : SY_E_INTERNAL;
+        char *j = sy_err_json(e, req->res.reason, NULL);
+        if (j != NULL) {
+            h2o_iovec_t body = h2o_strdup(&req->pool, j, SIZE_MAX);
+            free(j);
+            req->res.headers.entries[i].value = h2o_iovec_init(H2O_STRLIT("application/json"));
+            req->res.content_length = body.len;
+            if (f->decorate)
+                f->decorate(req);
+            json_err_ostream_t *o = (void *)h2o_add_ostream(req, sizeof(*o), slot);
+            o->super.do_send = json_err_send;
+            o->body = body;
+            slot = &o->super.next;
+        }
+    }
+    h2o_setup_next_ostream(req, slot);
+}
+
+void sy_h2o_json_errors(h2o_hostconf_t *host, h2o_pathconf_t *path, sy_h2o_decorate_cb decorate)
+{
+    h2o_pathconf_t *paths[2] = {path, &host->fallback_path};
+    for (int k = 0; k < 2; k++) {
+        json_err_filter_t *f = (void *)h2o_create_filter(paths[k], sizeof(*f));
+        f->super.on_setup_ostream = json_err_setup;
+        f->decorate = decorate;
+    }
+}

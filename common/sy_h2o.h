@@ -1,0 +1,20 @@
+/*
+ * sy_h2o — what both HTTP services need from h2o beyond the library itself.
+ *
+ * sy_h2o_json_errors registers an output filter that rewrites the errors h2o produces on its
+ * own (413 before a handler runs, 400 on a broken request — text/plain in h2o 2.2.5) into the
+ * OpenAI error shape, so that no response of ours is ever plain text. `decorate` (may be NULL)
+ * adds headers the service puts on every response (request id, CORS).
+ *
+ * Threading: call at configuration time, before loops start. The filter runs on loop threads.
+ */
+#ifndef SY_H2O_H
+#define SY_H2O_H
+
+#include <h2o.h>
+
+typedef void (*sy_h2o_decorate_cb)(h2o_req_t *req);
+
+void sy_h2o_json_errors(h2o_hostconf_t *host, h2o_pathconf_t *path, sy_h2o_decorate_cb decorate);
+
+#endif
