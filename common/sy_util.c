@@ -1,11 +1,18 @@
 #include "sy_util.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 int sy_errf(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -58,4 +65,40 @@ SSL_CTX *sy_tls_server_ctx(const char *cert, const char *key, char *err, size_t 
         return NULL;
     }
     return ctx;
+}
+
+int sy_listen_tcp(const char *host, uint16_t port, int backlog, uint16_t *bound, char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
+                    *res;
+    char p[8];
+    snprintf(p, sizeof(p), "%u", port);
+    if (getaddrinfo(host, p, &hints, &res) != 0)
+        return sy_errf(err, errlen, "cannot resolve listen address %s", host);
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, backlog) != 0) {
+        sy_errf(err, errlen, "cannot listen on %s:%u: %s", host, port, strerror(errno));
+        freeaddrinfo(res);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    freeaddrinfo(res);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                            : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+void sy_write_port_file(const char *path, uint16_t port)
+{
+    FILE *f = fopen(path, "w");
+    if (f != NULL) {
+        fprintf(f, "%u\n", port);
+        fclose(f);
+    }
 }

@@ -18,6 +18,14 @@ int sy_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((forma
  * Returns 0, or -1 on a malformed address or a host longer than hostlen-1. */
 int sy_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);
 
+/* A listening TCP socket on host:port (port 0 = any free port; SO_REUSEADDR, TCP_NODELAY
+ * inherited by accepted sockets, CLOEXEC). Returns the fd and the bound port in *bound, or -1
+ * with err set. */
+int sy_listen_tcp(const char *host, uint16_t port, int backlog, uint16_t *bound, char *err, size_t errlen);
+
+/* Writes "PORT\n" to path (for tests and supervisors that started us on port 0); best effort. */
+void sy_write_port_file(const char *path, uint16_t port);
+
 /* A TLS server context (TLS 1.2+) with a PEM certificate chain and key. NULL with err set on
  * failure. The caller owns the result (SSL_CTX_free). */
 SSL_CTX *sy_tls_server_ctx(const char *cert, const char *key, char *err, size_t errlen);

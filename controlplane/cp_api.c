@@ -7,6 +7,7 @@
  * usage ingestion start sharing the store's write lock, move the store calls to a worker
  * thread (the busy timeout would otherwise stall the loop).
  */
+#include "sy_util.h"
 #include "sy_h2o.h"
 #include "cp_api.h"
 
@@ -508,29 +509,6 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-static int open_listener(const char *host, uint16_t port)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
-                    *res;
-    char p[8];
-    snprintf(p, sizeof(p), "%u", port);
-    if (getaddrinfo(host, p, &hints, &res) != 0) {
-        SY_ERROR("msg=\"cannot resolve listen address\" host=%s", host);
-        return -1;
-    }
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 512) != 0) {
-        SY_ERROR("msg=\"cannot listen\" host=%s port=%u err=\"%s\"", host, port, strerror(errno));
-        freeaddrinfo(res);
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    freeaddrinfo(res);
-    return fd;
-}
-
 int cp_api_run(const cp_api_opts_t *o)
 {
     sigset_t set;
@@ -547,13 +525,12 @@ int cp_api_run(const cp_api_opts_t *o)
     }
     g.opts = o;
     sy_sha256(o->token, strlen(o->token), g.token_sha);
-    if ((g.listen_fd = open_listener(o->host, o->port)) < 0)
+    char err[256];
+    uint16_t bound;
+    if ((g.listen_fd = sy_listen_tcp(o->host, o->port, 512, &bound, err, sizeof(err))) < 0) {
+        SY_ERROR("msg=\"%s\"", err);
         return -1;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    getsockname(g.listen_fd, (struct sockaddr *)&ss, &sl);
-    unsigned bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                    : ((struct sockaddr_in *)&ss)->sin_port);
+    }
 
     h2o_config_init(&g.conf);
     g.conf.server_name = h2o_iovec_init(H2O_STRLIT("switchyard-cp"));
@@ -576,13 +553,8 @@ int cp_api_run(const cp_api_opts_t *o)
     pthread_mutex_unlock(&g.ready_mu);
 
     SY_INFO("msg=listening addr=%s:%u", o->host, bound);
-    if (o->port_file != NULL) {
-        FILE *f = fopen(o->port_file, "w");
-        if (f != NULL) {
-            fprintf(f, "%u\n", bound);
-            fclose(f);
-        }
-    }
+    if (o->port_file != NULL)
+        sy_write_port_file(o->port_file, bound);
 
     for (;;) {
         int sig = 0;

@@ -188,30 +188,6 @@ static void broadcast(int type)
     }
 }
 
-static int open_listener(const dp_server_opts_t *o)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
-                    *res;
-    char port[8];
-    snprintf(port, sizeof(port), "%u", o->port);
-    if (getaddrinfo(o->host, port, &hints, &res) != 0) {
-        SY_ERROR("msg=\"cannot resolve listen address\" host=%s", o->host);
-        return -1;
-    }
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
-        SY_ERROR("msg=\"cannot listen\" host=%s port=%u err=\"%s\"", o->host, o->port, strerror(errno));
-        freeaddrinfo(res);
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    freeaddrinfo(res);
-    return fd;
-}
-
 int dp_server_run(const dp_server_opts_t *o, void (*reload)(void))
 {
     sigset_t set;
@@ -227,13 +203,11 @@ int dp_server_run(const dp_server_opts_t *o, void (*reload)(void))
         SY_ERROR("msg=\"%s\"", err);
         return -1;
     }
-    if ((g.listen_fd = open_listener(o)) < 0)
+    uint16_t bound;
+    if ((g.listen_fd = sy_listen_tcp(o->host, o->port, 4096, &bound, err, sizeof(err))) < 0) {
+        SY_ERROR("msg=\"%s\"", err);
         return -1;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    getsockname(g.listen_fd, (struct sockaddr *)&ss, &sl);
-    unsigned bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                    : ((struct sockaddr_in *)&ss)->sin_port);
+    }
 
     h2o_config_init(&g.conf);
     g.conf.server_name = h2o_iovec_init(H2O_STRLIT("switchyard"));
@@ -261,13 +235,8 @@ int dp_server_run(const dp_server_opts_t *o, void (*reload)(void))
     pthread_mutex_unlock(&g.ready_mu);
 
     SY_INFO("msg=listening addr=%s:%u threads=%zu tls=%s", o->host, bound, g.nthreads, g.ssl_ctx ? "on" : "off");
-    if (o->port_file != NULL) {
-        FILE *f = fopen(o->port_file, "w");
-        if (f != NULL) {
-            fprintf(f, "%u\n", bound);
-            fclose(f);
-        }
-    }
+    if (o->port_file != NULL)
+        sy_write_port_file(o->port_file, bound);
 
     for (;;) {
         int sig = 0;
