@@ -10,6 +10,7 @@
 #include "sy_util.h"
 #include "sy_h2o.h"
 #include "cp_api.h"
+#include "cp_bus.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -260,6 +261,7 @@ static int h_create_workspace(h2o_req_t *req)
         send_admin_rc(req, rc, param, err);
         goto done;
     }
+    cp_bus_notify(version);
     SY_INFO("msg=\"workspace created\" id=%s version=%llu", id->valuestring, (unsigned long long)version);
     send_owned(req, 201, ws);
 done:
@@ -276,6 +278,7 @@ static int h_disable_workspace(h2o_req_t *req, const char *id)
         send_admin_rc(req, rc, NULL, err);
         return 0;
     }
+    cp_bus_notify(version);
     SY_INFO("msg=\"workspace disabled\" id=%s version=%llu", id, (unsigned long long)version);
     return send_ok_version(req, version);
 }
@@ -370,6 +373,7 @@ static int h_create_key(h2o_req_t *req, const char *ws)
     }
     cJSON_AddStringToObject(out, "key", key);
     OPENSSL_cleanse(key, sizeof(key));
+    cp_bus_notify(version);
     SY_INFO("msg=\"key created\" id=%s workspace=%s prefix=\"%s\" version=%llu", key_id, ws, prefix,
             (unsigned long long)version);
     send_owned(req, 201, out);
@@ -387,6 +391,7 @@ static int h_revoke_key(h2o_req_t *req, const char *id)
         send_admin_rc(req, rc, NULL, err);
         return 0;
     }
+    cp_bus_notify(version);
     SY_INFO("msg=\"key revoked\" id=%s version=%llu", id, (unsigned long long)version);
     return send_ok_version(req, version);
 }

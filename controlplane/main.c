@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cp_api.h"
+#include "cp_bus.h"
 #include "cp_catalog.h"
 #include "cp_store.h"
 #include "sy_log.h"
@@ -20,6 +21,8 @@ static void usage(FILE *f)
                "  --listen HOST:PORT  admin API address (default 127.0.0.1:8081; port 0 = any free port)\n"
                "  --port-file FILE    write the bound port here once listening\n"
                "  --log-level LEVEL   debug|info|warn|error|off (default info)\n"
+               "  --bus-pub URL       nng PUB address for version notices (e.g. tcp://127.0.0.1:7001)\n"
+               "  --bus-rep URL       nng REP address serving the packed snapshot (both or neither)\n"
                "environment: SWITCHYARD_OPERATOR_TOKEN (required) is the bearer token for /api/*\n");
 }
 
@@ -27,12 +30,14 @@ int main(int argc, char **argv)
 {
     static char host[256] = "127.0.0.1";
     cp_api_opts_t o = {.host = host, .port = 8081, .max_body_bytes = 64 * 1024};
-    const char *db = NULL, *catalog = NULL;
+    const char *db = NULL, *catalog = NULL, *bus_pub = NULL, *bus_rep = NULL;
     static const struct option longopts[] = {{"db", required_argument, NULL, 'd'},
                                              {"catalog", required_argument, NULL, 'c'},
                                              {"listen", required_argument, NULL, 'l'},
                                              {"port-file", required_argument, NULL, 'p'},
                                              {"log-level", required_argument, NULL, 'L'},
+                                             {"bus-pub", required_argument, NULL, 'P'},
+                                             {"bus-rep", required_argument, NULL, 'R'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int ch;
@@ -62,6 +67,12 @@ int main(int argc, char **argv)
             sy_log_set_level(lvl);
             break;
         }
+        case 'P':
+            bus_pub = optarg;
+            break;
+        case 'R':
+            bus_rep = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -70,7 +81,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind != argc || db == NULL || catalog == NULL) {
+    if (optind != argc || db == NULL || catalog == NULL || (bus_pub == NULL) != (bus_rep == NULL)) {
         usage(stderr);
         return 2;
     }
@@ -95,8 +106,14 @@ int main(int argc, char **argv)
     cp_store_snapshot_version(store, &version, err, sizeof(err));
     SY_INFO("msg=\"catalog loaded\" file=%s version=%llu", catalog, (unsigned long long)version);
 
+    if (bus_pub != NULL && cp_bus_start(bus_pub, bus_rep, db, err, sizeof(err)) != 0) {
+        SY_ERROR("msg=\"cannot start the bus\" err=\"%s\"", err);
+        cp_store_close(store);
+        return 1;
+    }
     o.store = store;
     int rc = cp_api_run(&o);
+    cp_bus_stop();
     cp_store_close(store);
     return rc == 0 ? 0 : 1;
 }

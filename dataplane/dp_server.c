@@ -188,6 +188,11 @@ static void broadcast(int type)
     }
 }
 
+void dp_server_snapshot_changed(void)
+{
+    broadcast(MSG_SNAPSHOT);
+}
+
 int dp_server_run(const dp_server_opts_t *o, void (*reload)(void))
 {
     sigset_t set;
@@ -234,6 +239,8 @@ int dp_server_run(const dp_server_opts_t *o, void (*reload)(void))
         pthread_cond_wait(&g.ready_cv, &g.ready_mu);
     pthread_mutex_unlock(&g.ready_mu);
 
+    if (o->on_ready != NULL)
+        o->on_ready();
     SY_INFO("msg=listening addr=%s:%u threads=%zu tls=%s", o->host, bound, g.nthreads, g.ssl_ctx ? "on" : "off");
     if (o->port_file != NULL)
         sy_write_port_file(o->port_file, bound);
@@ -249,6 +256,8 @@ int dp_server_run(const dp_server_opts_t *o, void (*reload)(void))
         }
         break;
     }
+    if (o->on_stop != NULL)
+        o->on_stop();
     SY_INFO("msg=\"draining\" deadline_ms=%llu", (unsigned long long)dp_rt.drain_ms);
     atomic_store(&g.shutting, 1);
     broadcast(MSG_SHUTDOWN);

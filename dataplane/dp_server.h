@@ -21,9 +21,18 @@ typedef struct {
     uint64_t drain_ms;
     size_t max_body_bytes; /* h2o's own entity cap, fixed at start */
     const char *port_file; /* if set, the bound port is written here (for port 0) */
+    /* Optional hooks, both called on dp_server_run's thread (signals blocked): on_ready once
+     * the loop threads run (before the port file is written), on_stop on SIGTERM/SIGINT
+     * before the drain starts. Used to start and stop the fleet bus (dp_bus.h). */
+    void (*on_ready)(void);
+    void (*on_stop)(void);
 } dp_server_opts_t;
 
 /* Runs until SIGTERM/SIGINT and the drain is over. Returns 0, or -1 if it could not start. */
 int dp_server_run(const dp_server_opts_t *o, void (*reload)(void));
+
+/* Tells every loop thread to pick up the published snapshot (dp_snapshot_publish first).
+ * Safe from any thread while dp_server_run is between on_ready and on_stop. */
+void dp_server_snapshot_changed(void);
 
 #endif

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "dp.h"
+#include "dp_bus.h"
 #include "dp_config.h"
 #include "dp_server.h"
 #include "sy_arena.h"
@@ -17,11 +18,15 @@
 
 static const char *config_path;
 static uint64_t config_version;
+static const char *cp_sub_url, *cp_req_url;
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: switchyard-dp --config FILE [options]\n"
+               "       switchyard-dp --control-plane-sub URL --control-plane-req URL [--config FILE] [options]\n"
                "  --config FILE       catalog, providers and keys (docs/config.md)\n"
+               "  --control-plane-sub URL  nng SUB address of the control plane's version notices\n"
+               "  --control-plane-req URL  nng REQ address of its snapshot service (both or neither)\n"
                "  --listen HOST:PORT  listen address (default 127.0.0.1:8080; port 0 = any free port)\n"
                "  --threads N         event-loop threads (default: number of cores)\n"
                "  --tls-cert FILE     serve HTTPS with this certificate chain (PEM)\n"
@@ -36,6 +41,10 @@ static void usage(FILE *f)
 static void reload(void)
 {
     char err[512];
+    if (cp_sub_url != NULL) {
+        SY_WARN("msg=\"SIGHUP ignored: snapshots come from the control plane\"");
+        return;
+    }
     dp_snapshot_t *s = dp_config_load(config_path, config_version + 1, err, sizeof(err));
     if (s == NULL) {
         SY_ERROR("msg=\"config reload rejected; keeping the running snapshot\" file=%s err=\"%s\"", config_path, err);
@@ -45,6 +54,13 @@ static void reload(void)
     dp_snapshot_publish(s);
     SY_INFO("msg=\"config reloaded\" version=%llu models=%zu keys=%zu", (unsigned long long)config_version, s->nmodels,
             s->nkeys);
+}
+
+static void bus_start(void)
+{
+    char err[512];
+    if (dp_bus_start(cp_sub_url, cp_req_url, err, sizeof(err)) != 0)
+        SY_ERROR("msg=\"cannot follow the control plane\" err=\"%s\"", err);
 }
 
 static int parse_listen(const char *s, dp_server_opts_t *o)
@@ -69,6 +85,8 @@ int main(int argc, char **argv)
                                              {"port-file", required_argument, NULL, 'p'},
                                              {"log-level", required_argument, NULL, 'L'},
                                              {"check", no_argument, NULL, 'x'},
+                                             {"control-plane-sub", required_argument, NULL, 'S'},
+                                             {"control-plane-req", required_argument, NULL, 'R'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int ch;
@@ -110,6 +128,12 @@ int main(int argc, char **argv)
         case 'x':
             check_only = 1;
             break;
+        case 'S':
+            cp_sub_url = optarg;
+            break;
+        case 'R':
+            cp_req_url = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -118,7 +142,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (config_path == NULL || (o.tls_cert == NULL) != (o.tls_key == NULL)) {
+    if ((cp_sub_url == NULL) != (cp_req_url == NULL) || (config_path == NULL && cp_sub_url == NULL) ||
+        (check_only && config_path == NULL) || (o.tls_cert == NULL) != (o.tls_key == NULL)) {
         usage(stderr);
         return 2;
     }
@@ -130,10 +155,13 @@ int main(int argc, char **argv)
         o.threads = 256;
 
     char err[512];
-    dp_snapshot_t *s = dp_config_load(config_path, ++config_version, err, sizeof(err));
-    if (s == NULL) {
-        fprintf(stderr, "switchyard-dp: %s\n", err);
-        return 1;
+    dp_snapshot_t *s = NULL;
+    if (config_path != NULL) {
+        s = dp_config_load(config_path, ++config_version, err, sizeof(err));
+        if (s == NULL) {
+            fprintf(stderr, "switchyard-dp: %s\n", err);
+            return 1;
+        }
     }
     if (check_only) {
         printf("ok: %zu providers, %zu models, %zu workspaces, %zu keys\n", s->nproviders, s->nmodels, s->nworkspaces,
@@ -143,15 +171,21 @@ int main(int argc, char **argv)
     }
     /* h2o reads bodies up to this cap, so that a moderately oversized one is read and answered
      * with our JSON 413 on a live connection; past it h2o answers at once and closes, which a
-     * client still sending may see as a reset. */
-    uint64_t cap = (uint64_t)s->limits.max_body_bytes * 4;
+     * client still sending may see as a reset. Without a config file (bus mode) the limit is
+     * not known yet: the floor applies. */
+    uint64_t cap = s != NULL ? (uint64_t)s->limits.max_body_bytes * 4 : 0;
     if (cap < (16u << 20))
         cap = 16u << 20;
     if (cap > (256u << 20))
         cap = 256u << 20;
     o.max_body_bytes = (size_t)cap;
     dp_rt.drain_ms = o.drain_ms;
-    dp_snapshot_publish(s);
+    if (s != NULL)
+        dp_snapshot_publish(s);
+    if (cp_sub_url != NULL) {
+        o.on_ready = bus_start;
+        o.on_stop = dp_bus_stop;
+    }
 
     sy_json_hooks_install();
     curl_global_init(CURL_GLOBAL_DEFAULT);

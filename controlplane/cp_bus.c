@@ -1,0 +1,181 @@
+#include "cp_bus.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/reqrep0/rep.h>
+
+#include "cp_snapshot.h"
+#include "cp_store.h"
+#include "sy_log.h"
+#include "sy_util.h"
+
+enum { CP_BUS_RECV_TIMEOUT_MS = 100, CP_BUS_REPUBLISH_MS = 500, CP_BUS_REQ_MAX = 4096 };
+
+static struct {
+    atomic_int running; /* 1 while the PUB socket may be used by cp_bus_notify */
+    atomic_int stop;
+    nng_socket pub, rep;
+    cp_store_t *store; /* the bus thread's own handle */
+    pthread_t tid;
+} g;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void publish_version(uint64_t v)
+{
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (56 - 8 * i));
+    int rv = nng_send(g.pub, b, sizeof(b), NNG_FLAG_NONBLOCK);
+    if (rv != 0 && rv != NNG_EAGAIN)
+        SY_WARN("msg=\"bus notice not sent\" version=%llu err=\"%s\"", (unsigned long long)v,
+                nng_strerror(rv));
+}
+
+void cp_bus_notify(uint64_t version)
+{
+    if (atomic_load(&g.running))
+        publish_version(version);
+}
+
+static void serve_one(nng_msg *req)
+{
+    char err[256];
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    uint64_t v = 0;
+    nng_msg *rep = NULL;
+    if (cp_snapshot_build(g.store, &buf, &len, &v, err, sizeof(err)) != 0) {
+        /* no reply: the node's REQ resends, and a store hiccup is usually transient */
+        SY_ERROR("msg=\"bus snapshot build failed\" err=\"%s\"", err);
+        nng_msg_free(req);
+        return;
+    }
+    nng_msg_free(req);
+    int rv = nng_msg_alloc(&rep, 0);
+    if (rv == 0)
+        rv = nng_msg_append(rep, buf, len);
+    free(buf);
+    if (rv == 0)
+        rv = nng_sendmsg(g.rep, rep, 0);
+    if (rv != 0) {
+        if (rep != NULL)
+            nng_msg_free(rep);
+        SY_WARN("msg=\"bus snapshot reply failed\" err=\"%s\"", nng_strerror(rv));
+        return;
+    }
+    SY_DEBUG("msg=\"bus snapshot served\" version=%llu bytes=%zu", (unsigned long long)v, len);
+}
+
+static void *bus_main(void *arg)
+{
+    (void)arg;
+    uint64_t next = 0;
+    while (!atomic_load(&g.stop)) {
+        uint64_t t = now_ms();
+        if (t >= next) {
+            char err[256];
+            uint64_t v = 0;
+            if (cp_store_snapshot_version(g.store, &v, err, sizeof(err)) == 0)
+                publish_version(v);
+            else
+                SY_WARN("msg=\"bus cannot read the version\" err=\"%s\"", err);
+            next = t + CP_BUS_REPUBLISH_MS;
+        }
+        nng_msg *req = NULL;
+        int rv = nng_recvmsg(g.rep, &req, 0);
+        if (rv == 0)
+            serve_one(req);
+        else if (rv != NNG_ETIMEDOUT && rv != NNG_ECLOSED)
+            SY_WARN("msg=\"bus receive failed\" err=\"%s\"", nng_strerror(rv));
+    }
+    return NULL;
+}
+
+static int open_sockets(const char *pub_url, const char *rep_url, char *err, size_t errlen)
+{
+    int rv;
+    const char *what = "pub open";
+    if ((rv = nng_pub0_open(&g.pub)) != 0)
+        goto fail;
+    what = "rep open";
+    if ((rv = nng_rep0_open(&g.rep)) != 0) {
+        nng_close(g.pub);
+        goto fail;
+    }
+    what = "rep options";
+    if ((rv = nng_socket_set_ms(g.rep, NNG_OPT_RECVTIMEO, CP_BUS_RECV_TIMEOUT_MS)) != 0 ||
+        (rv = nng_socket_set_size(g.rep, NNG_OPT_RECVMAXSZ, CP_BUS_REQ_MAX)) != 0)
+        goto fail_both;
+    what = pub_url;
+    if ((rv = nng_listen(g.pub, pub_url, NULL, 0)) != 0)
+        goto fail_both;
+    what = rep_url;
+    if ((rv = nng_listen(g.rep, rep_url, NULL, 0)) != 0)
+        goto fail_both;
+    return 0;
+fail_both:
+    nng_close(g.pub);
+    nng_close(g.rep);
+fail:
+    sy_errf(err, errlen, "bus %s: %s", what, nng_strerror(rv));
+    return -1;
+}
+
+int cp_bus_start(const char *pub_url, const char *rep_url, const char *db_path, char *err, size_t errlen)
+{
+    if (cp_store_open(db_path, &g.store, err, errlen) != 0)
+        return -1;
+    if (open_sockets(pub_url, rep_url, err, errlen) != 0) {
+        cp_store_close(g.store);
+        g.store = NULL;
+        return -1;
+    }
+    atomic_store(&g.stop, 0);
+    atomic_store(&g.running, 1);
+    /* the bus thread must never take a process signal: cp_api waits for them elsewhere */
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    int rc = pthread_create(&g.tid, NULL, bus_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        atomic_store(&g.running, 0);
+        nng_close(g.pub);
+        nng_close(g.rep);
+        cp_store_close(g.store);
+        g.store = NULL;
+        sy_errf(err, errlen, "bus thread: %s", strerror(rc));
+        return -1;
+    }
+    SY_INFO("msg=\"bus listening\" pub=%s rep=%s", pub_url, rep_url);
+    return 0;
+}
+
+void cp_bus_stop(void)
+{
+    if (!atomic_load(&g.running))
+        return;
+    atomic_store(&g.stop, 1);
+    pthread_join(g.tid, NULL);
+    atomic_store(&g.running, 0);
+    nng_close(g.rep);
+    nng_close(g.pub);
+    cp_store_close(g.store);
+    g.store = NULL;
+}

@@ -1,0 +1,30 @@
+/*
+ * cp_bus — the control plane's side of the fleet bus (nng).
+ *
+ *   PUB  (pub_url): 8-byte big-endian snapshot version notices. One after every successful
+ *        admin write (cp_bus_notify) and the current version every 500 ms, so a lost notice
+ *        is repaired quickly. A notice is a hint only; nodes fetch by REQ.
+ *   REP  (rep_url): any request is answered with the current packed Switchyard__Snapshot
+ *        (cp_snapshot_build). Requests are idempotent (REQ may resend).
+ *
+ * Threading: cp_bus_start spawns one bus thread that opens its OWN store handle on `db_path`
+ * (WAL lets it read while the admin API's handle writes) and serves REP in a loop with a
+ * 100 ms receive timeout; the thread has SIGTERM/SIGINT/SIGHUP blocked. cp_bus_notify may be
+ * called from any thread (nng sockets are thread-safe) and is a no-op when the bus is not
+ * running. cp_bus_stop joins the thread and closes both sockets; call it once after
+ * cp_api_run returns. The bus is a process-wide singleton.
+ */
+#ifndef CP_BUS_H
+#define CP_BUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Listens on both URLs and starts the bus thread. 0, or -1 with err (nothing left running). */
+int cp_bus_start(const char *pub_url, const char *rep_url, const char *db_path, char *err, size_t errlen);
+/* Publishes a "version exists" notice. Never blocks (PUB drops rather than waits). */
+void cp_bus_notify(uint64_t version);
+/* Stops and joins the bus thread, closes the sockets. No-op when not started. */
+void cp_bus_stop(void);
+
+#endif

@@ -1,0 +1,177 @@
+#include "dp_bus.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "dp_server.h"
+#include "dp_snapshot.h"
+#include "snapshot.pb-c.h"
+#include "sy_log.h"
+#include "sy_util.h"
+
+enum {
+    DP_BUS_SUB_TIMEOUT_MS = 100,
+    DP_BUS_SAFETY_MS = 1000,
+    DP_BUS_REQ_TIMEOUT_MS = 2000,
+    DP_BUS_NOTICE_MAX = 64,
+};
+#define DP_BUS_SNAPSHOT_MAX ((size_t)64 << 20)
+
+static struct {
+    atomic_int running, stop;
+    nng_socket sub, req;
+    pthread_t tid;
+} g;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Applies one packed snapshot, or keeps the current one. */
+static void apply(const uint8_t *buf, size_t len)
+{
+    Switchyard__Snapshot *pb = switchyard__snapshot__unpack(NULL, len, buf);
+    if (pb == NULL) {
+        SY_ERROR("msg=\"bus snapshot corrupt; keeping the running snapshot\" bytes=%zu", len);
+        return;
+    }
+    uint64_t cur = dp_snapshot_current_version();
+    if (pb->version <= cur) {
+        if (pb->version < cur)
+            SY_WARN("msg=\"bus snapshot older than the running one; ignored\" version=%llu current=%llu",
+                    (unsigned long long)pb->version, (unsigned long long)cur);
+        switchyard__snapshot__free_unpacked(pb, NULL);
+        return;
+    }
+    char err[512];
+    dp_snapshot_t *s = dp_snapshot_build(pb, err, sizeof(err));
+    uint64_t v = pb->version;
+    switchyard__snapshot__free_unpacked(pb, NULL);
+    if (s == NULL) {
+        SY_ERROR("msg=\"bus snapshot rejected; keeping the running snapshot\" version=%llu err=\"%s\"",
+                 (unsigned long long)v, err);
+        return;
+    }
+    SY_INFO("msg=\"snapshot applied\" source=bus version=%llu models=%zu keys=%zu", (unsigned long long)v,
+            s->nmodels, s->nkeys);
+    dp_snapshot_publish(s);
+    dp_server_snapshot_changed();
+}
+
+static void fetch(void)
+{
+    static const char ask[] = "snapshot";
+    int rv = nng_send(g.req, (void *)ask, sizeof(ask) - 1, 0);
+    if (rv != 0) {
+        if (rv != NNG_ECLOSED)
+            SY_DEBUG("msg=\"bus snapshot request not sent\" err=\"%s\"", nng_strerror(rv));
+        return;
+    }
+    nng_msg *m = NULL;
+    if ((rv = nng_recvmsg(g.req, &m, 0)) != 0) {
+        if (rv != NNG_ECLOSED)
+            SY_WARN("msg=\"bus snapshot fetch failed\" err=\"%s\"", nng_strerror(rv));
+        return;
+    }
+    apply(nng_msg_body(m), nng_msg_len(m));
+    nng_msg_free(m);
+}
+
+static void *bus_main(void *arg)
+{
+    (void)arg;
+    uint64_t last_fetch = 0;
+    int want = 1; /* fetch on start */
+    while (!atomic_load(&g.stop)) {
+        uint64_t t = now_ms();
+        if (want || t - last_fetch >= DP_BUS_SAFETY_MS) {
+            fetch();
+            last_fetch = now_ms();
+            want = 0;
+        }
+        nng_msg *m = NULL;
+        int rv = nng_recvmsg(g.sub, &m, 0);
+        if (rv == NNG_ECLOSED)
+            break;
+        if (rv != 0) {
+            if (rv != NNG_ETIMEDOUT)
+                SY_WARN("msg=\"bus notice receive failed\" err=\"%s\"", nng_strerror(rv));
+            continue;
+        }
+        if (nng_msg_len(m) == 8) {
+            const uint8_t *b = nng_msg_body(m);
+            uint64_t v = 0;
+            for (int i = 0; i < 8; i++)
+                v = (v << 8) | b[i];
+            if (v > dp_snapshot_current_version())
+                want = 1;
+        } else {
+            SY_DEBUG("msg=\"bus notice of unexpected size ignored\" bytes=%zu", nng_msg_len(m));
+        }
+        nng_msg_free(m);
+    }
+    return NULL;
+}
+
+int dp_bus_start(const char *sub_url, const char *req_url, char *err, size_t errlen)
+{
+    int rv;
+    const char *what = "sub open";
+    if ((rv = nng_sub0_open(&g.sub)) != 0)
+        goto fail;
+    what = "req open";
+    if ((rv = nng_req0_open(&g.req)) != 0) {
+        nng_close(g.sub);
+        goto fail;
+    }
+    what = "socket options";
+    if ((rv = nng_socket_set(g.sub, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0 ||
+        (rv = nng_socket_set_size(g.sub, NNG_OPT_RECVMAXSZ, DP_BUS_NOTICE_MAX)) != 0 ||
+        (rv = nng_socket_set_ms(g.sub, NNG_OPT_RECVTIMEO, DP_BUS_SUB_TIMEOUT_MS)) != 0 ||
+        (rv = nng_socket_set_size(g.req, NNG_OPT_RECVMAXSZ, DP_BUS_SNAPSHOT_MAX)) != 0 ||
+        (rv = nng_socket_set_ms(g.req, NNG_OPT_RECVTIMEO, DP_BUS_REQ_TIMEOUT_MS)) != 0 ||
+        (rv = nng_socket_set_ms(g.req, NNG_OPT_SENDTIMEO, DP_BUS_SUB_TIMEOUT_MS)) != 0)
+        goto fail_both;
+    what = sub_url;
+    if ((rv = nng_dial(g.sub, sub_url, NULL, NNG_FLAG_NONBLOCK)) != 0)
+        goto fail_both;
+    what = req_url;
+    if ((rv = nng_dial(g.req, req_url, NULL, NNG_FLAG_NONBLOCK)) != 0)
+        goto fail_both;
+    atomic_store(&g.stop, 0);
+    if ((rv = pthread_create(&g.tid, NULL, bus_main, NULL)) != 0) {
+        nng_close(g.sub);
+        nng_close(g.req);
+        return sy_errf(err, errlen, "bus thread: %s", strerror(rv));
+    }
+    atomic_store(&g.running, 1);
+    SY_INFO("msg=\"following the control plane\" sub=%s req=%s", sub_url, req_url);
+    return 0;
+fail_both:
+    nng_close(g.sub);
+    nng_close(g.req);
+fail:
+    return sy_errf(err, errlen, "bus %s: %s", what, nng_strerror(rv));
+}
+
+void dp_bus_stop(void)
+{
+    if (!atomic_load(&g.running))
+        return;
+    atomic_store(&g.stop, 1);
+    /* closing wakes a receive blocked in the thread with NNG_ECLOSED */
+    nng_close(g.sub);
+    nng_close(g.req);
+    pthread_join(g.tid, NULL);
+    atomic_store(&g.running, 0);
+}

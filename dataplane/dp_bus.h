@@ -1,0 +1,30 @@
+/*
+ * dp_bus — the data plane's side of the fleet bus (nng): follows the control plane.
+ *
+ *   SUB (sub_url): 8-byte big-endian "version V exists" notices (subscribed to everything,
+ *       receive size capped). A notice newer than the published snapshot triggers a fetch.
+ *   REQ (req_url): fetches the packed Switchyard__Snapshot (receive cap 64 MiB). Fetched on
+ *       start, on a newer notice, and every 1 s as a safety net against lost notices.
+ *
+ * A fetched snapshot is unpacked and built with dp_snapshot_build; one that is corrupt,
+ * invalid or not newer than the published one is rejected (logged) and the current one kept.
+ * An accepted one goes through dp_snapshot_publish and dp_server_snapshot_changed.
+ * Both sockets dial non-blocking, so the node may start before the control plane.
+ *
+ * Threading: dp_bus_start spawns one bus thread (it inherits the caller's signal mask: call it
+ * from a thread with SIGTERM/SIGINT/SIGHUP blocked, e.g. dp_server's on_ready hook, once the
+ * loop threads exist). dp_bus_stop closes the sockets (waking the thread), joins it and
+ * frees everything; call it once, from the thread that started it. Process-wide singleton.
+ */
+#ifndef DP_BUS_H
+#define DP_BUS_H
+
+#include <stddef.h>
+
+/* Opens both sockets, dials, starts the thread. 0, or -1 with err (nothing left running).
+ * The URL strings must outlive the bus. */
+int dp_bus_start(const char *sub_url, const char *req_url, char *err, size_t errlen);
+/* No-op when not started. */
+void dp_bus_stop(void);
+
+#endif

@@ -1,0 +1,128 @@
+// The fleet bus: a control plane (switchyard-cp --bus-pub/--bus-rep) and two data planes
+// following it (switchyard-dp --control-plane-sub/--control-plane-req, no config file).
+// A key created through the admin API starts working on both nodes; a revocation reaches
+// both within 1 s; everything stops cleanly.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { BUILD_DIR, DP_BIN, Proc, childEnv, makeTempDir, waitFor, slack, httpRequest, startMock, closedPort } from './lib/harness.mjs';
+
+const CP_BIN = path.join(BUILD_DIR, 'controlplane', 'switchyard-cp');
+const TOKEN = 'op-' + crypto.randomBytes(16).toString('hex');
+const UPSTREAM_KEY = 'mock-' + crypto.randomBytes(8).toString('hex');
+const MESSAGES = [{ role: 'user', content: 'hi' }];
+
+let tmp, mock, cp, cpBase;
+const dps = [];
+
+function api(p, { method = 'GET', body } = {}) {
+  const headers = { authorization: `Bearer ${TOKEN}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  return httpRequest(cpBase + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+}
+
+async function readPort(file, proc) {
+  return waitFor(
+    () => {
+      if (!proc.running) throw new Error(`${proc.name} exited during start-up: ${proc.describeExit()}\n${proc.stderrTail()}`);
+      let s;
+      try {
+        s = fs.readFileSync(file, 'utf8');
+      } catch {
+        return null;
+      }
+      const m = s.match(/^(\d+)\s*\n/);
+      return m ? Number(m[1]) : null;
+    },
+    { timeout: slack(10000), what: `${proc.name} port file` },
+  );
+}
+
+async function chatStatus(dpUrl, key) {
+  const r = await fetch(`${dpUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'm-ok', messages: MESSAGES }),
+  });
+  await r.arrayBuffer();
+  return r.status;
+}
+
+before(async () => {
+  tmp = makeTempDir('sy-bus-');
+  mock = await startMock({ dir: tmp.dir });
+  const catalogFile = path.join(tmp.dir, 'catalog.json');
+  fs.writeFileSync(
+    catalogFile,
+    JSON.stringify({
+      timeouts_ms: { connect: 1000, first_byte: 1500, idle: 1000, total: 20000 },
+      limits: { max_body_bytes: 4194304, max_json_depth: 64, max_attempts: 3 },
+      providers: [{ id: 'mock', kind: 'openai', base_url: `${mock.baseURL}`, api_key_env: 'MOCK_KEY' }],
+      models: [{ id: 'm-ok', provider: 'mock', upstream: 'mock', input_per_m: '1.00', output_per_m: '2.00', context_window: 128000, capabilities: ['chat'] }],
+      workspaces: [],
+      keys: [],
+    }),
+  );
+  const pubUrl = `tcp://127.0.0.1:${await closedPort()}`;
+  const repUrl = `tcp://127.0.0.1:${await closedPort()}`;
+  const cpPortFile = path.join(tmp.dir, 'cp.port');
+  cp = new Proc('switchyard-cp', CP_BIN, ['--db', path.join(tmp.dir, 'cp.sqlite'), '--catalog', catalogFile, '--listen', '127.0.0.1:0', '--port-file', cpPortFile, '--bus-pub', pubUrl, '--bus-rep', repUrl], {
+    env: { ...childEnv(), SWITCHYARD_OPERATOR_TOKEN: TOKEN },
+  });
+  cpBase = `http://127.0.0.1:${await readPort(cpPortFile, cp)}`;
+  for (let i = 0; i < 2; i++) {
+    const portFile = path.join(tmp.dir, `dp-${i}.port`);
+    const proc = new Proc(`switchyard-dp-${i}`, DP_BIN, ['--control-plane-sub', pubUrl, '--control-plane-req', repUrl, '--listen', '127.0.0.1:0', '--port-file', portFile, '--threads', '2', '--drain-ms', '2000'], {
+      env: { ...childEnv(), MOCK_KEY: UPSTREAM_KEY },
+    });
+    dps.push({ proc, url: null });
+    dps[i].url = `http://127.0.0.1:${await readPort(portFile, proc)}`;
+  }
+  for (const d of dps) {
+    await waitFor(async () => (await httpRequest(`${d.url}/readyz`)).status === 200, { timeout: slack(10000), what: `${d.proc.name} /readyz = 200` });
+  }
+});
+
+after(async () => {
+  try {
+    const procs = [...dps.map((d) => d.proc), cp, mock?.proc].filter(Boolean);
+    const errors = [];
+    for (const p of procs) {
+      try {
+        await p.stop();
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+    if (errors.length) throw errors[0];
+  } finally {
+    tmp?.cleanup();
+  }
+});
+
+test('a key created through the API works on both nodes; its revocation reaches both within 1 s', async () => {
+  let r = await api('/api/workspaces', { method: 'POST', body: { id: 'ws_bus', name: 'bus' } });
+  assert.equal(r.status, 201, r.text);
+  r = await api('/api/workspaces/ws_bus/keys', { method: 'POST', body: { name: 'k', allowed_models: ['*'], expires_at: 0 } });
+  assert.equal(r.status, 201, r.text);
+  const key = r.json.key;
+  const keyId = r.json.id;
+  assert.match(key, /^sk-sy-/);
+  assert.ok(keyId, r.text);
+
+  const t0 = performance.now();
+  for (const d of dps) {
+    await waitFor(async () => (await chatStatus(d.url, key)) === 200, { timeout: slack(2000), interval: 10, what: `the new key to work on ${d.proc.name}` });
+  }
+  console.log(`key usable on both nodes after ${(performance.now() - t0).toFixed(1)} ms`);
+
+  r = await api(`/api/keys/${keyId}/revoke`, { method: 'POST' });
+  assert.equal(r.status, 200, r.text);
+  const t1 = performance.now();
+  await Promise.all(dps.map((d) => waitFor(async () => (await chatStatus(d.url, key)) === 401, { timeout: slack(3000), interval: 5, what: `revocation on ${d.proc.name}` })));
+  const ms = performance.now() - t1;
+  console.log(`revocation reached both nodes in ${ms.toFixed(1)} ms`);
+  assert.ok(ms < 1000, `revocation took ${ms.toFixed(1)} ms`);
+});
