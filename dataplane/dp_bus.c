@@ -10,6 +10,7 @@
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
 
+#include "dp_cache.h"
 #include "dp_server.h"
 #include "dp_snapshot.h"
 #include "snapshot.pb-c.h"
@@ -27,6 +28,7 @@ enum {
 static struct {
     atomic_int running, stop;
     nng_socket sub, req;
+    const char *cache_dir; /* NULL: no cache; read only by the bus thread once started */
     pthread_t tid;
 } g;
 
@@ -66,6 +68,13 @@ static void apply(const uint8_t *buf, size_t len)
             s->nmodels, s->nkeys);
     dp_snapshot_publish(s);
     dp_server_snapshot_changed();
+    if (g.cache_dir != NULL) {
+        if (dp_cache_write(g.cache_dir, buf, len, err, sizeof(err)) != 0)
+            SY_ERROR("msg=\"snapshot cache not written\" version=%llu err=\"%s\"", (unsigned long long)v,
+                     err);
+        else
+            SY_DEBUG("msg=\"snapshot cached\" version=%llu bytes=%zu", (unsigned long long)v, len);
+    }
 }
 
 static void fetch(void)
@@ -123,9 +132,10 @@ static void *bus_main(void *arg)
     return NULL;
 }
 
-int dp_bus_start(const char *sub_url, const char *req_url, char *err, size_t errlen)
+int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir, char *err, size_t errlen)
 {
     int rv;
+    g.cache_dir = cache_dir;
     const char *what = "sub open";
     if ((rv = nng_sub0_open(&g.sub)) != 0)
         goto fail;

@@ -8,7 +8,9 @@
  *
  * A fetched snapshot is unpacked and built with dp_snapshot_build; one that is corrupt,
  * invalid or not newer than the published one is rejected (logged) and the current one kept.
- * An accepted one goes through dp_snapshot_publish and dp_server_snapshot_changed.
+ * An accepted one goes through dp_snapshot_publish and dp_server_snapshot_changed, and then,
+ * when a cache directory is set, its exact packed bytes are written there (dp_cache.h) on the
+ * bus thread; a failed write is logged and the snapshot stays applied.
  * Both sockets dial non-blocking, so the node may start before the control plane.
  *
  * Threading: dp_bus_start spawns one bus thread (it inherits the caller's signal mask: call it
@@ -22,8 +24,8 @@
 #include <stddef.h>
 
 /* Opens both sockets, dials, starts the thread. 0, or -1 with err (nothing left running).
- * The URL strings must outlive the bus. */
-int dp_bus_start(const char *sub_url, const char *req_url, char *err, size_t errlen);
+ * cache_dir may be NULL (no on-disk cache). The strings must outlive the bus. */
+int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir, char *err, size_t errlen);
 /* No-op when not started. */
 void dp_bus_stop(void);
 

@@ -10,6 +10,7 @@
 
 #include "dp.h"
 #include "dp_bus.h"
+#include "dp_cache.h"
 #include "dp_config.h"
 #include "dp_server.h"
 #include "sy_arena.h"
@@ -18,23 +19,26 @@
 
 static const char *config_path;
 static uint64_t config_version;
-static const char *cp_sub_url, *cp_req_url;
+static const char *cp_sub_url, *cp_req_url, *cache_dir;
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: switchyard-dp --config FILE [options]\n"
-               "       switchyard-dp --control-plane-sub URL --control-plane-req URL [--config FILE] [options]\n"
-               "  --config FILE       catalog, providers and keys (docs/config.md)\n"
-               "  --control-plane-sub URL  nng SUB address of the control plane's version notices\n"
-               "  --control-plane-req URL  nng REQ address of its snapshot service (both or neither)\n"
-               "  --listen HOST:PORT  listen address (default 127.0.0.1:8080; port 0 = any free port)\n"
-               "  --threads N         event-loop threads (default: number of cores)\n"
-               "  --tls-cert FILE     serve HTTPS with this certificate chain (PEM)\n"
-               "  --tls-key FILE      ... and this private key (PEM)\n"
-               "  --drain-ms N        graceful-shutdown deadline for in-flight streams (default 10000)\n"
-               "  --port-file FILE    write the bound port here once listening\n"
-               "  --log-level LEVEL   debug|info|warn|error|off (default info; info logs one line per request)\n"
-               "  --check             validate the config file and exit\n");
+    fprintf(f,
+            "usage: switchyard-dp --config FILE [options]\n"
+            "       switchyard-dp --control-plane-sub URL --control-plane-req URL [--config FILE] [options]\n"
+            "  --config FILE       catalog, providers and keys (docs/config.md)\n"
+            "  --control-plane-sub URL  nng SUB address of the control plane's version notices\n"
+            "  --control-plane-req URL  nng REQ address of its snapshot service (both or neither)\n"
+            "  --cache-dir DIR     bus mode: keep the last snapshot in DIR/snapshot.pb and boot from it\n"
+            "                      when the control plane is unreachable\n"
+            "  --listen HOST:PORT  listen address (default 127.0.0.1:8080; port 0 = any free port)\n"
+            "  --threads N         event-loop threads (default: number of cores)\n"
+            "  --tls-cert FILE     serve HTTPS with this certificate chain (PEM)\n"
+            "  --tls-key FILE      ... and this private key (PEM)\n"
+            "  --drain-ms N        graceful-shutdown deadline for in-flight streams (default 10000)\n"
+            "  --port-file FILE    write the bound port here once listening\n"
+            "  --log-level LEVEL   debug|info|warn|error|off (default info; info logs one line per request)\n"
+            "  --check             validate the config file and exit\n");
 }
 
 /* Called on SIGHUP from the signal-waiting thread: a bad file leaves the running snapshot. */
@@ -47,19 +51,20 @@ static void reload(void)
     }
     dp_snapshot_t *s = dp_config_load(config_path, config_version + 1, err, sizeof(err));
     if (s == NULL) {
-        SY_ERROR("msg=\"config reload rejected; keeping the running snapshot\" file=%s err=\"%s\"", config_path, err);
+        SY_ERROR("msg=\"config reload rejected; keeping the running snapshot\" file=%s err=\"%s\"",
+                 config_path, err);
         return;
     }
     config_version++;
     dp_snapshot_publish(s);
-    SY_INFO("msg=\"config reloaded\" version=%llu models=%zu keys=%zu", (unsigned long long)config_version, s->nmodels,
-            s->nkeys);
+    SY_INFO("msg=\"config reloaded\" version=%llu models=%zu keys=%zu", (unsigned long long)config_version,
+            s->nmodels, s->nkeys);
 }
 
 static void bus_start(void)
 {
     char err[512];
-    if (dp_bus_start(cp_sub_url, cp_req_url, err, sizeof(err)) != 0)
+    if (dp_bus_start(cp_sub_url, cp_req_url, cache_dir, err, sizeof(err)) != 0)
         SY_ERROR("msg=\"cannot follow the control plane\" err=\"%s\"", err);
 }
 
@@ -87,6 +92,7 @@ int main(int argc, char **argv)
                                              {"check", no_argument, NULL, 'x'},
                                              {"control-plane-sub", required_argument, NULL, 'S'},
                                              {"control-plane-req", required_argument, NULL, 'R'},
+                                             {"cache-dir", required_argument, NULL, 'D'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int ch;
@@ -134,6 +140,9 @@ int main(int argc, char **argv)
         case 'R':
             cp_req_url = optarg;
             break;
+        case 'D':
+            cache_dir = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -163,9 +172,30 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    /* Bus mode: serve the cached snapshot (if any, and newer than the config file's) until the
+     * control plane answers; the bus then applies only newer ones. Corrupt: logged, ignored. */
+    if (cp_sub_url != NULL && cache_dir != NULL && !check_only) {
+        dp_snapshot_t *c = NULL;
+        int lr = dp_cache_load(cache_dir, &c, err, sizeof(err));
+        if (lr < 0) {
+            SY_ERROR("msg=\"snapshot cache ignored\" dir=%s err=\"%s\"", cache_dir, err);
+        } else if (lr == 0) {
+            SY_INFO("msg=\"no cached snapshot; waiting for the control plane\" dir=%s", cache_dir);
+        } else if (s != NULL && c->version <= s->version) {
+            SY_WARN("msg=\"cached snapshot not newer than the config file; ignored\" version=%llu",
+                    (unsigned long long)c->version);
+            dp_snapshot_unref(c);
+        } else {
+            SY_INFO("msg=\"snapshot applied\" source=cache version=%llu models=%zu keys=%zu",
+                    (unsigned long long)c->version, c->nmodels, c->nkeys);
+            if (s != NULL)
+                dp_snapshot_unref(s);
+            s = c;
+        }
+    }
     if (check_only) {
-        printf("ok: %zu providers, %zu models, %zu workspaces, %zu keys\n", s->nproviders, s->nmodels, s->nworkspaces,
-               s->nkeys);
+        printf("ok: %zu providers, %zu models, %zu workspaces, %zu keys\n", s->nproviders, s->nmodels,
+               s->nworkspaces, s->nkeys);
         dp_snapshot_unref(s);
         return 0;
     }

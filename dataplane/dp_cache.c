@@ -1,0 +1,126 @@
+#include "dp_cache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "snapshot.pb-c.h"
+#include "sy_util.h"
+
+#define DP_CACHE_FILE "snapshot.pb"
+#define DP_CACHE_TMP "snapshot.pb.tmp"
+
+static int path_of(char *out, size_t outlen, const char *dir, const char *name)
+{
+    int n = snprintf(out, outlen, "%s/%s", dir, name);
+    return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+int dp_cache_write(const char *dir, const uint8_t *buf, size_t len, char *err, size_t errlen)
+{
+    char tmp[4096], dst[4096];
+    if (path_of(tmp, sizeof(tmp), dir, DP_CACHE_TMP) != 0 ||
+        path_of(dst, sizeof(dst), dir, DP_CACHE_FILE) != 0)
+        return sy_errf(err, errlen, "cache directory path too long");
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return sy_errf(err, errlen, "open %s: %s", tmp, strerror(errno));
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, buf + off, len - off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return sy_errf(err, errlen, "write %s: %s", tmp, strerror(e));
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return sy_errf(err, errlen, "fsync %s: %s", tmp, strerror(e));
+    }
+    if (close(fd) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return sy_errf(err, errlen, "close %s: %s", tmp, strerror(e));
+    }
+    if (rename(tmp, dst) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return sy_errf(err, errlen, "rename %s: %s", dst, strerror(e));
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return sy_errf(err, errlen, "open directory %s: %s", dir, strerror(errno));
+    if (fsync(dfd) != 0) {
+        int e = errno;
+        close(dfd);
+        return sy_errf(err, errlen, "fsync directory %s: %s", dir, strerror(e));
+    }
+    close(dfd);
+    return 0;
+}
+
+int dp_cache_load(const char *dir, dp_snapshot_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    char p[4096];
+    if (path_of(p, sizeof(p), dir, DP_CACHE_FILE) != 0)
+        return sy_errf(err, errlen, "cache directory path too long");
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return sy_errf(err, errlen, "open %s: %s", p, strerror(errno));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return sy_errf(err, errlen, "stat %s: %s", p, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size > DP_CACHE_MAX) {
+        close(fd);
+        return sy_errf(err, errlen, "%s: not a regular file of 1..%zu bytes", p, DP_CACHE_MAX);
+    }
+    size_t len = (size_t)st.st_size;
+    uint8_t *buf = malloc(len);
+    if (buf == NULL) {
+        close(fd);
+        return sy_errf(err, errlen, "out of memory reading %s", p);
+    }
+    size_t off = 0;
+    while (off < len) {
+        ssize_t r = read(fd, buf + off, len - off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            int e = r < 0 ? errno : EIO;
+            close(fd);
+            free(buf);
+            return sy_errf(err, errlen, "read %s: %s", p, r < 0 ? strerror(e) : "file shrank");
+        }
+        off += (size_t)r;
+    }
+    close(fd);
+    Switchyard__Snapshot *pb = switchyard__snapshot__unpack(NULL, len, buf);
+    free(buf);
+    if (pb == NULL)
+        return sy_errf(err, errlen, "%s: does not unpack as a snapshot", p);
+    char berr[512];
+    dp_snapshot_t *s = dp_snapshot_build(pb, berr, sizeof(berr));
+    switchyard__snapshot__free_unpacked(pb, NULL);
+    if (s == NULL)
+        return sy_errf(err, errlen, "%s: %s", p, berr);
+    *out = s;
+    return 1;
+}

@@ -1,0 +1,34 @@
+/*
+ * dp_cache — the data plane's on-disk copy of its last control-plane snapshot, so a node
+ * restarted while the control plane is away still serves what it last knew.
+ *
+ *   DIR/snapshot.pb   the exact packed Switchyard__Snapshot bytes the bus last applied.
+ *
+ * Writes go to DIR/snapshot.pb.tmp, which is fsynced, renamed over DIR/snapshot.pb, and then
+ * the directory is fsynced: a crash leaves either the old file or the new one, never a torn
+ * one. A file that fails to read, unpack or build is reported to the caller (which logs and
+ * ignores it); it is never fatal.
+ *
+ * Ownership/threading: no global state. dp_cache_write does blocking file I/O and fsyncs —
+ * call it only from the bus thread, never from an event loop. dp_cache_load is called once
+ * from main before the loops start. Only one writer per DIR (one node per cache directory).
+ */
+#ifndef DP_CACHE_H
+#define DP_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dp_snapshot.h"
+
+/* Largest cache file accepted (the bus's receive cap). */
+#define DP_CACHE_MAX ((size_t)64 << 20)
+
+/* Atomically replaces DIR/snapshot.pb with buf. 0, or -1 with err (the old file is kept). */
+int dp_cache_write(const char *dir, const uint8_t *buf, size_t len, char *err, size_t errlen);
+
+/* Reads, unpacks and builds DIR/snapshot.pb. 1 with *out (one reference, the caller's);
+ * 0 when there is no file; -1 with err when it is unreadable, corrupt or invalid. */
+int dp_cache_load(const char *dir, dp_snapshot_t **out, char *err, size_t errlen);
+
+#endif
