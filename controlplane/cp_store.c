@@ -152,7 +152,7 @@ static int query_int(cp_store_t *s, const char *sql, int64_t *out, char *err, si
 
 int cp_store_schema_version(cp_store_t *s, char *err, size_t errlen)
 {
-    int64_t v;
+    int64_t v = 0;
     if (query_int(s, "PRAGMA user_version", &v, err, errlen) != 0)
         return -1;
     return (int)v;
@@ -160,7 +160,7 @@ int cp_store_schema_version(cp_store_t *s, char *err, size_t errlen)
 
 int cp_store_snapshot_version(cp_store_t *s, uint64_t *out, char *err, size_t errlen)
 {
-    int64_t v;
+    int64_t v = 0;
     if (query_int(s, "SELECT value FROM meta WHERE key = 'snapshot_version'", &v, err, errlen) != 0)
         return -1;
     *out = (uint64_t)v;
@@ -184,7 +184,7 @@ int cp_store_begin_write(cp_store_t *s, char *err, size_t errlen)
 
 int cp_store_commit_write(cp_store_t *s, uint64_t *version, char *err, size_t errlen)
 {
-    int64_t v;
+    int64_t v = 0;
     if (run_script(s, "UPDATE meta SET value = value + 1 WHERE key = 'snapshot_version'", err, errlen) != 0 ||
         query_int(s, "SELECT value FROM meta WHERE key = 'snapshot_version'", &v, err, errlen) != 0 ||
         run_script(s, "COMMIT", err, errlen) != 0) {
