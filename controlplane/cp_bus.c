@@ -21,6 +21,7 @@ enum { CP_BUS_RECV_TIMEOUT_MS = 100, CP_BUS_REPUBLISH_MS = 500, CP_BUS_REQ_MAX =
 static struct {
     atomic_int running; /* 1 while the PUB socket may be used by cp_bus_notify */
     atomic_int stop;
+    atomic_int drop_notices; /* test-only: publish nothing */
     nng_socket pub, rep;
     cp_store_t *store; /* the bus thread's own handle */
     pthread_t tid;
@@ -33,8 +34,17 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+void cp_bus_set_drop_notices(int on)
+{
+    atomic_store(&g.drop_notices, on != 0);
+}
+
 static void publish_version(uint64_t v)
 {
+    if (atomic_load(&g.drop_notices)) {
+        SY_DEBUG("msg=\"bus notice dropped (--bus-drop-notices)\" version=%llu", (unsigned long long)v);
+        return;
+    }
     uint8_t b[8];
     for (int i = 0; i < 8; i++)
         b[i] = (uint8_t)(v >> (56 - 8 * i));

@@ -24,6 +24,10 @@
 int cp_bus_start(const char *pub_url, const char *rep_url, const char *db_path, char *err, size_t errlen);
 /* Publishes a "version exists" notice. Never blocks (PUB drops rather than waits). */
 void cp_bus_notify(uint64_t version);
+/* Test-only fault injection (switchyard-cp --bus-drop-notices): when set, cp_bus_notify and the
+ * periodic republish send nothing, so nodes converge only through their own periodic fetch.
+ * Call before cp_bus_start. */
+void cp_bus_set_drop_notices(int on);
 /* Stops and joins the bus thread, closes the sockets. No-op when not started. */
 void cp_bus_stop(void);
 

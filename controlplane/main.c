@@ -23,6 +23,8 @@ static void usage(FILE *f)
                "  --log-level LEVEL   debug|info|warn|error|off (default info)\n"
                "  --bus-pub URL       nng PUB address for version notices (e.g. tcp://127.0.0.1:7001)\n"
                "  --bus-rep URL       nng REP address serving the packed snapshot (both or neither)\n"
+               "  --bus-drop-notices  FOR TESTS ONLY: publish no version notices (neither after writes\n"
+               "                      nor the periodic republish); nodes converge by their own fetch\n"
                "environment: SWITCHYARD_OPERATOR_TOKEN (required) is the bearer token for /api/*\n");
 }
 
@@ -31,6 +33,7 @@ int main(int argc, char **argv)
     static char host[256] = "127.0.0.1";
     cp_api_opts_t o = {.host = host, .port = 8081, .max_body_bytes = 64 * 1024};
     const char *db = NULL, *catalog = NULL, *bus_pub = NULL, *bus_rep = NULL;
+    int drop_notices = 0;
     static const struct option longopts[] = {{"db", required_argument, NULL, 'd'},
                                              {"catalog", required_argument, NULL, 'c'},
                                              {"listen", required_argument, NULL, 'l'},
@@ -38,6 +41,7 @@ int main(int argc, char **argv)
                                              {"log-level", required_argument, NULL, 'L'},
                                              {"bus-pub", required_argument, NULL, 'P'},
                                              {"bus-rep", required_argument, NULL, 'R'},
+                                             {"bus-drop-notices", no_argument, NULL, 'N'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int ch;
@@ -73,6 +77,9 @@ int main(int argc, char **argv)
         case 'R':
             bus_rep = optarg;
             break;
+        case 'N':
+            drop_notices = 1;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -106,6 +113,10 @@ int main(int argc, char **argv)
     cp_store_snapshot_version(store, &version, err, sizeof(err));
     SY_INFO("msg=\"catalog loaded\" file=%s version=%llu", catalog, (unsigned long long)version);
 
+    if (drop_notices) {
+        SY_WARN("msg=\"--bus-drop-notices: no version notices will be published (test-only fault)\"");
+        cp_bus_set_drop_notices(1);
+    }
     if (bus_pub != NULL && cp_bus_start(bus_pub, bus_rep, db, err, sizeof(err)) != 0) {
         SY_ERROR("msg=\"cannot start the bus\" err=\"%s\"", err);
         cp_store_close(store);

@@ -235,6 +235,11 @@ void dp_metrics_request(dp_metrics_t *m, int status, const char *model, const ch
 typedef enum { DP_UPERR_CONNECT, DP_UPERR_TIMEOUT, DP_UPERR_STATUS_5XX, DP_UPERR_STATUS_429, DP_UPERR_STATUS_4XX,
                DP_UPERR_RESET, DP_UPERR_MALFORMED, DP_UPERR_OTHER, DP_UPERR__COUNT } dp_uperr_t;
 void dp_metrics_upstream_error(dp_metrics_t *m, dp_uperr_t kind);
+/* Process-wide snapshot counters (atomics; any thread, e.g. the bus thread or main at start). */
+typedef enum { DP_SNAP_SRC_BUS, DP_SNAP_SRC_CACHE, DP_SNAP_SRC_FILE, DP_SNAP_SRC__COUNT } dp_snap_src_t;
+typedef enum { DP_SNAP_REJ_CORRUPT, DP_SNAP_REJ_STALE, DP_SNAP_REJ_INVALID, DP_SNAP_REJ__COUNT } dp_snap_rej_t;
+void dp_metrics_snapshot_applied(dp_snap_src_t src);
+void dp_metrics_snapshot_rejected(dp_snap_rej_t reason);
 /* Renders Prometheus text for every thread into a malloc'ed buffer. */
 char *dp_metrics_render(size_t *len);
 

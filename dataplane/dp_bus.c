@@ -10,6 +10,7 @@
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
 
+#include "dp.h"
 #include "dp_cache.h"
 #include "dp_server.h"
 #include "dp_snapshot.h"
@@ -45,13 +46,16 @@ static void apply(const uint8_t *buf, size_t len)
     Switchyard__Snapshot *pb = switchyard__snapshot__unpack(NULL, len, buf);
     if (pb == NULL) {
         SY_ERROR("msg=\"bus snapshot corrupt; keeping the running snapshot\" bytes=%zu", len);
+        dp_metrics_snapshot_rejected(DP_SNAP_REJ_CORRUPT);
         return;
     }
     uint64_t cur = dp_snapshot_current_version();
     if (pb->version <= cur) {
-        if (pb->version < cur)
+        if (pb->version < cur) {
+            dp_metrics_snapshot_rejected(DP_SNAP_REJ_STALE);
             SY_WARN("msg=\"bus snapshot older than the running one; ignored\" version=%llu current=%llu",
                     (unsigned long long)pb->version, (unsigned long long)cur);
+        }
         switchyard__snapshot__free_unpacked(pb, NULL);
         return;
     }
@@ -62,11 +66,13 @@ static void apply(const uint8_t *buf, size_t len)
     if (s == NULL) {
         SY_ERROR("msg=\"bus snapshot rejected; keeping the running snapshot\" version=%llu err=\"%s\"",
                  (unsigned long long)v, err);
+        dp_metrics_snapshot_rejected(DP_SNAP_REJ_INVALID);
         return;
     }
     SY_INFO("msg=\"snapshot applied\" source=bus version=%llu models=%zu keys=%zu", (unsigned long long)v,
             s->nmodels, s->nkeys);
     dp_snapshot_publish(s);
+    dp_metrics_snapshot_applied(DP_SNAP_SRC_BUS);
     dp_server_snapshot_changed();
     if (g.cache_dir != NULL) {
         if (dp_cache_write(g.cache_dir, buf, len, err, sizeof(err)) != 0)

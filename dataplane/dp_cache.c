@@ -119,8 +119,10 @@ int dp_cache_load(const char *dir, dp_snapshot_t **out, char *err, size_t errlen
     char berr[512];
     dp_snapshot_t *s = dp_snapshot_build(pb, berr, sizeof(berr));
     switchyard__snapshot__free_unpacked(pb, NULL);
-    if (s == NULL)
-        return sy_errf(err, errlen, "%s: %s", p, berr);
+    if (s == NULL) {
+        sy_errf(err, errlen, "%s: %s", p, berr);
+        return DP_CACHE_INVALID;
+    }
     *out = s;
     return 1;
 }

@@ -28,7 +28,9 @@
 int dp_cache_write(const char *dir, const uint8_t *buf, size_t len, char *err, size_t errlen);
 
 /* Reads, unpacks and builds DIR/snapshot.pb. 1 with *out (one reference, the caller's);
- * 0 when there is no file; -1 with err when it is unreadable, corrupt or invalid. */
+ * 0 when there is no file; DP_CACHE_CORRUPT with err when it is unreadable or does not unpack;
+ * DP_CACHE_INVALID with err when it unpacks but the snapshot builder refuses it. */
+enum { DP_CACHE_CORRUPT = -1, DP_CACHE_INVALID = -2 };
 int dp_cache_load(const char *dir, dp_snapshot_t **out, char *err, size_t errlen);
 
 #endif

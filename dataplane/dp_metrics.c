@@ -4,6 +4,7 @@
  * snapshot's catalog (bounded), never from request text.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,12 @@ struct dp_metrics {
     uint64_t uperr[DP_UPERR__COUNT];
 };
 
+static const char *const snap_src_names[DP_SNAP_SRC__COUNT] = {"bus", "cache", "file"};
+static const char *const snap_rej_names[DP_SNAP_REJ__COUNT] = {"corrupt", "stale", "invalid"};
+/* written by the bus thread (and main at start), read by scrapes: process-wide atomics */
+static atomic_ullong g_snap_applied[DP_SNAP_SRC__COUNT];
+static atomic_ullong g_snap_rejected[DP_SNAP_REJ__COUNT];
+
 static dp_thread_t **g_threads;
 static size_t g_nthreads;
 
@@ -59,6 +66,18 @@ void dp_metrics_register(dp_thread_t **threads, size_t n)
 {
     g_threads = threads;
     g_nthreads = n;
+}
+
+void dp_metrics_snapshot_applied(dp_snap_src_t src)
+{
+    if ((unsigned)src < DP_SNAP_SRC__COUNT)
+        atomic_fetch_add_explicit(&g_snap_applied[src], 1, memory_order_relaxed);
+}
+
+void dp_metrics_snapshot_rejected(dp_snap_rej_t reason)
+{
+    if ((unsigned)reason < DP_SNAP_REJ__COUNT)
+        atomic_fetch_add_explicit(&g_snap_rejected[reason], 1, memory_order_relaxed);
 }
 
 static void observe(hist_t *h, uint64_t ns)
@@ -219,6 +238,16 @@ char *dp_metrics_render(size_t *len)
             "# TYPE switchyard_config_age_seconds gauge\nswitchyard_config_age_seconds %.3f\n",
         s ? (double)(now_ms - s->created_at_ms) / 1000.0 : -1.0);
     dp_snapshot_unref(s);
+    put(&o, "# HELP switchyard_snapshot_applied_total Routing snapshots put in use, by source.\n"
+            "# TYPE switchyard_snapshot_applied_total counter\n");
+    for (size_t i = 0; i < DP_SNAP_SRC__COUNT; i++)
+        put(&o, "switchyard_snapshot_applied_total{source=\"%s\"} %llu\n", snap_src_names[i],
+            (unsigned long long)atomic_load_explicit(&g_snap_applied[i], memory_order_relaxed));
+    put(&o, "# HELP switchyard_snapshot_rejected_total Routing snapshots refused, by reason.\n"
+            "# TYPE switchyard_snapshot_rejected_total counter\n");
+    for (size_t i = 0; i < DP_SNAP_REJ__COUNT; i++)
+        put(&o, "switchyard_snapshot_rejected_total{reason=\"%s\"} %llu\n", snap_rej_names[i],
+            (unsigned long long)atomic_load_explicit(&g_snap_rejected[i], memory_order_relaxed));
     free(sum);
     *len = o.len;
     return o.b;

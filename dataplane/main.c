@@ -53,10 +53,12 @@ static void reload(void)
     if (s == NULL) {
         SY_ERROR("msg=\"config reload rejected; keeping the running snapshot\" file=%s err=\"%s\"",
                  config_path, err);
+        dp_metrics_snapshot_rejected(DP_SNAP_REJ_INVALID);
         return;
     }
     config_version++;
     dp_snapshot_publish(s);
+    dp_metrics_snapshot_applied(DP_SNAP_SRC_FILE);
     SY_INFO("msg=\"config reloaded\" version=%llu models=%zu keys=%zu", (unsigned long long)config_version,
             s->nmodels, s->nkeys);
 }
@@ -172,18 +174,25 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    dp_snap_src_t start_src = DP_SNAP_SRC_FILE; /* counted once s is actually published */
     /* Bus mode: serve the cached snapshot (if any, and newer than the config file's) until the
      * control plane answers; the bus then applies only newer ones. Corrupt: logged, ignored. */
     if (cp_sub_url != NULL && cache_dir != NULL && !check_only) {
         dp_snapshot_t *c = NULL;
         int lr = dp_cache_load(cache_dir, &c, err, sizeof(err));
         if (lr < 0) {
-            SY_ERROR("msg=\"snapshot cache ignored\" dir=%s err=\"%s\"", cache_dir, err);
+            int corrupt = lr == DP_CACHE_CORRUPT;
+            dp_metrics_snapshot_rejected(corrupt ? DP_SNAP_REJ_CORRUPT : DP_SNAP_REJ_INVALID);
+            SY_ERROR("msg=\"snapshot cache rejected; %s\" dir=%s reason=%s err=\"%s\"",
+                     s != NULL ? "serving the config file until the control plane answers"
+                               : "waiting for the control plane",
+                     cache_dir, corrupt ? "corrupt" : "invalid", err);
         } else if (lr == 0) {
             SY_INFO("msg=\"no cached snapshot; waiting for the control plane\" dir=%s", cache_dir);
         } else if (s != NULL && c->version <= s->version) {
             SY_WARN("msg=\"cached snapshot not newer than the config file; ignored\" version=%llu",
                     (unsigned long long)c->version);
+            dp_metrics_snapshot_rejected(DP_SNAP_REJ_STALE);
             dp_snapshot_unref(c);
         } else {
             SY_INFO("msg=\"snapshot applied\" source=cache version=%llu models=%zu keys=%zu",
@@ -191,6 +200,7 @@ int main(int argc, char **argv)
             if (s != NULL)
                 dp_snapshot_unref(s);
             s = c;
+            start_src = DP_SNAP_SRC_CACHE;
         }
     }
     if (check_only) {
@@ -210,8 +220,10 @@ int main(int argc, char **argv)
         cap = 256u << 20;
     o.max_body_bytes = (size_t)cap;
     dp_rt.drain_ms = o.drain_ms;
-    if (s != NULL)
+    if (s != NULL) {
         dp_snapshot_publish(s);
+        dp_metrics_snapshot_applied(start_src);
+    }
     if (cp_sub_url != NULL) {
         o.on_ready = bus_start;
         o.on_stop = dp_bus_stop;
