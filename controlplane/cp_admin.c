@@ -310,3 +310,74 @@ cp_admin_rc_t cp_admin_create_key(cp_store_t *s, const cp_admin_new_key_t *k, cJ
         *out = o;
     return CP_ADMIN_OK;
 }
+
+/* ------------------------------------------------------------------------------- nodes */
+
+cp_admin_rc_t cp_admin_record_heartbeat(cp_store_t *s, const cp_admin_heartbeat_t *hb, const char **param,
+                                        char *err, size_t errlen)
+{
+    *param = NULL;
+    if (!cp_admin_valid_id(hb->id)) {
+        *param = "node_id";
+        sy_errf(err, errlen, "invalid node id");
+        return CP_ADMIN_INVALID;
+    }
+    const char *build = hb->build ? hb->build : "";
+    if (strlen(build) > 128) {
+        *param = "build";
+        sy_errf(err, errlen, "build longer than 128 bytes");
+        return CP_ADMIN_INVALID;
+    }
+    /* one statement in autocommit mode: its own transaction; meta.snapshot_version untouched */
+    static const char sql[] =
+        "INSERT INTO dp_nodes (id, build, snapshot_version, last_seen_ms, load) VALUES (?1, ?2, ?3, ?4, ?5) "
+        "ON CONFLICT(id) DO UPDATE SET build = excluded.build, snapshot_version = excluded.snapshot_version, "
+        "last_seen_ms = excluded.last_seen_ms, load = excluded.load";
+    if (!sqlite3_get_autocommit(cp_store_db(s))) {
+        sy_errf(err, errlen, "store: a transaction is already open");
+        return CP_ADMIN_ERROR;
+    }
+    sqlite3_stmt *st;
+    if (cp_store_prepare(s, sql, &st, err, errlen) != 0)
+        return CP_ADMIN_ERROR;
+    uint64_t v = hb->snapshot_version > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : hb->snapshot_version;
+    double load = hb->load == hb->load ? hb->load : 0; /* NaN cannot be stored in a REAL NOT NULL */
+    sqlite3_bind_text(st, 1, hb->id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, build, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, (int64_t)v);
+    sqlite3_bind_int64(st, 4, hb->now_ms);
+    sqlite3_bind_double(st, 5, load);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        sy_errf(err, errlen, "upsert node: %s", sqlite3_errmsg(cp_store_db(s)));
+        return CP_ADMIN_ERROR;
+    }
+    return CP_ADMIN_OK;
+}
+
+static cJSON *node_row(sqlite3_stmt *st)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", (const char *)sqlite3_column_text(st, 0));
+    cJSON_AddStringToObject(o, "build", (const char *)sqlite3_column_text(st, 1));
+    cJSON_AddNumberToObject(o, "snapshot_version", (double)sqlite3_column_int64(st, 2));
+    cJSON_AddNumberToObject(o, "last_seen_ms", (double)sqlite3_column_int64(st, 3));
+    return o;
+}
+
+cJSON *cp_admin_list_nodes(cp_store_t *s, int64_t now_ms, char *err, size_t errlen)
+{
+    cJSON *arr = collect(s, "SELECT id, build, snapshot_version, last_seen_ms FROM dp_nodes ORDER BY id", NULL,
+                         node_row, err, errlen);
+    if (arr == NULL)
+        return NULL;
+    cJSON *o;
+    cJSON_ArrayForEach(o, arr)
+    {
+        double seen = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "last_seen_ms"));
+        double age = (double)now_ms - seen;
+        cJSON_AddNumberToObject(o, "age_ms", age > 0 ? age : 0);
+    }
+    return arr;
+}

@@ -63,4 +63,22 @@ cp_admin_rc_t cp_admin_revoke_key(cp_store_t *s, const char *id, uint64_t *versi
  * either). Unknown workspace: CP_ADMIN_NOT_FOUND. */
 cp_admin_rc_t cp_admin_list_keys(cp_store_t *s, const char *workspace_id, cJSON **out, char *err, size_t errlen);
 
+/* Data-plane nodes (table dp_nodes), fed by bus heartbeats. */
+typedef struct {
+    const char *id;            /* valid per cp_admin_valid_id, else CP_ADMIN_INVALID (param "node_id") */
+    const char *build;         /* at most 128 bytes, else CP_ADMIN_INVALID (param "build") */
+    uint64_t snapshot_version; /* the version the node serves */
+    double load;
+    int64_t now_ms;            /* wall-clock ms: stored as last_seen_ms */
+} cp_admin_heartbeat_t;
+
+/* Upserts the node's row in one single-statement (autocommit) transaction. Unlike every other
+ * writer here it does NOT bump the snapshot version: heartbeats do not change what nodes
+ * serve. */
+cp_admin_rc_t cp_admin_record_heartbeat(cp_store_t *s, const cp_admin_heartbeat_t *hb, const char **param,
+                                        char *err, size_t errlen);
+/* All nodes in id order as a JSON array of {"id","build","snapshot_version","last_seen_ms",
+ * "age_ms"}, age_ms = now_ms - last_seen_ms (never negative). NULL with err on failure. */
+cJSON *cp_admin_list_nodes(cp_store_t *s, int64_t now_ms, char *err, size_t errlen);
+
 #endif

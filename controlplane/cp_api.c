@@ -225,6 +225,20 @@ static int h_snapshot_version(h2o_req_t *req)
     return send_owned(req, 200, b);
 }
 
+static int h_list_nodes(h2o_req_t *req)
+{
+    char err[256];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    cJSON *arr = cp_admin_list_nodes(g.opts->store, now, err, sizeof(err));
+    if (arr == NULL)
+        return send_store_error(req, err);
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddItemToObject(b, "nodes", arr);
+    return send_owned(req, 200, b);
+}
+
 static int h_list_workspaces(h2o_req_t *req)
 {
     char err[256];
@@ -447,6 +461,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
     if (n == 3 && strcmp(seg[1], "snapshot") == 0 && strcmp(seg[2], "version") == 0)
         return get ? h_snapshot_version(req) : method_not_allowed(req);
+    if (n == 2 && strcmp(seg[1], "nodes") == 0)
+        return get ? h_list_nodes(req) : method_not_allowed(req);
     if (n >= 2 && strcmp(seg[1], "workspaces") == 0) {
         if (n == 2)
             return get ? h_list_workspaces(req) : post ? h_create_workspace(req) : method_not_allowed(req);

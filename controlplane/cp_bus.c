@@ -11,6 +11,8 @@
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/reqrep0/rep.h>
 
+#include "bus.pb-c.h"
+#include "cp_admin.h"
 #include "cp_snapshot.h"
 #include "cp_store.h"
 #include "sy_log.h"
@@ -60,7 +62,69 @@ void cp_bus_notify(uint64_t version)
         publish_version(version);
 }
 
+static void serve_snapshot(nng_msg *req);
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void reply_bytes(const void *b, size_t len)
+{
+    nng_msg *rep = NULL;
+    int rv = nng_msg_alloc(&rep, 0);
+    if (rv == 0)
+        rv = nng_msg_append(rep, b, len);
+    if (rv == 0)
+        rv = nng_sendmsg(g.rep, rep, 0);
+    if (rv != 0) {
+        if (rep != NULL)
+            nng_msg_free(rep);
+        SY_WARN("msg=\"bus reply failed\" err=\"%s\"", nng_strerror(rv));
+    }
+}
+
+/* Records a heartbeat in dp_nodes (no snapshot version bump) and answers "ok" (or "error":
+ * the node only logs it). */
+static void serve_heartbeat(const Switchyard__Heartbeat *hb)
+{
+    char err[256];
+    const char *param = NULL;
+    cp_admin_heartbeat_t h = {.id = hb->node_id,
+                              .build = hb->build,
+                              .snapshot_version = hb->snapshot_version,
+                              .load = hb->load,
+                              .now_ms = wall_ms()};
+    cp_admin_rc_t rc = cp_admin_record_heartbeat(g.store, &h, &param, err, sizeof(err));
+    if (rc != CP_ADMIN_OK) {
+        SY_WARN("msg=\"bus heartbeat not recorded\" param=%s err=\"%s\"", param ? param : "-", err);
+        reply_bytes("error", 5);
+        return;
+    }
+    SY_DEBUG("msg=\"bus heartbeat\" node=%s version=%llu", hb->node_id,
+             (unsigned long long)hb->snapshot_version);
+    reply_bytes("ok", 2);
+}
+
+/* Answers one request: a BusRequest{heartbeat} is recorded; anything else (a fetch, an empty
+ * or unparsable request from an older node) gets the snapshot. */
 static void serve_one(nng_msg *req)
+{
+    Switchyard__BusRequest *br = switchyard__bus_request__unpack(NULL, nng_msg_len(req), nng_msg_body(req));
+    if (br != NULL && br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_HEARTBEAT && br->heartbeat != NULL) {
+        nng_msg_free(req);
+        serve_heartbeat(br->heartbeat);
+        switchyard__bus_request__free_unpacked(br, NULL);
+        return;
+    }
+    if (br != NULL)
+        switchyard__bus_request__free_unpacked(br, NULL);
+    serve_snapshot(req);
+}
+
+static void serve_snapshot(nng_msg *req)
 {
     char err[256];
     uint8_t *buf = NULL;

@@ -4,8 +4,12 @@
  *   PUB  (pub_url): 8-byte big-endian snapshot version notices. One after every successful
  *        admin write (cp_bus_notify) and the current version every 500 ms, so a lost notice
  *        is repaired quickly. A notice is a hint only; nodes fetch by REQ.
- *   REP  (rep_url): any request is answered with the current packed Switchyard__Snapshot
- *        (cp_snapshot_build). Requests are idempotent (REQ may resend).
+ *   REP  (rep_url): requests are Switchyard__BusRequest (proto/bus.proto). A `fetch` — and,
+ *        for compatibility, an empty or unparsable request — is answered with the current
+ *        packed Switchyard__Snapshot (cp_snapshot_build). A `heartbeat` upserts the node's
+ *        dp_nodes row (last_seen_ms = wall-clock now) WITHOUT bumping the snapshot version
+ *        (cp_admin_record_heartbeat) and is answered "ok" ("error" if not recorded).
+ *        Requests are idempotent (REQ may resend).
  *
  * Threading: cp_bus_start spawns one bus thread that opens its OWN store handle on `db_path`
  * (WAL lets it read while the admin API's handle writes) and serves REP in a loop with a

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -10,6 +11,7 @@
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
 
+#include "bus.pb-c.h"
 #include "dp.h"
 #include "dp_cache.h"
 #include "dp_server.h"
@@ -21,15 +23,18 @@
 enum {
     DP_BUS_SUB_TIMEOUT_MS = 100,
     DP_BUS_SAFETY_MS = 1000,
+    DP_BUS_HEARTBEAT_MS = 1000,
     DP_BUS_REQ_TIMEOUT_MS = 2000,
     DP_BUS_NOTICE_MAX = 64,
 };
+#define DP_BUS_BUILD "switchyard-dp/0.1"
 #define DP_BUS_SNAPSHOT_MAX ((size_t)64 << 20)
 
 static struct {
     atomic_int running, stop;
     nng_socket sub, req;
     const char *cache_dir; /* NULL: no cache; read only by the bus thread once started */
+    const char *node_id;   /* heartbeat identity */
     pthread_t tid;
 } g;
 
@@ -83,29 +88,69 @@ static void apply(const uint8_t *buf, size_t len)
     }
 }
 
-static void fetch(void)
+/* Sends one packed BusRequest on the REQ socket and returns the reply (caller frees), or NULL. */
+static nng_msg *request(const Switchyard__BusRequest *br, const char *what)
 {
-    static const char ask[] = "snapshot";
-    int rv = nng_send(g.req, (void *)ask, sizeof(ask) - 1, 0);
-    if (rv != 0) {
-        if (rv != NNG_ECLOSED)
-            SY_DEBUG("msg=\"bus snapshot request not sent\" err=\"%s\"", nng_strerror(rv));
-        return;
-    }
+    size_t len = switchyard__bus_request__get_packed_size(br);
     nng_msg *m = NULL;
+    int rv = nng_msg_alloc(&m, len);
+    if (rv != 0) {
+        SY_WARN("msg=\"bus %s not sent\" err=\"%s\"", what, nng_strerror(rv));
+        return NULL;
+    }
+    switchyard__bus_request__pack(br, nng_msg_body(m));
+    if ((rv = nng_sendmsg(g.req, m, 0)) != 0) {
+        nng_msg_free(m);
+        if (rv != NNG_ECLOSED)
+            SY_DEBUG("msg=\"bus %s not sent\" err=\"%s\"", what, nng_strerror(rv));
+        return NULL;
+    }
     if ((rv = nng_recvmsg(g.req, &m, 0)) != 0) {
         if (rv != NNG_ECLOSED)
-            SY_WARN("msg=\"bus snapshot fetch failed\" err=\"%s\"", nng_strerror(rv));
-        return;
+            SY_WARN("msg=\"bus %s failed\" err=\"%s\"", what, nng_strerror(rv));
+        return NULL;
     }
+    return m;
+}
+
+static void fetch(void)
+{
+    Switchyard__FetchSnapshot f = SWITCHYARD__FETCH_SNAPSHOT__INIT;
+    f.have_version = dp_snapshot_current_version();
+    Switchyard__BusRequest br = SWITCHYARD__BUS_REQUEST__INIT;
+    br.kind_case = SWITCHYARD__BUS_REQUEST__KIND_FETCH;
+    br.fetch = &f;
+    nng_msg *m = request(&br, "snapshot fetch");
+    if (m == NULL)
+        return;
     apply(nng_msg_body(m), nng_msg_len(m));
     nng_msg_free(m);
+}
+
+/* Tells the control plane this node is alive and which version it serves. Returns that version. */
+static uint64_t heartbeat(void)
+{
+    Switchyard__Heartbeat hb = SWITCHYARD__HEARTBEAT__INIT;
+    hb.node_id = (char *)g.node_id;
+    hb.build = (char *)DP_BUS_BUILD;
+    hb.snapshot_version = dp_snapshot_current_version();
+    hb.load = 0; /* in-flight counts live in the loop threads; not reported yet */
+    Switchyard__BusRequest br = SWITCHYARD__BUS_REQUEST__INIT;
+    br.kind_case = SWITCHYARD__BUS_REQUEST__KIND_HEARTBEAT;
+    br.heartbeat = &hb;
+    nng_msg *m = request(&br, "heartbeat");
+    if (m != NULL) {
+        if (nng_msg_len(m) != 2 || memcmp(nng_msg_body(m), "ok", 2) != 0)
+            SY_DEBUG("msg=\"bus heartbeat not acknowledged\" bytes=%zu", nng_msg_len(m));
+        nng_msg_free(m);
+    }
+    return hb.snapshot_version;
 }
 
 static void *bus_main(void *arg)
 {
     (void)arg;
-    uint64_t last_fetch = 0;
+    uint64_t last_fetch = 0, last_hb = 0, hb_version = UINT64_MAX;
     int want = 1; /* fetch on start */
     while (!atomic_load(&g.stop)) {
         uint64_t t = now_ms();
@@ -113,6 +158,13 @@ static void *bus_main(void *arg)
             fetch();
             last_fetch = now_ms();
             want = 0;
+        }
+        /* every second, and at once when the served version changed */
+        t = now_ms();
+        if (!atomic_load(&g.stop) &&
+            (t - last_hb >= DP_BUS_HEARTBEAT_MS || dp_snapshot_current_version() != hb_version)) {
+            hb_version = heartbeat();
+            last_hb = now_ms();
         }
         nng_msg *m = NULL;
         int rv = nng_recvmsg(g.sub, &m, 0);
@@ -138,10 +190,12 @@ static void *bus_main(void *arg)
     return NULL;
 }
 
-int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir, char *err, size_t errlen)
+int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir, const char *node_id, char *err,
+                 size_t errlen)
 {
     int rv;
     g.cache_dir = cache_dir;
+    g.node_id = node_id;
     const char *what = "sub open";
     if ((rv = nng_sub0_open(&g.sub)) != 0)
         goto fail;
@@ -171,7 +225,7 @@ int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir
         return sy_errf(err, errlen, "bus thread: %s", strerror(rv));
     }
     atomic_store(&g.running, 1);
-    SY_INFO("msg=\"following the control plane\" sub=%s req=%s", sub_url, req_url);
+    SY_INFO("msg=\"following the control plane\" sub=%s req=%s node=%s", sub_url, req_url, node_id);
     return 0;
 fail_both:
     nng_close(g.sub);

@@ -5,6 +5,10 @@
  *       receive size capped). A notice newer than the published snapshot triggers a fetch.
  *   REQ (req_url): fetches the packed Switchyard__Snapshot (receive cap 64 MiB). Fetched on
  *       start, on a newer notice, and every 1 s as a safety net against lost notices.
+ *       Requests are Switchyard__BusRequest (proto/bus.proto): `fetch` for the snapshot, and
+ *       every 1 s (and at once after the served version changes) a `heartbeat` carrying the
+ *       node id, build "switchyard-dp/0.1" and dp_snapshot_current_version(); the control
+ *       plane records it in dp_nodes (GET /api/nodes).
  *
  * A fetched snapshot is unpacked and built with dp_snapshot_build; one that is corrupt,
  * invalid or not newer than the published one is rejected (logged) and the current one kept.
@@ -24,8 +28,10 @@
 #include <stddef.h>
 
 /* Opens both sockets, dials, starts the thread. 0, or -1 with err (nothing left running).
- * cache_dir may be NULL (no on-disk cache). The strings must outlive the bus. */
-int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir, char *err, size_t errlen);
+ * cache_dir may be NULL (no on-disk cache); node_id is the heartbeat identity (non-NULL).
+ * The strings must outlive the bus. */
+int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir, const char *node_id, char *err,
+                 size_t errlen);
 /* No-op when not started. */
 void dp_bus_stop(void);
 

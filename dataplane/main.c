@@ -19,7 +19,8 @@
 
 static const char *config_path;
 static uint64_t config_version;
-static const char *cp_sub_url, *cp_req_url, *cache_dir;
+static const char *cp_sub_url, *cp_req_url, *cache_dir, *node_id;
+static char default_node_id[320];
 
 static void usage(FILE *f)
 {
@@ -29,6 +30,7 @@ static void usage(FILE *f)
             "  --config FILE       catalog, providers and keys (docs/config.md)\n"
             "  --control-plane-sub URL  nng SUB address of the control plane's version notices\n"
             "  --control-plane-req URL  nng REQ address of its snapshot service (both or neither)\n"
+            "  --node-id ID        bus mode: this node's id in heartbeats (default hostname:pid)\n"
             "  --cache-dir DIR     bus mode: keep the last snapshot in DIR/snapshot.pb and boot from it\n"
             "                      when the control plane is unreachable\n"
             "  --listen HOST:PORT  listen address (default 127.0.0.1:8080; port 0 = any free port)\n"
@@ -66,7 +68,7 @@ static void reload(void)
 static void bus_start(void)
 {
     char err[512];
-    if (dp_bus_start(cp_sub_url, cp_req_url, cache_dir, err, sizeof(err)) != 0)
+    if (dp_bus_start(cp_sub_url, cp_req_url, cache_dir, node_id, err, sizeof(err)) != 0)
         SY_ERROR("msg=\"cannot follow the control plane\" err=\"%s\"", err);
 }
 
@@ -95,6 +97,7 @@ int main(int argc, char **argv)
                                              {"control-plane-sub", required_argument, NULL, 'S'},
                                              {"control-plane-req", required_argument, NULL, 'R'},
                                              {"cache-dir", required_argument, NULL, 'D'},
+                                             {"node-id", required_argument, NULL, 'N'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int ch;
@@ -145,6 +148,9 @@ int main(int argc, char **argv)
         case 'D':
             cache_dir = optarg;
             break;
+        case 'N':
+            node_id = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -158,6 +164,15 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (node_id == NULL) {
+        char host[256];
+        if (gethostname(host, sizeof(host)) != 0)
+            snprintf(host, sizeof(host), "dp");
+        host[sizeof(host) - 1] = '\0';
+        snprintf(default_node_id, sizeof(default_node_id), "%s:%ld", host, (long)getpid());
+        node_id = default_node_id;
+    }
+    dp_rt.node_id = node_id;
     if (o.threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         o.threads = n > 0 ? (size_t)n : 1;
