@@ -5,17 +5,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cp_api.h"
 #include "cp_bus.h"
 #include "cp_catalog.h"
+#include "cp_check.h"
 #include "cp_store.h"
 #include "sy_log.h"
 #include "sy_util.h"
 
+/* --check-db: 0 clean, 1 problems or the database cannot be opened/checked. */
+static int check_db(const char *path)
+{
+    char err[512];
+    cp_store_t *store;
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) { /* never create an empty one to check */
+        fprintf(stderr, "switchyard-cp: %s: no such database file\n", path);
+        return 1;
+    }
+    if (cp_store_open(path, &store, err, sizeof(err)) != 0) {
+        fprintf(stderr, "switchyard-cp: cannot open %s: %s\n", path, err);
+        return 1;
+    }
+    int rc = cp_check_db(store, stdout, err, sizeof(err));
+    if (rc < 0)
+        fprintf(stderr, "switchyard-cp: check of %s failed: %s\n", path, err);
+    cp_store_close(store);
+    return rc == 0 ? 0 : 1;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: switchyard-cp --db FILE --catalog FILE [options]\n"
+               "       switchyard-cp --check-db FILE\n"
                "  --db FILE           SQLite database (created if missing)\n"
                "  --catalog FILE      catalog file loaded (upserted) at start (docs/config.md)\n"
                "  --listen HOST:PORT  admin API address (default 127.0.0.1:8081; port 0 = any free port)\n"
@@ -25,6 +49,9 @@ static void usage(FILE *f)
                "  --bus-rep URL       nng REP address serving the packed snapshot (both or neither)\n"
                "  --bus-drop-notices  FOR TESTS ONLY: publish no version notices (neither after writes\n"
                "                      nor the periodic republish); nodes converge by their own fetch\n"
+               "  --check-db FILE     open FILE (applying migrations), run PRAGMA integrity_check and\n"
+               "                      foreign_key_check, print 'integrity ok' or the problems; exit 0\n"
+               "                      when clean, 1 otherwise (the API is not started)\n"
                "environment: SWITCHYARD_OPERATOR_TOKEN (required) is the bearer token for /api/*\n");
 }
 
@@ -32,7 +59,7 @@ int main(int argc, char **argv)
 {
     static char host[256] = "127.0.0.1";
     cp_api_opts_t o = {.host = host, .port = 8081, .max_body_bytes = 64 * 1024};
-    const char *db = NULL, *catalog = NULL, *bus_pub = NULL, *bus_rep = NULL;
+    const char *db = NULL, *catalog = NULL, *bus_pub = NULL, *bus_rep = NULL, *check = NULL;
     int drop_notices = 0;
     static const struct option longopts[] = {{"db", required_argument, NULL, 'd'},
                                              {"catalog", required_argument, NULL, 'c'},
@@ -42,6 +69,7 @@ int main(int argc, char **argv)
                                              {"bus-pub", required_argument, NULL, 'P'},
                                              {"bus-rep", required_argument, NULL, 'R'},
                                              {"bus-drop-notices", no_argument, NULL, 'N'},
+                                             {"check-db", required_argument, NULL, 'C'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int ch;
@@ -80,6 +108,9 @@ int main(int argc, char **argv)
         case 'N':
             drop_notices = 1;
             break;
+        case 'C':
+            check = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -87,6 +118,13 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+    }
+    if (check != NULL) {
+        if (optind != argc || db != NULL || catalog != NULL || bus_pub != NULL || bus_rep != NULL) {
+            usage(stderr);
+            return 2;
+        }
+        return check_db(check);
     }
     if (optind != argc || db == NULL || catalog == NULL || (bus_pub == NULL) != (bus_rep == NULL)) {
         usage(stderr);
