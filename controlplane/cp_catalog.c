@@ -62,6 +62,10 @@ typedef struct {
     int64_t now;
     char *err;
     size_t errlen;
+    /* ids seen in the section being loaded (open addressing; the strings belong to the parsed
+     * file, which outlives the load): duplicate detection in O(n), not O(n^2) */
+    const char **seen;
+    size_t seen_mask;
 } load_t;
 
 /* Same rule as the data plane's identifiers: they appear in URLs, headers and logs, so
@@ -223,16 +227,33 @@ static int get_caps(load_t *l, const cJSON *o, const char *where, uint32_t *caps
     return 0;
 }
 
-/* 1 when an entry before `e` in `arr` has the same "id" (the data plane rejects such a file;
- * an upsert would silently keep the last one). */
-static int dup_id_before(const cJSON *arr, const cJSON *e, const char *id)
+/* Starts duplicate detection for a section of `n` entries. */
+static int seen_reset(load_t *l, const cJSON *arr)
 {
-    for (const cJSON *p = arr->child; p != NULL && p != e; p = p->next) {
-        const cJSON *pid = cJSON_GetObjectItemCaseSensitive(p, "id");
-        if (cJSON_IsString(pid) && strcmp(pid->valuestring, id) == 0)
+    size_t n = (size_t)cJSON_GetArraySize(arr), cap = 16;
+    while (cap < n * 2)
+        cap <<= 1;
+    free(l->seen);
+    l->seen = calloc(cap, sizeof(*l->seen));
+    l->seen_mask = cap - 1;
+    return l->seen ? 0 : sy_errf(l->err, l->errlen, "out of memory");
+}
+
+/* 1 when an earlier entry of the section had the same "id" (the data plane rejects such a file;
+ * an upsert would silently keep the last one), else records it and returns 0. */
+static int seen_before(load_t *l, const char *id)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    for (size_t i = h & l->seen_mask;; i = (i + 1) & l->seen_mask) {
+        if (l->seen[i] == NULL) {
+            l->seen[i] = id;
+            return 0;
+        }
+        if (strcmp(l->seen[i], id) == 0)
             return 1;
     }
-    return 0;
 }
 
 /* Binds a JSON value as its compact text, or NULL. */
@@ -293,6 +314,8 @@ static int load_settings(load_t *l, const cJSON *root)
 
 static int load_providers(load_t *l, const cJSON *arr)
 {
+    if (seen_reset(l, arr) != 0)
+        return -1;
     static const char *const allowed[] = {"id", "kind", "base_url", "api_key_env", "ca_file", NULL};
     const cJSON *e;
     size_t i = 0;
@@ -310,7 +333,7 @@ static int load_providers(load_t *l, const cJSON *arr)
         if (!valid_ident(id))
             return sy_errf(l->err, l->errlen, "%s: invalid id", where);
         snprintf(where, sizeof(where), "provider %s", id);
-        if (dup_id_before(arr, e, id))
+        if (seen_before(l, id))
             return sy_errf(l->err, l->errlen, "%s: duplicate id", where);
         if (strcmp(kind, "openai") != 0)
             return sy_errf(l->err, l->errlen, "%s: unknown kind '%s' (supported: openai)", where, kind);
@@ -335,6 +358,8 @@ static int load_providers(load_t *l, const cJSON *arr)
 
 static int load_models(load_t *l, const cJSON *arr)
 {
+    if (seen_reset(l, arr) != 0)
+        return -1;
     static const char *const allowed[] = {"id",    "provider", "upstream", "input_per_m", "output_per_m", "context_window",
                                           "capabilities", "tiers", "quality", "description", NULL};
     const cJSON *e;
@@ -361,7 +386,7 @@ static int load_models(load_t *l, const cJSON *arr)
         if (!valid_ident(id) || strchr(id, '/'))
             return sy_errf(l->err, l->errlen, "%s: invalid id", where);
         snprintf(where, sizeof(where), "model %s", id);
-        if (dup_id_before(arr, e, id))
+        if (seen_before(l, id))
             return sy_errf(l->err, l->errlen, "%s: duplicate id", where);
         if (upstream == NULL || upstream[0] == '\0')
             upstream = id;
@@ -392,6 +417,8 @@ static int load_models(load_t *l, const cJSON *arr)
 
 static int load_workspaces(load_t *l, const cJSON *arr)
 {
+    if (seen_reset(l, arr) != 0)
+        return -1;
     static const char *const allowed[] = {"id", "active", "name", NULL};
     const cJSON *e;
     size_t i = 0;
@@ -409,7 +436,7 @@ static int load_workspaces(load_t *l, const cJSON *arr)
         if (!valid_ident(id))
             return sy_errf(l->err, l->errlen, "%s: invalid id", where);
         snprintf(where, sizeof(where), "workspace %s", id);
-        if (dup_id_before(arr, e, id))
+        if (seen_before(l, id))
             return sy_errf(l->err, l->errlen, "%s: duplicate id", where);
         sqlite3_stmt *st = l->st[ST_WORKSPACE];
         sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -426,6 +453,8 @@ static int load_workspaces(load_t *l, const cJSON *arr)
 
 static int load_keys(load_t *l, const cJSON *arr)
 {
+    if (seen_reset(l, arr) != 0)
+        return -1;
     static const char *const allowed[] = {"id",      "sha256",     "workspace", "allowed_models",
                                           "revoked", "expires_at", "name",      NULL};
     const cJSON *e;
@@ -450,7 +479,7 @@ static int load_keys(load_t *l, const cJSON *arr)
         if (!valid_ident(id))
             return sy_errf(l->err, l->errlen, "%s: invalid id", where);
         snprintf(where, sizeof(where), "key %s", id);
-        if (dup_id_before(arr, e, id))
+        if (seen_before(l, id))
             return sy_errf(l->err, l->errlen, "%s: duplicate id", where);
         if (sy_unhex(hex, strlen(hex), sha, sizeof(sha)) != 0)
             return sy_errf(l->err, l->errlen, "%s: \"sha256\" must be 64 hex digits", where);
@@ -548,6 +577,7 @@ rollback:
 out:
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(l.st[i]);
+    free(l.seen);
     cJSON_Delete(root);
     return rc;
 }
