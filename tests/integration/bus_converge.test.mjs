@@ -13,33 +13,14 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BUILD_DIR, DP_BIN, Proc, childEnv, makeTempDir, waitFor, slack, sleep, httpRequest, startMock, closedPort } from './lib/harness.mjs';
+import { BUILD_DIR, DP_BIN, Proc, childEnv, makeTempDir, waitFor, slack, sleep, httpRequest, startMock, closedPort, CP_BIN, readPort, chatStatus } from './lib/harness.mjs';
 
-const CP_BIN = path.join(BUILD_DIR, 'controlplane', 'switchyard-cp');
 const TOKEN = 'op-' + crypto.randomBytes(16).toString('hex');
 const UPSTREAM_KEY = 'mock-' + crypto.randomBytes(8).toString('hex');
-const MESSAGES = [{ role: 'user', content: 'hi' }];
 
 let tmp, mock, catalogFile;
 let seq = 0;
 const procs = []; // every process started, stopped (and checked) in `after`
-
-async function readPort(file, proc) {
-  return waitFor(
-    () => {
-      if (!proc.running) throw new Error(`${proc.name} exited during start-up: ${proc.describeExit()}\n${proc.stderrTail()}`);
-      let s;
-      try {
-        s = fs.readFileSync(file, 'utf8');
-      } catch {
-        return null;
-      }
-      const m = s.match(/^(\d+)\s*\n/);
-      return m ? Number(m[1]) : null;
-    },
-    { timeout: slack(10000), what: `${proc.name} port file` },
-  );
-}
 
 async function busUrls() {
   return { pub: `tcp://127.0.0.1:${await closedPort()}`, rep: `tcp://127.0.0.1:${await closedPort()}` };
@@ -68,16 +49,6 @@ async function startDp(bus, cacheDir) {
   const proc = new Proc(`switchyard-dp-${n}`, DP_BIN, args, { env: { ...childEnv(), MOCK_KEY: UPSTREAM_KEY } });
   procs.push(proc);
   return { proc, url: `http://127.0.0.1:${await readPort(portFile, proc)}` };
-}
-
-async function chatStatus(dpUrl, key) {
-  const r = await fetch(`${dpUrl}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'm-ok', messages: MESSAGES }),
-  });
-  await r.arrayBuffer();
-  return r.status;
 }
 
 const readyz = async (d) => (await httpRequest(`${d.url}/readyz`)).status;

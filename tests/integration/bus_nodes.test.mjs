@@ -7,9 +7,8 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BUILD_DIR, DP_BIN, Proc, childEnv, makeTempDir, waitFor, slack, sleep, httpRequest, closedPort } from './lib/harness.mjs';
+import { BUILD_DIR, DP_BIN, Proc, childEnv, makeTempDir, waitFor, slack, sleep, httpRequest, closedPort, CP_BIN, readPort } from './lib/harness.mjs';
 
-const CP_BIN = path.join(BUILD_DIR, 'controlplane', 'switchyard-cp');
 const TOKEN = 'op-' + crypto.randomBytes(16).toString('hex');
 const NODE_IDS = ['a', 'b'];
 
@@ -21,23 +20,6 @@ function api(p, { method = 'GET', body, token = TOKEN } = {}) {
   if (token) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
   return httpRequest(cpBase + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-}
-
-async function readPort(file, proc) {
-  return waitFor(
-    () => {
-      if (!proc.running) throw new Error(`${proc.name} exited during start-up: ${proc.describeExit()}\n${proc.stderrTail()}`);
-      let s;
-      try {
-        s = fs.readFileSync(file, 'utf8');
-      } catch {
-        return null;
-      }
-      const m = s.match(/^(\d+)\s*\n/);
-      return m ? Number(m[1]) : null;
-    },
-    { timeout: slack(10000), what: `${proc.name} port file` },
-  );
 }
 
 async function version() {

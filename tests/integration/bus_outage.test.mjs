@@ -10,12 +10,10 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BUILD_DIR, DP_BIN, Proc, childEnv, makeTempDir, waitFor, slack, sleep, httpRequest, startMock, closedPort } from './lib/harness.mjs';
+import { BUILD_DIR, DP_BIN, Proc, childEnv, makeTempDir, waitFor, slack, sleep, httpRequest, startMock, closedPort, CP_BIN, readPort, chatStatus } from './lib/harness.mjs';
 
-const CP_BIN = path.join(BUILD_DIR, 'controlplane', 'switchyard-cp');
 const TOKEN = 'op-' + crypto.randomBytes(16).toString('hex');
 const UPSTREAM_KEY = 'mock-' + crypto.randomBytes(8).toString('hex');
-const MESSAGES = [{ role: 'user', content: 'hi' }];
 const SANITIZER_RE = /ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)|runtime error:/;
 
 let tmp, mock, cp, cpBase, cpArgs, pubUrl, repUrl, catalogFile;
@@ -29,33 +27,6 @@ function api(p, { method = 'GET', body } = {}) {
   const headers = { authorization: `Bearer ${TOKEN}` };
   if (body !== undefined) headers['content-type'] = 'application/json';
   return httpRequest(cpBase + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-}
-
-async function readPort(file, proc) {
-  return waitFor(
-    () => {
-      if (!proc.running) throw new Error(`${proc.name} exited during start-up: ${proc.describeExit()}\n${proc.stderrTail()}`);
-      let s;
-      try {
-        s = fs.readFileSync(file, 'utf8');
-      } catch {
-        return null;
-      }
-      const m = s.match(/^(\d+)\s*\n/);
-      return m ? Number(m[1]) : null;
-    },
-    { timeout: slack(10000), what: `${proc.name} port file` },
-  );
-}
-
-async function chatStatus(dpUrl, key) {
-  const r = await fetch(`${dpUrl}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'm-ok', messages: MESSAGES }),
-  });
-  await r.arrayBuffer();
-  return r.status;
 }
 
 async function startCp() {

@@ -5,9 +5,8 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BUILD_DIR, REPO, Proc, childEnv, makeTempDir, waitFor, slack, httpRequest } from './lib/harness.mjs';
+import { BUILD_DIR, REPO, Proc, childEnv, makeTempDir, waitFor, slack, httpRequest, CP_BIN } from './lib/harness.mjs';
 
-const CP_BIN = path.join(BUILD_DIR, 'controlplane', 'switchyard-cp');
 const TOKEN = 'op-' + crypto.randomBytes(16).toString('hex');
 const DEMO = path.join(REPO, 'deploy', 'demo.json');
 

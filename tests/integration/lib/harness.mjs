@@ -765,3 +765,36 @@ export function spawnSyncChecked(cmd, args, opts = {}) {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
   return r;
 }
+
+// ------------------------------------------------------------------- the fleet (cp + bus)
+
+export const CP_BIN = path.join(BUILD_DIR, 'controlplane', 'switchyard-cp');
+
+/** Waits for a --port-file to hold a port; fails early if the process exits. */
+export async function readPort(file, proc) {
+  return waitFor(
+    () => {
+      if (!proc.running) throw new Error(`${proc.name} exited during start-up: ${proc.describeExit()}\n${proc.stderrTail()}`);
+      let s;
+      try {
+        s = fs.readFileSync(file, 'utf8');
+      } catch {
+        return null;
+      }
+      const m = s.match(/^(\d+)\s*\n/);
+      return m ? Number(m[1]) : null;
+    },
+    { timeout: slack(10000), what: `${proc.name} port file` },
+  );
+}
+
+/** Status of one small chat request with `key` (model m-ok) against a data plane. */
+export async function chatStatus(dpUrl, key) {
+  const r = await fetch(`${dpUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'm-ok', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  await r.arrayBuffer();
+  return r.status;
+}
