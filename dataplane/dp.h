@@ -97,7 +97,6 @@ typedef struct dp_req {
     struct curl_slist *up_headers; /* first node in `arena`, the rest the provider's (shared) */
     int up_status;
     int up_retry_after; /* seconds, -1 when none */
-    int up_is_sse;
     sy_err_t last_err;
     char last_msg[200];
 
@@ -168,7 +167,7 @@ int dp_openai_prepare(dp_req_t *r);
 /* ---- dp_upstream.c (stage 7): the one upstream engine ---- */
 typedef struct {
     /* First bytes of the body arrived (status and headers known). */
-    void (*on_response)(void *ctx, int status, int retry_after, int is_sse);
+    void (*on_response)(void *ctx, int status, int retry_after);
     /* Body bytes. Return 0 to accept all of them, 1 to pause (the same bytes come again after
      * dp_upstream_resume). */
     int (*on_data)(void *ctx, const char *p, size_t n);

@@ -18,7 +18,7 @@
 #include "sy_log.h"
 #include "sy_money.h"
 
-static void on_response(void *ctx, int status, int retry_after, int is_sse);
+static void on_response(void *ctx, int status, int retry_after);
 static int on_data(void *ctx, const char *p, size_t n);
 static void on_done(void *ctx, sy_err_t err, const char *why);
 static const dp_upstream_cb_t relay_cb = {on_response, on_data, on_done};
@@ -190,7 +190,6 @@ static void fail_final(dp_req_t *r)
 static void reset_attempt(dp_req_t *r)
 {
     r->up_status = 0;
-    r->up_is_sse = 0;
     r->up_paused = 0;
     r->done_seen = 0;
     r->overflow = 0;
@@ -261,12 +260,11 @@ static void retry_deferred(dp_req_t *r)
 
 /* ---- upstream callbacks ---- */
 
-static void on_response(void *ctx, int status, int retry_after, int is_sse)
+static void on_response(void *ctx, int status, int retry_after)
 {
     dp_req_t *r = ctx;
     r->up_status = status;
     r->up_retry_after = retry_after;
-    r->up_is_sse = is_sse;
     if (r->t_first_byte_ns == 0)
         r->t_first_byte_ns = dp_now_ns();
 }

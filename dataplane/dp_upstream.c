@@ -44,7 +44,7 @@ struct dp_upstream {
     void *ctx;
     h2o_timeout_entry_t timer; /* first byte, then idle between chunks */
     h2o_timeout_t *fb_timeout, *idle_timeout;
-    int got_response, is_sse, retry_after, paused, cancelled, in_cb;
+    int got_response, retry_after, paused, cancelled, in_cb;
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -139,7 +139,7 @@ static void report_response(dp_upstream_t *u)
     long status = 0;
     curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &status);
     u->got_response = 1;
-    u->cb.on_response(u->ctx, (int)status, u->retry_after, u->is_sse);
+    u->cb.on_response(u->ctx, (int)status, u->retry_after);
 }
 
 static void check_done(dp_curl_t *c)
@@ -269,7 +269,6 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *ud)
     size_t n = sz * nm;
     if (n >= 5 && strncmp(p, "HTTP/", 5) == 0) {
         u->retry_after = -1; /* new status line (after a 1xx): forget earlier headers */
-        u->is_sse = 0;
     } else if (n > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
         char tmp[32];
         size_t l = n - 12 < sizeof(tmp) - 1 ? n - 12 : sizeof(tmp) - 1;
@@ -279,8 +278,6 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *ud)
         long v = strtol(tmp, &end, 10);
         if (end != tmp && v >= 0 && v < 86400)
             u->retry_after = (int)v;
-    } else if (n > 13 && strncasecmp(p, "content-type:", 13) == 0) {
-        u->is_sse = memmem(p + 13, n - 13, "text/event-stream", 17) != NULL;
     }
     return n;
 }
