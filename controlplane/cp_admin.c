@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "sy_money.h"
 #include "sy_util.h"
 
 int cp_admin_valid_id(const char *s)
@@ -44,8 +45,8 @@ static int exists(cp_store_t *s, const char *sql, const char *id, char *err, siz
 }
 
 static const char WS_COLS[] = "SELECT id, name, active, created_at FROM workspaces";
-static const char KEY_COLS[] =
-    "SELECT id, workspace_id, name, prefix, allowed_models, expires_at, revoked, created_at FROM api_keys";
+static const char KEY_COLS[] = "SELECT id, workspace_id, name, prefix, allowed_models, expires_at, revoked, created_at, "
+                               "budget_nano, rpm, tpm FROM api_keys";
 
 static cJSON *ws_row(sqlite3_stmt *st)
 {
@@ -74,6 +75,21 @@ static cJSON *key_row(sqlite3_stmt *st)
     cJSON_AddNumberToObject(o, "expires_at", (double)sqlite3_column_int64(st, 5));
     cJSON_AddBoolToObject(o, "revoked", sqlite3_column_int(st, 6));
     cJSON_AddNumberToObject(o, "created_at", (double)sqlite3_column_int64(st, 7));
+    /* money leaves as an exact decimal string; NULL limits are "none" */
+    if (sqlite3_column_type(st, 8) == SQLITE_NULL) {
+        cJSON_AddNullToObject(o, "budget_usd");
+    } else {
+        char usd[32];
+        sy_money_format_usd(sqlite3_column_int64(st, 8), usd);
+        cJSON_AddStringToObject(o, "budget_usd", usd);
+    }
+    for (int c = 9; c <= 10; c++) {
+        const char *name = c == 9 ? "rpm" : "tpm";
+        if (sqlite3_column_type(st, c) == SQLITE_NULL)
+            cJSON_AddNullToObject(o, name);
+        else
+            cJSON_AddNumberToObject(o, name, (double)sqlite3_column_int64(st, c));
+    }
     return o;
 }
 
@@ -227,6 +243,33 @@ cp_admin_rc_t cp_admin_list_keys(cp_store_t *s, const char *workspace_id, cJSON 
     return *out ? CP_ADMIN_OK : CP_ADMIN_ERROR;
 }
 
+/* Every entry of a scope is "*" or a catalog model (by id or provider/id), checked inside the
+ * caller's write transaction. */
+static cp_admin_rc_t check_models(cp_store_t *s, const cJSON *models, const char **param, char *err, size_t errlen)
+{
+    const cJSON *m;
+    cJSON_ArrayForEach(m, models)
+    {
+        if (!cJSON_IsString(m)) {
+            *param = "allowed_models";
+            sy_errf(err, errlen, "'allowed_models' must be an array of strings");
+            return CP_ADMIN_INVALID;
+        }
+        if (strcmp(m->valuestring, "*") == 0)
+            continue;
+        int found = exists(s, "SELECT 1 FROM models WHERE id = ?1 OR provider_id || '/' || id = ?1", m->valuestring,
+                           err, errlen);
+        if (found <= 0) {
+            if (found < 0)
+                return CP_ADMIN_ERROR;
+            *param = "allowed_models";
+            sy_errf(err, errlen, "allowed model '%.128s' is not in the catalog", m->valuestring);
+            return CP_ADMIN_INVALID;
+        }
+    }
+    return CP_ADMIN_OK;
+}
+
 cp_admin_rc_t cp_admin_create_key(cp_store_t *s, const cp_admin_new_key_t *k, cJSON **out, uint64_t *version,
                                   const char **param, char *err, size_t errlen)
 {
@@ -241,26 +284,10 @@ cp_admin_rc_t cp_admin_create_key(cp_store_t *s, const cp_admin_new_key_t *k, cJ
             sy_errf(err, errlen, "workspace '%s' not found", k->workspace_id);
         return found == 0 ? CP_ADMIN_NOT_FOUND : CP_ADMIN_ERROR;
     }
-    const cJSON *m;
-    cJSON_ArrayForEach(m, k->allowed_models)
-    {
-        if (!cJSON_IsString(m)) {
-            cp_store_rollback(s);
-            *param = "allowed_models";
-            sy_errf(err, errlen, "'allowed_models' must be an array of strings");
-            return CP_ADMIN_INVALID;
-        }
-        if (strcmp(m->valuestring, "*") == 0)
-            continue;
-        found = exists(s, "SELECT 1 FROM models WHERE id = ?1", m->valuestring, err, errlen);
-        if (found <= 0) {
-            cp_store_rollback(s);
-            if (found < 0)
-                return CP_ADMIN_ERROR;
-            *param = "allowed_models";
-            sy_errf(err, errlen, "allowed model '%.128s' is not in the catalog", m->valuestring);
-            return CP_ADMIN_INVALID;
-        }
+    cp_admin_rc_t mrc = check_models(s, k->allowed_models, param, err, errlen);
+    if (mrc != CP_ADMIN_OK) {
+        cp_store_rollback(s);
+        return mrc;
     }
     found = exists(s, "SELECT 1 FROM api_keys WHERE id = ?1", k->id, err, errlen);
     if (found != 0) { /* ids are random: a clash is practically impossible, but never overwrite */
@@ -308,6 +335,106 @@ cp_admin_rc_t cp_admin_create_key(cp_store_t *s, const cp_admin_new_key_t *k, cJ
     }
     if (out)
         *out = o;
+    return CP_ADMIN_OK;
+}
+
+cp_admin_rc_t cp_admin_get_key(cp_store_t *s, const char *id, cJSON **out, char *err, size_t errlen)
+{
+    char sql[256];
+    *out = NULL;
+    snprintf(sql, sizeof(sql), "%s WHERE id = ?1", KEY_COLS);
+    if (cp_store_begin_read(s, err, errlen) != 0)
+        return CP_ADMIN_ERROR;
+    cJSON *arr = collect(s, sql, id, key_row, err, errlen);
+    cp_store_end_read(s);
+    if (arr == NULL)
+        return CP_ADMIN_ERROR;
+    *out = cJSON_DetachItemFromArray(arr, 0);
+    cJSON_Delete(arr);
+    if (*out == NULL) {
+        sy_errf(err, errlen, "key '%.128s' not found", id);
+        return CP_ADMIN_NOT_FOUND;
+    }
+    return CP_ADMIN_OK;
+}
+
+cp_admin_rc_t cp_admin_update_key(cp_store_t *s, const char *id, const cp_admin_key_patch_t *p, cJSON **out,
+                                  uint64_t *version, const char **param, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (cp_store_begin_write(s, err, errlen) != 0)
+        return CP_ADMIN_ERROR;
+    sqlite3_stmt *st;
+    if (cp_store_prepare(s, "SELECT revoked FROM api_keys WHERE id = ?1", &st, err, errlen) != 0) {
+        cp_store_rollback(s);
+        return CP_ADMIN_ERROR;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    int revoked = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+        cp_store_rollback(s);
+        if (rc != SQLITE_DONE)
+            return CP_ADMIN_ERROR;
+        sy_errf(err, errlen, "key '%.128s' not found", id);
+        return CP_ADMIN_NOT_FOUND;
+    }
+    if (revoked) { /* revocation is final; editing a dead key would only suggest otherwise */
+        cp_store_rollback(s);
+        sy_errf(err, errlen, "key '%.128s' is revoked and cannot be changed", id);
+        return CP_ADMIN_INVALID;
+    }
+    cp_admin_rc_t mrc = p->allowed_models ? check_models(s, p->allowed_models, param, err, errlen) : CP_ADMIN_OK;
+    if (mrc != CP_ADMIN_OK) {
+        cp_store_rollback(s);
+        return mrc;
+    }
+    char *models = p->allowed_models ? cJSON_PrintUnformatted(p->allowed_models) : NULL;
+    /* one statement; each field is rewritten only when its flag says the request named it */
+    if (cp_store_prepare(s,
+                         "UPDATE api_keys SET name = CASE WHEN ?2 THEN ?3 ELSE name END, "
+                         "allowed_models = COALESCE(?4, allowed_models), "
+                         "budget_nano = CASE WHEN ?5 THEN ?6 ELSE budget_nano END, "
+                         "rpm = CASE WHEN ?7 THEN ?8 ELSE rpm END, tpm = CASE WHEN ?9 THEN ?10 ELSE tpm END, "
+                         "expires_at = CASE WHEN ?11 THEN ?12 ELSE expires_at END WHERE id = ?1",
+                         &st, err, errlen) != 0) {
+        cJSON_free(models);
+        cp_store_rollback(s);
+        return CP_ADMIN_ERROR;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 2, p->name != NULL);
+    sqlite3_bind_text(st, 3, p->name ? p->name : "", -1, SQLITE_TRANSIENT);
+    if (models)
+        sqlite3_bind_text(st, 4, models, -1, SQLITE_TRANSIENT);
+    const struct {
+        int set;
+        int64_t v;
+    } nums[] = {{p->set_budget, p->budget_nano}, {p->set_rpm, p->rpm}, {p->set_tpm, p->tpm}};
+    for (int i = 0; i < 3; i++) {
+        sqlite3_bind_int(st, 5 + 2 * i, nums[i].set);
+        if (nums[i].v >= 0) /* negative = clear: stays NULL */
+            sqlite3_bind_int64(st, 6 + 2 * i, nums[i].v);
+    }
+    sqlite3_bind_int(st, 11, p->set_expires);
+    sqlite3_bind_int64(st, 12, p->expires_at);
+    cJSON_free(models);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_fail(s, st, err, errlen, "update key");
+    sqlite3_finalize(st);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "%s WHERE id = ?1", KEY_COLS);
+    cJSON *o = one(s, sql, id, key_row, err, errlen);
+    if (o == NULL) {
+        cp_store_rollback(s);
+        return CP_ADMIN_ERROR;
+    }
+    if (cp_store_commit_write(s, version, err, errlen) != 0) {
+        cJSON_Delete(o);
+        return CP_ADMIN_ERROR;
+    }
+    *out = o;
     return CP_ADMIN_OK;
 }
 

@@ -63,6 +63,46 @@ cp_admin_rc_t cp_admin_revoke_key(cp_store_t *s, const char *id, uint64_t *versi
  * either). Unknown workspace: CP_ADMIN_NOT_FOUND. */
 cp_admin_rc_t cp_admin_list_keys(cp_store_t *s, const char *workspace_id, cJSON **out, char *err, size_t errlen);
 
+/* One key's public view; unknown id: CP_ADMIN_NOT_FOUND. */
+cp_admin_rc_t cp_admin_get_key(cp_store_t *s, const char *id, cJSON **out, char *err, size_t errlen);
+
+/* A change to a key's scope and limits. Fields left NULL / with set_* = 0 keep their value. A
+ * negative budget_nano, rpm or tpm (with its set flag) clears that limit. */
+typedef struct {
+    const char *name;
+    const cJSON *allowed_models; /* as for cp_admin_create_key */
+    int set_budget, set_rpm, set_tpm, set_expires;
+    int64_t budget_nano, rpm, tpm, expires_at;
+} cp_admin_key_patch_t;
+
+/* Applies the patch in one transaction and returns the key's new public view in *out. Unknown
+ * id: CP_ADMIN_NOT_FOUND; a revoked key or an unknown model: CP_ADMIN_INVALID. Range checks of
+ * the numbers are the caller's (the API). */
+cp_admin_rc_t cp_admin_update_key(cp_store_t *s, const char *id, const cp_admin_key_patch_t *p, cJSON **out,
+                                  uint64_t *version, const char **param, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------------------- catalog */
+
+/* The providers in id order, each with its health ("unknown", "healthy", "degraded", "down"),
+ * probe settings and what the last probe saw. NULL with err on failure. */
+cJSON *cp_admin_list_providers(cp_store_t *s, char *err, size_t errlen);
+/* The models in id order (or the one with `id`, when id != NULL: CP_ADMIN_NOT_FOUND if none),
+ * prices as exact decimal strings. */
+cp_admin_rc_t cp_admin_get_models(cp_store_t *s, const char *id, cJSON **out, char *err, size_t errlen);
+
+/* A change to a catalog model. NULL pointers / set_* = 0 keep the stored value. */
+typedef struct {
+    const char *upstream;
+    int set_input, set_output, set_context, set_caps;
+    int64_t input_per_m_nano, output_per_m_nano;
+    uint32_t context_window, caps;
+    const cJSON *tiers;   /* array of strings */
+    const cJSON *quality; /* object, validated by sy_catalog_quality; JSON null clears */
+} cp_admin_model_patch_t;
+
+cp_admin_rc_t cp_admin_update_model(cp_store_t *s, const char *id, const cp_admin_model_patch_t *p, cJSON **out,
+                                    uint64_t *version, char *err, size_t errlen);
+
 /* Data-plane nodes (table dp_nodes), fed by bus heartbeats. */
 typedef struct {
     const char *id;            /* valid per cp_admin_valid_id, else CP_ADMIN_INVALID (param "node_id") */

@@ -36,6 +36,9 @@
 #include "sy_hash.h"
 #include "sy_json.h"
 #include "sy_log.h"
+#include "sy_money.h"
+#include "cp_catalog.h"
+#include "sy_catalog.h"
 
 #define MAX_NAME_BYTES 256
 #define MAX_ALLOWED_MODELS 1024
@@ -212,6 +215,99 @@ static int send_ok_version(h2o_req_t *req, uint64_t version)
     return send_owned(req, 200, b);
 }
 
+/* A key's scope: a non-empty array of non-empty strings ("*" or catalog ids; the store checks
+ * that they exist). */
+static int check_scope(h2o_req_t *req, const cJSON *models)
+{
+    int n = cJSON_IsArray(models) ? cJSON_GetArraySize(models) : -1;
+    if (n < 1 || n > MAX_ALLOWED_MODELS) {
+        send_error(req, SY_E_BAD_PARAM,
+                   "'allowed_models' is required: a non-empty array of catalog model ids, or [\"*\"] for all",
+                   "allowed_models");
+        return -1;
+    }
+    const cJSON *m;
+    cJSON_ArrayForEach(m, models)
+    {
+        if (!cJSON_IsString(m) || m->valuestring[0] == '\0' || strlen(m->valuestring) > 256) {
+            send_error(req, SY_E_BAD_PARAM, "'allowed_models' must contain non-empty strings", "allowed_models");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* `expires_at`: absent or null = 0 (never); else whole unix seconds in the future. */
+static int get_expires(h2o_req_t *req, const cJSON *root, int64_t *out)
+{
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(root, "expires_at");
+    *out = 0;
+    if (exp == NULL || cJSON_IsNull(exp))
+        return 0;
+    double d = cJSON_IsNumber(exp) ? exp->valuedouble : -1;
+    if (!(d >= 0 && d <= 9007199254740992.0) || (double)(int64_t)d != d) {
+        send_error(req, SY_E_BAD_PARAM, "'expires_at' must be a whole number of unix seconds (0 = never)",
+                   "expires_at");
+        return -1;
+    }
+    *out = (int64_t)d;
+    if (*out != 0 && *out <= (int64_t)time(NULL)) {
+        send_error(req, SY_E_BAD_PARAM, "'expires_at' is in the past", "expires_at");
+        return -1;
+    }
+    return 0;
+}
+
+/* An optional whole number in lo..hi, or null (*out = -1: clear). *set says it was present. */
+static int get_limit(h2o_req_t *req, const cJSON *root, const char *field, double lo, double hi, int *set,
+                     int64_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, field);
+    *set = v != NULL;
+    *out = -1;
+    if (v == NULL || cJSON_IsNull(v))
+        return 0;
+    double d = cJSON_IsNumber(v) ? v->valuedouble : -1;
+    if (!(d >= lo && d <= hi) || (double)(int64_t)d != d) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "'%s' must be a whole number %.0f..%.0f, or null for none", field, lo, hi);
+        send_error(req, SY_E_BAD_PARAM, msg, field);
+        return -1;
+    }
+    *out = (int64_t)d;
+    return 0;
+}
+
+/* An optional price or budget: a decimal USD string, parsed exactly. null clears (*out = -1)
+ * when `nullable`. */
+static int get_usd(h2o_req_t *req, const cJSON *root, const char *field, int nullable, int positive, int *set,
+                   int64_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, field);
+    *set = v != NULL;
+    *out = -1;
+    if (v == NULL || (nullable && cJSON_IsNull(v)))
+        return 0;
+    sy_nano_t n;
+    if (!cJSON_IsString(v) || sy_money_parse_usd(v->valuestring, &n) != 0 || (positive && n == 0)) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "'%s' must be a decimal string of USD%s, e.g. \"12.50\"%s", field,
+                 positive ? " above zero" : "", nullable ? ", or null for none" : "");
+        send_error(req, SY_E_BAD_PARAM, msg, field);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+static int nothing_to_change(h2o_req_t *req, const cJSON *root)
+{
+    if (cJSON_GetArraySize(root) > 0)
+        return 0;
+    send_error(req, SY_E_BAD_PARAM, "the request names no field to change", NULL);
+    return 1;
+}
+
 /* ----------------------------------------------------------------------------- handlers */
 
 static int h_snapshot_version(h2o_req_t *req)
@@ -322,36 +418,9 @@ static int h_create_key(h2o_req_t *req, const char *ws)
     if (reject_unknown(req, root, allowed) != 0 || get_name(req, root, "name", &name) != 0)
         goto done;
     const cJSON *models = cJSON_GetObjectItemCaseSensitive(root, "allowed_models");
-    int n = cJSON_IsArray(models) ? cJSON_GetArraySize(models) : -1;
-    if (n < 1 || n > MAX_ALLOWED_MODELS) {
-        send_error(req, SY_E_BAD_PARAM,
-                   "'allowed_models' is required: a non-empty array of catalog model ids, or [\"*\"] for all",
-                   "allowed_models");
-        goto done;
-    }
-    const cJSON *m;
-    cJSON_ArrayForEach(m, models)
-    {
-        if (!cJSON_IsString(m) || m->valuestring[0] == '\0') {
-            send_error(req, SY_E_BAD_PARAM, "'allowed_models' must contain non-empty strings", "allowed_models");
-            goto done;
-        }
-    }
     int64_t expires_at = 0;
-    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(root, "expires_at");
-    if (exp != NULL && !cJSON_IsNull(exp)) {
-        double d = cJSON_IsNumber(exp) ? exp->valuedouble : -1;
-        if (!(d >= 0 && d <= 9007199254740992.0) || (double)(int64_t)d != d) {
-            send_error(req, SY_E_BAD_PARAM, "'expires_at' must be a whole number of unix seconds (0 = never)",
-                       "expires_at");
-            goto done;
-        }
-        expires_at = (int64_t)d;
-        if (expires_at != 0 && expires_at <= (int64_t)time(NULL)) {
-            send_error(req, SY_E_BAD_PARAM, "'expires_at' is in the past", "expires_at");
-            goto done;
-        }
-    }
+    if (check_scope(req, models) != 0 || get_expires(req, root, &expires_at) != 0)
+        goto done;
 
     /* the key: shown once, in this response; only its SHA-256 and a display prefix are kept */
     uint8_t rnd[KEY_RANDOM_BYTES], idrnd[8], sha[SY_SHA256_LEN];
@@ -410,6 +479,179 @@ static int h_revoke_key(h2o_req_t *req, const char *id)
     return send_ok_version(req, version);
 }
 
+static int h_get_key(h2o_req_t *req, const char *id)
+{
+    char err[256];
+    cJSON *k;
+    cp_admin_rc_t rc = cp_admin_get_key(g.opts->store, id, &k, err, sizeof(err));
+    if (rc != CP_ADMIN_OK) {
+        send_admin_rc(req, rc, NULL, err);
+        return 0;
+    }
+    return send_owned(req, 200, k);
+}
+
+static int h_patch_key(h2o_req_t *req, const char *id)
+{
+    static const char *const allowed[] = {"name", "allowed_models", "budget_usd", "rpm", "tpm", "expires_at", NULL};
+    cJSON *root = parse_body(req);
+    if (root == NULL)
+        return 0;
+    cp_admin_key_patch_t p = {0};
+    const char *name;
+    if (reject_unknown(req, root, allowed) != 0 || nothing_to_change(req, root) ||
+        get_name(req, root, "name", &name) != 0)
+        goto done;
+    if (cJSON_GetObjectItemCaseSensitive(root, "name"))
+        p.name = name;
+    p.allowed_models = cJSON_GetObjectItemCaseSensitive(root, "allowed_models");
+    if ((p.allowed_models && check_scope(req, p.allowed_models) != 0) ||
+        get_usd(req, root, "budget_usd", 1, 1, &p.set_budget, &p.budget_nano) != 0 ||
+        get_limit(req, root, "rpm", 1, 1e9, &p.set_rpm, &p.rpm) != 0 ||
+        get_limit(req, root, "tpm", 1, 4294967295.0, &p.set_tpm, &p.tpm) != 0 || get_expires(req, root, &p.expires_at) != 0)
+        goto done;
+    p.set_expires = cJSON_GetObjectItemCaseSensitive(root, "expires_at") != NULL;
+
+    char err[256];
+    const char *param = NULL;
+    cJSON *out;
+    uint64_t version;
+    cp_admin_rc_t rc = cp_admin_update_key(g.opts->store, id, &p, &out, &version, &param, err, sizeof(err));
+    if (rc != CP_ADMIN_OK) {
+        send_admin_rc(req, rc, param, err);
+        goto done;
+    }
+    cp_bus_notify(version);
+    SY_INFO("msg=\"key updated\" id=%s version=%llu", id, (unsigned long long)version);
+    send_owned(req, 200, out);
+done:
+    cJSON_Delete(root);
+    return 0;
+}
+
+static int h_list_providers(h2o_req_t *req)
+{
+    char err[256];
+    cJSON *arr = cp_admin_list_providers(g.opts->store, err, sizeof(err));
+    if (arr == NULL)
+        return send_store_error(req, err);
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "object", "list");
+    cJSON_AddItemToObject(b, "data", arr);
+    return send_owned(req, 200, b);
+}
+
+static int h_get_models(h2o_req_t *req, const char *id)
+{
+    char err[256];
+    cJSON *out;
+    cp_admin_rc_t rc = cp_admin_get_models(g.opts->store, id, &out, err, sizeof(err));
+    if (rc != CP_ADMIN_OK) {
+        send_admin_rc(req, rc, NULL, err);
+        return 0;
+    }
+    if (id != NULL)
+        return send_owned(req, 200, out);
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "object", "list");
+    cJSON_AddItemToObject(b, "data", out);
+    return send_owned(req, 200, b);
+}
+
+static int valid_word(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    return n >= 1 && n <= max && cp_admin_valid_id(s);
+}
+
+static int h_patch_model(h2o_req_t *req, const char *id)
+{
+    static const char *const allowed[] = {"upstream", "input_per_m", "output_per_m", "context_window",
+                                          "capabilities", "tiers", "quality", NULL};
+    cJSON *root = parse_body(req);
+    if (root == NULL)
+        return 0;
+    cp_admin_model_patch_t p = {0};
+    char why[200];
+    if (reject_unknown(req, root, allowed) != 0 || nothing_to_change(req, root) ||
+        get_usd(req, root, "input_per_m", 0, 0, &p.set_input, &p.input_per_m_nano) != 0 ||
+        get_usd(req, root, "output_per_m", 0, 0, &p.set_output, &p.output_per_m_nano) != 0)
+        goto done;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "upstream");
+    if (v != NULL) {
+        if (!cJSON_IsString(v) || !valid_word(v->valuestring, 128)) {
+            send_error(req, SY_E_BAD_PARAM, "'upstream' must be a model name of 1..128 printable characters",
+                       "upstream");
+            goto done;
+        }
+        p.upstream = v->valuestring;
+    }
+    int64_t cw;
+    if (get_limit(req, root, "context_window", 0, 4294967295.0, &p.set_context, &cw) != 0)
+        goto done;
+    if (p.set_context && cw < 0) {
+        send_error(req, SY_E_BAD_PARAM, "'context_window' must be a whole number 0..4294967295", "context_window");
+        goto done;
+    }
+    p.context_window = (uint32_t)cw;
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "capabilities")) != NULL) {
+        if (!cJSON_IsArray(v) || cp_catalog_caps_parse(v, &p.caps, why, sizeof(why)) != 0) {
+            send_error(req, SY_E_BAD_PARAM,
+                       "'capabilities' must be an array of: chat, tools, json, vision, embeddings", "capabilities");
+            goto done;
+        }
+        p.set_caps = 1;
+    }
+    if ((p.tiers = cJSON_GetObjectItemCaseSensitive(root, "tiers")) != NULL) {
+        int ok = cJSON_IsArray(p.tiers) && cJSON_GetArraySize(p.tiers) <= 32;
+        const cJSON *t;
+        cJSON_ArrayForEach(t, p.tiers) ok = ok && cJSON_IsString(t) && valid_word(t->valuestring, 64);
+        if (!ok) {
+            send_error(req, SY_E_BAD_PARAM, "'tiers' must be an array of at most 32 tier names", "tiers");
+            goto done;
+        }
+    }
+    if ((p.quality = cJSON_GetObjectItemCaseSensitive(root, "quality")) != NULL &&
+        sy_catalog_quality(p.quality, "quality", why, sizeof(why)) != 0) {
+        send_error(req, SY_E_BAD_PARAM, why, "quality");
+        goto done;
+    }
+
+    char err[256];
+    cJSON *out;
+    uint64_t version;
+    cp_admin_rc_t rc = cp_admin_update_model(g.opts->store, id, &p, &out, &version, err, sizeof(err));
+    if (rc != CP_ADMIN_OK) {
+        send_admin_rc(req, rc, NULL, err);
+        goto done;
+    }
+    cp_bus_notify(version);
+    SY_INFO("msg=\"model updated\" id=%s version=%llu", id, (unsigned long long)version);
+    send_owned(req, 200, out);
+done:
+    cJSON_Delete(root);
+    return 0;
+}
+
+/* Re-reads the catalog file given at start. A bad file changes nothing and its message (which
+ * names the entry) goes back to the operator. */
+static int h_reload_catalog(h2o_req_t *req)
+{
+    char err[512];
+    if (g.opts->catalog_path == NULL)
+        return send_error(req, SY_E_BAD_PARAM, "no catalog file configured", NULL);
+    if (cp_catalog_load_file(g.opts->store, g.opts->catalog_path, err, sizeof(err)) != 0) {
+        SY_WARN("msg=\"catalog rejected\" file=%s err=\"%s\"", g.opts->catalog_path, err);
+        return send_error(req, SY_E_BAD_PARAM, err, NULL);
+    }
+    uint64_t version = 0;
+    if (cp_store_snapshot_version(g.opts->store, &version, err, sizeof(err)) != 0)
+        return send_store_error(req, err);
+    cp_bus_notify(version);
+    SY_INFO("msg=\"catalog loaded\" file=%s version=%llu", g.opts->catalog_path, (unsigned long long)version);
+    return send_ok_version(req, version);
+}
+
 /* ----------------------------------------------------------------------------- routing */
 
 /* Splits the normalized path into segments; -1 when there are too many or one is too long. */
@@ -443,7 +685,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     char seg[MAX_SEGMENTS][MAX_SEGMENT];
     int n = split_path(req->path_normalized, seg);
-    int get = is_method(req, "GET"), post = is_method(req, "POST");
+    int get = is_method(req, "GET"), post = is_method(req, "POST"), patch = is_method(req, "PATCH");
 
     if (n == 1 && strcmp(seg[0], "healthz") == 0) {
         if (!get)
@@ -473,6 +715,16 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     if (n == 4 && strcmp(seg[1], "keys") == 0 && strcmp(seg[3], "revoke") == 0)
         return post ? h_revoke_key(req, seg[2]) : method_not_allowed(req);
+    if (n == 3 && strcmp(seg[1], "keys") == 0)
+        return get ? h_get_key(req, seg[2]) : patch ? h_patch_key(req, seg[2]) : method_not_allowed(req);
+    if (n == 2 && strcmp(seg[1], "providers") == 0)
+        return get ? h_list_providers(req) : method_not_allowed(req);
+    if (n == 2 && strcmp(seg[1], "models") == 0)
+        return get ? h_get_models(req, NULL) : method_not_allowed(req);
+    if (n == 3 && strcmp(seg[1], "models") == 0)
+        return get ? h_get_models(req, seg[2]) : patch ? h_patch_model(req, seg[2]) : method_not_allowed(req);
+    if (n == 3 && strcmp(seg[1], "catalog") == 0 && strcmp(seg[2], "reload") == 0)
+        return post ? h_reload_catalog(req) : method_not_allowed(req);
     return send_error(req, SY_E_NOT_FOUND, "no such endpoint", NULL);
 }
 
@@ -530,6 +782,28 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
+/* SIGHUP re-reads the catalog file like POST /api/catalog/reload, on a handle of its own: the
+ * loop thread owns o->store. */
+static void reload_on_hup(const cp_api_opts_t *o)
+{
+    char err[512];
+    cp_store_t *s;
+    uint64_t version = 0;
+    if (o->catalog_path == NULL || o->db_path == NULL)
+        return;
+    if (cp_store_open(o->db_path, &s, err, sizeof(err)) != 0) {
+        SY_WARN("msg=\"SIGHUP: cannot open the store\" err=\"%s\"", err);
+        return;
+    }
+    if (cp_catalog_load_file(s, o->catalog_path, err, sizeof(err)) != 0) {
+        SY_WARN("msg=\"catalog rejected\" file=%s err=\"%s\"", o->catalog_path, err);
+    } else if (cp_store_snapshot_version(s, &version, err, sizeof(err)) == 0) {
+        cp_bus_notify(version);
+        SY_INFO("msg=\"catalog loaded\" file=%s version=%llu", o->catalog_path, (unsigned long long)version);
+    }
+    cp_store_close(s);
+}
+
 int cp_api_run(const cp_api_opts_t *o)
 {
     sigset_t set;
@@ -581,8 +855,10 @@ int cp_api_run(const cp_api_opts_t *o)
         int sig = 0;
         if (sigwait(&set, &sig) != 0)
             continue;
-        if (sig == SIGHUP)
-            continue; /* nothing to reload yet */
+        if (sig == SIGHUP) {
+            reload_on_hup(o);
+            continue;
+        }
         break;
     }
     SY_INFO("msg=\"stopping\"");

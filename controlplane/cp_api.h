@@ -7,6 +7,11 @@
  *   POST /api/workspaces/{id}/disable
  *   GET  /api/workspaces/{id}/keys         POST /api/workspaces/{id}/keys {"name","allowed_models","expires_at"}
  *   POST /api/keys/{id}/revoke
+ *   GET  /api/keys/{id}                    PATCH /api/keys/{id} {"name","allowed_models","budget_usd","rpm","tpm","expires_at"}
+ *   GET  /api/providers                    (health and last probe included)
+ *   GET  /api/models                       GET|PATCH /api/models/{id}
+ *   POST /api/catalog/reload               re-reads the catalog file
+ *   GET  /api/nodes
  *
  * Every /api/ request needs `Authorization: Bearer <operator token>`, compared in constant time
  * over the SHA-256 of both sides. Every error is the OpenAI shape
@@ -16,7 +21,8 @@
  * creates it; the store keeps its SHA-256 and a display prefix.
  *
  * cp_api_run blocks: it blocks SIGTERM/SIGINT/SIGHUP in the calling thread (the loop thread
- * inherits the mask), runs the loop on its own thread and returns 0 after SIGTERM or SIGINT,
+ * inherits the mask), runs the loop on its own thread, reloads the catalog on SIGHUP (on a
+ * store handle of its own) and returns 0 after SIGTERM or SIGINT,
  * or -1 if it could not start. The store handle is used only from the loop thread while
  * cp_api_run runs.
  */
@@ -34,6 +40,8 @@ typedef struct {
     const char *token;      /* operator token, non-empty */
     size_t max_body_bytes;  /* request bodies over this get 413 */
     cp_store_t *store;
+    const char *catalog_path; /* re-read by POST /api/catalog/reload and SIGHUP (may be NULL) */
+    const char *db_path;      /* for SIGHUP's own store handle */
 } cp_api_opts_t;
 
 int cp_api_run(const cp_api_opts_t *o);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "sy_catalog.h"
 #include "sy_hash.h"
 #include "sy_json.h"
 #include "sy_money.h"
@@ -29,9 +30,11 @@ enum {
 };
 
 static const char *const sql[ST_COUNT] = {
-    [ST_PROVIDER] = "INSERT INTO providers (id, kind, base_url, api_key_env, ca_file) VALUES (?1, ?2, ?3, ?4, ?5) "
+    [ST_PROVIDER] = "INSERT INTO providers (id, kind, base_url, api_key_env, ca_file, probe_path, probe_interval_ms, "
+                    "probe_timeout_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
                     "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, base_url = excluded.base_url, "
-                    "api_key_env = excluded.api_key_env, ca_file = excluded.ca_file",
+                    "api_key_env = excluded.api_key_env, ca_file = excluded.ca_file, probe_path = excluded.probe_path, "
+                    "probe_interval_ms = excluded.probe_interval_ms, probe_timeout_ms = excluded.probe_timeout_ms",
     [ST_PROVIDER_EXISTS] = "SELECT 1 FROM providers WHERE id = ?1",
     [ST_MODEL] = "INSERT INTO models (id, provider_id, upstream, input_per_m_nano, output_per_m_nano, context_window, "
                  "caps, tiers, quality) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
@@ -199,31 +202,53 @@ static int get_price(load_t *l, const cJSON *o, const char *name, const char *wh
     return 0;
 }
 
-static int get_caps(load_t *l, const cJSON *o, const char *where, uint32_t *caps)
+static const struct {
+    const char *name;
+    uint32_t bit;
+} cap_names[] = {{"chat", CP_CAP_CHAT},
+                 {"tools", CP_CAP_TOOLS},
+                 {"json", CP_CAP_JSON},
+                 {"vision", CP_CAP_VISION},
+                 {"embeddings", CP_CAP_EMBEDDINGS}};
+#define N_CAPS (sizeof(cap_names) / sizeof(cap_names[0]))
+
+int cp_catalog_caps_parse(const cJSON *arr, uint32_t *caps, char *err, size_t errlen)
 {
-    static const struct {
-        const char *name;
-        uint32_t bit;
-    } map[] = {{"chat", CP_CAP_CHAT},
-               {"tools", CP_CAP_TOOLS},
-               {"json", CP_CAP_JSON},
-               {"vision", CP_CAP_VISION},
-               {"embeddings", CP_CAP_EMBEDDINGS}};
-    const cJSON *arr, *e;
-    if (get_strings(l, o, "capabilities", where, &arr) != 0)
-        return -1;
+    const cJSON *e;
     *caps = 0;
+    if (arr != NULL && !cJSON_IsArray(arr))
+        return sy_errf(err, errlen, "\"capabilities\" must be an array of strings");
     cJSON_ArrayForEach(e, arr)
     {
         size_t j = 0;
-        while (j < sizeof(map) / sizeof(map[0]) && strcmp(map[j].name, e->valuestring) != 0)
+        while (cJSON_IsString(e) && j < N_CAPS && strcmp(cap_names[j].name, e->valuestring) != 0)
             j++;
-        if (j == sizeof(map) / sizeof(map[0]))
-            return sy_errf(l->err, l->errlen, "%s: unknown capability \"%s\"", where, e->valuestring);
-        *caps |= map[j].bit;
+        if (!cJSON_IsString(e) || j == N_CAPS)
+            return sy_errf(err, errlen, "unknown capability \"%.64s\"", cJSON_IsString(e) ? e->valuestring : "?");
+        *caps |= cap_names[j].bit;
     }
     if (*caps == 0) /* none listed: a chat model, as the data plane assumes */
         *caps = CP_CAP_CHAT;
+    return 0;
+}
+
+cJSON *cp_catalog_caps_json(uint32_t caps)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t j = 0; j < N_CAPS; j++)
+        if (caps & cap_names[j].bit)
+            cJSON_AddItemToArray(arr, cJSON_CreateString(cap_names[j].name));
+    return arr;
+}
+
+static int get_caps(load_t *l, const cJSON *o, const char *where, uint32_t *caps)
+{
+    const cJSON *arr;
+    char why[128];
+    if (get_strings(l, o, "capabilities", where, &arr) != 0)
+        return -1;
+    if (cp_catalog_caps_parse(arr, caps, why, sizeof(why)) != 0)
+        return sy_errf(l->err, l->errlen, "%s: %s", where, why);
     return 0;
 }
 
@@ -316,19 +341,21 @@ static int load_providers(load_t *l, const cJSON *arr)
 {
     if (seen_reset(l, arr) != 0)
         return -1;
-    static const char *const allowed[] = {"id", "kind", "base_url", "api_key_env", "ca_file", NULL};
+    static const char *const allowed[] = {"id", "kind", "base_url", "api_key_env", "ca_file", "probe", NULL};
     const cJSON *e;
     size_t i = 0;
     cJSON_ArrayForEach(e, arr)
     {
         char where[200];
         const char *id, *kind, *base_url, *env, *ca;
+        sy_probe_conf_t probe;
         snprintf(where, sizeof(where), "providers[%zu]", i++);
         if (!cJSON_IsObject(e))
             return sy_errf(l->err, l->errlen, "%s: must be an object", where);
         if (fields_known(l, e, where, allowed) || get_str(l, e, "id", where, 1, &id) ||
             get_str(l, e, "kind", where, 1, &kind) || get_str(l, e, "base_url", where, 1, &base_url) ||
-            get_str(l, e, "api_key_env", where, 0, &env) || get_str(l, e, "ca_file", where, 0, &ca))
+            get_str(l, e, "api_key_env", where, 0, &env) || get_str(l, e, "ca_file", where, 0, &ca) ||
+            sy_catalog_probe(cJSON_GetObjectItemCaseSensitive(e, "probe"), where, &probe, l->err, l->errlen))
             return -1;
         if (!valid_ident(id))
             return sy_errf(l->err, l->errlen, "%s: invalid id", where);
@@ -350,6 +377,9 @@ static int load_providers(load_t *l, const cJSON *arr)
         sqlite3_bind_text(st, 3, base_url, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 4, env ? env : "", -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 5, ca ? ca : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 6, probe.path, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 7, probe.interval_ms);
+        sqlite3_bind_int64(st, 8, probe.timeout_ms);
         if (run(l, ST_PROVIDER, where) != 0)
             return -1;
     }
@@ -409,7 +439,9 @@ static int load_models(load_t *l, const cJSON *arr)
             return -1;
         if (tiers == NULL)
             sqlite3_bind_text(st, 8, "[]", -1, SQLITE_STATIC);
-        if (bind_json(l, st, 9, cJSON_GetObjectItemCaseSensitive(e, "quality")) != 0 || run(l, ST_MODEL, where) != 0)
+        const cJSON *quality = cJSON_GetObjectItemCaseSensitive(e, "quality");
+        if (sy_catalog_quality(quality, where, l->err, l->errlen) != 0 || bind_json(l, st, 9, quality) != 0 ||
+            run(l, ST_MODEL, where) != 0)
             return -1;
     }
     return 0;

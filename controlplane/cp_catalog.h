@@ -29,11 +29,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "cp_store.h"
 
 /* Capability bits: the values of proto/snapshot.proto `Model.caps` and of the data plane's
  * DP_CAP_* (tests assert they are equal). */
 enum { CP_CAP_TOOLS = 1, CP_CAP_JSON = 2, CP_CAP_VISION = 4, CP_CAP_EMBEDDINGS = 8, CP_CAP_CHAT = 16 };
+
+/* Capability names <-> bits: parse fails on an unknown name (message in err); an empty or
+ * absent list means chat. caps_json returns a new array the caller deletes. */
+int cp_catalog_caps_parse(const cJSON *arr, uint32_t *caps, char *err, size_t errlen);
+cJSON *cp_catalog_caps_json(uint32_t caps);
 
 /* Loads `len` bytes of JSON (need not be NUL-terminated). 0 on success (the new snapshot
  * version is then cp_store_snapshot_version), or -1 with a message naming the offending entry

@@ -168,6 +168,9 @@ static int key_row(build_t *b, sqlite3_stmt *st, Switchyard__Snapshot *pb)
     k->workspace = col_str(b, st, 2);
     k->revoked = sqlite3_column_int(st, 4) != 0;
     k->expires_at = sqlite3_column_int64(st, 5);
+    k->budget_nano = sqlite3_column_int64(st, 6); /* NULL reads as 0: no cap */
+    k->rpm = (uint32_t)sqlite3_column_int64(st, 7);
+    k->tpm = (uint32_t)sqlite3_column_int64(st, 8);
     pb->keys[pb->n_keys++] = k;
     return col_strings(b, st, 3, &k->allowed_models, &k->n_allowed_models);
 }
@@ -229,7 +232,8 @@ static int read_all(build_t *b, Switchyard__Snapshot *pb)
                  nm, &pb->n_models, model_row) != 0 ||
         each_row(b, pb, "SELECT id, active FROM workspaces ORDER BY id", nw, &pb->n_workspaces, workspace_row) != 0 ||
         each_row(b, pb,
-                 "SELECT id, sha256, workspace_id, allowed_models, revoked, expires_at FROM api_keys ORDER BY id", nk,
+                 "SELECT id, sha256, workspace_id, allowed_models, revoked, expires_at, budget_nano, rpm, tpm FROM api_keys "
+                 "ORDER BY id", nk,
                  &pb->n_keys, key_row) != 0)
         return -1;
     return settings(b, pb);

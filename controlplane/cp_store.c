@@ -84,6 +84,16 @@ static const char *const migrations[] = {
     "  value ANY"
     ") STRICT;"
     "INSERT INTO meta (key, value) VALUES ('snapshot_version', 0);",
+    /* 2: active health probes. The probe settings come from the catalog file; health itself
+     * (column `health`, from migration 1) and what the last probe saw are the prober's. */
+    "ALTER TABLE providers ADD COLUMN probe_path TEXT NOT NULL DEFAULT '/models';"
+    "ALTER TABLE providers ADD COLUMN probe_interval_ms INTEGER NOT NULL DEFAULT 10000"
+    "  CHECK (probe_interval_ms >= 0);"
+    "ALTER TABLE providers ADD COLUMN probe_timeout_ms INTEGER NOT NULL DEFAULT 3000 CHECK (probe_timeout_ms > 0);"
+    "ALTER TABLE providers ADD COLUMN health_changed_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE providers ADD COLUMN last_probe_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE providers ADD COLUMN last_probe_latency_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE providers ADD COLUMN last_probe_error TEXT NOT NULL DEFAULT '';",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

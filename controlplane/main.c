@@ -1,5 +1,5 @@
 /*
- * switchyard-cp: parses options and wires the modules (store, catalog, admin API).
+ * switchyard-cp: parses options and wires the modules (store, catalog, bus, probes, admin API).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include "cp_bus.h"
 #include "cp_catalog.h"
 #include "cp_check.h"
+#include "cp_probe.h"
 #include "cp_store.h"
 #include "sy_log.h"
 #include "sy_util.h"
@@ -49,6 +50,8 @@ static void usage(FILE *f)
                "  --bus-rep URL       nng REP address serving the packed snapshot (both or neither)\n"
                "  --bus-drop-notices  FOR TESTS ONLY: publish no version notices (neither after writes\n"
                "                      nor the periodic republish); nodes converge by their own fetch\n"
+               "  --probe-rise N      consecutive successful probes from degraded to healthy (default 2)\n"
+               "  --probe-fall N      consecutive failed probes to down (default 3)\n"
                "  --check-db FILE     open FILE (applying migrations), run PRAGMA integrity_check and\n"
                "                      foreign_key_check, print 'integrity ok' or the problems; exit 0\n"
                "                      when clean, 1 otherwise (the API is not started)\n"
@@ -61,6 +64,7 @@ int main(int argc, char **argv)
     cp_api_opts_t o = {.host = host, .port = 8081, .max_body_bytes = 64 * 1024};
     const char *db = NULL, *catalog = NULL, *bus_pub = NULL, *bus_rep = NULL, *check = NULL;
     int drop_notices = 0;
+    cp_probe_opts_t probe = {.rise = 2, .fall = 3};
     static const struct option longopts[] = {{"db", required_argument, NULL, 'd'},
                                              {"catalog", required_argument, NULL, 'c'},
                                              {"listen", required_argument, NULL, 'l'},
@@ -70,6 +74,8 @@ int main(int argc, char **argv)
                                              {"bus-rep", required_argument, NULL, 'R'},
                                              {"bus-drop-notices", no_argument, NULL, 'N'},
                                              {"check-db", required_argument, NULL, 'C'},
+                                             {"probe-rise", required_argument, NULL, 'r'},
+                                             {"probe-fall", required_argument, NULL, 'f'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int ch;
@@ -111,6 +117,17 @@ int main(int argc, char **argv)
         case 'C':
             check = optarg;
             break;
+        case 'r':
+        case 'f': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < 1 || v > 100) {
+                fprintf(stderr, "switchyard-cp: --probe-%s must be 1..100\n", ch == 'r' ? "rise" : "fall");
+                return 2;
+            }
+            *(ch == 'r' ? &probe.rise : &probe.fall) = (unsigned)v;
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;
@@ -160,8 +177,18 @@ int main(int argc, char **argv)
         cp_store_close(store);
         return 1;
     }
+    probe.db_path = db;
+    if (cp_probe_start(&probe, err, sizeof(err)) != 0) {
+        SY_ERROR("msg=\"cannot start the health probes\" err=\"%s\"", err);
+        cp_bus_stop();
+        cp_store_close(store);
+        return 1;
+    }
     o.store = store;
+    o.catalog_path = catalog;
+    o.db_path = db;
     int rc = cp_api_run(&o);
+    cp_probe_stop();
     cp_bus_stop();
     cp_store_close(store);
     return rc == 0 ? 0 : 1;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "sy_hash.h"
+#include "sy_catalog.h"
 #include "sy_money.h"
 #include "sy_util.h"
 
@@ -213,15 +214,17 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
     const cJSON *e;
     cJSON_ArrayForEach(e, providers)
     {
-        static const char *const allowed[] = {"id", "kind", "base_url", "api_key_env", "ca_file", NULL};
+        static const char *const allowed[] = {"id", "kind", "base_url", "api_key_env", "ca_file", "probe", NULL};
         snprintf(where, sizeof(where), "providers[%zu]", pb->n_providers);
+        sy_probe_conf_t probe; /* checked so the file means the same in both modes; probes run on the control plane */
         Switchyard__Provider *p = cz(c, sizeof(*p));
         switchyard__provider__init(p);
         if (!cJSON_IsObject(e))
             return sy_errf(c->err, c->errlen, "%s: must be an object", where);
         if (check_keys(c, e, where, allowed) || get_str(c, e, "id", where, 1, &p->id) ||
             get_str(c, e, "kind", where, 1, &p->kind) || get_str(c, e, "base_url", where, 1, &p->base_url) ||
-            get_str(c, e, "api_key_env", where, 0, &p->api_key_env) || get_str(c, e, "ca_file", where, 0, &p->ca_file))
+            get_str(c, e, "api_key_env", where, 0, &p->api_key_env) || get_str(c, e, "ca_file", where, 0, &p->ca_file) ||
+            sy_catalog_probe(cJSON_GetObjectItemCaseSensitive(e, "probe"), where, &probe, c->err, c->errlen))
             return -1;
         pb->providers[pb->n_providers++] = p;
     }
@@ -243,7 +246,8 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
             parse_price(c, e, "input_per_m", where, &m->input_per_m_nano) ||
             parse_price(c, e, "output_per_m", where, &m->output_per_m_nano) ||
             get_uint(c, e, "context_window", where, UINT32_MAX, &cw) || parse_caps(c, e, where, &m->caps) ||
-            get_strings(c, e, "tiers", where, &m->tiers, &m->n_tiers))
+            get_strings(c, e, "tiers", where, &m->tiers, &m->n_tiers) ||
+            sy_catalog_quality(cJSON_GetObjectItemCaseSensitive(e, "quality"), where, c->err, c->errlen))
             return -1;
         if (m->upstream[0] == '\0')
             m->upstream = m->id;

@@ -798,3 +798,49 @@ export async function chatStatus(dpUrl, key) {
   await r.arrayBuffer();
   return r.status;
 }
+
+/**
+ * Starts switchyard-cp on a free port with `catalog` (an object, written to `dir`) and, with
+ * `bus`, PUB/REP on free loopback ports. Returns { proc, base, token, db, catalogFile, pubUrl,
+ * repUrl, api(path, {method, body, token, headers}) }.
+ */
+export async function startCp({ dir, catalog, bus = true, args = [], env = {}, name = 'switchyard-cp' }) {
+  requireBinary(CP_BIN, 'switchyard-cp');
+  const n = ++seq;
+  const token = 'op-' + crypto.randomBytes(16).toString('hex');
+  const catalogFile = path.join(dir, `catalog-${n}.json`);
+  const db = path.join(dir, `cp-${n}.sqlite`);
+  const portFile = path.join(dir, `cp-${n}.port`);
+  fs.writeFileSync(catalogFile, typeof catalog === 'string' ? catalog : JSON.stringify(catalog, null, 2));
+  const a = ['--db', db, '--catalog', catalogFile, '--listen', '127.0.0.1:0', '--port-file', portFile];
+  let pubUrl = null;
+  let repUrl = null;
+  if (bus) {
+    pubUrl = `tcp://127.0.0.1:${await closedPort()}`;
+    repUrl = `tcp://127.0.0.1:${await closedPort()}`;
+    a.push('--bus-pub', pubUrl, '--bus-rep', repUrl);
+  }
+  a.push(...args);
+  const proc = new Proc(name, privateBinary(CP_BIN, dir, `it-cp-${n}`), a, { env: { ...childEnv(), SWITCHYARD_OPERATOR_TOKEN: token, ...env } });
+  const base = `http://127.0.0.1:${await readPort(portFile, proc)}`;
+  const api = (p, { method = 'GET', body, token: tok = token, headers = {} } = {}) => {
+    const h = { ...headers };
+    if (tok !== null) h.authorization = `Bearer ${tok}`;
+    if (body !== undefined) h['content-type'] = 'application/json';
+    return httpRequest(base + p, { method, headers: h, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+  };
+  return { proc, base, token, db, catalogFile, pubUrl, repUrl, api };
+}
+
+/** Starts a bus-mode data plane following `cp` (from startCp); resolves once /readyz is 200. */
+export async function startBusDp({ dir, cp, env = {}, args = [], threads = 2, name = 'switchyard-dp' }) {
+  requireBinary(DP_BIN, 'switchyard-dp');
+  const n = ++seq;
+  const portFile = path.join(dir, `dp-${n}.port`);
+  const proc = new Proc(name, privateBinary(DP_BIN, dir, `it-dp-${n}`), ['--control-plane-sub', cp.pubUrl, '--control-plane-req', cp.repUrl, '--listen', '127.0.0.1:0', '--port-file', portFile, '--threads', String(threads), '--drain-ms', '2000', ...args], {
+    env: { ...childEnv(), ...env },
+  });
+  const url = `http://127.0.0.1:${await readPort(portFile, proc)}`;
+  await waitFor(async () => (await httpRequest(`${url}/readyz`)).status === 200, { timeout: slack(10000), what: `${name} /readyz = 200` });
+  return { proc, url };
+}

@@ -1,0 +1,52 @@
+/*
+ * sy_catalog — catalog-file rules that both loaders share (the data plane's dp_config and the
+ * control plane's cp_catalog read the same file; a field both accept must mean the same and be
+ * checked the same way).
+ *
+ * Pure functions over a parsed cJSON tree; no allocation, thread-safe.
+ */
+#ifndef SY_CATALOG_H
+#define SY_CATALOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+/* A provider's active health probe (docs/config.md, `providers[].probe`). */
+typedef struct {
+    const char *path;     /* appended to base_url; points into the cJSON tree or a literal */
+    uint32_t interval_ms; /* 0 = never probed */
+    uint32_t timeout_ms;
+} sy_probe_conf_t;
+
+#define SY_PROBE_DEFAULT_PATH "/models"
+#define SY_PROBE_DEFAULT_INTERVAL_MS 10000u
+#define SY_PROBE_DEFAULT_TIMEOUT_MS 3000u
+#define SY_PROBE_MIN_INTERVAL_MS 100u
+#define SY_PROBE_MAX_INTERVAL_MS 3600000u
+#define SY_PROBE_MIN_TIMEOUT_MS 50u
+#define SY_PROBE_MAX_TIMEOUT_MS 60000u
+#define SY_PROBE_MAX_PATH 256u
+
+/* Reads `probe` (may be NULL: the defaults) into *out. 0, or -1 with a message that starts
+ * with `where` in err. */
+int sy_catalog_probe(const cJSON *probe, const char *where, sy_probe_conf_t *out, char *err, size_t errlen);
+
+/* The task classes of the router, in the order the quality scores and the classifier use. */
+#define SY_TASK_CLASSES(X)                                                                                             \
+    X(CODE, "code")                                                                                                    \
+    X(MATH, "math")                                                                                                    \
+    X(REASONING, "reasoning")                                                                                          \
+    X(WRITING, "writing")                                                                                              \
+    X(EXTRACTION, "extraction")                                                                                        \
+    X(SUMMARIZATION, "summarization")                                                                                  \
+    X(TRANSLATION, "translation")                                                                                      \
+    X(RESEARCH, "research")                                                                                            \
+    X(CHAT, "chat")
+
+/* Checks a model's `quality` member (may be NULL): an object mapping task class names to
+ * numbers in 0..1. 0, or -1 with a message that starts with `where`. */
+int sy_catalog_quality(const cJSON *quality, const char *where, char *err, size_t errlen);
+
+#endif
