@@ -8,7 +8,10 @@
 #include "cp_catalog.h"
 #include "cp_snapshot.h"
 #include "cp_store.h"
+#include "dp_config.h"
 #include "dp_snapshot.h"
+#include "cp_probe.h"
+#include "sy_catalog.h"
 #include "sy_test.h"
 
 /* (int) casts: the two are distinct anonymous enums */
@@ -324,6 +327,119 @@ static void test_catalog_and_snapshot(void)
     }
 }
 
+/* The probe hysteresis: a walk through a provider's life with rise 2, fall 3. */
+static void test_probe_hysteresis(void)
+{
+    static const struct {
+        int ok;
+        unsigned expect;
+    } walk[] = {
+        {1, CP_HEALTH_HEALTHY},                                               /* unknown: first answer is enough */
+        {0, CP_HEALTH_DEGRADED}, {1, CP_HEALTH_DEGRADED}, {1, CP_HEALTH_HEALTHY}, /* one blip, back after 2 */
+        {0, CP_HEALTH_DEGRADED}, {0, CP_HEALTH_DEGRADED}, {0, CP_HEALTH_DOWN},    /* fall = 3 */
+        {0, CP_HEALTH_DOWN},     {1, CP_HEALTH_DEGRADED}, /* down: one answer is partly back */
+        {0, CP_HEALTH_DEGRADED},                          /* flaky: degraded, not down, until `fall` in a row */
+        {1, CP_HEALTH_DEGRADED}, {1, CP_HEALTH_HEALTHY},                          /* rise = 2 */
+    };
+    unsigned h = CP_HEALTH_UNKNOWN, oks = 0, fails = 0;
+    for (size_t i = 0; i < sizeof(walk) / sizeof(walk[0]); i++) {
+        oks = walk[i].ok ? oks + 1 : 0;
+        fails = walk[i].ok ? 0 : fails + 1;
+        h = cp_probe_next_health(h, walk[i].ok, oks, fails, 2, 3);
+        if (h != walk[i].expect)
+            fprintf(stderr, "hysteresis step %zu: got %u, want %u\n", i, h, walk[i].expect);
+        CHECK(h == walk[i].expect);
+    }
+    /* unknown and failing: degraded at once, down at `fall` */
+    CHECK(cp_probe_next_health(CP_HEALTH_UNKNOWN, 0, 0, 1, 2, 3) == CP_HEALTH_DEGRADED);
+    CHECK(cp_probe_next_health(CP_HEALTH_UNKNOWN, 0, 0, 1, 2, 1) == CP_HEALTH_DOWN);
+    CHECK(cp_probe_next_health(CP_HEALTH_DOWN, 1, 1, 0, 1, 3) == CP_HEALTH_HEALTHY); /* rise 1 */
+}
+
+static void test_catalog_rules(void)
+{
+    char err[256];
+    sy_probe_conf_t pc;
+    static const char *const bad_probes[] = {
+        "[]", "{\"path\":\"models\"}", "{\"path\":\"/a b\"}", "{\"path\":\"\"}", "{\"path\":7}",
+        "{\"interval_ms\":50}", "{\"interval_ms\":-1}", "{\"interval_ms\":1.5}", "{\"interval_ms\":3600001}",
+        "{\"timeout_ms\":0}", "{\"timeout_ms\":60001}", "{\"every\":5}", "{\"path\":\"/x#y\"}",
+    };
+    for (size_t i = 0; i < sizeof(bad_probes) / sizeof(bad_probes[0]); i++) {
+        cJSON *j = cJSON_Parse(bad_probes[i]);
+        int rc = sy_catalog_probe(j, "providers[0]", &pc, err, sizeof(err));
+        if (rc != -1)
+            fprintf(stderr, "probe accepted: %s\n", bad_probes[i]);
+        CHECK(rc == -1 && strncmp(err, "providers[0]", 12) == 0);
+        cJSON_Delete(j);
+    }
+    CHECK(sy_catalog_probe(NULL, "p", &pc, err, sizeof(err)) == 0);
+    CHECK_STR(pc.path, "/models");
+    CHECK(pc.interval_ms == SY_PROBE_DEFAULT_INTERVAL_MS && pc.timeout_ms == SY_PROBE_DEFAULT_TIMEOUT_MS);
+    cJSON *j = cJSON_Parse("{\"path\":\"/health?deep=1\",\"interval_ms\":0,\"timeout_ms\":250}");
+    CHECK(sy_catalog_probe(j, "p", &pc, err, sizeof(err)) == 0);
+    CHECK_STR(pc.path, "/health?deep=1");
+    CHECK(pc.interval_ms == 0 && pc.timeout_ms == 250);
+    cJSON_Delete(j);
+
+    static const char *const bad_quality[] = {"[]", "{\"poetry\":0.5}", "{\"code\":1.5}", "{\"code\":-0.1}",
+                                              "{\"code\":\"high\"}", "5"};
+    for (size_t i = 0; i < sizeof(bad_quality) / sizeof(bad_quality[0]); i++) {
+        j = cJSON_Parse(bad_quality[i]);
+        CHECK(sy_catalog_quality(j, "models[3]", err, sizeof(err)) == -1 && strncmp(err, "models[3]", 9) == 0);
+        cJSON_Delete(j);
+    }
+    j = cJSON_Parse("{\"code\":0,\"math\":1,\"chat\":0.5,\"translation\":0.25}");
+    CHECK(sy_catalog_quality(j, "m", err, sizeof(err)) == 0);
+    CHECK(sy_catalog_quality(NULL, "m", err, sizeof(err)) == 0);
+    cJSON_Delete(j);
+}
+
+/* The shipped catalog (deploy/catalog.json) loads in both modes: into the control plane's
+ * store, and as a data plane's config file; both agree on the model count. */
+static void test_deploy_catalog(void)
+{
+    char err[512], path[PATH_MAX + 64], db[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/deploy/catalog.json", SY_REPO_DIR);
+    snprintf(db, sizeof(db), "%s/deploy.db", dir);
+    cp_store_t *s = NULL;
+    CHECK(cp_store_open(db, &s, err, sizeof(err)) == 0);
+    if (s == NULL)
+        return;
+    int rc = cp_catalog_load_file(s, path, err, sizeof(err));
+    if (rc != 0)
+        fprintf(stderr, "deploy catalog (control plane): %s\n", err);
+    CHECK(rc == 0);
+    sqlite3_stmt *st;
+    int64_t models = -1, providers = -1;
+    if (cp_store_prepare(s, "SELECT (SELECT count(*) FROM models), (SELECT count(*) FROM providers)", &st, err,
+                         sizeof(err)) == 0) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            models = sqlite3_column_int64(st, 0);
+            providers = sqlite3_column_int64(st, 1);
+        }
+        sqlite3_finalize(st);
+    }
+    CHECK(providers == 5 && models >= 15);
+    cp_store_close(s);
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char p[PATH_MAX + 32];
+        snprintf(p, sizeof(p), "%s%s", db, suffix[i]);
+        unlink(p);
+    }
+
+    dp_snapshot_t *d = dp_config_load(path, 1, err, sizeof(err));
+    if (d == NULL)
+        fprintf(stderr, "deploy catalog (data plane): %s\n", err);
+    CHECK(d != NULL);
+    if (d) {
+        CHECK(dp_snapshot_find_model(d, "claude-sonnet-4-5", strlen("claude-sonnet-4-5")) != NULL);
+        CHECK(dp_snapshot_find_model(d, "deepseek/deepseek-chat", strlen("deepseek/deepseek-chat")) != NULL);
+        dp_snapshot_unref(d);
+    }
+}
+
 int main(void)
 {
     hex_of(KEY_ALPHA, hex_alpha);
@@ -337,6 +453,9 @@ int main(void)
     test_open_and_migrate();
     test_newer_schema_refused();
     test_catalog_and_snapshot();
+    test_probe_hysteresis();
+    test_catalog_rules();
+    test_deploy_catalog();
 
     static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
     for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {

@@ -821,15 +821,27 @@ export async function startCp({ dir, catalog, bus = true, args = [], env = {}, n
     a.push('--bus-pub', pubUrl, '--bus-rep', repUrl);
   }
   a.push(...args);
-  const proc = new Proc(name, privateBinary(CP_BIN, dir, `it-cp-${n}`), a, { env: { ...childEnv(), SWITCHYARD_OPERATOR_TOKEN: token, ...env } });
-  const base = `http://127.0.0.1:${await readPort(portFile, proc)}`;
-  const api = (p, { method = 'GET', body, token: tok = token, headers = {} } = {}) => {
+  const cp = { token, db, catalogFile, pubUrl, repUrl, portFile, bin: privateBinary(CP_BIN, dir, `it-cp-${n}`), args: a, env: { ...childEnv(), SWITCHYARD_OPERATOR_TOKEN: token, ...env }, name };
+  return spawnCp(cp);
+}
+
+/** Starts the control plane `cp` (from startCp) again: same database, bus URLs and token. */
+export async function restartCp(cp, { name = cp.name } = {}) {
+  if (cp.proc.running) throw new Error('restartCp: the previous control plane is still running');
+  fs.rmSync(cp.portFile, { force: true });
+  return spawnCp({ ...cp, name });
+}
+
+async function spawnCp(cp) {
+  const proc = new Proc(cp.name, cp.bin, cp.args, { env: cp.env });
+  const base = `http://127.0.0.1:${await readPort(cp.portFile, proc)}`;
+  const api = (p, { method = 'GET', body, token: tok = cp.token, headers = {} } = {}) => {
     const h = { ...headers };
     if (tok !== null) h.authorization = `Bearer ${tok}`;
     if (body !== undefined) h['content-type'] = 'application/json';
     return httpRequest(base + p, { method, headers: h, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
   };
-  return { proc, base, token, db, catalogFile, pubUrl, repUrl, api };
+  return { ...cp, proc, base, api };
 }
 
 /** Starts a bus-mode data plane following `cp` (from startCp); resolves once /readyz is 200. */
