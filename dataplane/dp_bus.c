@@ -45,10 +45,20 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Applies one packed snapshot, or keeps the current one. */
-static void apply(const uint8_t *buf, size_t len)
+static double now_us(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* Applies one packed snapshot, or keeps the current one. fetch_ms: the request's round trip
+ * (logged with the unpack and build times when the snapshot is applied). */
+static void apply(const uint8_t *buf, size_t len, double fetch_ms)
+{
+    double t0 = now_us();
     Switchyard__Snapshot *pb = switchyard__snapshot__unpack(NULL, len, buf);
+    double t1 = now_us();
     if (pb == NULL) {
         SY_ERROR("msg=\"bus snapshot corrupt; keeping the running snapshot\" bytes=%zu", len);
         dp_metrics_snapshot_rejected(DP_SNAP_REJ_CORRUPT);
@@ -66,16 +76,20 @@ static void apply(const uint8_t *buf, size_t len)
     }
     char err[512];
     dp_snapshot_t *s = dp_snapshot_build(pb, err, sizeof(err));
+    double t2 = now_us();
     uint64_t v = pb->version;
     switchyard__snapshot__free_unpacked(pb, NULL);
+    double t3 = now_us();
     if (s == NULL) {
         SY_ERROR("msg=\"bus snapshot rejected; keeping the running snapshot\" version=%llu err=\"%s\"",
                  (unsigned long long)v, err);
         dp_metrics_snapshot_rejected(DP_SNAP_REJ_INVALID);
         return;
     }
-    SY_INFO("msg=\"snapshot applied\" source=bus version=%llu models=%zu keys=%zu", (unsigned long long)v,
-            s->nmodels, s->nkeys);
+    SY_INFO("msg=\"snapshot applied\" source=bus version=%llu models=%zu keys=%zu bytes=%zu fetch_ms=%.1f "
+            "unpack_ms=%.1f build_ms=%.1f free_ms=%.1f",
+            (unsigned long long)v, s->nmodels, s->nkeys, len, fetch_ms, (t1 - t0) / 1e3, (t2 - t1) / 1e3,
+            (t3 - t2) / 1e3);
     dp_snapshot_publish(s);
     dp_metrics_snapshot_applied(DP_SNAP_SRC_BUS);
     dp_server_snapshot_changed();
@@ -120,10 +134,11 @@ static void fetch(void)
     Switchyard__BusRequest br = SWITCHYARD__BUS_REQUEST__INIT;
     br.kind_case = SWITCHYARD__BUS_REQUEST__KIND_FETCH;
     br.fetch = &f;
+    double t0 = now_us();
     nng_msg *m = request(&br, "snapshot fetch");
     if (m == NULL)
         return;
-    apply(nng_msg_body(m), nng_msg_len(m));
+    apply(nng_msg_body(m), nng_msg_len(m), (now_us() - t0) / 1e3);
     nng_msg_free(m);
 }
 
