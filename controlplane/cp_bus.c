@@ -27,6 +27,11 @@ static struct {
     nng_socket pub, rep;
     cp_store_t *store; /* the bus thread's own handle */
     pthread_t tid;
+    /* The last packed snapshot: a version is built once, however many nodes fetch it. Only
+     * the bus thread touches these. */
+    uint8_t *packed;
+    size_t packed_len;
+    uint64_t packed_version;
 } g;
 
 static uint64_t now_ms(void)
@@ -62,7 +67,7 @@ void cp_bus_notify(uint64_t version)
         publish_version(version);
 }
 
-static void serve_snapshot(nng_msg *req);
+static void serve_snapshot(uint64_t have);
 
 static int64_t wall_ms(void)
 {
@@ -108,49 +113,56 @@ static void serve_heartbeat(const Switchyard__Heartbeat *hb)
     reply_bytes("ok", 2);
 }
 
-/* Answers one request: a BusRequest{heartbeat} is recorded; anything else (a fetch, an empty
- * or unparsable request from an older node) gets the snapshot. */
+/* Answers one request: a BusRequest{heartbeat} is recorded; a fetch from a node that already
+ * has the current version gets "unchanged"; anything else (a fetch, an empty or unparsable
+ * request from an older node) gets the snapshot. */
 static void serve_one(nng_msg *req)
 {
     Switchyard__BusRequest *br = switchyard__bus_request__unpack(NULL, nng_msg_len(req), nng_msg_body(req));
+    nng_msg_free(req);
     if (br != NULL && br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_HEARTBEAT && br->heartbeat != NULL) {
-        nng_msg_free(req);
         serve_heartbeat(br->heartbeat);
         switchyard__bus_request__free_unpacked(br, NULL);
         return;
     }
+    uint64_t have = 0;
+    if (br != NULL && br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_FETCH && br->fetch != NULL)
+        have = br->fetch->have_version;
     if (br != NULL)
         switchyard__bus_request__free_unpacked(br, NULL);
-    serve_snapshot(req);
+    serve_snapshot(have);
 }
 
-static void serve_snapshot(nng_msg *req)
+static void serve_snapshot(uint64_t have)
 {
     char err[256];
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    uint64_t v = 0;
-    nng_msg *rep = NULL;
-    if (cp_snapshot_build(g.store, &buf, &len, &v, err, sizeof(err)) != 0) {
+    uint64_t cur = 0;
+    if (cp_store_snapshot_version(g.store, &cur, err, sizeof(err)) != 0) {
         /* no reply: the node's REQ resends, and a store hiccup is usually transient */
-        SY_ERROR("msg=\"bus snapshot build failed\" err=\"%s\"", err);
-        nng_msg_free(req);
+        SY_ERROR("msg=\"bus cannot read the version\" err=\"%s\"", err);
         return;
     }
-    nng_msg_free(req);
-    int rv = nng_msg_alloc(&rep, 0);
-    if (rv == 0)
-        rv = nng_msg_append(rep, buf, len);
-    free(buf);
-    if (rv == 0)
-        rv = nng_sendmsg(g.rep, rep, 0);
-    if (rv != 0) {
-        if (rep != NULL)
-            nng_msg_free(rep);
-        SY_WARN("msg=\"bus snapshot reply failed\" err=\"%s\"", nng_strerror(rv));
+    if (have != 0 && have == cur) {
+        reply_bytes("unchanged", 9);
         return;
     }
-    SY_DEBUG("msg=\"bus snapshot served\" version=%llu bytes=%zu", (unsigned long long)v, len);
+    if (g.packed == NULL || g.packed_version != cur) {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        uint64_t v = 0;
+        if (cp_snapshot_build(g.store, &buf, &len, &v, err, sizeof(err)) != 0) {
+            SY_ERROR("msg=\"bus snapshot build failed\" err=\"%s\"", err);
+            return;
+        }
+        /* the build reads in its own transaction and may see a write newer than `cur` */
+        free(g.packed);
+        g.packed = buf;
+        g.packed_len = len;
+        g.packed_version = v;
+    }
+    reply_bytes(g.packed, g.packed_len);
+    SY_DEBUG("msg=\"bus snapshot served\" version=%llu bytes=%zu", (unsigned long long)g.packed_version,
+             g.packed_len);
 }
 
 static void *bus_main(void *arg)
@@ -252,4 +264,6 @@ void cp_bus_stop(void)
     nng_close(g.pub);
     cp_store_close(g.store);
     g.store = NULL;
+    free(g.packed);
+    g.packed = NULL;
 }

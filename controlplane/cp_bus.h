@@ -6,7 +6,8 @@
  *        is repaired quickly. A notice is a hint only; nodes fetch by REQ.
  *   REP  (rep_url): requests are Switchyard__BusRequest (proto/bus.proto). A `fetch` — and,
  *        for compatibility, an empty or unparsable request — is answered with the current
- *        packed Switchyard__Snapshot (cp_snapshot_build). A `heartbeat` upserts the node's
+ *        packed Switchyard__Snapshot (cp_snapshot_build, built once per version and kept), or
+ *        with "unchanged" when the fetch's have_version is the current version. A `heartbeat` upserts the node's
  *        dp_nodes row (last_seen_ms = wall-clock now) WITHOUT bumping the snapshot version
  *        (cp_admin_record_heartbeat) and is answered "ok" ("error" if not recorded).
  *        Requests are idempotent (REQ may resend).

@@ -20,6 +20,18 @@ static int path_of(char *out, size_t outlen, const char *dir, const char *name)
     return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
+int dp_cache_prepare(const char *dir, char *err, size_t errlen)
+{
+    struct stat sb;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return sy_errf(err, errlen, "%s: %s", dir, strerror(errno));
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return sy_errf(err, errlen, "%s: not a directory", dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return sy_errf(err, errlen, "%s: not writable: %s", dir, strerror(errno));
+    return 0;
+}
+
 int dp_cache_write(const char *dir, const uint8_t *buf, size_t len, char *err, size_t errlen)
 {
     char tmp[4096], dst[4096];

@@ -25,6 +25,9 @@
 #define DP_CACHE_MAX ((size_t)64 << 20)
 
 /* Atomically replaces DIR/snapshot.pb with buf. 0, or -1 with err (the old file is kept). */
+/* Creates `dir` (one level, mode 0700) when missing and checks the node can write there, so a
+ * typo fails at start instead of on every snapshot. 0, or -1 with err. */
+int dp_cache_prepare(const char *dir, char *err, size_t errlen);
 int dp_cache_write(const char *dir, const uint8_t *buf, size_t len, char *err, size_t errlen);
 
 /* Reads, unpacks and builds DIR/snapshot.pb. 1 with *out (one reference, the caller's);

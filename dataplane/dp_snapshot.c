@@ -1,5 +1,6 @@
 #include "dp_snapshot.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -324,12 +325,46 @@ void dp_snapshot_ref(dp_snapshot_t *s)
     atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
 }
 
+static atomic_int g_reaper_on;
+static pthread_mutex_t g_dead_lock = PTHREAD_MUTEX_INITIALIZER;
+static dp_snapshot_t *g_dead;
+
 void dp_snapshot_unref(dp_snapshot_t *s)
 {
     if (s == NULL)
         return;
-    if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+    if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (atomic_load_explicit(&g_reaper_on, memory_order_acquire)) {
+        pthread_mutex_lock(&g_dead_lock);
+        s->next_dead = g_dead;
+        g_dead = s;
+        pthread_mutex_unlock(&g_dead_lock);
+        return;
+    }
+    snapshot_free(s);
+}
+
+void dp_snapshot_set_reaper(int on)
+{
+    atomic_store_explicit(&g_reaper_on, on != 0, memory_order_release);
+}
+
+void dp_snapshot_reap(void)
+{
+    pthread_mutex_lock(&g_dead_lock);
+    dp_snapshot_t *s = g_dead;
+    g_dead = NULL;
+    pthread_mutex_unlock(&g_dead_lock);
+    if (s == NULL)
+        return;
+    while (s != NULL) {
+        dp_snapshot_t *next = s->next_dead;
         snapshot_free(s);
+        s = next;
+    }
+    /* a big table leaves big holes; without this the heap only grows across swaps */
+    malloc_trim(0);
 }
 
 const dp_key_t *dp_snapshot_find_key(const dp_snapshot_t *s, const uint8_t sha256[SY_SHA256_LEN])

@@ -94,6 +94,7 @@ typedef struct dp_snapshot {
     const dp_model_t **model_index; /* by id and by qualified id */
     size_t model_mask;
     h2o_mem_pool_t pool; /* owns every string and array above */
+    struct dp_snapshot *next_dead; /* on the reaper's list once unreferenced (see dp_snapshot_reap) */
 } dp_snapshot_t;
 
 /* Builds a snapshot from its protobuf form. Validates references, ids and URLs; resolves
@@ -102,7 +103,16 @@ typedef struct dp_snapshot {
 dp_snapshot_t *dp_snapshot_build(const Switchyard__Snapshot *pb, char *err, size_t errlen);
 
 void dp_snapshot_ref(dp_snapshot_t *s);
+/* Drops a reference. The last one frees the table — which for 100,000 keys is thousands of
+ * free() calls: with a reaper registered (bus mode) the snapshot is queued instead and the
+ * reaper's thread frees it, so an event loop never pays for it. */
 void dp_snapshot_unref(dp_snapshot_t *s);
+
+/* The reaper: dp_snapshot_set_reaper(1) makes unref queue dead snapshots; dp_snapshot_reap
+ * (from the reaper's own thread, e.g. the bus thread once per loop) frees the queue and hands
+ * freed memory back to the system. set_reaper(0) stops queueing; reap once more after it. */
+void dp_snapshot_set_reaper(int on);
+void dp_snapshot_reap(void);
 
 /* Lookups. NULL when absent. `name` need not be NUL-terminated. */
 const dp_key_t *dp_snapshot_find_key(const dp_snapshot_t *s, const uint8_t sha256[SY_SHA256_LEN]);

@@ -193,6 +193,11 @@ int main(int argc, char **argv)
     /* Bus mode: serve the cached snapshot (if any, and newer than the config file's) until the
      * control plane answers; the bus then applies only newer ones. Corrupt: logged, ignored. */
     if (cp_sub_url != NULL && cache_dir != NULL && !check_only) {
+        if (dp_cache_prepare(cache_dir, err, sizeof(err)) != 0) {
+            fprintf(stderr, "switchyard-dp: --cache-dir %s\n", err);
+            dp_snapshot_unref(s);
+            return 1;
+        }
         dp_snapshot_t *c = NULL;
         int lr = dp_cache_load(cache_dir, &c, err, sizeof(err));
         if (lr < 0) {

@@ -29,6 +29,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { spRequest } from '../integration/lib/sp.mjs';
 
 const BUILD_DIR = path.resolve(process.env.BUILD_DIR || '/work/main/build');
 const MOCK_BIN = path.join(BUILD_DIR, 'tests', 'mockllm', 'switchyard-mockllm');
@@ -213,70 +214,10 @@ function cpuTicks(pid) {
   return Number(rest[11]) + Number(rest[12]); // utime + stime, in clock ticks (100/s)
 }
 
-// ---- a minimal nng REQ0 client over TCP (SP wire protocol): 8-byte handshake
-// (00 'S' 'P' 00, protocol id BE16 = 0x0030 REQ0, 2 reserved bytes), then messages framed by a
-// BE64 length; a REQ message is a BE32 request id (high bit set) + body, the reply the same id + body.
-// An empty body is a snapshot fetch for switchyard-cp (proto/bus.proto).
+// One whole-snapshot fetch (an empty request: switchyard-cp answers it with the full snapshot).
 async function busFetch(url) {
-  const [, host, port] = url.match(/^tcp:\/\/([\d.]+):(\d+)$/);
-  const sock = net.connect(Number(port), host);
-  sock.setNoDelay(true);
-  await new Promise((res, rej) => {
-    sock.once('connect', res);
-    sock.once('error', rej);
-  });
-  const chunks = [];
-  let have = 0;
-  let wake = null;
-  sock.on('data', (d) => {
-    chunks.push(d);
-    have += d.length;
-    if (wake) wake();
-  });
-  let failed = null;
-  sock.on('error', (e) => {
-    failed = e;
-    if (wake) wake();
-  });
-  sock.on('close', () => {
-    failed = failed || new Error('bus connection closed');
-    if (wake) wake();
-  });
-  const take = async (n) => {
-    const deadline = performance.now() + WAIT_MS;
-    while (have < n) {
-      if (failed) throw failed;
-      if (performance.now() > deadline) throw new Error('bus read timed out');
-      await new Promise((r) => {
-        wake = r;
-        setTimeout(r, 1000);
-      });
-      wake = null;
-    }
-    const all = Buffer.concat(chunks);
-    chunks.length = 0;
-    if (all.length > n) chunks.push(all.subarray(n));
-    have = all.length - n;
-    return all.subarray(0, n);
-  };
-  try {
-    sock.write(Buffer.from([0, 0x53, 0x50, 0, 0x00, 0x30, 0, 0]));
-    const hs = await take(8);
-    if (hs[1] !== 0x53 || hs[2] !== 0x50 || hs.readUInt16BE(4) !== 0x31) throw new Error(`bus handshake: peer is not REP0 (${hs.toString('hex')})`);
-    const id = (0x80000000 | crypto.randomInt(0x7fffffff)) >>> 0;
-    const frame = Buffer.alloc(12);
-    frame.writeBigUInt64BE(4n, 0);
-    frame.writeUInt32BE(id, 8);
-    const t0 = performance.now();
-    sock.write(frame);
-    const len = Number((await take(8)).readBigUInt64BE(0));
-    const body = await take(len);
-    const ms = performance.now() - t0;
-    if (body.readUInt32BE(0) !== id) throw new Error('bus reply with another request id');
-    return { ms, bytes: len - 4 };
-  } finally {
-    sock.destroy();
-  }
+  const r = await spRequest(url, Buffer.alloc(0), { timeoutMs: WAIT_MS });
+  return { ms: r.ms, bytes: r.body.length };
 }
 
 function wrk(url, label) {
@@ -585,7 +526,7 @@ async function main() {
       `one version bump       API answer -> dp serving it, ms: ${stats(bumpMs, 0)}`,
       `dp VmRSS               idle (no snapshot) ${mb(rssBefore)}, with snapshot ${mb(rssAfter)} -> ${perKey.toFixed(0)} B/key; after ${APPLIES} bumps ${mb(rssAfterBumps)} (VmHWM ${mb(hwmA)})`,
       `                       load node after the swap runs ${mb(rssSwap)} (VmHWM ${mb(hwm)})`,
-      `nothing changing       cp ${cpIdlePct.toFixed(0)}% of a core, dp ${dpIdlePct.toFixed(0)}% (the dp's one-second safety-net fetch of the whole snapshot)`,
+      `nothing changing       cp ${cpIdlePct.toFixed(0)}% of a core, dp ${dpIdlePct.toFixed(0)}% (the dp's one-second safety-net fetch, answered "unchanged")`,
       ...steadyRuns.map((s, i) => {
         const w = swapRuns[i];
         return `round ${i + 1}                steady ${s.rps.toFixed(0)} req/s (p99 ${(s.p99 / 1000).toFixed(2)} ms, err ${s.errors}, cp ${s.cpPct.toFixed(0)}%, dp ${s.dpPct.toFixed(0)}%); swapping ${w.rps.toFixed(0)} req/s (p99 ${(w.p99 / 1000).toFixed(2)} ms, err ${w.errors}; ${w.bumps} bumps, ${w.applied} applied, cp ${w.cpPct.toFixed(0)}%, dp ${w.dpPct.toFixed(0)}%); ratio ${ratios[i].toFixed(3)}`;

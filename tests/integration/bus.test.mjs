@@ -7,12 +7,13 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fetchRequest, spRequest } from './lib/sp.mjs';
 import { BUILD_DIR, DP_BIN, Proc, childEnv, makeTempDir, waitFor, slack, httpRequest, startMock, closedPort, CP_BIN, readPort, chatStatus } from './lib/harness.mjs';
 
 const TOKEN = 'op-' + crypto.randomBytes(16).toString('hex');
 const UPSTREAM_KEY = 'mock-' + crypto.randomBytes(8).toString('hex');
 
-let tmp, mock, cp, cpBase;
+let tmp, mock, cp, cpBase, busRep;
 const dps = [];
 
 function api(p, { method = 'GET', body } = {}) {
@@ -38,6 +39,7 @@ before(async () => {
   );
   const pubUrl = `tcp://127.0.0.1:${await closedPort()}`;
   const repUrl = `tcp://127.0.0.1:${await closedPort()}`;
+  busRep = repUrl;
   const cpPortFile = path.join(tmp.dir, 'cp.port');
   cp = new Proc('switchyard-cp', CP_BIN, ['--db', path.join(tmp.dir, 'cp.sqlite'), '--catalog', catalogFile, '--listen', '127.0.0.1:0', '--port-file', cpPortFile, '--bus-pub', pubUrl, '--bus-rep', repUrl], {
     env: { ...childEnv(), SWITCHYARD_OPERATOR_TOKEN: TOKEN },
@@ -96,4 +98,17 @@ test('a key created through the API works on both nodes; its revocation reaches 
   const ms = performance.now() - t1;
   console.log(`revocation reached both nodes in ${ms.toFixed(1)} ms`);
   assert.ok(ms < 1000, `revocation took ${ms.toFixed(1)} ms`);
+});
+
+test('a fetch from a node that is current is answered "unchanged", not with the whole table', async () => {
+  const { version } = (await api('/api/snapshot/version')).json;
+  let r = await spRequest(busRep, fetchRequest(version));
+  assert.equal(r.body.toString(), 'unchanged');
+  r = await spRequest(busRep, fetchRequest(version - 1));
+  assert.ok(r.body.length > 9, 'an older node gets the snapshot');
+  assert.notEqual(r.body.toString(), 'unchanged');
+  const full = await spRequest(busRep, Buffer.alloc(0)); // an old-style empty request: the snapshot
+  assert.deepEqual(full.body, r.body, 'the same version is served from the same packed bytes');
+  r = await spRequest(busRep, fetchRequest(0)); // a node with nothing yet
+  assert.deepEqual(r.body, full.body);
 });
