@@ -3,9 +3,11 @@
  *
  * SQLite work happens right on the loop thread. That is a deliberate simplification for this
  * slice: the admin API's writes are small local transactions (a few hundred microseconds in
- * WAL mode), admin traffic is light, and the fleet never waits on this service. If probes or
- * usage ingestion start sharing the store's write lock, move the store calls to a worker
- * thread (the busy timeout would otherwise stall the loop).
+ * WAL mode), admin traffic is light, and the fleet never waits on this service. Usage
+ * ingestion (bus thread) now shares the write lock: a batch is one transaction of at most 1000
+ * records, so the loop waits at most that long for it; if batches or their rate grow, move the
+ * store calls to a worker thread (the 5 s busy timeout would otherwise stall the loop). The
+ * Stripe checkout call also blocks the loop, bounded by stripe_timeout_ms (docs/billing.md).
  */
 #include "sy_util.h"
 #include "sy_h2o.h"
@@ -38,6 +40,9 @@
 #include "sy_log.h"
 #include "sy_money.h"
 #include "cp_catalog.h"
+#include "cp_ledger.h"
+#include "cp_stripe.h"
+#include "cp_usage.h"
 #include "sy_catalog.h"
 
 #define MAX_NAME_BYTES 256
@@ -63,6 +68,7 @@ static struct {
     pthread_mutex_t ready_mu;
     pthread_cond_t ready_cv;
     int ready;
+    size_t max_body; /* request bodies over this get 413 (except the Stripe webhook's) */
 } g;
 
 /* ---------------------------------------------------------------------------- responses */
@@ -652,6 +658,337 @@ static int h_reload_catalog(h2o_req_t *req)
     return send_ok_version(req, version);
 }
 
+/* ------------------------------------------------------------------ money (billing.md) */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The raw value of query parameter `name` (not percent-decoded: every parameter here is a
+ * number, a date or a word). 1 found, 0 absent, -1 longer than outlen-1. */
+static int query_param(h2o_req_t *req, const char *name, char *out, size_t outlen)
+{
+    if (req->query_at == SIZE_MAX)
+        return 0;
+    const char *q = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
+    size_t nl = strlen(name);
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *stop = amp ? amp : end;
+        const char *eq = memchr(q, '=', (size_t)(stop - q));
+        const char *kend = eq ? eq : stop;
+        if ((size_t)(kend - q) == nl && memcmp(q, name, nl) == 0) {
+            const char *v = eq ? eq + 1 : stop;
+            size_t vl = (size_t)(stop - v);
+            if (vl >= outlen)
+                return -1;
+            memcpy(out, v, vl);
+            out[vl] = '\0';
+            return 1;
+        }
+        q = stop + 1;
+    }
+    return 0;
+}
+
+/* An optional whole number lo..hi from the query string; 0 ok (*out = def when absent), -1 sent 400. */
+static int query_int(h2o_req_t *req, const char *name, int64_t lo, int64_t hi, int64_t def, int64_t *out)
+{
+    char v[32], *end;
+    int r = query_param(req, name, v, sizeof(v));
+    *out = def;
+    if (r == 0)
+        return 0;
+    long long n = r > 0 && v[0] >= '0' && v[0] <= '9' ? strtoll(v, &end, 10) : -1;
+    if (r < 0 || v[0] < '0' || v[0] > '9' || *end != '\0' || n < lo || n > hi) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "'%s' must be a whole number %lld..%lld", name, (long long)lo, (long long)hi);
+        send_error(req, SY_E_BAD_PARAM, msg, name);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+/* A time bound: unix milliseconds, or a UTC date YYYY-MM-DD (its midnight). */
+static int query_time(h2o_req_t *req, const char *name, int64_t def, int64_t *out)
+{
+    char v[32];
+    int r = query_param(req, name, v, sizeof(v));
+    *out = def;
+    if (r == 0)
+        return 0;
+    struct tm tm = {0};
+    char *end = NULL;
+    if (r > 0 && strlen(v) == 10 && v[4] == '-' && v[7] == '-' && (end = strptime(v, "%Y-%m-%d", &tm)) != NULL &&
+        *end == '\0') {
+        *out = (int64_t)timegm(&tm) * 1000;
+        return 0;
+    }
+    if (r > 0 && strlen(v) <= 15 && v[0] >= '0' && v[0] <= '9') {
+        long long n = strtoll(v, &end, 10);
+        if (*end == '\0') {
+            *out = n;
+            return 0;
+        }
+    }
+    char msg[160];
+    snprintf(msg, sizeof(msg), "'%s' must be unix milliseconds or a UTC date YYYY-MM-DD", name);
+    send_error(req, SY_E_BAD_PARAM, msg, name);
+    return -1;
+}
+
+static int send_ledger_rc(h2o_req_t *req, cp_ledger_rc_t rc, const char *param, const char *err)
+{
+    if (rc == CP_LEDGER_NO_WORKSPACE)
+        return send_error(req, SY_E_NOT_FOUND, err, NULL);
+    if (rc == CP_LEDGER_INVALID)
+        return send_error(req, SY_E_BAD_PARAM, err, param);
+    return send_store_error(req, err);
+}
+
+static int h_balance(h2o_req_t *req, const char *ws)
+{
+    char err[256];
+    cJSON *out;
+    cp_ledger_rc_t rc = cp_ledger_balance_json(g.opts->store, ws, &out, err, sizeof(err));
+    if (rc != CP_LEDGER_OK)
+        return send_ledger_rc(req, rc, NULL, err);
+    return send_owned(req, 200, out);
+}
+
+static int h_ledger(h2o_req_t *req, const char *ws)
+{
+    int64_t limit, before;
+    if (query_int(req, "limit", 1, 500, 50, &limit) != 0 || query_int(req, "before", 1, INT64_MAX, 0, &before) != 0)
+        return 0;
+    char err[256];
+    cJSON *out;
+    cp_ledger_rc_t rc = cp_ledger_list_json(g.opts->store, ws, (int)limit, before, &out, err, sizeof(err));
+    if (rc != CP_LEDGER_OK)
+        return send_ledger_rc(req, rc, "limit", err);
+    return send_owned(req, 200, out);
+}
+
+static int h_ledger_check(h2o_req_t *req)
+{
+    char err[256];
+    cJSON *problems = cJSON_CreateArray();
+    int n = cp_ledger_check(g.opts->store, NULL, problems, err, sizeof(err));
+    if (n < 0) {
+        cJSON_Delete(problems);
+        return send_store_error(req, err);
+    }
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddBoolToObject(b, "ok", n == 0);
+    cJSON_AddItemToObject(b, "problems", problems);
+    return send_owned(req, 200, b);
+}
+
+/* An admin grant. The client's `reference` is the idempotency key: the same reference again
+ * (same workspace and amount) answers 200 with the original entry and "duplicate": true. */
+static int h_credits(h2o_req_t *req, const char *ws)
+{
+    static const char *const allowed[] = {"amount_usd", "reference", "note", NULL};
+    cJSON *root = parse_body(req);
+    if (root == NULL)
+        return 0;
+    int set;
+    int64_t amount;
+    const char *note;
+    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(root, "reference");
+    if (reject_unknown(req, root, allowed) != 0 || get_usd(req, root, "amount_usd", 0, 1, &set, &amount) != 0 ||
+        get_name(req, root, "note", &note) != 0)
+        goto done;
+    if (!set) {
+        send_error(req, SY_E_BAD_PARAM, "'amount_usd' is required: a decimal string of USD above zero", "amount_usd");
+        goto done;
+    }
+    if (!cJSON_IsString(ref) || !cp_admin_valid_id(ref->valuestring)) {
+        send_error(req, SY_E_BAD_PARAM,
+                   "'reference' is required: your idempotency key, 1..128 printable ASCII characters without "
+                   "spaces, quotes, '\\' or '/'",
+                   "reference");
+        goto done;
+    }
+    char err[256];
+    cp_ledger_entry_t e;
+    uint64_t version = 0;
+    cp_ledger_rc_t rc = cp_ledger_grant(g.opts->store, ws, amount, ref->valuestring, note, wall_ms(), &e, &version,
+                                        err, sizeof(err));
+    if (rc != CP_LEDGER_OK && rc != CP_LEDGER_DUPLICATE) {
+        send_ledger_rc(req, rc, "reference", err);
+        goto done;
+    }
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddBoolToObject(b, "duplicate", rc == CP_LEDGER_DUPLICATE);
+    cJSON_AddItemToObject(b, "entry", cp_ledger_entry_json(&e));
+    if (rc == CP_LEDGER_OK) {
+        cp_bus_notify(version);
+        SY_INFO("msg=\"credit granted\" workspace=%s entry=%lld amount_nano=%lld version=%llu", ws, (long long)e.id,
+                (long long)amount, (unsigned long long)version);
+    }
+    send_owned(req, rc == CP_LEDGER_OK ? 201 : 200, b);
+done:
+    cJSON_Delete(root);
+    return 0;
+}
+
+static int h_usage(h2o_req_t *req, const char *ws)
+{
+    char gb[16];
+    cp_usage_group_t group = CP_USAGE_GROUP_NONE;
+    int r = query_param(req, "group_by", gb, sizeof(gb));
+    if (r != 0) {
+        if (r > 0 && strcmp(gb, "day") == 0)
+            group = CP_USAGE_GROUP_DAY;
+        else if (r > 0 && strcmp(gb, "model") == 0)
+            group = CP_USAGE_GROUP_MODEL;
+        else if (r > 0 && strcmp(gb, "key") == 0)
+            group = CP_USAGE_GROUP_KEY;
+        else
+            return send_error(req, SY_E_BAD_PARAM, "'group_by' must be day, model or key", "group_by");
+    }
+    int64_t from, to;
+    if (query_time(req, "from", 0, &from) != 0 || query_time(req, "to", INT64_MAX, &to) != 0)
+        return 0;
+    if (to <= from)
+        return send_error(req, SY_E_BAD_PARAM, "'to' must be after 'from'", "to");
+    char err[256];
+    cJSON *out;
+    int rc = cp_usage_query_json(g.opts->store, ws, from, to, group, &out, err, sizeof(err));
+    if (rc == 1)
+        return send_error(req, SY_E_NOT_FOUND, "no such workspace", NULL);
+    if (rc != 0)
+        return send_store_error(req, err);
+    return send_owned(req, 200, out);
+}
+
+static int valid_url(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 8 && n <= 2048 && (strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0) &&
+           !sy_has_ctl(s, n) && strchr(s, ' ') == NULL;
+}
+
+#define CHECKOUT_MIN_CENTS 50          /* Stripe's own minimum for USD */
+#define CHECKOUT_MAX_CENTS 10000000    /* 100,000 USD per session */
+
+/* Creates a Stripe Checkout Session for a top-up. Blocks the loop thread for at most
+ * stripe_timeout_ms (see cp_stripe_checkout.c for why that is acceptable here). */
+static int h_checkout(h2o_req_t *req, const char *ws)
+{
+    static const char *const allowed[] = {"amount_usd", "success_url", "cancel_url", NULL};
+    if (g.opts->stripe_secret_key == NULL || g.opts->stripe_secret_key[0] == '\0')
+        return send_error(req, SY_E_NOT_READY, "Stripe checkout is not configured (STRIPE_SECRET_KEY)", NULL);
+    cJSON *root = parse_body(req);
+    if (root == NULL)
+        return 0;
+    int set;
+    int64_t amount;
+    const cJSON *su = cJSON_GetObjectItemCaseSensitive(root, "success_url");
+    const cJSON *cu = cJSON_GetObjectItemCaseSensitive(root, "cancel_url");
+    if (reject_unknown(req, root, allowed) != 0 || get_usd(req, root, "amount_usd", 0, 1, &set, &amount) != 0)
+        goto done;
+    if (!set || amount % CP_STRIPE_NANO_PER_CENT != 0 || amount / CP_STRIPE_NANO_PER_CENT < CHECKOUT_MIN_CENTS ||
+        amount / CP_STRIPE_NANO_PER_CENT > CHECKOUT_MAX_CENTS) {
+        send_error(req, SY_E_BAD_PARAM, "'amount_usd' must be whole cents from \"0.50\" to \"100000.00\"",
+                   "amount_usd");
+        goto done;
+    }
+    if (!cJSON_IsString(su) || !valid_url(su->valuestring)) {
+        send_error(req, SY_E_BAD_PARAM, "'success_url' must be an http(s) URL of at most 2048 bytes", "success_url");
+        goto done;
+    }
+    if (!cJSON_IsString(cu) || !valid_url(cu->valuestring)) {
+        send_error(req, SY_E_BAD_PARAM, "'cancel_url' must be an http(s) URL of at most 2048 bytes", "cancel_url");
+        goto done;
+    }
+    char err[256];
+    cJSON *bal;
+    cp_ledger_rc_t lr = cp_ledger_balance_json(g.opts->store, ws, &bal, err, sizeof(err)); /* 404 before Stripe */
+    if (lr != CP_LEDGER_OK) {
+        send_ledger_rc(req, lr, NULL, err);
+        goto done;
+    }
+    cJSON_Delete(bal);
+    cp_stripe_api_t api = {.api_base = g.opts->stripe_api_base,
+                           .secret_key = g.opts->stripe_secret_key,
+                           .timeout_ms = g.opts->stripe_timeout_ms > 0 ? g.opts->stripe_timeout_ms : 10000};
+    char id[256], url[2048];
+    cp_stripe_co_rc_t rc = cp_stripe_checkout_create(&api, ws, amount / CP_STRIPE_NANO_PER_CENT, su->valuestring,
+                                                     cu->valuestring, id, sizeof(id), url, sizeof(url), err,
+                                                     sizeof(err));
+    if (rc != CP_STRIPE_CO_OK) {
+        SY_WARN("msg=\"checkout session failed\" workspace=%s err=\"%s\"", ws, err);
+        send_error(req, rc == CP_STRIPE_CO_TIMEOUT ? SY_E_UPSTREAM_TIMEOUT
+                        : rc == CP_STRIPE_CO_UPSTREAM ? SY_E_UPSTREAM_ERROR
+                                                      : SY_E_INTERNAL,
+                   err, NULL);
+        goto done;
+    }
+    SY_INFO("msg=\"checkout session\" workspace=%s session=%s amount_cents=%lld", ws, id,
+            (long long)(amount / CP_STRIPE_NANO_PER_CENT));
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "id", id);
+    cJSON_AddStringToObject(b, "url", url);
+    send_owned(req, 200, b);
+done:
+    cJSON_Delete(root);
+    return 0;
+}
+
+/* POST /stripe/webhook: authenticated by the Stripe-Signature over the raw body, never by the
+ * operator token. Anything that fails the check is 400 and writes nothing; a verified event is
+ * applied once (cp_stripe_handle_event) and answered 200 — also when it is ignored or a replay,
+ * so Stripe stops retrying. Only a store failure answers 500 (Stripe retries later). */
+static int h_stripe_webhook(h2o_req_t *req)
+{
+    const char *secret = g.opts->stripe_webhook_secret;
+    if (secret == NULL || secret[0] == '\0')
+        return send_error(req, SY_E_NOT_READY, "the Stripe webhook is not configured (STRIPE_WEBHOOK_SECRET)", NULL);
+    size_t len = req->entity.base ? req->entity.len : 0;
+    if (len > CP_STRIPE_MAX_BODY)
+        return send_error(req, SY_E_REQUEST_TOO_LARGE, "webhook body over 256 KiB", NULL);
+    ssize_t hi = h2o_find_header_by_str(&req->headers, H2O_STRLIT("stripe-signature"), -1);
+    const char *hv = hi >= 0 ? req->headers.entries[hi].value.base : NULL;
+    size_t hl = hi >= 0 ? req->headers.entries[hi].value.len : 0;
+    /* a second Stripe-Signature header is ambiguous: refuse rather than pick one */
+    if (hi >= 0 && h2o_find_header_by_str(&req->headers, H2O_STRLIT("stripe-signature"), hi) >= 0)
+        hv = NULL;
+    cp_stripe_sig_rc_t sr =
+        cp_stripe_verify(hv, hl, req->entity.base, len, secret, (int64_t)time(NULL), CP_STRIPE_TOLERANCE_S);
+    if (sr != CP_STRIPE_SIG_OK) {
+        SY_WARN("msg=\"stripe webhook refused\" reason=\"%s\" bytes=%zu", cp_stripe_sig_reason(sr), len);
+        return send_error(req, SY_E_BAD_REQUEST, cp_stripe_sig_reason(sr), "Stripe-Signature");
+    }
+    char err[256];
+    cp_stripe_ev_result_t res;
+    cp_stripe_ev_rc_t rc = cp_stripe_handle_event(g.opts->store, req->entity.base, len, wall_ms(), &res, err,
+                                                  sizeof(err));
+    if (rc == CP_STRIPE_EV_INVALID) {
+        SY_WARN("msg=\"stripe event refused\" err=\"%s\"", err);
+        return send_error(req, SY_E_BAD_REQUEST, err, NULL);
+    }
+    if (rc == CP_STRIPE_EV_ERROR)
+        return send_store_error(req, err);
+    if (rc == CP_STRIPE_EV_APPLIED)
+        cp_bus_notify(res.version);
+    if (rc == CP_STRIPE_EV_IGNORED && strcmp(res.outcome, "ignored_type") != 0)
+        SY_WARN("msg=\"stripe event not applied\" event=%s type=%s outcome=%s workspace=%s", res.event_id, res.type,
+                res.outcome, res.workspace[0] ? res.workspace : "-");
+    else
+        SY_INFO("msg=\"stripe event\" event=%s type=%s outcome=%s workspace=%s amount_nano=%lld", res.event_id,
+                res.type, res.outcome, res.workspace[0] ? res.workspace : "-", (long long)res.amount_nano);
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddBoolToObject(b, "received", 1);
+    cJSON_AddStringToObject(b, "outcome", res.outcome);
+    return send_owned(req, 200, b);
+}
+
 /* ----------------------------------------------------------------------------- routing */
 
 /* Splits the normalized path into segments; -1 when there are too many or one is too long. */
@@ -694,6 +1031,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         cJSON_AddStringToObject(b, "status", "ok");
         return send_owned(req, 200, b);
     }
+    if (n == 2 && strcmp(seg[0], "stripe") == 0 && strcmp(seg[1], "webhook") == 0)
+        return post ? h_stripe_webhook(req) : method_not_allowed(req);
+    /* h2o's own limit is raised to the webhook's; every other path keeps --max-body */
+    if (req->entity.base != NULL && req->entity.len > g.max_body)
+        return send_error(req, SY_E_REQUEST_TOO_LARGE, "request body too large", NULL);
     if (n < 1 || strcmp(seg[0], "api") != 0)
         return send_error(req, SY_E_NOT_FOUND, "no such endpoint", NULL);
     /* everything under /api (including unknown paths) needs the operator token first, so the
@@ -705,6 +1047,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return get ? h_snapshot_version(req) : method_not_allowed(req);
     if (n == 2 && strcmp(seg[1], "nodes") == 0)
         return get ? h_list_nodes(req) : method_not_allowed(req);
+    if (n == 3 && strcmp(seg[1], "ledger") == 0 && strcmp(seg[2], "check") == 0)
+        return get ? h_ledger_check(req) : method_not_allowed(req);
     if (n >= 2 && strcmp(seg[1], "workspaces") == 0) {
         if (n == 2)
             return get ? h_list_workspaces(req) : post ? h_create_workspace(req) : method_not_allowed(req);
@@ -712,6 +1056,16 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             return post ? h_disable_workspace(req, seg[2]) : method_not_allowed(req);
         if (n == 4 && strcmp(seg[3], "keys") == 0)
             return get ? h_list_keys(req, seg[2]) : post ? h_create_key(req, seg[2]) : method_not_allowed(req);
+        if (n == 4 && strcmp(seg[3], "balance") == 0)
+            return get ? h_balance(req, seg[2]) : method_not_allowed(req);
+        if (n == 4 && strcmp(seg[3], "ledger") == 0)
+            return get ? h_ledger(req, seg[2]) : method_not_allowed(req);
+        if (n == 4 && strcmp(seg[3], "credits") == 0)
+            return post ? h_credits(req, seg[2]) : method_not_allowed(req);
+        if (n == 4 && strcmp(seg[3], "usage") == 0)
+            return get ? h_usage(req, seg[2]) : method_not_allowed(req);
+        if (n == 4 && strcmp(seg[3], "checkout") == 0)
+            return post ? h_checkout(req, seg[2]) : method_not_allowed(req);
     }
     if (n == 4 && strcmp(seg[1], "keys") == 0 && strcmp(seg[3], "revoke") == 0)
         return post ? h_revoke_key(req, seg[2]) : method_not_allowed(req);
@@ -829,7 +1183,10 @@ int cp_api_run(const cp_api_opts_t *o)
 
     h2o_config_init(&g.conf);
     g.conf.server_name = h2o_iovec_init(H2O_STRLIT("switchyard-cp"));
-    g.conf.max_request_entity_size = o->max_body_bytes ? o->max_body_bytes : 64 * 1024;
+    /* h2o's limit is per server: it is the larger of the API's and the Stripe webhook's, and
+     * on_req holds every non-webhook path to max_body_bytes itself */
+    g.max_body = o->max_body_bytes ? o->max_body_bytes : 64 * 1024;
+    g.conf.max_request_entity_size = g.max_body > CP_STRIPE_MAX_BODY ? g.max_body : CP_STRIPE_MAX_BODY;
     h2o_hostconf_t *host = h2o_config_register_host(&g.conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     h2o_create_handler(path, sizeof(h2o_handler_t))->on_req = on_req;

@@ -12,6 +12,12 @@
  *   GET  /api/models                       GET|PATCH /api/models/{id}
  *   POST /api/catalog/reload               re-reads the catalog file
  *   GET  /api/nodes
+ *   GET  /api/workspaces/{id}/balance      GET /api/workspaces/{id}/ledger?limit=&before=
+ *   POST /api/workspaces/{id}/credits {"amount_usd","reference","note"}   (admin grant, idempotent)
+ *   GET  /api/workspaces/{id}/usage?from=&to=&group_by=day|model|key
+ *   POST /api/workspaces/{id}/checkout {"amount_usd","success_url","cancel_url"} (Stripe Checkout)
+ *   GET  /api/ledger/check                 the ledger invariants (cp_ledger_check)
+ *   POST /stripe/webhook                   NOT under the operator token: Stripe-Signature instead
  *
  * Every /api/ request needs `Authorization: Bearer <operator token>`, compared in constant time
  * over the SHA-256 of both sides. Every error is the OpenAI shape
@@ -42,6 +48,11 @@ typedef struct {
     cp_store_t *store;
     const char *catalog_path; /* re-read by POST /api/catalog/reload and SIGHUP (may be NULL) */
     const char *db_path;      /* for SIGHUP's own store handle */
+    /* Stripe (docs/billing.md). Borrowed strings that must outlive cp_api_run; never logged. */
+    const char *stripe_webhook_secret; /* NULL/"": POST /stripe/webhook answers 503 */
+    const char *stripe_secret_key;     /* NULL/"": POST .../checkout answers 503 */
+    const char *stripe_api_base;       /* e.g. https://api.stripe.com */
+    long stripe_timeout_ms;            /* bound on the blocking checkout call (default 10000) */
 } cp_api_opts_t;
 
 int cp_api_run(const cp_api_opts_t *o);

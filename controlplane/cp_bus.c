@@ -15,10 +15,18 @@
 #include "cp_admin.h"
 #include "cp_snapshot.h"
 #include "cp_store.h"
+#include "cp_usage.h"
 #include "sy_log.h"
 #include "sy_util.h"
 
-enum { CP_BUS_RECV_TIMEOUT_MS = 100, CP_BUS_REPUBLISH_MS = 500, CP_BUS_REQ_MAX = 4096 };
+/* A request may be a usage batch: up to CP_USAGE_MAX_BATCH_BYTES, plus slack so that a batch
+ * a little over the cap still arrives and gets a refusal it can act on (split) instead of a
+ * dropped connection. */
+enum {
+    CP_BUS_RECV_TIMEOUT_MS = 100,
+    CP_BUS_REPUBLISH_MS = 500,
+    CP_BUS_REQ_MAX = CP_USAGE_MAX_BATCH_BYTES + 16 * 1024
+};
 
 static struct {
     atomic_int running; /* 1 while the PUB socket may be used by cp_bus_notify */
@@ -113,13 +121,53 @@ static void serve_heartbeat(const Switchyard__Heartbeat *hb)
     reply_bytes("ok", 2);
 }
 
+/* Applies a usage batch (cp_usage_ingest: one transaction, or nothing) and answers a packed
+ * UsageAck — only after the commit, so an ack always means "durable". */
+static void serve_usage(const Switchyard__UsageBatch *b, size_t packed_len)
+{
+    cp_usage_result_t r;
+    uint64_t version = 0;
+    int rc = cp_usage_ingest(g.store, b, packed_len, wall_ms(), &r, &version);
+    Switchyard__UsageAck ack = SWITCHYARD__USAGE_ACK__INIT;
+    ack.batch_id = b->batch_id ? b->batch_id : (char *)"";
+    ack.applied = r.applied;
+    ack.duplicates = r.duplicates;
+    ack.error = r.error;
+    ack.retry = rc != 0 && r.retry;
+    ack.bad_record = r.bad_record;
+    ack.param = (char *)(r.param ? r.param : "");
+    if (rc != 0)
+        SY_WARN("msg=\"usage batch refused\" node=%s batch=%s records=%zu bad_record=%d param=%s retry=%d err=\"%s\"",
+                b->node_id ? b->node_id : "-", ack.batch_id, b->n_records, r.bad_record, ack.param, ack.retry, r.error);
+    else
+        SY_INFO("msg=\"usage batch\" node=%s batch=%s applied=%u duplicates=%u", b->node_id ? b->node_id : "-",
+                ack.batch_id, r.applied, r.duplicates);
+    if (rc == 0 && r.applied > 0)
+        publish_version(version); /* balances changed: nodes may fetch */
+    size_t len = switchyard__usage_ack__get_packed_size(&ack);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL) {
+        SY_ERROR("msg=\"out of memory packing a usage ack\"");
+        return; /* no reply: the node resends, and the batch is idempotent */
+    }
+    switchyard__usage_ack__pack(&ack, buf);
+    reply_bytes(buf, len);
+    free(buf);
+}
+
 /* Answers one request: a BusRequest{heartbeat} is recorded; a fetch from a node that already
  * has the current version gets "unchanged"; anything else (a fetch, an empty or unparsable
  * request from an older node) gets the snapshot. */
 static void serve_one(nng_msg *req)
 {
-    Switchyard__BusRequest *br = switchyard__bus_request__unpack(NULL, nng_msg_len(req), nng_msg_body(req));
+    size_t req_len = nng_msg_len(req);
+    Switchyard__BusRequest *br = switchyard__bus_request__unpack(NULL, req_len, nng_msg_body(req));
     nng_msg_free(req);
+    if (br != NULL && br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_USAGE && br->usage != NULL) {
+        serve_usage(br->usage, req_len);
+        switchyard__bus_request__free_unpacked(br, NULL);
+        return;
+    }
     if (br != NULL && br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_HEARTBEAT && br->heartbeat != NULL) {
         serve_heartbeat(br->heartbeat);
         switchyard__bus_request__free_unpacked(br, NULL);

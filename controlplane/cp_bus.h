@@ -10,7 +10,10 @@
  *        with "unchanged" when the fetch's have_version is the current version. A `heartbeat` upserts the node's
  *        dp_nodes row (last_seen_ms = wall-clock now) WITHOUT bumping the snapshot version
  *        (cp_admin_record_heartbeat) and is answered "ok" ("error" if not recorded).
- *        Requests are idempotent (REQ may resend).
+ *        A `usage` batch is validated and committed in one transaction (cp_usage_ingest) and
+ *        answered with a packed Switchyard__UsageAck only after the commit (format in
+ *        proto/bus.proto); requests up to CP_USAGE_MAX_BATCH_BYTES + 16 KiB are received.
+ *        Requests are idempotent (REQ may resend; usage records are applied once by id).
  *
  * Threading: cp_bus_start spawns one bus thread that opens its OWN store handle on `db_path`
  * (WAL lets it read while the admin API's handle writes) and serves REP in a loop with a

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cp_ledger.h"
+
 /* integrity_check answers one row "ok" when clean, else one row per problem (up to 100). */
 static int run_integrity(cp_store_t *s, FILE *out, int *problems, char *err, size_t errlen)
 {
@@ -65,6 +67,12 @@ int cp_check_db(cp_store_t *s, FILE *out, char *err, size_t errlen)
         return -1;
     if (run_fk(s, out, &problems, err, errlen) != 0)
         return -1;
+    /* the money invariants (cp_ledger.h): balances equal their entries, the balance_after chain
+     * holds, nothing is orphaned, every usage record has its debit */
+    int ledger = cp_ledger_check(s, out, NULL, err, errlen);
+    if (ledger < 0)
+        return -1;
+    problems += ledger;
     if (problems == 0)
         fprintf(out, "integrity ok\n");
     else

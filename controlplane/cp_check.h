@@ -2,8 +2,8 @@
  * cp_check — offline consistency check of a control-plane database (`switchyard-cp --check-db`).
  *
  * Runs `PRAGMA integrity_check` and `PRAGMA foreign_key_check` on an open store through
- * prepared statements and writes what they report to `out`: `integrity ok` when both are
- * clean, else one line per problem. Returns 0 when clean, 1 when problems were found, -1 with
+ * prepared statements, then the ledger invariants (cp_ledger_check), and writes what they
+ * report to `out`: `integrity ok` when all are clean, else one line per problem. Returns 0 when clean, 1 when problems were found, -1 with
  * a message in err when a statement could not run.
  */
 #ifndef CP_CHECK_H

@@ -94,6 +94,80 @@ static const char *const migrations[] = {
     "ALTER TABLE providers ADD COLUMN last_probe_ms INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE providers ADD COLUMN last_probe_latency_ms INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE providers ADD COLUMN last_probe_error TEXT NOT NULL DEFAULT '';",
+    /* 3: money (docs/billing.md). The ledger is append-only: triggers refuse UPDATE and DELETE,
+     * so a balance can only move by appending an entry. Each entry has a UNIQUE external
+     * reference (stripe:cs_..., stripe:evt_..., usage:<id>, grant:<ref>): applying the same
+     * event twice hits the constraint instead of counting twice. The balance lives in its own
+     * table (not a column of workspaces, which the catalog loader upserts) and is written in the
+     * same transaction as the entry; balance_after_nano chains the entries so a check can prove
+     * that nothing was lost or reordered. Signs by kind: credits and grants add, the rest
+     * subtract (a zero debit is a free request). */
+    "CREATE TABLE ledger ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  workspace_id TEXT NOT NULL REFERENCES workspaces(id),"
+    "  kind TEXT NOT NULL CHECK (kind IN ('credit', 'grant', 'debit', 'refund', 'dispute')),"
+    "  amount_nano INTEGER NOT NULL CHECK ((kind IN ('credit', 'grant') AND amount_nano > 0) OR"
+    "                                      (kind IN ('debit', 'refund', 'dispute') AND amount_nano <= 0)),"
+    "  balance_after_nano INTEGER NOT NULL,"
+    "  ref TEXT NOT NULL UNIQUE CHECK (length(ref) BETWEEN 1 AND 200),"
+    "  note TEXT NOT NULL DEFAULT '',"
+    "  created_ms INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX ledger_workspace ON ledger(workspace_id, id);"
+    "CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger"
+    "  BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;"
+    "CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger"
+    "  BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;"
+    "CREATE TABLE balances ("
+    "  workspace_id TEXT PRIMARY KEY REFERENCES workspaces(id),"
+    "  balance_nano INTEGER NOT NULL DEFAULT 0,"
+    "  last_entry INTEGER NOT NULL DEFAULT 0"
+    ") STRICT;"
+    /* Usage records as the data planes report them, one row per id (the id is the idempotency
+     * key of ingestion); each has its ledger debit `usage:<id>` written in the same transaction. */
+    "CREATE TABLE usage ("
+    "  id TEXT PRIMARY KEY,"
+    "  workspace_id TEXT NOT NULL REFERENCES workspaces(id),"
+    "  key_id TEXT NOT NULL,"
+    "  model TEXT NOT NULL,"
+    "  provider TEXT NOT NULL,"
+    "  tokens_in INTEGER NOT NULL CHECK (tokens_in >= 0),"
+    "  tokens_out INTEGER NOT NULL CHECK (tokens_out >= 0),"
+    "  cost_nano INTEGER NOT NULL CHECK (cost_nano >= 0),"
+    "  latency_ms INTEGER NOT NULL CHECK (latency_ms >= 0),"
+    "  ttft_ms INTEGER NOT NULL CHECK (ttft_ms >= 0),"
+    "  outcome TEXT NOT NULL,"
+    "  streamed INTEGER NOT NULL CHECK (streamed IN (0, 1)),"
+    "  estimated INTEGER NOT NULL CHECK (estimated IN (0, 1)),"
+    "  node TEXT NOT NULL DEFAULT '',"
+    "  created_ms INTEGER NOT NULL,"
+    "  batch_id TEXT NOT NULL DEFAULT '',"
+    "  received_ms INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX usage_workspace_time ON usage(workspace_id, created_ms);"
+    /* Every Stripe event that passed the signature check, recorded in the transaction of its
+     * effect (or of its being ignored): a replay finds its id here and changes nothing. */
+    "CREATE TABLE stripe_events ("
+    "  id TEXT PRIMARY KEY,"
+    "  type TEXT NOT NULL,"
+    "  outcome TEXT NOT NULL,"
+    "  workspace_id TEXT,"
+    "  received_ms INTEGER NOT NULL"
+    ") STRICT;"
+    /* Per charge: how much Stripe said was refunded so far (cents), so each charge.refunded
+     * event debits only the growth of amount_refunded. */
+    "CREATE TABLE stripe_charges ("
+    "  id TEXT PRIMARY KEY,"
+    "  workspace_id TEXT NOT NULL REFERENCES workspaces(id),"
+    "  refunded_cents INTEGER NOT NULL DEFAULT 0 CHECK (refunded_cents >= 0)"
+    ") STRICT;"
+    /* Checkout payments we credited, so a refund of their charge finds the workspace through
+     * the payment intent when the charge carries no metadata. */
+    "CREATE TABLE stripe_payments ("
+    "  payment_intent TEXT PRIMARY KEY,"
+    "  session_id TEXT NOT NULL,"
+    "  workspace_id TEXT NOT NULL REFERENCES workspaces(id)"
+    ") STRICT;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -55,7 +55,12 @@ static void usage(FILE *f)
                "  --check-db FILE     open FILE (applying migrations), run PRAGMA integrity_check and\n"
                "                      foreign_key_check, print 'integrity ok' or the problems; exit 0\n"
                "                      when clean, 1 otherwise (the API is not started)\n"
-               "environment: SWITCHYARD_OPERATOR_TOKEN (required) is the bearer token for /api/*\n");
+               "  --stripe-api-base URL  Stripe API base for checkout sessions (default $STRIPE_API_BASE,\n"
+               "                      else https://api.stripe.com; tests point it at a local fake)\n"
+               "  --stripe-timeout-ms N  bound on the (blocking) checkout call, 100..30000 (default 10000)\n"
+               "environment: SWITCHYARD_OPERATOR_TOKEN (required) is the bearer token for /api/*;\n"
+               "  STRIPE_WEBHOOK_SECRET (whsec_...) enables POST /stripe/webhook; STRIPE_SECRET_KEY\n"
+               "  enables POST /api/workspaces/{id}/checkout (docs/billing.md). Secrets are never logged.\n");
 }
 
 int main(int argc, char **argv)
@@ -76,6 +81,8 @@ int main(int argc, char **argv)
                                              {"check-db", required_argument, NULL, 'C'},
                                              {"probe-rise", required_argument, NULL, 'r'},
                                              {"probe-fall", required_argument, NULL, 'f'},
+                                             {"stripe-api-base", required_argument, NULL, 'S'},
+                                             {"stripe-timeout-ms", required_argument, NULL, 'T'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int ch;
@@ -128,6 +135,23 @@ int main(int argc, char **argv)
             *(ch == 'r' ? &probe.rise : &probe.fall) = (unsigned)v;
             break;
         }
+        case 'S':
+            if (strncmp(optarg, "https://", 8) != 0 && strncmp(optarg, "http://", 7) != 0) {
+                fprintf(stderr, "switchyard-cp: --stripe-api-base must be an http(s) URL\n");
+                return 2;
+            }
+            o.stripe_api_base = optarg;
+            break;
+        case 'T': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < 100 || v > 30000) {
+                fprintf(stderr, "switchyard-cp: --stripe-timeout-ms must be 100..30000\n");
+                return 2;
+            }
+            o.stripe_timeout_ms = v;
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;
@@ -152,6 +176,20 @@ int main(int argc, char **argv)
         SY_ERROR("msg=\"SWITCHYARD_OPERATOR_TOKEN is not set; refusing to start\"");
         return 1;
     }
+
+    o.stripe_webhook_secret = getenv("STRIPE_WEBHOOK_SECRET");
+    o.stripe_secret_key = getenv("STRIPE_SECRET_KEY");
+    if (o.stripe_api_base == NULL) {
+        const char *b = getenv("STRIPE_API_BASE");
+        o.stripe_api_base = b != NULL && b[0] != '\0' ? b : "https://api.stripe.com";
+    }
+    if (o.stripe_timeout_ms == 0)
+        o.stripe_timeout_ms = 10000;
+    /* whether, never what: the secrets themselves stay out of every log */
+    SY_INFO("msg=\"stripe\" webhook=%s checkout=%s api_base=%s",
+            o.stripe_webhook_secret && o.stripe_webhook_secret[0] ? "enabled" : "disabled (no STRIPE_WEBHOOK_SECRET)",
+            o.stripe_secret_key && o.stripe_secret_key[0] ? "enabled" : "disabled (no STRIPE_SECRET_KEY)",
+            o.stripe_api_base);
 
     char err[512];
     cp_store_t *store;

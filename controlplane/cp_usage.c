@@ -1,0 +1,302 @@
+/*
+ * cp_usage — see cp_usage.h.
+ */
+#include "cp_usage.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cp_ledger.h"
+#include "sy_log.h"
+#include "sy_util.h"
+
+#define MAX_TOKENS (INT64_C(1) << 40)
+#define MAX_COST_NANO INT64_C(1000000000000000) /* one million USD for one request is not real */
+#define MAX_MS INT64_C(86400000)
+
+/* Ids and names: 1..max printable ASCII without space, quote, backslash or '/' (the admin id
+ * rule: they appear in URLs and logs). */
+static int valid_word(const char *s, size_t max)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > max)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '/')
+            return 0;
+    return 1;
+}
+
+static int valid_outcome(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 32)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+            return 0;
+    return 1;
+}
+
+static int refuse(cp_usage_result_t *r, int index, const char *param, int retry, const char *msg)
+{
+    r->bad_record = index;
+    r->param = param;
+    r->retry = retry;
+    snprintf(r->error, sizeof(r->error), "%s", msg);
+    r->applied = r->duplicates = 0;
+    return -1;
+}
+
+/* The checks that need no store. Returns the offending field's name, or NULL when valid. */
+static const char *check_record(const Switchyard__UsageRecord *u)
+{
+    if (!valid_word(u->id, 128))
+        return "id";
+    if (!valid_word(u->workspace, 128))
+        return "workspace";
+    if (!valid_word(u->key_id, 128))
+        return "key_id";
+    if (!valid_word(u->model, 128))
+        return "model";
+    if (!valid_word(u->provider, 128))
+        return "provider";
+    if (u->tokens_in < 0 || u->tokens_in > MAX_TOKENS)
+        return "tokens_in";
+    if (u->tokens_out < 0 || u->tokens_out > MAX_TOKENS)
+        return "tokens_out";
+    if (u->cost_nano < 0 || u->cost_nano > MAX_COST_NANO)
+        return "cost_nano";
+    if (u->latency_ms < 0 || u->latency_ms > MAX_MS)
+        return "latency_ms";
+    if (u->ttft_ms < 0 || u->ttft_ms > MAX_MS)
+        return "ttft_ms";
+    if (!valid_outcome(u->outcome))
+        return "outcome";
+    if (u->node == NULL || strlen(u->node) > 128 || (u->node[0] != '\0' && !valid_word(u->node, 128)))
+        return "node";
+    if (u->created_ms <= 0)
+        return "created_ms";
+    return NULL;
+}
+
+static int workspace_exists(cp_store_t *s, sqlite3_stmt *st, const char *ws)
+{
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, ws, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    (void)s;
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packed_len, int64_t now_ms,
+                    cp_usage_result_t *r, uint64_t *version)
+{
+    memset(r, 0, sizeof(*r));
+    r->bad_record = -1;
+    char err[256], msg[256];
+    if (packed_len > CP_USAGE_MAX_BATCH_BYTES)
+        return refuse(r, -1, NULL, 0, "batch over 1 MiB: split it");
+    if (b->n_records > CP_USAGE_MAX_RECORDS)
+        return refuse(r, -1, "records", 0, "batch over 1000 records: split it");
+    if (b->batch_id == NULL || strlen(b->batch_id) > 128 || (b->batch_id[0] != '\0' && !valid_word(b->batch_id, 128)))
+        return refuse(r, -1, "batch_id", 0, "batch_id must be at most 128 printable ASCII bytes without spaces or quotes");
+    for (size_t i = 0; i < b->n_records; i++) {
+        const char *bad = check_record(b->records[i]);
+        if (bad != NULL) {
+            snprintf(msg, sizeof(msg), "record %zu: invalid '%s'", i, bad);
+            return refuse(r, (int)i, bad, 0, msg);
+        }
+    }
+    if (b->n_records == 0)
+        return 0;
+
+    if (cp_store_begin_write(s, err, sizeof(err)) != 0)
+        return refuse(r, -1, NULL, 1, err);
+    sqlite3_stmt *ws_st = NULL, *ins = NULL;
+    if (cp_store_prepare(s, "SELECT 1 FROM workspaces WHERE id = ?1", &ws_st, err, sizeof(err)) != 0 ||
+        cp_store_prepare(s,
+                         "INSERT INTO usage (id, workspace_id, key_id, model, provider, tokens_in, tokens_out,"
+                         " cost_nano, latency_ms, ttft_ms, outcome, streamed, estimated, node, created_ms, batch_id,"
+                         " received_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+                         " ?16, ?17) ON CONFLICT (id) DO NOTHING",
+                         &ins, err, sizeof(err)) != 0) {
+        refuse(r, -1, NULL, 1, err);
+        goto fail;
+    }
+    /* workspaces first, so an unknown one refuses the batch before anything is inserted */
+    const char *last_ws = NULL;
+    for (size_t i = 0; i < b->n_records; i++) {
+        const char *ws = b->records[i]->workspace;
+        if (last_ws != NULL && strcmp(ws, last_ws) == 0)
+            continue;
+        int e = workspace_exists(s, ws_st, ws);
+        if (e <= 0) {
+            if (e < 0)
+                refuse(r, -1, NULL, 1, sqlite3_errmsg(cp_store_db(s)));
+            else {
+                snprintf(msg, sizeof(msg), "record %zu: unknown workspace '%s'", i, ws);
+                refuse(r, (int)i, "workspace", 0, msg);
+            }
+            goto fail;
+        }
+        last_ws = ws;
+    }
+    uint32_t applied = 0, dups = 0;
+    for (size_t i = 0; i < b->n_records; i++) {
+        const Switchyard__UsageRecord *u = b->records[i];
+        sqlite3_reset(ins);
+        sqlite3_bind_text(ins, 1, u->id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins, 2, u->workspace, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins, 3, u->key_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins, 4, u->model, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins, 5, u->provider, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(ins, 6, u->tokens_in);
+        sqlite3_bind_int64(ins, 7, u->tokens_out);
+        sqlite3_bind_int64(ins, 8, u->cost_nano);
+        sqlite3_bind_int64(ins, 9, u->latency_ms);
+        sqlite3_bind_int64(ins, 10, u->ttft_ms);
+        sqlite3_bind_text(ins, 11, u->outcome, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(ins, 12, u->streamed ? 1 : 0);
+        sqlite3_bind_int(ins, 13, u->estimated ? 1 : 0);
+        sqlite3_bind_text(ins, 14, u->node, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(ins, 15, u->created_ms);
+        sqlite3_bind_text(ins, 16, b->batch_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(ins, 17, now_ms);
+        if (sqlite3_step(ins) != SQLITE_DONE) {
+            refuse(r, -1, NULL, 1, sqlite3_errmsg(cp_store_db(s)));
+            goto fail;
+        }
+        if (sqlite3_changes(cp_store_db(s)) == 0) {
+            dups++;
+            continue;
+        }
+        char ref[160];
+        snprintf(ref, sizeof(ref), "usage:%s", u->id);
+        cp_ledger_rc_t lr =
+            cp_ledger_append(s, u->workspace, CP_LEDGER_DEBIT, -u->cost_nano, ref, "", now_ms, NULL, err, sizeof(err));
+        if (lr != CP_LEDGER_OK) {
+            /* a debit without its usage row (DUPLICATE) means the store is inconsistent: refuse
+             * and let --check-db say more; an overflowing balance is permanent */
+            refuse(r, lr == CP_LEDGER_INVALID ? (int)i : -1, lr == CP_LEDGER_INVALID ? "cost_nano" : NULL,
+                   lr == CP_LEDGER_ERROR, err);
+            goto fail;
+        }
+        applied++;
+    }
+    sqlite3_finalize(ws_st);
+    sqlite3_finalize(ins);
+    if (applied == 0) { /* a pure replay: nothing to commit, no version to bump */
+        cp_store_rollback(s);
+        r->duplicates = dups;
+        return 0;
+    }
+    if (cp_store_commit_write(s, version, err, sizeof(err)) != 0)
+        return refuse(r, -1, NULL, 1, err);
+    r->applied = applied;
+    r->duplicates = dups;
+    return 0;
+fail:
+    sqlite3_finalize(ws_st);
+    sqlite3_finalize(ins);
+    cp_store_rollback(s);
+    return -1;
+}
+
+/* ---------------------------------------------------------------------------- queries */
+
+static void add_sums(cJSON *o, sqlite3_stmt *st, int col)
+{
+    cp_ledger_add_int(o, "requests", sqlite3_column_int64(st, col));
+    cp_ledger_add_int(o, "errors", sqlite3_column_int64(st, col + 1));
+    cp_ledger_add_int(o, "tokens_in", sqlite3_column_int64(st, col + 2));
+    cp_ledger_add_int(o, "tokens_out", sqlite3_column_int64(st, col + 3));
+    cp_ledger_add_int(o, "cost_nano", sqlite3_column_int64(st, col + 4));
+    cp_ledger_add_usd(o, "cost_usd", sqlite3_column_int64(st, col + 4));
+}
+
+#define SUMS                                                                                                          \
+    "COUNT(*), COALESCE(SUM(outcome != 'ok'), 0), COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0),"      \
+    " COALESCE(SUM(cost_nano), 0)"
+#define RANGE " FROM usage WHERE workspace_id = ?1 AND created_ms >= ?2 AND created_ms < ?3"
+
+int cp_usage_query_json(cp_store_t *s, const char *workspace_id, int64_t from_ms, int64_t to_ms, cp_usage_group_t g,
+                        cJSON **out, char *err, size_t errlen)
+{
+    static const char *const group_sql[] = {
+        [CP_USAGE_GROUP_NONE] = NULL,
+        [CP_USAGE_GROUP_DAY] = "SELECT strftime('%Y-%m-%d', created_ms / 1000, 'unixepoch') AS g, " SUMS RANGE
+                               " GROUP BY g ORDER BY g",
+        [CP_USAGE_GROUP_MODEL] = "SELECT model AS g, " SUMS RANGE " GROUP BY g ORDER BY g",
+        [CP_USAGE_GROUP_KEY] = "SELECT key_id AS g, " SUMS RANGE " GROUP BY g ORDER BY g",
+    };
+    static const char *const group_name[] = {"none", "day", "model", "key"};
+    static const char *const group_field[] = {NULL, "day", "model", "key_id"};
+    *out = NULL;
+    if ((unsigned)g > CP_USAGE_GROUP_KEY)
+        return sy_errf(err, errlen, "bad group");
+    if (cp_store_begin_read(s, err, errlen) != 0)
+        return -1;
+    int ret = -1;
+    cJSON *o = NULL;
+    sqlite3_stmt *st = NULL;
+    if (cp_store_prepare(s, "SELECT 1 FROM workspaces WHERE id = ?1", &st, err, errlen) != 0)
+        goto done;
+    sqlite3_bind_text(st, 1, workspace_id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc == SQLITE_DONE) {
+        ret = 1;
+        goto done;
+    }
+    if (rc != SQLITE_ROW) {
+        sy_errf(err, errlen, "usage: %s", sqlite3_errmsg(cp_store_db(s)));
+        goto done;
+    }
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "workspace", workspace_id);
+    cp_ledger_add_int(o, "from_ms", from_ms);
+    cp_ledger_add_int(o, "to_ms", to_ms);
+    cJSON_AddStringToObject(o, "group_by", group_name[g]);
+    cJSON *data = cJSON_AddArrayToObject(o, "data");
+    if (g != CP_USAGE_GROUP_NONE) {
+        if (cp_store_prepare(s, group_sql[g], &st, err, errlen) != 0)
+            goto done;
+        sqlite3_bind_text(st, 1, workspace_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, from_ms);
+        sqlite3_bind_int64(st, 3, to_ms);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            cJSON *row = cJSON_CreateObject();
+            const unsigned char *k = sqlite3_column_text(st, 0);
+            cJSON_AddStringToObject(row, group_field[g], k ? (const char *)k : "");
+            add_sums(row, st, 1);
+            cJSON_AddItemToArray(data, row);
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+        if (rc != SQLITE_DONE) {
+            sy_errf(err, errlen, "usage: %s", sqlite3_errmsg(cp_store_db(s)));
+            goto done;
+        }
+    }
+    if (cp_store_prepare(s, "SELECT " SUMS RANGE, &st, err, errlen) != 0)
+        goto done;
+    sqlite3_bind_text(st, 1, workspace_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, from_ms);
+    sqlite3_bind_int64(st, 3, to_ms);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sy_errf(err, errlen, "usage: %s", sqlite3_errmsg(cp_store_db(s)));
+        goto done;
+    }
+    add_sums(cJSON_AddObjectToObject(o, "total"), st, 0);
+    *out = o;
+    o = NULL;
+    ret = 0;
+done:
+    sqlite3_finalize(st);
+    cJSON_Delete(o);
+    cp_store_end_read(s);
+    return ret;
+}

@@ -1,0 +1,56 @@
+/*
+ * cp_usage — usage records from the data planes: ingestion (the bus's `usage` request) and the
+ * dashboard's usage/spend queries (docs/billing.md).
+ *
+ * Ingestion is all or nothing: every record of a batch is validated first (format, ranges,
+ * caps), then ONE write transaction checks the workspaces, inserts each record whose id is new
+ * and appends its ledger debit `usage:<id>` (-cost_nano), and commits. A record whose id is
+ * already stored is a duplicate and is skipped (a batch resent after a lost ack is counted
+ * once). One invalid record refuses the whole batch and nothing is written. A batch that
+ * contains only duplicates writes nothing and does not bump the snapshot version.
+ *
+ * Thread-safety: uses the store's connection; the same rules as cp_store. The bus thread calls
+ * cp_usage_ingest on its own handle, the API thread the queries on another.
+ */
+#ifndef CP_USAGE_H
+#define CP_USAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "bus.pb-c.h"
+#include "cp_store.h"
+
+enum {
+    CP_USAGE_MAX_RECORDS = 1000,          /* per batch */
+    CP_USAGE_MAX_BATCH_BYTES = 1024 * 1024 /* packed BusRequest bytes per batch */
+};
+
+typedef struct {
+    uint32_t applied;    /* new records written (and debited) */
+    uint32_t duplicates; /* records whose id was already stored */
+    int bad_record;      /* index of the first invalid record, -1 = none / the batch as a whole */
+    const char *param;   /* the offending field of that record (static string), or NULL */
+    int retry;           /* on refusal: 1 = a store failure (sending again may work), 0 = permanent */
+    char error[256];     /* "" on success */
+} cp_usage_result_t;
+
+/* Validates and applies one batch (see above). `packed_len` is the size of the request it came
+ * in, checked against CP_USAGE_MAX_BATCH_BYTES. Returns 0 when committed (or all duplicates),
+ * -1 when refused (r->error says why; nothing written). *version (may be NULL) gets the new
+ * snapshot version when something was written, else is left alone. */
+int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packed_len, int64_t now_ms,
+                    cp_usage_result_t *r, uint64_t *version);
+
+typedef enum { CP_USAGE_GROUP_NONE = 0, CP_USAGE_GROUP_DAY, CP_USAGE_GROUP_MODEL, CP_USAGE_GROUP_KEY } cp_usage_group_t;
+
+/* Sums of a workspace's usage with from_ms <= created_ms < to_ms, grouped:
+ *   {"workspace","from_ms","to_ms","group_by","data":[{"day"|"model"|"key_id", "requests",
+ *    "errors","tokens_in","tokens_out","cost_nano","cost_usd"}...],"total":{...same sums}}
+ * Days are UTC (YYYY-MM-DD). Returns 0; 1 for an unknown workspace (*out NULL); -1 with err. */
+int cp_usage_query_json(cp_store_t *s, const char *workspace_id, int64_t from_ms, int64_t to_ms, cp_usage_group_t g,
+                        cJSON **out, char *err, size_t errlen);
+
+#endif

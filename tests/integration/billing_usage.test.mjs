@@ -1,0 +1,236 @@
+// Usage ingestion on the bus, from node over a raw nng REQ socket (lib/sp.mjs) with messages
+// encoded by protobufjs from proto/bus.proto itself: a batch is applied once (debited to the
+// ledger as usage:<id>), replayed in sequence and concurrently it is still counted once, one
+// invalid record refuses the whole batch with nothing written, over-cap batches are refused;
+// the dashboard's usage queries return what was ingested. Every test ends with the ledger
+// invariants, and --check-db runs them on the file at the end.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import protobuf from 'protobufjs';
+import { makeTempDir, startCp, closedPort, CP_BIN, REPO, childEnv } from './lib/harness.mjs';
+import { spRequest } from './lib/sp.mjs';
+
+// keepCase: the field names as in the .proto (snake_case), like the C side
+const root = new protobuf.Root().loadSync(path.join(REPO, 'proto', 'bus.proto'), { keepCase: true });
+const BusRequest = root.lookupType('switchyard.BusRequest');
+const UsageAck = root.lookupType('switchyard.UsageAck');
+let tmp, cp;
+
+async function send(batch) {
+  const buf = Buffer.from(BusRequest.encode(BusRequest.fromObject({ usage: batch })).finish());
+  const { body } = await spRequest(cp.repUrl, buf);
+  return UsageAck.toObject(UsageAck.decode(body), { defaults: true });
+}
+
+const T0 = Date.UTC(2024, 4, 1, 12, 0, 0); // 2024-05-01 12:00 UTC
+let seq = 0;
+function record(over = {}) {
+  seq++;
+  return {
+    id: `req_${crypto.randomBytes(6).toString('hex')}_${seq}`,
+    workspace: 'ws_u',
+    key_id: 'key_1',
+    model: 'm-ok',
+    provider: 'mock',
+    tokens_in: 100,
+    tokens_out: 50,
+    cost_nano: 1500,
+    latency_ms: 120,
+    ttft_ms: 40,
+    outcome: 'ok',
+    streamed: false,
+    estimated: false,
+    node: 'dp-test',
+    created_ms: T0,
+    ...over,
+  };
+}
+const batchOf = (records, id = 'b-' + crypto.randomBytes(4).toString('hex')) => ({ node_id: 'dp-test', batch_id: id, records });
+
+async function balance(ws = 'ws_u') {
+  const r = await cp.api(`/api/workspaces/${ws}/balance`);
+  assert.equal(r.status, 200, r.text);
+  return BigInt(r.text.match(/"balance_nano":(-?\d+)/)[1]);
+}
+async function version() {
+  return (await cp.api('/api/snapshot/version')).json.version;
+}
+async function usage(q = '') {
+  const r = await cp.api(`/api/workspaces/ws_u/usage${q}`);
+  assert.equal(r.status, 200, r.text);
+  return r.json;
+}
+async function invariants() {
+  const r = await cp.api('/api/ledger/check');
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json, { ok: true, problems: [] }, r.text);
+}
+
+before(async () => {
+  tmp = makeTempDir('sy-usage-');
+  const dead = await closedPort();
+  cp = await startCp({
+    dir: tmp.dir,
+    catalog: {
+      providers: [{ id: 'mock', kind: 'openai', base_url: `http://127.0.0.1:${dead}/v1`, probe: { interval_ms: 0 } }],
+      models: [{ id: 'm-ok', provider: 'mock', upstream: 'm', input_per_m: '1', output_per_m: '2' }],
+      workspaces: [
+        { id: 'ws_u', active: true },
+        { id: 'ws_v', active: true },
+      ],
+      keys: [],
+    },
+  });
+  const r = await cp.api('/api/workspaces/ws_u/credits', { method: 'POST', body: { amount_usd: '10', reference: 'seed' } });
+  assert.equal(r.status, 201, r.text);
+});
+
+after(async () => {
+  try {
+    await cp?.proc.stop();
+    const r = spawnSync(CP_BIN, ['--check-db', cp.db], { encoding: 'utf8', env: childEnv() });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  } finally {
+    tmp?.cleanup();
+  }
+});
+
+test('a batch is applied once: ack after commit, replays in sequence and concurrently count nothing', async () => {
+  const b0 = await balance();
+  const v0 = await version();
+  const recs = [record(), record({ cost_nano: 2500, tokens_in: 7, model: 'm-two' }), record({ cost_nano: 0, outcome: 'client_disconnect', streamed: true, estimated: true })];
+  const batch = batchOf(recs);
+  let ack = await send(batch);
+  assert.deepEqual(ack, { batch_id: batch.batch_id, applied: 3, duplicates: 0, error: '', retry: false, bad_record: -1, param: '' });
+  assert.equal(await balance(), b0 - 4000n);
+  assert.ok((await version()) > v0, 'a debit is a versioned write');
+
+  const v1 = await version();
+  ack = await send(batch);
+  assert.equal(ack.applied, 0);
+  assert.equal(ack.duplicates, 3);
+  assert.equal(ack.error, '');
+  assert.equal(await version(), v1, 'a pure replay writes nothing');
+
+  // a fresh batch sent 10 times at once: applied once in total
+  const fresh = batchOf(Array.from({ length: 50 }, () => record({ cost_nano: 10 })));
+  const acks = await Promise.all(Array.from({ length: 10 }, () => send(fresh)));
+  for (const a of acks) assert.equal(a.error, '', JSON.stringify(a));
+  assert.equal(acks.reduce((n, a) => n + a.applied, 0), 50);
+  assert.equal(acks.reduce((n, a) => n + a.duplicates, 0), 450);
+  assert.equal(await balance(), b0 - 4500n);
+
+  // a batch that repeats an id inside itself, mixed with old ids
+  ack = await send(batchOf([recs[0], record({ id: 'dup_in_batch', cost_nano: 1 }), record({ id: 'dup_in_batch', cost_nano: 1 })]));
+  assert.equal(ack.applied, 1);
+  assert.equal(ack.duplicates, 2);
+  assert.equal(await balance(), b0 - 4501n);
+
+  const led = (await cp.api('/api/workspaces/ws_u/ledger?limit=500')).json.data;
+  assert.equal(led.filter((e) => e.ref === `usage:${recs[1].id}`).length, 1);
+  assert.equal(led.find((e) => e.ref === `usage:${recs[1].id}`).amount_usd, '-0.000002500');
+  await invariants();
+});
+
+test('one invalid record refuses the whole batch and nothing is written', async () => {
+  const b0 = await balance();
+  const v0 = await version();
+  const u0 = (await usage()).total.requests;
+  const bad = [
+    [{ workspace: 'ws_nobody' }, 'workspace'],
+    [{ tokens_in: -1 }, 'tokens_in'],
+    [{ tokens_out: 2 ** 41 }, 'tokens_out'],
+    [{ cost_nano: -5 }, 'cost_nano'],
+    [{ latency_ms: -1 }, 'latency_ms'],
+    [{ id: '' }, 'id'],
+    [{ id: 'has space' }, 'id'],
+    [{ id: 'x'.repeat(129) }, 'id'],
+    [{ key_id: '' }, 'key_id'],
+    [{ model: 'a/b' }, 'model'],
+    [{ outcome: 'OK!' }, 'outcome'],
+    [{ created_ms: 0 }, 'created_ms'],
+  ];
+  for (const [over, param] of bad) {
+    const ack = await send(batchOf([record(), record(), record(over)]));
+    assert.notEqual(ack.error, '', JSON.stringify(over));
+    assert.equal(ack.bad_record, 2, JSON.stringify(ack));
+    assert.equal(ack.param, param, JSON.stringify(ack));
+    assert.equal(ack.retry, false);
+    assert.equal(ack.applied, 0);
+  }
+  // caps: records and bytes
+  let ack = await send(batchOf(Array.from({ length: 1001 }, () => record())));
+  assert.match(ack.error, /1000 records/);
+  assert.equal(ack.retry, false);
+  // (1000 records of maximal valid fields stay under 1 MiB: the byte cap guards the parser first)
+  // between the cap (1 MiB) and what the socket accepts (1 MiB + 16 KiB): an answer to act on
+  ack = await send(batchOf([record({ model: 'm'.repeat(1050000) })]));
+  assert.match(ack.error, /1 MiB/);
+  assert.equal(ack.bad_record, -1);
+  assert.equal(await balance(), b0);
+  assert.equal(await version(), v0);
+  assert.equal((await usage()).total.requests, u0);
+  await invariants();
+});
+
+test('usage queries: totals, by day, model and key, time bounds; exact decimal cost', async () => {
+  const day2 = Date.UTC(2024, 4, 2, 8, 0, 0);
+  const v = (o) => record({ workspace: 'ws_v', ...o });
+  const ack = await send(
+    batchOf([
+      v({ model: 'm-a', key_id: 'key_x', tokens_in: 1000, tokens_out: 10, cost_nano: 123456789 }),
+      v({ model: 'm-a', key_id: 'key_y', tokens_in: 2000, tokens_out: 20, cost_nano: 1 }),
+      v({ model: 'm-b', key_id: 'key_x', tokens_in: 5, tokens_out: 5, cost_nano: 1000000000, created_ms: day2, outcome: 'upstream_error' }),
+    ]),
+  );
+  assert.equal(ack.applied, 3, JSON.stringify(ack));
+  const get = async (q) => {
+    const r = await cp.api(`/api/workspaces/ws_v/usage${q}`);
+    assert.equal(r.status, 200, r.text);
+    return r.json;
+  };
+  let u = await get('');
+  assert.deepEqual(u.total, { requests: 3, errors: 1, tokens_in: 3005, tokens_out: 35, cost_nano: 1123456790, cost_usd: '1.123456790' });
+  assert.deepEqual(u.data, []);
+  u = await get('?group_by=day');
+  assert.deepEqual(u.data.map((d) => [d.day, d.requests, d.cost_usd]), [['2024-05-01', 2, '0.123456790'], ['2024-05-02', 1, '1.000000000']]);
+  u = await get('?group_by=model');
+  assert.deepEqual(u.data.map((d) => [d.model, d.tokens_in, d.tokens_out]), [['m-a', 3000, 30], ['m-b', 5, 5]]);
+  u = await get('?group_by=key');
+  assert.deepEqual(u.data.map((d) => [d.key_id, d.requests, d.cost_nano]), [['key_x', 2, 1123456789], ['key_y', 1, 1]]);
+  u = await get('?from=2024-05-02&group_by=day');
+  assert.deepEqual(u.data.map((d) => d.day), ['2024-05-02']);
+  u = await get(`?from=${T0}&to=${T0 + 1}`);
+  assert.equal(u.total.requests, 2);
+  u = await get('?to=2024-05-01');
+  assert.equal(u.total.requests, 0);
+  assert.equal(u.total.cost_usd, '0.000000000');
+  for (const q of ['?group_by=week', '?from=yesterday', '?from=2024-13-45', '?from=10&to=5']) {
+    const r = await cp.api(`/api/workspaces/ws_v/usage${q}`);
+    assert.equal(r.status, 400, `${q}: ${r.text}`);
+    assert.equal(r.json.error.code, 'invalid_request_error');
+  }
+  assert.equal((await cp.api('/api/workspaces/ws_nobody/usage')).status, 404);
+  assert.equal((await cp.api('/api/workspaces/ws_v/usage', { token: null })).status, 401);
+  assert.equal(await balance('ws_v'), -1123456790n, 'usage may take a balance below zero');
+  await invariants();
+});
+
+test('ingestion and admin grants at the same time (two writers, two store handles) keep the ledger consistent', async () => {
+  const b0 = await balance();
+  const work = [];
+  for (let i = 0; i < 10; i++) {
+    work.push(send(batchOf(Array.from({ length: 20 }, () => record({ cost_nano: 3 })))));
+    work.push(cp.api('/api/workspaces/ws_u/credits', { method: 'POST', body: { amount_usd: '0.000000100', reference: `mix-${i}` } }));
+  }
+  const rs = await Promise.all(work);
+  for (let i = 0; i < rs.length; i += 2) {
+    assert.equal(rs[i].applied, 20, JSON.stringify(rs[i]));
+    assert.equal(rs[i + 1].status, 201, rs[i + 1].text);
+  }
+  assert.equal(await balance(), b0 - 10n * 20n * 3n + 10n * 100n);
+  await invariants();
+});
