@@ -80,3 +80,139 @@ int sy_catalog_quality(const cJSON *quality, const char *where, char *err, size_
     }
     return 0;
 }
+
+static const char *const task_names[] = {
+#define SY_TASK_NAME2(sym, name) name,
+    SY_TASK_CLASSES(SY_TASK_NAME2)
+#undef SY_TASK_NAME2
+};
+static const char *const diff_names[] = {"easy", "medium", "hard"};
+
+const char *sy_task_name(sy_task_t t)
+{
+    return (unsigned)t < SY_TASK__COUNT ? task_names[t] : "unknown";
+}
+
+const char *sy_difficulty_name(sy_difficulty_t d)
+{
+    return (unsigned)d < SY_DIFF__COUNT ? diff_names[d] : "unknown";
+}
+
+int sy_task_parse(const char *s, size_t n)
+{
+    for (int i = 0; i < SY_TASK__COUNT; i++)
+        if (strlen(task_names[i]) == n && memcmp(task_names[i], s, n) == 0)
+            return i;
+    return -1;
+}
+
+void sy_catalog_quality_milli(const cJSON *quality, uint32_t out[SY_TASK__COUNT])
+{
+    memset(out, 0, SY_TASK__COUNT * sizeof(out[0]));
+    const cJSON *e;
+    if (!cJSON_IsObject(quality))
+        return;
+    cJSON_ArrayForEach(e, quality)
+    {
+        int t = sy_task_parse(e->string, strlen(e->string));
+        if (t >= 0 && cJSON_IsNumber(e) && e->valuedouble >= 0 && e->valuedouble <= 1)
+            out[t] = (uint32_t)(e->valuedouble * 1000.0 + 0.5);
+    }
+}
+
+/* Tags a user may write in the last message, and the tier each picks (DESIGN: @think,
+ * @research, @terminal, @cheap, @fast, …). */
+static const char *const default_tags[][2] = {
+    {"@think", "think"},       {"@opus", "opus"},   {"@research", "research"}, {"@gemini", "gemini"},
+    {"@terminal", "terminal"}, {"@codex", "codex"}, {"@cheap", "cheap"},       {"@fast", "fast"},
+};
+
+static int valid_word(const char *s, size_t max, int tag)
+{
+    size_t n = strlen(s);
+    if (n < (tag ? 2u : 1u) || n > max || (tag && s[0] != '@'))
+        return 0;
+    for (size_t i = tag ? 1 : 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+              c == '.' || c == ':'))
+            return 0;
+    }
+    return 1;
+}
+
+int sy_catalog_routing(const cJSON *routing, sy_routing_conf_t *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < sizeof(default_tags) / sizeof(default_tags[0]); i++) {
+        out->tags[i].tag = default_tags[i][0];
+        out->tags[i].tier = default_tags[i][1];
+    }
+    out->ntags = sizeof(default_tags) / sizeof(default_tags[0]);
+    out->bar_milli[SY_DIFF_EASY] = 600;
+    out->bar_milli[SY_DIFF_MEDIUM] = 750;
+    out->bar_milli[SY_DIFF_HARD] = 850;
+    out->breaker_failures = 3;
+    out->breaker_cooldown_ms = 5000;
+    if (routing == NULL || cJSON_IsNull(routing))
+        return 0;
+    if (!cJSON_IsObject(routing))
+        return sy_errf(err, errlen, "\"routing\" must be an object");
+    const cJSON *e;
+    cJSON_ArrayForEach(e, routing)
+    {
+        if (strcmp(e->string, "tags") != 0 && strcmp(e->string, "quality_bar") != 0 && strcmp(e->string, "breaker") != 0)
+            return sy_errf(err, errlen, "routing: unknown field \"%.64s\"", e->string);
+    }
+    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(routing, "tags");
+    if (tags != NULL) {
+        /* the operator's map replaces the defaults whole: what is not listed is not a tag */
+        if (!cJSON_IsObject(tags) || cJSON_GetArraySize(tags) > SY_ROUTING_MAX_TAGS)
+            return sy_errf(err, errlen, "routing: \"tags\" must be an object of at most %d \"@tag\": \"tier\"",
+                           SY_ROUTING_MAX_TAGS);
+        out->ntags = 0;
+        cJSON_ArrayForEach(e, tags)
+        {
+            if (!valid_word(e->string, 64, 1) || !cJSON_IsString(e) || !valid_word(e->valuestring, 64, 0))
+                return sy_errf(err, errlen, "routing: tag \"%.64s\" must be \"@word\" mapped to a tier name",
+                               e->string);
+            out->tags[out->ntags].tag = e->string;
+            out->tags[out->ntags].tier = e->valuestring;
+            out->ntags++;
+        }
+    }
+    const cJSON *bar = cJSON_GetObjectItemCaseSensitive(routing, "quality_bar");
+    if (bar != NULL) {
+        if (!cJSON_IsObject(bar))
+            return sy_errf(err, errlen, "routing: \"quality_bar\" must be an object");
+        cJSON_ArrayForEach(e, bar)
+        {
+            int d = -1;
+            for (int i = 0; i < SY_DIFF__COUNT; i++)
+                if (strcmp(e->string, diff_names[i]) == 0)
+                    d = i;
+            if (d < 0 || !cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble <= 1))
+                return sy_errf(err, errlen, "routing: quality_bar \"%.32s\" must be easy|medium|hard with a number 0..1",
+                               e->string);
+            out->bar_milli[d] = (uint32_t)(e->valuedouble * 1000.0 + 0.5);
+        }
+    }
+    const cJSON *br = cJSON_GetObjectItemCaseSensitive(routing, "breaker");
+    if (br != NULL) {
+        if (!cJSON_IsObject(br))
+            return sy_errf(err, errlen, "routing: \"breaker\" must be an object");
+        cJSON_ArrayForEach(e, br)
+        {
+            int f = strcmp(e->string, "failures") == 0, c = strcmp(e->string, "cooldown_ms") == 0;
+            double d = cJSON_IsNumber(e) ? e->valuedouble : -1;
+            if ((!f && !c) || d != (double)(uint32_t)d || (f && (d < 1 || d > 100)) || (c && (d < 100 || d > 600000)))
+                return sy_errf(err, errlen, "routing: breaker \"%.32s\": failures 1..100, cooldown_ms 100..600000",
+                               e->string);
+            if (f)
+                out->breaker_failures = (uint32_t)d;
+            else
+                out->breaker_cooldown_ms = (uint32_t)d;
+        }
+    }
+    return 0;
+}

@@ -45,8 +45,35 @@ int sy_catalog_probe(const cJSON *probe, const char *where, sy_probe_conf_t *out
     X(RESEARCH, "research")                                                                                            \
     X(CHAT, "chat")
 
+#define SY_TASK_ENUM(sym, name) SY_TASK_##sym,
+typedef enum { SY_TASK_CLASSES(SY_TASK_ENUM) SY_TASK__COUNT } sy_task_t;
+#undef SY_TASK_ENUM
+typedef enum { SY_DIFF_EASY, SY_DIFF_MEDIUM, SY_DIFF_HARD, SY_DIFF__COUNT } sy_difficulty_t;
+const char *sy_task_name(sy_task_t t);
+const char *sy_difficulty_name(sy_difficulty_t d);
+/* -1 when `s` (length n) names no task class / difficulty. */
+int sy_task_parse(const char *s, size_t n);
+
 /* Checks a model's `quality` member (may be NULL): an object mapping task class names to
  * numbers in 0..1. 0, or -1 with a message that starts with `where`. */
 int sy_catalog_quality(const cJSON *quality, const char *where, char *err, size_t errlen);
+/* The scores of a checked `quality` member in thousandths, by sy_task_t; 0 where absent. */
+void sy_catalog_quality_milli(const cJSON *quality, uint32_t out[SY_TASK__COUNT]);
+
+/* The catalog's top-level `routing` section (docs/config.md):
+ *   {"tags": {"@think": "think", …}, "quality_bar": {"easy": 0.6, "medium": 0.75, "hard": 0.85},
+ *    "breaker": {"failures": 3, "cooldown_ms": 5000}}
+ * Every member is optional; absent ones take the defaults below (the default tags are
+ * SY_ROUTING_DEFAULT_TAGS). Tag and tier strings point into the cJSON tree or are literals. */
+#define SY_ROUTING_MAX_TAGS 64
+typedef struct {
+    struct {
+        const char *tag, *tier;
+    } tags[SY_ROUTING_MAX_TAGS];
+    size_t ntags;
+    uint32_t bar_milli[SY_DIFF__COUNT];
+    uint32_t breaker_failures, breaker_cooldown_ms;
+} sy_routing_conf_t;
+int sy_catalog_routing(const cJSON *routing, sy_routing_conf_t *out, char *err, size_t errlen);
 
 #endif

@@ -337,6 +337,25 @@ static int load_settings(load_t *l, const cJSON *root)
     return 0;
 }
 
+/* The `routing` section, checked by the rule the data plane uses, kept whole in meta.routing
+ * (cp_snapshot turns it into Snapshot.routing). Absent: the stored one (or the defaults) stays. */
+static int load_routing(load_t *l, const cJSON *root)
+{
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(root, "routing");
+    sy_routing_conf_t conf;
+    if (r == NULL)
+        return 0;
+    if (sy_catalog_routing(r, &conf, l->err, l->errlen) != 0)
+        return -1;
+    char *txt = cJSON_PrintUnformatted(r);
+    if (txt == NULL)
+        return sy_errf(l->err, l->errlen, "out of memory");
+    sqlite3_bind_text(l->st[ST_META], 1, "routing", -1, SQLITE_STATIC);
+    sqlite3_bind_text(l->st[ST_META], 2, txt, -1, SQLITE_TRANSIENT);
+    cJSON_free(txt);
+    return run(l, ST_META, "routing");
+}
+
 static int load_providers(load_t *l, const cJSON *arr)
 {
     if (seen_reset(l, arr) != 0)
@@ -595,7 +614,7 @@ int cp_catalog_load_json(cp_store_t *s, const char *json, size_t len, char *err,
         if (cp_store_prepare(s, sql[i], &l.st[i], err, errlen) != 0)
             goto rollback;
     /* Order matters: each section may reference the ones before it. */
-    if (load_settings(&l, root) != 0 || load_providers(&l, providers) != 0 || load_models(&l, models) != 0 ||
+    if (load_settings(&l, root) != 0 || load_routing(&l, root) != 0 || load_providers(&l, providers) != 0 || load_models(&l, models) != 0 ||
         load_workspaces(&l, workspaces) != 0 || load_keys(&l, keys) != 0)
         goto rollback;
     for (int i = 0; i < ST_COUNT; i++) { /* finalized before COMMIT, which they would not block anyway */

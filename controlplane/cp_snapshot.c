@@ -7,6 +7,7 @@
 
 #include "snapshot.pb-c.h"
 #include "sy_arena.h"
+#include "sy_catalog.h"
 #include "sy_util.h"
 
 /* The unpacked message lives in an arena for the duration of one build: hundreds of small
@@ -138,7 +139,70 @@ static int model_row(build_t *b, sqlite3_stmt *st, Switchyard__Snapshot *pb)
     m->context_window = (uint32_t)sqlite3_column_int64(st, 5);
     m->caps = (uint32_t)sqlite3_column_int64(st, 6);
     pb->models[pb->n_models++] = m;
+    if (sqlite3_column_type(st, 8) != SQLITE_NULL) {
+        /* stored only after sy_catalog_quality accepted it */
+        cJSON *q = cJSON_ParseWithLength((const char *)sqlite3_column_text(st, 8), (size_t)sqlite3_column_bytes(st, 8));
+        if (cJSON_IsObject(q) && q->child != NULL) {
+            m->quality_milli = zalloc(b, SY_TASK__COUNT * sizeof(uint32_t));
+            if (m->quality_milli != NULL) {
+                sy_catalog_quality_milli(q, m->quality_milli);
+                m->n_quality_milli = SY_TASK__COUNT;
+            }
+        }
+        cJSON_Delete(q);
+    }
     return col_strings(b, st, 7, &m->tiers, &m->n_tiers);
+}
+
+/* meta.routing (the catalog's `routing` section as stored by cp_catalog) into the snapshot. */
+static int routing(build_t *b, Switchyard__Snapshot *pb)
+{
+    sqlite3_stmt *st;
+    if (cp_store_prepare(b->store, "SELECT value FROM meta WHERE key = 'routing'", &st, b->err, b->errlen) != 0)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? 0 : sy_errf(b->err, b->errlen, "read routing: %s", sqlite3_errmsg(cp_store_db(b->store)));
+    }
+    cJSON *j = cJSON_ParseWithLength((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+    sqlite3_finalize(st);
+    sy_routing_conf_t conf;
+    char why[200];
+    if (j == NULL || sy_catalog_routing(j, &conf, why, sizeof(why)) != 0) {
+        cJSON_Delete(j);
+        return sy_errf(b->err, b->errlen, "stored routing section is invalid");
+    }
+    Switchyard__Routing *r = zalloc(b, sizeof(*r));
+    if (r == NULL) {
+        cJSON_Delete(j);
+        return -1;
+    }
+    switchyard__routing__init(r);
+    r->present = 1;
+    r->tags = zalloc(b, (conf.ntags ? conf.ntags : 1) * sizeof(*r->tags));
+    for (size_t i = 0; r->tags && i < conf.ntags; i++) {
+        Switchyard__TagRoute *t = zalloc(b, sizeof(*t));
+        if (t == NULL)
+            break;
+        switchyard__tag_route__init(t);
+        size_t tl = strlen(conf.tags[i].tag), vl = strlen(conf.tags[i].tier);
+        t->tag = zalloc(b, tl + 1);
+        t->tier = zalloc(b, vl + 1);
+        if (t->tag && t->tier) {
+            memcpy(t->tag, conf.tags[i].tag, tl);
+            memcpy(t->tier, conf.tags[i].tier, vl);
+        }
+        r->tags[r->n_tags++] = t;
+    }
+    r->bar_easy_milli = conf.bar_milli[SY_DIFF_EASY];
+    r->bar_medium_milli = conf.bar_milli[SY_DIFF_MEDIUM];
+    r->bar_hard_milli = conf.bar_milli[SY_DIFF_HARD];
+    r->breaker_failures = conf.breaker_failures;
+    r->breaker_cooldown_ms = conf.breaker_cooldown_ms;
+    pb->routing = r;
+    cJSON_Delete(j);
+    return b->oom ? sy_errf(b->err, b->errlen, "out of memory") : 0;
 }
 
 static int workspace_row(build_t *b, sqlite3_stmt *st, Switchyard__Snapshot *pb)
@@ -227,8 +291,8 @@ static int read_all(build_t *b, Switchyard__Snapshot *pb)
     if (each_row(b, pb, "SELECT id, kind, base_url, api_key_env, ca_file, health FROM providers ORDER BY id", np,
                  &pb->n_providers, provider_row) != 0 ||
         each_row(b, pb,
-                 "SELECT id, provider_id, upstream, input_per_m_nano, output_per_m_nano, context_window, caps, tiers "
-                 "FROM models ORDER BY id",
+                 "SELECT id, provider_id, upstream, input_per_m_nano, output_per_m_nano, context_window, caps, tiers, "
+                 "quality FROM models ORDER BY id",
                  nm, &pb->n_models, model_row) != 0 ||
         each_row(b, pb, "SELECT id, active FROM workspaces ORDER BY id", nw, &pb->n_workspaces, workspace_row) != 0 ||
         each_row(b, pb,
@@ -236,7 +300,7 @@ static int read_all(build_t *b, Switchyard__Snapshot *pb)
                  "ORDER BY id", nk,
                  &pb->n_keys, key_row) != 0)
         return -1;
-    return settings(b, pb);
+    return settings(b, pb) != 0 ? -1 : routing(b, pb);
 }
 
 int cp_snapshot_build(cp_store_t *s, uint8_t **out, size_t *out_len, uint64_t *version, char *err, size_t errlen)

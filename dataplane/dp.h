@@ -30,6 +30,8 @@
 #include <h2o.h>
 #include <stdint.h>
 
+#include "dp_breaker.h"
+#include "dp_classify.h"
 #include "dp_snapshot.h"
 #include "sy_arena.h"
 #include "sy_json.h"
@@ -52,6 +54,10 @@ typedef struct dp_watch dp_watch_t;
 
 typedef enum { DP_EP_OTHER = 0, DP_EP_CHAT, DP_EP_EMBEDDINGS, DP_EP_MODELS, DP_EP__COUNT } dp_endpoint_t;
 
+/* How the candidate list was ordered (docs/routing.md). */
+typedef enum { DP_OBJ_EXPLICIT, DP_OBJ_COST, DP_OBJ_QUALITY, DP_OBJ_BALANCED, DP_OBJ_LATENCY } dp_objective_t;
+const char *dp_objective_name(dp_objective_t o);
+
 /* Growable byte buffer with a hard cap (malloc-backed; dp_buf_free releases). */
 typedef struct {
     char *base;
@@ -71,6 +77,7 @@ typedef struct dp_req {
     dp_snapshot_t *snap; /* borrowed from th's holder */
     h2o_linklist_t link; /* in th->active while the request is in flight */
     uint64_t t_start_ns, t_up_ns, t_up_end_ns, t_first_byte_ns;
+    uint64_t t_attempt_ns, t_attempt_fb_ns; /* the current attempt's start and first byte */
     char id[DP_REQUEST_ID_MAX + 1];
     dp_endpoint_t ep;
     const dp_key_t *key;
@@ -84,10 +91,17 @@ typedef struct dp_req {
     int nmembers;
     int stream, client_wants_usage;
 
-    /* stage 5: candidates */
+    /* stage 5: candidates, and why (dp_route.c) */
     const dp_model_t *cand[DP_MAX_CANDIDATES];
     size_t ncand, next_cand, attempts;
     const dp_model_t *model; /* candidate of the current attempt */
+    dp_objective_t objective;
+    int task, difficulty;    /* sy_task_t / sy_difficulty_t; -1 when not classified (embeddings) */
+    size_t considered;       /* catalog models the router looked at */
+    const char *reason;      /* in `arena` */
+    const char *tag;         /* the override tag found in the last user message, or NULL */
+    char *messages_override; /* the `messages` member re-printed without the tag (arena), or NULL */
+    uint32_t max_latency_ms;
 
     /* stage 6/7: the current upstream attempt */
     dp_upstream_t *up;
@@ -130,6 +144,7 @@ struct dp_thread {
     dp_curl_t *curl;
     dp_watch_t *watch;
     dp_metrics_t *metrics;
+    dp_breakers_t *breakers; /* dp_breaker.h: this thread's view of each upstream model */
     h2o_linklist_t active;
     size_t inflight, streams;
     int draining, stop;
@@ -160,7 +175,14 @@ sy_err_t dp_admit(dp_req_t *r);
 /* ---- dp_body.c (stage 4) ---- */
 sy_err_t dp_body_parse(dp_req_t *r, char *msg, size_t msglen, const char **param);
 /* ---- dp_route.c (stage 5) ---- */
+/* The classifier the router uses (NULL: every prompt is chat/medium). Set once at start,
+ * before the loops run; read-only afterwards. */
+extern const dp_classify_model_t *dp_router_classifier;
 sy_err_t dp_route(dp_req_t *r, char *msg, size_t msglen, const char **param);
+/* Next candidate the breakers allow (advancing r->next_cand), or NULL when none is left. When
+ * every remaining candidate's breaker is open, the least recently failed one is tried anyway
+ * (never eject every candidate). */
+const dp_model_t *dp_route_next(dp_req_t *r);
 /* ---- providers/ (stage 6): fills up_url, up_body, up_headers for r->model ---- */
 int dp_openai_prepare(dp_req_t *r);
 

@@ -203,6 +203,30 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
         pb->limits->max_attempts = (uint32_t)v[2];
     }
 
+    const cJSON *routing = cJSON_GetObjectItemCaseSensitive(root, "routing");
+    if (routing != NULL) {
+        sy_routing_conf_t rc;
+        if (sy_catalog_routing(routing, &rc, c->err, c->errlen) != 0)
+            return -1;
+        Switchyard__Routing *pr = cz(c, sizeof(*pr));
+        switchyard__routing__init(pr);
+        pr->present = 1;
+        pr->tags = cz(c, (rc.ntags ? rc.ntags : 1) * sizeof(*pr->tags));
+        for (size_t i = 0; i < rc.ntags; i++) {
+            Switchyard__TagRoute *t = cz(c, sizeof(*t));
+            switchyard__tag_route__init(t);
+            t->tag = cstr(c, rc.tags[i].tag);
+            t->tier = cstr(c, rc.tags[i].tier);
+            pr->tags[pr->n_tags++] = t;
+        }
+        pr->bar_easy_milli = rc.bar_milli[SY_DIFF_EASY];
+        pr->bar_medium_milli = rc.bar_milli[SY_DIFF_MEDIUM];
+        pr->bar_hard_milli = rc.bar_milli[SY_DIFF_HARD];
+        pr->breaker_failures = rc.breaker_failures;
+        pr->breaker_cooldown_ms = rc.breaker_cooldown_ms;
+        pb->routing = pr;
+    }
+
     const cJSON *providers = get_array(c, root, "providers", &bad);
     const cJSON *models = get_array(c, root, "models", &bad);
     const cJSON *workspaces = get_array(c, root, "workspaces", &bad);
@@ -249,6 +273,12 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
             get_strings(c, e, "tiers", where, &m->tiers, &m->n_tiers) ||
             sy_catalog_quality(cJSON_GetObjectItemCaseSensitive(e, "quality"), where, c->err, c->errlen))
             return -1;
+        const cJSON *quality = cJSON_GetObjectItemCaseSensitive(e, "quality");
+        if (cJSON_IsObject(quality) && quality->child != NULL) {
+            m->quality_milli = cz(c, SY_TASK__COUNT * sizeof(uint32_t));
+            sy_catalog_quality_milli(quality, m->quality_milli);
+            m->n_quality_milli = SY_TASK__COUNT;
+        }
         if (m->upstream[0] == '\0')
             m->upstream = m->id;
         m->context_window = (uint32_t)cw;

@@ -16,6 +16,7 @@
 
 #include "dp.h"
 #include "sy_log.h"
+#include "sy_catalog.h"
 #include "sy_money.h"
 
 static void on_response(void *ctx, int status, int retry_after);
@@ -78,8 +79,24 @@ static dp_uperr_t classify(sy_err_t err, int status, const char *why)
     return DP_UPERR_OTHER;
 }
 
+/* The current attempt's outcome, for its model's breaker and latency (dp_breaker.h). */
+static void breaker_failure(dp_req_t *r)
+{
+    if (r->model != NULL && r->th != NULL)
+        dp_breaker_failure(r->th->breakers, r->model->id, r->snap->routing.breaker_failures,
+                           r->snap->routing.breaker_cooldown_ms, dp_now_ns());
+}
+
+static void breaker_success(dp_req_t *r)
+{
+    uint64_t ttft = r->t_attempt_fb_ns > r->t_attempt_ns ? (r->t_attempt_fb_ns - r->t_attempt_ns) / 1000 : 0;
+    if (r->model != NULL && r->th != NULL)
+        dp_breaker_success(r->th->breakers, r->model->id, ttft, dp_now_ns());
+}
+
 static void note_failure(dp_req_t *r, sy_err_t err, const char *why)
 {
+    breaker_failure(r);
     r->last_err = err;
     snprintf(r->last_msg, sizeof(r->last_msg), "%s (model %s)", why, r->model ? r->model->id : "-");
     dp_metrics_upstream_error(r->th->metrics, classify(err, r->up_status, why));
@@ -148,6 +165,7 @@ static void start_stream(dp_req_t *r)
     r->gen.proceed = on_proceed;
     r->gen.stop = on_stop;
     dp_watch_disarm(r); /* from now on a departed client shows up as a failed write */
+    breaker_success(r);
     r->started = 1;
     r->status = 200;
     __atomic_store_n(&r->th->streams, r->th->streams + 1, __ATOMIC_RELAXED);
@@ -210,9 +228,15 @@ void dp_relay_forward(dp_req_t *r)
     while (r->next_cand < r->ncand && r->attempts < s->limits.max_attempts) {
         if (dp_shutting_down() && r->attempts > 0)
             break;
+        const dp_model_t *next = dp_route_next(r);
+        if (next == NULL)
+            break;
         reset_attempt(r);
-        r->model = r->cand[r->next_cand++];
+        r->model = next;
         r->attempts++;
+        r->t_attempt_ns = dp_now_ns();
+        r->t_attempt_fb_ns = 0;
+        dp_breaker_attempt(r->th->breakers, next->id, r->t_attempt_ns);
         if (dp_openai_prepare(r) != 0) {
             note_failure(r, SY_E_UPSTREAM_ERROR, "cannot build the upstream request");
             continue;
@@ -265,8 +289,33 @@ static void on_response(void *ctx, int status, int retry_after)
     dp_req_t *r = ctx;
     r->up_status = status;
     r->up_retry_after = retry_after;
+    r->t_attempt_fb_ns = dp_now_ns();
     if (r->t_first_byte_ns == 0)
         r->t_first_byte_ns = dp_now_ns();
+}
+
+/* 1 when a chunk carries something a client shows (text, a tool call, a refusal, a finish
+ * reason) or is not a chat chunk at all; 0 for a preamble (role only, empty content). Parsed
+ * only until the stream starts: a handful of events. */
+static int has_content(dp_req_t *r, const char *d, size_t dl)
+{
+    sy_json_arena_begin(&r->arena);
+    cJSON *obj = cJSON_ParseWithLength(d, dl);
+    const cJSON *choices = obj ? cJSON_GetObjectItemCaseSensitive(obj, "choices") : NULL, *c;
+    int content = !cJSON_IsArray(choices);
+    cJSON_ArrayForEach(c, choices)
+    {
+        const cJSON *fr = cJSON_GetObjectItemCaseSensitive(c, "finish_reason");
+        const cJSON *delta = cJSON_GetObjectItemCaseSensitive(c, "delta");
+        const cJSON *text = delta ? cJSON_GetObjectItemCaseSensitive(delta, "content") : NULL;
+        if ((fr && !cJSON_IsNull(fr)) || (cJSON_IsString(text) && text->valuestring[0]) ||
+            (delta && (cJSON_GetObjectItemCaseSensitive(delta, "tool_calls") ||
+                       cJSON_GetObjectItemCaseSensitive(delta, "function_call") ||
+                       cJSON_IsString(cJSON_GetObjectItemCaseSensitive(delta, "refusal")))))
+            content = 1;
+    }
+    sy_json_arena_end();
+    return content;
 }
 
 static int on_event(void *ctx, const sy_sse_event_t *ev)
@@ -322,7 +371,10 @@ static int on_event(void *ctx, const sy_sse_event_t *ev)
             dl = strlen(rewritten);
         }
     }
-    if (!r->started)
+    /* The preamble (a role-only first chunk) is held back until real content arrives, so an
+     * upstream that fails before its first token can still be replaced without the client
+     * seeing two beginnings. Bounded: past DP_STREAM_PENDING_CAP the stream starts anyway. */
+    if (!r->started && (has_content(r, d, dl) || r->pending.len >= DP_STREAM_PENDING_CAP))
         start_stream(r);
     /* normalise to "data: …\n\n": upstream `event:`/`id:` lines have no meaning for OpenAI clients */
     if (dp_buf_append(&r->pending, "data: ", 6, SIZE_MAX) || dp_buf_append(&r->pending, d, dl, SIZE_MAX) ||
@@ -356,6 +408,7 @@ static int on_data(void *ctx, const char *p, size_t n)
             retry_deferred(r);
         } else {
             dp_metrics_upstream_error(r->th->metrics, DP_UPERR_MALFORMED);
+            breaker_failure(r);
             dp_upstream_cancel(r->up);
             r->up = NULL;
             r->t_up_end_ns = dp_now_ns();
@@ -379,10 +432,25 @@ static char *routing_json(dp_req_t *r)
     cJSON *routing = cJSON_CreateObject();
     cJSON_AddStringToObject(routing, "selected", r->model->id);
     cJSON_AddStringToObject(routing, "provider", r->model->provider->id);
-    cJSON_AddStringToObject(routing, "objective", "explicit");
-    cJSON_AddNumberToObject(routing, "candidates_considered", (double)r->ncand);
+    cJSON_AddStringToObject(routing, "objective", dp_objective_name(r->objective));
+    cJSON_AddNumberToObject(routing, "candidates_considered", (double)(r->considered ? r->considered : r->ncand));
+    cJSON *cands = cJSON_AddArrayToObject(routing, "candidates");
+    for (size_t i = 0; i < r->ncand; i++)
+        cJSON_AddItemToArray(cands, cJSON_CreateString(r->cand[i]->id));
+    if (r->task >= 0) {
+        cJSON_AddStringToObject(routing, "task", sy_task_name((sy_task_t)r->task));
+        cJSON_AddStringToObject(routing, "difficulty", sy_difficulty_name((sy_difficulty_t)r->difficulty));
+    }
+    if (r->tag != NULL)
+        cJSON_AddStringToObject(routing, "tag", r->tag);
     cJSON_AddNumberToObject(routing, "attempts", (double)r->attempts);
-    cJSON_AddStringToObject(routing, "reason", r->attempts > 1 ? "failover" : "requested model");
+    char reason[600];
+    const char *base = r->reason ? r->reason : "requested model";
+    if (r->attempts > 1)
+        snprintf(reason, sizeof(reason), "%s; failover: attempt %zu served by %s", base, r->attempts, r->model->id);
+    else
+        snprintf(reason, sizeof(reason), "%s", base);
+    cJSON_AddStringToObject(routing, "reason", reason);
     return cJSON_PrintUnformatted(routing);
 }
 
@@ -447,6 +515,7 @@ static void finish_nonstream(dp_req_t *r)
         out[n++] = '}';
         out_len = n;
     }
+    breaker_success(r);
     dp_add_routing_headers(r);
     char cost[32];
     sy_money_format_usd(dp_meter_cost(r), cost);
@@ -483,6 +552,7 @@ static void on_done(void *ctx, sy_err_t err, const char *why)
             dp_relay_forward(r);
         } else {
             dp_metrics_upstream_error(r->th->metrics, classify(err, 0, why));
+            breaker_failure(r);
             stream_fail(r, err, why);
         }
         goto out;
@@ -497,6 +567,8 @@ static void on_done(void *ctx, sy_err_t err, const char *why)
                 goto out;
             }
             note_failure(r, r->up_status == 429 ? SY_E_RATE_LIMITED : SY_E_UPSTREAM_ERROR, why2);
+            if (r->up_status == 429 && r->up_retry_after > 0)
+                dp_breaker_cool(r->th->breakers, r->model->id, (uint32_t)r->up_retry_after, dp_now_ns());
             dp_relay_forward(r);
             goto out;
         }
@@ -510,6 +582,7 @@ static void on_done(void *ctx, sy_err_t err, const char *why)
             dp_relay_forward(r);
         } else {
             dp_metrics_upstream_error(r->th->metrics, DP_UPERR_RESET);
+            breaker_failure(r);
             stream_fail(r, SY_E_UPSTREAM_ERROR, w);
         }
     } else {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dp.h"
+#include "sy_catalog.h"
 
 static h2o_generator_t inline_gen = {NULL, NULL};
 
@@ -31,6 +32,12 @@ void dp_add_routing_headers(dp_req_t *r)
     char n[16];
     int l = snprintf(n, sizeof(n), "%zu", r->attempts);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-attempts"), 0, NULL, h2o_strdup(&req->pool, n, (size_t)l).base, (size_t)l);
+    if (r->task >= 0) {
+        const char *t = sy_task_name((sy_task_t)r->task), *d = sy_difficulty_name((sy_difficulty_t)r->difficulty);
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-task"), 0, NULL, t, strlen(t));
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-difficulty"), 0, NULL, d,
+                              strlen(d));
+    }
 }
 
 void dp_respond_body(dp_req_t *r, int status, const char *content_type, const char *body, size_t len)

@@ -1,50 +1,613 @@
 /*
- * Stage 5: route — turn the request's model form into an ordered candidate list.
+ * Stage 5: route — turn the request's model form into an ordered candidate list, and say why.
  *
- * Today: the named model (catalog id or provider-qualified id) followed by the `models`
- * fallback array, de-duplicated, each checked against the key's scope and the endpoint's
- * capability. The router issue extends this file with auto routing, objectives and tags.
- * Precedence: `model` first, then `models` in the order given.
+ * Forms (docs/routing.md has the table and the precedence):
+ *   "model": "<catalog id>" | "<provider>/<id>"   explicit
+ *   "model": "auto"                                 objective balanced
+ *   "model": "strategy:cost|quality|latency|balanced"
+ *   "model": "industry:<tag>", or metadata.industry  auto among models whose tiers include <tag>
+ *   "route": {"objective", "fallbacks", "max_latency_ms", "task_class"}
+ *   "models": [...]                                 explicit fallbacks
+ *   "@think" … in the last user message             the operator's tag → tier map; stripped
+ * Precedence: an override tag beats the model form (the explicit model, if any, becomes the
+ * first fallback); route.objective beats the objective a form implies, but never turns an
+ * explicit model into auto; then `models`, then route.fallbacks, de-duplicated, at most
+ * DP_MAX_CANDIDATES. Every candidate passes the key's scope; auto never picks outside it.
+ *
+ * Auto selection filters the catalog by scope, the capabilities the request needs (chat or
+ * embeddings; tools, JSON mode, vision), the context window against the estimated prompt, and
+ * health (down only as a last resort), then orders by the objective:
+ *   cost      cheapest (estimated cost of this request) whose quality for the task clears the
+ *             bar for the difficulty; the rest by quality
+ *   quality   highest quality for the task
+ *   balanced  highest quality per dollar among those clearing the bar; the rest by quality
+ *   latency   lowest observed time to first byte on this thread (unknown last), within
+ *             route.max_latency_ms
+ * The classifier (dp_classify.c) gives task and difficulty in microseconds, locally.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dp.h"
+#include "sy_catalog.h"
 
-static sy_err_t add(dp_req_t *r, const cJSON *name, int primary, char *msg, size_t msglen, const char **param)
+_Static_assert((int)DP_TASK_COUNT == (int)SY_TASK__COUNT, "classifier and catalog task classes differ");
+_Static_assert((int)DP_DIFFICULTY_COUNT == (int)SY_DIFF__COUNT, "classifier and catalog difficulties differ");
+
+#define AUTO_PICKS 5          /* candidates auto routing contributes; fallbacks fill the rest */
+#define TEXT_CAP (16 * 1024)  /* bytes of the last user message the classifier sees */
+#define OUT_TOKENS_GUESS 500  /* output tokens assumed for cost ordering when max_tokens is absent */
+
+const dp_classify_model_t *dp_router_classifier;
+
+static const char *const objective_names[] = {"explicit", "cost", "quality", "balanced", "latency"};
+
+const char *dp_objective_name(dp_objective_t o)
 {
-    const char *n = name->valuestring;
-    const dp_model_t *m = dp_snapshot_find_model(r->snap, n, strlen(n));
-    *param = primary ? "model" : "models";
-    if (m == NULL || !dp_key_allows(r->key, m)) {
-        /* a model outside the key's scope is reported as such only when it exists */
-        snprintf(msg, msglen, m ? "this API key may not use the model '%.200s'" : "The model '%.200s' does not exist",
-                 n);
-        return m ? SY_E_MODEL_NOT_ALLOWED : SY_E_MODEL_NOT_FOUND;
+    return (unsigned)o < sizeof(objective_names) / sizeof(objective_names[0]) ? objective_names[o] : "explicit";
+}
+
+static int parse_objective(const char *s, dp_objective_t *o)
+{
+    for (int i = DP_OBJ_COST; i <= DP_OBJ_LATENCY; i++)
+        if (strcmp(s, objective_names[i]) == 0) {
+            *o = (dp_objective_t)i;
+            return 0;
+        }
+    return -1;
+}
+
+static sy_err_t fail(char *msg, size_t msglen, const char **param, const char *p, sy_err_t e, const char *fmt,
+                     const char *arg)
+{
+    snprintf(msg, msglen, fmt, arg);
+    *param = p;
+    return e;
+}
+
+/* ------------------------------------------------------------------ the request's text */
+
+/* The last message with role "user". */
+static cJSON *last_user(const dp_req_t *r)
+{
+    cJSON *msgs = cJSON_GetObjectItemCaseSensitive(r->body, "messages"), *m, *last = NULL;
+    cJSON_ArrayForEach(m, msgs)
+    {
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        if (cJSON_IsString(role) && strcmp(role->valuestring, "user") == 0)
+            last = m;
     }
+    return last;
+}
+
+/* The text the classifier sees: the last user message (its text parts joined), capped. */
+static const char *user_text(dp_req_t *r, cJSON *msg, size_t *len)
+{
+    *len = 0;
+    const cJSON *c = msg ? cJSON_GetObjectItemCaseSensitive(msg, "content") : NULL;
+    if (cJSON_IsString(c)) {
+        *len = strlen(c->valuestring);
+        return c->valuestring;
+    }
+    if (!cJSON_IsArray(c))
+        return "";
+    char *buf = sy_arena_alloc(&r->arena, TEXT_CAP);
+    if (buf == NULL)
+        return "";
+    const cJSON *part;
+    cJSON_ArrayForEach(part, c)
+    {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
+        if (!cJSON_IsString(t))
+            continue;
+        size_t n = strlen(t->valuestring);
+        if (*len + n + 1 > TEXT_CAP)
+            n = TEXT_CAP - *len - 1;
+        memcpy(buf + *len, t->valuestring, n);
+        *len += n;
+        if (*len + 1 < TEXT_CAP)
+            buf[(*len)++] = '\n';
+        if (*len + 1 >= TEXT_CAP)
+            break;
+    }
+    return buf;
+}
+
+static int word_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+           c == '@';
+}
+
+/* Where the configured tag `tag` occurs in s as a whole word, or NULL. */
+static const char *find_tag(const char *s, size_t n, const char *tag, size_t tl)
+{
+    for (const char *p = s; (p = memmem(p, (size_t)(s + n - p), tag, tl)) != NULL; p++) {
+        int before = p == s || !word_char((unsigned char)p[-1]);
+        int after = p + tl == s + n || !word_char((unsigned char)p[tl]);
+        if (before && after)
+            return p;
+    }
+    return NULL;
+}
+
+/* Removes every configured tag word from a string (and one space next to it). Returns a new
+ * arena string, or NULL when nothing was removed. */
+static char *strip_tags(dp_req_t *r, const char *s)
+{
+    size_t n = strlen(s);
+    char *out = sy_arena_alloc(&r->arena, n + 1);
+    if (out == NULL)
+        return NULL;
+    size_t o = 0;
+    int removed = 0;
+    for (size_t i = 0; i < n;) {
+        size_t hit = 0;
+        if (s[i] == '@' && (i == 0 || !word_char((unsigned char)s[i - 1]))) {
+            for (size_t t = 0; t < r->snap->routing.ntags && !hit; t++) {
+                size_t tl = r->snap->routing.tags[t].tag_len;
+                if (i + tl <= n && memcmp(s + i, r->snap->routing.tags[t].tag, tl) == 0 &&
+                    (i + tl == n || !word_char((unsigned char)s[i + tl])))
+                    hit = tl;
+            }
+        }
+        if (hit) {
+            removed = 1;
+            i += hit;
+            if (i < n && s[i] == ' ')
+                i++;
+            else if (o > 0 && out[o - 1] == ' ' && (i == n || s[i] == '\n'))
+                o--;
+            continue;
+        }
+        out[o++] = s[i++];
+    }
+    out[o] = '\0';
+    return removed ? out : NULL;
+}
+
+/* Finds the first override tag in the last user message; strips every tag from it and
+ * re-prints `messages` for the upstream. Returns the tier, or NULL. */
+static const char *take_tag(dp_req_t *r, cJSON *msg)
+{
+    size_t len;
+    const char *text = user_text(r, msg, &len);
+    const char *first = NULL, *tier = NULL;
+    for (size_t t = 0; t < r->snap->routing.ntags; t++) {
+        const char *p = find_tag(text, len, r->snap->routing.tags[t].tag, r->snap->routing.tags[t].tag_len);
+        if (p != NULL && (first == NULL || p < first)) {
+            first = p;
+            tier = r->snap->routing.tags[t].tier;
+            r->tag = r->snap->routing.tags[t].tag;
+        }
+    }
+    if (tier == NULL)
+        return NULL;
+    cJSON *c = cJSON_GetObjectItemCaseSensitive(msg, "content");
+    cJSON *part;
+    if (cJSON_IsString(c)) {
+        char *s = strip_tags(r, c->valuestring);
+        if (s)
+            cJSON_SetValuestring(c, s);
+    } else {
+        cJSON_ArrayForEach(part, c)
+        {
+            cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
+            char *s = cJSON_IsString(t) ? strip_tags(r, t->valuestring) : NULL;
+            if (s)
+                cJSON_SetValuestring(t, s);
+        }
+    }
+    r->messages_override = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(r->body, "messages"));
+    return tier;
+}
+
+/* ------------------------------------------------------------------ what the request needs */
+
+static uint32_t needed_caps(const dp_req_t *r)
+{
+    if (r->ep == DP_EP_EMBEDDINGS)
+        return DP_CAP_EMBEDDINGS;
+    uint32_t need = DP_CAP_CHAT;
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(r->body, "tools");
+    if (cJSON_IsArray(tools) && tools->child != NULL)
+        need |= DP_CAP_TOOLS;
+    const cJSON *rf = cJSON_GetObjectItemCaseSensitive(r->body, "response_format");
+    const cJSON *type = cJSON_IsObject(rf) ? cJSON_GetObjectItemCaseSensitive(rf, "type") : NULL;
+    if (cJSON_IsString(type) && (strcmp(type->valuestring, "json_object") == 0 || strcmp(type->valuestring, "json_schema") == 0))
+        need |= DP_CAP_JSON;
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(r->body, "messages"), *m, *part;
+    cJSON_ArrayForEach(m, msgs)
+    {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (!cJSON_IsArray(c))
+            continue;
+        cJSON_ArrayForEach(part, c)
+        {
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "type");
+            if (cJSON_IsString(t) && strcmp(t->valuestring, "image_url") == 0)
+                need |= DP_CAP_VISION;
+        }
+    }
+    return need;
+}
+
+/* Prompt tokens, estimated from the request's bytes (about four per token). */
+static uint64_t prompt_tokens(const dp_req_t *r)
+{
+    for (int i = 0; i < r->nmembers; i++) {
+        const sy_json_member_t *m = &r->members[i];
+        if ((m->key_len == 8 && memcmp(m->key, "messages", 8) == 0) || (m->key_len == 5 && memcmp(m->key, "input", 5) == 0))
+            return m->value_len / 4 + 1;
+    }
+    return 1;
+}
+
+static uint64_t output_tokens(const dp_req_t *r)
+{
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(r->body, "max_tokens");
+    if (!cJSON_IsNumber(mt))
+        mt = cJSON_GetObjectItemCaseSensitive(r->body, "max_completion_tokens");
+    return cJSON_IsNumber(mt) && mt->valuedouble >= 1 ? (uint64_t)mt->valuedouble : 0;
+}
+
+/* ------------------------------------------------------------------ ordering */
+
+typedef struct {
+    const dp_model_t *m;
+    uint64_t cost;   /* estimated nano-USD of this request */
+    uint32_t q;      /* quality for the task, thousandths */
+    int clears;      /* q >= the bar for the difficulty */
+    int health;      /* 0 healthy/unknown, 1 degraded, 2 down */
+    uint64_t ttft;   /* observed, µs; 0 unknown */
+} scored_t;
+
+static int cmp_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? -1 : a > b;
+}
+
+static int compare(const void *pa, const void *pb, void *ctx)
+{
+    const scored_t *a = pa, *b = pb;
+    dp_objective_t o = *(const dp_objective_t *)ctx;
+    if (a->health != b->health)
+        return a->health - b->health;
+    int c = 0;
+    switch (o) {
+    case DP_OBJ_COST:
+    case DP_OBJ_BALANCED:
+        if (a->clears != b->clears)
+            return b->clears - a->clears;
+        if (!a->clears) { /* nobody clears the bar: the best there is */
+            c = cmp_u64(b->q, a->q);
+            break;
+        }
+        if (o == DP_OBJ_COST) {
+            c = cmp_u64(a->cost, b->cost);
+        } else {
+            /* quality per dollar: q/cost, compared as q_a * cost_b vs q_b * cost_a (+1 nano so a free
+             * model's score is finite and the better free model still wins) */
+            unsigned __int128 x = (unsigned __int128)a->q * (b->cost + 1), y = (unsigned __int128)b->q * (a->cost + 1);
+            c = x > y ? -1 : x < y;
+        }
+        break;
+    case DP_OBJ_QUALITY:
+        c = cmp_u64(b->q, a->q);
+        break;
+    case DP_OBJ_LATENCY:
+        if ((a->ttft == 0) != (b->ttft == 0))
+            return a->ttft == 0 ? 1 : -1;
+        c = cmp_u64(a->ttft, b->ttft);
+        break;
+    default:
+        break;
+    }
+    if (c == 0)
+        c = cmp_u64(a->cost, b->cost);
+    if (c == 0)
+        c = cmp_u64(b->q, a->q);
+    return c ? c : (a->m->index < b->m->index ? -1 : a->m->index > b->m->index);
+}
+
+static int has_tier(const dp_model_t *m, const char *tier)
+{
+    for (size_t i = 0; i < m->ntiers; i++)
+        if (strcmp(m->tiers[i], tier) == 0)
+            return 1;
+    return 0;
+}
+
+static void add_cand(dp_req_t *r, const dp_model_t *m)
+{
+    for (size_t i = 0; i < r->ncand; i++)
+        if (r->cand[i] == m)
+            return;
+    if (r->ncand < DP_MAX_CANDIDATES)
+        r->cand[r->ncand++] = m;
+}
+
+/* Auto selection: picks up to AUTO_PICKS models (restricted to `tier` when not NULL) and writes
+ * the reason. 0 picked = nothing in the catalog fits (the reason says what was missing). */
+static size_t auto_pick(dp_req_t *r, const char *tier, const char *why_prefix)
+{
+    const dp_snapshot_t *s = r->snap;
+    uint32_t need = needed_caps(r);
+    uint64_t in = prompt_tokens(r), out = output_tokens(r);
+    uint64_t out_guess = out ? (out < 4096 ? out : 4096) : OUT_TOKENS_GUESS;
+    uint32_t bar = r->difficulty >= 0 ? s->routing.bar_milli[r->difficulty] : 0;
+    scored_t *sc = sy_arena_alloc(&r->arena, (s->nmodels ? s->nmodels : 1) * sizeof(*sc));
+    size_t n = 0, out_of_scope = 0, no_caps = 0, too_small = 0, too_slow = 0;
+    uint64_t now = dp_now_ns();
+    if (sc == NULL)
+        return 0;
+    for (size_t i = 0; i < s->nmodels; i++) {
+        const dp_model_t *m = &s->models[i];
+        if (tier != NULL && !has_tier(m, tier))
+            continue;
+        r->considered++;
+        if (!dp_key_allows(r->key, m)) {
+            out_of_scope++;
+            continue;
+        }
+        if ((m->caps & need) != need) {
+            no_caps++;
+            continue;
+        }
+        if (m->context_window != 0 && in + out > m->context_window) {
+            too_small++;
+            continue;
+        }
+        scored_t *x = &sc[n];
+        x->m = m;
+        x->q = r->task >= 0 ? m->quality[r->task] : 0;
+        x->clears = x->q >= bar;
+        x->cost = (uint64_t)sy_money_cost((int64_t)in, m->input_per_m) +
+                  (uint64_t)sy_money_cost((int64_t)out_guess, m->output_per_m);
+        x->health = m->provider->health == 3 ? 2 : m->provider->health == 2 ? 1 : 0;
+        x->ttft = dp_breaker_ttft_us(r->th ? r->th->breakers : NULL, m->id);
+        if (r->max_latency_ms && x->ttft > (uint64_t)r->max_latency_ms * 1000) {
+            too_slow++;
+            continue;
+        }
+        (void)now;
+        n++;
+    }
+    char *reason = sy_arena_alloc(&r->arena, 400);
+    if (n == 0) {
+        if (reason)
+            snprintf(reason, 400,
+                     "%s: no catalog model fits (%zu considered; outside the key's scope %zu, missing a needed "
+                     "capability %zu, context too small %zu, slower than max_latency_ms %zu)",
+                     why_prefix, r->considered, out_of_scope, no_caps, too_small, too_slow);
+        r->reason = reason;
+        return 0;
+    }
+    qsort_r(sc, n, sizeof(*sc), compare, &r->objective);
+    size_t picked = 0;
+    for (size_t i = 0; i < n && picked < AUTO_PICKS; i++, picked++)
+        add_cand(r, sc[i].m);
+    if (reason) {
+        const scored_t *b = &sc[0];
+        char cost[32], q[16];
+        sy_money_format_usd((sy_nano_t)b->cost, cost);
+        snprintf(q, sizeof(q), "%u.%03u", b->q / 1000, b->q % 1000);
+        const char *task = r->task >= 0 ? sy_task_name((sy_task_t)r->task) : "-";
+        const char *diff = r->difficulty >= 0 ? sy_difficulty_name((sy_difficulty_t)r->difficulty) : "-";
+        switch (r->objective) {
+        case DP_OBJ_COST:
+            if (b->clears)
+                snprintf(reason, 400, "%s: cheapest of %zu eligible models whose %s quality (%s) clears the %s bar "
+                         "(%u.%03u); estimated %s USD", why_prefix, n, task, q, diff, bar / 1000, bar % 1000, cost);
+            else
+                snprintf(reason, 400, "%s: no eligible model clears the %s bar for %s; the best %s quality (%s) "
+                         "of %zu", why_prefix, diff, task, task, q, n);
+            break;
+        case DP_OBJ_QUALITY:
+            snprintf(reason, 400, "%s: highest %s quality (%s) of %zu eligible models", why_prefix, task, q, n);
+            break;
+        case DP_OBJ_LATENCY:
+            snprintf(reason, 400, "%s: lowest observed time to first byte (%llu us) of %zu eligible models", why_prefix,
+                     (unsigned long long)b->ttft, n);
+            break;
+        default:
+            snprintf(reason, 400, "%s: best %s quality per dollar (%s at an estimated %s USD) of %zu eligible models%s",
+                     why_prefix, task, q, cost, n, b->clears ? "" : " (none clears the bar)");
+            break;
+        }
+    }
+    r->reason = reason;
+    return picked;
+}
+
+/* An explicitly named model (the `model` form or a fallback): it must exist, be in scope
+ * and serve the endpoint. */
+static sy_err_t add_named(dp_req_t *r, const char *n, const char *param, char *msg, size_t msglen,
+                          const char **perr)
+{
+    const dp_model_t *m = dp_snapshot_find_model(r->snap, n, strlen(n));
+    if (m == NULL || !dp_key_allows(r->key, m))
+        /* a model outside the key's scope is reported as such only when it exists */
+        return fail(msg, msglen, perr, param, m ? SY_E_MODEL_NOT_ALLOWED : SY_E_MODEL_NOT_FOUND,
+                    m ? "this API key may not use the model '%.200s'" : "The model '%.200s' does not exist", n);
     uint32_t need = r->ep == DP_EP_EMBEDDINGS ? DP_CAP_EMBEDDINGS : DP_CAP_CHAT;
     if ((m->caps & need) == 0) {
         snprintf(msg, msglen, "the model '%.200s' does not support %s", n,
                  r->ep == DP_EP_EMBEDDINGS ? "embeddings" : "chat completions");
+        *perr = param;
         return SY_E_BAD_PARAM;
     }
-    for (size_t i = 0; i < r->ncand; i++)
-        if (r->cand[i] == m)
-            return SY_E_OK;
-    if (r->ncand < DP_MAX_CANDIDATES)
-        r->cand[r->ncand++] = m;
+    add_cand(r, m);
     return SY_E_OK;
 }
 
+/* ------------------------------------------------------------------ the stage */
+
 sy_err_t dp_route(dp_req_t *r, char *msg, size_t msglen, const char **param)
 {
-    sy_err_t e = add(r, cJSON_GetObjectItemCaseSensitive(r->body, "model"), 1, msg, msglen, param);
-    if (e != SY_E_OK)
-        return e;
-    const cJSON *models = cJSON_GetObjectItemCaseSensitive(r->body, "models");
-    const cJSON *m;
-    if (cJSON_IsArray(models))
-        cJSON_ArrayForEach(m, models) if ((e = add(r, m, 0, msg, msglen, param)) != SY_E_OK) return e;
+    r->objective = DP_OBJ_EXPLICIT;
+    r->task = r->difficulty = -1;
+    *param = NULL;
+    const char *model = cJSON_GetObjectItemCaseSensitive(r->body, "model")->valuestring;
+
+    /* route: {objective, fallbacks, max_latency_ms, task_class} */
+    const cJSON *route = cJSON_GetObjectItemCaseSensitive(r->body, "route");
+    const cJSON *ro = NULL, *rfb = NULL, *rml = NULL, *rtc = NULL;
+    dp_objective_t route_obj = DP_OBJ_EXPLICIT;
+    if (route != NULL && !cJSON_IsNull(route)) {
+        if (!cJSON_IsObject(route))
+            return fail(msg, msglen, param, "route", SY_E_BAD_PARAM, "%s", "'route' must be an object");
+        const cJSON *e;
+        cJSON_ArrayForEach(e, route)
+        {
+            if (strcmp(e->string, "objective") && strcmp(e->string, "fallbacks") && strcmp(e->string, "max_latency_ms") &&
+                strcmp(e->string, "task_class"))
+                return fail(msg, msglen, param, "route", SY_E_BAD_PARAM, "unknown field 'route.%.64s'", e->string);
+        }
+        ro = cJSON_GetObjectItemCaseSensitive(route, "objective");
+        rfb = cJSON_GetObjectItemCaseSensitive(route, "fallbacks");
+        rml = cJSON_GetObjectItemCaseSensitive(route, "max_latency_ms");
+        rtc = cJSON_GetObjectItemCaseSensitive(route, "task_class");
+        if (ro && (!cJSON_IsString(ro) || parse_objective(ro->valuestring, &route_obj) != 0))
+            return fail(msg, msglen, param, "route.objective", SY_E_BAD_PARAM, "%s",
+                        "'route.objective' must be one of cost, quality, latency, balanced");
+        if (rfb && (!cJSON_IsArray(rfb) || cJSON_GetArraySize(rfb) > DP_MAX_CANDIDATES))
+            return fail(msg, msglen, param, "route.fallbacks", SY_E_BAD_PARAM, "%s",
+                        "'route.fallbacks' must be an array of at most 8 model names");
+        const cJSON *f;
+        cJSON_ArrayForEach(f, rfb) if (!cJSON_IsString(f) || f->valuestring[0] == '\0') return fail(
+            msg, msglen, param, "route.fallbacks", SY_E_BAD_PARAM, "%s", "'route.fallbacks' entries must be model names");
+        if (rml && (!cJSON_IsNumber(rml) || !(rml->valuedouble >= 1 && rml->valuedouble <= 3600000)))
+            return fail(msg, msglen, param, "route.max_latency_ms", SY_E_BAD_PARAM, "%s",
+                        "'route.max_latency_ms' must be a number of milliseconds 1..3600000");
+        if (rtc && (!cJSON_IsString(rtc) || sy_task_parse(rtc->valuestring, strlen(rtc->valuestring)) < 0))
+            return fail(msg, msglen, param, "route.task_class", SY_E_BAD_PARAM, "%s",
+                        "'route.task_class' must be one of code, math, reasoning, writing, extraction, "
+                        "summarization, translation, research, chat");
+        if (rml)
+            r->max_latency_ms = (uint32_t)rml->valuedouble;
+    }
+
+    /* classify (chat): task and difficulty of the last user message; tags come out first so
+     * the classifier sees what the model will see */
+    const char *tier = NULL;
+    if (r->ep == DP_EP_CHAT) {
+        cJSON *last = last_user(r);
+        sy_json_arena_begin(&r->arena);
+        tier = last ? take_tag(r, last) : NULL;
+        sy_json_arena_end();
+        size_t len;
+        const char *text = user_text(r, last, &len);
+        r->task = SY_TASK_CHAT;
+        r->difficulty = SY_DIFF_MEDIUM;
+        if (dp_router_classifier != NULL && len > 0) {
+            dp_classify_result_t cr;
+            dp_classify(dp_router_classifier, text, len, &cr);
+            r->task = (int)cr.task;
+            r->difficulty = (int)cr.difficulty;
+        }
+        if (rtc)
+            r->task = sy_task_parse(rtc->valuestring, strlen(rtc->valuestring));
+    }
+
+    /* the form */
+    const char *industry = NULL;
+    int is_auto = 0;
+    dp_objective_t form_obj = DP_OBJ_BALANCED;
+    if (strcmp(model, "auto") == 0) {
+        is_auto = 1;
+    } else if (strncmp(model, "strategy:", 9) == 0) {
+        is_auto = 1;
+        if (parse_objective(model + 9, &form_obj) != 0)
+            return fail(msg, msglen, param, "model", SY_E_BAD_PARAM, "%s",
+                        "'strategy:' must be followed by cost, quality, latency or balanced");
+    } else if (strncmp(model, "industry:", 9) == 0) {
+        is_auto = 1;
+        industry = model + 9;
+        if (industry[0] == '\0')
+            return fail(msg, msglen, param, "model", SY_E_BAD_PARAM, "%s", "'industry:' must name an industry tag");
+    }
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(r->body, "metadata");
+    const cJSON *mind = cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "industry") : NULL;
+    if (is_auto && industry == NULL && cJSON_IsString(mind) && mind->valuestring[0])
+        industry = mind->valuestring;
+    if (r->ep == DP_EP_EMBEDDINGS && is_auto && form_obj == DP_OBJ_BALANCED && !ro)
+        form_obj = DP_OBJ_COST; /* embeddings have no task quality: the cheapest fitting one */
+
+    sy_err_t e;
+    if (tier != NULL) {
+        r->objective = ro ? route_obj : (is_auto ? form_obj : DP_OBJ_QUALITY);
+        char why[96];
+        snprintf(why, sizeof(why), "tag %s -> tier %s", r->tag, tier);
+        char *w = sy_arena_alloc(&r->arena, strlen(why) + 1);
+        if (w)
+            strcpy(w, why);
+        if (auto_pick(r, tier, w ? w : "tag") == 0 && !is_auto) {
+            /* nothing in that tier for this key: the named model serves, and says so */
+            r->objective = DP_OBJ_EXPLICIT;
+        }
+        if (!is_auto && (e = add_named(r, model, "model", msg, msglen, param)) != SY_E_OK)
+            return e;
+        if (is_auto && r->ncand == 0)
+            auto_pick(r, NULL, "tag matched no eligible model; auto");
+    } else if (is_auto) {
+        r->objective = ro ? route_obj : form_obj;
+        size_t got = 0;
+        if (industry != NULL) {
+            char tierbuf[80];
+            snprintf(tierbuf, sizeof(tierbuf), "%.70s", industry);
+            char *t = sy_arena_alloc(&r->arena, strlen(tierbuf) + 1);
+            if (t) {
+                strcpy(t, tierbuf);
+                got = auto_pick(r, t, "industry");
+            }
+        }
+        if (got == 0)
+            auto_pick(r, NULL, industry ? "no model tagged for the industry; auto" : model);
+    } else {
+        if ((e = add_named(r, model, "model", msg, msglen, param)) != SY_E_OK)
+            return e;
+        r->reason = "requested model";
+    }
+
+    /* explicit fallbacks: `models`, then route.fallbacks */
+    const cJSON *models = cJSON_GetObjectItemCaseSensitive(r->body, "models"), *m;
+    cJSON_ArrayForEach(m, models) if ((e = add_named(r, m->valuestring, "models", msg, msglen, param)) != SY_E_OK) return e;
+    cJSON_ArrayForEach(m, rfb) if ((e = add_named(r, m->valuestring, "route.fallbacks", msg, msglen, param)) != SY_E_OK) return e;
+
+    if (r->ncand == 0) {
+        snprintf(msg, msglen, "%s", r->reason ? r->reason : "no model can serve this request");
+        *param = NULL;
+        return SY_E_NO_PROVIDER;
+    }
     *param = NULL;
     return SY_E_OK;
+}
+
+const dp_model_t *dp_route_next(dp_req_t *r)
+{
+    if (r->next_cand >= r->ncand)
+        return NULL;
+    uint64_t now = dp_now_ns();
+    dp_breakers_t *b = r->th ? r->th->breakers : NULL;
+    for (size_t i = r->next_cand; i < r->ncand; i++) {
+        if (dp_breaker_allows(b, r->cand[i]->id, now)) {
+            /* the skipped ones stay skipped: their breakers are open */
+            const dp_model_t *m = r->cand[i];
+            r->next_cand = i + 1;
+            return m;
+        }
+    }
+    /* every remaining breaker is open: never eject them all — the least recently failed */
+    size_t best = r->next_cand;
+    for (size_t i = r->next_cand + 1; i < r->ncand; i++)
+        if (dp_breaker_last_failure(b, r->cand[i]->id) < dp_breaker_last_failure(b, r->cand[best]->id))
+            best = i;
+    const dp_model_t *m = r->cand[best];
+    /* take it out of the list so the walk cannot return it twice */
+    for (size_t i = best; i > r->next_cand; i--)
+        r->cand[i] = r->cand[i - 1];
+    r->cand[r->next_cand++] = m;
+    return m;
 }

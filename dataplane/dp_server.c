@@ -152,6 +152,7 @@ static void *thread_main(void *arg)
     h2o_linklist_init_anchor(&th->active);
     h2o_timeout_init(th->loop, &th->drain_tick, 100);
     th->metrics = dp_metrics_create();
+    th->breakers = dp_breakers_create();
     th->curl = dp_curl_create(th->loop, &th->ctx);
     th->watch = dp_watch_create(th->loop);
     h2o_multithread_register_receiver(th->ctx.queue, &th->receiver, on_message);
@@ -174,6 +175,7 @@ static void *thread_main(void *arg)
         h2o_timeout_unlink(&th->drain_entry);
     h2o_multithread_unregister_receiver(th->ctx.queue, &th->receiver);
     dp_curl_destroy(th->curl);
+    dp_breakers_destroy(th->breakers);
     dp_watch_destroy(th->loop, th->watch);
     dp_holder_dispose(&th->holder);
     return NULL;

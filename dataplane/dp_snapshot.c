@@ -131,6 +131,37 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
         if (pb->timeouts->total_ms)
             s->timeouts.total_ms = pb->timeouts->total_ms;
     }
+    sy_routing_conf_t rc;
+    sy_catalog_routing(NULL, &rc, err, errlen); /* the defaults */
+    for (size_t i = 0; i < rc.ntags; i++) {
+        s->routing.tags[i].tag = rc.tags[i].tag;
+        s->routing.tags[i].tier = rc.tags[i].tier;
+        s->routing.tags[i].tag_len = strlen(rc.tags[i].tag);
+    }
+    s->routing.ntags = rc.ntags;
+    memcpy(s->routing.bar_milli, rc.bar_milli, sizeof(rc.bar_milli));
+    s->routing.breaker_failures = rc.breaker_failures;
+    s->routing.breaker_cooldown_ms = rc.breaker_cooldown_ms;
+    if (pb->routing && pb->routing->present) {
+        const Switchyard__Routing *pr = pb->routing;
+        s->routing.ntags = 0;
+        for (size_t i = 0; i < pr->n_tags && i < SY_ROUTING_MAX_TAGS; i++) {
+            if (pr->tags[i]->tag == NULL || pr->tags[i]->tier == NULL || pr->tags[i]->tag[0] != '@' ||
+                sy_has_ctl(pr->tags[i]->tag, strlen(pr->tags[i]->tag)))
+                return sy_errf(err, errlen, "routing: invalid tag");
+            s->routing.tags[s->routing.ntags].tag = pool_strdup(&s->pool, pr->tags[i]->tag);
+            s->routing.tags[s->routing.ntags].tier = pool_strdup(&s->pool, pr->tags[i]->tier);
+            s->routing.tags[s->routing.ntags].tag_len = strlen(pr->tags[i]->tag);
+            s->routing.ntags++;
+        }
+        uint32_t bars[SY_DIFF__COUNT] = {pr->bar_easy_milli, pr->bar_medium_milli, pr->bar_hard_milli};
+        for (int d = 0; d < SY_DIFF__COUNT; d++)
+            s->routing.bar_milli[d] = bars[d] > 1000 ? 1000 : bars[d];
+        if (pr->breaker_failures)
+            s->routing.breaker_failures = pr->breaker_failures;
+        if (pr->breaker_cooldown_ms)
+            s->routing.breaker_cooldown_ms = pr->breaker_cooldown_ms;
+    }
     s->limits.max_body_bytes = 4u << 20;
     s->limits.max_json_depth = 64;
     s->limits.max_attempts = 3;
@@ -208,6 +239,7 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
     for (size_t i = 0; i < pb->n_models; i++) {
         const Switchyard__Model *m = pb->models[i];
         dp_model_t *d = &s->models[i];
+        d->index = (uint32_t)i;
         if (!valid_ident(m->id) || strchr(m->id, '/'))
             return sy_errf(err, errlen, "model %zu: invalid id", i);
         if ((d->provider = find_provider(s, m->provider)) == NULL)
@@ -229,6 +261,8 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
         for (size_t t = 0; t < m->n_tiers; t++)
             d->tiers[t] = pool_strdup(pool, m->tiers[t]);
         d->ntiers = m->n_tiers;
+        for (size_t q = 0; q < SY_TASK__COUNT && q < m->n_quality_milli; q++)
+            d->quality[q] = (uint16_t)(m->quality_milli[q] > 1000 ? 1000 : m->quality_milli[q]);
         if (index_model(s, d->id, d) != 0 || index_model(s, d->qualified, d) != 0)
             return sy_errf(err, errlen, "model %s: duplicate id", m->id);
         s->nmodels++;

@@ -25,6 +25,7 @@
 #include <h2o/memory.h>
 
 #include "snapshot.pb-c.h"
+#include "sy_catalog.h"
 #include "sy_hash.h"
 #include "sy_money.h"
 
@@ -53,6 +54,8 @@ typedef struct {
     uint32_t context_window, caps;
     const char **tiers;
     size_t ntiers;
+    uint16_t quality[SY_TASK__COUNT]; /* thousandths per task class; 0 = unscored */
+    uint32_t index;                   /* position in dp_snapshot_t.models */
 } dp_model_t;
 
 typedef struct {
@@ -88,6 +91,16 @@ typedef struct dp_snapshot {
     struct {
         uint32_t max_body_bytes, max_json_depth, max_attempts;
     } limits;
+    /* the router's settings (catalog `routing` section, or the defaults) */
+    struct {
+        struct {
+            const char *tag, *tier;
+            size_t tag_len;
+        } tags[SY_ROUTING_MAX_TAGS];
+        size_t ntags;
+        uint32_t bar_milli[SY_DIFF__COUNT];
+        uint32_t breaker_failures, breaker_cooldown_ms;
+    } routing;
     /* open-addressing indexes (power-of-two sizes) */
     const dp_key_t **key_index;
     size_t key_mask;

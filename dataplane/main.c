@@ -20,6 +20,7 @@
 static const char *config_path;
 static uint64_t config_version;
 static const char *cp_sub_url, *cp_req_url, *cache_dir, *node_id;
+static const char *classifier_path = SY_DEFAULT_CLASSIFIER;
 static char default_node_id[320];
 
 static void usage(FILE *f)
@@ -40,6 +41,8 @@ static void usage(FILE *f)
             "  --drain-ms N        graceful-shutdown deadline for in-flight streams (default 10000)\n"
             "  --port-file FILE    write the bound port here once listening\n"
             "  --log-level LEVEL   debug|info|warn|error|off (default info; info logs one line per request)\n"
+            "  --classifier FILE   the router's prompt classifier (default " SY_DEFAULT_CLASSIFIER ");\n"
+            "                      'none' routes every prompt as chat/medium\n"
             "  --check             validate the config file and exit\n");
 }
 
@@ -98,6 +101,7 @@ int main(int argc, char **argv)
                                              {"control-plane-req", required_argument, NULL, 'R'},
                                              {"cache-dir", required_argument, NULL, 'D'},
                                              {"node-id", required_argument, NULL, 'N'},
+                                             {"classifier", required_argument, NULL, 'M'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int ch;
@@ -150,6 +154,9 @@ int main(int argc, char **argv)
             break;
         case 'N':
             node_id = optarg;
+            break;
+        case 'M':
+            classifier_path = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -249,10 +256,23 @@ int main(int argc, char **argv)
         o.on_stop = dp_bus_stop;
     }
 
+    dp_classify_model_t *classifier = NULL;
+    if (strcmp(classifier_path, "none") != 0) {
+        char cerr[256];
+        if (dp_classify_model_load(classifier_path, &classifier, cerr, sizeof(cerr)) != 0) {
+            /* routing still works (every prompt is chat/medium); say so loudly */
+            SY_WARN("msg=\"classifier not loaded; auto routing treats every prompt as chat/medium\" file=%s err=\"%s\"",
+                    classifier_path, cerr);
+        } else {
+            dp_router_classifier = classifier;
+        }
+    }
     sy_json_hooks_install();
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = dp_server_run(&o, reload);
     dp_snapshot_publish(NULL);
+    dp_router_classifier = NULL;
+    dp_classify_model_free(classifier);
     curl_global_cleanup();
     return rc == 0 ? 0 : 1;
 }

@@ -1,8 +1,9 @@
 /*
  * Stage 6, OpenAI dialect: any OpenAI-compatible server (OpenAI, vLLM, Ollama, the mock).
  *
- * The client's body is forwarded with three changes: `model` becomes the catalog's upstream
- * name, Switchyard's own extensions (`models`, `route`) are removed, and a stream always asks
+ * The client's body is forwarded with these changes: `model` becomes the catalog's upstream
+ * name, Switchyard's own extensions (`models`, `route`) are removed, `messages` is replaced
+ * by the router's copy when it stripped an override tag (@think …), and a stream always asks
  * for `stream_options.include_usage` — metering needs the provider's count even when the
  * client did not ask (the relay then hides the usage chunk from that client). It is rebuilt by
  * splicing the original bytes (the top-level member spans found in stage 4), not by
@@ -50,7 +51,8 @@ static const char *stream_options(dp_req_t *r)
 static char *splice_body(dp_req_t *r, const char *upstream, size_t *out_len)
 {
     const char *so = stream_options(r);
-    size_t ul = strlen(upstream), sl = so ? strlen(so) : 0, cap = r->req->entity.len + ul + sl + 40, n = 0;
+    size_t ol = r->messages_override ? strlen(r->messages_override) + 16 : 0;
+    size_t ul = strlen(upstream), sl = so ? strlen(so) : 0, cap = r->req->entity.len + ul + sl + ol + 40, n = 0;
     char *b = malloc(cap);
     if (b == NULL)
         return NULL;
@@ -61,8 +63,15 @@ static char *splice_body(dp_req_t *r, const char *upstream, size_t *out_len)
         const sy_json_member_t *m = &r->members[i];
         if (key_is(m, "model") || key_is(m, "models") || key_is(m, "route") || (so && key_is(m, "stream_options")))
             continue;
-        size_t len = (size_t)(m->value + m->value_len - m->start);
         b[n++] = ',';
+        if (r->messages_override != NULL && key_is(m, "messages")) {
+            /* the router stripped an override tag: only this member is re-printed */
+            size_t ol = strlen(r->messages_override);
+            memcpy(b + n, "\"messages\":", 11), n += 11;
+            memcpy(b + n, r->messages_override, ol), n += ol;
+            continue;
+        }
+        size_t len = (size_t)(m->value + m->value_len - m->start);
         memcpy(b + n, m->start, len), n += len;
     }
     if (so != NULL) {

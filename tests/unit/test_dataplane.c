@@ -237,7 +237,7 @@ static void test_body_and_route(void)
     /* stage 6: the upstream body is the client's bytes with model rewritten, extensions removed */
     CHECK(parse(s, DP_EP_CHAT,
                 "{ \"temperature\" : 0.5, \"model\":\"small\",\"models\":[\"big\"],"
-                "\"messages\":[{\"role\":\"user\",\"content\":\"a\\\"}b\"}],\"route\":{\"x\":[1,{}]},\"n\":1 }",
+                "\"messages\":[{\"role\":\"user\",\"content\":\"a\\\"}b\"}],\"route\":{\"fallbacks\":[\"big\"]},\"n\":1 }",
                 &param, &r, &req) == SY_E_OK);
     r.key = alpha;
     CHECK(dp_route(&r, msg, sizeof(msg), &param) == SY_E_OK);

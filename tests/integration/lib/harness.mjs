@@ -461,6 +461,10 @@ export function catalog({ mockPort, deadPort }) {
   return {
     timeouts_ms: { ...TIMEOUTS },
     limits: { max_body_bytes: 4194304, max_json_depth: 64, max_attempts: 3 },
+    // These suites test the failover walk itself, request after request against the same
+    // failing models: breakers that learned from the previous test would change the walk.
+    // router.test.mjs tests the breakers with their real settings.
+    routing: { breaker: { failures: 100 } },
     providers: [
       { id: 'mock', kind: 'openai', base_url: `http://127.0.0.1:${mockPort}/v1`, api_key_env: 'MOCK_KEY' },
       { id: 'backup', kind: 'openai', base_url: `http://127.0.0.1:${mockPort}/v1/`, api_key_env: 'MOCK_KEY' },
