@@ -102,3 +102,14 @@ void sy_write_port_file(const char *path, uint16_t port)
         fclose(f);
     }
 }
+
+int sy_valid_word(const char *s, size_t max)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > max)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '/')
+            return 0;
+    return 1;
+}

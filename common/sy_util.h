@@ -16,6 +16,9 @@ int sy_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((forma
 
 /* Splits "HOST:PORT" (HOST may be "[v6]"); host gets the bare host. Port 0..65535.
  * Returns 0, or -1 on a malformed address or a host longer than hostlen-1. */
+/* An identifier that may appear in URLs, logs and SQL parameters: 1..max printable ASCII
+ * bytes, no space, quote, backslash or '/'. */
+int sy_valid_word(const char *s, size_t max);
 int sy_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);
 
 /* A listening TCP socket on host:port (port 0 = any free port; SO_REUSEADDR, TCP_NODELAY

@@ -9,13 +9,7 @@
 
 int cp_admin_valid_id(const char *s)
 {
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > 128)
-        return 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '/')
-            return 0;
-    return 1;
+    return sy_valid_word(s, 128);
 }
 
 static cp_admin_rc_t db_fail(cp_store_t *s, sqlite3_stmt *st, char *err, size_t errlen, const char *what)
@@ -27,22 +21,6 @@ static cp_admin_rc_t db_fail(cp_store_t *s, sqlite3_stmt *st, char *err, size_t 
     return CP_ADMIN_ERROR;
 }
 
-/* 1 if a row with this id exists, 0 if not, -1 on error. */
-static int exists(cp_store_t *s, const char *sql, const char *id, char *err, size_t errlen)
-{
-    sqlite3_stmt *st;
-    if (cp_store_prepare(s, sql, &st, err, errlen) != 0)
-        return -1;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc == SQLITE_ROW)
-        return 1;
-    if (rc == SQLITE_DONE)
-        return 0;
-    sy_errf(err, errlen, "lookup: %s", sqlite3_errmsg(cp_store_db(s)));
-    return -1;
-}
 
 static const char WS_COLS[] = "SELECT id, name, active, created_at FROM workspaces";
 static const char KEY_COLS[] = "SELECT id, workspace_id, name, prefix, allowed_models, expires_at, revoked, created_at, "
@@ -141,7 +119,7 @@ cp_admin_rc_t cp_admin_create_workspace(cp_store_t *s, const char *id, const cha
     }
     if (cp_store_begin_write(s, err, errlen) != 0)
         return CP_ADMIN_ERROR;
-    int found = exists(s, "SELECT 1 FROM workspaces WHERE id = ?1", id, err, errlen);
+    int found = cp_store_exists(s, "SELECT 1 FROM workspaces WHERE id = ?1", id, err, errlen);
     if (found != 0) {
         cp_store_rollback(s);
         if (found < 0)
@@ -229,7 +207,7 @@ cp_admin_rc_t cp_admin_list_keys(cp_store_t *s, const char *workspace_id, cJSON 
     *out = NULL;
     if (cp_store_begin_read(s, err, errlen) != 0)
         return CP_ADMIN_ERROR;
-    int found = exists(s, "SELECT 1 FROM workspaces WHERE id = ?1", workspace_id, err, errlen);
+    int found = cp_store_exists(s, "SELECT 1 FROM workspaces WHERE id = ?1", workspace_id, err, errlen);
     if (found <= 0) {
         cp_store_end_read(s);
         if (found == 0)
@@ -257,7 +235,7 @@ static cp_admin_rc_t check_models(cp_store_t *s, const cJSON *models, const char
         }
         if (strcmp(m->valuestring, "*") == 0)
             continue;
-        int found = exists(s, "SELECT 1 FROM models WHERE id = ?1 OR provider_id || '/' || id = ?1", m->valuestring,
+        int found = cp_store_exists(s, "SELECT 1 FROM models WHERE id = ?1 OR provider_id || '/' || id = ?1", m->valuestring,
                            err, errlen);
         if (found <= 0) {
             if (found < 0)
@@ -277,7 +255,7 @@ cp_admin_rc_t cp_admin_create_key(cp_store_t *s, const cp_admin_new_key_t *k, cJ
         *out = NULL;
     if (cp_store_begin_write(s, err, errlen) != 0)
         return CP_ADMIN_ERROR;
-    int found = exists(s, "SELECT 1 FROM workspaces WHERE id = ?1", k->workspace_id, err, errlen);
+    int found = cp_store_exists(s, "SELECT 1 FROM workspaces WHERE id = ?1", k->workspace_id, err, errlen);
     if (found <= 0) {
         cp_store_rollback(s);
         if (found == 0)
@@ -289,7 +267,7 @@ cp_admin_rc_t cp_admin_create_key(cp_store_t *s, const cp_admin_new_key_t *k, cJ
         cp_store_rollback(s);
         return mrc;
     }
-    found = exists(s, "SELECT 1 FROM api_keys WHERE id = ?1", k->id, err, errlen);
+    found = cp_store_exists(s, "SELECT 1 FROM api_keys WHERE id = ?1", k->id, err, errlen);
     if (found != 0) { /* ids are random: a clash is practically impossible, but never overwrite */
         cp_store_rollback(s);
         if (found > 0)

@@ -564,11 +564,6 @@ static int h_get_models(h2o_req_t *req, const char *id)
     return send_owned(req, 200, b);
 }
 
-static int valid_word(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    return n >= 1 && n <= max && cp_admin_valid_id(s);
-}
 
 static int h_patch_model(h2o_req_t *req, const char *id)
 {
@@ -585,7 +580,7 @@ static int h_patch_model(h2o_req_t *req, const char *id)
         goto done;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "upstream");
     if (v != NULL) {
-        if (!cJSON_IsString(v) || !valid_word(v->valuestring, 128)) {
+        if (!cJSON_IsString(v) || !sy_valid_word(v->valuestring, 128)) {
             send_error(req, SY_E_BAD_PARAM, "'upstream' must be a model name of 1..128 printable characters",
                        "upstream");
             goto done;
@@ -611,7 +606,7 @@ static int h_patch_model(h2o_req_t *req, const char *id)
     if ((p.tiers = cJSON_GetObjectItemCaseSensitive(root, "tiers")) != NULL) {
         int ok = cJSON_IsArray(p.tiers) && cJSON_GetArraySize(p.tiers) <= 32;
         const cJSON *t;
-        cJSON_ArrayForEach(t, p.tiers) ok = ok && cJSON_IsString(t) && valid_word(t->valuestring, 64);
+        cJSON_ArrayForEach(t, p.tiers) ok = ok && cJSON_IsString(t) && sy_valid_word(t->valuestring, 64);
         if (!ok) {
             send_error(req, SY_E_BAD_PARAM, "'tiers' must be an array of at most 32 tier names", "tiers");
             goto done;

@@ -90,21 +90,6 @@ static int find_ref(cp_store_t *s, const char *ref, cp_ledger_entry_t *e, char *
     return found;
 }
 
-/* 1 when the workspace exists, 0 not, -1 error. */
-static int workspace_exists(cp_store_t *s, const char *ws, char *err, size_t errlen)
-{
-    sqlite3_stmt *st;
-    if (cp_store_prepare(s, "SELECT 1 FROM workspaces WHERE id = ?1", &st, err, errlen) != 0)
-        return -1;
-    sqlite3_bind_text(st, 1, ws, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc == SQLITE_ROW)
-        return 1;
-    if (rc == SQLITE_DONE)
-        return 0;
-    return sy_errf(err, errlen, "workspace lookup: %s", sqlite3_errmsg(cp_store_db(s)));
-}
 
 /* The body of an append, between SAVEPOINT and RELEASE. */
 static cp_ledger_rc_t append_in(cp_store_t *s, const char *ws, cp_ledger_kind_t kind, sy_nano_t amount,
@@ -118,7 +103,7 @@ static cp_ledger_rc_t append_in(cp_store_t *s, const char *ws, cp_ledger_kind_t 
         sy_errf(err, errlen, "ledger reference '%s' exists (entry %" PRId64 ")", ref, out->id);
         return CP_LEDGER_DUPLICATE;
     }
-    if ((r = workspace_exists(s, ws, err, errlen)) <= 0) {
+    if ((r = cp_store_exists(s, "SELECT 1 FROM workspaces WHERE id = ?1", ws, err, errlen)) <= 0) {
         if (r == 0)
             sy_errf(err, errlen, "workspace '%s' not found", ws);
         return r == 0 ? CP_LEDGER_NO_WORKSPACE : CP_LEDGER_ERROR;
@@ -270,7 +255,7 @@ cp_ledger_rc_t cp_ledger_balance_json(cp_store_t *s, const char *workspace_id, c
     if (cp_store_begin_read(s, err, errlen) != 0)
         return CP_LEDGER_ERROR;
     cp_ledger_rc_t ret = CP_LEDGER_ERROR;
-    int r = workspace_exists(s, workspace_id, err, errlen);
+    int r = cp_store_exists(s, "SELECT 1 FROM workspaces WHERE id = ?1", workspace_id, err, errlen);
     if (r <= 0) {
         if (r == 0) {
             sy_errf(err, errlen, "workspace '%s' not found", workspace_id);
@@ -317,7 +302,7 @@ cp_ledger_rc_t cp_ledger_list_json(cp_store_t *s, const char *workspace_id, int 
         return CP_LEDGER_ERROR;
     cp_ledger_rc_t ret = CP_LEDGER_ERROR;
     cJSON *data = NULL;
-    int r = workspace_exists(s, workspace_id, err, errlen);
+    int r = cp_store_exists(s, "SELECT 1 FROM workspaces WHERE id = ?1", workspace_id, err, errlen);
     if (r <= 0) {
         if (r == 0) {
             sy_errf(err, errlen, "workspace '%s' not found", workspace_id);

@@ -195,6 +195,21 @@ int cp_store_prepare(cp_store_t *s, const char *sql, sqlite3_stmt **st, char *er
     return 0;
 }
 
+int cp_store_exists(cp_store_t *s, const char *sql, const char *arg, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    if (cp_store_prepare(s, sql, &st, err, errlen) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    return db_err(s, err, errlen, "lookup");
+}
+
 /* Runs every statement of a constant script, one prepared statement at a time (no string
  * from outside ever reaches here). */
 static int run_script(cp_store_t *s, const char *sql, char *err, size_t errlen)

@@ -66,6 +66,9 @@ void cp_store_rollback(cp_store_t *s);
 int cp_store_begin_read(cp_store_t *s, char *err, size_t errlen);
 void cp_store_end_read(cp_store_t *s);
 
+/* Runs a `SELECT 1 … WHERE … = ?1` with `arg` bound: 1 when it finds a row, 0 when not, -1
+ * with the SQLite message in err. Reads in the caller's transaction when one is open. */
+int cp_store_exists(cp_store_t *s, const char *sql, const char *arg, char *err, size_t errlen);
 /* Prepares `sql` on the store's connection; -1 with the SQLite message in err. */
 int cp_store_prepare(cp_store_t *s, const char *sql, sqlite3_stmt **st, char *err, size_t errlen);
 

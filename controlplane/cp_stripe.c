@@ -14,22 +14,13 @@
 #include <openssl/evp.h>
 
 #include "cp_ledger.h"
+#include "sy_hash.h"
 #include "sy_json.h"
 #include "sy_log.h"
 #include "sy_util.h"
 
 /* ------------------------------------------------------------------------- signature */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 int cp_stripe_parse_sig(const char *h, size_t len, cp_stripe_sig_t *out)
 {
@@ -66,12 +57,8 @@ int cp_stripe_parse_sig(const char *h, size_t len, cp_stripe_sig_t *out)
         } else if (kl == 2 && k[0] == 'v' && k[1] == '1') {
             if (vl != 64 || out->nv1 == CP_STRIPE_MAX_V1)
                 return -1;
-            for (size_t j = 0; j < 32; j++) {
-                int hi = hexval(v[2 * j]), lo = hexval(v[2 * j + 1]);
-                if (hi < 0 || lo < 0)
-                    return -1;
-                out->v1[out->nv1][j] = (uint8_t)(hi << 4 | lo);
-            }
+            if (sy_unhex(v, vl, out->v1[out->nv1], 32) != 0)
+                return -1;
             out->nv1++;
         } else {
             /* v0 (Stripe's test-mode legacy scheme) and anything newer: not used, but the key
@@ -162,18 +149,6 @@ cp_stripe_sig_rc_t cp_stripe_verify(const char *header, size_t hlen, const void 
 
 /* ---------------------------------------------------------------------------- events */
 
-/* Stripe object ids and our workspace ids: 1..max printable ASCII without space, quote,
- * backslash or '/'. */
-static int valid_word(const char *s, size_t max)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > max)
-        return 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '/')
-            return 0;
-    return 1;
-}
 
 static const char *str_member(const cJSON *o, const char *name)
 {
@@ -202,20 +177,6 @@ static const char *workspace_of(const cJSON *obj, int use_client_ref)
     return ws;
 }
 
-static int exists1(cp_store_t *s, const char *sql, const char *arg, char *err, size_t errlen)
-{
-    sqlite3_stmt *st;
-    if (cp_store_prepare(s, sql, &st, err, errlen) != 0)
-        return -1;
-    sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc == SQLITE_ROW)
-        return 1;
-    if (rc == SQLITE_DONE)
-        return 0;
-    return sy_errf(err, errlen, "stripe: %s", sqlite3_errmsg(cp_store_db(s)));
-}
 
 /* Runs a write whose parameters are `ntext` texts (?1..?ntext) and then one integer. */
 static int exec_bind(cp_store_t *s, const char *sql, const char *const *text, int ntext, int64_t num, char *err,
@@ -243,7 +204,7 @@ static cp_stripe_ev_rc_t on_checkout(cp_store_t *s, const cJSON *obj, int async_
     const char *status = str_member(obj, "payment_status");
     const char *cur = str_member(obj, "currency");
     int64_t cents = cents_member(obj, "amount_total");
-    if (!valid_word(sid, 200) || cents < 0) {
+    if (!sy_valid_word(sid, 200) || cents < 0) {
         sy_errf(err, errlen, "checkout session without a valid id or amount_total");
         return CP_STRIPE_EV_INVALID;
     }
@@ -260,7 +221,7 @@ static cp_stripe_ev_rc_t on_checkout(cp_store_t *s, const cJSON *obj, int async_
         return CP_STRIPE_EV_IGNORED;
     }
     const char *ws = workspace_of(obj, 1);
-    if (!valid_word(ws, 128)) {
+    if (!sy_valid_word(ws, 128)) {
         res->outcome = "unknown_workspace";
         return CP_STRIPE_EV_IGNORED;
     }
@@ -284,7 +245,7 @@ static cp_stripe_ev_rc_t on_checkout(cp_store_t *s, const cJSON *obj, int async_
     /* remember which workspace this payment credited: refunds of its charge may carry no
      * metadata */
     const char *pi = str_member(obj, "payment_intent");
-    if (valid_word(pi, 200) &&
+    if (sy_valid_word(pi, 200) &&
         exec_bind(s,
                   "INSERT INTO stripe_payments (payment_intent, session_id, workspace_id) VALUES (?1, ?2, ?3)"
                   " ON CONFLICT (payment_intent) DO NOTHING",
@@ -325,7 +286,7 @@ static cp_stripe_ev_rc_t on_refund(cp_store_t *s, const cJSON *obj, int64_t now_
     const char *cid = str_member(obj, "id");
     const char *cur = str_member(obj, "currency");
     int64_t refunded = cents_member(obj, "amount_refunded");
-    if (!valid_word(cid, 200) || refunded < 0) {
+    if (!sy_valid_word(cid, 200) || refunded < 0) {
         sy_errf(err, errlen, "charge without a valid id or amount_refunded");
         return CP_STRIPE_EV_INVALID;
     }
@@ -342,13 +303,13 @@ static cp_stripe_ev_rc_t on_refund(cp_store_t *s, const cJSON *obj, int64_t now_
     if (r == 0) {
         const char *m = workspace_of(obj, 0);
         const char *pi = str_member(obj, "payment_intent");
-        if (valid_word(m, 128))
+        if (sy_valid_word(m, 128))
             snprintf(ws, sizeof(ws), "%s", m);
-        else if (valid_word(pi, 200) &&
+        else if (sy_valid_word(pi, 200) &&
                  (r = lookup_text(s, "SELECT workspace_id, 0 FROM stripe_payments WHERE payment_intent = ?1", pi, ws,
                                   sizeof(ws), NULL, err, errlen)) < 0)
             return CP_STRIPE_EV_ERROR;
-        if (ws[0] == '\0' || (r = exists1(s, "SELECT 1 FROM workspaces WHERE id = ?1", ws, err, errlen)) == 0) {
+        if (ws[0] == '\0' || (r = cp_store_exists(s, "SELECT 1 FROM workspaces WHERE id = ?1", ws, err, errlen)) == 0) {
             res->outcome = "unknown_workspace";
             return CP_STRIPE_EV_IGNORED;
         }
@@ -413,7 +374,7 @@ cp_stripe_ev_rc_t cp_stripe_handle_event(cp_store_t *s, const char *body, size_t
     cJSON *root = cJSON_ParseWithLength(body, len);
     const char *id = str_member(root, "id"), *type = str_member(root, "type");
     const cJSON *obj = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "data"), "object");
-    if (!cJSON_IsObject(root) || !valid_word(id, 200) || type == NULL || strlen(type) == 0 || strlen(type) > 100 ||
+    if (!cJSON_IsObject(root) || !sy_valid_word(id, 200) || type == NULL || strlen(type) == 0 || strlen(type) > 100 ||
         !cJSON_IsObject(obj)) {
         cJSON_Delete(root);
         sy_errf(err, errlen, "not a Stripe event (id, type, data.object)");
@@ -425,7 +386,7 @@ cp_stripe_ev_rc_t cp_stripe_handle_event(cp_store_t *s, const char *body, size_t
     cp_stripe_ev_rc_t rc = CP_STRIPE_EV_ERROR;
     if (cp_store_begin_write(s, err, errlen) != 0)
         goto out;
-    int seen = exists1(s, "SELECT 1 FROM stripe_events WHERE id = ?1", id, err, errlen);
+    int seen = cp_store_exists(s, "SELECT 1 FROM stripe_events WHERE id = ?1", id, err, errlen);
     if (seen != 0) {
         cp_store_rollback(s);
         if (seen > 0) {

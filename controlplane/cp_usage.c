@@ -15,18 +15,6 @@
 #define MAX_COST_NANO INT64_C(1000000000000000) /* one million USD for one request is not real */
 #define MAX_MS INT64_C(86400000)
 
-/* Ids and names: 1..max printable ASCII without space, quote, backslash or '/' (the admin id
- * rule: they appear in URLs and logs). */
-static int valid_word(const char *s, size_t max)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > max)
-        return 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '/')
-            return 0;
-    return 1;
-}
 
 static int valid_outcome(const char *s)
 {
@@ -52,15 +40,15 @@ static int refuse(cp_usage_result_t *r, int index, const char *param, int retry,
 /* The checks that need no store. Returns the offending field's name, or NULL when valid. */
 static const char *check_record(const Switchyard__UsageRecord *u)
 {
-    if (!valid_word(u->id, 128))
+    if (!sy_valid_word(u->id, 128))
         return "id";
-    if (!valid_word(u->workspace, 128))
+    if (!sy_valid_word(u->workspace, 128))
         return "workspace";
-    if (!valid_word(u->key_id, 128))
+    if (!sy_valid_word(u->key_id, 128))
         return "key_id";
-    if (!valid_word(u->model, 128))
+    if (!sy_valid_word(u->model, 128))
         return "model";
-    if (!valid_word(u->provider, 128))
+    if (!sy_valid_word(u->provider, 128))
         return "provider";
     if (u->tokens_in < 0 || u->tokens_in > MAX_TOKENS)
         return "tokens_in";
@@ -74,7 +62,7 @@ static const char *check_record(const Switchyard__UsageRecord *u)
         return "ttft_ms";
     if (!valid_outcome(u->outcome))
         return "outcome";
-    if (u->node == NULL || strlen(u->node) > 128 || (u->node[0] != '\0' && !valid_word(u->node, 128)))
+    if (u->node == NULL || strlen(u->node) > 128 || (u->node[0] != '\0' && !sy_valid_word(u->node, 128)))
         return "node";
     if (u->created_ms <= 0)
         return "created_ms";
@@ -100,7 +88,7 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
         return refuse(r, -1, NULL, 0, "batch over 1 MiB: split it");
     if (b->n_records > CP_USAGE_MAX_RECORDS)
         return refuse(r, -1, "records", 0, "batch over 1000 records: split it");
-    if (b->batch_id == NULL || strlen(b->batch_id) > 128 || (b->batch_id[0] != '\0' && !valid_word(b->batch_id, 128)))
+    if (b->batch_id == NULL || strlen(b->batch_id) > 128 || (b->batch_id[0] != '\0' && !sy_valid_word(b->batch_id, 128)))
         return refuse(r, -1, "batch_id", 0, "batch_id must be at most 128 printable ASCII bytes without spaces or quotes");
     for (size_t i = 0; i < b->n_records; i++) {
         const char *bad = check_record(b->records[i]);

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { spawnSync } from 'node:child_process';
 import Stripe from 'stripe';
-import { makeTempDir, httpRequest, startCp, closedPort, CP_BIN, childEnv } from './lib/harness.mjs';
+import { makeTempDir, httpRequest, startCp, closedPort, CP_BIN, childEnv, assertApiError as assertError } from './lib/harness.mjs';
 
 const WEBHOOK_SECRET = 'whsec_' + crypto.randomBytes(24).toString('hex');
 const STRIPE_KEY = 'sk_test_' + crypto.randomBytes(24).toString('hex');
@@ -23,15 +23,6 @@ async function api(p, opts) {
   const r = await cp.api(p, opts);
   answers.push(r.text);
   return r;
-}
-
-function assertError(res, status, { code, param } = {}) {
-  assert.equal(res.status, status, res.text);
-  assert.match(res.headers['content-type'] ?? '', /application\/json/);
-  assert.ok(res.json && res.json.error, `no error object: ${res.text}`);
-  for (const f of ['message', 'type', 'code', 'param']) assert.ok(f in res.json.error, `error.${f} missing: ${res.text}`);
-  if (code) assert.equal(res.json.error.code, code);
-  if (param !== undefined) assert.equal(res.json.error.param, param);
 }
 
 async function balance(ws) {

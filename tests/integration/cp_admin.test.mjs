@@ -6,19 +6,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { makeTempDir, waitFor, slack, httpRequest, startMock, startCp, startBusDp } from './lib/harness.mjs';
+import { makeTempDir, waitFor, slack, httpRequest, startMock, startCp, startBusDp, assertApiError as assertError } from './lib/harness.mjs';
 
 const UPSTREAM_KEY = 'mock-' + crypto.randomBytes(8).toString('hex');
 let tmp, mock, cp, dp, catalog;
-
-function assertError(res, status, { code, param } = {}) {
-  assert.equal(res.status, status, res.text);
-  assert.match(res.headers['content-type'] ?? '', /application\/json/);
-  assert.ok(res.json && res.json.error, `no error object: ${res.text}`);
-  for (const f of ['message', 'type', 'code', 'param']) assert.ok(f in res.json.error, `error.${f} missing: ${res.text}`);
-  if (code) assert.equal(res.json.error.code, code);
-  if (param !== undefined) assert.equal(res.json.error.param, param);
-}
 
 async function version() {
   const r = await cp.api('/api/snapshot/version');

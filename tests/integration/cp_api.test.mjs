@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BUILD_DIR, REPO, Proc, childEnv, makeTempDir, waitFor, slack, httpRequest, CP_BIN } from './lib/harness.mjs';
+import { BUILD_DIR, REPO, Proc, childEnv, makeTempDir, waitFor, slack, httpRequest, CP_BIN, assertApiError as assertError } from './lib/harness.mjs';
 
 const TOKEN = 'op-' + crypto.randomBytes(16).toString('hex');
 const DEMO = path.join(REPO, 'deploy', 'demo.json');
@@ -17,15 +17,6 @@ function api(p, { method = 'GET', body, token = TOKEN, headers = {} } = {}) {
   if (token !== null) h.authorization = `Bearer ${token}`;
   if (body !== undefined) h['content-type'] = 'application/json';
   return httpRequest(base + p, { method, headers: h, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
-}
-
-function assertError(res, status, { code, param } = {}) {
-  assert.equal(res.status, status, res.text);
-  assert.match(res.headers['content-type'] ?? '', /application\/json/);
-  assert.ok(res.json && res.json.error, `no error object: ${res.text}`);
-  for (const f of ['message', 'type', 'code', 'param']) assert.ok(f in res.json.error, `error.${f} missing: ${res.text}`);
-  if (code) assert.equal(res.json.error.code, code);
-  if (param !== undefined) assert.equal(res.json.error.param, param);
 }
 
 async function version() {

@@ -792,6 +792,16 @@ export async function readPort(file, proc) {
   );
 }
 
+/** An admin-API error answer: the status, JSON, the OpenAI error shape, optionally code and param. */
+export function assertApiError(res, status, { code, param } = {}) {
+  assert.equal(res.status, status, res.text);
+  assert.match(res.headers['content-type'] ?? '', /application\/json/);
+  assert.ok(res.json && res.json.error, `no error object: ${res.text}`);
+  for (const f of ['message', 'type', 'code', 'param']) assert.ok(f in res.json.error, `error.${f} missing: ${res.text}`);
+  if (code) assert.equal(res.json.error.code, code);
+  if (param !== undefined) assert.equal(res.json.error.param, param);
+}
+
 /** Status of one small chat request with `key` (model m-ok) against a data plane. */
 export async function chatStatus(dpUrl, key) {
   const r = await fetch(`${dpUrl}/v1/chat/completions`, {
