@@ -213,6 +213,8 @@ static int workspace_row(build_t *b, sqlite3_stmt *st, Switchyard__Snapshot *pb)
     switchyard__workspace__init(w);
     w->id = col_str(b, st, 0);
     w->active = sqlite3_column_int(st, 1) != 0;
+    w->has_balance = 1; /* the control plane keeps a ledger: every workspace has a balance (0 to begin with) */
+    w->balance_nano = sqlite3_column_int64(st, 2);
     pb->workspaces[pb->n_workspaces++] = w;
     return 0;
 }
@@ -235,6 +237,7 @@ static int key_row(build_t *b, sqlite3_stmt *st, Switchyard__Snapshot *pb)
     k->budget_nano = sqlite3_column_int64(st, 6); /* NULL reads as 0: no cap */
     k->rpm = (uint32_t)sqlite3_column_int64(st, 7);
     k->tpm = (uint32_t)sqlite3_column_int64(st, 8);
+    k->spent_nano = sqlite3_column_int64(st, 9);
     pb->keys[pb->n_keys++] = k;
     return col_strings(b, st, 3, &k->allowed_models, &k->n_allowed_models);
 }
@@ -294,10 +297,12 @@ static int read_all(build_t *b, Switchyard__Snapshot *pb)
                  "SELECT id, provider_id, upstream, input_per_m_nano, output_per_m_nano, context_window, caps, tiers, "
                  "quality FROM models ORDER BY id",
                  nm, &pb->n_models, model_row) != 0 ||
-        each_row(b, pb, "SELECT id, active FROM workspaces ORDER BY id", nw, &pb->n_workspaces, workspace_row) != 0 ||
+        each_row(b, pb, "SELECT w.id, w.active, COALESCE(b.balance_nano, 0) FROM workspaces w "
+                 "LEFT JOIN balances b ON b.workspace_id = w.id ORDER BY w.id", nw, &pb->n_workspaces, workspace_row) != 0 ||
         each_row(b, pb,
-                 "SELECT id, sha256, workspace_id, allowed_models, revoked, expires_at, budget_nano, rpm, tpm FROM api_keys "
-                 "ORDER BY id", nk,
+                 "SELECT k.id, k.sha256, k.workspace_id, k.allowed_models, k.revoked, k.expires_at, k.budget_nano, k.rpm, "
+                 "k.tpm, COALESCE(s.spent_nano, 0) FROM api_keys k LEFT JOIN key_spend s ON s.key_id = k.id "
+                 "ORDER BY k.id", nk,
                  &pb->n_keys, key_row) != 0)
         return -1;
     return settings(b, pb) != 0 ? -1 : routing(b, pb);

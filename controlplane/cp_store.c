@@ -168,6 +168,13 @@ static const char *const migrations[] = {
     "  session_id TEXT NOT NULL,"
     "  workspace_id TEXT NOT NULL REFERENCES workspaces(id)"
     ") STRICT;",
+    /* 4: what each key has spent, kept with each usage record's debit (cp_usage.c), so the
+     * snapshot can carry it without summing the usage table for every key */
+    "CREATE TABLE key_spend ("
+    "  key_id TEXT PRIMARY KEY,"
+    "  spent_nano INTEGER NOT NULL DEFAULT 0 CHECK (spent_nano >= 0)"
+    ") STRICT;"
+    "INSERT INTO key_spend (key_id, spent_nano) SELECT key_id, SUM(cost_nano) FROM usage GROUP BY key_id;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -102,7 +102,7 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
 
     if (cp_store_begin_write(s, err, sizeof(err)) != 0)
         return refuse(r, -1, NULL, 1, err);
-    sqlite3_stmt *ws_st = NULL, *ins = NULL;
+    sqlite3_stmt *ws_st = NULL, *ins = NULL, *spend = NULL;
     if (cp_store_prepare(s, "SELECT 1 FROM workspaces WHERE id = ?1", &ws_st, err, sizeof(err)) != 0 ||
         cp_store_prepare(s,
                          "INSERT INTO usage (id, workspace_id, key_id, model, provider, tokens_in, tokens_out,"
@@ -110,6 +110,13 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
                          " received_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
                          " ?16, ?17) ON CONFLICT (id) DO NOTHING",
                          &ins, err, sizeof(err)) != 0) {
+        refuse(r, -1, NULL, 1, err);
+        goto fail;
+    }
+    if (cp_store_prepare(s,
+                         "INSERT INTO key_spend (key_id, spent_nano) VALUES (?1, ?2) ON CONFLICT (key_id) DO UPDATE "
+                         "SET spent_nano = spent_nano + excluded.spent_nano",
+                         &spend, err, sizeof(err)) != 0) {
         refuse(r, -1, NULL, 1, err);
         goto fail;
     }
@@ -160,6 +167,13 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
             dups++;
             continue;
         }
+        sqlite3_reset(spend);
+        sqlite3_bind_text(spend, 1, u->key_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(spend, 2, u->cost_nano);
+        if (sqlite3_step(spend) != SQLITE_DONE) {
+            refuse(r, -1, NULL, 1, sqlite3_errmsg(cp_store_db(s)));
+            goto fail;
+        }
         char ref[160];
         snprintf(ref, sizeof(ref), "usage:%s", u->id);
         cp_ledger_rc_t lr =
@@ -175,6 +189,7 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
     }
     sqlite3_finalize(ws_st);
     sqlite3_finalize(ins);
+    sqlite3_finalize(spend);
     if (applied == 0) { /* a pure replay: nothing to commit, no version to bump */
         cp_store_rollback(s);
         r->duplicates = dups;
@@ -188,6 +203,7 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
 fail:
     sqlite3_finalize(ws_st);
     sqlite3_finalize(ins);
+    sqlite3_finalize(spend);
     cp_store_rollback(s);
     return -1;
 }

@@ -277,6 +277,8 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
             return sy_errf(err, errlen, "workspace %s: duplicate id", w->id);
         s->workspaces[i].id = pool_strdup(pool, w->id);
         s->workspaces[i].active = w->active;
+        s->workspaces[i].has_balance = w->has_balance;
+        s->workspaces[i].balance = w->balance_nano;
         s->nworkspaces++;
     }
 
@@ -296,6 +298,10 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
         memcpy(d->sha256, k->sha256.data, SY_SHA256_LEN);
         d->revoked = k->revoked;
         d->expires_at = k->expires_at;
+        d->budget = k->budget_nano > 0 ? k->budget_nano : 0;
+        d->spent = k->spent_nano > 0 ? k->spent_nano : 0;
+        d->rpm = k->rpm;
+        d->tpm = k->tpm;
         int all = k->n_allowed_models == 0;
         for (size_t a = 0; a < k->n_allowed_models; a++)
             if (strcmp(k->allowed_models[a], "*") == 0)

@@ -61,6 +61,8 @@ typedef struct {
 typedef struct {
     const char *id;
     int active;
+    int has_balance;      /* 0: no prepaid balance enforced (standalone mode) */
+    sy_nano_t balance;    /* the ledger balance when the snapshot was built */
 } dp_workspace_t;
 
 typedef struct {
@@ -71,6 +73,9 @@ typedef struct {
     size_t nallowed;
     int revoked;
     int64_t expires_at;
+    sy_nano_t budget;     /* 0 = no budget of its own */
+    sy_nano_t spent;      /* spend the control plane knew of at snapshot time */
+    uint32_t rpm, tpm;    /* 0 = no per-key limit */
 } dp_key_t;
 
 typedef struct dp_snapshot {

@@ -395,6 +395,57 @@ static void test_catalog_rules(void)
     cJSON_Delete(j);
 }
 
+/* Balances and key spend travel in the snapshot (admission control reads them on the node). */
+static void test_money_in_snapshot(void)
+{
+    char err[512], db[PATH_MAX + 16], cat[1024];
+    snprintf(db, sizeof(db), "%s/money.db", dir);
+    cp_store_t *s = NULL;
+    CHECK(cp_store_open(db, &s, err, sizeof(err)) == 0);
+    if (s == NULL)
+        return;
+    snprintf(cat, sizeof(cat),
+             "{\"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1\"}],"
+             "\"models\":[{\"id\":\"m\",\"provider\":\"p\"}],\"workspaces\":[{\"id\":\"rich\"},{\"id\":\"poor\"}],"
+             "\"keys\":[{\"id\":\"k1\",\"sha256\":\"%s\",\"workspace\":\"rich\"}]}",
+             hex_alpha);
+    CHECK(cp_catalog_load_json(s, cat, strlen(cat), err, sizeof(err)) == 0);
+    sqlite3_stmt *st;
+    static const char *const writes[] = {
+        "INSERT INTO balances (workspace_id, balance_nano) VALUES ('rich', 12500000000)",
+        "INSERT INTO key_spend (key_id, spent_nano) VALUES ('k1', 750000000)",
+        "UPDATE api_keys SET budget_nano = 2000000000, rpm = 60, tpm = 90000 WHERE id = 'k1'",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        CHECK(cp_store_prepare(s, writes[i], &st, err, sizeof(err)) == 0 && sqlite3_step(st) == SQLITE_DONE);
+        sqlite3_finalize(st);
+    }
+    uint64_t v;
+    dp_snapshot_t *d = to_dp(s, &v);
+    CHECK(d != NULL);
+    if (d) {
+        const dp_workspace_t *rich = NULL, *poor = NULL;
+        for (size_t i = 0; i < d->nworkspaces; i++) {
+            if (strcmp(d->workspaces[i].id, "rich") == 0)
+                rich = &d->workspaces[i];
+            if (strcmp(d->workspaces[i].id, "poor") == 0)
+                poor = &d->workspaces[i];
+        }
+        CHECK(rich && rich->has_balance && rich->balance == INT64_C(12500000000));
+        CHECK(poor && poor->has_balance && poor->balance == 0);
+        const dp_key_t *k = d->nkeys == 1 ? &d->keys[0] : NULL;
+        CHECK(k && k->budget == 2000000000 && k->spent == 750000000 && k->rpm == 60 && k->tpm == 90000);
+        dp_snapshot_unref(d);
+    }
+    cp_store_close(s);
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char p[PATH_MAX + 32];
+        snprintf(p, sizeof(p), "%s%s", db, suffix[i]);
+        unlink(p);
+    }
+}
+
 /* The shipped catalog (deploy/catalog.json) loads in both modes: into the control plane's
  * store, and as a data plane's config file; both agree on the model count. */
 static void test_deploy_catalog(void)
@@ -456,6 +507,7 @@ int main(void)
     test_probe_hysteresis();
     test_catalog_rules();
     test_deploy_catalog();
+    test_money_in_snapshot();
 
     static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
     for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
