@@ -66,6 +66,11 @@ void sy_catalog_quality_milli(const cJSON *quality, uint32_t out[SY_TASK__COUNT]
  * Every member is optional; absent ones take the defaults below (the default tags are
  * SY_ROUTING_DEFAULT_TAGS). Tag and tier strings point into the cJSON tree or are literals. */
 #define SY_ROUTING_MAX_TAGS 64
+/* Rate limits in a catalog entry (keys[] and workspaces[]: `rpm`, `tpm`), the same in both
+ * modes: whole numbers, 0 = no limit; omitted = no limit in a data-plane file, unchanged on a
+ * control-plane reload. The admin API (cp_api.c) accepts the same ranges (1.., null clears). */
+#define SY_LIMIT_RPM_MAX 1000000000u
+#define SY_LIMIT_TPM_MAX 4294967295u
 typedef struct {
     struct {
         const char *tag, *tier;

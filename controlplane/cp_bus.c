@@ -25,6 +25,10 @@
 enum {
     CP_BUS_RECV_TIMEOUT_MS = 100,
     CP_BUS_REPUBLISH_MS = 500,
+    /* Live nodes (docs/admission.md): a node that heartbeated within CP_BUS_LIVE_MS counts.
+     * Heartbeats come every second, so a live node is missed only after ~3 lost in a row. */
+    CP_BUS_LIVE_MS = 3000,
+    CP_BUS_LIVE_CHECK_MS = 250,
     CP_BUS_REQ_MAX = CP_USAGE_MAX_BATCH_BYTES + 16 * 1024
 };
 
@@ -40,6 +44,9 @@ static struct {
     uint8_t *packed;
     size_t packed_len;
     uint64_t packed_version;
+    /* The live-node count last written to meta 'fleet.live_nodes' (-1: not read yet). Only
+     * the bus thread touches it. */
+    int64_t live_nodes;
 } g;
 
 static uint64_t now_ms(void)
@@ -76,6 +83,71 @@ void cp_bus_notify(uint64_t version)
 }
 
 static void serve_snapshot(uint64_t have);
+static int64_t wall_ms(void);
+
+static int query_count(const char *sql, int64_t arg, int64_t *out)
+{
+    char err[256];
+    sqlite3_stmt *st;
+    if (cp_store_prepare(g.store, sql, &st, err, sizeof(err)) != 0) {
+        SY_WARN("msg=\"bus live-node check failed\" err=\"%s\"", err);
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, arg);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    else if (rc == SQLITE_DONE)
+        *out = -1;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Counts the nodes seen within CP_BUS_LIVE_MS; when the count differs from what the snapshot
+ * carries, writes it (a versioned write: the fleet fetches a snapshot with the new count and
+ * every node's rate-limit share follows). Called every CP_BUS_LIVE_CHECK_MS and after each
+ * heartbeat, so a joining node counts within one heartbeat and a stopped one drops out
+ * CP_BUS_LIVE_MS after its last. Wall clock, as dp_nodes.last_seen_ms is. */
+static void check_live_nodes(void)
+{
+    int64_t n = 0;
+    if (g.live_nodes < 0) {
+        if (query_count("SELECT value FROM meta WHERE key = 'fleet.live_nodes' AND ?1 = ?1", 0, &g.live_nodes) != 0)
+            return;
+    }
+    if (query_count("SELECT count(*) FROM dp_nodes WHERE last_seen_ms >= ?1", wall_ms() - CP_BUS_LIVE_MS, &n) != 0)
+        return;
+    if (n == g.live_nodes)
+        return;
+    char err[256];
+    uint64_t v = 0;
+    sqlite3_stmt *st = NULL;
+    if (cp_store_begin_write(g.store, err, sizeof(err)) != 0 ||
+        cp_store_prepare(g.store,
+                         "INSERT INTO meta (key, value) VALUES ('fleet.live_nodes', ?1) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                         &st, err, sizeof(err)) != 0) {
+        cp_store_rollback(g.store);
+        SY_WARN("msg=\"bus live-node update failed\" err=\"%s\"", err);
+        return;
+    }
+    sqlite3_bind_int64(st, 1, n);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        cp_store_rollback(g.store);
+        SY_WARN("msg=\"bus live-node update failed\" err=\"%s\"", sqlite3_errmsg(cp_store_db(g.store)));
+        return;
+    }
+    if (cp_store_commit_write(g.store, &v, err, sizeof(err)) != 0) {
+        SY_WARN("msg=\"bus live-node update failed\" err=\"%s\"", err);
+        return;
+    }
+    SY_INFO("msg=\"live nodes changed\" from=%lld to=%lld version=%llu", (long long)g.live_nodes, (long long)n,
+            (unsigned long long)v);
+    g.live_nodes = n;
+    publish_version(v);
+}
 
 static int64_t wall_ms(void)
 {
@@ -119,6 +191,7 @@ static void serve_heartbeat(const Switchyard__Heartbeat *hb)
     SY_DEBUG("msg=\"bus heartbeat\" node=%s version=%llu", hb->node_id,
              (unsigned long long)hb->snapshot_version);
     reply_bytes("ok", 2);
+    check_live_nodes(); /* after the reply: the node is not kept waiting for a versioned write */
 }
 
 /* Applies a usage batch (cp_usage_ingest: one transaction, or nothing) and answers a packed
@@ -216,9 +289,13 @@ static void serve_snapshot(uint64_t have)
 static void *bus_main(void *arg)
 {
     (void)arg;
-    uint64_t next = 0;
+    uint64_t next = 0, next_live = 0;
     while (!atomic_load(&g.stop)) {
         uint64_t t = now_ms();
+        if (t >= next_live) {
+            check_live_nodes();
+            next_live = t + CP_BUS_LIVE_CHECK_MS;
+        }
         if (t >= next) {
             char err[256];
             uint64_t v = 0;
@@ -278,6 +355,7 @@ int cp_bus_start(const char *pub_url, const char *rep_url, const char *db_path, 
         return -1;
     }
     atomic_store(&g.stop, 0);
+    g.live_nodes = -1;
     atomic_store(&g.running, 1);
     /* the bus thread must never take a process signal: cp_api waits for them elsewhere */
     sigset_t set, old;

@@ -45,15 +45,21 @@ static const char *const sql[ST_COUNT] = {
     /* the data plane resolves a catalog id or a provider-qualified one, so scopes may use both */
     [ST_MODEL_EXISTS] = "SELECT 1 FROM models WHERE id = ?1 OR provider_id || '/' || id = ?1",
     /* NULL parameters are fields the entry omitted: defaults for a new row, kept for an old one */
-    [ST_WORKSPACE] = "INSERT INTO workspaces (id, name, active, created_at) VALUES (?1, COALESCE(?2, ''), "
-                     "COALESCE(?3, 1), ?4) "
-                     "ON CONFLICT (id) DO UPDATE SET name = COALESCE(?2, name), active = COALESCE(?3, active)",
+    [ST_WORKSPACE] = "INSERT INTO workspaces (id, name, active, created_at, rpm, tpm) VALUES (?1, COALESCE(?2, ''), "
+                     "COALESCE(?3, 1), ?4, NULLIF(?5, 0), NULLIF(?6, 0)) "
+                     "ON CONFLICT (id) DO UPDATE SET name = COALESCE(?2, name), active = COALESCE(?3, active), "
+                     "rpm = CASE WHEN ?5 IS NULL THEN rpm ELSE NULLIF(?5, 0) END, "
+                     "tpm = CASE WHEN ?6 IS NULL THEN tpm ELSE NULLIF(?6, 0) END",
     [ST_WORKSPACE_EXISTS] = "SELECT 1 FROM workspaces WHERE id = ?1",
-    [ST_KEY] = "INSERT INTO api_keys (id, workspace_id, sha256, name, allowed_models, expires_at, revoked, created_at) "
-               "VALUES (?1, ?2, ?3, COALESCE(?4, ''), COALESCE(?5, '[]'), COALESCE(?6, 0), COALESCE(?7, 0), ?8) "
+    [ST_KEY] = "INSERT INTO api_keys (id, workspace_id, sha256, name, allowed_models, expires_at, revoked, created_at, "
+               "rpm, tpm) "
+               "VALUES (?1, ?2, ?3, COALESCE(?4, ''), COALESCE(?5, '[]'), COALESCE(?6, 0), COALESCE(?7, 0), ?8, "
+               "NULLIF(?9, 0), NULLIF(?10, 0)) "
                "ON CONFLICT (id) DO UPDATE SET workspace_id = excluded.workspace_id, sha256 = excluded.sha256, "
                "name = COALESCE(?4, name), allowed_models = COALESCE(?5, allowed_models), "
-               "expires_at = COALESCE(?6, expires_at), revoked = MAX(revoked, COALESCE(?7, 0))",
+               "expires_at = COALESCE(?6, expires_at), revoked = MAX(revoked, COALESCE(?7, 0)), "
+               "rpm = CASE WHEN ?9 IS NULL THEN rpm ELSE NULLIF(?9, 0) END, "
+               "tpm = CASE WHEN ?10 IS NULL THEN tpm ELSE NULLIF(?10, 0) END",
     [ST_KEY_BY_HASH] = "SELECT id FROM api_keys WHERE sha256 = ?1",
     [ST_META] = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 };
@@ -470,19 +476,22 @@ static int load_workspaces(load_t *l, const cJSON *arr)
 {
     if (seen_reset(l, arr) != 0)
         return -1;
-    static const char *const allowed[] = {"id", "active", "name", NULL};
+    static const char *const allowed[] = {"id", "active", "name", "rpm", "tpm", NULL};
     const cJSON *e;
     size_t i = 0;
     cJSON_ArrayForEach(e, arr)
     {
         char where[200];
         const char *id, *name;
-        int active;
+        int active, rpm_present, tpm_present;
+        uint64_t rpm, tpm;
         snprintf(where, sizeof(where), "workspaces[%zu]", i++);
         if (!cJSON_IsObject(e))
             return sy_errf(l->err, l->errlen, "%s: must be an object", where);
         if (fields_known(l, e, where, allowed) || get_str(l, e, "id", where, 1, &id) ||
-            get_bool(l, e, "active", where, &active) || get_str(l, e, "name", where, 0, &name))
+            get_bool(l, e, "active", where, &active) || get_str(l, e, "name", where, 0, &name) ||
+            get_uint(l, e, "rpm", where, SY_LIMIT_RPM_MAX, &rpm, &rpm_present) ||
+            get_uint(l, e, "tpm", where, SY_LIMIT_TPM_MAX, &tpm, &tpm_present))
             return -1;
         if (!valid_ident(id))
             return sy_errf(l->err, l->errlen, "%s: invalid id", where);
@@ -496,6 +505,10 @@ static int load_workspaces(load_t *l, const cJSON *arr)
         if (active >= 0)
             sqlite3_bind_int(st, 3, active);
         sqlite3_bind_int64(st, 4, l->now);
+        if (rpm_present)
+            sqlite3_bind_int64(st, 5, (int64_t)rpm);
+        if (tpm_present)
+            sqlite3_bind_int64(st, 6, (int64_t)tpm);
         if (run(l, ST_WORKSPACE, where) != 0)
             return -1;
     }
@@ -507,7 +520,7 @@ static int load_keys(load_t *l, const cJSON *arr)
     if (seen_reset(l, arr) != 0)
         return -1;
     static const char *const allowed[] = {"id",      "sha256",     "workspace", "allowed_models",
-                                          "revoked", "expires_at", "name",      NULL};
+                                          "revoked", "expires_at", "name",      "rpm", "tpm", NULL};
     const cJSON *e;
     size_t i = 0;
     cJSON_ArrayForEach(e, arr)
@@ -515,8 +528,8 @@ static int load_keys(load_t *l, const cJSON *arr)
         char where[200];
         const char *id, *hex, *ws, *name;
         const cJSON *models, *m;
-        int revoked, exp_present;
-        uint64_t exp;
+        int revoked, exp_present, rpm_present, tpm_present;
+        uint64_t exp, rpm, tpm;
         uint8_t sha[SY_SHA256_LEN];
         snprintf(where, sizeof(where), "keys[%zu]", i++);
         if (!cJSON_IsObject(e))
@@ -525,7 +538,8 @@ static int load_keys(load_t *l, const cJSON *arr)
             get_str(l, e, "sha256", where, 1, &hex) || get_str(l, e, "workspace", where, 1, &ws) ||
             get_strings(l, e, "allowed_models", where, &models) || get_bool(l, e, "revoked", where, &revoked) ||
             get_uint(l, e, "expires_at", where, INT64_MAX / 2, &exp, &exp_present) ||
-            get_str(l, e, "name", where, 0, &name))
+            get_str(l, e, "name", where, 0, &name) || get_uint(l, e, "rpm", where, SY_LIMIT_RPM_MAX, &rpm, &rpm_present) ||
+            get_uint(l, e, "tpm", where, SY_LIMIT_TPM_MAX, &tpm, &tpm_present))
             return -1;
         if (!valid_ident(id))
             return sy_errf(l->err, l->errlen, "%s: invalid id", where);
@@ -573,6 +587,10 @@ static int load_keys(load_t *l, const cJSON *arr)
         if (revoked >= 0)
             sqlite3_bind_int(st, 7, revoked);
         sqlite3_bind_int64(st, 8, l->now);
+        if (rpm_present)
+            sqlite3_bind_int64(st, 9, (int64_t)rpm);
+        if (tpm_present)
+            sqlite3_bind_int64(st, 10, (int64_t)tpm);
         if (run(l, ST_KEY, where) != 0)
             return -1;
     }

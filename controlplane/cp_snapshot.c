@@ -215,6 +215,8 @@ static int workspace_row(build_t *b, sqlite3_stmt *st, Switchyard__Snapshot *pb)
     w->active = sqlite3_column_int(st, 1) != 0;
     w->has_balance = 1; /* the control plane keeps a ledger: every workspace has a balance (0 to begin with) */
     w->balance_nano = sqlite3_column_int64(st, 2);
+    w->rpm = (uint32_t)sqlite3_column_int64(st, 3); /* NULL reads as 0: no limit */
+    w->tpm = (uint32_t)sqlite3_column_int64(st, 4);
     pb->workspaces[pb->n_workspaces++] = w;
     return 0;
 }
@@ -260,9 +262,11 @@ static int settings(build_t *b, Switchyard__Snapshot *pb)
         {"timeouts_ms.idle", &pb->timeouts->idle_ms},        {"timeouts_ms.total", &pb->timeouts->total_ms},
         {"limits.max_body_bytes", &pb->limits->max_body_bytes}, {"limits.max_json_depth", &pb->limits->max_json_depth},
         {"limits.max_attempts", &pb->limits->max_attempts},
+        {"fleet.live_nodes", &pb->live_nodes}, /* cp_bus.c keeps it; shares in docs/admission.md */
     };
     sqlite3_stmt *st;
-    if (cp_store_prepare(b->store, "SELECT key, value FROM meta WHERE key LIKE 'timeouts_ms.%' OR key LIKE 'limits.%'",
+    if (cp_store_prepare(b->store, "SELECT key, value FROM meta WHERE key LIKE 'timeouts_ms.%' OR key LIKE 'limits.%' "
+                         "OR key = 'fleet.live_nodes'",
                          &st, b->err, b->errlen) != 0)
         return -1;
     int rc;
@@ -297,7 +301,7 @@ static int read_all(build_t *b, Switchyard__Snapshot *pb)
                  "SELECT id, provider_id, upstream, input_per_m_nano, output_per_m_nano, context_window, caps, tiers, "
                  "quality FROM models ORDER BY id",
                  nm, &pb->n_models, model_row) != 0 ||
-        each_row(b, pb, "SELECT w.id, w.active, COALESCE(b.balance_nano, 0) FROM workspaces w "
+        each_row(b, pb, "SELECT w.id, w.active, COALESCE(b.balance_nano, 0), w.rpm, w.tpm FROM workspaces w "
                  "LEFT JOIN balances b ON b.workspace_id = w.id ORDER BY w.id", nw, &pb->n_workspaces, workspace_row) != 0 ||
         each_row(b, pb,
                  "SELECT k.id, k.sha256, k.workspace_id, k.allowed_models, k.revoked, k.expires_at, k.budget_nano, k.rpm, "

@@ -175,6 +175,10 @@ static const char *const migrations[] = {
     "  spent_nano INTEGER NOT NULL DEFAULT 0 CHECK (spent_nano >= 0)"
     ") STRICT;"
     "INSERT INTO key_spend (key_id, spent_nano) SELECT key_id, SUM(cost_nano) FROM usage GROUP BY key_id;",
+    /* 5: workspace rate limits (docs/admission.md), fleet-wide per minute; NULL = no limit.
+     * The live-node count the bus publishes for per-node shares is meta 'fleet.live_nodes'. */
+    "ALTER TABLE workspaces ADD COLUMN rpm INTEGER CHECK (rpm >= 0);"
+    "ALTER TABLE workspaces ADD COLUMN tpm INTEGER CHECK (tpm >= 0);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -32,6 +32,7 @@
 
 #include "dp_breaker.h"
 #include "dp_classify.h"
+#include "dp_limit.h"
 #include "dp_snapshot.h"
 #include "sy_arena.h"
 #include "sy_json.h"
@@ -81,6 +82,7 @@ typedef struct dp_req {
     char id[DP_REQUEST_ID_MAX + 1];
     dp_endpoint_t ep;
     const dp_key_t *key;
+    dp_limit_view_t rl; /* stage 3: rate-limit outcome, for the x-ratelimit-* headers and settlement */
 
     /* request-lifetime memory: the parsed body and the parsed upstream answer live here */
     sy_arena_t arena;
@@ -130,6 +132,10 @@ typedef struct dp_req {
     h2o_timeout_entry_t retry_entry; /* next attempt, deferred out of curl's callbacks */
     h2o_timeout_entry_t watch_entry; /* dp_watch.c: delay before watching the client */
     int watch_fd;                    /* client fd in the watch set, or -1 */
+
+    /* stage 9: the usage record — one per upstream attempt (dp_meter_attempt_end, dp_usage.h) */
+    int ua_open;               /* an attempt started and its record is not submitted yet */
+    uint64_t ua_content_bytes; /* string content relayed in this attempt's stream (the estimate) */
 } dp_req_t;
 
 struct dp_thread {
@@ -171,7 +177,8 @@ void dp_req_maybe_free(dp_req_t *r);
 /* ---- dp_auth.c (stage 2) ---- */
 sy_err_t dp_auth(dp_req_t *r);
 /* ---- dp_admit.c (stage 3) ---- */
-sy_err_t dp_admit(dp_req_t *r);
+/* On refusal, msg gets the client-facing message (the caller answers with it). */
+sy_err_t dp_admit(dp_req_t *r, char *msg, size_t msglen);
 /* ---- dp_body.c (stage 4) ---- */
 sy_err_t dp_body_parse(dp_req_t *r, char *msg, size_t msglen, const char **param);
 /* ---- dp_route.c (stage 5) ---- */
@@ -233,8 +240,14 @@ void dp_watch_disarm(dp_req_t *r);
 /* Extracts usage from a provider JSON object (a completion or a stream chunk). */
 void dp_meter_take_usage(dp_req_t *r, const cJSON *obj);
 sy_nano_t dp_meter_cost(const dp_req_t *r);
-/* Access log line and metrics, once per request. */
+/* Access log line and metrics, once per request; submits the last attempt's usage record. */
 void dp_meter_finish(dp_req_t *r);
+/* Starts the usage record of a new attempt (r->model set); submits a previous one still open. */
+void dp_meter_attempt_begin(dp_req_t *r);
+/* Submits the current attempt's usage record (no-op when none is open). Outcome from `err`
+ * (the attempt's failure, or how the request ended); tokens from the provider's usage, else an
+ * estimate for an attempt that delivered content, else 0. Loop thread; never blocks. */
+void dp_meter_attempt_end(dp_req_t *r, sy_err_t err);
 
 /* ---- dp_respond.c ---- */
 void dp_respond_error(dp_req_t *r, sy_err_t e, const char *msg, const char *param);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dp.h"
+#include "dp_usage.h"
 #include "sy_json.h"
 
 static const char *const preflight_headers =
@@ -120,16 +121,18 @@ static void proxy(dp_req_t *r, dp_endpoint_t ep)
         dp_respond_error(r, SY_E_NOT_READY, "no routing table loaded yet", NULL);
         return;
     }
+    if (dp_usage_refusing()) {
+        /* usage records cannot be spooled and the memory bound is reached (docs/billing.md) */
+        dp_respond_error(r, SY_E_NOT_READY, "usage spool unavailable on this node; retry on another", NULL);
+        return;
+    }
     if ((e = dp_auth(r)) != SY_E_OK) {
         dp_respond_error(r, e, "Incorrect or missing API key. Pass it as 'Authorization: Bearer <key>' or 'X-API-Key'.",
                          NULL);
         return;
     }
-    if ((e = dp_admit(r)) != SY_E_OK) {
-        dp_respond_error(r, e,
-                         e == SY_E_ACCOUNT_DISABLED ? "this workspace is deactivated"
-                                                    : "this API key is revoked or expired",
-                         NULL);
+    if ((e = dp_admit(r, msg, sizeof(msg))) != SY_E_OK) {
+        dp_respond_error(r, e, msg, NULL);
         return;
     }
     if ((e = dp_body_parse(r, msg, sizeof(msg), &param)) != SY_E_OK) {
@@ -166,7 +169,7 @@ static void dispatch(dp_req_t *r)
             dp_respond_error(r, SY_E_METHOD_NOT_ALLOWED, "use GET", NULL);
         } else if (r->snap == NULL) {
             dp_respond_error(r, SY_E_NOT_READY, "no routing table loaded yet", NULL);
-        } else if (dp_auth(r) != SY_E_OK || dp_admit(r) != SY_E_OK) {
+        } else if (dp_auth(r) != SY_E_OK || dp_admit(r, r->last_msg, sizeof(r->last_msg)) != SY_E_OK) {
             dp_respond_error(r, SY_E_INVALID_API_KEY, "Incorrect or missing API key.", NULL);
         } else if (req->path_normalized.len == sizeof("/v1/models") - 1) {
             dp_info_models(r, NULL, 0);
@@ -182,6 +185,8 @@ static void dispatch(dp_req_t *r)
             dp_respond_error(r, SY_E_NOT_READY, "no routing table loaded yet", NULL);
         else if (dp_shutting_down())
             dp_respond_error(r, SY_E_SHUTTING_DOWN, "shutting down", NULL);
+        else if (dp_usage_refusing())
+            dp_respond_error(r, SY_E_NOT_READY, "usage spool unavailable", NULL);
         else {
             static const char ok[] = "{\"status\":\"ready\"}";
             dp_respond_body(r, 200, "application/json", ok, sizeof(ok) - 1);

@@ -89,6 +89,13 @@ void dp_breaker_attempt(dp_breakers_t *b, const char *model, uint64_t now_ns)
         e->trial_taken = 1;
 }
 
+void dp_breaker_release(dp_breakers_t *b, const char *model)
+{
+    entry_t *e = find(b, model, 0);
+    if (e != NULL && e->state == DP_BREAKER_HALF_OPEN)
+        e->trial_taken = 0;
+}
+
 void dp_breaker_success(dp_breakers_t *b, const char *model, uint64_t ttft_us, uint64_t now_ns)
 {
     entry_t *e = find(b, model, 1);

@@ -39,6 +39,9 @@ void dp_breaker_attempt(dp_breakers_t *b, const char *model, uint64_t now_ns);
 void dp_breaker_success(dp_breakers_t *b, const char *model, uint64_t ttft_us, uint64_t now_ns);
 void dp_breaker_failure(dp_breakers_t *b, const char *model, uint32_t failures_to_open, uint32_t cooldown_ms,
                         uint64_t now_ns);
+/* The attempt ended with no verdict on the model (the client left, the node is shutting
+ * down): a half-open trial it held is given back, so the next request can be the trial. */
+void dp_breaker_release(dp_breakers_t *b, const char *model);
 /* A 429 with retry-after: no request to this model for `seconds`. */
 void dp_breaker_cool(dp_breakers_t *b, const char *model, uint32_t seconds, uint64_t now_ns);
 

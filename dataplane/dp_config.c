@@ -288,15 +288,19 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
     pb->workspaces = cz(c, (size_t)cJSON_GetArraySize(workspaces) * sizeof(void *));
     cJSON_ArrayForEach(e, workspaces)
     {
-        static const char *const allowed[] = {"id", "active", "name", NULL};
+        static const char *const allowed[] = {"id", "active", "name", "rpm", "tpm", NULL};
         snprintf(where, sizeof(where), "workspaces[%zu]", pb->n_workspaces);
         Switchyard__Workspace *w = cz(c, sizeof(*w));
         switchyard__workspace__init(w);
+        uint64_t rpm = 0, tpm = 0;
         if (!cJSON_IsObject(e))
             return sy_errf(c->err, c->errlen, "%s: must be an object", where);
         if (check_keys(c, e, where, allowed) || get_str(c, e, "id", where, 1, &w->id) ||
-            get_bool(c, e, "active", where, 1, &w->active))
+            get_bool(c, e, "active", where, 1, &w->active) || get_uint(c, e, "rpm", where, SY_LIMIT_RPM_MAX, &rpm) ||
+            get_uint(c, e, "tpm", where, SY_LIMIT_TPM_MAX, &tpm))
             return -1;
+        w->rpm = (uint32_t)rpm;
+        w->tpm = (uint32_t)tpm;
         pb->workspaces[pb->n_workspaces++] = w;
     }
 
@@ -304,21 +308,24 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
     cJSON_ArrayForEach(e, keys)
     {
         static const char *const allowed[] = {"id",      "sha256",     "workspace", "allowed_models",
-                                              "revoked", "expires_at", "name",      NULL};
+                                              "revoked", "expires_at", "name",      "rpm", "tpm", NULL};
         snprintf(where, sizeof(where), "keys[%zu]", pb->n_keys);
         Switchyard__ApiKey *k = cz(c, sizeof(*k));
         switchyard__api_key__init(k);
         char *hex;
-        uint64_t exp = 0;
+        uint64_t exp = 0, rpm = 0, tpm = 0;
         if (!cJSON_IsObject(e))
             return sy_errf(c->err, c->errlen, "%s: must be an object", where);
         if (check_keys(c, e, where, allowed) || get_str(c, e, "id", where, 1, &k->id) ||
             get_str(c, e, "sha256", where, 1, &hex) || get_str(c, e, "workspace", where, 1, &k->workspace) ||
             get_strings(c, e, "allowed_models", where, &k->allowed_models, &k->n_allowed_models) ||
             get_bool(c, e, "revoked", where, 0, &k->revoked) ||
-            get_uint(c, e, "expires_at", where, INT64_MAX / 2, &exp))
+            get_uint(c, e, "expires_at", where, INT64_MAX / 2, &exp) ||
+            get_uint(c, e, "rpm", where, SY_LIMIT_RPM_MAX, &rpm) || get_uint(c, e, "tpm", where, SY_LIMIT_TPM_MAX, &tpm))
             return -1;
         k->expires_at = (int64_t)exp;
+        k->rpm = (uint32_t)rpm;
+        k->tpm = (uint32_t)tpm;
         k->sha256.data = cz(c, SY_SHA256_LEN);
         k->sha256.len = SY_SHA256_LEN;
         if (sy_unhex(hex, strlen(hex), k->sha256.data, SY_SHA256_LEN) != 0)

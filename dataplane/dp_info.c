@@ -63,10 +63,15 @@ void dp_info_metrics(dp_req_t *r)
 {
     size_t len;
     char *text = dp_metrics_render(&len);
-    if (text == NULL) {
+    /* the rate limiter's counters (dp_limit.c keeps its own: it is node-wide, not per thread) */
+    char *more = text != NULL ? realloc(text, len + 2048) : NULL;
+    if (more == NULL) {
+        free(text);
         dp_respond_error(r, SY_E_INTERNAL, "out of memory", NULL);
         return;
     }
+    text = more;
+    len += dp_limit_metrics_render(text + len, 2048);
     dp_respond_body(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
     free(text);
 }

@@ -3,9 +3,13 @@
  * request's snapshot (integer nano-USD), one access-log line and the metrics, once per
  * request, whatever way it ended.
  */
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dp.h"
+#include "dp_limit.h"
+#include "dp_usage.h"
 #include "sy_log.h"
 
 static int64_t get_int(const cJSON *o, const char *name)
@@ -35,8 +39,111 @@ sy_nano_t dp_meter_cost(const dp_req_t *r)
     return a > INT64_MAX - b ? INT64_MAX : a + b;
 }
 
+/* The record's outcome word (docs/billing.md): [a-z0-9_], at most 32 bytes. */
+static const char *outcome_of(sy_err_t e)
+{
+    switch (e) {
+    case SY_E_OK:
+        return "ok";
+    case SY_E_UPSTREAM_ERROR:
+    case SY_E_NO_PROVIDER:
+        return "upstream_error";
+    case SY_E_UPSTREAM_TIMEOUT:
+        return "upstream_timeout";
+    case SY_E_RATE_LIMITED:
+        return "upstream_rate_limited";
+    case SY_E_CLIENT_CLOSED:
+        return "client_disconnect";
+    case SY_E_SHUTTING_DOWN:
+        return "shutdown";
+    case SY_E_BAD_REQUEST:
+    case SY_E_MODEL_NOT_FOUND:
+        return "upstream_rejected"; /* the provider refused the request itself (4xx passed through) */
+    default:
+        return sy_strerror(e); /* the error table's reason words are [a-z_] */
+    }
+}
+
+static void copy_str(char *dst, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n > DP_USAGE_STR_MAX)
+        n = DP_USAGE_STR_MAX; /* snapshot ids are checked on build; the cap only keeps the copy bounded */
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+}
+
+static int64_t ms_capped(uint64_t ns)
+{
+    uint64_t ms = ns / 1000000u;
+    return ms > 86400000u ? 86400000 : (int64_t)ms;
+}
+
+void dp_meter_attempt_begin(dp_req_t *r)
+{
+    if (r->ua_open)
+        dp_meter_attempt_end(r, r->last_err == SY_E_OK ? SY_E_UPSTREAM_ERROR : r->last_err);
+    r->ua_open = 1;
+    r->ua_content_bytes = 0;
+}
+
+void dp_meter_attempt_end(dp_req_t *r, sy_err_t err)
+{
+    if (!r->ua_open)
+        return;
+    r->ua_open = 0;
+    if (!dp_usage_enabled() || r->model == NULL || r->key == NULL)
+        return;
+    dp_usage_rec_t *u = calloc(1, sizeof(*u));
+    if (u == NULL) {
+        SY_ERROR("msg=\"out of memory: usage record lost\" id=%s", r->id);
+        return;
+    }
+    dp_usage_mint_id(u->id, r->th != NULL ? (unsigned)r->th->index : 0);
+    copy_str(u->workspace, r->key->workspace->id);
+    copy_str(u->key_id, r->key->id);
+    copy_str(u->model, r->model->id);
+    copy_str(u->provider, r->model->provider->id);
+    copy_str(u->outcome, outcome_of(err));
+    /* Did this attempt deliver content to the client? A stream once it started (failover
+     * happens only before that, so a started stream is the current attempt); a non-streamed
+     * answer when it was sent whole. */
+    int delivered = r->stream ? r->started : err == SY_E_OK;
+    if (r->usage.have) {
+        u->tokens_in = r->usage.prompt_tokens;
+        u->tokens_out = r->usage.completion_tokens;
+    } else if (delivered) {
+        /* no provider usage (none sent, or the stream was cut first): ~4 bytes per token */
+        size_t content = r->stream ? (size_t)r->ua_content_bytes
+                                   : dp_usage_content_bytes(r->pending.base ? r->pending.base : "", r->pending.len);
+        u->tokens_in = (int64_t)((r->up_body_len + 3) / 4);
+        u->tokens_out = (int64_t)((content + 3) / 4);
+        u->estimated = 1;
+    }
+    sy_nano_t a = sy_money_cost(u->tokens_in, r->model->input_per_m);
+    sy_nano_t b = sy_money_cost(u->tokens_out, r->model->output_per_m);
+    u->cost_nano = a > INT64_MAX - b ? INT64_MAX : a + b;
+    uint64_t now = dp_now_ns();
+    u->latency_ms = ms_capped(now > r->t_attempt_ns ? now - r->t_attempt_ns : 0);
+    u->ttft_ms = r->stream && r->t_attempt_fb_ns > r->t_attempt_ns ? ms_capped(r->t_attempt_fb_ns - r->t_attempt_ns) : 0;
+    u->streamed = r->stream != 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    u->created_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    SY_DEBUG("msg=usage id=%s record=%s outcome=%s tokens_in=%lld tokens_out=%lld estimated=%d cost_nano=%lld", r->id,
+             u->id, u->outcome, (long long)u->tokens_in, (long long)u->tokens_out, u->estimated,
+             (long long)u->cost_nano);
+    dp_usage_submit(u);
+}
+
 void dp_meter_finish(dp_req_t *r)
 {
+    dp_meter_attempt_end(r, r->end);
+    /* token limits were charged an estimate at admission: correct them to what the provider
+     * counted (docs/admission.md); without provider usage the estimate stands */
+    if (r->key != NULL && r->snap != NULL && r->rl.est_tokens > 0 && r->usage.have)
+        dp_limit_settle(r->key, r->snap->live_nodes, r->rl.est_tokens,
+                        r->usage.prompt_tokens + r->usage.completion_tokens, dp_limit_now_ns());
     uint64_t now = dp_now_ns();
     uint64_t total = now - r->t_start_ns;
     uint64_t up = r->t_up_ns && r->t_up_end_ns > r->t_up_ns ? r->t_up_end_ns - r->t_up_ns : 0;

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "dp.h"
+#include "dp_usage.h"
 
 #define MAX_SERIES 512
 static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -248,6 +249,9 @@ char *dp_metrics_render(size_t *len)
     for (size_t i = 0; i < DP_SNAP_REJ__COUNT; i++)
         put(&o, "switchyard_snapshot_rejected_total{reason=\"%s\"} %llu\n", snap_rej_names[i],
             (unsigned long long)atomic_load_explicit(&g_snap_rejected[i], memory_order_relaxed));
+    char usage[4096]; /* dp_usage.h: spool and sending counters */
+    dp_usage_metrics_text(usage, sizeof(usage));
+    put(&o, "%s", usage);
     free(sum);
     *len = o.len;
     return o.b;

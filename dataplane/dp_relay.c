@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "dp.h"
+#include "dp_usage.h"
 #include "sy_log.h"
 #include "sy_catalog.h"
 #include "sy_money.h"
@@ -94,6 +95,13 @@ static void breaker_success(dp_req_t *r)
         dp_breaker_success(r->th->breakers, r->model->id, ttft, dp_now_ns());
 }
 
+/* The attempt ends with no verdict on the model: give back a half-open trial it held. */
+static void breaker_release(dp_req_t *r)
+{
+    if (r->model != NULL && r->th != NULL && r->up != NULL)
+        dp_breaker_release(r->th->breakers, r->model->id);
+}
+
 static void note_failure(dp_req_t *r, sy_err_t err, const char *why)
 {
     breaker_failure(r);
@@ -144,6 +152,7 @@ static void on_proceed(h2o_generator_t *gen, h2o_req_t *req)
 static void on_stop(h2o_generator_t *gen, h2o_req_t *req)
 {
     dp_req_t *r = H2O_STRUCT_FROM_MEMBER(dp_req_t, gen, gen);
+    breaker_release(r);
     if (r->up != NULL) {
         dp_upstream_cancel(r->up); /* the client left: stop paying for the answer now */
         r->up = NULL;
@@ -196,6 +205,8 @@ static void stream_fail(dp_req_t *r, sy_err_t err, const char *msg)
 static void fail_final(dp_req_t *r)
 {
     sy_err_t e = r->last_err == SY_E_OK ? SY_E_NO_PROVIDER : r->last_err;
+    if (r->req != NULL && r->model != NULL && r->status == 0)
+        dp_add_routing_headers(r); /* which candidates were tried, even when none served */
     if (e == SY_E_RATE_LIMITED && r->req != NULL && r->up_retry_after >= 0) {
         char v[16];
         int n = snprintf(v, sizeof(v), "%d", r->up_retry_after);
@@ -231,6 +242,7 @@ void dp_relay_forward(dp_req_t *r)
         const dp_model_t *next = dp_route_next(r);
         if (next == NULL)
             break;
+        dp_meter_attempt_begin(r); /* the previous attempt's usage record, if any, is submitted here */
         reset_attempt(r);
         r->model = next;
         r->attempts++;
@@ -376,6 +388,8 @@ static int on_event(void *ctx, const sy_sse_event_t *ev)
      * seeing two beginnings. Bounded: past DP_STREAM_PENDING_CAP the stream starts anyway. */
     if (!r->started && (has_content(r, d, dl) || r->pending.len >= DP_STREAM_PENDING_CAP))
         start_stream(r);
+    if (dp_usage_enabled())
+        r->ua_content_bytes += dp_usage_content_bytes(d, dl); /* for the estimate if the stream is cut */
     /* normalise to "data: …\n\n": upstream `event:`/`id:` lines have no meaning for OpenAI clients */
     if (dp_buf_append(&r->pending, "data: ", 6, SIZE_MAX) || dp_buf_append(&r->pending, d, dl, SIZE_MAX) ||
         dp_buf_append(&r->pending, "\n\n", 2, SIZE_MAX))
@@ -527,6 +541,7 @@ static void finish_nonstream(dp_req_t *r)
 /* A 4xx that is about the request itself: the client should see the provider's words. */
 static void pass_through_error(dp_req_t *r)
 {
+    breaker_success(r); /* the provider answered, about the request: it is up */
     cJSON *obj = cJSON_ParseWithLength(r->pending.base, r->pending.len);
     const cJSON *e = obj ? cJSON_GetObjectItemCaseSensitive(obj, "error") : NULL;
     const cJSON *m = e ? cJSON_GetObjectItemCaseSensitive(e, "message") : NULL;
@@ -597,6 +612,7 @@ void dp_relay_client_gone(dp_req_t *r)
 {
     enter(r);
     dp_watch_disarm(r);
+    breaker_release(r);
     if (r->up != NULL) {
         dp_upstream_cancel(r->up);
         r->up = NULL;
@@ -625,6 +641,7 @@ void dp_relay_client_gone(dp_req_t *r)
 void dp_relay_abort(dp_req_t *r, sy_err_t err, const char *msg)
 {
     enter(r);
+    breaker_release(r);
     if (r->up != NULL) {
         dp_upstream_cancel(r->up);
         r->up = NULL;

@@ -10,13 +10,64 @@
 static h2o_generator_t inline_gen = {NULL, NULL};
 
 static const char expose[] = "x-request-id, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset, retry-after, "
+                             "x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests, "
+                             "x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens, "
                              "x-switchyard-model, x-switchyard-provider, x-switchyard-task, x-switchyard-difficulty, "
                              "x-switchyard-cost, x-switchyard-attempts";
+
+static void add_hdr(h2o_req_t *req, const char *name, size_t nlen, const char *v, int vlen)
+{
+    h2o_iovec_t d = h2o_strdup(&req->pool, v, (size_t)vlen);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, nlen, 0, NULL, d.base, d.len);
+}
+
+/* x-ratelimit-*: the short three (DESIGN.md) describe the binding request limit — the key's or
+ * the workspace's, whichever has less left on this node; the OpenAI-style -requests/-tokens
+ * variants describe each kind. Without a limit (none configured, or no key identified yet)
+ * every response still carries them: limit and remaining "unlimited", reset 0. Values:
+ * limit = the configured per-minute limit, remaining = what this node still admits now (its
+ * share), reset = until the bucket is full again (seconds, ceil, for the short one; OpenAI's
+ * duration format for the variants). docs/admission.md. */
+static void add_ratelimit_headers(dp_req_t *r)
+{
+    h2o_req_t *req = r->req;
+    const dp_limit_view_t *v = &r->rl;
+    char a[32], b[32], c[32];
+    int la, lb, lc;
+    if (v->has_req) {
+        la = snprintf(a, sizeof(a), "%u", v->req_limit);
+        lb = snprintf(b, sizeof(b), "%llu", (unsigned long long)v->req_remaining);
+        lc = snprintf(c, sizeof(c), "%llu", (unsigned long long)((v->req_reset_ms + 999) / 1000));
+    } else {
+        la = lb = snprintf(a, sizeof(a), "unlimited");
+        memcpy(b, a, (size_t)la + 1);
+        lc = snprintf(c, sizeof(c), "0");
+    }
+    add_hdr(req, H2O_STRLIT("x-ratelimit-limit"), a, la);
+    add_hdr(req, H2O_STRLIT("x-ratelimit-remaining"), b, lb);
+    add_hdr(req, H2O_STRLIT("x-ratelimit-reset"), c, lc);
+    add_hdr(req, H2O_STRLIT("x-ratelimit-limit-requests"), a, la);
+    add_hdr(req, H2O_STRLIT("x-ratelimit-remaining-requests"), b, lb);
+    lc = dp_limit_format_duration(v->has_req ? v->req_reset_ms : 0, c);
+    add_hdr(req, H2O_STRLIT("x-ratelimit-reset-requests"), c, lc);
+    if (v->has_tok) {
+        la = snprintf(a, sizeof(a), "%u", v->tok_limit);
+        lb = snprintf(b, sizeof(b), "%llu", (unsigned long long)v->tok_remaining);
+    } else {
+        la = lb = snprintf(a, sizeof(a), "unlimited");
+        memcpy(b, a, (size_t)la + 1);
+    }
+    lc = dp_limit_format_duration(v->has_tok ? v->tok_reset_ms : 0, c);
+    add_hdr(req, H2O_STRLIT("x-ratelimit-limit-tokens"), a, la);
+    add_hdr(req, H2O_STRLIT("x-ratelimit-remaining-tokens"), b, lb);
+    add_hdr(req, H2O_STRLIT("x-ratelimit-reset-tokens"), c, lc);
+}
 
 void dp_add_common_headers(dp_req_t *r)
 {
     h2o_req_t *req = r->req;
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, r->id, strlen(r->id));
+    add_ratelimit_headers(r);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL, H2O_STRLIT("*"));
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-expose-headers"), 0, NULL, H2O_STRLIT(expose));
 }
@@ -76,6 +127,13 @@ void dp_respond_error(dp_req_t *r, sy_err_t e, const char *msg, const char *para
                                   "\"code\":\"internal_error\"}}";
         dp_respond_body(r, 500, "application/json", oom, sizeof(oom) - 1);
         return;
+    }
+    if (e == SY_E_RATE_LIMITED && r->rl.retry_after_s > 0 &&
+        h2o_find_header_by_str(&r->req->res.headers, H2O_STRLIT("retry-after"), -1) < 0) {
+        /* our own limiter refused (an upstream 429's retry-after is set by dp_relay) */
+        char v[16];
+        int n = snprintf(v, sizeof(v), "%u", r->rl.retry_after_s);
+        add_hdr(r->req, H2O_STRLIT("retry-after"), v, n);
     }
     if (sy_err_status(e) == 402)
         h2o_add_header_by_str(&r->req->pool, &r->req->res.headers, H2O_STRLIT("x-should-retry"), 0, NULL, H2O_STRLIT("false"));

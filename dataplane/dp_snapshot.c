@@ -117,6 +117,7 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
     h2o_mem_pool_t *pool = &s->pool;
     s->version = pb->version;
     s->created_at_ms = pb->created_at_ms;
+    s->live_nodes = pb->live_nodes ? pb->live_nodes : 1;
     s->timeouts.connect_ms = 2000;
     s->timeouts.first_byte_ms = 60000;
     s->timeouts.idle_ms = 60000;
@@ -279,6 +280,8 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
         s->workspaces[i].active = w->active;
         s->workspaces[i].has_balance = w->has_balance;
         s->workspaces[i].balance = w->balance_nano;
+        s->workspaces[i].rpm = w->rpm;
+        s->workspaces[i].tpm = w->tpm;
         s->nworkspaces++;
     }
 

@@ -63,6 +63,7 @@ typedef struct {
     int active;
     int has_balance;      /* 0: no prepaid balance enforced (standalone mode) */
     sy_nano_t balance;    /* the ledger balance when the snapshot was built */
+    uint32_t rpm, tpm;    /* fleet-wide workspace rate limits; 0 = none (dp_limit.h) */
 } dp_workspace_t;
 
 typedef struct {
@@ -82,6 +83,7 @@ typedef struct dp_snapshot {
     atomic_long refs;
     uint64_t version;
     int64_t created_at_ms;
+    uint32_t live_nodes; /* fleet size for rate-limit shares (dp_limit.h); >= 1 */
     dp_provider_t *providers;
     size_t nproviders;
     dp_model_t *models;

@@ -13,13 +13,16 @@
 #include "dp_cache.h"
 #include "dp_config.h"
 #include "dp_server.h"
+#include "dp_usage.h"
 #include "sy_arena.h"
 #include "sy_log.h"
 #include "sy_util.h"
 
 static const char *config_path;
 static uint64_t config_version;
-static const char *cp_sub_url, *cp_req_url, *cache_dir, *node_id;
+static const char *cp_sub_url, *cp_req_url, *cache_dir, *node_id, *spool_dir;
+static size_t spool_mem_max;
+static char default_spool_dir[4096];
 static const char *classifier_path = SY_DEFAULT_CLASSIFIER;
 static char default_node_id[320];
 
@@ -34,6 +37,10 @@ static void usage(FILE *f)
             "  --node-id ID        bus mode: this node's id in heartbeats (default hostname:pid)\n"
             "  --cache-dir DIR     bus mode: keep the last snapshot in DIR/snapshot.pb and boot from it\n"
             "                      when the control plane is unreachable\n"
+            "  --spool-dir DIR     bus mode: usage records spooled here until the control plane\n"
+            "                      acknowledges them (default CACHE-DIR/spool; neither: memory only)\n"
+            "  --spool-mem-max N   usage records held in memory when the spool cannot be written;\n"
+            "                      past N new /v1 requests get 503 not_ready (default 10000)\n"
             "  --listen HOST:PORT  listen address (default 127.0.0.1:8080; port 0 = any free port)\n"
             "  --threads N         event-loop threads (default: number of cores)\n"
             "  --tls-cert FILE     serve HTTPS with this certificate chain (PEM)\n"
@@ -102,6 +109,8 @@ int main(int argc, char **argv)
                                              {"cache-dir", required_argument, NULL, 'D'},
                                              {"node-id", required_argument, NULL, 'N'},
                                              {"classifier", required_argument, NULL, 'M'},
+                                             {"spool-dir", required_argument, NULL, 'U'},
+                                             {"spool-mem-max", required_argument, NULL, 'X'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int ch;
@@ -158,6 +167,12 @@ int main(int argc, char **argv)
         case 'M':
             classifier_path = optarg;
             break;
+        case 'U':
+            spool_dir = optarg;
+            break;
+        case 'X':
+            spool_mem_max = (size_t)strtoull(optarg, NULL, 10);
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -165,6 +180,10 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+    }
+    if (spool_dir != NULL && cp_sub_url == NULL) {
+        fprintf(stderr, "switchyard-dp: --spool-dir needs the control plane (--control-plane-sub/-req)\n");
+        return 2;
     }
     if ((cp_sub_url == NULL) != (cp_req_url == NULL) || (config_path == NULL && cp_sub_url == NULL) ||
         (check_only && config_path == NULL) || (o.tls_cert == NULL) != (o.tls_key == NULL)) {
@@ -269,7 +288,24 @@ int main(int argc, char **argv)
     }
     sy_json_hooks_install();
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* Usage records (bus mode): the spooler starts before the loops and stops after they are
+     * all joined, so every attempt's record — drain included — reaches it. */
+    if (cp_sub_url != NULL) {
+        if (spool_dir == NULL && cache_dir != NULL) {
+            snprintf(default_spool_dir, sizeof(default_spool_dir), "%s/spool", cache_dir);
+            spool_dir = default_spool_dir;
+        }
+        dp_usage_opts_t uo = {.req_url = cp_req_url, .dir = spool_dir, .node_id = node_id, .mem_max = spool_mem_max};
+        if (dp_usage_start(&uo, err, sizeof(err)) != 0) {
+            fprintf(stderr, "switchyard-dp: usage spool: %s\n", err);
+            dp_snapshot_publish(NULL);
+            dp_classify_model_free(classifier);
+            curl_global_cleanup();
+            return 1;
+        }
+    }
     int rc = dp_server_run(&o, reload);
+    dp_usage_stop();
     dp_snapshot_publish(NULL);
     dp_router_classifier = NULL;
     dp_classify_model_free(classifier);

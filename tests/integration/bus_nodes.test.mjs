@@ -95,9 +95,18 @@ after(async () => {
 });
 
 test('GET /api/nodes lists both nodes at the current snapshot version within 3 s', async () => {
-  const v = await version();
+  // the version moves while the nodes join (the live-node count is a versioned write,
+  // docs/admission.md): wait for both nodes to report whatever is current
+  let v = 0;
+  const ns = await waitFor(
+    async () => {
+      v = await version();
+      const n = await nodes();
+      return NODE_IDS.every((id) => n[id] && n[id].snapshot_version === v) ? n : null;
+    },
+    { timeout: slack(3000), interval: 50, what: 'both nodes at the current version' },
+  );
   assert.ok(v > 0, `version ${v}`);
-  const ns = await bothAt(v, slack(3000));
   for (const id of NODE_IDS) {
     const n = ns[id];
     assert.equal(n.build, 'switchyard-dp/0.1');
