@@ -47,7 +47,17 @@ static struct {
     /* The live-node count last written to meta 'fleet.live_nodes' (-1: not read yet). Only
      * the bus thread touches it. */
     int64_t live_nodes;
+    /* Usage was committed without a version bump since the last refresh (bus thread only). */
+    int balances_dirty;
+    uint64_t next_balance_refresh;
 } g;
+
+static uint32_t g_balance_refresh_ms = 5000;
+
+void cp_bus_set_balance_refresh_ms(uint32_t ms)
+{
+    g_balance_refresh_ms = ms ? ms : 5000;
+}
 
 static uint64_t now_ms(void)
 {
@@ -215,8 +225,10 @@ static void serve_usage(const Switchyard__UsageBatch *b, size_t packed_len)
     else
         SY_INFO("msg=\"usage batch\" node=%s batch=%s applied=%u duplicates=%u", b->node_id ? b->node_id : "-",
                 ack.batch_id, r.applied, r.duplicates);
-    if (rc == 0 && r.applied > 0)
-        publish_version(version); /* balances changed: nodes may fetch */
+    if (rc == 0 && r.applied > 0 && !r.quiet)
+        publish_version(version); /* a balance or budget ran out: nodes fetch now */
+    else if (rc == 0 && r.applied > 0)
+        g.balances_dirty = 1;
     size_t len = switchyard__usage_ack__get_packed_size(&ack);
     uint8_t *buf = malloc(len ? len : 1);
     if (buf == NULL) {
@@ -286,6 +298,36 @@ static void serve_snapshot(uint64_t have)
              g.packed_len);
 }
 
+/* Usage committed quietly since the last refresh: one versioned write (meta
+ * 'balances.refreshed_ms') so the fleet's next snapshot carries the balances as they are. At
+ * most once per balance-refresh period, only when usage arrived. */
+static void refresh_balances(void)
+{
+    char err[256];
+    uint64_t v = 0;
+    sqlite3_stmt *st = NULL;
+    if (cp_store_begin_write(g.store, err, sizeof(err)) != 0 ||
+        cp_store_prepare(g.store,
+                         "INSERT INTO meta (key, value) VALUES ('balances.refreshed_ms', ?1) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                         &st, err, sizeof(err)) != 0) {
+        cp_store_rollback(g.store);
+        SY_WARN("msg=\"bus balance refresh failed\" err=\"%s\"", err);
+        return;
+    }
+    sqlite3_bind_int64(st, 1, wall_ms());
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE || cp_store_commit_write(g.store, &v, err, sizeof(err)) != 0) {
+        cp_store_rollback(g.store);
+        SY_WARN("msg=\"bus balance refresh failed\" err=\"%s\"", rc != SQLITE_DONE ? "step" : err);
+        return;
+    }
+    g.balances_dirty = 0;
+    SY_DEBUG("msg=\"balances refreshed\" version=%llu", (unsigned long long)v);
+    publish_version(v);
+}
+
 static void *bus_main(void *arg)
 {
     (void)arg;
@@ -295,6 +337,10 @@ static void *bus_main(void *arg)
         if (t >= next_live) {
             check_live_nodes();
             next_live = t + CP_BUS_LIVE_CHECK_MS;
+        }
+        if (g.balances_dirty && t >= g.next_balance_refresh) {
+            refresh_balances();
+            g.next_balance_refresh = t + g_balance_refresh_ms;
         }
         if (t >= next) {
             char err[256];

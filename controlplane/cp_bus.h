@@ -36,6 +36,9 @@ void cp_bus_notify(uint64_t version);
  * periodic republish send nothing, so nodes converge only through their own periodic fetch.
  * Call before cp_bus_start. */
 void cp_bus_set_drop_notices(int on);
+/* How often balances changed by quietly committed usage reach the fleet (default 5000 ms;
+ * switchyard-cp --balance-refresh-ms). Call before cp_bus_start. */
+void cp_bus_set_balance_refresh_ms(uint32_t ms);
 /* Stops and joins the bus thread, closes the sockets. No-op when not started. */
 void cp_bus_stop(void);
 

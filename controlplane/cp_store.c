@@ -306,6 +306,15 @@ int cp_store_commit_write(cp_store_t *s, uint64_t *version, char *err, size_t er
     return 0;
 }
 
+int cp_store_commit_quiet(cp_store_t *s, char *err, size_t errlen)
+{
+    if (run_script(s, "COMMIT", err, errlen) != 0) {
+        cp_store_rollback(s);
+        return -1;
+    }
+    return 0;
+}
+
 int cp_store_begin_read(cp_store_t *s, char *err, size_t errlen)
 {
     if (!sqlite3_get_autocommit(s->db))

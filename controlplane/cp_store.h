@@ -60,6 +60,9 @@ int cp_store_snapshot_version(cp_store_t *s, uint64_t *out, char *err, size_t er
  * returns -1. rollback is always safe to call (no-op without a transaction). */
 int cp_store_begin_write(cp_store_t *s, char *err, size_t errlen);
 int cp_store_commit_write(cp_store_t *s, uint64_t *version, char *err, size_t errlen);
+/* Commits WITHOUT bumping the snapshot version: only for writes the fleet may learn later
+ * (usage debits that cross no limit — see cp_usage.h); -1 (rolled back) on failure. */
+int cp_store_commit_quiet(cp_store_t *s, char *err, size_t errlen);
 void cp_store_rollback(cp_store_t *s);
 
 /* Read transactions: every statement between begin and end sees one consistent state. */

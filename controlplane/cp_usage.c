@@ -102,7 +102,8 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
 
     if (cp_store_begin_write(s, err, sizeof(err)) != 0)
         return refuse(r, -1, NULL, 1, err);
-    sqlite3_stmt *ws_st = NULL, *ins = NULL, *spend = NULL;
+    sqlite3_stmt *ws_st = NULL, *ins = NULL, *spend = NULL, *budget = NULL;
+    int crossed = 0;
     if (cp_store_prepare(s, "SELECT 1 FROM workspaces WHERE id = ?1", &ws_st, err, sizeof(err)) != 0 ||
         cp_store_prepare(s,
                          "INSERT INTO usage (id, workspace_id, key_id, model, provider, tokens_in, tokens_out,"
@@ -117,6 +118,13 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
                          "INSERT INTO key_spend (key_id, spent_nano) VALUES (?1, ?2) ON CONFLICT (key_id) DO UPDATE "
                          "SET spent_nano = spent_nano + excluded.spent_nano",
                          &spend, err, sizeof(err)) != 0) {
+        refuse(r, -1, NULL, 1, err);
+        goto fail;
+    }
+    if (cp_store_prepare(s,
+                         "SELECT COALESCE(k.budget_nano, 0), s.spent_nano FROM key_spend s "
+                         "LEFT JOIN api_keys k ON k.id = s.key_id WHERE s.key_id = ?1",
+                         &budget, err, sizeof(err)) != 0) {
         refuse(r, -1, NULL, 1, err);
         goto fail;
     }
@@ -174,10 +182,21 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
             refuse(r, -1, NULL, 1, sqlite3_errmsg(cp_store_db(s)));
             goto fail;
         }
+        sqlite3_reset(budget);
+        sqlite3_bind_text(budget, 1, u->key_id, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(budget) == SQLITE_ROW) {
+            int64_t cap = sqlite3_column_int64(budget, 0), spent = sqlite3_column_int64(budget, 1);
+            if (cap > 0 && spent >= cap && spent - u->cost_nano < cap)
+                crossed = 1; /* the key's budget ran out with this record */
+        }
         char ref[160];
         snprintf(ref, sizeof(ref), "usage:%s", u->id);
+        cp_ledger_entry_t entry;
         cp_ledger_rc_t lr =
-            cp_ledger_append(s, u->workspace, CP_LEDGER_DEBIT, -u->cost_nano, ref, "", now_ms, NULL, err, sizeof(err));
+            cp_ledger_append(s, u->workspace, CP_LEDGER_DEBIT, -u->cost_nano, ref, "", now_ms, &entry, err, sizeof(err));
+        /* the balance ran out with this record: the fleet must know now, not at the next refresh */
+        if (lr == CP_LEDGER_OK && entry.balance_after_nano <= 0 && entry.balance_after_nano + u->cost_nano > 0)
+            crossed = 1;
         if (lr != CP_LEDGER_OK) {
             /* a debit without its usage row (DUPLICATE) means the store is inconsistent: refuse
              * and let --check-db say more; an overflowing balance is permanent */
@@ -190,13 +209,19 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
     sqlite3_finalize(ws_st);
     sqlite3_finalize(ins);
     sqlite3_finalize(spend);
+    sqlite3_finalize(budget);
     if (applied == 0) { /* a pure replay: nothing to commit, no version to bump */
         cp_store_rollback(s);
         r->duplicates = dups;
         return 0;
     }
-    if (cp_store_commit_write(s, version, err, sizeof(err)) != 0)
+    /* Balances reach the fleet in snapshots. A bump per batch would make every node refetch the
+     * whole table several times a second under traffic, so only a batch that exhausts a balance
+     * or a key budget bumps the version; the others commit quietly and the bus refreshes the
+     * fleet's balances periodically (cp_bus.h, docs/billing.md). */
+    if ((crossed ? cp_store_commit_write(s, version, err, sizeof(err)) : cp_store_commit_quiet(s, err, sizeof(err))) != 0)
         return refuse(r, -1, NULL, 1, err);
+    r->quiet = !crossed;
     r->applied = applied;
     r->duplicates = dups;
     return 0;
@@ -204,6 +229,7 @@ fail:
     sqlite3_finalize(ws_st);
     sqlite3_finalize(ins);
     sqlite3_finalize(spend);
+    sqlite3_finalize(budget);
     cp_store_rollback(s);
     return -1;
 }

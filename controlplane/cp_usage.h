@@ -34,13 +34,16 @@ typedef struct {
     int bad_record;      /* index of the first invalid record, -1 = none / the batch as a whole */
     const char *param;   /* the offending field of that record (static string), or NULL */
     int retry;           /* on refusal: 1 = a store failure (sending again may work), 0 = permanent */
+    int quiet;           /* committed without a version bump (no balance or budget ran out) */
     char error[256];     /* "" on success */
 } cp_usage_result_t;
 
 /* Validates and applies one batch (see above). `packed_len` is the size of the request it came
  * in, checked against CP_USAGE_MAX_BATCH_BYTES. Returns 0 when committed (or all duplicates),
- * -1 when refused (r->error says why; nothing written). *version (may be NULL) gets the new
- * snapshot version when something was written, else is left alone. */
+ * -1 when refused (r->error says why; nothing written). A batch that exhausts a workspace
+ * balance or a key budget is a versioned write (*version, may be NULL, gets the new version);
+ * any other is committed without a bump (r->quiet = 1), and the caller refreshes the fleet's
+ * balances later (cp_bus). */
 int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packed_len, int64_t now_ms,
                     cp_usage_result_t *r, uint64_t *version);
 

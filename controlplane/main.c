@@ -48,6 +48,8 @@ static void usage(FILE *f)
                "  --log-level LEVEL   debug|info|warn|error|off (default info)\n"
                "  --bus-pub URL       nng PUB address for version notices (e.g. tcp://127.0.0.1:7001)\n"
                "  --bus-rep URL       nng REP address serving the packed snapshot (both or neither)\n"
+               "  --balance-refresh-ms N  how often usage-driven balance changes reach the fleet\n"
+               "                      (default 5000; a balance or key budget running out is immediate)\n"
                "  --bus-drop-notices  FOR TESTS ONLY: publish no version notices (neither after writes\n"
                "                      nor the periodic republish); nodes converge by their own fetch\n"
                "  --probe-rise N      consecutive successful probes from degraded to healthy (default 2)\n"
@@ -78,6 +80,7 @@ int main(int argc, char **argv)
                                              {"bus-pub", required_argument, NULL, 'P'},
                                              {"bus-rep", required_argument, NULL, 'R'},
                                              {"bus-drop-notices", no_argument, NULL, 'N'},
+                                             {"balance-refresh-ms", required_argument, NULL, 'B'},
                                              {"check-db", required_argument, NULL, 'C'},
                                              {"probe-rise", required_argument, NULL, 'r'},
                                              {"probe-fall", required_argument, NULL, 'f'},
@@ -121,6 +124,16 @@ int main(int argc, char **argv)
         case 'N':
             drop_notices = 1;
             break;
+        case 'B': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < 100 || v > 3600000) {
+                fprintf(stderr, "switchyard-cp: --balance-refresh-ms must be 100..3600000\n");
+                return 2;
+            }
+            cp_bus_set_balance_refresh_ms((uint32_t)v);
+            break;
+        }
         case 'C':
             check = optarg;
             break;

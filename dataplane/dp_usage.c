@@ -926,7 +926,8 @@ static void *spooler_main(void *arg)
     uint64_t stop_deadline = 0;
     for (;;) {
         pthread_mutex_lock(&g.mu);
-        if (g.qhead == NULL && !g.aio_done && !g.stop) {
+        /* idle: sleep a tick (also while stopping, so the grace period is not a busy loop) */
+        if (g.qhead == NULL && !g.aio_done) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += WAKE_MS * 1000000L;

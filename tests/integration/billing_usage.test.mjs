@@ -10,7 +10,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import protobuf from 'protobufjs';
-import { makeTempDir, startCp, closedPort, CP_BIN, REPO, childEnv } from './lib/harness.mjs';
+import { makeTempDir, startCp, closedPort, CP_BIN, REPO, childEnv, quietVersion, waitFor, slack } from './lib/harness.mjs';
 import { spRequest } from './lib/sp.mjs';
 
 // keepCase: the field names as in the .proto (snake_case), like the C side
@@ -74,6 +74,7 @@ before(async () => {
   const dead = await closedPort();
   cp = await startCp({
     dir: tmp.dir,
+    args: ['--balance-refresh-ms', '300'],
     catalog: {
       providers: [{ id: 'mock', kind: 'openai', base_url: `http://127.0.0.1:${dead}/v1`, probe: { interval_ms: 0 } }],
       models: [{ id: 'm-ok', provider: 'mock', upstream: 'm', input_per_m: '1', output_per_m: '2' }],
@@ -106,9 +107,11 @@ test('a batch is applied once: ack after commit, replays in sequence and concurr
   let ack = await send(batch);
   assert.deepEqual(ack, { batch_id: batch.batch_id, applied: 3, duplicates: 0, error: '', retry: false, bad_record: -1, param: '' });
   assert.equal(await balance(), b0 - 4000n);
-  assert.ok((await version()) > v0, 'a debit is a versioned write');
+  // a debit that exhausts nothing is committed quietly; the fleet's balances follow within the
+  // refresh period (one versioned write for any number of batches)
+  await waitFor(async () => (await version()) > v0, { timeout: slack(3000), what: 'the balance refresh' });
 
-  const v1 = await version();
+  const v1 = await quietVersion(cp);
   ack = await send(batch);
   assert.equal(ack.applied, 0);
   assert.equal(ack.duplicates, 3);
@@ -137,7 +140,7 @@ test('a batch is applied once: ack after commit, replays in sequence and concurr
 
 test('one invalid record refuses the whole batch and nothing is written', async () => {
   const b0 = await balance();
-  const v0 = await version();
+  const v0 = await quietVersion(cp);
   const u0 = (await usage()).total.requests;
   const bad = [
     [{ workspace: 'ws_nobody' }, 'workspace'],
@@ -232,5 +235,25 @@ test('ingestion and admin grants at the same time (two writers, two store handle
     assert.equal(rs[i + 1].status, 201, rs[i + 1].text);
   }
   assert.equal(await balance(), b0 - 10n * 20n * 3n + 10n * 100n);
+  await invariants();
+});
+
+test('a batch that exhausts a balance is a versioned write at once', async () => {
+  let r = await cp.api('/api/workspaces', { method: 'POST', body: { id: 'ws_w' } });
+  assert.equal(r.status, 201, r.text);
+  r = await cp.api('/api/workspaces/ws_w/credits', { method: 'POST', body: { amount_usd: '0.000001', reference: 'tiny' } });
+  assert.equal(r.status, 201, r.text);
+  // a debit that leaves it positive: quiet
+  let v0 = await quietVersion(cp);
+  let ack = await send(batchOf([record({ workspace: 'ws_w', cost_nano: 400 })]));
+  assert.equal(ack.applied, 1, JSON.stringify(ack));
+  assert.equal(await version(), v0, 'a debit that exhausts nothing is not a versioned write');
+  // the one that takes it to zero or below: at once
+  v0 = await quietVersion(cp);
+  ack = await send(batchOf([record({ workspace: 'ws_w', cost_nano: 1500 })]));
+  assert.equal(ack.applied, 1, JSON.stringify(ack));
+  assert.ok((await version()) > v0, 'the fleet must learn at once that ws_w ran out');
+  r = await cp.api('/api/workspaces/ws_w/balance');
+  assert.equal(r.status, 200, r.text);
   await invariants();
 });

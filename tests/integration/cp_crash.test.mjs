@@ -20,7 +20,7 @@ import { BUILD_DIR, REPO, Proc, childEnv, makeTempDir, waitFor, slack, sleep, ht
 const TOKEN = 'op-' + crypto.randomBytes(16).toString('hex');
 const DEMO = path.join(REPO, 'deploy', 'demo.json');
 const LOOPS = 8;
-const KILL_AFTER_MS = [120, 300, 700]; // three moments into the burst (scaled by slack())
+const KILL_AFTER_MS = [120, 300, 700]; // three moments into the burst, after its first acknowledged write (scaled by slack())
 const SANITIZER_RE = /AddressSanitizer|LeakSanitizer|runtime error:/;
 
 const tmp = makeTempDir('sy-cpcrash-');
@@ -115,6 +115,9 @@ for (const [round, killAfter] of KILL_AFTER_MS.entries()) {
     const victim = await startCp(`cp-victim-${round + 1}`);
     const acked = { workspaces: new Set(), keys: new Map(), revoked: new Set(), maxVersion: 0, stop: false };
     const loops = Array.from({ length: LOOPS }, (_, i) => writer(victim, round + 1, i, acked));
+    // the moment is counted from the first acknowledged write, so a loaded machine that is slow
+    // to start the burst still kills it mid-way
+    await waitFor(() => acked.keys.size > 0 || !victim.running, { timeout: slack(10000), what: 'the first acknowledged write' });
     await sleep(slack(killAfter));
     const before = { ws: acked.workspaces.size, keys: acked.keys.size };
     assert.ok(victim.running, `the control plane ended before the kill: ${victim.describeExit()}\n${victim.stderrTail()}`);

@@ -858,6 +858,24 @@ async function spawnCp(cp) {
   return { ...cp, proc, base, api };
 }
 
+/**
+ * The control plane's snapshot version once it has stopped moving (unchanged over `quietMs`):
+ * background writers (live-node counts, balance refreshes after usage) bump it on their own,
+ * so a test that asserts "this refused request bumped nothing" starts from a quiet version.
+ */
+export async function quietVersion(cp, { quietMs = slack(800), timeout = slack(10000) } = {}) {
+  const read = async () => (await cp.api('/api/snapshot/version')).json.version;
+  const deadline = Date.now() + timeout;
+  let v = await read();
+  for (;;) {
+    await sleep(quietMs);
+    const w = await read();
+    if (w === v) return v;
+    if (Date.now() > deadline) throw new Error(`snapshot version still moving after ${timeout} ms`);
+    v = w;
+  }
+}
+
 /** Starts a bus-mode data plane following `cp` (from startCp); resolves once /readyz is 200. */
 export async function startBusDp({ dir, cp, env = {}, args = [], threads = 2, name = 'switchyard-dp' }) {
   requireBinary(DP_BIN, 'switchyard-dp');
