@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { spawnSync } from 'node:child_process';
 import Stripe from 'stripe';
-import { makeTempDir, httpRequest, startCp, closedPort, CP_BIN, childEnv, assertApiError as assertError } from './lib/harness.mjs';
+import { makeTempDir, httpRequest, startCp, closedPort, CP_BIN, childEnv, assertApiError as assertError, checkLedger } from './lib/harness.mjs';
 
 const WEBHOOK_SECRET = 'whsec_' + crypto.randomBytes(24).toString('hex');
 const STRIPE_KEY = 'sk_test_' + crypto.randomBytes(24).toString('hex');
@@ -168,6 +168,7 @@ test('a paid checkout credits once: in sequence, replayed, and with 20 concurren
   assert.equal(e.kind, 'credit');
   assert.equal(e.amount_usd, '7.000000000');
   await invariants();
+  await checkLedger(cp, { paidSessions: { ws_a: [{ id: 'cs_test_once', amount_cents: 1250 }, { id: 'cs_test_concurrent', amount_cents: 700 }] } });
 });
 
 test('bad signatures are 400 and write nothing', async () => {

@@ -19,7 +19,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { makeTempDir, startCp, restartCp, startBusDp, startMock, waitFor, slack, sleep, httpRequest, parseMetrics, CP_BIN, childEnv } from './lib/harness.mjs';
+import { makeTempDir, startCp, restartCp, startBusDp, startMock, waitFor, slack, sleep, httpRequest, parseMetrics, CP_BIN, childEnv, checkLedger } from './lib/harness.mjs';
 
 const UPSTREAM_KEY = 'mock-' + crypto.randomBytes(8).toString('hex');
 const SANITIZER_RE = /ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)|runtime error:/;
@@ -285,6 +285,7 @@ test('control plane frozen and then stopped under traffic: every record arrives 
   assertCost(t2);
   await waitFor(async () => metric(await metrics(dp.url), 'switchyard_usage_records_pending') === 0, { timeout: slack(5000), what: 'nothing pending' });
   await invariants();
+  await checkLedger(cp, { okRequests: { ws_out: ok } });
 });
 
 test('a data plane killed with -9: the next one on its spool sends what was spooled, once', async () => {
@@ -324,6 +325,7 @@ test('a data plane killed with -9: the next one on its spool sends what was spoo
   assert.equal(metric(await metrics(d3.url), 'switchyard_usage_records_total{stage="sent"}'), 0);
   assert.equal(Number((await usage('ws_kill')).requests), n);
   await invariants();
+  await checkLedger(cp, { okRequests: { ws_kill: n } });
 });
 
 test('a spool that cannot be written: records held in memory, then 503 not_ready, then recovery; nothing lost', { skip: !HAVE_PRLIMIT && 'prlimit (util-linux) not installed' }, async () => {

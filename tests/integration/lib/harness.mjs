@@ -876,6 +876,52 @@ export async function quietVersion(cp, { quietMs = slack(800), timeout = slack(1
   }
 }
 
+/**
+ * The end-of-test money check (docs/billing.md), reusable by any test that ends with a ledger:
+ *   - the control plane's own invariants (GET /api/ledger/check);
+ *   - for every workspace, recomputed here from its ledger pages: credits − debits = balance;
+ *   - `okRequests` {workspace: n}: the successful requests the test saw — exactly one usage
+ *     record with outcome ok each (usage total minus errors);
+ *   - `paidSessions` {workspace: [{id, amount_cents}]}: each paid Checkout Session credited
+ *     exactly once, for its amount (ledger ref `stripe:<session id>`).
+ */
+export async function checkLedger(cp, { okRequests = {}, paidSessions = {} } = {}) {
+  let r = await cp.api('/api/ledger/check');
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json, { ok: true, problems: [] }, `ledger invariants: ${r.text}`);
+  r = await cp.api('/api/workspaces');
+  assert.equal(r.status, 200, r.text);
+  for (const { id: ws } of r.json.data) {
+    const entries = [];
+    let before = '';
+    for (;;) {
+      const page = await cp.api(`/api/workspaces/${ws}/ledger?limit=500${before}`);
+      assert.equal(page.status, 200, page.text);
+      entries.push(...page.json.data);
+      if (!page.json.has_more) break;
+      before = `&before=${page.json.next_before}`;
+    }
+    const sum = entries.reduce((a, e) => a + BigInt(e.amount_nano), 0n);
+    const bal = await cp.api(`/api/workspaces/${ws}/balance`);
+    assert.equal(bal.status, 200, bal.text);
+    assert.equal(BigInt(bal.json.balance_nano), sum, `${ws}: credits - debits != balance`);
+    const refs = new Map();
+    for (const e of entries) refs.set(e.ref, (refs.get(e.ref) ?? 0) + 1);
+    for (const [ref, n] of refs) assert.equal(n, 1, `${ws}: ledger ref ${ref} applied ${n} times`);
+    if (ws in okRequests) {
+      const u = await cp.api(`/api/workspaces/${ws}/usage?from=0`);
+      assert.equal(u.status, 200, u.text);
+      const t = u.json.total ?? { requests: 0, errors: 0 };
+      assert.equal(Number(t.requests) - Number(t.errors), okRequests[ws], `${ws}: usage records with outcome ok vs successful requests`);
+    }
+    for (const { id, amount_cents } of paidSessions[ws] ?? []) {
+      const credits = entries.filter((e) => e.ref === `stripe:${id}`);
+      assert.equal(credits.length, 1, `${ws}: session ${id} credited ${credits.length} times`);
+      assert.equal(BigInt(credits[0].amount_nano), BigInt(amount_cents) * 10000000n, `${ws}: session ${id} amount`);
+    }
+  }
+}
+
 /** Starts a bus-mode data plane following `cp` (from startCp); resolves once /readyz is 200. */
 export async function startBusDp({ dir, cp, env = {}, args = [], threads = 2, name = 'switchyard-dp' }) {
   requireBinary(DP_BIN, 'switchyard-dp');
