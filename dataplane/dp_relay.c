@@ -171,6 +171,19 @@ static void start_stream(dp_req_t *r)
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-accel-buffering"), 0, NULL, H2O_STRLIT("no"));
     dp_add_common_headers(r);
     dp_add_routing_headers(r);
+    /* A stream's headers leave before its usage: x-switchyard-cost is the pre-flight estimate
+     * (prompt bytes / 4 at the input price, max_tokens — or 500 — at the output price); the
+     * exact cost is usage.cost in the final chunk (docs/dataplane.md). */
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(r->body, "max_tokens");
+    if (!cJSON_IsNumber(mt))
+        mt = cJSON_GetObjectItemCaseSensitive(r->body, "max_completion_tokens");
+    int64_t out_est = cJSON_IsNumber(mt) && mt->valuedouble >= 1 && mt->valuedouble < 1e9 ? (int64_t)mt->valuedouble : 500;
+    char est[32];
+    sy_money_format_usd(sy_money_cost((int64_t)(r->up_body_len / 4 + 1), r->model->input_per_m) +
+                            sy_money_cost(out_est, r->model->output_per_m),
+                        est);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-cost"), 0, NULL,
+                          h2o_strdup(&req->pool, est, SIZE_MAX).base, strlen(est));
     r->gen.proceed = on_proceed;
     r->gen.stop = on_stop;
     dp_watch_disarm(r); /* from now on a departed client shows up as a failed write */

@@ -67,6 +67,24 @@ test('a valid incoming x-request-id is echoed and forwarded upstream; an invalid
   }
 });
 
+test('streamed chat: x-switchyard-cost is the pre-flight estimate; the exact cost is usage.cost', async () => {
+  const { data: stream, response } = await s
+    .client()
+    .chat.completions.create({ model: 'm-ok', messages: MESSAGES, stream: true, max_tokens: 1000, stream_options: { include_usage: true } })
+    .withResponse();
+  assert.equal(response.status, 200);
+  const est = response.headers.get('x-switchyard-cost');
+  assert.match(est ?? '', /^\d+\.\d{9}$/, `x-switchyard-cost on a stream (got ${est})`);
+  // m-ok: $6.00 per million output tokens; the estimate prices max_tokens (1000) as output,
+  // plus the prompt's bytes / 4 at $1.50 per million — a few hundred bytes here
+  assert.ok(Number(est) >= 0.006 && Number(est) < 0.0061, `estimate ${est}`);
+  let usage = null;
+  for await (const chunk of stream) if (chunk.usage) usage = chunk.usage;
+  assert.ok(usage && typeof usage.cost === 'number', 'the final usage chunk carries the exact cost');
+  const exact = (usage.prompt_tokens * 1.5 + usage.completion_tokens * 6) / 1e6;
+  assert.ok(Math.abs(usage.cost - exact) < 1e-9, `usage.cost ${usage.cost} = ${exact}`);
+});
+
 test('non-streamed chat: x-switchyard-model/provider/cost headers and the routing object', async () => {
   const { data, response } = await s.client().chat.completions.create({ model: 'm-ok', messages: MESSAGES }).withResponse();
   assert.equal(response.status, 200);
