@@ -227,8 +227,11 @@ static void serve_usage(const Switchyard__UsageBatch *b, size_t packed_len)
                 ack.batch_id, r.applied, r.duplicates);
     if (rc == 0 && r.applied > 0 && !r.quiet)
         publish_version(version); /* a balance or budget ran out: nodes fetch now */
-    else if (rc == 0 && r.applied > 0)
+    else if (rc == 0 && r.applied > 0 && !g.balances_dirty) {
+        /* the first unpublished change starts the clock: the fleet sees it within one period */
         g.balances_dirty = 1;
+        g.next_balance_refresh = now_ms() + g_balance_refresh_ms;
+    }
     size_t len = switchyard__usage_ack__get_packed_size(&ack);
     uint8_t *buf = malloc(len ? len : 1);
     if (buf == NULL) {
@@ -338,10 +341,8 @@ static void *bus_main(void *arg)
             check_live_nodes();
             next_live = t + CP_BUS_LIVE_CHECK_MS;
         }
-        if (g.balances_dirty && t >= g.next_balance_refresh) {
+        if (g.balances_dirty && t >= g.next_balance_refresh)
             refresh_balances();
-            g.next_balance_refresh = t + g_balance_refresh_ms;
-        }
         if (t >= next) {
             char err[256];
             uint64_t v = 0;

@@ -10,7 +10,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import protobuf from 'protobufjs';
-import { makeTempDir, startCp, closedPort, CP_BIN, REPO, childEnv, quietVersion, waitFor, slack } from './lib/harness.mjs';
+import { makeTempDir, startCp, closedPort, CP_BIN, REPO, childEnv, quietVersion, waitFor, slack, sleep } from './lib/harness.mjs';
 import { spRequest } from './lib/sp.mjs';
 
 // keepCase: the field names as in the .proto (snake_case), like the C side
@@ -238,22 +238,36 @@ test('ingestion and admin grants at the same time (two writers, two store handle
   await invariants();
 });
 
-test('a batch that exhausts a balance is a versioned write at once', async () => {
-  let r = await cp.api('/api/workspaces', { method: 'POST', body: { id: 'ws_w' } });
-  assert.equal(r.status, 201, r.text);
-  r = await cp.api('/api/workspaces/ws_w/credits', { method: 'POST', body: { amount_usd: '0.000001', reference: 'tiny' } });
-  assert.equal(r.status, 201, r.text);
-  // a debit that leaves it positive: quiet
-  let v0 = await quietVersion(cp);
-  let ack = await send(batchOf([record({ workspace: 'ws_w', cost_nano: 400 })]));
-  assert.equal(ack.applied, 1, JSON.stringify(ack));
-  assert.equal(await version(), v0, 'a debit that exhausts nothing is not a versioned write');
-  // the one that takes it to zero or below: at once
-  v0 = await quietVersion(cp);
-  ack = await send(batchOf([record({ workspace: 'ws_w', cost_nano: 1500 })]));
-  assert.equal(ack.applied, 1, JSON.stringify(ack));
-  assert.ok((await version()) > v0, 'the fleet must learn at once that ws_w ran out');
-  r = await cp.api('/api/workspaces/ws_w/balance');
-  assert.equal(r.status, 200, r.text);
-  await invariants();
+test('a batch that exhausts a balance is a versioned write at once; others wait for the refresh', async () => {
+  // its own control plane with a refresh period far longer than the test: any bump seen here is
+  // the batch's own
+  const cp2 = await startCp({
+    dir: tmp.dir,
+    name: 'switchyard-cp-refresh',
+    args: ['--balance-refresh-ms', '600000'],
+    catalog: { providers: [], models: [], workspaces: [{ id: 'ws_w', active: true }], keys: [] },
+  });
+  try {
+    let r = await cp2.api('/api/workspaces/ws_w/credits', { method: 'POST', body: { amount_usd: '0.000001', reference: 'tiny' } });
+    assert.equal(r.status, 201, r.text);
+    const ver = async () => (await cp2.api('/api/snapshot/version')).json.version;
+    const send2 = async (batch) => {
+      const buf = Buffer.from(BusRequest.encode(BusRequest.fromObject({ usage: batch })).finish());
+      const { body } = await spRequest(cp2.repUrl, buf);
+      return UsageAck.toObject(UsageAck.decode(body), { defaults: true });
+    };
+    let v0 = await quietVersion(cp2);
+    let ack = await send2(batchOf([record({ workspace: 'ws_w', cost_nano: 400 })]));
+    assert.equal(ack.applied, 1, JSON.stringify(ack));
+    await sleep(slack(300));
+    assert.equal(await ver(), v0, 'a debit that exhausts nothing is not a versioned write');
+    ack = await send2(batchOf([record({ workspace: 'ws_w', cost_nano: 1500 })]));
+    assert.equal(ack.applied, 1, JSON.stringify(ack));
+    assert.ok((await ver()) > v0, 'the fleet must learn at once that ws_w ran out');
+    r = await cp2.api('/api/workspaces/ws_w/balance');
+    assert.equal(r.status, 200, r.text);
+    assert.equal(BigInt(r.json.balance_nano), 1000n - 1900n);
+  } finally {
+    await cp2.proc.stop();
+  }
 });
