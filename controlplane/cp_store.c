@@ -177,8 +177,8 @@ static const char *const migrations[] = {
     "INSERT INTO key_spend (key_id, spent_nano) SELECT key_id, SUM(cost_nano) FROM usage GROUP BY key_id;",
     /* 5: workspace rate limits (docs/admission.md), fleet-wide per minute; NULL = no limit.
      * The live-node count the bus publishes for per-node shares is meta 'fleet.live_nodes'. */
-    "ALTER TABLE workspaces ADD COLUMN rpm INTEGER CHECK (rpm >= 0);"
-    "ALTER TABLE workspaces ADD COLUMN tpm INTEGER CHECK (tpm >= 0);",
+    /* (one literal: clang's -Wstring-concatenation flags a two-piece array element) */
+    "ALTER TABLE workspaces ADD COLUMN rpm INTEGER CHECK (rpm >= 0); ALTER TABLE workspaces ADD COLUMN tpm INTEGER CHECK (tpm >= 0);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
