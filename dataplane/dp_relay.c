@@ -252,6 +252,10 @@ void dp_relay_forward(dp_req_t *r)
     while (r->next_cand < r->ncand && r->attempts < s->limits.max_attempts) {
         if (dp_shutting_down() && r->attempts > 0)
             break;
+        /* the request's deadline: failover never takes a request past timeouts.total */
+        uint64_t spent_ms = (dp_now_ns() - r->t_start_ns) / 1000000u;
+        if (r->attempts > 0 && spent_ms >= s->timeouts.total_ms)
+            break;
         const dp_model_t *next = dp_route_next(r);
         if (next == NULL)
             break;
@@ -274,7 +278,7 @@ void dp_relay_forward(dp_req_t *r)
                                    .connect_ms = s->timeouts.connect_ms,
                                    .first_byte_ms = s->timeouts.first_byte_ms,
                                    .idle_ms = s->timeouts.idle_ms, /* between body chunks, streamed or not */
-                                   .total_ms = s->timeouts.total_ms};
+                                   .total_ms = s->timeouts.total_ms - (uint32_t)(spent_ms < s->timeouts.total_ms ? spent_ms : 0)};
         if (r->t_up_ns == 0) {
             r->t_up_ns = dp_now_ns();
             dp_watch_arm(r);

@@ -592,14 +592,16 @@ const dp_model_t *dp_route_next(dp_req_t *r)
     uint64_t now = dp_now_ns();
     dp_breakers_t *b = r->th ? r->th->breakers : NULL;
     for (size_t i = r->next_cand; i < r->ncand; i++) {
-        if (dp_breaker_allows(b, r->cand[i]->id, now)) {
+        /* the control plane's probes say down: skipped like an open breaker */
+        if (r->cand[i]->provider->health != 3 && dp_breaker_allows(b, r->cand[i]->id, now)) {
             /* the skipped ones stay skipped: their breakers are open */
             const dp_model_t *m = r->cand[i];
             r->next_cand = i + 1;
             return m;
         }
     }
-    /* every remaining breaker is open: never eject them all — the least recently failed */
+    /* every remaining candidate is open or down: never eject them all — the least recently
+     * failed */
     size_t best = r->next_cand;
     for (size_t i = r->next_cand + 1; i < r->ncand; i++)
         if (dp_breaker_last_failure(b, r->cand[i]->id) < dp_breaker_last_failure(b, r->cand[best]->id))
