@@ -213,6 +213,28 @@ static void send_admin_rc(h2o_req_t *req, cp_admin_rc_t rc, const char *param, c
         send_store_error(req, err);
 }
 
+/* The end of a versioned write: the error, or the bus notice, the log line and `out`. */
+static void send_written(h2o_req_t *req, cp_admin_rc_t rc, const char *param, const char *err, cJSON *out,
+                         uint64_t version, int status, const char *what, const char *id)
+{
+    if (rc != CP_ADMIN_OK) {
+        send_admin_rc(req, rc, param, err);
+        return;
+    }
+    cp_bus_notify(version);
+    SY_INFO("msg=\"%s\" id=%s version=%llu", what, id, (unsigned long long)version);
+    send_owned(req, status, out);
+}
+
+/* {"object":"list","data":arr} — takes arr. */
+static int send_list(h2o_req_t *req, cJSON *arr)
+{
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "object", "list");
+    cJSON_AddItemToObject(b, "data", arr);
+    return send_owned(req, 200, b);
+}
+
 static int send_ok_version(h2o_req_t *req, uint64_t version)
 {
     cJSON *b = cJSON_CreateObject();
@@ -347,10 +369,7 @@ static int h_list_workspaces(h2o_req_t *req)
     cJSON *arr = cp_admin_list_workspaces(g.opts->store, err, sizeof(err));
     if (arr == NULL)
         return send_store_error(req, err);
-    cJSON *b = cJSON_CreateObject();
-    cJSON_AddStringToObject(b, "object", "list");
-    cJSON_AddItemToObject(b, "data", arr);
-    return send_owned(req, 200, b);
+    return send_list(req, arr);
 }
 
 static int h_create_workspace(h2o_req_t *req)
@@ -373,13 +392,7 @@ static int h_create_workspace(h2o_req_t *req)
     uint64_t version;
     cp_admin_rc_t rc =
         cp_admin_create_workspace(g.opts->store, id->valuestring, name, &ws, &version, &param, err, sizeof(err));
-    if (rc != CP_ADMIN_OK) {
-        send_admin_rc(req, rc, param, err);
-        goto done;
-    }
-    cp_bus_notify(version);
-    SY_INFO("msg=\"workspace created\" id=%s version=%llu", id->valuestring, (unsigned long long)version);
-    send_owned(req, 201, ws);
+    send_written(req, rc, param, err, ws, version, 201, "workspace created", id->valuestring);
 done:
     cJSON_Delete(root);
     return 0;
@@ -408,10 +421,7 @@ static int h_list_keys(h2o_req_t *req, const char *ws)
         send_admin_rc(req, rc, NULL, err);
         return 0;
     }
-    cJSON *b = cJSON_CreateObject();
-    cJSON_AddStringToObject(b, "object", "list");
-    cJSON_AddItemToObject(b, "data", arr);
-    return send_owned(req, 200, b);
+    return send_list(req, arr);
 }
 
 static int h_create_key(h2o_req_t *req, const char *ws)
@@ -523,13 +533,7 @@ static int h_patch_key(h2o_req_t *req, const char *id)
     cJSON *out;
     uint64_t version;
     cp_admin_rc_t rc = cp_admin_update_key(g.opts->store, id, &p, &out, &version, &param, err, sizeof(err));
-    if (rc != CP_ADMIN_OK) {
-        send_admin_rc(req, rc, param, err);
-        goto done;
-    }
-    cp_bus_notify(version);
-    SY_INFO("msg=\"key updated\" id=%s version=%llu", id, (unsigned long long)version);
-    send_owned(req, 200, out);
+    send_written(req, rc, param, err, out, version, 200, "key updated", id);
 done:
     cJSON_Delete(root);
     return 0;
@@ -541,10 +545,7 @@ static int h_list_providers(h2o_req_t *req)
     cJSON *arr = cp_admin_list_providers(g.opts->store, err, sizeof(err));
     if (arr == NULL)
         return send_store_error(req, err);
-    cJSON *b = cJSON_CreateObject();
-    cJSON_AddStringToObject(b, "object", "list");
-    cJSON_AddItemToObject(b, "data", arr);
-    return send_owned(req, 200, b);
+    return send_list(req, arr);
 }
 
 static int h_get_models(h2o_req_t *req, const char *id)
@@ -558,10 +559,7 @@ static int h_get_models(h2o_req_t *req, const char *id)
     }
     if (id != NULL)
         return send_owned(req, 200, out);
-    cJSON *b = cJSON_CreateObject();
-    cJSON_AddStringToObject(b, "object", "list");
-    cJSON_AddItemToObject(b, "data", out);
-    return send_owned(req, 200, b);
+    return send_list(req, out);
 }
 
 
@@ -622,13 +620,7 @@ static int h_patch_model(h2o_req_t *req, const char *id)
     cJSON *out;
     uint64_t version;
     cp_admin_rc_t rc = cp_admin_update_model(g.opts->store, id, &p, &out, &version, err, sizeof(err));
-    if (rc != CP_ADMIN_OK) {
-        send_admin_rc(req, rc, NULL, err);
-        goto done;
-    }
-    cp_bus_notify(version);
-    SY_INFO("msg=\"model updated\" id=%s version=%llu", id, (unsigned long long)version);
-    send_owned(req, 200, out);
+    send_written(req, rc, NULL, err, out, version, 200, "model updated", id);
 done:
     cJSON_Delete(root);
     return 0;
