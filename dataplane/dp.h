@@ -4,9 +4,11 @@
  * A request meets the stages in file order:
  *   dp_accept.c   request id, CORS, method/path dispatch            (stage 1)
  *   dp_auth.c     API key → key record                               (stage 2)
- *   dp_admit.c    workspace/key state; later balance and limits      (stage 3)
+ *   dp_admit.c    workspace/key state, rate limits                   (stage 3)
  *   dp_body.c     parse and validate the JSON body                   (stage 4)
  *   dp_route.c    model form → ordered candidate list                (stage 5)
+ *   dp_admit.c    worst case reserved against balance and key budget (stage 3b,
+ *                 dp_admit_reserve: needs the candidates; dp_reserve.h)
  *   providers/    adapt the request to the candidate's dialect       (stage 6)
  *   dp_upstream.c libcurl multi transfer on the loop                 (stage 7)
  *   dp_relay.c    response/stream back to the client, failover       (stage 8)
@@ -33,6 +35,7 @@
 #include "dp_breaker.h"
 #include "dp_classify.h"
 #include "dp_limit.h"
+#include "dp_reserve.h"
 #include "dp_snapshot.h"
 #include "sy_arena.h"
 #include "sy_json.h"
@@ -83,6 +86,7 @@ typedef struct dp_req {
     dp_endpoint_t ep;
     const dp_key_t *key;
     dp_limit_view_t rl; /* stage 3: rate-limit outcome, for the x-ratelimit-* headers and settlement */
+    dp_reserve_t rsv;   /* stage 3b (after routing): the worst case held against balance/budget; closed in dp_meter_finish */
 
     /* request-lifetime memory: the parsed body and the parsed upstream answer live here */
     sy_arena_t arena;
@@ -136,6 +140,7 @@ typedef struct dp_req {
     /* stage 9: the usage record — one per upstream attempt (dp_meter_attempt_end, dp_usage.h) */
     int ua_open;               /* an attempt started and its record is not submitted yet */
     uint64_t ua_content_bytes; /* string content relayed in this attempt's stream (the estimate) */
+    sy_nano_t billed;          /* sum of the submitted records' cost: what the ledger will debit */
 } dp_req_t;
 
 struct dp_thread {
@@ -179,6 +184,10 @@ sy_err_t dp_auth(dp_req_t *r);
 /* ---- dp_admit.c (stage 3) ---- */
 /* On refusal, msg gets the client-facing message (the caller answers with it). */
 sy_err_t dp_admit(dp_req_t *r, char *msg, size_t msglen);
+/* Stage 3b, run right after routing (the candidates are known): reserves the request's worst
+ * case against the workspace balance and the key budget (dp_reserve.h). On refusal
+ * SY_E_INSUFFICIENT_QUOTA with the client's message in msg. dp_meter_finish closes it. */
+sy_err_t dp_admit_reserve(dp_req_t *r, char *msg, size_t msglen);
 /* ---- dp_body.c (stage 4) ---- */
 sy_err_t dp_body_parse(dp_req_t *r, char *msg, size_t msglen, const char **param);
 /* ---- dp_route.c (stage 5) ---- */

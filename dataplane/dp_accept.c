@@ -143,6 +143,11 @@ static void proxy(dp_req_t *r, dp_endpoint_t ep)
         dp_respond_error(r, e, msg, param);
         return;
     }
+    /* money last: the worst case needs the candidates; released in dp_meter_finish */
+    if ((e = dp_admit_reserve(r, msg, sizeof(msg))) != SY_E_OK) {
+        dp_respond_error(r, e, msg, NULL);
+        return;
+    }
     dp_relay_forward(r);
 }
 

@@ -2,13 +2,17 @@
  * Stage 3: admit — is this key allowed to spend right now? Key revoked or expired → 401,
  * workspace deactivated → 403, a rate limit (requests or tokens per minute, key or
  * workspace; dp_limit.h, docs/admission.md) → 429 `rate_limited` with `retry-after`.
- * (Balance and budgets join here.) The model scope is checked in dp_route, once the body says
- * which model.
+ * The model scope is checked in dp_route, once the body says which model.
+ *
+ * Stage 3b, dp_admit_reserve, runs after routing because the worst case depends on the
+ * candidates' prices: the prepaid balance and the key budget (dp_reserve.h) → 402
+ * `insufficient_quota` (dp_respond_error adds x-should-retry: false).
  */
 #include <stdio.h>
 #include <time.h>
 
 #include "dp.h"
+#include "sy_money.h"
 
 sy_err_t dp_admit(dp_req_t *r, char *msg, size_t msglen)
 {
@@ -40,4 +44,55 @@ sy_err_t dp_admit(dp_req_t *r, char *msg, size_t msglen)
                  "Rate limit reached for tokens per minute (limit %u, requested about %lld). Please try again in %us.",
                  r->rl.tok_limit, (long long)est, r->rl.retry_after_s);
     return SY_E_RATE_LIMITED; /* dp_respond_error adds retry-after from r->rl */
+}
+
+/* max_tokens or max_completion_tokens from the parsed body; 0 when neither is a positive number. */
+static int64_t body_max_tokens(const dp_req_t *r)
+{
+    static const char *const names[] = {"max_tokens", "max_completion_tokens"};
+    for (size_t i = 0; i < 2; i++) {
+        const cJSON *v = r->body ? cJSON_GetObjectItemCaseSensitive(r->body, names[i]) : NULL;
+        if (cJSON_IsNumber(v) && v->valuedouble >= 1)
+            return v->valuedouble > 1e12 ? (int64_t)1e12 : (int64_t)v->valuedouble;
+    }
+    return 0;
+}
+
+sy_err_t dp_admit_reserve(dp_req_t *r, char *msg, size_t msglen)
+{
+    const dp_key_t *k = r->key;
+    if (k == NULL || r->snap == NULL || r->req == NULL || (!k->workspace->has_balance && k->budget <= 0))
+        return SY_E_OK;
+    /* the worst case over the candidates: failover may land on the most expensive one */
+    uint64_t bytes = r->req->entity.len;
+    int64_t max_tokens = body_max_tokens(r);
+    sy_nano_t worst = 0;
+    for (size_t i = 0; i < r->ncand; i++) {
+        const dp_model_t *m = r->cand[i];
+        sy_nano_t c = dp_reserve_worst_case(bytes, max_tokens, r->ep == DP_EP_EMBEDDINGS, m->input_per_m,
+                                            m->output_per_m, m->context_window);
+        if (c > worst)
+            worst = c;
+    }
+    dp_reserve_why_t why;
+    dp_reserve_reason_t res = dp_reserve_take(k, r->snap->version, worst, dp_limit_now_ns(), &r->rsv, &why);
+    if (res == DP_RESERVE_OK)
+        return SY_E_OK;
+    const char *what = res == DP_RESERVE_BALANCE ? "balance" : "key budget";
+    char w[32], left[32], held[32];
+    sy_money_format_usd(worst, w);
+    sy_money_format_usd(why.remaining > 0 ? why.remaining : 0, left);
+    sy_money_format_usd(why.reserved, held);
+    if (why.remaining <= 0)
+        snprintf(msg, msglen, "%s exhausted. Add credits to continue.",
+                 res == DP_RESERVE_BALANCE ? "Balance" : "Key budget");
+    else if (worst > why.remaining)
+        /* even alone this request could overspend: a smaller max_tokens may pass */
+        snprintf(msg, msglen,
+                 "this request's worst case ($%s) exceeds the remaining %s ($%s); lower max_tokens or add credits",
+                 w, what, left);
+    else
+        snprintf(msg, msglen, "%s exhausted: the remaining $%s is held by requests in flight ($%s)",
+                 res == DP_RESERVE_BALANCE ? "Balance" : "Key budget", left, held);
+    return SY_E_INSUFFICIENT_QUOTA;
 }

@@ -123,6 +123,7 @@ void dp_meter_attempt_end(dp_req_t *r, sy_err_t err)
     sy_nano_t a = sy_money_cost(u->tokens_in, r->model->input_per_m);
     sy_nano_t b = sy_money_cost(u->tokens_out, r->model->output_per_m);
     u->cost_nano = a > INT64_MAX - b ? INT64_MAX : a + b;
+    r->billed = r->billed > INT64_MAX - u->cost_nano ? INT64_MAX : r->billed + u->cost_nano;
     uint64_t now = dp_now_ns();
     u->latency_ms = ms_capped(now > r->t_attempt_ns ? now - r->t_attempt_ns : 0);
     u->ttft_ms = r->stream && r->t_attempt_fb_ns > r->t_attempt_ns ? ms_capped(r->t_attempt_fb_ns - r->t_attempt_ns) : 0;
@@ -139,6 +140,12 @@ void dp_meter_attempt_end(dp_req_t *r, sy_err_t err)
 void dp_meter_finish(dp_req_t *r)
 {
     dp_meter_attempt_end(r, r->end);
+    /* the one place a reservation closes, however the request ended (success, upstream error,
+     * timeout, client gone, shutdown): release the worst case, settle what the ledger will
+     * debit — the records' sum (estimates included) when records are kept, else the metered
+     * cost. A request that never reached an upstream settles 0. */
+    if (r->rsv.open)
+        dp_reserve_close(&r->rsv, dp_usage_enabled() ? r->billed : dp_meter_cost(r), dp_limit_now_ns());
     /* token limits were charged an estimate at admission: correct them to what the provider
      * counted (docs/admission.md); without provider usage the estimate stands */
     if (r->key != NULL && r->snap != NULL && r->rl.est_tokens > 0 && r->usage.have)

@@ -273,6 +273,9 @@ async function main() {
 
   let r = await api('/api/workspaces', 'POST', { id: 'ws_prop', name: 'propagation' });
   if (r.status !== 201) throw new Error(`create workspace: ${r.status} ${r.text}`);
+  // prepaid: a workspace with no balance gets 402 (docs/admission.md)
+  r = await api('/api/workspaces/ws_prop/credits', 'POST', { amount_usd: '1000', reference: 'bench-seed' });
+  if (r.status !== 201) throw new Error(`credit workspace: ${r.status} ${r.text}`);
 
   console.log(`switchyard propagation benchmark: ${N_KEYS} keys, 2 data planes (--threads 1), poll every ${POLL_MS} ms per node, loopback`);
 

@@ -326,6 +326,11 @@ async function main() {
   progress(`cp up: "catalog loaded" after ${cpLogMs.toFixed(0)} ms, /healthz 200 after ${cpHealthMs.toFixed(0)} ms`);
   const api = (p, method = 'GET', body) =>
     request(cpBase + p, { method, headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  {
+    // prepaid: the load key's workspace needs a balance, else every request is a 402
+    const c = await api('/api/workspaces/ws_scale/credits', 'POST', { amount_usd: '100000', reference: 'bench-seed' });
+    if (c.status !== 201) throw new Error(`credit ws_scale: ${c.status} ${c.text ?? ''}`);
+  }
 
   // ---- cp snapshot build, timed from a bus client of our own (no data plane attached yet)
   const fetchMs = [];

@@ -78,6 +78,9 @@ after(async () => {
 test('a key created through the API works on both nodes; its revocation reaches both within 1 s', async () => {
   let r = await api('/api/workspaces', { method: 'POST', body: { id: 'ws_bus', name: 'bus' } });
   assert.equal(r.status, 201, r.text);
+  // a prepaid workspace needs credit before priced models serve it (docs/admission.md, reservations)
+  r = await api('/api/workspaces/ws_bus/credits', { method: 'POST', body: { amount_usd: '100', reference: 'it-ws_bus' } });
+  assert.equal(r.status, 201, r.text);
   r = await api('/api/workspaces/ws_bus/keys', { method: 'POST', body: { name: 'k', allowed_models: ['*'], expires_at: 0 } });
   assert.equal(r.status, 201, r.text);
   const key = r.json.key;

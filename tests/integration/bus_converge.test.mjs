@@ -65,6 +65,9 @@ async function metric(d, name, label) {
 async function createKey(api, ws) {
   let r = await api('/api/workspaces', { method: 'POST', body: { id: ws, name: ws } });
   assert.equal(r.status, 201, r.text);
+  // a prepaid workspace needs credit before priced models serve it (docs/admission.md, reservations)
+  r = await api(`/api/workspaces/${ws}/credits`, { method: 'POST', body: { amount_usd: '100', reference: `it-${ws}` } });
+  assert.equal(r.status, 201, r.text);
   r = await api(`/api/workspaces/${ws}/keys`, { method: 'POST', body: { name: 'k', allowed_models: ['*'], expires_at: 0 } });
   assert.equal(r.status, 201, r.text);
   assert.match(r.json.key, /^sk-sy-/);

@@ -114,6 +114,9 @@ after(async () => {
 test('nodes ride out control-plane outages from their snapshot caches and converge when it returns', async () => {
   let r = await api('/api/workspaces', { method: 'POST', body: { id: 'ws_out', name: 'outage' } });
   assert.equal(r.status, 201, r.text);
+  // a prepaid workspace needs credit before priced models serve it (docs/admission.md, reservations)
+  r = await api('/api/workspaces/ws_out/credits', { method: 'POST', body: { amount_usd: '100', reference: 'it-ws_out' } });
+  assert.equal(r.status, 201, r.text);
   r = await api('/api/workspaces/ws_out/keys', { method: 'POST', body: { name: 'k', allowed_models: ['*'], expires_at: 0 } });
   assert.equal(r.status, 201, r.text);
   const key = r.json.key;

@@ -22,6 +22,9 @@ async function metric(name, label) {
 async function newKey(ws) {
   let r = await cp.api('/api/workspaces', { method: 'POST', body: { id: ws } });
   assert.equal(r.status, 201, r.text);
+  // a prepaid workspace needs credit before priced models serve it (docs/admission.md, reservations)
+  r = await cp.api(`/api/workspaces/${ws}/credits`, { method: 'POST', body: { amount_usd: '100', reference: `it-${ws}` } });
+  assert.equal(r.status, 201, r.text);
   r = await cp.api(`/api/workspaces/${ws}/keys`, { method: 'POST', body: { allowed_models: ['*'] } });
   assert.equal(r.status, 201, r.text);
   return r.json.key;

@@ -49,6 +49,9 @@ before(async () => {
   };
   cp = await startCp({ dir: tmp.dir, catalog });
   dp = await startBusDp({ dir: tmp.dir, cp, env: { MOCK_KEY: UPSTREAM_KEY } });
+  // a prepaid workspace needs credit before priced models serve it (docs/admission.md, reservations)
+  const c = await cp.api('/api/workspaces/ws_a/credits', { method: 'POST', body: { amount_usd: '100', reference: 'it-ws_a' } });
+  assert.equal(c.status, 201, c.text);
   const r = await cp.api('/api/workspaces/ws_a/keys', { method: 'POST', body: { name: 'models reader', allowed_models: ['*'] } });
   assert.equal(r.status, 201, r.text);
   keyForModels = r.json.key;

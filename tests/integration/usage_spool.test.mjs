@@ -125,6 +125,9 @@ before(async () => {
   mock = await startMock({ dir: tmp.dir });
   cp = await startCp({ dir: tmp.dir, catalog: catalog() });
   for (const ws of WORKSPACES) {
+    // a prepaid workspace needs credit before priced models serve it (docs/admission.md, reservations)
+    const c = await cp.api(`/api/workspaces/${ws}/credits`, { method: 'POST', body: { amount_usd: '100', reference: `it-${ws}` } });
+    assert.equal(c.status, 201, c.text);
     const r = await cp.api(`/api/workspaces/${ws}/keys`, { method: 'POST', body: { name: 'k', allowed_models: ['*'], expires_at: 0 } });
     assert.equal(r.status, 201, r.text);
     keys[ws] = r.json.key;

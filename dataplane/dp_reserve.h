@@ -1,0 +1,84 @@
+/*
+ * dp_reserve — reservations against the prepaid workspace balance and the key budget
+ * (docs/admission.md, "Balances and budgets: reservations").
+ *
+ * Before a request calls an upstream, its worst-case cost is reserved against
+ *   (a) the workspace balance as this node knows it: the newest snapshot balance seen, minus
+ *       this node's own settled spend since that baseline, minus open reservations;
+ *   (b) the key budget: budget − the snapshot's spent − own settled spend − open reservations.
+ * At the end of the request the reservation is closed exactly once: released, and the real
+ * cost (possibly 0) settled into the node's own spend.
+ *
+ * Baselines. Each entry remembers the snapshot version and value (balance, or key spent) it
+ * counts from. When a request brings a newer snapshot whose value differs, the entry rotates:
+ * own spend since the old baseline moves to `prev` and keeps counting until the NEXT rotation,
+ * because usage records still in flight to the control plane are not in the new value yet.
+ * Spend is therefore counted twice for up to one refresh period — the node is stricter, never
+ * looser. A newer snapshot with the same value (nothing ingested for this workspace) does not
+ * rotate at all.
+ *
+ * State: one node-wide fixed table in BSS (DP_RESERVE_STRIPES × DP_RESERVE_SLOTS_PER_STRIPE),
+ * striped mutexes held only for a bounded probe and arithmetic (no syscall, no allocation), the
+ * same shape as dp_limit. An entry is reusable once it holds no open reservation and its last
+ * settlement is older than DP_RESERVE_IDLE_NS (by then the control plane has long ingested its
+ * records). When a probe window holds only live entries the request is admitted without a
+ * reservation (fail open) and counted (switchyard_reserve_table_full_total).
+ *
+ * Money is int64 nano-USD. Threading: every function is safe from any thread; nothing blocks.
+ */
+#ifndef DP_RESERVE_H
+#define DP_RESERVE_H
+
+#include <stdint.h>
+
+#include "dp_snapshot.h"
+
+#define DP_RESERVE_STRIPES 64
+#define DP_RESERVE_SLOTS_PER_STRIPE 256
+#define DP_RESERVE_PROBE 32
+#define DP_RESERVE_IDLE_NS (60ull * 1000000000ull) /* an idle entry older than this carries nothing */
+#define DP_RESERVE_DEFAULT_OUTPUT 4096             /* output tokens assumed with neither max_tokens nor a context window */
+
+typedef enum { DP_RESERVE_OK = 0, DP_RESERVE_BALANCE, DP_RESERVE_BUDGET } dp_reserve_reason_t;
+
+/* A request's open reservation (lives in the request; plain data). */
+typedef struct {
+    int open;               /* 1 between a successful dp_reserve_take and dp_reserve_close */
+    sy_nano_t amount;       /* the worst case reserved */
+    uint64_t ws_id, key_id; /* table ids; 0 = that side not reserved */
+} dp_reserve_t;
+
+/* What a refusal saw, for the client's message. */
+typedef struct {
+    sy_nano_t remaining; /* value − own spend (what is left before counting open reservations) */
+    sy_nano_t reserved;  /* open reservations on that entry */
+} dp_reserve_why_t;
+
+/* Worst-case cost of a request: ceil(body_bytes / 4) input tokens at `in_per_m`, plus output
+ * tokens at `out_per_m`: `max_tokens` when > 0, else `context_window` − the input estimate when
+ * that is positive, else DP_RESERVE_DEFAULT_OUTPUT; `embeddings` has no output. Saturating. */
+sy_nano_t dp_reserve_worst_case(uint64_t body_bytes, int64_t max_tokens, int embeddings, sy_nano_t in_per_m,
+                                sy_nano_t out_per_m, uint32_t context_window);
+
+/* Reserves `amount` against key k's workspace balance (when the workspace has_balance) and
+ * its budget (when budget > 0), all or nothing, as of snapshot `version`. `now_ns` is
+ * CLOCK_MONOTONIC or a test clock. On DP_RESERVE_OK *res is open (or left closed when nothing
+ * applies / the table is full); otherwise *why tells the refusal's numbers. */
+dp_reserve_reason_t dp_reserve_take(const dp_key_t *k, uint64_t version, sy_nano_t amount, uint64_t now_ns,
+                                    dp_reserve_t *res, dp_reserve_why_t *why);
+
+/* Closes an open reservation once: releases its amount and adds `cost` (the real cost, >= 0)
+ * to the node's own spend. No-op when res is not open. */
+void dp_reserve_close(dp_reserve_t *res, sy_nano_t cost, uint64_t now_ns);
+
+/* Prometheus text: reserved / settled / released nano-USD, open reservations, refusals by
+ * reason, table-full events. Appends at most cap bytes (NUL-terminated); returns the length. */
+size_t dp_reserve_metrics_render(char *buf, size_t cap);
+
+/* Open reservations on this node (the gauge). */
+int64_t dp_reserve_open_count(void);
+
+/* Tests only: forget every entry and counter. */
+void dp_reserve_reset_all(void);
+
+#endif
