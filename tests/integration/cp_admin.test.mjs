@@ -47,7 +47,9 @@ before(async () => {
     workspaces: [{ id: 'ws_a', active: true }],
     keys: [],
   };
-  cp = await startCp({ dir: tmp.dir, catalog });
+  // a short balance refresh: the usage of this file's own chat requests reaches a versioned
+  // write quickly, so quietVersion() windows are not crossed by a late refresh
+  cp = await startCp({ dir: tmp.dir, catalog, args: ['--balance-refresh-ms', '200'] });
   dp = await startBusDp({ dir: tmp.dir, cp, env: { MOCK_KEY: UPSTREAM_KEY } });
   // a prepaid workspace needs credit before priced models serve it (docs/admission.md, reservations)
   const c = await cp.api('/api/workspaces/ws_a/credits', { method: 'POST', body: { amount_usd: '100', reference: 'it-ws_a' } });
