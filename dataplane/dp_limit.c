@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dp_stripe.h"
 #include "sy_json.h"
 
 typedef struct {
@@ -43,26 +44,6 @@ uint64_t dp_limit_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t key_id(const dp_key_t *k)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | k->sha256[i];
-    v &= ~(1ull << 63); /* keys and workspaces never share an id */
-    return v ? v : 1;
-}
-
-static uint64_t ws_id(const dp_workspace_t *w)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a, then a finalizer so stripes spread */
-    for (const unsigned char *p = (const unsigned char *)w->id; *p; p++)
-        h = (h ^ *p) * 1099511628211ull;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    return h | (1ull << 63);
 }
 
 static stripe_t *stripe_of(uint64_t id)
@@ -139,31 +120,6 @@ static uint64_t remaining(const bucket_t *b, uint64_t tat, uint64_t now)
     return (uint64_t)((unsigned __int128)(DP_LIMIT_WINDOW_NS - debt) * b->share / DP_LIMIT_WINDOW_NS);
 }
 
-static void lock2(stripe_t *a, stripe_t *b)
-{
-    if (a != NULL && b != NULL && a != b) {
-        if (a > b) { /* one global order: no deadlock between threads locking the same pair */
-            stripe_t *t = a;
-            a = b;
-            b = t;
-        }
-        pthread_mutex_lock(&a->mu);
-        pthread_mutex_lock(&b->mu);
-    } else if (a != NULL) {
-        pthread_mutex_lock(&a->mu);
-    } else if (b != NULL) {
-        pthread_mutex_lock(&b->mu);
-    }
-}
-
-static void unlock2(stripe_t *a, stripe_t *b)
-{
-    if (a != NULL)
-        pthread_mutex_unlock(&a->mu);
-    if (b != NULL && b != a)
-        pthread_mutex_unlock(&b->mu);
-}
-
 dp_limit_reason_t dp_limit_admit(const dp_key_t *k, uint32_t nodes, int charge, int64_t est_tokens, uint64_t now_ns,
                                  dp_limit_view_t *v)
 {
@@ -178,7 +134,7 @@ dp_limit_reason_t dp_limit_admit(const dp_key_t *k, uint32_t nodes, int charge, 
     int need[2] = {lim[0][0] || lim[0][1], lim[1][0] || lim[1][1]};
     if (!need[0] && !need[1])
         return DP_LIMIT_OK;
-    uint64_t ids[2] = {need[0] ? key_id(k) : 0, need[1] ? ws_id(w) : 0};
+    uint64_t ids[2] = {need[0] ? k->tid : 0, need[1] ? w->tid : 0};
     stripe_t *st[2] = {need[0] ? stripe_of(ids[0]) : NULL, need[1] ? stripe_of(ids[1]) : NULL};
     uint64_t tok = est_tokens > 0 ? (uint64_t)est_tokens : 0;
     if (charge) {
@@ -188,7 +144,7 @@ dp_limit_reason_t dp_limit_admit(const dp_key_t *k, uint32_t nodes, int charge, 
     bucket_t b[4];
     size_t nb = 0;
     int full = 0;
-    lock2(st[0], st[1]);
+    dp_stripe_lock2(st[0] ? &st[0]->mu : NULL, st[1] ? &st[1]->mu : NULL);
     for (int e = 0; e < 2; e++) {
         if (!need[e])
             continue;
@@ -220,7 +176,7 @@ dp_limit_reason_t dp_limit_admit(const dp_key_t *k, uint32_t nodes, int charge, 
         for (size_t i = 0; i < nb; i++)
             b[i].slot->tat[b[i].kind] = b[i].next;
     }
-    unlock2(st[0], st[1]);
+    dp_stripe_unlock2(st[0] ? &st[0]->mu : NULL, st[1] ? &st[1]->mu : NULL);
 
     dp_limit_reason_t why = DP_LIMIT_OK;
     uint64_t retry_ns = 0;
@@ -281,7 +237,7 @@ void dp_limit_settle(const dp_key_t *k, uint32_t nodes, int64_t estimated_tokens
     for (int e = 0; e < 2; e++) {
         if (lim[e] == 0)
             continue;
-        uint64_t id = e == 0 ? key_id(k) : ws_id(w);
+        uint64_t id = e == 0 ? k->tid : w->tid;
         stripe_t *st = stripe_of(id);
         uint32_t share = share_of(lim[e], nodes);
         uint64_t units = (uint64_t)(delta < 0 ? -delta : delta);

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dp_stripe.h"
+
 /* Own spend double-counted after a rotation stops counting after this long: the records it
  * stands for were sent within milliseconds (or spooled), and a snapshot that bumped the
  * baseline is at least this fresh about everything acked before it. Without the expiry a
@@ -40,26 +42,6 @@ static struct {
     atomic_llong open;
 } g_m;
 
-static uint64_t key_id(const dp_key_t *k)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | k->sha256[i];
-    v &= ~(1ull << 63);
-    return v ? v : 1;
-}
-
-static uint64_t ws_id(const dp_workspace_t *w)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a + finalizer, as dp_limit */
-    for (const unsigned char *p = (const unsigned char *)w->id; *p; p++)
-        h = (h ^ *p) * 1099511628211ull;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    return h | (1ull << 63);
-}
-
 static stripe_t *stripe_of(uint64_t id)
 {
     return &g_tab[(id ^ (id >> 29)) % DP_RESERVE_STRIPES];
@@ -89,31 +71,6 @@ static slot_t *find(stripe_t *st, uint64_t id, uint64_t now, int create)
     reuse->id = id;
     reuse->last_ns = now;
     return reuse;
-}
-
-static void lock2(stripe_t *a, stripe_t *b)
-{
-    if (a != NULL && b != NULL && a != b) {
-        if (a > b) { /* one global order: no deadlock */
-            stripe_t *t = a;
-            a = b;
-            b = t;
-        }
-        pthread_mutex_lock(&a->mu);
-        pthread_mutex_lock(&b->mu);
-    } else if (a != NULL) {
-        pthread_mutex_lock(&a->mu);
-    } else if (b != NULL) {
-        pthread_mutex_lock(&b->mu);
-    }
-}
-
-static void unlock2(stripe_t *a, stripe_t *b)
-{
-    if (a != NULL)
-        pthread_mutex_unlock(&a->mu);
-    if (b != NULL && b != a)
-        pthread_mutex_unlock(&b->mu);
 }
 
 /* Takes the baseline of a newer snapshot (see dp_reserve.h: rotation only when the value moved). */
@@ -171,15 +128,15 @@ dp_reserve_reason_t dp_reserve_take(const dp_key_t *k, uint64_t version, sy_nano
     int need_ws = w != NULL && w->has_balance, need_key = k->budget > 0;
     if (!need_ws && !need_key)
         return DP_RESERVE_OK;
-    uint64_t ids[2] = {need_ws ? ws_id(w) : 0, need_key ? key_id(k) : 0};
+    uint64_t ids[2] = {need_ws ? w->tid : 0, need_key ? k->tid : 0};
     stripe_t *st[2] = {need_ws ? stripe_of(ids[0]) : NULL, need_key ? stripe_of(ids[1]) : NULL};
 
     dp_reserve_reason_t out = DP_RESERVE_OK;
-    lock2(st[0], st[1]);
+    dp_stripe_lock2(st[0] ? &st[0]->mu : NULL, st[1] ? &st[1]->mu : NULL);
     slot_t *s[2] = {need_ws ? find(st[0], ids[0], now_ns, 1) : NULL, need_key ? find(st[1], ids[1], now_ns, 1) : NULL};
     if ((need_ws && s[0] == NULL) || (need_key && s[1] == NULL)) {
         /* fail open: refusing would let unrelated busy workspaces deny service to this one */
-        unlock2(st[0], st[1]);
+        dp_stripe_unlock2(st[0] ? &st[0]->mu : NULL, st[1] ? &st[1]->mu : NULL);
         atomic_fetch_add_explicit(&g_m.table_full, 1, memory_order_relaxed);
         return DP_RESERVE_OK;
     }
@@ -210,7 +167,7 @@ dp_reserve_reason_t dp_reserve_take(const dp_key_t *k, uint64_t version, sy_nano
             s[i]->last_ns = now_ns;
         }
     }
-    unlock2(st[0], st[1]);
+    dp_stripe_unlock2(st[0] ? &st[0]->mu : NULL, st[1] ? &st[1]->mu : NULL);
 
     if (out != DP_RESERVE_OK) {
         atomic_fetch_add_explicit(&g_m.refused[out], 1, memory_order_relaxed);
@@ -234,7 +191,7 @@ void dp_reserve_close(dp_reserve_t *res, sy_nano_t cost, uint64_t now_ns)
         cost = 0;
     uint64_t ids[2] = {res->ws_id, res->key_id};
     stripe_t *st[2] = {ids[0] ? stripe_of(ids[0]) : NULL, ids[1] ? stripe_of(ids[1]) : NULL};
-    lock2(st[0], st[1]);
+    dp_stripe_lock2(st[0] ? &st[0]->mu : NULL, st[1] ? &st[1]->mu : NULL);
     for (int i = 0; i < 2; i++) {
         if (st[i] == NULL)
             continue;
@@ -247,7 +204,7 @@ void dp_reserve_close(dp_reserve_t *res, sy_nano_t cost, uint64_t now_ns)
         s->cur = s->cur > INT64_MAX - cost ? INT64_MAX : s->cur + cost;
         s->last_ns = now_ns;
     }
-    unlock2(st[0], st[1]);
+    dp_stripe_unlock2(st[0] ? &st[0]->mu : NULL, st[1] ? &st[1]->mu : NULL);
     atomic_fetch_add_explicit(&g_m.released, (unsigned long long)res->amount, memory_order_relaxed);
     atomic_fetch_add_explicit(&g_m.settled, (unsigned long long)cost, memory_order_relaxed);
     atomic_fetch_sub_explicit(&g_m.open, 1, memory_order_relaxed);

@@ -277,6 +277,7 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
         if (find_workspace(s, w->id))
             return sy_errf(err, errlen, "workspace %s: duplicate id", w->id);
         s->workspaces[i].id = pool_strdup(pool, w->id);
+        s->workspaces[i].tid = dp_workspace_tid(s->workspaces[i].id);
         s->workspaces[i].active = w->active;
         s->workspaces[i].has_balance = w->has_balance;
         s->workspaces[i].balance = w->balance_nano;
@@ -299,6 +300,7 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
             return sy_errf(err, errlen, "key %s: unknown workspace '%s'", k->id, k->workspace);
         d->id = pool_strdup(pool, k->id);
         memcpy(d->sha256, k->sha256.data, SY_SHA256_LEN);
+        d->tid = dp_key_tid(d->sha256);
         d->revoked = k->revoked;
         d->expires_at = k->expires_at;
         d->budget = k->budget_nano > 0 ? k->budget_nano : 0;
@@ -361,6 +363,26 @@ dp_snapshot_t *dp_snapshot_build(const Switchyard__Snapshot *pb, char *err, size
         s->created_at_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     }
     return s;
+}
+
+uint64_t dp_key_tid(const uint8_t sha256[SY_SHA256_LEN])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | sha256[i];
+    v &= ~(1ull << 63); /* keys and workspaces never share an id */
+    return v ? v : 1;
+}
+
+uint64_t dp_workspace_tid(const char *id)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a, then a finalizer so stripes spread */
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h | (1ull << 63);
 }
 
 void dp_snapshot_ref(dp_snapshot_t *s)

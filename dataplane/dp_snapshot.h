@@ -64,6 +64,7 @@ typedef struct {
     int has_balance;      /* 0: no prepaid balance enforced (standalone mode) */
     sy_nano_t balance;    /* the ledger balance when the snapshot was built */
     uint32_t rpm, tpm;    /* fleet-wide workspace rate limits; 0 = none (dp_limit.h) */
+    uint64_t tid;         /* dp_workspace_tid(id): its entry in the node-wide limit/reservation tables */
 } dp_workspace_t;
 
 typedef struct {
@@ -77,6 +78,7 @@ typedef struct {
     sy_nano_t budget;     /* 0 = no budget of its own */
     sy_nano_t spent;      /* spend the control plane knew of at snapshot time */
     uint32_t rpm, tpm;    /* 0 = no per-key limit */
+    uint64_t tid;         /* dp_key_tid(sha256): its entry in the node-wide limit/reservation tables */
 } dp_key_t;
 
 typedef struct dp_snapshot {
@@ -121,6 +123,11 @@ typedef struct dp_snapshot {
  * provider credentials from the environment. Returns NULL with a message in err on failure.
  * The result has one reference, owned by the caller. */
 dp_snapshot_t *dp_snapshot_build(const Switchyard__Snapshot *pb, char *err, size_t errlen);
+
+/* Ids of keys and workspaces in the node-wide tables (dp_limit, dp_reserve), computed once at
+ * snapshot build: stable across snapshots, never 0, and a key's never equals a workspace's. */
+uint64_t dp_key_tid(const uint8_t sha256[SY_SHA256_LEN]);
+uint64_t dp_workspace_tid(const char *id);
 
 void dp_snapshot_ref(dp_snapshot_t *s);
 /* Drops a reference. The last one frees the table — which for 100,000 keys is thousands of

@@ -24,6 +24,9 @@ static dp_key_t mkkey(uint8_t tag, const dp_workspace_t *w, uint32_t rpm, uint32
     for (int i = 0; i < 32; i++)
         k.sha256[i] = (uint8_t)(tag * 31 + i);
     k.workspace = w;
+    k.tid = dp_key_tid(k.sha256);
+    /* a snapshot build sets these; the tests build their workspaces by hand */
+    ((dp_workspace_t *)w)->tid = dp_workspace_tid(w->id);
     k.rpm = rpm;
     k.tpm = tpm;
     return k;
@@ -144,6 +147,7 @@ static void test_table(void)
         dp_key_t k = mkkey(0, &ws, 1000, 0);
         memcpy(k.sha256, &i, sizeof(i));
         k.sha256[7] = (uint8_t)(i >> 3);
+        k.tid = dp_key_tid(k.sha256);
         /* each key used once, 1 s apart in the injected clock: a 1000-rpm bucket refills 60 ms
          * of debt well within that */
         refused += dp_limit_admit(&k, 1, 1, 0, T0 + (uint64_t)i * SEC, &v) != DP_LIMIT_OK;
@@ -156,6 +160,7 @@ static void test_table(void)
     for (uint32_t i = 0; i < 40000; i++) {
         dp_key_t k = mkkey(0, &ws, 1, 0);
         memcpy(k.sha256 + 1, &i, sizeof(i)); /* not byte 0: its top bit is the key/workspace domain */
+        k.tid = dp_key_tid(k.sha256);
         (void)dp_limit_admit(&k, 1, 1, 0, T0, &v);
     }
     dp_limit_metrics_render(buf, sizeof(buf));

@@ -25,6 +25,9 @@ static dp_key_t mkkey(uint8_t tag, const dp_workspace_t *w, sy_nano_t budget, sy
     for (int i = 0; i < 32; i++)
         k.sha256[i] = (uint8_t)(tag * 31 + i);
     k.workspace = w;
+    k.tid = dp_key_tid(k.sha256);
+    /* a snapshot build sets these; the tests build their workspaces by hand */
+    ((dp_workspace_t *)w)->tid = dp_workspace_tid(w->id);
     k.budget = budget;
     k.spent = spent;
     return k;
