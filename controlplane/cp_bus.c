@@ -25,9 +25,8 @@
 enum {
     CP_BUS_RECV_TIMEOUT_MS = 100,
     CP_BUS_REPUBLISH_MS = 500,
-    /* Live nodes (docs/admission.md): a node that heartbeated within CP_BUS_LIVE_MS counts.
+    /* Live nodes (docs/admission.md): a node that heartbeated within CP_LIVE_NODE_MS counts.
      * Heartbeats come every second, so a live node is missed only after ~3 lost in a row. */
-    CP_BUS_LIVE_MS = 3000,
     CP_BUS_LIVE_CHECK_MS = 250,
     CP_BUS_REQ_MAX = CP_USAGE_MAX_BATCH_BYTES + 16 * 1024
 };
@@ -113,19 +112,21 @@ static int query_count(const char *sql, int64_t arg, int64_t *out)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* Counts the nodes seen within CP_BUS_LIVE_MS; when the count differs from what the snapshot
+/* Counts the nodes seen within CP_LIVE_NODE_MS; when the count differs from what the snapshot
  * carries, writes it (a versioned write: the fleet fetches a snapshot with the new count and
  * every node's rate-limit share follows). Called every CP_BUS_LIVE_CHECK_MS and after each
  * heartbeat, so a joining node counts within one heartbeat and a stopped one drops out
- * CP_BUS_LIVE_MS after its last. Wall clock, as dp_nodes.last_seen_ms is. */
+ * CP_LIVE_NODE_MS after its last. Wall clock, as dp_nodes.last_seen_ms is. */
 static void check_live_nodes(void)
 {
     int64_t n = 0;
     if (g.live_nodes < 0) {
-        if (query_count("SELECT value FROM meta WHERE key = 'fleet.live_nodes' AND ?1 = ?1", 0, &g.live_nodes) != 0)
+        if (query_count("SELECT value FROM meta WHERE key = 'fleet.live_nodes' AND ?1 = ?1", 0,
+                        &g.live_nodes) != 0)
             return;
     }
-    if (query_count("SELECT count(*) FROM dp_nodes WHERE last_seen_ms >= ?1", wall_ms() - CP_BUS_LIVE_MS, &n) != 0)
+    if (query_count("SELECT count(*) FROM dp_nodes WHERE last_seen_ms >= ?1", wall_ms() - CP_LIVE_NODE_MS,
+                    &n) != 0)
         return;
     if (n == g.live_nodes)
         return;
@@ -153,8 +154,8 @@ static void check_live_nodes(void)
         SY_WARN("msg=\"bus live-node update failed\" err=\"%s\"", err);
         return;
     }
-    SY_INFO("msg=\"live nodes changed\" from=%lld to=%lld version=%llu", (long long)g.live_nodes, (long long)n,
-            (unsigned long long)v);
+    SY_INFO("msg=\"live nodes changed\" from=%lld to=%lld version=%llu", (long long)g.live_nodes,
+            (long long)n, (unsigned long long)v);
     g.live_nodes = n;
     publish_version(v);
 }
@@ -220,11 +221,13 @@ static void serve_usage(const Switchyard__UsageBatch *b, size_t packed_len)
     ack.bad_record = r.bad_record;
     ack.param = (char *)(r.param ? r.param : "");
     if (rc != 0)
-        SY_WARN("msg=\"usage batch refused\" node=%s batch=%s records=%zu bad_record=%d param=%s retry=%d err=\"%s\"",
-                b->node_id ? b->node_id : "-", ack.batch_id, b->n_records, r.bad_record, ack.param, ack.retry, r.error);
+        SY_WARN("msg=\"usage batch refused\" node=%s batch=%s records=%zu bad_record=%d param=%s retry=%d "
+                "err=\"%s\"",
+                b->node_id ? b->node_id : "-", ack.batch_id, b->n_records, r.bad_record, ack.param, ack.retry,
+                r.error);
     else
-        SY_INFO("msg=\"usage batch\" node=%s batch=%s applied=%u duplicates=%u", b->node_id ? b->node_id : "-",
-                ack.batch_id, r.applied, r.duplicates);
+        SY_INFO("msg=\"usage batch\" node=%s batch=%s applied=%u duplicates=%u",
+                b->node_id ? b->node_id : "-", ack.batch_id, r.applied, r.duplicates);
     if (rc == 0 && r.applied > 0 && !r.quiet)
         publish_version(version); /* a balance or budget ran out: nodes fetch now */
     else if (rc == 0 && r.applied > 0 && !g.balances_dirty) {

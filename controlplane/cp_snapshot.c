@@ -80,7 +80,8 @@ static int count_rows(build_t *b, const char *table_sql, size_t *n)
     int rc = sqlite3_step(st);
     *n = rc == SQLITE_ROW ? (size_t)sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : sy_errf(b->err, b->errlen, "count: %s", sqlite3_errmsg(cp_store_db(b->store)));
+    return rc == SQLITE_ROW ? 0
+                            : sy_errf(b->err, b->errlen, "count: %s", sqlite3_errmsg(cp_store_db(b->store)));
 }
 
 /* Runs `sql`, calling `row` per result; `row` appends to its array in pb, whose count is *n.
@@ -88,7 +89,8 @@ static int count_rows(build_t *b, const char *table_sql, size_t *n)
  * same view); the bound only keeps a broken invariant from writing out of bounds. */
 typedef int (*row_fn)(build_t *b, sqlite3_stmt *st, Switchyard__Snapshot *pb);
 
-static int each_row(build_t *b, Switchyard__Snapshot *pb, const char *sql, size_t cap, const size_t *n, row_fn row)
+static int each_row(build_t *b, Switchyard__Snapshot *pb, const char *sql, size_t cap, const size_t *n,
+                    row_fn row)
 {
     sqlite3_stmt *st;
     if (cp_store_prepare(b->store, sql, &st, b->err, b->errlen) != 0)
@@ -141,7 +143,8 @@ static int model_row(build_t *b, sqlite3_stmt *st, Switchyard__Snapshot *pb)
     pb->models[pb->n_models++] = m;
     if (sqlite3_column_type(st, 8) != SQLITE_NULL) {
         /* stored only after sy_catalog_quality accepted it */
-        cJSON *q = cJSON_ParseWithLength((const char *)sqlite3_column_text(st, 8), (size_t)sqlite3_column_bytes(st, 8));
+        cJSON *q = cJSON_ParseWithLength((const char *)sqlite3_column_text(st, 8),
+                                         (size_t)sqlite3_column_bytes(st, 8));
         if (cJSON_IsObject(q) && q->child != NULL) {
             m->quality_milli = zalloc(b, SY_TASK__COUNT * sizeof(uint32_t));
             if (m->quality_milli != NULL) {
@@ -158,14 +161,18 @@ static int model_row(build_t *b, sqlite3_stmt *st, Switchyard__Snapshot *pb)
 static int routing(build_t *b, Switchyard__Snapshot *pb)
 {
     sqlite3_stmt *st;
-    if (cp_store_prepare(b->store, "SELECT value FROM meta WHERE key = 'routing'", &st, b->err, b->errlen) != 0)
+    if (cp_store_prepare(b->store, "SELECT value FROM meta WHERE key = 'routing'", &st, b->err, b->errlen) !=
+        0)
         return -1;
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         sqlite3_finalize(st);
-        return rc == SQLITE_DONE ? 0 : sy_errf(b->err, b->errlen, "read routing: %s", sqlite3_errmsg(cp_store_db(b->store)));
+        return rc == SQLITE_DONE
+                   ? 0
+                   : sy_errf(b->err, b->errlen, "read routing: %s", sqlite3_errmsg(cp_store_db(b->store)));
     }
-    cJSON *j = cJSON_ParseWithLength((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+    cJSON *j =
+        cJSON_ParseWithLength((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
     sqlite3_finalize(st);
     sy_routing_conf_t conf;
     char why[200];
@@ -213,7 +220,8 @@ static int workspace_row(build_t *b, sqlite3_stmt *st, Switchyard__Snapshot *pb)
     switchyard__workspace__init(w);
     w->id = col_str(b, st, 0);
     w->active = sqlite3_column_int(st, 1) != 0;
-    w->has_balance = 1; /* the control plane keeps a ledger: every workspace has a balance (0 to begin with) */
+    w->has_balance =
+        1; /* the control plane keeps a ledger: every workspace has a balance (0 to begin with) */
     w->balance_nano = sqlite3_column_int64(st, 2);
     w->rpm = (uint32_t)sqlite3_column_int64(st, 3); /* NULL reads as 0: no limit */
     w->tpm = (uint32_t)sqlite3_column_int64(st, 4);
@@ -258,14 +266,19 @@ static int settings(build_t *b, Switchyard__Snapshot *pb)
         const char *key;
         uint32_t *dst;
     } map[] = {
-        {"timeouts_ms.connect", &pb->timeouts->connect_ms},  {"timeouts_ms.first_byte", &pb->timeouts->first_byte_ms},
-        {"timeouts_ms.idle", &pb->timeouts->idle_ms},        {"timeouts_ms.total", &pb->timeouts->total_ms},
-        {"limits.max_body_bytes", &pb->limits->max_body_bytes}, {"limits.max_json_depth", &pb->limits->max_json_depth},
+        {"timeouts_ms.connect", &pb->timeouts->connect_ms},
+        {"timeouts_ms.first_byte", &pb->timeouts->first_byte_ms},
+        {"timeouts_ms.idle", &pb->timeouts->idle_ms},
+        {"timeouts_ms.total", &pb->timeouts->total_ms},
+        {"limits.max_body_bytes", &pb->limits->max_body_bytes},
+        {"limits.max_json_depth", &pb->limits->max_json_depth},
         {"limits.max_attempts", &pb->limits->max_attempts},
+        {"limits.reserve_output_tokens", &pb->limits->reserve_output_tokens},
         {"fleet.live_nodes", &pb->live_nodes}, /* cp_bus.c keeps it; shares in docs/admission.md */
     };
     sqlite3_stmt *st;
-    if (cp_store_prepare(b->store, "SELECT key, value FROM meta WHERE key LIKE 'timeouts_ms.%' OR key LIKE 'limits.%' "
+    if (cp_store_prepare(b->store,
+                         "SELECT key, value FROM meta WHERE key LIKE 'timeouts_ms.%' OR key LIKE 'limits.%' "
                          "OR key = 'fleet.live_nodes'",
                          &st, b->err, b->errlen) != 0)
         return -1;
@@ -277,7 +290,96 @@ static int settings(build_t *b, Switchyard__Snapshot *pb)
                 *map[i].dst = (uint32_t)sqlite3_column_int64(st, 1);
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : sy_errf(b->err, b->errlen, "read meta: %s", sqlite3_errmsg(cp_store_db(b->store)));
+    return rc == SQLITE_DONE
+               ? 0
+               : sy_errf(b->err, b->errlen, "read meta: %s", sqlite3_errmsg(cp_store_db(b->store)));
+}
+
+static int ws_cmp(const void *key, const void *elem)
+{
+    return strcmp((const char *)key, (*(Switchyard__Workspace *const *)elem)->id);
+}
+
+/* Fills `shares` for the group of rows [0, n) of one workspace (node, recent spend). */
+static int share_group(build_t *b, Switchyard__Snapshot *pb, const char *ws, char **node,
+                       const int64_t *spent, size_t n, uint32_t floor_each, uint32_t nlive)
+{
+    __int128 total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += spent[i];
+    Switchyard__Workspace **w =
+        bsearch(ws, pb->workspaces, pb->n_workspaces, sizeof(*pb->workspaces), ws_cmp);
+    if (total <= 0 || w == NULL)
+        return 0; /* free models only: nothing to weigh by, the equal share stands */
+    (*w)->shares = zalloc(b, n * sizeof(void *));
+    if ((*w)->shares == NULL)
+        return -1;
+    uint32_t rest = 1000000u - floor_each * nlive;
+    for (size_t i = 0; i < n; i++) {
+        Switchyard__NodeShare *sh = zalloc(b, sizeof(*sh));
+        if (sh == NULL)
+            return -1;
+        switchyard__node_share__init(sh);
+        sh->node = node[i];
+        sh->ppm = floor_each +
+                  (uint32_t)((__int128)rest * spent[i] / total); /* rounds down: the sum stays <= 1e6 */
+        (*w)->shares[(*w)->n_shares++] = sh;
+    }
+    (*w)->other_share_ppm = floor_each;
+    return 0;
+}
+
+/* Demand-weighted shares (cp_snapshot.h): one grouped read of the recent usage of live nodes. */
+static int shares(build_t *b, Switchyard__Snapshot *pb, int64_t now_ms)
+{
+    sqlite3_stmt *st;
+    int64_t nlive = 0;
+    if (cp_store_prepare(b->store, "SELECT count(*) FROM dp_nodes WHERE last_seen_ms >= ?1", &st, b->err,
+                         b->errlen) != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, now_ms - CP_LIVE_NODE_MS);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        nlive = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (nlive < 2)
+        return 0; /* one node (or none yet) holds the whole balance */
+    if (cp_store_prepare(
+            b->store,
+            "SELECT u.workspace_id, u.node, SUM(u.cost_nano) FROM usage u JOIN dp_nodes d ON d.id = u.node "
+            "WHERE u.received_ms >= ?1 AND d.last_seen_ms >= ?2 "
+            "GROUP BY u.workspace_id, u.node ORDER BY u.workspace_id, u.node",
+            &st, b->err, b->errlen) != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, now_ms - CP_SHARE_WINDOW_MS);
+    sqlite3_bind_int64(st, 2, now_ms - CP_LIVE_NODE_MS);
+    uint32_t floor_each = CP_SHARE_FLOOR_PPM / (uint32_t)nlive;
+    /* one workspace's rows at a time; at most one row per live node (same read transaction) */
+    char **node = zalloc(b, (size_t)nlive * sizeof(char *)), *ws = NULL;
+    int64_t *spent = zalloc(b, (size_t)nlive * sizeof(int64_t));
+    size_t n = 0;
+    int rc = SQLITE_DONE, bad = node == NULL || spent == NULL;
+    while (!bad && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        if (ws != NULL && (id == NULL || strcmp(id, ws) != 0)) {
+            bad = share_group(b, pb, ws, node, spent, n, floor_each, (uint32_t)nlive) != 0;
+            n = 0;
+        }
+        if (n == 0)
+            ws = col_str(b, st, 0);
+        if (n < (size_t)nlive) {
+            node[n] = col_str(b, st, 1);
+            spent[n++] = sqlite3_column_int64(st, 2);
+        }
+        bad |= b->oom;
+    }
+    if (!bad && rc != SQLITE_DONE) {
+        sqlite3_finalize(st);
+        return sy_errf(b->err, b->errlen, "read usage shares: %s", sqlite3_errmsg(cp_store_db(b->store)));
+    }
+    sqlite3_finalize(st);
+    if (!bad && n > 0)
+        bad = share_group(b, pb, ws, node, spent, n, floor_each, (uint32_t)nlive) != 0;
+    return bad || b->oom ? sy_errf(b->err, b->errlen, "out of memory") : 0;
 }
 
 static int read_all(build_t *b, Switchyard__Snapshot *pb)
@@ -295,24 +397,31 @@ static int read_all(build_t *b, Switchyard__Snapshot *pb)
     pb->keys = zalloc(b, nk * sizeof(void *));
     if (b->oom)
         return sy_errf(b->err, b->errlen, "out of memory");
-    if (each_row(b, pb, "SELECT id, kind, base_url, api_key_env, ca_file, health FROM providers ORDER BY id", np,
-                 &pb->n_providers, provider_row) != 0 ||
+    if (each_row(b, pb, "SELECT id, kind, base_url, api_key_env, ca_file, health FROM providers ORDER BY id",
+                 np, &pb->n_providers, provider_row) != 0 ||
         each_row(b, pb,
-                 "SELECT id, provider_id, upstream, input_per_m_nano, output_per_m_nano, context_window, caps, tiers, "
+                 "SELECT id, provider_id, upstream, input_per_m_nano, output_per_m_nano, context_window, "
+                 "caps, tiers, "
                  "quality FROM models ORDER BY id",
                  nm, &pb->n_models, model_row) != 0 ||
-        each_row(b, pb, "SELECT w.id, w.active, COALESCE(b.balance_nano, 0), w.rpm, w.tpm FROM workspaces w "
-                 "LEFT JOIN balances b ON b.workspace_id = w.id ORDER BY w.id", nw, &pb->n_workspaces, workspace_row) != 0 ||
         each_row(b, pb,
-                 "SELECT k.id, k.sha256, k.workspace_id, k.allowed_models, k.revoked, k.expires_at, k.budget_nano, k.rpm, "
+                 "SELECT w.id, w.active, COALESCE(b.balance_nano, 0), w.rpm, w.tpm FROM workspaces w "
+                 "LEFT JOIN balances b ON b.workspace_id = w.id ORDER BY w.id",
+                 nw, &pb->n_workspaces, workspace_row) != 0 ||
+        each_row(b, pb,
+                 "SELECT k.id, k.sha256, k.workspace_id, k.allowed_models, k.revoked, k.expires_at, "
+                 "k.budget_nano, k.rpm, "
                  "k.tpm, COALESCE(s.spent_nano, 0) FROM api_keys k LEFT JOIN key_spend s ON s.key_id = k.id "
-                 "ORDER BY k.id", nk,
-                 &pb->n_keys, key_row) != 0)
+                 "ORDER BY k.id",
+                 nk, &pb->n_keys, key_row) != 0)
         return -1;
-    return settings(b, pb) != 0 ? -1 : routing(b, pb);
+    if (settings(b, pb) != 0 || shares(b, pb, pb->created_at_ms) != 0)
+        return -1;
+    return routing(b, pb);
 }
 
-int cp_snapshot_build(cp_store_t *s, uint8_t **out, size_t *out_len, uint64_t *version, char *err, size_t errlen)
+int cp_snapshot_build(cp_store_t *s, uint8_t **out, size_t *out_len, uint64_t *version, char *err,
+                      size_t errlen)
 {
     build_t b = {.store = s, .err = err, .errlen = errlen};
     *out = NULL;

@@ -21,8 +21,22 @@
 
 #include "cp_store.h"
 
+/* A data plane counts as live while its last heartbeat (dp_nodes.last_seen_ms, wall clock) is
+ * at most this old; heartbeats come every second. The live-node count (cp_bus.c) and the
+ * per-node balance shares (below) both use it. */
+#define CP_LIVE_NODE_MS 3000
+
+/* Per-node shares of a workspace balance (docs/admission.md, "Fleet shares of a balance"). At
+ * every build, for each workspace that spent on a live node in the last CP_SHARE_WINDOW_MS
+ * (usage.received_ms), with n live nodes: every live node gets CP_SHARE_FLOOR_PPM / n, and the
+ * rest of the million is split in proportion to each node's spend in the window. Workspaces
+ * without recent spend carry no list: each node's share is 1 / live_nodes. */
+#define CP_SHARE_WINDOW_MS 60000
+#define CP_SHARE_FLOOR_PPM 200000
+
 /* On success returns 0, *out (malloc'd, owned by the caller: free()) and *out_len hold the
  * packed message, and *version its version. On failure returns -1 with err set and *out NULL. */
-int cp_snapshot_build(cp_store_t *s, uint8_t **out, size_t *out_len, uint64_t *version, char *err, size_t errlen);
+int cp_snapshot_build(cp_store_t *s, uint8_t **out, size_t *out_len, uint64_t *version, char *err,
+                      size_t errlen);
 
 #endif

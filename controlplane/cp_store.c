@@ -179,6 +179,9 @@ static const char *const migrations[] = {
      * The live-node count the bus publishes for per-node shares is meta 'fleet.live_nodes'. */
     /* (one literal: clang's -Wstring-concatenation flags a two-piece array element) */
     "ALTER TABLE workspaces ADD COLUMN rpm INTEGER CHECK (rpm >= 0); ALTER TABLE workspaces ADD COLUMN tpm INTEGER CHECK (tpm >= 0);",
+    /* 6: per-node shares of a balance (cp_snapshot.c) sum each node's recent spend by arrival
+     * time at every snapshot build; without this index that is a scan of the whole table. */
+    "CREATE INDEX usage_received ON usage(received_ms);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

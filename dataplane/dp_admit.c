@@ -37,11 +37,13 @@ sy_err_t dp_admit(dp_req_t *r, char *msg, size_t msglen)
         return SY_E_OK;
 
     if (why == DP_LIMIT_REQUESTS)
-        snprintf(msg, msglen, "Rate limit reached for requests per minute (limit %u). Please try again in %us.",
+        snprintf(msg, msglen,
+                 "Rate limit reached for requests per minute (limit %u). Please try again in %us.",
                  r->rl.req_limit, r->rl.retry_after_s);
     else
         snprintf(msg, msglen,
-                 "Rate limit reached for tokens per minute (limit %u, requested about %lld). Please try again in %us.",
+                 "Rate limit reached for tokens per minute (limit %u, requested about %lld). Please try "
+                 "again in %us.",
                  r->rl.tok_limit, (long long)est, r->rl.retry_after_s);
     return SY_E_RATE_LIMITED; /* dp_respond_error adds retry-after from r->rl */
 }
@@ -69,8 +71,9 @@ sy_err_t dp_admit_reserve(dp_req_t *r, char *msg, size_t msglen)
     sy_nano_t worst = 0;
     for (size_t i = 0; i < r->ncand; i++) {
         const dp_model_t *m = r->cand[i];
-        sy_nano_t c = dp_reserve_worst_case(bytes, max_tokens, r->ep == DP_EP_EMBEDDINGS, m->input_per_m,
-                                            m->output_per_m, m->context_window);
+        sy_nano_t c =
+            dp_reserve_worst_case(bytes, max_tokens, r->ep == DP_EP_EMBEDDINGS, m->input_per_m,
+                                  m->output_per_m, m->context_window, r->snap->limits.reserve_output_tokens);
         if (c > worst)
             worst = c;
     }
@@ -78,21 +81,30 @@ sy_err_t dp_admit_reserve(dp_req_t *r, char *msg, size_t msglen)
     dp_reserve_reason_t res = dp_reserve_take(k, r->snap->version, worst, dp_limit_now_ns(), &r->rsv, &why);
     if (res == DP_RESERVE_OK)
         return SY_E_OK;
-    const char *what = res == DP_RESERVE_BALANCE ? "balance" : "key budget";
-    char w[32], left[32], held[32];
+    int budget = res == DP_RESERVE_BUDGET;
+    const char *what = budget ? "key budget" : "balance", *What = budget ? "Key budget" : "Balance";
+    char w[32], left[32], held[32], share[32];
     sy_money_format_usd(worst, w);
     sy_money_format_usd(why.remaining > 0 ? why.remaining : 0, left);
     sy_money_format_usd(why.reserved, held);
+    sy_money_format_usd(why.share > 0 ? why.share : 0, share);
     if (why.remaining <= 0)
-        snprintf(msg, msglen, "%s exhausted. Add credits to continue.",
-                 res == DP_RESERVE_BALANCE ? "Balance" : "Key budget");
+        snprintf(msg, msglen, "%s exhausted. Add credits to continue.", What);
     else if (worst > why.remaining)
         /* even alone this request could overspend: a smaller max_tokens may pass */
-        snprintf(msg, msglen,
-                 "this request's worst case ($%s) exceeds the remaining %s ($%s); lower max_tokens or add credits",
-                 w, what, left);
+        snprintf(
+            msg, msglen,
+            "this request's worst case ($%s) exceeds the remaining %s ($%s); lower max_tokens or add credits",
+            w, what, left);
+    else if (why.share < why.remaining)
+        /* a fleet: the rest is the other nodes' to spend until the next rebalance */
+        snprintf(
+            msg, msglen,
+            "%s exhausted on this node: its share of the remaining $%s is $%s, of which requests in flight "
+            "hold $%s; shares follow spending within seconds",
+            What, left, share, held);
     else
-        snprintf(msg, msglen, "%s exhausted: the remaining $%s is held by requests in flight ($%s)",
-                 res == DP_RESERVE_BALANCE ? "Balance" : "Key budget", left, held);
+        snprintf(msg, msglen, "%s exhausted: the remaining $%s is held by requests in flight ($%s)", What,
+                 left, held);
     return SY_E_INSUFFICIENT_QUOTA;
 }

@@ -14,7 +14,6 @@
 
 #define MAX_CONFIG_BYTES (64u << 20)
 
-
 /* The protobuf message is assembled in a pool and only lives until the snapshot is built. */
 typedef struct {
     h2o_mem_pool_t pool;
@@ -53,7 +52,8 @@ static int get_str(ctx_t *c, const cJSON *o, const char *name, const char *where
     return 0;
 }
 
-static int get_uint(ctx_t *c, const cJSON *o, const char *name, const char *where, uint64_t max, uint64_t *out)
+static int get_uint(ctx_t *c, const cJSON *o, const char *name, const char *where, uint64_t max,
+                    uint64_t *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
     if (v == NULL)
@@ -61,12 +61,13 @@ static int get_uint(ctx_t *c, const cJSON *o, const char *name, const char *wher
     if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > (double)max ||
         v->valuedouble != (double)(uint64_t)v->valuedouble)
         return sy_errf(c->err, c->errlen, "%s: \"%s\" must be a whole number 0..%llu", where, name,
-                    (unsigned long long)max);
+                       (unsigned long long)max);
     *out = (uint64_t)v->valuedouble;
     return 0;
 }
 
-static int get_bool(ctx_t *c, const cJSON *o, const char *name, const char *where, int dflt, protobuf_c_boolean *out)
+static int get_bool(ctx_t *c, const cJSON *o, const char *name, const char *where, int dflt,
+                    protobuf_c_boolean *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
     if (v == NULL) {
@@ -159,7 +160,8 @@ static int parse_price(ctx_t *c, const cJSON *o, const char *name, const char *w
     if (v == NULL)
         return 0;
     if (!cJSON_IsString(v) || sy_money_parse_usd(v->valuestring, out) != 0)
-        return sy_errf(c->err, c->errlen, "%s: \"%s\" must be a decimal string of USD, e.g. \"0.15\"", where, name);
+        return sy_errf(c->err, c->errlen, "%s: \"%s\" must be a decimal string of USD, e.g. \"0.15\"", where,
+                       name);
     return 0;
 }
 
@@ -189,18 +191,21 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
     }
     const cJSON *l = cJSON_GetObjectItemCaseSensitive(root, "limits");
     if (l != NULL) {
-        static const char *const allowed[] = {"max_body_bytes", "max_json_depth", "max_attempts", NULL};
-        uint64_t v[3] = {0, 0, 0};
+        static const char *const allowed[] = {"max_body_bytes", "max_json_depth", "max_attempts",
+                                              "reserve_output_tokens", NULL};
+        uint64_t v[4] = {0, 0, 0, 0};
         if (!cJSON_IsObject(l) || check_keys(c, l, "limits", allowed) != 0 ||
             get_uint(c, l, "max_body_bytes", "limits", 1u << 30, &v[0]) ||
             get_uint(c, l, "max_json_depth", "limits", 10000, &v[1]) ||
-            get_uint(c, l, "max_attempts", "limits", 8, &v[2]))
+            get_uint(c, l, "max_attempts", "limits", 8, &v[2]) ||
+            get_uint(c, l, "reserve_output_tokens", "limits", 1u << 30, &v[3]))
             return cJSON_IsObject(l) ? -1 : sy_errf(c->err, c->errlen, "\"limits\" must be an object");
         pb->limits = cz(c, sizeof(*pb->limits));
         switchyard__limits__init(pb->limits);
         pb->limits->max_body_bytes = (uint32_t)v[0];
         pb->limits->max_json_depth = (uint32_t)v[1];
         pb->limits->max_attempts = (uint32_t)v[2];
+        pb->limits->reserve_output_tokens = (uint32_t)v[3];
     }
 
     const cJSON *routing = cJSON_GetObjectItemCaseSensitive(root, "routing");
@@ -238,16 +243,19 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
     const cJSON *e;
     cJSON_ArrayForEach(e, providers)
     {
-        static const char *const allowed[] = {"id", "kind", "base_url", "api_key_env", "ca_file", "probe", NULL};
+        static const char *const allowed[] = {"id",      "kind",  "base_url", "api_key_env",
+                                              "ca_file", "probe", NULL};
         snprintf(where, sizeof(where), "providers[%zu]", pb->n_providers);
-        sy_probe_conf_t probe; /* checked so the file means the same in both modes; probes run on the control plane */
+        sy_probe_conf_t
+            probe; /* checked so the file means the same in both modes; probes run on the control plane */
         Switchyard__Provider *p = cz(c, sizeof(*p));
         switchyard__provider__init(p);
         if (!cJSON_IsObject(e))
             return sy_errf(c->err, c->errlen, "%s: must be an object", where);
         if (check_keys(c, e, where, allowed) || get_str(c, e, "id", where, 1, &p->id) ||
             get_str(c, e, "kind", where, 1, &p->kind) || get_str(c, e, "base_url", where, 1, &p->base_url) ||
-            get_str(c, e, "api_key_env", where, 0, &p->api_key_env) || get_str(c, e, "ca_file", where, 0, &p->ca_file) ||
+            get_str(c, e, "api_key_env", where, 0, &p->api_key_env) ||
+            get_str(c, e, "ca_file", where, 0, &p->ca_file) ||
             sy_catalog_probe(cJSON_GetObjectItemCaseSensitive(e, "probe"), where, &probe, c->err, c->errlen))
             return -1;
         pb->providers[pb->n_providers++] = p;
@@ -256,9 +264,17 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
     pb->models = cz(c, (size_t)cJSON_GetArraySize(models) * sizeof(void *));
     cJSON_ArrayForEach(e, models)
     {
-        static const char *const allowed[] = {"id",           "provider",       "upstream", "input_per_m",
-                                              "output_per_m", "context_window", "capabilities", "tiers",
-                                              "quality",      "description",    NULL};
+        static const char *const allowed[] = {"id",
+                                              "provider",
+                                              "upstream",
+                                              "input_per_m",
+                                              "output_per_m",
+                                              "context_window",
+                                              "capabilities",
+                                              "tiers",
+                                              "quality",
+                                              "description",
+                                              NULL};
         snprintf(where, sizeof(where), "models[%zu]", pb->n_models);
         Switchyard__Model *m = cz(c, sizeof(*m));
         switchyard__model__init(m);
@@ -266,7 +282,8 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
         if (!cJSON_IsObject(e))
             return sy_errf(c->err, c->errlen, "%s: must be an object", where);
         if (check_keys(c, e, where, allowed) || get_str(c, e, "id", where, 1, &m->id) ||
-            get_str(c, e, "provider", where, 1, &m->provider) || get_str(c, e, "upstream", where, 0, &m->upstream) ||
+            get_str(c, e, "provider", where, 1, &m->provider) ||
+            get_str(c, e, "upstream", where, 0, &m->upstream) ||
             parse_price(c, e, "input_per_m", where, &m->input_per_m_nano) ||
             parse_price(c, e, "output_per_m", where, &m->output_per_m_nano) ||
             get_uint(c, e, "context_window", where, UINT32_MAX, &cw) || parse_caps(c, e, where, &m->caps) ||
@@ -296,7 +313,8 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
         if (!cJSON_IsObject(e))
             return sy_errf(c->err, c->errlen, "%s: must be an object", where);
         if (check_keys(c, e, where, allowed) || get_str(c, e, "id", where, 1, &w->id) ||
-            get_bool(c, e, "active", where, 1, &w->active) || get_uint(c, e, "rpm", where, SY_LIMIT_RPM_MAX, &rpm) ||
+            get_bool(c, e, "active", where, 1, &w->active) ||
+            get_uint(c, e, "rpm", where, SY_LIMIT_RPM_MAX, &rpm) ||
             get_uint(c, e, "tpm", where, SY_LIMIT_TPM_MAX, &tpm))
             return -1;
         w->rpm = (uint32_t)rpm;
@@ -308,7 +326,8 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
     cJSON_ArrayForEach(e, keys)
     {
         static const char *const allowed[] = {"id",      "sha256",     "workspace", "allowed_models",
-                                              "revoked", "expires_at", "name",      "rpm", "tpm", NULL};
+                                              "revoked", "expires_at", "name",      "rpm",
+                                              "tpm",     NULL};
         snprintf(where, sizeof(where), "keys[%zu]", pb->n_keys);
         Switchyard__ApiKey *k = cz(c, sizeof(*k));
         switchyard__api_key__init(k);
@@ -321,7 +340,8 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
             get_strings(c, e, "allowed_models", where, &k->allowed_models, &k->n_allowed_models) ||
             get_bool(c, e, "revoked", where, 0, &k->revoked) ||
             get_uint(c, e, "expires_at", where, INT64_MAX / 2, &exp) ||
-            get_uint(c, e, "rpm", where, SY_LIMIT_RPM_MAX, &rpm) || get_uint(c, e, "tpm", where, SY_LIMIT_TPM_MAX, &tpm))
+            get_uint(c, e, "rpm", where, SY_LIMIT_RPM_MAX, &rpm) ||
+            get_uint(c, e, "tpm", where, SY_LIMIT_TPM_MAX, &tpm))
             return -1;
         k->expires_at = (int64_t)exp;
         k->rpm = (uint32_t)rpm;

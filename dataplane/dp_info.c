@@ -72,7 +72,7 @@ void dp_info_metrics(dp_req_t *r)
     }
     text = more;
     len += dp_limit_metrics_render(text + len, 2048);
-    len += dp_reserve_metrics_render(text + len, 2048); /* balance/budget reservations, node-wide too */
+    len += dp_reserve_metrics_render(text + len, 2048, r->snap); /* balance/budget reservations, node-wide too */
     dp_respond_body(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
     free(text);
 }

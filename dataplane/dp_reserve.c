@@ -35,10 +35,11 @@ typedef struct {
     slot_t s[DP_RESERVE_SLOTS_PER_STRIPE];
 } __attribute__((aligned(64))) stripe_t;
 
-static stripe_t g_tab[DP_RESERVE_STRIPES] = {[0 ... DP_RESERVE_STRIPES - 1] = {.mu = PTHREAD_MUTEX_INITIALIZER}};
+static stripe_t g_tab[DP_RESERVE_STRIPES] = {
+    [0 ... DP_RESERVE_STRIPES - 1] = {.mu = PTHREAD_MUTEX_INITIALIZER}};
 
 static struct {
-    atomic_ullong reserved, settled, released, refused[3], table_full;
+    atomic_ullong reserved, settled, released, refused[DP_RESERVE__COUNT], table_full;
     atomic_llong open;
 } g_m;
 
@@ -101,20 +102,48 @@ static sy_nano_t clamp(__int128 v)
 }
 
 sy_nano_t dp_reserve_worst_case(uint64_t body_bytes, int64_t max_tokens, int embeddings, sy_nano_t in_per_m,
-                                sy_nano_t out_per_m, uint32_t context_window)
+                                sy_nano_t out_per_m, uint32_t context_window, uint32_t default_output)
 {
-    int64_t in = (int64_t)((body_bytes > (uint64_t)INT64_MAX - 3 ? (uint64_t)INT64_MAX - 3 : body_bytes) + 3) / 4;
+    int64_t in =
+        (int64_t)((body_bytes > (uint64_t)INT64_MAX - 3 ? (uint64_t)INT64_MAX - 3 : body_bytes) + 3) / 4;
     int64_t out = 0;
     if (!embeddings) {
-        if (max_tokens > 0)
-            out = max_tokens;
-        else if (context_window > 0 && (int64_t)context_window > in)
+        out = max_tokens > 0 ? max_tokens : (int64_t)default_output;
+        /* the provider cannot write past the context window: the model's own limit */
+        if (context_window > 0 && (int64_t)context_window > in && out > (int64_t)context_window - in)
             out = (int64_t)context_window - in;
-        else
-            out = DP_RESERVE_DEFAULT_OUTPUT;
     }
     sy_nano_t a = sy_money_cost(in, in_per_m), b = sy_money_cost(out, out_per_m);
     return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+/* ppm of v, rounded down (v may be negative: then the share is too). 0 = not set (a
+ * workspace built by hand in a test): the whole, as on a node of its own. */
+static __int128 share_of(__int128 v, uint32_t ppm)
+{
+    return ppm == 0 || ppm >= 1000000u ? v : v * ppm / 1000000;
+}
+
+/* One entry's verdict. `cap` is the balance, or budget − the snapshot's spent: what the
+ * control plane says is left for the fleet. */
+static dp_reserve_reason_t check(const slot_t *s, __int128 cap, uint32_t ppm, sy_nano_t amount, uint64_t now,
+                                 dp_reserve_reason_t kind, dp_reserve_why_t *why)
+{
+    __int128 spend = spend_of(s, now);
+    __int128 left = cap - spend;                      /* the whole value, as this node knows it */
+    __int128 share_left = share_of(cap, ppm) - spend; /* this node's part of it */
+    if ((__int128)amount <= share_left - s->reserved)
+        return DP_RESERVE_OK;
+    /* a request bigger than the whole share runs once per baseline on an idle entry, against
+     * the whole value: otherwise a balance smaller than n × one request could never be spent */
+    if ((__int128)amount > share_of(cap, ppm) && s->nopen == 0 && spend == 0 && (__int128)amount <= left)
+        return DP_RESERVE_OK;
+    why->remaining = clamp(left);
+    why->share = clamp(share_left);
+    why->reserved = s->reserved;
+    if (kind == DP_RESERVE_BALANCE && share_left < left && (__int128)amount <= left - s->reserved)
+        return DP_RESERVE_SHARE; /* the whole balance has room; this node's share has not */
+    return kind;
 }
 
 dp_reserve_reason_t dp_reserve_take(const dp_key_t *k, uint64_t version, sy_nano_t amount, uint64_t now_ns,
@@ -133,30 +162,23 @@ dp_reserve_reason_t dp_reserve_take(const dp_key_t *k, uint64_t version, sy_nano
 
     dp_reserve_reason_t out = DP_RESERVE_OK;
     dp_stripe_lock2(st[0] ? &st[0]->mu : NULL, st[1] ? &st[1]->mu : NULL);
-    slot_t *s[2] = {need_ws ? find(st[0], ids[0], now_ns, 1) : NULL, need_key ? find(st[1], ids[1], now_ns, 1) : NULL};
+    slot_t *s[2] = {need_ws ? find(st[0], ids[0], now_ns, 1) : NULL,
+                    need_key ? find(st[1], ids[1], now_ns, 1) : NULL};
     if ((need_ws && s[0] == NULL) || (need_key && s[1] == NULL)) {
         /* fail open: refusing would let unrelated busy workspaces deny service to this one */
         dp_stripe_unlock2(st[0] ? &st[0]->mu : NULL, st[1] ? &st[1]->mu : NULL);
         atomic_fetch_add_explicit(&g_m.table_full, 1, memory_order_relaxed);
         return DP_RESERVE_OK;
     }
+    uint32_t ppm = w != NULL ? w->share_ppm : 1000000u;
     if (s[0] != NULL) {
         rebase(s[0], version, w->balance, now_ns);
-        __int128 left = (__int128)s[0]->base - spend_of(s[0], now_ns);
-        if ((__int128)amount > left - s[0]->reserved) {
-            out = DP_RESERVE_BALANCE;
-            why->remaining = clamp(left);
-            why->reserved = s[0]->reserved;
-        }
+        out = check(s[0], s[0]->base, ppm, amount, now_ns, DP_RESERVE_BALANCE, why);
     }
     if (s[1] != NULL) {
         rebase(s[1], version, k->spent, now_ns);
-        __int128 left = (__int128)k->budget - s[1]->base - spend_of(s[1], now_ns);
-        if (out == DP_RESERVE_OK && (__int128)amount > left - s[1]->reserved) {
-            out = DP_RESERVE_BUDGET;
-            why->remaining = clamp(left);
-            why->reserved = s[1]->reserved;
-        }
+        if (out == DP_RESERVE_OK)
+            out = check(s[1], (__int128)k->budget - s[1]->base, ppm, amount, now_ns, DP_RESERVE_BUDGET, why);
     }
     if (out == DP_RESERVE_OK) {
         for (int i = 0; i < 2; i++) {
@@ -215,19 +237,28 @@ int64_t dp_reserve_open_count(void)
     return atomic_load_explicit(&g_m.open, memory_order_relaxed);
 }
 
-size_t dp_reserve_metrics_render(char *buf, size_t cap)
+size_t dp_reserve_metrics_render(char *buf, size_t cap, const dp_snapshot_t *snap)
 {
     if (cap == 0)
         return 0;
+    unsigned long long weighted = 0, share = 1000000;
+    if (snap != NULL) {
+        share = 1000000u / (snap->live_nodes ? snap->live_nodes : 1);
+        for (size_t i = 0; i < snap->nworkspaces; i++)
+            weighted += snap->workspaces[i].share_weighted != 0;
+    }
     int n = snprintf(
         buf, cap,
-        "# HELP switchyard_reserve_reserved_nano_total Worst-case cost reserved before upstream calls (nano-USD).\n"
+        "# HELP switchyard_reserve_reserved_nano_total Worst-case cost reserved before upstream calls "
+        "(nano-USD).\n"
         "# TYPE switchyard_reserve_reserved_nano_total counter\n"
         "switchyard_reserve_reserved_nano_total %llu\n"
-        "# HELP switchyard_reserve_settled_nano_total Real cost settled into this node's own spend (nano-USD).\n"
+        "# HELP switchyard_reserve_settled_nano_total Real cost settled into this node's own spend "
+        "(nano-USD).\n"
         "# TYPE switchyard_reserve_settled_nano_total counter\n"
         "switchyard_reserve_settled_nano_total %llu\n"
-        "# HELP switchyard_reserve_released_nano_total Reservations released when their request ended (nano-USD).\n"
+        "# HELP switchyard_reserve_released_nano_total Reservations released when their request ended "
+        "(nano-USD).\n"
         "# TYPE switchyard_reserve_released_nano_total counter\n"
         "switchyard_reserve_released_nano_total %llu\n"
         "# HELP switchyard_reserve_open Reservations currently open on this node.\n"
@@ -236,17 +267,28 @@ size_t dp_reserve_metrics_render(char *buf, size_t cap)
         "# HELP switchyard_reserve_refused_total Requests refused with 402 insufficient_quota, by reason.\n"
         "# TYPE switchyard_reserve_refused_total counter\n"
         "switchyard_reserve_refused_total{reason=\"insufficient_quota_balance\"} %llu\n"
+        "switchyard_reserve_refused_total{reason=\"insufficient_quota_share\"} %llu\n"
         "switchyard_reserve_refused_total{reason=\"insufficient_quota_budget\"} %llu\n"
-        "# HELP switchyard_reserve_table_full_total Requests admitted without a reservation (table full, fail open).\n"
+        "# HELP switchyard_reserve_table_full_total Requests admitted without a reservation (table full, "
+        "fail open).\n"
         "# TYPE switchyard_reserve_table_full_total counter\n"
-        "switchyard_reserve_table_full_total %llu\n",
+        "switchyard_reserve_table_full_total %llu\n"
+        "# HELP switchyard_reserve_share_ppm This node's share of a balance without recent spend (1e6 / live "
+        "nodes).\n"
+        "# TYPE switchyard_reserve_share_ppm gauge\n"
+        "switchyard_reserve_share_ppm %llu\n"
+        "# HELP switchyard_reserve_weighted_workspaces Workspaces whose share on this node is weighted by "
+        "recent spend.\n"
+        "# TYPE switchyard_reserve_weighted_workspaces gauge\n"
+        "switchyard_reserve_weighted_workspaces %llu\n",
         (unsigned long long)atomic_load_explicit(&g_m.reserved, memory_order_relaxed),
         (unsigned long long)atomic_load_explicit(&g_m.settled, memory_order_relaxed),
         (unsigned long long)atomic_load_explicit(&g_m.released, memory_order_relaxed),
         (long long)atomic_load_explicit(&g_m.open, memory_order_relaxed),
         (unsigned long long)atomic_load_explicit(&g_m.refused[DP_RESERVE_BALANCE], memory_order_relaxed),
+        (unsigned long long)atomic_load_explicit(&g_m.refused[DP_RESERVE_SHARE], memory_order_relaxed),
         (unsigned long long)atomic_load_explicit(&g_m.refused[DP_RESERVE_BUDGET], memory_order_relaxed),
-        (unsigned long long)atomic_load_explicit(&g_m.table_full, memory_order_relaxed));
+        (unsigned long long)atomic_load_explicit(&g_m.table_full, memory_order_relaxed), share, weighted);
     if (n < 0)
         return 0;
     return (size_t)n >= cap ? cap - 1 : (size_t)n;
@@ -262,7 +304,7 @@ void dp_reserve_reset_all(void)
     atomic_store(&g_m.reserved, 0);
     atomic_store(&g_m.settled, 0);
     atomic_store(&g_m.released, 0);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < DP_RESERVE__COUNT; i++)
         atomic_store(&g_m.refused[i], 0);
     atomic_store(&g_m.table_full, 0);
     atomic_store(&g_m.open, 0);

@@ -37,9 +37,18 @@
 #define DP_RESERVE_SLOTS_PER_STRIPE 256
 #define DP_RESERVE_PROBE 32
 #define DP_RESERVE_IDLE_NS (60ull * 1000000000ull) /* an idle entry older than this carries nothing */
-#define DP_RESERVE_DEFAULT_OUTPUT 4096             /* output tokens assumed with neither max_tokens nor a context window */
 
-typedef enum { DP_RESERVE_OK = 0, DP_RESERVE_BALANCE, DP_RESERVE_BUDGET } dp_reserve_reason_t;
+/* BALANCE: the workspace balance as the node knows it cannot take the request (nothing left,
+ * the request alone is bigger, or this node's requests in flight hold the rest); SHARE: it
+ * could, but this node's share of it cannot (the rest belongs to the other nodes' shares);
+ * BUDGET: the key budget, either way. */
+typedef enum {
+    DP_RESERVE_OK = 0,
+    DP_RESERVE_BALANCE,
+    DP_RESERVE_SHARE,
+    DP_RESERVE_BUDGET,
+    DP_RESERVE__COUNT
+} dp_reserve_reason_t;
 
 /* A request's open reservation (lives in the request; plain data). */
 typedef struct {
@@ -51,19 +60,25 @@ typedef struct {
 /* What a refusal saw, for the client's message. */
 typedef struct {
     sy_nano_t remaining; /* value − own spend (what is left before counting open reservations) */
-    sy_nano_t reserved;  /* open reservations on that entry */
+    sy_nano_t share;    /* this node's share of the value − own spend (== remaining on a node of its own) */
+    sy_nano_t reserved; /* open reservations on that entry */
 } dp_reserve_why_t;
 
 /* Worst-case cost of a request: ceil(body_bytes / 4) input tokens at `in_per_m`, plus output
- * tokens at `out_per_m`: `max_tokens` when > 0, else `context_window` − the input estimate when
- * that is positive, else DP_RESERVE_DEFAULT_OUTPUT; `embeddings` has no output. Saturating. */
+ * tokens at `out_per_m`: `max_tokens` when > 0, else `default_output`; either clamped to the
+ * model's room (`context_window` − the input estimate) when that is known and positive;
+ * `embeddings` has no output. Saturating. */
 sy_nano_t dp_reserve_worst_case(uint64_t body_bytes, int64_t max_tokens, int embeddings, sy_nano_t in_per_m,
-                                sy_nano_t out_per_m, uint32_t context_window);
+                                sy_nano_t out_per_m, uint32_t context_window, uint32_t default_output);
 
 /* Reserves `amount` against key k's workspace balance (when the workspace has_balance) and
- * its budget (when budget > 0), all or nothing, as of snapshot `version`. `now_ns` is
- * CLOCK_MONOTONIC or a test clock. On DP_RESERVE_OK *res is open (or left closed when nothing
- * applies / the table is full); otherwise *why tells the refusal's numbers. */
+ * its budget (when budget > 0), all or nothing, as of snapshot `version`. Each is limited to
+ * this node's share (k->workspace->share_ppm) of the value − own spend − open reservations;
+ * a request bigger than the whole share may still take the whole value when this node holds
+ * nothing for that entry (no open reservation, no own spend since the baseline), so a small
+ * balance is never unusable — once per baseline per node (docs/admission.md, bound). `now_ns`
+ * is CLOCK_MONOTONIC or a test clock. On DP_RESERVE_OK *res is open (or left closed when
+ * nothing applies / the table is full); otherwise *why tells the refusal's numbers. */
 dp_reserve_reason_t dp_reserve_take(const dp_key_t *k, uint64_t version, sy_nano_t amount, uint64_t now_ns,
                                     dp_reserve_t *res, dp_reserve_why_t *why);
 
@@ -72,8 +87,10 @@ dp_reserve_reason_t dp_reserve_take(const dp_key_t *k, uint64_t version, sy_nano
 void dp_reserve_close(dp_reserve_t *res, sy_nano_t cost, uint64_t now_ns);
 
 /* Prometheus text: reserved / settled / released nano-USD, open reservations, refusals by
- * reason, table-full events. Appends at most cap bytes (NUL-terminated); returns the length. */
-size_t dp_reserve_metrics_render(char *buf, size_t cap);
+ * reason, table-full events, and the shares of snapshot `s` (may be NULL): this node's default
+ * share and how many workspaces have a weighted one. Appends at most cap bytes
+ * (NUL-terminated); returns the length. */
+size_t dp_reserve_metrics_render(char *buf, size_t cap, const dp_snapshot_t *s);
 
 /* Open reservations on this node (the gauge). */
 int64_t dp_reserve_open_count(void);

@@ -66,7 +66,6 @@ static void *pool_calloc(h2o_mem_pool_t *pool, size_t n, size_t sz)
     return p;
 }
 
-
 /* An identifier that may appear in URLs, headers and logs: printable ASCII without spaces,
  * quotes or control bytes, 1..128 bytes. */
 static int valid_ident(const char *s)
@@ -110,6 +109,26 @@ static int index_model(dp_snapshot_t *s, const char *name, const dp_model_t *m)
         if (o != m && (strcmp(o->id, name) == 0 || strcmp(o->qualified, name) == 0))
             return -1;
     }
+}
+
+static const char *g_node_id = "";
+
+void dp_snapshot_set_node_id(const char *node_id)
+{
+    g_node_id = node_id ? node_id : "";
+}
+
+/* This node's share of a workspace's balance: its entry in the control plane's weighted list,
+ * other_share_ppm when the list leaves it out (it joined after the build), else 1 / nodes. */
+static uint32_t node_share(const Switchyard__Workspace *w, uint32_t live_nodes, int *weighted)
+{
+    *weighted = w->n_shares > 0;
+    for (size_t i = 0; i < w->n_shares; i++)
+        if (w->shares[i]->node && strcmp(w->shares[i]->node, g_node_id) == 0)
+            return w->shares[i]->ppm > 1000000 ? 1000000 : w->shares[i]->ppm;
+    if (w->n_shares > 0)
+        return w->other_share_ppm > 1000000 ? 1000000 : w->other_share_ppm;
+    return 1000000u / (live_nodes ? live_nodes : 1);
 }
 
 static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, size_t errlen)
@@ -166,7 +185,10 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
     s->limits.max_body_bytes = 4u << 20;
     s->limits.max_json_depth = 64;
     s->limits.max_attempts = 3;
+    s->limits.reserve_output_tokens = DP_RESERVE_OUTPUT_TOKENS;
     if (pb->limits) {
+        if (pb->limits->reserve_output_tokens)
+            s->limits.reserve_output_tokens = pb->limits->reserve_output_tokens;
         if (pb->limits->max_body_bytes)
             s->limits.max_body_bytes = pb->limits->max_body_bytes;
         if (pb->limits->max_json_depth)
@@ -211,7 +233,8 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
                                               * servers that ignore it */
                                              "Expect:"};
         for (int v = 0; v < 2; v++) {
-            struct curl_slist *l = curl_slist_append(NULL, v ? "Accept: text/event-stream" : "Accept: application/json");
+            struct curl_slist *l =
+                curl_slist_append(NULL, v ? "Accept: text/event-stream" : "Accept: application/json");
             for (size_t j = 0; l && j < sizeof(common) / sizeof(common[0]); j++)
                 l = curl_slist_append(l, common[j]);
             if (l == NULL)
@@ -222,8 +245,9 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
             const char *v = getenv(p->api_key_env);
             if (v != NULL) {
                 if (sy_has_ctl(v, strlen(v)) || strlen(v) > 4096)
-                    return sy_errf(err, errlen, "provider %s: credential in %s contains CR/LF or is over 4 KiB",
-                                p->id, p->api_key_env);
+                    return sy_errf(err, errlen,
+                                   "provider %s: credential in %s contains CR/LF or is over 4 KiB", p->id,
+                                   p->api_key_env);
                 d->credential = pool_strdup(pool, v);
                 char *line = h2o_mem_alloc_pool(pool, strlen(v) + 32);
                 sprintf(line, "Authorization: Bearer %s", v);
@@ -283,6 +307,7 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
         s->workspaces[i].balance = w->balance_nano;
         s->workspaces[i].rpm = w->rpm;
         s->workspaces[i].tpm = w->tpm;
+        s->workspaces[i].share_ppm = node_share(w, s->live_nodes, &s->workspaces[i].share_weighted);
         s->nworkspaces++;
     }
 
@@ -317,7 +342,8 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
                 const char *name = k->allowed_models[a];
                 const dp_model_t *m = dp_snapshot_find_model(s, name, strlen(name));
                 if (m == NULL)
-                    return sy_errf(err, errlen, "key %s: allowed model '%s' is not in the catalog", k->id, name);
+                    return sy_errf(err, errlen, "key %s: allowed model '%s' is not in the catalog", k->id,
+                                   name);
                 d->allowed[d->nallowed++] = m;
             }
         }

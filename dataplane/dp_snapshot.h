@@ -61,10 +61,14 @@ typedef struct {
 typedef struct {
     const char *id;
     int active;
-    int has_balance;      /* 0: no prepaid balance enforced (standalone mode) */
-    sy_nano_t balance;    /* the ledger balance when the snapshot was built */
-    uint32_t rpm, tpm;    /* fleet-wide workspace rate limits; 0 = none (dp_limit.h) */
-    uint64_t tid;         /* dp_workspace_tid(id): its entry in the node-wide limit/reservation tables */
+    int has_balance;   /* 0: no prepaid balance enforced (standalone mode) */
+    sy_nano_t balance; /* the ledger balance when the snapshot was built */
+    uint32_t rpm, tpm; /* fleet-wide workspace rate limits; 0 = none (dp_limit.h) */
+    uint64_t tid;      /* dp_workspace_tid(id): its entry in the node-wide limit/reservation tables */
+    uint32_t
+        share_ppm;      /* this node's share of the balance and of its keys' budgets, parts per million
+                           (docs/admission.md "Fleet shares of a balance"); 1e6 / live_nodes unless weighted */
+    int share_weighted; /* the control plane sent demand-weighted shares for this workspace */
 } dp_workspace_t;
 
 typedef struct {
@@ -75,11 +79,14 @@ typedef struct {
     size_t nallowed;
     int revoked;
     int64_t expires_at;
-    sy_nano_t budget;     /* 0 = no budget of its own */
-    sy_nano_t spent;      /* spend the control plane knew of at snapshot time */
-    uint32_t rpm, tpm;    /* 0 = no per-key limit */
-    uint64_t tid;         /* dp_key_tid(sha256): its entry in the node-wide limit/reservation tables */
+    sy_nano_t budget;  /* 0 = no budget of its own */
+    sy_nano_t spent;   /* spend the control plane knew of at snapshot time */
+    uint32_t rpm, tpm; /* 0 = no per-key limit */
+    uint64_t tid;      /* dp_key_tid(sha256): its entry in the node-wide limit/reservation tables */
 } dp_key_t;
+
+/* Output tokens a request without max_tokens reserves (limits.reserve_output_tokens). */
+#define DP_RESERVE_OUTPUT_TOKENS 4096
 
 typedef struct dp_snapshot {
     atomic_long refs;
@@ -99,6 +106,7 @@ typedef struct dp_snapshot {
     } timeouts;
     struct {
         uint32_t max_body_bytes, max_json_depth, max_attempts;
+        uint32_t reserve_output_tokens; /* output reserved without max_tokens (dp_reserve_worst_case) */
     } limits;
     /* the router's settings (catalog `routing` section, or the defaults) */
     struct {
@@ -115,7 +123,7 @@ typedef struct dp_snapshot {
     size_t key_mask;
     const dp_model_t **model_index; /* by id and by qualified id */
     size_t model_mask;
-    h2o_mem_pool_t pool; /* owns every string and array above */
+    h2o_mem_pool_t pool;           /* owns every string and array above */
     struct dp_snapshot *next_dead; /* on the reaper's list once unreferenced (see dp_snapshot_reap) */
 } dp_snapshot_t;
 
@@ -128,6 +136,10 @@ dp_snapshot_t *dp_snapshot_build(const Switchyard__Snapshot *pb, char *err, size
  * snapshot build: stable across snapshots, never 0, and a key's never equals a workspace's. */
 uint64_t dp_key_tid(const uint8_t sha256[SY_SHA256_LEN]);
 uint64_t dp_workspace_tid(const char *id);
+
+/* This node's identity, looked up in each workspace's per-node shares at build time. Set once
+ * from main before the first snapshot is built (default "": the node is never listed). */
+void dp_snapshot_set_node_id(const char *node_id);
 
 void dp_snapshot_ref(dp_snapshot_t *s);
 /* Drops a reference. The last one frees the table — which for 100,000 keys is thousands of

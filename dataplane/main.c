@@ -199,6 +199,7 @@ int main(int argc, char **argv)
         node_id = default_node_id;
     }
     dp_rt.node_id = node_id;
+    dp_snapshot_set_node_id(node_id); /* before any snapshot is built: its balance shares are per node */
     if (o.threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         o.threads = n > 0 ? (size_t)n : 1;

@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cp_catalog.h"
@@ -16,8 +17,8 @@
 
 /* (int) casts: the two are distinct anonymous enums */
 _Static_assert((int)CP_CAP_TOOLS == (int)DP_CAP_TOOLS && (int)CP_CAP_JSON == (int)DP_CAP_JSON &&
-                   (int)CP_CAP_VISION == (int)DP_CAP_VISION && (int)CP_CAP_EMBEDDINGS == (int)DP_CAP_EMBEDDINGS &&
-                   (int)CP_CAP_CHAT == (int)DP_CAP_CHAT,
+                   (int)CP_CAP_VISION == (int)DP_CAP_VISION &&
+                   (int)CP_CAP_EMBEDDINGS == (int)DP_CAP_EMBEDDINGS && (int)CP_CAP_CHAT == (int)DP_CAP_CHAT,
                "capability bits must match the data plane's");
 
 static char dir[] = "/tmp/test_cp_store.XXXXXX";
@@ -37,28 +38,34 @@ static void hex_of(const char *key, char out[65])
 static const char *catalog(void)
 {
     static char buf[4096];
-    snprintf(buf, sizeof(buf),
-             "{\"timeouts_ms\":{\"connect\":1500,\"first_byte\":20000},"
-             " \"limits\":{\"max_attempts\":2},"
-             " \"providers\":["
-             "  {\"id\":\"openai\",\"kind\":\"openai\",\"base_url\":\"https://api.openai.com/v1\","
-             "   \"api_key_env\":\"SY_CP_TEST_OPENAI\"},"
-             "  {\"id\":\"local\",\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1/\"}],"
-             " \"models\":["
-             "  {\"id\":\"gpt-4o-mini\",\"provider\":\"openai\",\"upstream\":\"gpt-4o-mini-2024\","
-             "   \"input_per_m\":\"0.15\",\"output_per_m\":\"0.60\",\"context_window\":128000,"
-             "   \"capabilities\":[\"chat\",\"tools\",\"json\",\"vision\"],\"tiers\":[\"cheap\",\"fast\"],"
-             "   \"quality\":{\"code\":0.7}},"
-             "  {\"id\":\"big\",\"provider\":\"openai\",\"input_per_m\":\"2.5\",\"output_per_m\":\"10.000000001\"},"
-             "  {\"id\":\"embed\",\"provider\":\"local\",\"input_per_m\":\"0.000000001\",\"capabilities\":[\"embeddings\"],"
-             "   \"description\":\"ignored\"}],"
-             " \"workspaces\":[{\"id\":\"ws_demo\",\"name\":\"Demo\",\"active\":true}],"
-             " \"keys\":["
-             "  {\"id\":\"k_alpha\",\"name\":\"alpha\",\"sha256\":\"%s\",\"workspace\":\"ws_demo\",\"allowed_models\":[\"*\"]},"
-             "  {\"id\":\"k_beta\",\"sha256\":\"%s\",\"workspace\":\"ws_demo\","
-             "   \"allowed_models\":[\"gpt-4o-mini\",\"local/embed\"],\"expires_at\":4102444800}],"
-             " \"extra_section\":{\"ignored\":1}}",
-             hex_alpha, hex_beta);
+    snprintf(
+        buf, sizeof(buf),
+        "{\"timeouts_ms\":{\"connect\":1500,\"first_byte\":20000},"
+        " \"limits\":{\"max_attempts\":2},"
+        " \"providers\":["
+        "  {\"id\":\"openai\",\"kind\":\"openai\",\"base_url\":\"https://api.openai.com/v1\","
+        "   \"api_key_env\":\"SY_CP_TEST_OPENAI\"},"
+        "  {\"id\":\"local\",\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1/\"}],"
+        " \"models\":["
+        "  {\"id\":\"gpt-4o-mini\",\"provider\":\"openai\",\"upstream\":\"gpt-4o-mini-2024\","
+        "   \"input_per_m\":\"0.15\",\"output_per_m\":\"0.60\",\"context_window\":128000,"
+        "   \"capabilities\":[\"chat\",\"tools\",\"json\",\"vision\"],\"tiers\":[\"cheap\",\"fast\"],"
+        "   \"quality\":{\"code\":0.7}},"
+        "  "
+        "{\"id\":\"big\",\"provider\":\"openai\",\"input_per_m\":\"2.5\",\"output_per_m\":\"10.000000001\"},"
+        "  "
+        "{\"id\":\"embed\",\"provider\":\"local\",\"input_per_m\":\"0.000000001\",\"capabilities\":["
+        "\"embeddings\"],"
+        "   \"description\":\"ignored\"}],"
+        " \"workspaces\":[{\"id\":\"ws_demo\",\"name\":\"Demo\",\"active\":true}],"
+        " \"keys\":["
+        "  "
+        "{\"id\":\"k_alpha\",\"name\":\"alpha\",\"sha256\":\"%s\",\"workspace\":\"ws_demo\",\"allowed_"
+        "models\":[\"*\"]},"
+        "  {\"id\":\"k_beta\",\"sha256\":\"%s\",\"workspace\":\"ws_demo\","
+        "   \"allowed_models\":[\"gpt-4o-mini\",\"local/embed\"],\"expires_at\":4102444800}],"
+        " \"extra_section\":{\"ignored\":1}}",
+        hex_alpha, hex_beta);
     return buf;
 }
 
@@ -135,8 +142,9 @@ static void test_open_and_migrate(void)
     }
     CHECK(cp_store_schema_version(s, err, sizeof(err)) == cp_store_schema_latest());
     CHECK(count(s, "SELECT count(*) FROM meta WHERE key = 'snapshot_version'") == 1);
-    CHECK(count(s, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('workspaces', 'users', "
-                   "'api_keys', 'providers', 'models', 'dp_nodes', 'meta')") == 7);
+    CHECK(count(s,
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('workspaces', 'users', "
+                "'api_keys', 'providers', 'models', 'dp_nodes', 'meta')") == 7);
     cp_store_close(s);
 }
 
@@ -192,7 +200,8 @@ static void test_catalog_and_snapshot(void)
         int alpha; /* the %s (if any) is k_alpha's hash, else a well-formed unused one */
     } bad[] = {
         {"{\"providers\":[{\"id\":\"p_new\",\"kind\":\"openai\",\"base_url\":\"http://x\"}],"
-         "\"models\":[{\"id\":\"m_new\",\"provider\":\"p_new\"},{\"id\":\"m_bad\",\"provider\":\"nowhere\"}]}",
+         "\"models\":[{\"id\":\"m_new\",\"provider\":\"p_new\"},{\"id\":\"m_bad\",\"provider\":\"nowhere\"}]"
+         "}",
          "unknown provider"},
         {"{\"providers\":[{\"id\":\"p_new\",\"kind\":\"openai\",\"base_url\":\"http://x\"}],"
          "\"models\":[{\"id\":\"m_new\",\"provider\":\"p_new\",\"input_per_m\":\"1e-3\"}]}",
@@ -204,14 +213,18 @@ static void test_catalog_and_snapshot(void)
         {"{\"keys\":[{\"id\":\"k_new\",\"sha256\":\"" /* k_alpha's hash under another id */
          "%s\",\"workspace\":\"ws_demo\"}]}",
          "duplicate key hash", 1},
-        {"{\"keys\":[{\"id\":\"k_new\",\"sha256\":\"%s\",\"workspace\":\"ws_nowhere\"}]}", "unknown workspace"},
-        {"{\"keys\":[{\"id\":\"k_new\",\"sha256\":\"%s\",\"workspace\":\"ws_demo\",\"allowed_models\":[\"nope\"]}]}",
+        {"{\"keys\":[{\"id\":\"k_new\",\"sha256\":\"%s\",\"workspace\":\"ws_nowhere\"}]}",
+         "unknown workspace"},
+        {"{\"keys\":[{\"id\":\"k_new\",\"sha256\":\"%s\",\"workspace\":\"ws_demo\",\"allowed_models\":["
+         "\"nope\"]}]}",
          "not in the catalog"},
         {"{\"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"ftp://x\"}]}", "base_url"},
         {"{\"providers\":[{\"id\":\"p\",\"kind\":\"martian\",\"base_url\":\"http://x\"}]}", "unknown kind"},
-        {"{\"models\":[{\"id\":\"m\",\"provider\":\"openai\",\"capabilities\":[\"telepathy\"]}]}", "capability"},
+        {"{\"models\":[{\"id\":\"m\",\"provider\":\"openai\",\"capabilities\":[\"telepathy\"]}]}",
+         "capability"},
         {"{\"models\":[{\"id\":\"m\",\"provider\":\"openai\",\"colour\":\"red\"}]}", "unknown field"},
-        {"{\"models\":[{\"id\":\"m\",\"provider\":\"openai\"},{\"id\":\"m\",\"provider\":\"openai\"}]}", "duplicate id"},
+        {"{\"models\":[{\"id\":\"m\",\"provider\":\"openai\"},{\"id\":\"m\",\"provider\":\"openai\"}]}",
+         "duplicate id"},
         {"{\"models\":[{\"id\":\"a/b\",\"provider\":\"openai\"}]}", "invalid id"},
         {"{\"limits\":{\"max_attempts\":9}}", "max_attempts"},
         {"{\"providers\":{}}", "must be an array"},
@@ -221,7 +234,8 @@ static void test_catalog_and_snapshot(void)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char text[1024];
         snprintf(text, sizeof(text), bad[i].json,
-                 bad[i].alpha ? hex_alpha : "0000000000000000000000000000000000000000000000000000000000000001");
+                 bad[i].alpha ? hex_alpha
+                              : "0000000000000000000000000000000000000000000000000000000000000001");
         err[0] = '\0';
         int rc = cp_catalog_load_json(s, text, strlen(text), err, sizeof(err));
         CHECK(rc == -1);
@@ -266,12 +280,14 @@ static void test_catalog_and_snapshot(void)
         uint8_t h[SY_SHA256_LEN];
         sy_sha256(KEY_ALPHA, strlen(KEY_ALPHA), h);
         const dp_key_t *ka = dp_snapshot_find_key(d, h);
-        CHECK(ka && strcmp(ka->id, "k_alpha") == 0 && ka->allowed == NULL && !ka->revoked && ka->expires_at == 0);
+        CHECK(ka && strcmp(ka->id, "k_alpha") == 0 && ka->allowed == NULL && !ka->revoked &&
+              ka->expires_at == 0);
         CHECK(ka && ka->workspace->active && strcmp(ka->workspace->id, "ws_demo") == 0);
         sy_sha256(KEY_BETA, strlen(KEY_BETA), h);
         const dp_key_t *kb = dp_snapshot_find_key(d, h);
         CHECK(kb && kb->nallowed == 2 && kb->expires_at == 4102444800);
-        CHECK(kb && m && big && emb && dp_key_allows(kb, m) && dp_key_allows(kb, emb) && !dp_key_allows(kb, big));
+        CHECK(kb && m && big && emb && dp_key_allows(kb, m) && dp_key_allows(kb, emb) &&
+              !dp_key_allows(kb, big));
         sy_sha256("sk-sy-unknown", 13, h);
         CHECK(dp_snapshot_find_key(d, h) == NULL);
         dp_snapshot_unref(d);
@@ -334,12 +350,12 @@ static void test_probe_hysteresis(void)
         int ok;
         unsigned expect;
     } walk[] = {
-        {1, CP_HEALTH_HEALTHY},                                               /* unknown: first answer is enough */
+        {1, CP_HEALTH_HEALTHY}, /* unknown: first answer is enough */
         {0, CP_HEALTH_DEGRADED}, {1, CP_HEALTH_DEGRADED}, {1, CP_HEALTH_HEALTHY}, /* one blip, back after 2 */
         {0, CP_HEALTH_DEGRADED}, {0, CP_HEALTH_DEGRADED}, {0, CP_HEALTH_DOWN},    /* fall = 3 */
         {0, CP_HEALTH_DOWN},     {1, CP_HEALTH_DEGRADED}, /* down: one answer is partly back */
-        {0, CP_HEALTH_DEGRADED},                          /* flaky: degraded, not down, until `fall` in a row */
-        {1, CP_HEALTH_DEGRADED}, {1, CP_HEALTH_HEALTHY},                          /* rise = 2 */
+        {0, CP_HEALTH_DEGRADED}, /* flaky: degraded, not down, until `fall` in a row */
+        {1, CP_HEALTH_DEGRADED}, {1, CP_HEALTH_HEALTHY}, /* rise = 2 */
     };
     unsigned h = CP_HEALTH_UNKNOWN, oks = 0, fails = 0;
     for (size_t i = 0; i < sizeof(walk) / sizeof(walk[0]); i++) {
@@ -361,9 +377,19 @@ static void test_catalog_rules(void)
     char err[256];
     sy_probe_conf_t pc;
     static const char *const bad_probes[] = {
-        "[]", "{\"path\":\"models\"}", "{\"path\":\"/a b\"}", "{\"path\":\"\"}", "{\"path\":7}",
-        "{\"interval_ms\":50}", "{\"interval_ms\":-1}", "{\"interval_ms\":1.5}", "{\"interval_ms\":3600001}",
-        "{\"timeout_ms\":0}", "{\"timeout_ms\":60001}", "{\"every\":5}", "{\"path\":\"/x#y\"}",
+        "[]",
+        "{\"path\":\"models\"}",
+        "{\"path\":\"/a b\"}",
+        "{\"path\":\"\"}",
+        "{\"path\":7}",
+        "{\"interval_ms\":50}",
+        "{\"interval_ms\":-1}",
+        "{\"interval_ms\":1.5}",
+        "{\"interval_ms\":3600001}",
+        "{\"timeout_ms\":0}",
+        "{\"timeout_ms\":60001}",
+        "{\"every\":5}",
+        "{\"path\":\"/x#y\"}",
     };
     for (size_t i = 0; i < sizeof(bad_probes) / sizeof(bad_probes[0]); i++) {
         cJSON *j = cJSON_Parse(bad_probes[i]);
@@ -382,11 +408,12 @@ static void test_catalog_rules(void)
     CHECK(pc.interval_ms == 0 && pc.timeout_ms == 250);
     cJSON_Delete(j);
 
-    static const char *const bad_quality[] = {"[]", "{\"poetry\":0.5}", "{\"code\":1.5}", "{\"code\":-0.1}",
-                                              "{\"code\":\"high\"}", "5"};
+    static const char *const bad_quality[] = {
+        "[]", "{\"poetry\":0.5}", "{\"code\":1.5}", "{\"code\":-0.1}", "{\"code\":\"high\"}", "5"};
     for (size_t i = 0; i < sizeof(bad_quality) / sizeof(bad_quality[0]); i++) {
         j = cJSON_Parse(bad_quality[i]);
-        CHECK(sy_catalog_quality(j, "models[3]", err, sizeof(err)) == -1 && strncmp(err, "models[3]", 9) == 0);
+        CHECK(sy_catalog_quality(j, "models[3]", err, sizeof(err)) == -1 &&
+              strncmp(err, "models[3]", 9) == 0);
         cJSON_Delete(j);
     }
     j = cJSON_Parse("{\"code\":0,\"math\":1,\"chat\":0.5,\"translation\":0.25}");
@@ -404,11 +431,12 @@ static void test_money_in_snapshot(void)
     CHECK(cp_store_open(db, &s, err, sizeof(err)) == 0);
     if (s == NULL)
         return;
-    snprintf(cat, sizeof(cat),
-             "{\"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1\"}],"
-             "\"models\":[{\"id\":\"m\",\"provider\":\"p\"}],\"workspaces\":[{\"id\":\"rich\"},{\"id\":\"poor\"}],"
-             "\"keys\":[{\"id\":\"k1\",\"sha256\":\"%s\",\"workspace\":\"rich\"}]}",
-             hex_alpha);
+    snprintf(
+        cat, sizeof(cat),
+        "{\"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1\"}],"
+        "\"models\":[{\"id\":\"m\",\"provider\":\"p\"}],\"workspaces\":[{\"id\":\"rich\"},{\"id\":\"poor\"}],"
+        "\"keys\":[{\"id\":\"k1\",\"sha256\":\"%s\",\"workspace\":\"rich\"}]}",
+        hex_alpha);
     CHECK(cp_catalog_load_json(s, cat, strlen(cat), err, sizeof(err)) == 0);
     sqlite3_stmt *st;
     static const char *const writes[] = {
@@ -437,6 +465,69 @@ static void test_money_in_snapshot(void)
         CHECK(k && k->budget == 2000000000 && k->spent == 750000000 && k->rpm == 60 && k->tpm == 90000);
         dp_snapshot_unref(d);
     }
+
+    /* Per-node shares: three live nodes and a dead one; 'rich' spent 300 on n1 and 100 on n2
+     * within the window (n_dead's spend and an old record on n3 do not count). Each live node
+     * gets 200000/3 ppm, the rest in proportion: n1 3/4, n2 1/4, n3 (not listed) the floor;
+     * 'poor' spent nothing recently: an equal third everywhere. */
+    char sql[1024];
+    int64_t now = (int64_t)time(NULL) * 1000;
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO dp_nodes (id, last_seen_ms) VALUES ('n1', %lld), ('n2', %lld), ('n3', %lld), "
+             "('n_dead', %lld); INSERT INTO meta (key, value) VALUES ('fleet.live_nodes', 3)",
+             (long long)now, (long long)now, (long long)now, (long long)(now - 10000));
+    for (const char *p = sql; *p;) {
+        const char *tail = NULL;
+        CHECK(sqlite3_prepare_v2(cp_store_db(s), p, -1, &st, &tail) == SQLITE_OK && st != NULL);
+        CHECK(sqlite3_step(st) == SQLITE_DONE);
+        sqlite3_finalize(st);
+        p = tail;
+    }
+    static const struct {
+        const char *id, *node;
+        int64_t cost, age_ms;
+    } use[] = {{"u1", "n1", 200, 0},
+               {"u2", "n1", 100, 1000},
+               {"u3", "n2", 100, 0},
+               {"u4", "n_dead", 1000, 0},
+               {"u5", "n3", 5000, 120000}};
+    for (size_t i = 0; i < sizeof(use) / sizeof(use[0]); i++) {
+        CHECK(cp_store_prepare(
+                  s,
+                  "INSERT INTO usage (id, workspace_id, key_id, model, provider, tokens_in, tokens_out, "
+                  "cost_nano, latency_ms, ttft_ms, outcome, streamed, estimated, node, created_ms, "
+                  "received_ms) VALUES (?1, 'rich', 'k1', 'm', 'p', 1, 1, ?2, 1, 1, 'ok', 0, 0, ?3, ?4, ?4)",
+                  &st, err, sizeof(err)) == 0);
+        sqlite3_bind_text(st, 1, use[i].id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, use[i].cost);
+        sqlite3_bind_text(st, 3, use[i].node, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, now - use[i].age_ms);
+        CHECK(sqlite3_step(st) == SQLITE_DONE);
+        sqlite3_finalize(st);
+    }
+    static const struct {
+        const char *node;
+        uint32_t rich, poor;
+    } want[] = {{"n1", 66666 + 600001, 333333},
+                {"n2", 66666 + 200000, 333333},
+                {"n3", 66666, 333333},
+                {"n_new", 66666, 333333}};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        dp_snapshot_set_node_id(want[i].node);
+        d = to_dp(s, &v);
+        CHECK(d != NULL);
+        for (size_t j = 0; d && j < d->nworkspaces; j++) {
+            const dp_workspace_t *w = &d->workspaces[j];
+            int rich = strcmp(w->id, "rich") == 0;
+            CHECK(w->share_ppm == (rich ? want[i].rich : want[i].poor));
+            CHECK(w->share_weighted == rich);
+            if (w->share_ppm != (rich ? want[i].rich : want[i].poor))
+                fprintf(stderr, "  node %s workspace %s: share %u\n", want[i].node, w->id, w->share_ppm);
+        }
+        if (d)
+            dp_snapshot_unref(d);
+    }
+    dp_snapshot_set_node_id(NULL);
     cp_store_close(s);
     static const char *const suffix[] = {"", "-wal", "-shm"};
     for (size_t i = 0; i < 3; i++) {
@@ -463,8 +554,8 @@ static void test_deploy_catalog(void)
     CHECK(rc == 0);
     sqlite3_stmt *st;
     int64_t models = -1, providers = -1;
-    if (cp_store_prepare(s, "SELECT (SELECT count(*) FROM models), (SELECT count(*) FROM providers)", &st, err,
-                         sizeof(err)) == 0) {
+    if (cp_store_prepare(s, "SELECT (SELECT count(*) FROM models), (SELECT count(*) FROM providers)", &st,
+                         err, sizeof(err)) == 0) {
         if (sqlite3_step(st) == SQLITE_ROW) {
             models = sqlite3_column_int64(st, 0);
             providers = sqlite3_column_int64(st, 1);

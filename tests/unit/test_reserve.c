@@ -36,16 +36,21 @@ static dp_key_t mkkey(uint8_t tag, const dp_workspace_t *w, sy_nano_t budget, sy
 static void test_worst_case(void)
 {
     /* 400 bytes = 100 input tokens at $1/M; max_tokens 1000 at $2/M */
-    CHECK(dp_reserve_worst_case(400, 1000, 0, USD, 2 * USD, 8000) == 100 * 1000 + 1000 * 2000);
-    /* no max_tokens: context window − input */
-    CHECK(dp_reserve_worst_case(400, 0, 0, USD, 2 * USD, 8000) == 100 * 1000 + 7900 * 2000);
-    /* no context window (or input larger): the default */
-    CHECK(dp_reserve_worst_case(400, 0, 0, USD, 2 * USD, 0) == 100 * 1000 + DP_RESERVE_DEFAULT_OUTPUT * 2000);
-    CHECK(dp_reserve_worst_case(400, 0, 0, USD, 2 * USD, 50) == 100 * 1000 + DP_RESERVE_DEFAULT_OUTPUT * 2000);
+    CHECK(dp_reserve_worst_case(400, 1000, 0, USD, 2 * USD, 8000, 4096) == 100 * 1000 + 1000 * 2000);
+    /* max_tokens past the model's room is clamped to context window − input */
+    CHECK(dp_reserve_worst_case(400, 100000, 0, USD, 2 * USD, 8000, 4096) == 100 * 1000 + 7900 * 2000);
+    /* no max_tokens: the default output, within the context window */
+    CHECK(dp_reserve_worst_case(400, 0, 0, USD, 2 * USD, 128000, 4096) == 100 * 1000 + 4096 * 2000);
+    CHECK(dp_reserve_worst_case(400, 0, 0, USD, 2 * USD, 2100, 4096) == 100 * 1000 + 2000 * 2000);
+    CHECK(dp_reserve_worst_case(400, 0, 0, USD, 2 * USD, 128000, 1u << 30) == 100 * 1000 + 127900 * 2000);
+    /* no context window (or input larger): the default as it is */
+    CHECK(dp_reserve_worst_case(400, 0, 0, USD, 2 * USD, 0, DP_RESERVE_OUTPUT_TOKENS) ==
+          100 * 1000 + DP_RESERVE_OUTPUT_TOKENS * 2000);
+    CHECK(dp_reserve_worst_case(400, 0, 0, USD, 2 * USD, 50, 4096) == 100 * 1000 + 4096 * 2000);
     /* embeddings: input only; ceil(bytes/4) */
-    CHECK(dp_reserve_worst_case(401, 1000, 1, USD, 2 * USD, 8000) == 101 * 1000);
+    CHECK(dp_reserve_worst_case(401, 1000, 1, USD, 2 * USD, 8000, 4096) == 101 * 1000);
     /* saturates instead of overflowing */
-    CHECK(dp_reserve_worst_case(UINT64_MAX, INT64_MAX, 0, INT64_MAX, INT64_MAX, 0) == INT64_MAX);
+    CHECK(dp_reserve_worst_case(UINT64_MAX, INT64_MAX, 0, INT64_MAX, INT64_MAX, 0, 4096) == INT64_MAX);
 }
 
 static void test_balance(void)
@@ -133,6 +138,76 @@ static void test_baselines(void)
     dp_reserve_close(&r, 0, T0 + 8 * SEC);
 }
 
+/* A node's share of the balance (two nodes: half each; weighted: 90 %), the refusal reasons,
+ * the one-request escape hatch, and the same share applied to a key budget. */
+static void test_shares(void)
+{
+    dp_reserve_reset_all();
+    dp_workspace_t half = {
+        .id = "ws_half", .active = 1, .has_balance = 1, .balance = USD, .share_ppm = 500000};
+    dp_key_t k = mkkey(7, &half, 0, 0);
+    dp_reserve_t r[8];
+    dp_reserve_why_t why;
+    int ok = 0;
+    for (int i = 0; i < 7; i++)
+        ok += dp_reserve_take(&k, 20, 10 * CENT, T0, &r[i], &why) == DP_RESERVE_OK;
+    CHECK(ok == 5); /* $0.50 of $1 */
+    CHECK(dp_reserve_take(&k, 20, 10 * CENT, T0, &r[7], &why) == DP_RESERVE_SHARE);
+    CHECK(why.remaining == USD && why.share == 50 * CENT && why.reserved == 50 * CENT);
+    for (int i = 0; i < 5; i++)
+        dp_reserve_close(&r[i], i == 0 ? 40 * CENT : 0, T0); /* 40 cents spent: 10 left of the share */
+    CHECK(dp_reserve_take(&k, 20, 11 * CENT, T0, &r[0], &why) == DP_RESERVE_SHARE);
+    CHECK(why.remaining == 60 * CENT && why.share == 10 * CENT && why.reserved == 0);
+    CHECK(dp_reserve_take(&k, 20, 10 * CENT, T0, &r[0], &why) == DP_RESERVE_OK);
+    dp_reserve_close(&r[0], 0, T0);
+
+    /* a request bigger than the whole share: once, on an idle entry with no spend, against
+     * the whole balance */
+    dp_workspace_t small = {
+        .id = "ws_small", .active = 1, .has_balance = 1, .balance = USD, .share_ppm = 500000};
+    dp_key_t ks = mkkey(8, &small, 0, 0);
+    CHECK(dp_reserve_take(&ks, 20, 70 * CENT, T0, &r[0], &why) == DP_RESERVE_OK);
+    CHECK(dp_reserve_take(&ks, 20, 70 * CENT, T0, &r[1], &why) == DP_RESERVE_BALANCE); /* 30 left, held */
+    CHECK(dp_reserve_take(&ks, 20, 1 * CENT, T0, &r[1], &why) ==
+          DP_RESERVE_SHARE); /* 30 left are the others' */
+    dp_reserve_close(&r[0], 60 * CENT, T0);
+    CHECK(dp_reserve_take(&ks, 20, 70 * CENT, T0, &r[1], &why) == DP_RESERVE_BALANCE); /* 40 left: too big */
+    CHECK(why.remaining == 40 * CENT);
+    CHECK(dp_reserve_take(&ks, 20, 30 * CENT, T0, &r[1], &why) ==
+          DP_RESERVE_SHARE); /* share spent; others' part */
+    /* 1 node of 1: a bigger share; a weighted 90 % share */
+    dp_workspace_t most = {
+        .id = "ws_most", .active = 1, .has_balance = 1, .balance = USD, .share_ppm = 900000};
+    dp_key_t km = mkkey(9, &most, 0, 0);
+    ok = 0;
+    for (int i = 0; i < 8; i++)
+        ok += dp_reserve_take(&km, 20, 11 * CENT, T0, &r[i], &why) == DP_RESERVE_OK;
+    CHECK(ok == 8);
+    dp_reserve_t extra;
+    CHECK(dp_reserve_take(&km, 20, 11 * CENT, T0, &extra, &why) == DP_RESERVE_SHARE); /* 88 + 11 > 90 */
+    for (int i = 0; i < 8; i++)
+        dp_reserve_close(&r[i], 0, T0);
+
+    /* the key budget takes the same share */
+    dp_workspace_t rich = {
+        .id = "ws_rich2", .active = 1, .has_balance = 1, .balance = 1000 * USD, .share_ppm = 250000};
+    dp_key_t kb = mkkey(10, &rich, USD + 20 * CENT, 20 * CENT); /* $1 left for the fleet, 25 cents here */
+    ok = 0;
+    for (int i = 0; i < 4; i++)
+        ok += dp_reserve_take(&kb, 20, 10 * CENT, T0, &r[i], &why) == DP_RESERVE_OK;
+    CHECK(ok == 2);
+    CHECK(why.remaining == USD && why.share == 25 * CENT);
+    for (int i = 0; i < 2; i++)
+        dp_reserve_close(&r[i], 0, T0);
+    CHECK(dp_reserve_open_count() == 0);
+    char buf[4096];
+    dp_reserve_metrics_render(buf, sizeof(buf), NULL);
+    CHECK(strstr(buf, "switchyard_reserve_refused_total{reason=\"insufficient_quota_share\"} 7\n") != NULL);
+    CHECK(strstr(buf, "switchyard_reserve_refused_total{reason=\"insufficient_quota_balance\"} 2\n") != NULL);
+    CHECK(strstr(buf, "switchyard_reserve_refused_total{reason=\"insufficient_quota_budget\"} 2\n") != NULL);
+    CHECK(strstr(buf, "switchyard_reserve_share_ppm 1000000\n") != NULL);
+}
+
 static void test_table(void)
 {
     dp_reserve_reset_all();
@@ -186,9 +261,10 @@ static void test_threads(void)
     CHECK(total == 100);
     CHECK(dp_reserve_open_count() == 100);
     char buf[4096];
-    size_t n = dp_reserve_metrics_render(buf, sizeof(buf));
+    size_t n = dp_reserve_metrics_render(buf, sizeof(buf), NULL);
     CHECK(n > 0 && strstr(buf, "switchyard_reserve_open 100\n") != NULL);
-    CHECK(strstr(buf, "switchyard_reserve_refused_total{reason=\"insufficient_quota_balance\"} 1500\n") != NULL);
+    CHECK(strstr(buf, "switchyard_reserve_refused_total{reason=\"insufficient_quota_balance\"} 1500\n") !=
+          NULL);
 }
 
 int main(void)
@@ -197,6 +273,7 @@ int main(void)
     test_balance();
     test_budget();
     test_baselines();
+    test_shares();
     test_table();
     test_threads();
     SY_TEST_MAIN_END();
