@@ -21,10 +21,22 @@ static cp_admin_rc_t db_fail(cp_store_t *s, sqlite3_stmt *st, char *err, size_t 
     return CP_ADMIN_ERROR;
 }
 
+static const char WS_COLS[] = "SELECT id, name, active, created_at, rpm, tpm FROM workspaces";
+static const char KEY_COLS[] =
+    "SELECT id, workspace_id, name, prefix, allowed_models, expires_at, revoked, created_at, "
+    "budget_nano, rpm, tpm FROM api_keys";
 
-static const char WS_COLS[] = "SELECT id, name, active, created_at FROM workspaces";
-static const char KEY_COLS[] = "SELECT id, workspace_id, name, prefix, allowed_models, expires_at, revoked, created_at, "
-                               "budget_nano, rpm, tpm FROM api_keys";
+/* "rpm" and "tpm" from columns `col` and `col` + 1; NULL (no limit) is JSON null. */
+static void add_rate_limits(cJSON *o, sqlite3_stmt *st, int col)
+{
+    for (int c = col; c <= col + 1; c++) {
+        const char *name = c == col ? "rpm" : "tpm";
+        if (sqlite3_column_type(st, c) == SQLITE_NULL)
+            cJSON_AddNullToObject(o, name);
+        else
+            cJSON_AddNumberToObject(o, name, (double)sqlite3_column_int64(st, c));
+    }
+}
 
 static cJSON *ws_row(sqlite3_stmt *st)
 {
@@ -33,6 +45,7 @@ static cJSON *ws_row(sqlite3_stmt *st)
     cJSON_AddStringToObject(o, "name", (const char *)sqlite3_column_text(st, 1));
     cJSON_AddBoolToObject(o, "active", sqlite3_column_int(st, 2));
     cJSON_AddNumberToObject(o, "created_at", (double)sqlite3_column_int64(st, 3));
+    add_rate_limits(o, st, 4);
     return o;
 }
 
@@ -61,19 +74,13 @@ static cJSON *key_row(sqlite3_stmt *st)
         sy_money_format_usd(sqlite3_column_int64(st, 8), usd);
         cJSON_AddStringToObject(o, "budget_usd", usd);
     }
-    for (int c = 9; c <= 10; c++) {
-        const char *name = c == 9 ? "rpm" : "tpm";
-        if (sqlite3_column_type(st, c) == SQLITE_NULL)
-            cJSON_AddNullToObject(o, name);
-        else
-            cJSON_AddNumberToObject(o, name, (double)sqlite3_column_int64(st, c));
-    }
+    add_rate_limits(o, st, 9);
     return o;
 }
 
 /* Runs `sql` (bound with at most one text parameter) and collects rows through `row`. */
-static cJSON *collect(cp_store_t *s, const char *sql, const char *arg, cJSON *(*row)(sqlite3_stmt *), char *err,
-                      size_t errlen)
+static cJSON *collect(cp_store_t *s, const char *sql, const char *arg, cJSON *(*row)(sqlite3_stmt *),
+                      char *err, size_t errlen)
 {
     sqlite3_stmt *st;
     if (cp_store_prepare(s, sql, &st, err, errlen) != 0)
@@ -107,6 +114,52 @@ static cJSON *one(cp_store_t *s, const char *sql, const char *id, cJSON *(*row)(
     return o;
 }
 
+/* The end of a write that answers with the row it wrote: reads the row `id` of `cols` (when
+ * out != NULL) inside the caller's transaction, then commits (or rolls back on failure). */
+static cp_admin_rc_t commit_with_row(cp_store_t *s, const char *cols, const char *id,
+                                     cJSON *(*row)(sqlite3_stmt *), cJSON **out, uint64_t *version, char *err,
+                                     size_t errlen)
+{
+    cJSON *o = NULL;
+    if (out) {
+        char sql[256];
+        snprintf(sql, sizeof(sql), "%s WHERE id = ?1", cols);
+        if ((o = one(s, sql, id, row, err, errlen)) == NULL) {
+            cp_store_rollback(s);
+            return CP_ADMIN_ERROR;
+        }
+    }
+    if (cp_store_commit_write(s, version, err, errlen) != 0) {
+        cJSON_Delete(o);
+        return CP_ADMIN_ERROR;
+    }
+    if (out)
+        *out = o;
+    return CP_ADMIN_OK;
+}
+
+/* The row `id` of `cols` in a read transaction of its own; none is CP_ADMIN_NOT_FOUND. */
+static cp_admin_rc_t get_by_id(cp_store_t *s, const char *cols, const char *what, const char *id,
+                               cJSON *(*row)(sqlite3_stmt *), cJSON **out, char *err, size_t errlen)
+{
+    char sql[256];
+    *out = NULL;
+    snprintf(sql, sizeof(sql), "%s WHERE id = ?1", cols);
+    if (cp_store_begin_read(s, err, errlen) != 0)
+        return CP_ADMIN_ERROR;
+    cJSON *arr = collect(s, sql, id, row, err, errlen);
+    cp_store_end_read(s);
+    if (arr == NULL)
+        return CP_ADMIN_ERROR;
+    *out = cJSON_DetachItemFromArray(arr, 0);
+    cJSON_Delete(arr);
+    if (*out == NULL) {
+        sy_errf(err, errlen, "%s '%.128s' not found", what, id);
+        return CP_ADMIN_NOT_FOUND;
+    }
+    return CP_ADMIN_OK;
+}
+
 cp_admin_rc_t cp_admin_create_workspace(cp_store_t *s, const char *id, const char *name, cJSON **out,
                                         uint64_t *version, const char **param, char *err, size_t errlen)
 {
@@ -114,7 +167,8 @@ cp_admin_rc_t cp_admin_create_workspace(cp_store_t *s, const char *id, const cha
         *out = NULL;
     if (!cp_admin_valid_id(id)) {
         *param = "id";
-        sy_errf(err, errlen, "'id' must be 1..128 printable ASCII characters without spaces, quotes, '\\' or '/'");
+        sy_errf(err, errlen,
+                "'id' must be 1..128 printable ASCII characters without spaces, quotes, '\\' or '/'");
         return CP_ADMIN_INVALID;
     }
     if (cp_store_begin_write(s, err, errlen) != 0)
@@ -129,8 +183,8 @@ cp_admin_rc_t cp_admin_create_workspace(cp_store_t *s, const char *id, const cha
         return CP_ADMIN_INVALID;
     }
     sqlite3_stmt *st;
-    if (cp_store_prepare(s, "INSERT INTO workspaces (id, name, active, created_at) VALUES (?1, ?2, 1, ?3)", &st, err,
-                         errlen) != 0) {
+    if (cp_store_prepare(s, "INSERT INTO workspaces (id, name, active, created_at) VALUES (?1, ?2, 1, ?3)",
+                         &st, err, errlen) != 0) {
         cp_store_rollback(s);
         return CP_ADMIN_ERROR;
     }
@@ -140,22 +194,7 @@ cp_admin_rc_t cp_admin_create_workspace(cp_store_t *s, const char *id, const cha
     if (sqlite3_step(st) != SQLITE_DONE)
         return db_fail(s, st, err, errlen, "insert workspace");
     sqlite3_finalize(st);
-    cJSON *o = NULL;
-    if (out) {
-        char sql[128];
-        snprintf(sql, sizeof(sql), "%s WHERE id = ?1", WS_COLS);
-        if ((o = one(s, sql, id, ws_row, err, errlen)) == NULL) {
-            cp_store_rollback(s);
-            return CP_ADMIN_ERROR;
-        }
-    }
-    if (cp_store_commit_write(s, version, err, errlen) != 0) {
-        cJSON_Delete(o);
-        return CP_ADMIN_ERROR;
-    }
-    if (out)
-        *out = o;
-    return CP_ADMIN_OK;
+    return commit_with_row(s, WS_COLS, id, ws_row, out, version, err, errlen);
 }
 
 /* One UPDATE by id; no matching row is CP_ADMIN_NOT_FOUND and changes nothing. */
@@ -181,9 +220,11 @@ static cp_admin_rc_t update_by_id(cp_store_t *s, const char *sql, const char *wh
     return cp_store_commit_write(s, version, err, errlen) == 0 ? CP_ADMIN_OK : CP_ADMIN_ERROR;
 }
 
-cp_admin_rc_t cp_admin_disable_workspace(cp_store_t *s, const char *id, uint64_t *version, char *err, size_t errlen)
+cp_admin_rc_t cp_admin_disable_workspace(cp_store_t *s, const char *id, uint64_t *version, char *err,
+                                         size_t errlen)
 {
-    return update_by_id(s, "UPDATE workspaces SET active = 0 WHERE id = ?1", "workspace", id, version, err, errlen);
+    return update_by_id(s, "UPDATE workspaces SET active = 0 WHERE id = ?1", "workspace", id, version, err,
+                        errlen);
 }
 
 cp_admin_rc_t cp_admin_revoke_key(cp_store_t *s, const char *id, uint64_t *version, char *err, size_t errlen)
@@ -202,7 +243,53 @@ cJSON *cp_admin_list_workspaces(cp_store_t *s, char *err, size_t errlen)
     return arr;
 }
 
-cp_admin_rc_t cp_admin_list_keys(cp_store_t *s, const char *workspace_id, cJSON **out, char *err, size_t errlen)
+cp_admin_rc_t cp_admin_get_workspace(cp_store_t *s, const char *id, cJSON **out, char *err, size_t errlen)
+{
+    return get_by_id(s, WS_COLS, "workspace", id, ws_row, out, err, errlen);
+}
+
+cp_admin_rc_t cp_admin_update_workspace(cp_store_t *s, const char *id, const cp_admin_ws_patch_t *p,
+                                        cJSON **out, uint64_t *version, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (cp_store_begin_write(s, err, errlen) != 0)
+        return CP_ADMIN_ERROR;
+    sqlite3_stmt *st;
+    /* one statement; each field is rewritten only when its flag says the request named it. A
+     * limit of 0 is stored as NULL (no limit), as the catalog loader does. */
+    if (cp_store_prepare(s,
+                         "UPDATE workspaces SET name = CASE WHEN ?2 THEN ?3 ELSE name END, "
+                         "active = CASE WHEN ?4 THEN ?5 ELSE active END, "
+                         "rpm = CASE WHEN ?6 THEN NULLIF(?7, 0) ELSE rpm END, "
+                         "tpm = CASE WHEN ?8 THEN NULLIF(?9, 0) ELSE tpm END WHERE id = ?1",
+                         &st, err, errlen) != 0) {
+        cp_store_rollback(s);
+        return CP_ADMIN_ERROR;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 2, p->name != NULL);
+    sqlite3_bind_text(st, 3, p->name ? p->name : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 4, p->set_active);
+    sqlite3_bind_int(st, 5, p->active ? 1 : 0);
+    sqlite3_bind_int(st, 6, p->set_rpm);
+    if (p->rpm >= 0) /* negative = clear: stays NULL */
+        sqlite3_bind_int64(st, 7, p->rpm);
+    sqlite3_bind_int(st, 8, p->set_tpm);
+    if (p->tpm >= 0)
+        sqlite3_bind_int64(st, 9, p->tpm);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_fail(s, st, err, errlen, "update workspace");
+    sqlite3_finalize(st);
+    if (sqlite3_changes(cp_store_db(s)) == 0) {
+        cp_store_rollback(s);
+        sy_errf(err, errlen, "workspace '%.128s' not found", id);
+        return CP_ADMIN_NOT_FOUND;
+    }
+    return commit_with_row(s, WS_COLS, id, ws_row, out, version, err, errlen);
+}
+
+cp_admin_rc_t cp_admin_list_keys(cp_store_t *s, const char *workspace_id, cJSON **out, char *err,
+                                 size_t errlen)
 {
     *out = NULL;
     if (cp_store_begin_read(s, err, errlen) != 0)
@@ -223,7 +310,8 @@ cp_admin_rc_t cp_admin_list_keys(cp_store_t *s, const char *workspace_id, cJSON 
 
 /* Every entry of a scope is "*" or a catalog model (by id or provider/id), checked inside the
  * caller's write transaction. */
-static cp_admin_rc_t check_models(cp_store_t *s, const cJSON *models, const char **param, char *err, size_t errlen)
+static cp_admin_rc_t check_models(cp_store_t *s, const cJSON *models, const char **param, char *err,
+                                  size_t errlen)
 {
     const cJSON *m;
     cJSON_ArrayForEach(m, models)
@@ -235,8 +323,8 @@ static cp_admin_rc_t check_models(cp_store_t *s, const cJSON *models, const char
         }
         if (strcmp(m->valuestring, "*") == 0)
             continue;
-        int found = cp_store_exists(s, "SELECT 1 FROM models WHERE id = ?1 OR provider_id || '/' || id = ?1", m->valuestring,
-                           err, errlen);
+        int found = cp_store_exists(s, "SELECT 1 FROM models WHERE id = ?1 OR provider_id || '/' || id = ?1",
+                                    m->valuestring, err, errlen);
         if (found <= 0) {
             if (found < 0)
                 return CP_ADMIN_ERROR;
@@ -276,10 +364,11 @@ cp_admin_rc_t cp_admin_create_key(cp_store_t *s, const cp_admin_new_key_t *k, cJ
     }
     char *models = cJSON_PrintUnformatted(k->allowed_models);
     sqlite3_stmt *st;
-    if (models == NULL || cp_store_prepare(s,
-                                           "INSERT INTO api_keys (id, workspace_id, sha256, prefix, name, allowed_models, "
-                                           "expires_at, revoked, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8)",
-                                           &st, err, errlen) != 0) {
+    if (models == NULL ||
+        cp_store_prepare(s,
+                         "INSERT INTO api_keys (id, workspace_id, sha256, prefix, name, allowed_models, "
+                         "expires_at, revoked, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8)",
+                         &st, err, errlen) != 0) {
         if (models == NULL)
             sy_errf(err, errlen, "out of memory");
         cJSON_free(models);
@@ -298,42 +387,12 @@ cp_admin_rc_t cp_admin_create_key(cp_store_t *s, const cp_admin_new_key_t *k, cJ
     if (sqlite3_step(st) != SQLITE_DONE)
         return db_fail(s, st, err, errlen, "insert key");
     sqlite3_finalize(st);
-    cJSON *o = NULL;
-    if (out) {
-        char sql[256];
-        snprintf(sql, sizeof(sql), "%s WHERE id = ?1", KEY_COLS);
-        if ((o = one(s, sql, k->id, key_row, err, errlen)) == NULL) {
-            cp_store_rollback(s);
-            return CP_ADMIN_ERROR;
-        }
-    }
-    if (cp_store_commit_write(s, version, err, errlen) != 0) {
-        cJSON_Delete(o);
-        return CP_ADMIN_ERROR;
-    }
-    if (out)
-        *out = o;
-    return CP_ADMIN_OK;
+    return commit_with_row(s, KEY_COLS, k->id, key_row, out, version, err, errlen);
 }
 
 cp_admin_rc_t cp_admin_get_key(cp_store_t *s, const char *id, cJSON **out, char *err, size_t errlen)
 {
-    char sql[256];
-    *out = NULL;
-    snprintf(sql, sizeof(sql), "%s WHERE id = ?1", KEY_COLS);
-    if (cp_store_begin_read(s, err, errlen) != 0)
-        return CP_ADMIN_ERROR;
-    cJSON *arr = collect(s, sql, id, key_row, err, errlen);
-    cp_store_end_read(s);
-    if (arr == NULL)
-        return CP_ADMIN_ERROR;
-    *out = cJSON_DetachItemFromArray(arr, 0);
-    cJSON_Delete(arr);
-    if (*out == NULL) {
-        sy_errf(err, errlen, "key '%.128s' not found", id);
-        return CP_ADMIN_NOT_FOUND;
-    }
-    return CP_ADMIN_OK;
+    return get_by_id(s, KEY_COLS, "key", id, key_row, out, err, errlen);
 }
 
 cp_admin_rc_t cp_admin_update_key(cp_store_t *s, const char *id, const cp_admin_key_patch_t *p, cJSON **out,
@@ -363,7 +422,8 @@ cp_admin_rc_t cp_admin_update_key(cp_store_t *s, const char *id, const cp_admin_
         sy_errf(err, errlen, "key '%.128s' is revoked and cannot be changed", id);
         return CP_ADMIN_INVALID;
     }
-    cp_admin_rc_t mrc = p->allowed_models ? check_models(s, p->allowed_models, param, err, errlen) : CP_ADMIN_OK;
+    cp_admin_rc_t mrc =
+        p->allowed_models ? check_models(s, p->allowed_models, param, err, errlen) : CP_ADMIN_OK;
     if (mrc != CP_ADMIN_OK) {
         cp_store_rollback(s);
         return mrc;
@@ -401,19 +461,7 @@ cp_admin_rc_t cp_admin_update_key(cp_store_t *s, const char *id, const cp_admin_
     if (sqlite3_step(st) != SQLITE_DONE)
         return db_fail(s, st, err, errlen, "update key");
     sqlite3_finalize(st);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "%s WHERE id = ?1", KEY_COLS);
-    cJSON *o = one(s, sql, id, key_row, err, errlen);
-    if (o == NULL) {
-        cp_store_rollback(s);
-        return CP_ADMIN_ERROR;
-    }
-    if (cp_store_commit_write(s, version, err, errlen) != 0) {
-        cJSON_Delete(o);
-        return CP_ADMIN_ERROR;
-    }
-    *out = o;
-    return CP_ADMIN_OK;
+    return commit_with_row(s, KEY_COLS, id, key_row, out, version, err, errlen);
 }
 
 /* ------------------------------------------------------------------------------- nodes */
@@ -473,8 +521,8 @@ static cJSON *node_row(sqlite3_stmt *st)
 
 cJSON *cp_admin_list_nodes(cp_store_t *s, int64_t now_ms, char *err, size_t errlen)
 {
-    cJSON *arr = collect(s, "SELECT id, build, snapshot_version, last_seen_ms FROM dp_nodes ORDER BY id", NULL,
-                         node_row, err, errlen);
+    cJSON *arr = collect(s, "SELECT id, build, snapshot_version, last_seen_ms FROM dp_nodes ORDER BY id",
+                         NULL, node_row, err, errlen);
     if (arr == NULL)
         return NULL;
     cJSON *o;

@@ -40,18 +40,37 @@ int cp_admin_valid_id(const char *s);
 cp_admin_rc_t cp_admin_create_workspace(cp_store_t *s, const char *id, const char *name, cJSON **out,
                                         uint64_t *version, const char **param, char *err, size_t errlen);
 /* Marks a workspace inactive (idempotent). Unknown id: CP_ADMIN_NOT_FOUND. */
-cp_admin_rc_t cp_admin_disable_workspace(cp_store_t *s, const char *id, uint64_t *version, char *err, size_t errlen);
-/* All workspaces in id order, as a JSON array (NULL with err on failure). */
+cp_admin_rc_t cp_admin_disable_workspace(cp_store_t *s, const char *id, uint64_t *version, char *err,
+                                         size_t errlen);
+/* All workspaces in id order, as a JSON array (NULL with err on failure). A workspace is
+ * {"id","name","active","created_at","rpm","tpm"}; rpm/tpm are null when there is no limit. */
 cJSON *cp_admin_list_workspaces(cp_store_t *s, char *err, size_t errlen);
+/* One workspace; unknown id: CP_ADMIN_NOT_FOUND. */
+cp_admin_rc_t cp_admin_get_workspace(cp_store_t *s, const char *id, cJSON **out, char *err, size_t errlen);
+
+/* A change to a workspace. Fields left NULL / with set_* = 0 keep their value. An rpm or tpm
+ * of 0 or below (with its set flag) clears that limit (stored NULL, like a catalog 0). */
+typedef struct {
+    const char *name;
+    int set_active, active;
+    int set_rpm, set_tpm;
+    int64_t rpm, tpm;
+} cp_admin_ws_patch_t;
+
+/* Applies the patch in one transaction and returns the workspace in *out. Unknown id:
+ * CP_ADMIN_NOT_FOUND. Range checks of the numbers are the caller's (the API). */
+cp_admin_rc_t cp_admin_update_workspace(cp_store_t *s, const char *id, const cp_admin_ws_patch_t *p,
+                                        cJSON **out, uint64_t *version, char *err, size_t errlen);
 
 typedef struct {
-    const char *id;             /* key id, valid per cp_admin_valid_id */
-    const char *workspace_id;   /* must exist: else CP_ADMIN_NOT_FOUND */
-    const uint8_t *sha256;      /* SY_SHA256_LEN bytes */
-    const char *prefix;         /* display prefix */
-    const char *name;           /* may be "" */
-    const cJSON *allowed_models; /* array of strings: "*" or catalog model ids (else INVALID, param allowed_models) */
-    int64_t expires_at;         /* unix seconds, 0 = never */
+    const char *id;           /* key id, valid per cp_admin_valid_id */
+    const char *workspace_id; /* must exist: else CP_ADMIN_NOT_FOUND */
+    const uint8_t *sha256;    /* SY_SHA256_LEN bytes */
+    const char *prefix;       /* display prefix */
+    const char *name;         /* may be "" */
+    const cJSON
+        *allowed_models; /* array of strings: "*" or catalog model ids (else INVALID, param allowed_models) */
+    int64_t expires_at;  /* unix seconds, 0 = never */
 } cp_admin_new_key_t;
 
 /* Inserts a key. On success *out (may be NULL) gets the key's public view (no key material). */
@@ -61,7 +80,8 @@ cp_admin_rc_t cp_admin_create_key(cp_store_t *s, const cp_admin_new_key_t *k, cJ
 cp_admin_rc_t cp_admin_revoke_key(cp_store_t *s, const char *id, uint64_t *version, char *err, size_t errlen);
 /* The keys of one workspace in id order, as a JSON array without any key material (no hash
  * either). Unknown workspace: CP_ADMIN_NOT_FOUND. */
-cp_admin_rc_t cp_admin_list_keys(cp_store_t *s, const char *workspace_id, cJSON **out, char *err, size_t errlen);
+cp_admin_rc_t cp_admin_list_keys(cp_store_t *s, const char *workspace_id, cJSON **out, char *err,
+                                 size_t errlen);
 
 /* One key's public view; unknown id: CP_ADMIN_NOT_FOUND. */
 cp_admin_rc_t cp_admin_get_key(cp_store_t *s, const char *id, cJSON **out, char *err, size_t errlen);
@@ -100,8 +120,8 @@ typedef struct {
     const cJSON *quality; /* object, validated by sy_catalog_quality; JSON null clears */
 } cp_admin_model_patch_t;
 
-cp_admin_rc_t cp_admin_update_model(cp_store_t *s, const char *id, const cp_admin_model_patch_t *p, cJSON **out,
-                                    uint64_t *version, char *err, size_t errlen);
+cp_admin_rc_t cp_admin_update_model(cp_store_t *s, const char *id, const cp_admin_model_patch_t *p,
+                                    cJSON **out, uint64_t *version, char *err, size_t errlen);
 
 /* Data-plane nodes (table dp_nodes), fed by bus heartbeats. */
 typedef struct {
@@ -109,7 +129,7 @@ typedef struct {
     const char *build;         /* at most 128 bytes, else CP_ADMIN_INVALID (param "build") */
     uint64_t snapshot_version; /* the version the node serves */
     double load;
-    int64_t now_ms;            /* wall-clock ms: stored as last_seen_ms */
+    int64_t now_ms; /* wall-clock ms: stored as last_seen_ms */
 } cp_admin_heartbeat_t;
 
 /* Upserts the node's row in one single-statement (autocommit) transaction. Unlike every other

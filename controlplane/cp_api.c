@@ -78,18 +78,22 @@ static h2o_generator_t inline_gen = {NULL, NULL};
 /* Sends `text` (JSON, owned by the caller; NULL = out of memory) as the whole response. */
 static void send_text(h2o_req_t *req, int status, const char *text)
 {
-    static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,"
-                              "\"code\":\"internal_error\"}}";
-    h2o_iovec_t buf = text ? h2o_strdup(&req->pool, text, strlen(text)) : h2o_iovec_init(oom, sizeof(oom) - 1);
+    static const char oom[] =
+        "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,"
+        "\"code\":\"internal_error\"}}";
+    h2o_iovec_t buf =
+        text ? h2o_strdup(&req->pool, text, strlen(text)) : h2o_iovec_init(oom, sizeof(oom) - 1);
     if (text == NULL)
         status = 500;
     req->res.status = status;
     req->res.reason = status < 300 ? "OK" : "Error";
     req->res.content_length = buf.len;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("application/json"));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
     SY_INFO("msg=request method=%.*s path=\"%.*s\" status=%d", (int)req->method.len, req->method.base,
-            (int)(req->path_normalized.len > 200 ? 200 : req->path_normalized.len), req->path_normalized.base, status);
+            (int)(req->path_normalized.len > 200 ? 200 : req->path_normalized.len), req->path_normalized.base,
+            status);
     h2o_start_response(req, &inline_gen);
     h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
 }
@@ -155,7 +159,8 @@ static cJSON *parse_body(h2o_req_t *req)
         return NULL;
     }
     if (sy_json_precheck(s, len, 16, NULL) != SY_JSON_OK) {
-        send_error(req, SY_E_BAD_JSON, "the request body is not valid UTF-8 JSON (or nests too deeply)", NULL);
+        send_error(req, SY_E_BAD_JSON, "the request body is not valid UTF-8 JSON (or nests too deeply)",
+                   NULL);
         return NULL;
     }
     cJSON *root = cJSON_ParseWithLength(s, len);
@@ -258,7 +263,8 @@ static int check_scope(h2o_req_t *req, const cJSON *models)
     cJSON_ArrayForEach(m, models)
     {
         if (!cJSON_IsString(m) || m->valuestring[0] == '\0' || strlen(m->valuestring) > 256) {
-            send_error(req, SY_E_BAD_PARAM, "'allowed_models' must contain non-empty strings", "allowed_models");
+            send_error(req, SY_E_BAD_PARAM, "'allowed_models' must contain non-empty strings",
+                       "allowed_models");
             return -1;
         }
     }
@@ -328,12 +334,54 @@ static int get_usd(h2o_req_t *req, const cJSON *root, const char *field, int nul
     return 0;
 }
 
-static int nothing_to_change(h2o_req_t *req, const cJSON *root)
+/* `rpm` and `tpm`, each optional: a whole number from `lo` to the catalog's maximum
+ * (SY_LIMIT_RPM_MAX, SY_LIMIT_TPM_MAX), or null (*out = -1: clear). */
+static int get_rate_limits(h2o_req_t *req, const cJSON *root, double lo, int *set_rpm, int64_t *rpm,
+                           int *set_tpm, int64_t *tpm)
 {
-    if (cJSON_GetArraySize(root) > 0)
+    if (get_limit(req, root, "rpm", lo, SY_LIMIT_RPM_MAX, set_rpm, rpm) != 0)
+        return -1;
+    return get_limit(req, root, "tpm", lo, SY_LIMIT_TPM_MAX, set_tpm, tpm);
+}
+
+/* An optional boolean member; *set says it was present. */
+static int get_bool(h2o_req_t *req, const cJSON *root, const char *field, int *set, int *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, field);
+    *set = v != NULL;
+    *out = cJSON_IsTrue(v);
+    if (v == NULL || cJSON_IsBool(v))
         return 0;
-    send_error(req, SY_E_BAD_PARAM, "the request names no field to change", NULL);
-    return 1;
+    char msg[128];
+    snprintf(msg, sizeof(msg), "'%s' must be true or false", field);
+    send_error(req, SY_E_BAD_PARAM, msg, field);
+    return -1;
+}
+
+/* The start of every PATCH: a JSON object that names at least one field, every one of them in
+ * `allowed`. With `name` != NULL, an optional "name" string (*name = NULL when not named, ""
+ * for null). NULL after sending the 400. */
+static cJSON *patch_body(h2o_req_t *req, const char *const *allowed, const char **name)
+{
+    cJSON *root = parse_body(req);
+    if (root == NULL)
+        return NULL;
+    const char *n = NULL;
+    if (reject_unknown(req, root, allowed) != 0)
+        goto bad;
+    if (cJSON_GetArraySize(root) == 0) {
+        send_error(req, SY_E_BAD_PARAM, "the request names no field to change", NULL);
+        goto bad;
+    }
+    if (name != NULL) {
+        if (get_name(req, root, "name", &n) != 0)
+            goto bad;
+        *name = cJSON_GetObjectItemCaseSensitive(root, "name") ? n : NULL;
+    }
+    return root;
+bad:
+    cJSON_Delete(root);
+    return NULL;
 }
 
 /* ----------------------------------------------------------------------------- handlers */
@@ -390,8 +438,8 @@ static int h_create_workspace(h2o_req_t *req)
     const char *param = NULL;
     cJSON *ws;
     uint64_t version;
-    cp_admin_rc_t rc =
-        cp_admin_create_workspace(g.opts->store, id->valuestring, name, &ws, &version, &param, err, sizeof(err));
+    cp_admin_rc_t rc = cp_admin_create_workspace(g.opts->store, id->valuestring, name, &ws, &version, &param,
+                                                 err, sizeof(err));
     send_written(req, rc, param, err, ws, version, 201, "workspace created", id->valuestring);
 done:
     cJSON_Delete(root);
@@ -410,6 +458,41 @@ static int h_disable_workspace(h2o_req_t *req, const char *id)
     cp_bus_notify(version);
     SY_INFO("msg=\"workspace disabled\" id=%s version=%llu", id, (unsigned long long)version);
     return send_ok_version(req, version);
+}
+
+static int h_get_workspace(h2o_req_t *req, const char *id)
+{
+    char err[256];
+    cJSON *ws;
+    cp_admin_rc_t rc = cp_admin_get_workspace(g.opts->store, id, &ws, err, sizeof(err));
+    if (rc != CP_ADMIN_OK) {
+        send_admin_rc(req, rc, NULL, err);
+        return 0;
+    }
+    return send_owned(req, 200, ws);
+}
+
+/* The workspace's name, active flag and fleet-wide rate limits. Unlike a key's, a workspace
+ * limit of 0 is accepted and means "no limit" (stored NULL), as in the catalog file. */
+static int h_patch_workspace(h2o_req_t *req, const char *id)
+{
+    static const char *const allowed[] = {"name", "active", "rpm", "tpm", NULL};
+    cp_admin_ws_patch_t p = {0};
+    cJSON *root = patch_body(req, allowed, &p.name);
+    if (root == NULL)
+        return 0;
+    if (get_bool(req, root, "active", &p.set_active, &p.active) != 0 ||
+        get_rate_limits(req, root, 0, &p.set_rpm, &p.rpm, &p.set_tpm, &p.tpm) != 0)
+        goto done;
+
+    char err[256];
+    cJSON *out;
+    uint64_t version;
+    cp_admin_rc_t rc = cp_admin_update_workspace(g.opts->store, id, &p, &out, &version, err, sizeof(err));
+    send_written(req, rc, NULL, err, out, version, 200, "workspace updated", id);
+done:
+    cJSON_Delete(root);
+    return 0;
 }
 
 static int h_list_keys(h2o_req_t *req, const char *ws)
@@ -509,22 +592,17 @@ static int h_get_key(h2o_req_t *req, const char *id)
 
 static int h_patch_key(h2o_req_t *req, const char *id)
 {
-    static const char *const allowed[] = {"name", "allowed_models", "budget_usd", "rpm", "tpm", "expires_at", NULL};
-    cJSON *root = parse_body(req);
+    static const char *const allowed[] = {"name", "allowed_models", "budget_usd", "rpm",
+                                          "tpm",  "expires_at",     NULL};
+    cp_admin_key_patch_t p = {0};
+    cJSON *root = patch_body(req, allowed, &p.name);
     if (root == NULL)
         return 0;
-    cp_admin_key_patch_t p = {0};
-    const char *name;
-    if (reject_unknown(req, root, allowed) != 0 || nothing_to_change(req, root) ||
-        get_name(req, root, "name", &name) != 0)
-        goto done;
-    if (cJSON_GetObjectItemCaseSensitive(root, "name"))
-        p.name = name;
     p.allowed_models = cJSON_GetObjectItemCaseSensitive(root, "allowed_models");
     if ((p.allowed_models && check_scope(req, p.allowed_models) != 0) ||
         get_usd(req, root, "budget_usd", 1, 1, &p.set_budget, &p.budget_nano) != 0 ||
-        get_limit(req, root, "rpm", 1, 1e9, &p.set_rpm, &p.rpm) != 0 ||
-        get_limit(req, root, "tpm", 1, 4294967295.0, &p.set_tpm, &p.tpm) != 0 || get_expires(req, root, &p.expires_at) != 0)
+        get_rate_limits(req, root, 1, &p.set_rpm, &p.rpm, &p.set_tpm, &p.tpm) != 0 ||
+        get_expires(req, root, &p.expires_at) != 0)
         goto done;
     p.set_expires = cJSON_GetObjectItemCaseSensitive(root, "expires_at") != NULL;
 
@@ -562,18 +640,16 @@ static int h_get_models(h2o_req_t *req, const char *id)
     return send_list(req, out);
 }
 
-
 static int h_patch_model(h2o_req_t *req, const char *id)
 {
-    static const char *const allowed[] = {"upstream", "input_per_m", "output_per_m", "context_window",
-                                          "capabilities", "tiers", "quality", NULL};
-    cJSON *root = parse_body(req);
+    static const char *const allowed[] = {"upstream",     "input_per_m", "output_per_m", "context_window",
+                                          "capabilities", "tiers",       "quality",      NULL};
+    cJSON *root = patch_body(req, allowed, NULL);
     if (root == NULL)
         return 0;
     cp_admin_model_patch_t p = {0};
     char why[200];
-    if (reject_unknown(req, root, allowed) != 0 || nothing_to_change(req, root) ||
-        get_usd(req, root, "input_per_m", 0, 0, &p.set_input, &p.input_per_m_nano) != 0 ||
+    if (get_usd(req, root, "input_per_m", 0, 0, &p.set_input, &p.input_per_m_nano) != 0 ||
         get_usd(req, root, "output_per_m", 0, 0, &p.set_output, &p.output_per_m_nano) != 0)
         goto done;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "upstream");
@@ -589,14 +665,16 @@ static int h_patch_model(h2o_req_t *req, const char *id)
     if (get_limit(req, root, "context_window", 0, 4294967295.0, &p.set_context, &cw) != 0)
         goto done;
     if (p.set_context && cw < 0) {
-        send_error(req, SY_E_BAD_PARAM, "'context_window' must be a whole number 0..4294967295", "context_window");
+        send_error(req, SY_E_BAD_PARAM, "'context_window' must be a whole number 0..4294967295",
+                   "context_window");
         goto done;
     }
     p.context_window = (uint32_t)cw;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "capabilities")) != NULL) {
         if (!cJSON_IsArray(v) || cp_catalog_caps_parse(v, &p.caps, why, sizeof(why)) != 0) {
             send_error(req, SY_E_BAD_PARAM,
-                       "'capabilities' must be an array of: chat, tools, json, vision, embeddings", "capabilities");
+                       "'capabilities' must be an array of: chat, tools, json, vision, embeddings",
+                       "capabilities");
             goto done;
         }
         p.set_caps = 1;
@@ -692,7 +770,8 @@ static int query_int(h2o_req_t *req, const char *name, int64_t lo, int64_t hi, i
     long long n = r > 0 && v[0] >= '0' && v[0] <= '9' ? strtoll(v, &end, 10) : -1;
     if (r < 0 || v[0] < '0' || v[0] > '9' || *end != '\0' || n < lo || n > hi) {
         char msg[160];
-        snprintf(msg, sizeof(msg), "'%s' must be a whole number %lld..%lld", name, (long long)lo, (long long)hi);
+        snprintf(msg, sizeof(msg), "'%s' must be a whole number %lld..%lld", name, (long long)lo,
+                 (long long)hi);
         send_error(req, SY_E_BAD_PARAM, msg, name);
         return -1;
     }
@@ -710,8 +789,8 @@ static int query_time(h2o_req_t *req, const char *name, int64_t def, int64_t *ou
         return 0;
     struct tm tm = {0};
     char *end = NULL;
-    if (r > 0 && strlen(v) == 10 && v[4] == '-' && v[7] == '-' && (end = strptime(v, "%Y-%m-%d", &tm)) != NULL &&
-        *end == '\0') {
+    if (r > 0 && strlen(v) == 10 && v[4] == '-' && v[7] == '-' &&
+        (end = strptime(v, "%Y-%m-%d", &tm)) != NULL && *end == '\0') {
         *out = (int64_t)timegm(&tm) * 1000;
         return 0;
     }
@@ -750,7 +829,8 @@ static int h_balance(h2o_req_t *req, const char *ws)
 static int h_ledger(h2o_req_t *req, const char *ws)
 {
     int64_t limit, before;
-    if (query_int(req, "limit", 1, 500, 50, &limit) != 0 || query_int(req, "before", 1, INT64_MAX, 0, &before) != 0)
+    if (query_int(req, "limit", 1, 500, 50, &limit) != 0 ||
+        query_int(req, "before", 1, INT64_MAX, 0, &before) != 0)
         return 0;
     char err[256];
     cJSON *out;
@@ -787,11 +867,12 @@ static int h_credits(h2o_req_t *req, const char *ws)
     int64_t amount;
     const char *note;
     const cJSON *ref = cJSON_GetObjectItemCaseSensitive(root, "reference");
-    if (reject_unknown(req, root, allowed) != 0 || get_usd(req, root, "amount_usd", 0, 1, &set, &amount) != 0 ||
-        get_name(req, root, "note", &note) != 0)
+    if (reject_unknown(req, root, allowed) != 0 ||
+        get_usd(req, root, "amount_usd", 0, 1, &set, &amount) != 0 || get_name(req, root, "note", &note) != 0)
         goto done;
     if (!set) {
-        send_error(req, SY_E_BAD_PARAM, "'amount_usd' is required: a decimal string of USD above zero", "amount_usd");
+        send_error(req, SY_E_BAD_PARAM, "'amount_usd' is required: a decimal string of USD above zero",
+                   "amount_usd");
         goto done;
     }
     if (!cJSON_IsString(ref) || !cp_admin_valid_id(ref->valuestring)) {
@@ -804,8 +885,8 @@ static int h_credits(h2o_req_t *req, const char *ws)
     char err[256];
     cp_ledger_entry_t e;
     uint64_t version = 0;
-    cp_ledger_rc_t rc = cp_ledger_grant(g.opts->store, ws, amount, ref->valuestring, note, wall_ms(), &e, &version,
-                                        err, sizeof(err));
+    cp_ledger_rc_t rc = cp_ledger_grant(g.opts->store, ws, amount, ref->valuestring, note, wall_ms(), &e,
+                                        &version, err, sizeof(err));
     if (rc != CP_LEDGER_OK && rc != CP_LEDGER_DUPLICATE) {
         send_ledger_rc(req, rc, "reference", err);
         goto done;
@@ -815,8 +896,8 @@ static int h_credits(h2o_req_t *req, const char *ws)
     cJSON_AddItemToObject(b, "entry", cp_ledger_entry_json(&e));
     if (rc == CP_LEDGER_OK) {
         cp_bus_notify(version);
-        SY_INFO("msg=\"credit granted\" workspace=%s entry=%lld amount_nano=%lld version=%llu", ws, (long long)e.id,
-                (long long)amount, (unsigned long long)version);
+        SY_INFO("msg=\"credit granted\" workspace=%s entry=%lld amount_nano=%lld version=%llu", ws,
+                (long long)e.id, (long long)amount, (unsigned long long)version);
     }
     send_owned(req, rc == CP_LEDGER_OK ? 201 : 200, b);
 done:
@@ -861,8 +942,8 @@ static int valid_url(const char *s)
            !sy_has_ctl(s, n) && strchr(s, ' ') == NULL;
 }
 
-#define CHECKOUT_MIN_CENTS 50          /* Stripe's own minimum for USD */
-#define CHECKOUT_MAX_CENTS 10000000    /* 100,000 USD per session */
+#define CHECKOUT_MIN_CENTS 50       /* Stripe's own minimum for USD */
+#define CHECKOUT_MAX_CENTS 10000000 /* 100,000 USD per session */
 
 /* Creates a Stripe Checkout Session for a top-up. Blocks the loop thread for at most
  * stripe_timeout_ms (see cp_stripe_checkout.c for why that is acceptable here). */
@@ -880,23 +961,27 @@ static int h_checkout(h2o_req_t *req, const char *ws)
     const cJSON *cu = cJSON_GetObjectItemCaseSensitive(root, "cancel_url");
     if (reject_unknown(req, root, allowed) != 0 || get_usd(req, root, "amount_usd", 0, 1, &set, &amount) != 0)
         goto done;
-    if (!set || amount % CP_STRIPE_NANO_PER_CENT != 0 || amount / CP_STRIPE_NANO_PER_CENT < CHECKOUT_MIN_CENTS ||
+    if (!set || amount % CP_STRIPE_NANO_PER_CENT != 0 ||
+        amount / CP_STRIPE_NANO_PER_CENT < CHECKOUT_MIN_CENTS ||
         amount / CP_STRIPE_NANO_PER_CENT > CHECKOUT_MAX_CENTS) {
         send_error(req, SY_E_BAD_PARAM, "'amount_usd' must be whole cents from \"0.50\" to \"100000.00\"",
                    "amount_usd");
         goto done;
     }
     if (!cJSON_IsString(su) || !valid_url(su->valuestring)) {
-        send_error(req, SY_E_BAD_PARAM, "'success_url' must be an http(s) URL of at most 2048 bytes", "success_url");
+        send_error(req, SY_E_BAD_PARAM, "'success_url' must be an http(s) URL of at most 2048 bytes",
+                   "success_url");
         goto done;
     }
     if (!cJSON_IsString(cu) || !valid_url(cu->valuestring)) {
-        send_error(req, SY_E_BAD_PARAM, "'cancel_url' must be an http(s) URL of at most 2048 bytes", "cancel_url");
+        send_error(req, SY_E_BAD_PARAM, "'cancel_url' must be an http(s) URL of at most 2048 bytes",
+                   "cancel_url");
         goto done;
     }
     char err[256];
     cJSON *bal;
-    cp_ledger_rc_t lr = cp_ledger_balance_json(g.opts->store, ws, &bal, err, sizeof(err)); /* 404 before Stripe */
+    cp_ledger_rc_t lr =
+        cp_ledger_balance_json(g.opts->store, ws, &bal, err, sizeof(err)); /* 404 before Stripe */
     if (lr != CP_LEDGER_OK) {
         send_ledger_rc(req, lr, NULL, err);
         goto done;
@@ -906,14 +991,15 @@ static int h_checkout(h2o_req_t *req, const char *ws)
                            .secret_key = g.opts->stripe_secret_key,
                            .timeout_ms = g.opts->stripe_timeout_ms > 0 ? g.opts->stripe_timeout_ms : 10000};
     char id[256], url[2048];
-    cp_stripe_co_rc_t rc = cp_stripe_checkout_create(&api, ws, amount / CP_STRIPE_NANO_PER_CENT, su->valuestring,
-                                                     cu->valuestring, id, sizeof(id), url, sizeof(url), err,
-                                                     sizeof(err));
+    cp_stripe_co_rc_t rc =
+        cp_stripe_checkout_create(&api, ws, amount / CP_STRIPE_NANO_PER_CENT, su->valuestring,
+                                  cu->valuestring, id, sizeof(id), url, sizeof(url), err, sizeof(err));
     if (rc != CP_STRIPE_CO_OK) {
         SY_WARN("msg=\"checkout session failed\" workspace=%s err=\"%s\"", ws, err);
-        send_error(req, rc == CP_STRIPE_CO_TIMEOUT ? SY_E_UPSTREAM_TIMEOUT
-                        : rc == CP_STRIPE_CO_UPSTREAM ? SY_E_UPSTREAM_ERROR
-                                                      : SY_E_INTERNAL,
+        send_error(req,
+                   rc == CP_STRIPE_CO_TIMEOUT    ? SY_E_UPSTREAM_TIMEOUT
+                   : rc == CP_STRIPE_CO_UPSTREAM ? SY_E_UPSTREAM_ERROR
+                                                 : SY_E_INTERNAL,
                    err, NULL);
         goto done;
     }
@@ -936,7 +1022,8 @@ static int h_stripe_webhook(h2o_req_t *req)
 {
     const char *secret = g.opts->stripe_webhook_secret;
     if (secret == NULL || secret[0] == '\0')
-        return send_error(req, SY_E_NOT_READY, "the Stripe webhook is not configured (STRIPE_WEBHOOK_SECRET)", NULL);
+        return send_error(req, SY_E_NOT_READY, "the Stripe webhook is not configured (STRIPE_WEBHOOK_SECRET)",
+                          NULL);
     size_t len = req->entity.base ? req->entity.len : 0;
     if (len > CP_STRIPE_MAX_BODY)
         return send_error(req, SY_E_REQUEST_TOO_LARGE, "webhook body over 256 KiB", NULL);
@@ -954,8 +1041,8 @@ static int h_stripe_webhook(h2o_req_t *req)
     }
     char err[256];
     cp_stripe_ev_result_t res;
-    cp_stripe_ev_rc_t rc = cp_stripe_handle_event(g.opts->store, req->entity.base, len, wall_ms(), &res, err,
-                                                  sizeof(err));
+    cp_stripe_ev_rc_t rc =
+        cp_stripe_handle_event(g.opts->store, req->entity.base, len, wall_ms(), &res, err, sizeof(err));
     if (rc == CP_STRIPE_EV_INVALID) {
         SY_WARN("msg=\"stripe event refused\" err=\"%s\"", err);
         return send_error(req, SY_E_BAD_REQUEST, err, NULL);
@@ -965,11 +1052,12 @@ static int h_stripe_webhook(h2o_req_t *req)
     if (rc == CP_STRIPE_EV_APPLIED)
         cp_bus_notify(res.version);
     if (rc == CP_STRIPE_EV_IGNORED && strcmp(res.outcome, "ignored_type") != 0)
-        SY_WARN("msg=\"stripe event not applied\" event=%s type=%s outcome=%s workspace=%s", res.event_id, res.type,
-                res.outcome, res.workspace[0] ? res.workspace : "-");
+        SY_WARN("msg=\"stripe event not applied\" event=%s type=%s outcome=%s workspace=%s", res.event_id,
+                res.type, res.outcome, res.workspace[0] ? res.workspace : "-");
     else
-        SY_INFO("msg=\"stripe event\" event=%s type=%s outcome=%s workspace=%s amount_nano=%lld", res.event_id,
-                res.type, res.outcome, res.workspace[0] ? res.workspace : "-", (long long)res.amount_nano);
+        SY_INFO("msg=\"stripe event\" event=%s type=%s outcome=%s workspace=%s amount_nano=%lld",
+                res.event_id, res.type, res.outcome, res.workspace[0] ? res.workspace : "-",
+                (long long)res.amount_nano);
     cJSON *b = cJSON_CreateObject();
     cJSON_AddBoolToObject(b, "received", 1);
     cJSON_AddStringToObject(b, "outcome", res.outcome);
@@ -1039,10 +1127,16 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     if (n >= 2 && strcmp(seg[1], "workspaces") == 0) {
         if (n == 2)
             return get ? h_list_workspaces(req) : post ? h_create_workspace(req) : method_not_allowed(req);
+        if (n == 3)
+            return get     ? h_get_workspace(req, seg[2])
+                   : patch ? h_patch_workspace(req, seg[2])
+                           : method_not_allowed(req);
         if (n == 4 && strcmp(seg[3], "disable") == 0)
             return post ? h_disable_workspace(req, seg[2]) : method_not_allowed(req);
         if (n == 4 && strcmp(seg[3], "keys") == 0)
-            return get ? h_list_keys(req, seg[2]) : post ? h_create_key(req, seg[2]) : method_not_allowed(req);
+            return get    ? h_list_keys(req, seg[2])
+                   : post ? h_create_key(req, seg[2])
+                          : method_not_allowed(req);
         if (n == 4 && strcmp(seg[3], "balance") == 0)
             return get ? h_balance(req, seg[2]) : method_not_allowed(req);
         if (n == 4 && strcmp(seg[3], "ledger") == 0)
@@ -1086,7 +1180,8 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 static void on_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
     while (!h2o_linklist_is_empty(messages)) {
-        h2o_multithread_message_t *m = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_multithread_message_t *m =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
         h2o_linklist_unlink(&m->link);
         free(m);
     }

@@ -1,5 +1,6 @@
 // The rest of the admin API, end to end with a data plane following the control plane:
-// key scope and limit edits (GET/PATCH /api/keys/{id}), the catalog (GET /api/providers,
+// key scope and limit edits (GET/PATCH /api/keys/{id}), workspace rate limits, name and active
+// flag (GET/PATCH /api/workspaces/{id}, enforced by the node), the catalog (GET /api/providers,
 // GET/PATCH /api/models[/{id}], POST /api/catalog/reload and SIGHUP), the operator token on
 // every endpoint, and a canary key that must never appear in clear after its creation.
 import { test, before, after } from 'node:test';
@@ -83,6 +84,8 @@ const ENDPOINTS = [
   ['GET', '/api/workspaces'],
   ['POST', '/api/workspaces'],
   ['POST', '/api/workspaces/ws_a/disable'],
+  ['GET', '/api/workspaces/ws_a'],
+  ['PATCH', '/api/workspaces/ws_a'],
   ['GET', '/api/workspaces/ws_a/keys'],
   ['POST', '/api/workspaces/ws_a/keys'],
   ['POST', '/api/keys/key_x/revoke'],
@@ -102,7 +105,7 @@ test('every endpoint refuses a missing, wrong or non-bearer operator token and c
 });
 
 test('wrong methods are 405 on every new endpoint', async () => {
-  for (const [method, p] of [['DELETE', '/api/keys/key_x'], ['POST', '/api/keys/key_x'], ['POST', '/api/providers'], ['PATCH', '/api/models'], ['DELETE', '/api/models/m-ok'], ['GET', '/api/catalog/reload']]) {
+  for (const [method, p] of [['DELETE', '/api/keys/key_x'], ['POST', '/api/keys/key_x'], ['DELETE', '/api/workspaces/ws_a'], ['POST', '/api/workspaces/ws_a'], ['PUT', '/api/workspaces/ws_a'], ['POST', '/api/providers'], ['PATCH', '/api/models'], ['DELETE', '/api/models/m-ok'], ['GET', '/api/catalog/reload']]) {
     assertError(await cp.api(p, { method }), 405);
   }
 });
@@ -187,6 +190,147 @@ test('key edits: validation errors name the field, unknown ids are 404, nothing 
 
   assertError(await cp.api('/api/keys/key_nope'), 404, { code: 'not_found' });
   assertError(await cp.api('/api/keys/key_nope', { method: 'PATCH', body: { name: 'x' } }), 404, { code: 'not_found' });
+});
+
+/** A chat request with its headers (the node's x-ratelimit-* and retry-after). */
+function chatH(key) {
+  return httpRequest(`${dp.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'm-ok', messages: [{ role: 'user', content: 'hi' }], max_tokens: 16 }),
+  });
+}
+
+/** The node's rate-limit headers for `key` from GET /v1/models, which looks without charging. */
+async function dpLimits(key) {
+  const r = await httpRequest(`${dp.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
+  assert.equal(r.status, 200, r.text);
+  return { requests: r.headers['x-ratelimit-limit'], tokens: r.headers['x-ratelimit-limit-tokens'] };
+}
+
+test('a workspace: GET shows its limits, PATCH sets rpm/tpm and the node enforces them, null and 0 clear them', async () => {
+  let r = await cp.api('/api/workspaces', { method: 'POST', body: { id: 'ws_lim', name: 'limits' } });
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.json.rpm, null);
+  assert.equal(r.json.tpm, null);
+  r = await cp.api('/api/workspaces/ws_lim/credits', { method: 'POST', body: { amount_usd: '100', reference: 'it-ws_lim' } });
+  assert.equal(r.status, 201, r.text);
+  r = await cp.api('/api/workspaces/ws_lim/keys', { method: 'POST', body: { name: 'lim', allowed_models: ['m-ok'] } });
+  assert.equal(r.status, 201, r.text);
+  const key = r.json.key;
+  await waitFor(async () => (await chatH(key)).status === 200, { timeout: slack(3000), what: 'the ws_lim key on the node' });
+  assert.deepEqual(await dpLimits(key), { requests: 'unlimited', tokens: 'unlimited' });
+
+  r = await cp.api('/api/workspaces/ws_lim');
+  assert.equal(r.status, 200, r.text);
+  const created_at = r.json.created_at;
+  assert.deepEqual(r.json, { id: 'ws_lim', name: 'limits', active: true, created_at, rpm: null, tpm: null });
+
+  // set: the answer is the workspace as GET shows it, and the version moves
+  const v0 = await version();
+  r = await cp.api('/api/workspaces/ws_lim', { method: 'PATCH', body: { rpm: 3, tpm: 500000 } });
+  assert.equal(r.status, 200, r.text);
+  const set = { id: 'ws_lim', name: 'limits', active: true, created_at, rpm: 3, tpm: 500000 };
+  assert.deepEqual(r.json, set);
+  assert.ok((await version()) > v0, 'a workspace edit bumps the version');
+  assert.deepEqual((await cp.api('/api/workspaces/ws_lim')).json, set);
+  assert.deepEqual((await cp.api('/api/workspaces')).json.data.find((w) => w.id === 'ws_lim'), set);
+  assert.match(cp.proc.stderr, /msg="workspace updated" id=ws_lim version=\d+/);
+
+  // the node: 3 requests in quick succession pass, the 4th is 429 with retry-after
+  await waitFor(async () => (await dpLimits(key)).requests === '3', { timeout: slack(3000), what: 'workspace rpm 3 on the node' });
+  assert.equal((await dpLimits(key)).tokens, '500000');
+  for (let i = 0; i < 3; i++) {
+    const c = await chatH(key);
+    assert.equal(c.status, 200, `request ${i + 1}: ${c.text}`);
+    assert.equal(c.headers['x-ratelimit-limit'], '3');
+    assert.equal(c.headers['x-ratelimit-remaining'], String(2 - i));
+  }
+  let c = await chatH(key);
+  assert.equal(c.status, 429, c.text);
+  assert.equal(c.json?.error?.code, 'rate_limited', c.text);
+  assert.match(c.headers['retry-after'] ?? '', /^[1-9][0-9]*$/, 'retry-after in whole seconds');
+  assert.equal(c.headers['x-ratelimit-limit'], '3');
+
+  // null clears one limit and keeps the other
+  r = await cp.api('/api/workspaces/ws_lim', { method: 'PATCH', body: { rpm: null } });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json, { ...set, rpm: null });
+  await waitFor(async () => (await dpLimits(key)).requests === 'unlimited', { timeout: slack(3000), what: 'workspace rpm cleared on the node' });
+  assert.equal((await dpLimits(key)).tokens, '500000');
+  for (let i = 0; i < 5; i++) assert.equal((c = await chatH(key)).status, 200, c.text);
+
+  // 0 clears too (stored as no limit, like a 0 in the catalog file)
+  r = await cp.api('/api/workspaces/ws_lim', { method: 'PATCH', body: { rpm: 3 } });
+  assert.equal(r.status, 200, r.text);
+  await waitFor(async () => (await dpLimits(key)).requests === '3', { timeout: slack(3000), what: 'workspace rpm 3 again on the node' });
+  r = await cp.api('/api/workspaces/ws_lim', { method: 'PATCH', body: { rpm: 0, tpm: 0 } });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json, { ...set, rpm: null, tpm: null });
+  await waitFor(async () => (await dpLimits(key)).requests === 'unlimited', { timeout: slack(3000), what: 'workspace rpm 0 on the node' });
+  assert.equal((await dpLimits(key)).tokens, 'unlimited');
+  for (let i = 0; i < 5; i++) {
+    c = await chatH(key);
+    assert.equal(c.status, 200, c.text);
+    assert.equal(c.headers['x-ratelimit-limit'], 'unlimited');
+  }
+
+  // name and active: a deactivated workspace's keys are refused on the node, reactivation restores them
+  r = await cp.api('/api/workspaces/ws_lim', { method: 'PATCH', body: { name: 'renamed', active: false } });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json, { ...set, name: 'renamed', active: false, rpm: null, tpm: null });
+  await waitFor(async () => (await chatH(key)).status === 403, { timeout: slack(3000), what: 'the deactivated workspace refused on the node' });
+  r = await cp.api('/api/workspaces/ws_lim', { method: 'PATCH', body: { active: true } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.name, 'renamed', 'unnamed fields keep their value');
+  assert.equal(r.json.active, true);
+  await waitFor(async () => (await chatH(key)).status === 200, { timeout: slack(3000), what: 'the reactivated workspace on the node' });
+});
+
+test('workspace edits: validation errors name the field, unknown ids are 404, no token is 401, nothing changes', async () => {
+  const p = '/api/workspaces/ws_a';
+  let r = await cp.api(p, { method: 'PATCH', body: { rpm: 120, tpm: 1000000 } });
+  assert.equal(r.status, 200, r.text);
+  const before = (await cp.api(p)).json;
+  assert.equal(before.rpm, 120);
+  const v = await quietVersion(cp);
+  const patch = (body) => cp.api(p, { method: 'PATCH', body });
+  assertError(await patch('not json'), 400);
+  assertError(await patch('[]'), 400);
+  assertError(await patch({}), 400);
+  assertError(await patch({ id: 'ws_b' }), 400, { param: 'id' });
+  assertError(await patch({ balance_usd: '5' }), 400, { param: 'balance_usd' });
+  assertError(await patch({ rpm: 5, budget_usd: '1' }), 400, { param: 'budget_usd' });
+  for (const n of [-1, 1.5, '60', 1e9 + 1, 1e10, true, {}]) assertError(await patch({ rpm: n }), 400, { param: 'rpm' });
+  for (const n of [-5, 0.5, 4294967296, 'many', []]) assertError(await patch({ tpm: n }), 400, { param: 'tpm' });
+  for (const a of ['yes', 1, null]) assertError(await patch({ active: a }), 400, { param: 'active' });
+  assertError(await patch({ name: 7 }), 400, { param: 'name' });
+  assertError(await patch({ name: 'x'.repeat(257) }), 400, { param: 'name' });
+  // a valid field next to an invalid one: the whole request is refused
+  assertError(await patch({ name: 'ok', rpm: -5 }), 400, { param: 'rpm' });
+  assertError(await patch({ rpm: 10, tpm: -1 }), 400, { param: 'tpm' });
+  // the operator token: missing, wrong or not Bearer is 401 and changes nothing
+  for (const opts of [{ token: null }, { token: cp.token + 'x' }, { token: null, headers: { authorization: `Basic ${cp.token}` } }]) {
+    assertError(await cp.api(p, { method: 'PATCH', body: { rpm: 1, name: 'hijacked' }, ...opts }), 401, { code: 'invalid_api_key' });
+    assertError(await cp.api(p, opts), 401, { code: 'invalid_api_key' });
+  }
+  assert.equal(await version(), v, 'refused edits do not bump the version');
+  assert.deepEqual((await cp.api(p)).json, before);
+
+  // the limits at their maxima are accepted (the same maxima as a key's)
+  r = await patch({ rpm: 1e9, tpm: 4294967295 });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.rpm, 1e9);
+  assert.equal(r.json.tpm, 4294967295);
+  r = await patch({ rpm: null, tpm: null });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json, { ...before, rpm: null, tpm: null });
+
+  assertError(await cp.api('/api/workspaces/ws_nope'), 404, { code: 'not_found' });
+  const v2 = await quietVersion(cp);
+  assertError(await cp.api('/api/workspaces/ws_nope', { method: 'PATCH', body: { rpm: 5 } }), 404, { code: 'not_found' });
+  assert.equal(await version(), v2, 'an unknown workspace bumps nothing');
+  assert.equal((await cp.api('/api/workspaces')).json.data.find((w) => w.id === 'ws_nope'), undefined);
 });
 
 test('catalog: providers and models are readable, a model edit reaches the node', async () => {
