@@ -125,7 +125,7 @@ test('failures and client disconnects release their reservations; cents of spend
     if (kind === 0) jobs.push(chat(keys.b, { model: 'm-cheap', max_tokens: 50 }));
     else if (kind === 1) jobs.push(chat(keys.b, { model: 'm-500', max_tokens: 50 }));
     else if (kind === 2) jobs.push(chat(keys.b, { model: 'm-slow', max_tokens: 50 }, { timeout: 150 }).catch(() => ({ status: 'gone' })));
-    else jobs.push(chat(keys.b, { model: 'm-cheap', stream: true })); // no max_tokens: context window − input
+    else jobs.push(chat(keys.b, { model: 'm-cheap', stream: true })); // no max_tokens: limits.reserve_output_tokens (4096) within the window
   }
   const rs = await Promise.all(jobs);
   const by = {};
