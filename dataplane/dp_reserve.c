@@ -89,8 +89,8 @@ static void rebase(slot_t *s, uint64_t version, sy_nano_t value, uint64_t now)
     s->base = value;
 }
 
-/* What the entry still has, as a wide integer: cap − base-relative spend − reservations. For a
- * workspace cap = the baseline balance and spent = 0; for a key cap = budget, spent = base. */
+/* This node's own spend against the entry's baseline: since it (`cur`) plus, for PREV_TTL_NS
+ * after a rotation, what it spent under the previous one (`prev`). Wide: sums never overflow. */
 static __int128 spend_of(const slot_t *s, uint64_t now)
 {
     return (__int128)s->cur + (now < s->prev_until ? s->prev : 0);

@@ -3,18 +3,19 @@
  * (docs/admission.md, "Balances and budgets: reservations").
  *
  * Before a request calls an upstream, its worst-case cost is reserved against
- *   (a) the workspace balance as this node knows it: the newest snapshot balance seen, minus
- *       this node's own settled spend since that baseline, minus open reservations;
- *   (b) the key budget: budget − the snapshot's spent − own settled spend − open reservations.
+ *   (a) the workspace balance as this node knows it: this node's share (share_ppm, from the
+ *       snapshot) of the newest snapshot balance seen, minus this node's own settled spend
+ *       since that baseline, minus open reservations;
+ *   (b) the key budget: the same share of (budget − the snapshot's spent) − own settled spend
+ *       − open reservations.
  * At the end of the request the reservation is closed exactly once: released, and the real
  * cost (possibly 0) settled into the node's own spend.
  *
  * Baselines. Each entry remembers the snapshot version and value (balance, or key spent) it
  * counts from. When a request brings a newer snapshot whose value differs, the entry rotates:
- * own spend since the old baseline moves to `prev` and keeps counting until the NEXT rotation,
+ * own spend since the old baseline moves to `prev` and keeps counting for PREV_TTL_NS (5 s),
  * because usage records still in flight to the control plane are not in the new value yet.
- * Spend is therefore counted twice for up to one refresh period — the node is stricter, never
- * looser. A newer snapshot with the same value (nothing ingested for this workspace) does not
+ * Spend is therefore counted twice for up to 5 s — the node is stricter, never looser. A newer snapshot with the same value (nothing ingested for this workspace) does not
  * rotate at all.
  *
  * State: one node-wide fixed table in BSS (DP_RESERVE_STRIPES × DP_RESERVE_SLOTS_PER_STRIPE),
