@@ -30,44 +30,38 @@ enum {
 };
 
 static const char *const sql[ST_COUNT] = {
-    [ST_PROVIDER] =
-        "INSERT INTO providers (id, kind, base_url, api_key_env, ca_file, probe_path, probe_interval_ms, "
-        "probe_timeout_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-        "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, base_url = excluded.base_url, "
-        "api_key_env = excluded.api_key_env, ca_file = excluded.ca_file, probe_path = excluded.probe_path, "
-        "probe_interval_ms = excluded.probe_interval_ms, probe_timeout_ms = excluded.probe_timeout_ms",
+    [ST_PROVIDER] = "INSERT INTO providers (id, kind, base_url, api_key_env, ca_file, probe_path, probe_interval_ms, "
+                    "probe_timeout_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                    "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, base_url = excluded.base_url, "
+                    "api_key_env = excluded.api_key_env, ca_file = excluded.ca_file, probe_path = excluded.probe_path, "
+                    "probe_interval_ms = excluded.probe_interval_ms, probe_timeout_ms = excluded.probe_timeout_ms",
     [ST_PROVIDER_EXISTS] = "SELECT 1 FROM providers WHERE id = ?1",
-    [ST_MODEL] =
-        "INSERT INTO models (id, provider_id, upstream, input_per_m_nano, output_per_m_nano, context_window, "
-        "caps, tiers, quality) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
-        "ON CONFLICT (id) DO UPDATE SET provider_id = excluded.provider_id, upstream = excluded.upstream, "
-        "input_per_m_nano = excluded.input_per_m_nano, output_per_m_nano = excluded.output_per_m_nano, "
-        "context_window = excluded.context_window, caps = excluded.caps, tiers = excluded.tiers, "
-        "quality = excluded.quality",
+    [ST_MODEL] = "INSERT INTO models (id, provider_id, upstream, input_per_m_nano, output_per_m_nano, context_window, "
+                 "caps, tiers, quality) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+                 "ON CONFLICT (id) DO UPDATE SET provider_id = excluded.provider_id, upstream = excluded.upstream, "
+                 "input_per_m_nano = excluded.input_per_m_nano, output_per_m_nano = excluded.output_per_m_nano, "
+                 "context_window = excluded.context_window, caps = excluded.caps, tiers = excluded.tiers, "
+                 "quality = excluded.quality",
     /* the data plane resolves a catalog id or a provider-qualified one, so scopes may use both */
     [ST_MODEL_EXISTS] = "SELECT 1 FROM models WHERE id = ?1 OR provider_id || '/' || id = ?1",
     /* NULL parameters are fields the entry omitted: defaults for a new row, kept for an old one */
-    [ST_WORKSPACE] =
-        "INSERT INTO workspaces (id, name, active, created_at, rpm, tpm) VALUES (?1, COALESCE(?2, ''), "
-        "COALESCE(?3, 1), ?4, NULLIF(?5, 0), NULLIF(?6, 0)) "
-        "ON CONFLICT (id) DO UPDATE SET name = COALESCE(?2, name), active = COALESCE(?3, active), "
-        "rpm = CASE WHEN ?5 IS NULL THEN rpm ELSE NULLIF(?5, 0) END, "
-        "tpm = CASE WHEN ?6 IS NULL THEN tpm ELSE NULLIF(?6, 0) END",
+    [ST_WORKSPACE] = "INSERT INTO workspaces (id, name, active, created_at, rpm, tpm) VALUES (?1, COALESCE(?2, ''), "
+                     "COALESCE(?3, 1), ?4, NULLIF(?5, 0), NULLIF(?6, 0)) "
+                     "ON CONFLICT (id) DO UPDATE SET name = COALESCE(?2, name), active = COALESCE(?3, active), "
+                     "rpm = CASE WHEN ?5 IS NULL THEN rpm ELSE NULLIF(?5, 0) END, "
+                     "tpm = CASE WHEN ?6 IS NULL THEN tpm ELSE NULLIF(?6, 0) END",
     [ST_WORKSPACE_EXISTS] = "SELECT 1 FROM workspaces WHERE id = ?1",
-    [ST_KEY] =
-        "INSERT INTO api_keys (id, workspace_id, sha256, name, allowed_models, expires_at, revoked, "
-        "created_at, "
-        "rpm, tpm) "
-        "VALUES (?1, ?2, ?3, COALESCE(?4, ''), COALESCE(?5, '[]'), COALESCE(?6, 0), COALESCE(?7, 0), ?8, "
-        "NULLIF(?9, 0), NULLIF(?10, 0)) "
-        "ON CONFLICT (id) DO UPDATE SET workspace_id = excluded.workspace_id, sha256 = excluded.sha256, "
-        "name = COALESCE(?4, name), allowed_models = COALESCE(?5, allowed_models), "
-        "expires_at = COALESCE(?6, expires_at), revoked = MAX(revoked, COALESCE(?7, 0)), "
-        "rpm = CASE WHEN ?9 IS NULL THEN rpm ELSE NULLIF(?9, 0) END, "
-        "tpm = CASE WHEN ?10 IS NULL THEN tpm ELSE NULLIF(?10, 0) END",
+    [ST_KEY] = "INSERT INTO api_keys (id, workspace_id, sha256, name, allowed_models, expires_at, revoked, created_at, "
+               "rpm, tpm) "
+               "VALUES (?1, ?2, ?3, COALESCE(?4, ''), COALESCE(?5, '[]'), COALESCE(?6, 0), COALESCE(?7, 0), ?8, "
+               "NULLIF(?9, 0), NULLIF(?10, 0)) "
+               "ON CONFLICT (id) DO UPDATE SET workspace_id = excluded.workspace_id, sha256 = excluded.sha256, "
+               "name = COALESCE(?4, name), allowed_models = COALESCE(?5, allowed_models), "
+               "expires_at = COALESCE(?6, expires_at), revoked = MAX(revoked, COALESCE(?7, 0)), "
+               "rpm = CASE WHEN ?9 IS NULL THEN rpm ELSE NULLIF(?9, 0) END, "
+               "tpm = CASE WHEN ?10 IS NULL THEN tpm ELSE NULLIF(?10, 0) END",
     [ST_KEY_BY_HASH] = "SELECT id FROM api_keys WHERE sha256 = ?1",
-    [ST_META] = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = "
-                "excluded.value",
+    [ST_META] = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 };
 
 typedef struct {
@@ -139,8 +133,7 @@ static int fields_known(load_t *l, const cJSON *o, const char *where, const char
 }
 
 /* A string member: *out points into the JSON tree, NULL when absent (or JSON null). */
-static int get_str(load_t *l, const cJSON *o, const char *name, const char *where, int required,
-                   const char **out)
+static int get_str(load_t *l, const cJSON *o, const char *name, const char *where, int required, const char **out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
     *out = NULL;
@@ -153,8 +146,8 @@ static int get_str(load_t *l, const cJSON *o, const char *name, const char *wher
 }
 
 /* A whole number in 0..max; *present says whether the member was there. */
-static int get_uint(load_t *l, const cJSON *o, const char *name, const char *where, uint64_t max,
-                    uint64_t *out, int *present)
+static int get_uint(load_t *l, const cJSON *o, const char *name, const char *where, uint64_t max, uint64_t *out,
+                    int *present)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
     *out = 0;
@@ -211,8 +204,7 @@ static int get_price(load_t *l, const cJSON *o, const char *name, const char *wh
     if (v == NULL)
         return 0;
     if (!cJSON_IsString(v) || sy_money_parse_usd(v->valuestring, out) != 0)
-        return sy_errf(l->err, l->errlen, "%s: \"%s\" must be a decimal string of USD, e.g. \"0.15\"", where,
-                       name);
+        return sy_errf(l->err, l->errlen, "%s: \"%s\" must be a decimal string of USD, e.g. \"0.15\"", where, name);
     return 0;
 }
 
@@ -238,8 +230,7 @@ int cp_catalog_caps_parse(const cJSON *arr, uint32_t *caps, char *err, size_t er
         while (cJSON_IsString(e) && j < N_CAPS && strcmp(cap_names[j].name, e->valuestring) != 0)
             j++;
         if (!cJSON_IsString(e) || j == N_CAPS)
-            return sy_errf(err, errlen, "unknown capability \"%.64s\"",
-                           cJSON_IsString(e) ? e->valuestring : "?");
+            return sy_errf(err, errlen, "unknown capability \"%.64s\"", cJSON_IsString(e) ? e->valuestring : "?");
         *caps |= cap_names[j].bit;
     }
     if (*caps == 0) /* none listed: a chat model, as the data plane assumes */
@@ -316,10 +307,10 @@ static int load_settings(load_t *l, const cJSON *root)
         uint64_t max;
     } settings[] = {
         /* the data plane's ranges */
-        {"timeouts_ms", "connect", 3600000},    {"timeouts_ms", "first_byte", 3600000},
-        {"timeouts_ms", "idle", 3600000},       {"timeouts_ms", "total", 86400000},
-        {"limits", "max_body_bytes", 1u << 30}, {"limits", "max_json_depth", 10000},
-        {"limits", "max_attempts", 8},          {"limits", "reserve_output_tokens", 1u << 30},
+        {"timeouts_ms", "connect", 3600000},       {"timeouts_ms", "first_byte", 3600000},
+        {"timeouts_ms", "idle", 3600000},          {"timeouts_ms", "total", 86400000},
+        {"limits", "max_body_bytes", 1u << 30},    {"limits", "max_json_depth", 10000},
+        {"limits", "max_attempts", 8},             {"limits", "reserve_output_tokens", 1u << 30},
     };
     static const char *const timeouts_allowed[] = {"connect", "first_byte", "idle", "total", NULL};
     static const char *const limits_allowed[] = {"max_body_bytes", "max_json_depth", "max_attempts",
@@ -399,8 +390,7 @@ static int load_providers(load_t *l, const cJSON *arr)
             return sy_errf(l->err, l->errlen, "%s: duplicate id", where);
         if (strcmp(kind, "openai") != 0)
             return sy_errf(l->err, l->errlen, "%s: unknown kind '%s' (supported: openai)", where, kind);
-        if ((strncmp(base_url, "http://", 7) != 0 && strncmp(base_url, "https://", 8) != 0) ||
-            !valid_ident(base_url))
+        if ((strncmp(base_url, "http://", 7) != 0 && strncmp(base_url, "https://", 8) != 0) || !valid_ident(base_url))
             return sy_errf(l->err, l->errlen, "%s: base_url must be an http:// or https:// URL", where);
         if (ca && sy_has_ctl(ca, strlen(ca)))
             return sy_errf(l->err, l->errlen, "%s: invalid ca_file", where);
@@ -426,9 +416,8 @@ static int load_models(load_t *l, const cJSON *arr)
 {
     if (seen_reset(l, arr) != 0)
         return -1;
-    static const char *const allowed[] = {
-        "id",    "provider", "upstream",    "input_per_m", "output_per_m", "context_window", "capabilities",
-        "tiers", "quality",  "description", NULL};
+    static const char *const allowed[] = {"id",    "provider", "upstream", "input_per_m", "output_per_m", "context_window",
+                                          "capabilities", "tiers", "quality", "description", NULL};
     const cJSON *e;
     size_t i = 0;
     cJSON_ArrayForEach(e, arr)
@@ -444,11 +433,10 @@ static int load_models(load_t *l, const cJSON *arr)
         if (!cJSON_IsObject(e))
             return sy_errf(l->err, l->errlen, "%s: must be an object", where);
         if (fields_known(l, e, where, allowed) || get_str(l, e, "id", where, 1, &id) ||
-            get_str(l, e, "provider", where, 1, &provider) ||
-            get_str(l, e, "upstream", where, 0, &upstream) || get_price(l, e, "input_per_m", where, &in) ||
-            get_price(l, e, "output_per_m", where, &out) ||
-            get_uint(l, e, "context_window", where, UINT32_MAX, &cw, &cw_present) ||
-            get_caps(l, e, where, &caps) || get_strings(l, e, "tiers", where, &tiers))
+            get_str(l, e, "provider", where, 1, &provider) || get_str(l, e, "upstream", where, 0, &upstream) ||
+            get_price(l, e, "input_per_m", where, &in) || get_price(l, e, "output_per_m", where, &out) ||
+            get_uint(l, e, "context_window", where, UINT32_MAX, &cw, &cw_present) || get_caps(l, e, where, &caps) ||
+            get_strings(l, e, "tiers", where, &tiers))
             return -1;
         /* a '/' would make "provider/id" ambiguous */
         if (!valid_ident(id) || strchr(id, '/'))
@@ -532,8 +520,8 @@ static int load_keys(load_t *l, const cJSON *arr)
 {
     if (seen_reset(l, arr) != 0)
         return -1;
-    static const char *const allowed[] = {
-        "id", "sha256", "workspace", "allowed_models", "revoked", "expires_at", "name", "rpm", "tpm", NULL};
+    static const char *const allowed[] = {"id",      "sha256",     "workspace", "allowed_models",
+                                          "revoked", "expires_at", "name",      "rpm", "tpm", NULL};
     const cJSON *e;
     size_t i = 0;
     cJSON_ArrayForEach(e, arr)
@@ -549,11 +537,9 @@ static int load_keys(load_t *l, const cJSON *arr)
             return sy_errf(l->err, l->errlen, "%s: must be an object", where);
         if (fields_known(l, e, where, allowed) || get_str(l, e, "id", where, 1, &id) ||
             get_str(l, e, "sha256", where, 1, &hex) || get_str(l, e, "workspace", where, 1, &ws) ||
-            get_strings(l, e, "allowed_models", where, &models) ||
-            get_bool(l, e, "revoked", where, &revoked) ||
+            get_strings(l, e, "allowed_models", where, &models) || get_bool(l, e, "revoked", where, &revoked) ||
             get_uint(l, e, "expires_at", where, INT64_MAX / 2, &exp, &exp_present) ||
-            get_str(l, e, "name", where, 0, &name) ||
-            get_uint(l, e, "rpm", where, SY_LIMIT_RPM_MAX, &rpm, &rpm_present) ||
+            get_str(l, e, "name", where, 0, &name) || get_uint(l, e, "rpm", where, SY_LIMIT_RPM_MAX, &rpm, &rpm_present) ||
             get_uint(l, e, "tpm", where, SY_LIMIT_TPM_MAX, &tpm, &tpm_present))
             return -1;
         if (!valid_ident(id))
@@ -573,8 +559,8 @@ static int load_keys(load_t *l, const cJSON *arr)
             found = exists(l, ST_MODEL_EXISTS, m->valuestring, where);
             if (found <= 0)
                 return found < 0 ? -1
-                                 : sy_errf(l->err, l->errlen, "%s: allowed model '%s' is not in the catalog",
-                                           where, m->valuestring);
+                                 : sy_errf(l->err, l->errlen, "%s: allowed model '%s' is not in the catalog", where,
+                                           m->valuestring);
         }
         /* Another key with this hash would make authentication ambiguous; say so by name rather
          * than by the UNIQUE constraint's message. */
@@ -636,8 +622,7 @@ int cp_catalog_load_json(cp_store_t *s, const char *json, size_t len, char *err,
         sy_errf(err, errlen, "the catalog must be a JSON object");
         goto out;
     }
-    const cJSON *providers = section(&l, root, "providers", &bad),
-                *models = section(&l, root, "models", &bad),
+    const cJSON *providers = section(&l, root, "providers", &bad), *models = section(&l, root, "models", &bad),
                 *workspaces = section(&l, root, "workspaces", &bad), *keys = section(&l, root, "keys", &bad);
     if (bad)
         goto out;
@@ -648,8 +633,8 @@ int cp_catalog_load_json(cp_store_t *s, const char *json, size_t len, char *err,
         if (cp_store_prepare(s, sql[i], &l.st[i], err, errlen) != 0)
             goto rollback;
     /* Order matters: each section may reference the ones before it. */
-    if (load_settings(&l, root) != 0 || load_routing(&l, root) != 0 || load_providers(&l, providers) != 0 ||
-        load_models(&l, models) != 0 || load_workspaces(&l, workspaces) != 0 || load_keys(&l, keys) != 0)
+    if (load_settings(&l, root) != 0 || load_routing(&l, root) != 0 || load_providers(&l, providers) != 0 || load_models(&l, models) != 0 ||
+        load_workspaces(&l, workspaces) != 0 || load_keys(&l, keys) != 0)
         goto rollback;
     for (int i = 0; i < ST_COUNT; i++) { /* finalized before COMMIT, which they would not block anyway */
         sqlite3_finalize(l.st[i]);
