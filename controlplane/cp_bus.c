@@ -228,8 +228,12 @@ static void serve_usage(const Switchyard__UsageBatch *b, size_t packed_len)
     else
         SY_INFO("msg=\"usage batch\" node=%s batch=%s applied=%u duplicates=%u",
                 b->node_id ? b->node_id : "-", ack.batch_id, r.applied, r.duplicates);
-    if (rc == 0 && r.applied > 0 && !r.quiet)
+    if (rc == 0 && r.applied > 0 && !r.quiet) {
+        /* the moment the fleet's refusals are measured from (docs/admission.md, "Exhaustion") */
+        SY_INFO("msg=\"balance or budget exhausted\" node=%s batch=%s version=%llu", b->node_id ? b->node_id : "-",
+                ack.batch_id, (unsigned long long)version);
         publish_version(version); /* a balance or budget ran out: nodes fetch now */
+    }
     else if (rc == 0 && r.applied > 0 && !g.balances_dirty) {
         /* the first unpublished change starts the clock: the fleet sees it within one period */
         g.balances_dirty = 1;

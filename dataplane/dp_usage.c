@@ -36,10 +36,12 @@ enum {
     DISK_RETRY_MS = 500,               /* a failing spool is tried again this often */
     SEND_BACKOFF_MS = 500,             /* after a failed send or a retryable refusal */
     SEND_TIMEOUT_MS = 1000,            /* nng send: no pipe to the control plane within this */
-    SEND_MIN_INTERVAL_MS = 250,        /* after a partial batch: every applied batch bumps the
-                                        * control plane's snapshot version (ledger), which makes
-                                        * every node fetch; a trickle of tiny batches would do that
-                                        * continuously. Full batches (a backlog) go back to back. */
+    SEND_MIN_INTERVAL_MS = 50,         /* after a partial batch: each batch is one durable SQLite
+                                        * commit on the control plane, so a trickle of tiny batches
+                                        * is gathered for this long (<= 20 commits/s per node).
+                                        * Short, because the batch that uses a balance up is what
+                                        * makes the fleet refuse (docs/admission.md, "Exhaustion").
+                                        * Full batches (a backlog) go back to back. */
     STOP_GRACE_MS = 2000,              /* at stop: time to get pending batches acknowledged */
     DEFAULT_MEM_MAX = 10000,
     DEFAULT_ACK_TIMEOUT_MS = 10000,

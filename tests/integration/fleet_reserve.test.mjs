@@ -344,7 +344,7 @@ test('a balance taken to zero: every node refuses within one usage send + one sn
   const pollers = dps.map(async (dp, n) => {
     while (!stop) {
       const r = await chat(dp, keys.zero, { model: 'm-cheap', max_tokens: 1 });
-      polls[n].push({ t: performance.now(), status: r.status, r });
+      polls[n].push({ t: performance.now(), wall: Date.now(), status: r.status, r });
       await sleep(10);
     }
   });
@@ -364,6 +364,13 @@ test('a balance taken to zero: every node refuses within one usage send + one sn
       return first ? Math.round(first.t - t0) : null;
     });
     console.log(`# time to refuse after exhaustion: node1 ${took[0]} ms, node2 ${took[1]} ms (polls: ${polls[0].length}, ${polls[1].length})`);
+    // the part after the control plane knew: from its "exhausted" log line (written right after
+    // the usage commit, before the version is published) to each node's first refusal
+    const lines = [...cp.proc.stderr.matchAll(/ts=(\S+) level=\S+ msg="balance or budget exhausted"/g)];
+    assert.ok(lines.length > 0, 'the control plane logged no exhaustion');
+    const known = Date.parse(lines[lines.length - 1][1]);
+    const fromCp = polls.map((p) => p.find((x) => x.status === 402)?.wall - known);
+    console.log(`# after the control plane's commit: node1 ${fromCp[0]} ms, node2 ${fromCp[1]} ms`);
     for (const [n, p] of polls.entries()) {
       // the node served the workspace until the balance ran out, then refused it for good
       assert.ok(p.some((x) => x.status === 200), `node ${n + 1}: no poll succeeded before exhaustion`);
