@@ -156,6 +156,7 @@ static void dispatch(dp_req_t *r)
     h2o_req_t *req = r->req;
     int get = method_is(req, H2O_STRLIT("GET")) || method_is(req, H2O_STRLIT("HEAD"));
     int post = method_is(req, H2O_STRLIT("POST"));
+    sy_err_t e;
     static const char models_prefix[] = "/v1/models/";
 
     if (method_is(req, H2O_STRLIT("OPTIONS"))) {
@@ -174,8 +175,10 @@ static void dispatch(dp_req_t *r)
             dp_respond_error(r, SY_E_METHOD_NOT_ALLOWED, "use GET", NULL);
         } else if (r->snap == NULL) {
             dp_respond_error(r, SY_E_NOT_READY, "no routing table loaded yet", NULL);
-        } else if (dp_auth(r) != SY_E_OK || dp_admit(r, r->last_msg, sizeof(r->last_msg)) != SY_E_OK) {
+        } else if (dp_auth(r) != SY_E_OK) {
             dp_respond_error(r, SY_E_INVALID_API_KEY, "Incorrect or missing API key.", NULL);
+        } else if ((e = dp_admit(r, r->last_msg, sizeof(r->last_msg))) != SY_E_OK) {
+            dp_respond_error(r, e, r->last_msg, NULL); /* revoked/expired 401, deactivated 403, as for model calls */
         } else if (req->path_normalized.len == sizeof("/v1/models") - 1) {
             dp_info_models(r, NULL, 0);
         } else {

@@ -50,7 +50,7 @@ test('wrong key -> AuthenticationError 401 invalid_api_key (message does not ech
 
 test('revoked key -> AuthenticationError 401 invalid_api_key', async () => {
   await expectError(() => chat(s.client(s.keys.revoked.key)), OpenAI.AuthenticationError, { status: 401, code: 'invalid_api_key' });
-  await expectError(() => s.client(s.keys.revoked.key).models.list(), OpenAI.AuthenticationError, { status: 401 });
+  await expectError(() => s.client(s.keys.revoked.key).models.list(), OpenAI.AuthenticationError, { status: 401, code: 'invalid_api_key' });
 });
 
 test('expired key -> AuthenticationError 401 invalid_api_key; a key expiring tomorrow works', async () => {
@@ -70,6 +70,8 @@ test('model outside the key scope -> PermissionDeniedError 403 model_not_allowed
 
 test('deactivated workspace -> PermissionDeniedError 403 account_disabled', async () => {
   await expectError(() => chat(s.client(s.keys.disabled.key)), OpenAI.PermissionDeniedError, { status: 403, code: 'account_disabled' });
+  // the models listing answers the same admission errors as a model call
+  await expectError(() => s.client(s.keys.disabled.key).models.list(), OpenAI.PermissionDeniedError, { status: 403, code: 'account_disabled' });
 });
 
 test('unknown model -> NotFoundError 404 model_not_found', async () => {
