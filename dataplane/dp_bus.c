@@ -261,11 +261,14 @@ void dp_bus_stop(void)
 {
     if (!atomic_load(&g.running))
         return;
+    /* The thread sees the flag within one receive timeout (100 ms on the notice socket, at
+     * most DP_BUS_REQ_TIMEOUT_MS inside a request) and the sockets are closed after it is
+     * gone: nng 1.5 can deadlock in nng_close of a REQ socket while another thread waits in
+     * nng_recvmsg on it (nanomsg/nng#1813; seen here as a node that never exited on SIGTERM). */
     atomic_store(&g.stop, 1);
-    /* closing wakes a receive blocked in the thread with NNG_ECLOSED */
+    pthread_join(g.tid, NULL);
     nng_close(g.sub);
     nng_close(g.req);
-    pthread_join(g.tid, NULL);
     atomic_store(&g.running, 0);
     dp_snapshot_set_reaper(0);
     dp_snapshot_reap();

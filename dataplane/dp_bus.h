@@ -19,7 +19,8 @@
  *
  * Threading: dp_bus_start spawns one bus thread (it inherits the caller's signal mask: call it
  * from a thread with SIGTERM/SIGINT/SIGHUP blocked, e.g. dp_server's on_ready hook, once the
- * loop threads exist). dp_bus_stop closes the sockets (waking the thread), joins it and
+ * loop threads exist). dp_bus_stop asks the thread to end, joins it (within ~100 ms; at most
+ * one request timeout, 2 s, when a fetch or heartbeat is waiting), then closes the sockets and
  * frees everything; call it once, from the thread that started it. Process-wide singleton.
  */
 #ifndef DP_BUS_H

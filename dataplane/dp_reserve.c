@@ -117,11 +117,10 @@ sy_nano_t dp_reserve_worst_case(uint64_t body_bytes, int64_t max_tokens, int emb
     return a > INT64_MAX - b ? INT64_MAX : a + b;
 }
 
-/* ppm of v, rounded down (v may be negative: then the share is too). 0 = not set (a
- * workspace built by hand in a test): the whole, as on a node of its own. */
+/* ppm of v, rounded down (v may be negative: then the share is too). */
 static __int128 share_of(__int128 v, uint32_t ppm)
 {
-    return ppm == 0 || ppm >= 1000000u ? v : v * ppm / 1000000;
+    return ppm >= 1000000u ? v : v * ppm / 1000000;
 }
 
 /* One entry's verdict. `cap` is the balance, or budget − the snapshot's spent: what the
@@ -241,12 +240,8 @@ size_t dp_reserve_metrics_render(char *buf, size_t cap, const dp_snapshot_t *sna
 {
     if (cap == 0)
         return 0;
-    unsigned long long weighted = 0, share = 1000000;
-    if (snap != NULL) {
-        share = 1000000u / (snap->live_nodes ? snap->live_nodes : 1);
-        for (size_t i = 0; i < snap->nworkspaces; i++)
-            weighted += snap->workspaces[i].share_weighted != 0;
-    }
+    unsigned long long weighted = snap ? snap->nweighted : 0;
+    unsigned long long share = 1000000u / (snap && snap->live_nodes ? snap->live_nodes : 1);
     int n = snprintf(
         buf, cap,
         "# HELP switchyard_reserve_reserved_nano_total Worst-case cost reserved before upstream calls "

@@ -122,13 +122,20 @@ void dp_snapshot_set_node_id(const char *node_id)
  * other_share_ppm when the list leaves it out (it joined after the build), else 1 / nodes. */
 static uint32_t node_share(const Switchyard__Workspace *w, uint32_t live_nodes, int *weighted)
 {
+    uint32_t ppm = 0;
     *weighted = w->n_shares > 0;
-    for (size_t i = 0; i < w->n_shares; i++)
+    for (size_t i = 0; i < w->n_shares && ppm == 0; i++)
         if (w->shares[i]->node && strcmp(w->shares[i]->node, g_node_id) == 0)
-            return w->shares[i]->ppm > 1000000 ? 1000000 : w->shares[i]->ppm;
-    if (w->n_shares > 0)
-        return w->other_share_ppm > 1000000 ? 1000000 : w->other_share_ppm;
-    return 1000000u / (live_nodes ? live_nodes : 1);
+            ppm = w->shares[i]->ppm;
+    if (w->n_shares > 0 && ppm == 0)
+        ppm = w->other_share_ppm;
+    /* the control plane never sends 0 (its floor is > 0); a snapshot that does gets the equal
+     * share rather than a node that can never reserve */
+    if (ppm == 0) {
+        *weighted = 0;
+        ppm = 1000000u / (live_nodes ? live_nodes : 1);
+    }
+    return ppm > 1000000u ? 1000000u : ppm;
 }
 
 static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, size_t errlen)
@@ -308,6 +315,7 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
         s->workspaces[i].rpm = w->rpm;
         s->workspaces[i].tpm = w->tpm;
         s->workspaces[i].share_ppm = node_share(w, s->live_nodes, &s->workspaces[i].share_weighted);
+        s->nweighted += s->workspaces[i].share_weighted != 0;
         s->nworkspaces++;
     }
 

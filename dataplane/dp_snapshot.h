@@ -99,6 +99,7 @@ typedef struct dp_snapshot {
     size_t nmodels;
     dp_workspace_t *workspaces;
     size_t nworkspaces;
+    size_t nweighted; /* workspaces whose share_ppm is weighted by recent spend (a metric) */
     dp_key_t *keys;
     size_t nkeys;
     struct {

@@ -10,7 +10,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import protobuf from 'protobufjs';
-import { makeTempDir, startCp, closedPort, CP_BIN, REPO, childEnv, quietVersion, waitFor, slack, sleep } from './lib/harness.mjs';
+import { makeTempDir, startCp, closedPort, CP_BIN, REPO, childEnv, quietVersion, waitFor, slack, sleep, balanceNano } from './lib/harness.mjs';
 import { spRequest } from './lib/sp.mjs';
 
 // keepCase: the field names as in the .proto (snake_case), like the C side
@@ -50,11 +50,7 @@ function record(over = {}) {
 }
 const batchOf = (records, id = 'b-' + crypto.randomBytes(4).toString('hex')) => ({ node_id: 'dp-test', batch_id: id, records });
 
-async function balance(ws = 'ws_u') {
-  const r = await cp.api(`/api/workspaces/${ws}/balance`);
-  assert.equal(r.status, 200, r.text);
-  return BigInt(r.text.match(/"balance_nano":(-?\d+)/)[1]);
-}
+const balance = (ws = 'ws_u') => balanceNano(cp, ws);
 async function version() {
   return (await cp.api('/api/snapshot/version')).json.version;
 }

@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fetchRequest, spRequest } from './lib/sp.mjs';
-import { BUILD_DIR, DP_BIN, Proc, childEnv, makeTempDir, waitFor, slack, httpRequest, startMock, closedPort, CP_BIN, readPort, chatStatus } from './lib/harness.mjs';
+import { BUILD_DIR, DP_BIN, Proc, childEnv, makeTempDir, waitFor, slack, httpRequest, startMock, closedPort, CP_BIN, readPort, chatStatus, stopAll } from './lib/harness.mjs';
 
 const TOKEN = 'op-' + crypto.randomBytes(16).toString('hex');
 const UPSTREAM_KEY = 'mock-' + crypto.randomBytes(8).toString('hex');
@@ -58,22 +58,7 @@ before(async () => {
   }
 });
 
-after(async () => {
-  try {
-    const procs = [...dps.map((d) => d.proc), cp, mock?.proc].filter(Boolean);
-    const errors = [];
-    for (const p of procs) {
-      try {
-        await p.stop();
-      } catch (e) {
-        errors.push(e);
-      }
-    }
-    if (errors.length) throw errors[0];
-  } finally {
-    tmp?.cleanup();
-  }
-});
+after(() => stopAll([...dps.map((d) => d.proc), cp, mock?.proc], tmp));
 
 test('a key created through the API works on both nodes; its revocation reaches both within 1 s', async () => {
   let r = await api('/api/workspaces', { method: 'POST', body: { id: 'ws_bus', name: 'bus' } });

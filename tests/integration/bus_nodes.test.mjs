@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BUILD_DIR, DP_BIN, Proc, childEnv, makeTempDir, waitFor, slack, sleep, httpRequest, closedPort, CP_BIN, readPort } from './lib/harness.mjs';
+import { BUILD_DIR, DP_BIN, Proc, childEnv, makeTempDir, waitFor, slack, sleep, httpRequest, closedPort, CP_BIN, readPort, stopAll } from './lib/harness.mjs';
 
 const TOKEN = 'op-' + crypto.randomBytes(16).toString('hex');
 const NODE_IDS = ['a', 'b'];
@@ -77,22 +77,7 @@ before(async () => {
   }
 });
 
-after(async () => {
-  try {
-    const procs = [...dps.map((d) => d.proc), cp].filter(Boolean);
-    const errors = [];
-    for (const p of procs) {
-      try {
-        await p.stop();
-      } catch (e) {
-        errors.push(e);
-      }
-    }
-    if (errors.length) throw errors[0];
-  } finally {
-    tmp?.cleanup();
-  }
-});
+after(() => stopAll([...dps.map((d) => d.proc), cp], tmp));
 
 test('GET /api/nodes lists both nodes at the current snapshot version within 3 s', async () => {
   // the version moves while the nodes join (the live-node count is a versioned write,

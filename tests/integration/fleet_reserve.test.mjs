@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
-import { OpenAI, makeTempDir, waitFor, slack, sleep, httpRequest, startMock, startCp, startBusDp, parseMetrics, checkLedger, requestId } from './lib/harness.mjs';
+import { OpenAI, makeTempDir, waitFor, slack, sleep, httpRequest, startMock, startCp, startBusDp, parseMetrics, checkLedger, requestId, balanceNano, ledgerEntries, prepaidWorkspace, stopAll } from './lib/harness.mjs';
 
 const UPSTREAM_KEY = 'mock-fleet-rsv';
 const USD = 1_000_000_000; // nano-USD per dollar
@@ -37,48 +37,16 @@ function chat(dp, key, body, { headers = {}, ...opts } = {}) {
   });
 }
 
-async function balanceNano(ws) {
-  const r = await cp.api(`/api/workspaces/${ws}/balance`);
-  assert.equal(r.status, 200, r.text);
-  return BigInt(r.text.match(/"balance_nano":(-?\d+)/)[1]);
-}
-
-/** Every ledger entry of `ws` (all pages). */
-async function ledger(ws) {
-  const out = [];
-  let before = '';
-  for (;;) {
-    const page = await cp.api(`/api/workspaces/${ws}/ledger?limit=500${before}`);
-    assert.equal(page.status, 200, page.text);
-    out.push(...page.json.data);
-    if (!page.json.has_more) return out;
-    before = `&before=${page.json.next_before}`;
-  }
-}
-
 /** Credits and debits of `ws` from its ledger, as BigInt nano-USD (debits positive). */
 async function ledgerSums(ws) {
   let credits = 0n;
   let debits = 0n;
-  for (const e of await ledger(ws)) {
+  for (const e of await ledgerEntries(cp, ws)) {
     const a = BigInt(e.amount_nano);
     if (a >= 0n) credits += a;
     else debits -= a;
   }
   return { credits, debits };
-}
-
-async function workspace(id, creditUsd) {
-  let r = await cp.api('/api/workspaces', { method: 'POST', body: { id, name: id } });
-  assert.equal(r.status, 201, r.text);
-  if (creditUsd) {
-    r = await cp.api(`/api/workspaces/${id}/credits`, { method: 'POST', body: { amount_usd: creditUsd, reference: `it-${id}` } });
-    assert.equal(r.status, 201, r.text);
-  }
-  // the key is created after the credit, so a node that knows the key knows the balance
-  r = await cp.api(`/api/workspaces/${id}/keys`, { method: 'POST', body: { name: 'k', allowed_models: ['*'] } });
-  assert.equal(r.status, 201, r.text);
-  return r.json.key;
 }
 
 /** Waits until every node holds no reservation and has handed all its usage records over. */
@@ -136,10 +104,10 @@ before(async () => {
     },
   });
   for (let i = 0; i < 2; i++) dps.push(await startBusDp({ dir: tmp.dir, cp, env: { MOCK_KEY: UPSTREAM_KEY }, threads: 2, name: `switchyard-dp-${i + 1}` }));
-  keys.burst = await workspace('ws_fr_burst', '1.00');
-  keys.mixed = await workspace('ws_fr_mixed', '5.00');
-  keys.zero = await workspace('ws_fr_zero', '0.50');
-  keys.broke = await workspace('ws_fr_broke', null);
+  keys.burst = await prepaidWorkspace(cp, 'ws_fr_burst', '1.00');
+  keys.mixed = await prepaidWorkspace(cp, 'ws_fr_mixed', '5.00');
+  keys.zero = await prepaidWorkspace(cp, 'ws_fr_zero', '0.50');
+  keys.broke = await prepaidWorkspace(cp, 'ws_fr_broke', null);
   // every node serves every key on every loop thread (several in a row), with a free model so
   // that no workspace has spent anything yet
   for (const dp of dps) {
@@ -159,27 +127,19 @@ before(async () => {
   // both nodes divide by 2 (the share's divisor is the snapshot's live-node count)
   for (const dp of dps)
     await waitFor(async () => (await metrics(dp)).get('switchyard_ratelimit_live_nodes') === 2, { timeout: slack(8000), what: 'live_nodes = 2 on both nodes' });
-});
-
-after(async () => {
-  try {
-    const errors = [];
-    for (const p of [...dps.map((d) => d.proc), cp?.proc, mock?.proc].filter(Boolean)) {
-      try {
-        await p.stop();
-      } catch (e) {
-        errors.push(e);
-      }
-    }
-    if (errors.length) throw errors[0];
-  } finally {
-    tmp?.cleanup();
+  // nothing spent yet: each node's share is one half, none weighted
+  for (const dp of dps) {
+    const m = await metrics(dp);
+    assert.equal(m.get('switchyard_reserve_share_ppm'), 500000);
+    assert.equal(m.get('switchyard_reserve_weighted_workspaces'), 0);
   }
 });
 
+after(() => stopAll([...dps.map((d) => d.proc), cp?.proc, mock?.proc], tmp));
+
 test('burst over two nodes: $1 admits at most ten $0.10 worst cases (five per node share); failures and disconnects release', async () => {
   const ws = 'ws_fr_burst';
-  assert.equal(await balanceNano(ws), BigInt(USD), 'the warm-up was free');
+  assert.equal(await balanceNano(cp, ws), BigInt(USD), 'the warm-up was free');
   const m0 = await Promise.all(dps.map(metrics));
   // 50 clients released together, alternating nodes: 40 × $0.10 worst case, and in the same
   // burst 4 upstream 500s, 3 clients that leave while the mock waits, 3 upstream timeouts
@@ -243,7 +203,7 @@ test('burst over two nodes: $1 admits at most ten $0.10 worst cases (five per no
     assert.equal(d(REFUSED[1]), refusedHere, `node ${n + 1}: refusals with reason insufficient_quota_share`);
   }
   // the ledger: every admitted answer was debited (8 tokens × $100/M each); never below zero
-  const bal = await balanceNano(ws);
+  const bal = await balanceNano(cp, ws);
   const { credits, debits } = await ledgerSums(ws);
   console.log(`# ledger: balance ${bal} nano = ${credits} − ${debits}`);
   assert.equal(credits, BigInt(USD));
@@ -257,7 +217,7 @@ test('burst over two nodes: $1 admits at most ten $0.10 worst cases (five per no
 test('1,000 mixed requests over both nodes are never refused; every reservation is released', async () => {
   const ws = 'ws_fr_mixed';
   const m0 = await Promise.all(dps.map(metrics));
-  const bal0 = await balanceNano(ws);
+  const bal0 = await balanceNano(cp, ws);
   const KINDS = ['plain', 'stream', 'nomax', 'nomax-stream', 'e500', 'gone'];
   const N = 1000;
   const CONCURRENCY = 40;
@@ -321,10 +281,13 @@ test('1,000 mixed requests over both nodes are never refused; every reservation 
     // a request without max_tokens reserves ≈ $0.041, not the window ($4): ~334 of them per node
     assert.ok(d('switchyard_reserve_reserved_nano_total') < 334 * 0.05 * USD, `node ${n + 1}: reserved ${d('switchyard_reserve_reserved_nano_total')}`);
   }
-  const bal = await balanceNano(ws);
+  const bal = await balanceNano(cp, ws);
   const spent = bal0 - bal;
   console.log(`# spent ${Number(spent) / USD} USD of $5`);
   assert.ok(spent > 0n && spent < BigInt(0.5 * USD), `spent ${spent} nano`);
+  // the spend reached the control plane: the next balance refresh weighs the shares by it
+  for (const [i, dp] of dps.entries())
+    await waitFor(async () => (await metrics(dp)).get('switchyard_reserve_weighted_workspaces') >= 1, { timeout: slack(5000), what: `node ${i + 1}: weighted shares` });
   await checkLedger(cp, { okRequests: { [ws]: warmOk[ws] + by[200] } });
 });
 
@@ -386,7 +349,7 @@ test('a balance taken to zero: every node refuses within one usage send + one sn
   }
   // the ledger: negative by the overrun of the one request the balance could not pay for
   await settleFleet('after exhaustion');
-  const bal = await balanceNano(ws);
+  const bal = await balanceNano(cp, ws);
   const { credits, debits } = await ledgerSums(ws);
   console.log(`# ledger: balance ${Number(bal) / USD} USD = ${Number(credits) / USD} − ${Number(debits) / USD}`);
   assert.equal(bal, credits - debits);

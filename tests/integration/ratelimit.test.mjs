@@ -6,7 +6,7 @@
 // other node gets the whole limit.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { OpenAI, makeTempDir, waitFor, slack, httpRequest, startMock, startCp, startBusDp, parseMetrics } from './lib/harness.mjs';
+import { OpenAI, makeTempDir, waitFor, slack, httpRequest, startMock, startCp, startBusDp, parseMetrics, stopAll } from './lib/harness.mjs';
 
 const UPSTREAM_KEY = 'mock-rl';
 const LIMIT = 60;
@@ -77,21 +77,7 @@ before(async () => {
   }
 });
 
-after(async () => {
-  try {
-    const errors = [];
-    for (const p of [...dps.map((d) => d.proc), cp?.proc, mock?.proc].filter(Boolean)) {
-      try {
-        await p.stop();
-      } catch (e) {
-        errors.push(e);
-      }
-    }
-    if (errors.length) throw errors[0];
-  } finally {
-    tmp?.cleanup();
-  }
-});
+after(() => stopAll([...dps.map((d) => d.proc), cp?.proc, mock?.proc], tmp));
 
 let some429;
 

@@ -7,7 +7,7 @@
 // that spends cents is never refused; the OpenAI SDK raises a 402 and does not retry it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { OpenAI, makeTempDir, waitFor, slack, httpRequest, startMock, startCp, startBusDp, parseMetrics } from './lib/harness.mjs';
+import { OpenAI, makeTempDir, waitFor, slack, httpRequest, startMock, startCp, startBusDp, parseMetrics, balanceNano, prepaidWorkspace, stopAll } from './lib/harness.mjs';
 
 const UPSTREAM_KEY = 'mock-rsv';
 let tmp, mock, cp, dp;
@@ -27,24 +27,6 @@ function chat(key, body, opts = {}) {
     body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], ...body }),
     ...opts,
   });
-}
-
-async function balanceNano(ws) {
-  const r = await cp.api(`/api/workspaces/${ws}/balance`);
-  assert.equal(r.status, 200, r.text);
-  return BigInt(r.text.match(/"balance_nano":(-?\d+)/)[1]);
-}
-
-async function workspace(id, creditUsd) {
-  let r = await cp.api('/api/workspaces', { method: 'POST', body: { id, name: id } });
-  assert.equal(r.status, 201, r.text);
-  if (creditUsd) {
-    r = await cp.api(`/api/workspaces/${id}/credits`, { method: 'POST', body: { amount_usd: creditUsd, reference: `it-${id}` } });
-    assert.equal(r.status, 201, r.text);
-  }
-  r = await cp.api(`/api/workspaces/${id}/keys`, { method: 'POST', body: { name: 'k', allowed_models: ['*'] } });
-  assert.equal(r.status, 201, r.text);
-  return r.json.key;
 }
 
 before(async () => {
@@ -71,9 +53,9 @@ before(async () => {
     },
   });
   dp = await startBusDp({ dir: tmp.dir, cp, env: { MOCK_KEY: UPSTREAM_KEY }, threads: 2 });
-  keys.a = await workspace('ws_rsv_a', '1.00');
-  keys.b = await workspace('ws_rsv_b', '1.00');
-  keys.broke = await workspace('ws_rsv_c', null);
+  keys.a = await prepaidWorkspace(cp, 'ws_rsv_a', '1.00');
+  keys.b = await prepaidWorkspace(cp, 'ws_rsv_b', '1.00');
+  keys.broke = await prepaidWorkspace(cp, 'ws_rsv_c', null);
   // the node has the keys and the credited balances — on every loop thread (several in a row)
   for (const k of [keys.a, keys.b])
     await waitFor(async () => {
@@ -82,13 +64,7 @@ before(async () => {
     }, { timeout: slack(8000), what: 'credited key served' });
 });
 
-after(async () => {
-  try {
-    for (const p of [dp?.proc, cp?.proc, mock?.proc].filter(Boolean)) await p.stop();
-  } finally {
-    tmp?.cleanup();
-  }
-});
+after(() => stopAll([dp?.proc, cp?.proc, mock?.proc], tmp));
 
 test('50 concurrent $0.10-worst-case requests against $1 on one node: at most 10 admitted, balance stays >= 0', async () => {
   const rs = await Promise.all(Array.from({ length: 50 }, () => chat(keys.a, { model: 'm-dear', max_tokens: 1000 })));
@@ -112,8 +88,8 @@ test('50 concurrent $0.10-worst-case requests against $1 on one node: at most 10
   assert.equal(big.status, 402, big.text);
   assert.match(big.json.error.message, /worst case \(\$2\.000000000\) exceeds the remaining balance/);
   // the ledger: the records of the admitted requests arrive; the balance never went negative
-  await waitFor(async () => (await balanceNano('ws_rsv_a')) < 1_000_000_000n - 1000n, { timeout: slack(10000), what: 'usage debited' });
-  assert.ok((await balanceNano('ws_rsv_a')) >= 0n);
+  await waitFor(async () => (await balanceNano(cp, 'ws_rsv_a')) < 1_000_000_000n - 1000n, { timeout: slack(10000), what: 'usage debited' });
+  assert.ok((await balanceNano(cp, 'ws_rsv_a')) >= 0n);
 });
 
 test('failures and client disconnects release their reservations; cents of spend are never refused', async () => {

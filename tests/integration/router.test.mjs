@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { OpenAI, REPO, makeTempDir, startMock, startDp, makeKey, postRaw, requestId, sseEvents, assertOpenAIError, slack, sleep, waitFor } from './lib/harness.mjs';
+import { OpenAI, REPO, makeTempDir, startMock, startDp, makeKey, postRaw, requestId, sseEvents, assertOpenAIError, slack, sleep, waitFor, stopAll } from './lib/harness.mjs';
 
 const TIMEOUTS = { connect: 500, first_byte: 800, idle: 800, total: 10000 };
 const TASKS = ['code', 'math', 'reasoning', 'writing', 'extraction', 'summarization', 'translation', 'research', 'chat'];
@@ -117,20 +117,7 @@ before(async () => {
   st.deploy = await startDp({ dir, config: cat, upstreamKey, threads: 2 });
 });
 
-after(async () => {
-  const errors = [];
-  for (const p of [st.main, st.brk, st.deploy, ...Object.values(st.mocks)]) {
-    if (!p) continue;
-    try {
-      await p.stop();
-    } catch (e) {
-      errors.push(e);
-    }
-  }
-  if (errors.length === 0) st.tmp?.cleanup();
-  else if (st.tmp) errors.push(new Error(`kept ${st.tmp.dir} for inspection`));
-  if (errors.length) throw new Error(errors.map((e) => e.message).join('\n\n'));
-});
+after(() => stopAll([st.main, st.brk, st.deploy, ...Object.values(st.mocks)], st.tmp));
 
 // ------------------------------------------------------------------------------ helpers
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dp_limit.h"
+#include "dp_test_key.h"
 #include "sy_test.h"
 
 #define SEC 1000000000ull
@@ -18,15 +19,7 @@ static dp_workspace_t ws2 = {.id = "ws_b", .active = 1};
 
 static dp_key_t mkkey(uint8_t tag, const dp_workspace_t *w, uint32_t rpm, uint32_t tpm)
 {
-    dp_key_t k;
-    memset(&k, 0, sizeof(k));
-    k.id = "key";
-    for (int i = 0; i < 32; i++)
-        k.sha256[i] = (uint8_t)(tag * 31 + i);
-    k.workspace = w;
-    k.tid = dp_key_tid(k.sha256);
-    /* a snapshot build sets these; the tests build their workspaces by hand */
-    ((dp_workspace_t *)w)->tid = dp_workspace_tid(w->id);
+    dp_key_t k = dp_test_key(tag, (dp_workspace_t *)w);
     k.rpm = rpm;
     k.tpm = tpm;
     return k;

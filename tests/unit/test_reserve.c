@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dp_reserve.h"
+#include "dp_test_key.h"
 #include "sy_test.h"
 
 #define SEC 1000000000ull
@@ -19,15 +20,7 @@ static dp_workspace_t ws = {.id = "ws_r", .active = 1, .has_balance = 1, .balanc
 
 static dp_key_t mkkey(uint8_t tag, const dp_workspace_t *w, sy_nano_t budget, sy_nano_t spent)
 {
-    dp_key_t k;
-    memset(&k, 0, sizeof(k));
-    k.id = "key";
-    for (int i = 0; i < 32; i++)
-        k.sha256[i] = (uint8_t)(tag * 31 + i);
-    k.workspace = w;
-    k.tid = dp_key_tid(k.sha256);
-    /* a snapshot build sets these; the tests build their workspaces by hand */
-    ((dp_workspace_t *)w)->tid = dp_workspace_tid(w->id);
+    dp_key_t k = dp_test_key(tag, (dp_workspace_t *)w);
     k.budget = budget;
     k.spent = spent;
     return k;

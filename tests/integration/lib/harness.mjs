@@ -542,21 +542,28 @@ export function useStack({ drainMs = 2000, mutateConfig, dpOpts = {} } = {}) {
     s.dp = await startDp({ dir: s.tmp.dir, config: s.config, upstreamKey: s.upstreamKey, drainMs, ...dpOpts });
     s.client = (key = s.keys.main.key, opts) => s.dp.client(key, opts);
   });
-  after(async () => {
-    const errors = [];
-    for (const p of [s.dp, s.mock]) {
-      if (!p) continue;
-      try {
-        await p.stop();
-      } catch (e) {
-        errors.push(e);
-      }
-    }
-    if (errors.length === 0) s.tmp?.cleanup();
-    else if (s.tmp) errors.push(new Error(`kept ${s.tmp.dir} for inspection`));
-    if (errors.length) throw new Error(errors.map((e) => e.message).join('\n\n'));
-  });
+  after(() => stopAll([s.dp, s.mock], s.tmp));
   return s;
+}
+
+/**
+ * The end of a test file: stops every process in `procs` in order (anything with `stop()`;
+ * null entries skipped), each even when an earlier one failed (a sanitizer report, a bad
+ * exit), then removes `tmp` — or keeps it for inspection and throws every failure.
+ */
+export async function stopAll(procs, tmp) {
+  const errors = [];
+  for (const p of procs) {
+    if (!p) continue;
+    try {
+      await p.stop();
+    } catch (e) {
+      errors.push(e);
+    }
+  }
+  if (errors.length === 0) tmp?.cleanup();
+  else if (tmp) errors.push(new Error(`kept ${tmp.dir} for inspection`));
+  if (errors.length) throw new Error(errors.map((e) => e.message).join('\n\n'));
 }
 
 // ------------------------------------------------------------------------------ raw HTTP
@@ -876,6 +883,43 @@ export async function quietVersion(cp, { quietMs = slack(800), timeout = slack(1
   }
 }
 
+/** The ledger balance of workspace `ws` in nano-USD, exact (a BigInt: past 2^53 too). */
+export async function balanceNano(cp, ws) {
+  const r = await cp.api(`/api/workspaces/${ws}/balance`);
+  assert.equal(r.status, 200, r.text);
+  return BigInt(r.text.match(/"balance_nano":(-?\d+)/)[1]);
+}
+
+/** Every ledger entry of workspace `ws`, all pages, newest first. */
+export async function ledgerEntries(cp, ws) {
+  const entries = [];
+  let before = '';
+  for (;;) {
+    const page = await cp.api(`/api/workspaces/${ws}/ledger?limit=500${before}`);
+    assert.equal(page.status, 200, page.text);
+    entries.push(...page.json.data);
+    if (!page.json.has_more) return entries;
+    before = `&before=${page.json.next_before}`;
+  }
+}
+
+/**
+ * A prepaid workspace `id` credited `creditUsd` (a decimal string; null: no credit), and a key
+ * for every model, created after the credit so that a node that knows the key knows the
+ * balance. Returns the key.
+ */
+export async function prepaidWorkspace(cp, id, creditUsd) {
+  let r = await cp.api('/api/workspaces', { method: 'POST', body: { id, name: id } });
+  assert.equal(r.status, 201, r.text);
+  if (creditUsd) {
+    r = await cp.api(`/api/workspaces/${id}/credits`, { method: 'POST', body: { amount_usd: creditUsd, reference: `it-${id}` } });
+    assert.equal(r.status, 201, r.text);
+  }
+  r = await cp.api(`/api/workspaces/${id}/keys`, { method: 'POST', body: { name: 'k', allowed_models: ['*'] } });
+  assert.equal(r.status, 201, r.text);
+  return r.json.key;
+}
+
 /**
  * The end-of-test money check (docs/billing.md), reusable by any test that ends with a ledger:
  *   - the control plane's own invariants (GET /api/ledger/check);
@@ -892,19 +936,9 @@ export async function checkLedger(cp, { okRequests = {}, paidSessions = {} } = {
   r = await cp.api('/api/workspaces');
   assert.equal(r.status, 200, r.text);
   for (const { id: ws } of r.json.data) {
-    const entries = [];
-    let before = '';
-    for (;;) {
-      const page = await cp.api(`/api/workspaces/${ws}/ledger?limit=500${before}`);
-      assert.equal(page.status, 200, page.text);
-      entries.push(...page.json.data);
-      if (!page.json.has_more) break;
-      before = `&before=${page.json.next_before}`;
-    }
+    const entries = await ledgerEntries(cp, ws);
     const sum = entries.reduce((a, e) => a + BigInt(e.amount_nano), 0n);
-    const bal = await cp.api(`/api/workspaces/${ws}/balance`);
-    assert.equal(bal.status, 200, bal.text);
-    assert.equal(BigInt(bal.json.balance_nano), sum, `${ws}: credits - debits != balance`);
+    assert.equal(await balanceNano(cp, ws), sum, `${ws}: credits - debits != balance`);
     const refs = new Map();
     for (const e of entries) refs.set(e.ref, (refs.get(e.ref) ?? 0) + 1);
     for (const [ref, n] of refs) assert.equal(n, 1, `${ws}: ledger ref ${ref} applied ${n} times`);
