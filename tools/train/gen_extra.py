@@ -5,7 +5,7 @@ easy reasoning, mid-size code, open-ended research).
 
 Every template, passage and topic below was written by hand for this repo; the generator only
 combines them. It is deterministic (fixed seed, fixed order), so re-running it reproduces the
-file byte for byte. Labels follow /work/shared/data/prompts/README.md (label definitions).
+file byte for byte. Labels follow data/prompts/public/README.md and LABELS.md (label definitions).
 
     python3 tools/train/gen_extra.py > data/prompts/extra.jsonl
 """
