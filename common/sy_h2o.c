@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "sy_error.h"
+#include "sy_linger.h"
 
 typedef struct {
     h2o_filter_t super;
@@ -44,6 +45,10 @@ static void json_err_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **s
             req->res.content_length = body.len;
             if (f->decorate)
                 f->decorate(req);
+            /* h2o closes the connection after its own 413 while the client may still be sending
+             * the body: linger, so the client reads this answer instead of a reset */
+            if (req->res.status == 413 && !req->http1_is_persistent)
+                sy_linger_start(sy_linger_self, req);
             json_err_ostream_t *o = (void *)h2o_add_ostream(req, sizeof(*o), slot);
             o->super.do_send = json_err_send;
             o->body = body;

@@ -3,7 +3,8 @@
  *
  * sy_h2o_json_errors registers an output filter that rewrites the errors h2o produces on its
  * own (413 before a handler runs, 400 on a broken request — text/plain in h2o 2.2.5) into the
- * OpenAI error shape, so that no response of ours is ever plain text. `decorate` (may be NULL)
+ * OpenAI error shape, so that no response of ours is ever plain text. After h2o's own 413 the
+ * connection gets a lingering close (sy_linger.h) on threads that set one up. `decorate` (may be NULL)
  * adds headers the service puts on every response (request id, CORS).
  *
  * Threading: call at configuration time, before loops start. The filter runs on loop threads.

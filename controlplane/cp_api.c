@@ -37,6 +37,7 @@
 #include "sy_error.h"
 #include "sy_hash.h"
 #include "sy_json.h"
+#include "sy_linger.h"
 #include "sy_log.h"
 #include "sy_money.h"
 #include "cp_catalog.h"
@@ -1205,6 +1206,7 @@ static void *loop_main(void *arg)
     fcntl(fd, F_SETFL, O_NONBLOCK);
     g.listener = h2o_evloop_socket_create(g.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     h2o_socket_read_start(g.listener, on_accept);
+    sy_linger_thread_init(g.loop, NULL); /* the webhook's 413 to a client still sending */
 
     pthread_mutex_lock(&g.ready_mu);
     g.ready = 1;
@@ -1213,7 +1215,8 @@ static void *loop_main(void *arg)
 
     while (!g.stop)
         h2o_evloop_run(g.loop, INT32_MAX);
-    h2o_evloop_run(g.loop, 0); /* let the listener's deferred close run */
+    sy_linger_thread_dispose();
+    h2o_evloop_run(g.loop, 0); /* let the listener's and the lingering set's deferred closes run */
     h2o_multithread_unregister_receiver(g.ctx.queue, &g.receiver);
     return NULL;
 }

@@ -154,6 +154,7 @@ struct dp_thread {
     dp_snapshot_holder_t holder;
     dp_curl_t *curl;
     dp_watch_t *watch;
+    struct sy_linger *linger; /* sy_linger.h: lingering closes after h2o's own 413 */
     dp_metrics_t *metrics;
     dp_breakers_t *breakers; /* dp_breaker.h: this thread's view of each upstream model */
     h2o_linklist_t active;

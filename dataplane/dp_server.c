@@ -19,6 +19,7 @@
 
 #include "dp.h"
 #include "sy_h2o.h"
+#include "sy_linger.h"
 #include "sy_log.h"
 #include "sy_util.h"
 
@@ -118,6 +119,20 @@ static void on_drain_tick(h2o_timeout_entry_t *entry)
     h2o_timeout_link(th->loop, &th->drain_tick, &th->drain_entry);
 }
 
+/* h2o's own entity cap follows the snapshot's body limit, so that h2o never reads (buffers) a
+ * body the handler would refuse: over the limit it answers 413 by itself, with a lingering
+ * close. The one word shared besides the snapshot pointer: every loop writes the same value
+ * with a relaxed atomic store; h2o reads it when it parses a request head. One byte over the
+ * limit passes h2o so that dp_body_parse, not h2o, decides a body of exactly the limit. */
+static void body_ceiling_follow(dp_thread_t *th)
+{
+    dp_snapshot_t *s = dp_holder_borrow(&th->holder);
+    if (s == NULL)
+        return;
+    __atomic_store_n(&g.conf.max_request_entity_size, (size_t)s->limits.max_body_bytes + 1, __ATOMIC_RELAXED);
+    dp_holder_return(&th->holder, s);
+}
+
 static void on_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
     dp_thread_t *th = H2O_STRUCT_FROM_MEMBER(dp_thread_t, receiver, receiver);
@@ -126,6 +141,7 @@ static void on_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
         h2o_linklist_unlink(&m->super.link);
         if (m->type == MSG_SNAPSHOT) {
             dp_holder_refresh(&th->holder);
+            body_ceiling_follow(th);
         } else if (m->type == MSG_SHUTDOWN && !th->draining) {
             th->draining = 1;
             if (th->listener != NULL) {
@@ -155,6 +171,7 @@ static void *thread_main(void *arg)
     th->breakers = dp_breakers_create();
     th->curl = dp_curl_create(th->loop, &th->ctx);
     th->watch = dp_watch_create(th->loop);
+    th->linger = sy_linger_thread_init(th->loop, NULL);
     h2o_multithread_register_receiver(th->ctx.queue, &th->receiver, on_message);
     int fd = dup(g.listen_fd);
     fcntl(fd, F_SETFL, O_NONBLOCK);
@@ -162,6 +179,7 @@ static void *thread_main(void *arg)
     th->listener->data = th;
     h2o_socket_read_start(th->listener, on_accept);
     dp_holder_refresh(&th->holder);
+    body_ceiling_follow(th);
 
     pthread_mutex_lock(&g.ready_mu);
     g.ready++;
@@ -177,6 +195,8 @@ static void *thread_main(void *arg)
     dp_curl_destroy(th->curl);
     dp_breakers_destroy(th->breakers);
     dp_watch_destroy(th->loop, th->watch);
+    sy_linger_thread_dispose();
+    th->linger = NULL;
     dp_holder_dispose(&th->holder);
     return NULL;
 }

@@ -19,7 +19,8 @@ typedef struct {
     size_t threads;
     const char *tls_cert, *tls_key;
     uint64_t drain_ms;
-    size_t max_body_bytes; /* h2o's own entity cap, fixed at start */
+    size_t max_body_bytes; /* h2o's own entity cap until a snapshot is loaded; then the snapshot's
+                            * limits.max_body_bytes (+1), so that no oversized body is read */
     const char *port_file; /* if set, the bound port is written here (for port 0) */
     /* Optional hooks, both called on dp_server_run's thread (signals blocked): on_ready once
      * the loop threads run (before the port file is written), on_stop on SIGTERM/SIGINT

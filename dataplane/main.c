@@ -256,16 +256,11 @@ int main(int argc, char **argv)
         dp_snapshot_unref(s);
         return 0;
     }
-    /* h2o reads bodies up to this cap, so that a moderately oversized one is read and answered
-     * with our JSON 413 on a live connection; past it h2o answers at once and closes, which a
-     * client still sending may see as a reset. Without a config file (bus mode) the limit is
-     * not known yet: the floor applies. */
-    uint64_t cap = s != NULL ? (uint64_t)s->limits.max_body_bytes * 4 : 0;
-    if (cap < (16u << 20))
-        cap = 16u << 20;
-    if (cap > (256u << 20))
-        cap = 256u << 20;
-    o.max_body_bytes = (size_t)cap;
+    /* h2o's entity cap: the snapshot's body limit (+1, dp_server.c), following every new
+     * snapshot. Over it h2o answers 413 at once without reading the body, and the connection
+     * gets a lingering close so that a client still sending reads the answer. Without a
+     * snapshot yet (bus mode, no cache) the default limit applies until the first arrives. */
+    o.max_body_bytes = (size_t)(s != NULL ? s->limits.max_body_bytes : 4u << 20) + 1;
     dp_rt.drain_ms = o.drain_ms;
     if (s != NULL) {
         dp_snapshot_publish(s);
