@@ -48,8 +48,13 @@ const char *dp_objective_name(dp_objective_t o)
     return (unsigned)o < sizeof(objective_names) / sizeof(objective_names[0]) ? objective_names[o] : "explicit";
 }
 
+/* "quality-per-dollar" (Neural Router's name for it) is the balanced objective. */
 static int parse_objective(const char *s, dp_objective_t *o)
 {
+    if (strcmp(s, "quality-per-dollar") == 0) {
+        *o = DP_OBJ_BALANCED;
+        return 0;
+    }
     for (int i = DP_OBJ_COST; i <= DP_OBJ_LATENCY; i++)
         if (strcmp(s, objective_names[i]) == 0) {
             *o = (dp_objective_t)i;
@@ -471,7 +476,7 @@ sy_err_t dp_route(dp_req_t *r, char *msg, size_t msglen, const char **param)
         rtc = cJSON_GetObjectItemCaseSensitive(route, "task_class");
         if (ro && (!cJSON_IsString(ro) || parse_objective(ro->valuestring, &route_obj) != 0))
             return fail(msg, msglen, param, "route.objective", SY_E_BAD_PARAM, "%s",
-                        "'route.objective' must be one of cost, quality, latency, balanced");
+                        "'route.objective' must be one of cost, quality, latency, balanced, quality-per-dollar");
         if (rfb && (!cJSON_IsArray(rfb) || cJSON_GetArraySize(rfb) > DP_MAX_CANDIDATES))
             return fail(msg, msglen, param, "route.fallbacks", SY_E_BAD_PARAM, "%s",
                         "'route.fallbacks' must be an array of at most 8 model names");
@@ -521,7 +526,7 @@ sy_err_t dp_route(dp_req_t *r, char *msg, size_t msglen, const char **param)
         is_auto = 1;
         if (parse_objective(model + 9, &form_obj) != 0)
             return fail(msg, msglen, param, "model", SY_E_BAD_PARAM, "%s",
-                        "'strategy:' must be followed by cost, quality, latency or balanced");
+                        "'strategy:' must be followed by cost, quality, latency, balanced or quality-per-dollar");
     } else if (strncmp(model, "industry:", 9) == 0) {
         is_auto = 1;
         industry = model + 9;
