@@ -171,9 +171,10 @@ static void start_stream(dp_req_t *r)
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-accel-buffering"), 0, NULL, H2O_STRLIT("no"));
     dp_add_common_headers(r);
     dp_add_routing_headers(r);
-    /* A stream's headers leave before its usage: x-switchyard-cost is the pre-flight estimate
-     * (prompt bytes / 4 at the input price, max_tokens — or 500 — at the output price); the
-     * exact cost is usage.cost in the final chunk (docs/dataplane.md). */
+    /* A stream's headers leave before its usage, so a stream carries no x-switchyard-cost: its
+     * x-switchyard-cost-estimate is the pre-flight estimate (prompt bytes / 4 at the input
+     * price, max_tokens — or 500 — at the output price), named as what it is; the exact cost is
+     * usage.cost in the final chunk and in the usage record (docs/dataplane.md). */
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(r->body, "max_tokens");
     if (!cJSON_IsNumber(mt))
         mt = cJSON_GetObjectItemCaseSensitive(r->body, "max_completion_tokens");
@@ -182,7 +183,7 @@ static void start_stream(dp_req_t *r)
     sy_money_format_usd(sy_money_cost((int64_t)(r->up_body_len / 4 + 1), r->model->input_per_m) +
                             sy_money_cost(out_est, r->model->output_per_m),
                         est);
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-cost"), 0, NULL,
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-cost-estimate"), 0, NULL,
                           h2o_strdup(&req->pool, est, SIZE_MAX).base, strlen(est));
     r->gen.proceed = on_proceed;
     r->gen.stop = on_stop;

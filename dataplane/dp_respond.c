@@ -13,7 +13,7 @@ static const char expose[] = "x-request-id, x-ratelimit-limit, x-ratelimit-remai
                              "x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests, "
                              "x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens, "
                              "x-switchyard-model, x-switchyard-provider, x-switchyard-task, x-switchyard-difficulty, "
-                             "x-switchyard-cost, x-switchyard-attempts";
+                             "x-switchyard-cost, x-switchyard-cost-estimate, x-switchyard-attempts";
 
 static void add_hdr(h2o_req_t *req, const char *name, size_t nlen, const char *v, int vlen)
 {

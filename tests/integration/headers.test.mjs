@@ -67,14 +67,15 @@ test('a valid incoming x-request-id is echoed and forwarded upstream; an invalid
   }
 });
 
-test('streamed chat: x-switchyard-cost is the pre-flight estimate; the exact cost is usage.cost', async () => {
+test('streamed chat: no x-switchyard-cost; x-switchyard-cost-estimate is the pre-flight estimate; the exact cost is usage.cost', async () => {
   const { data: stream, response } = await s
     .client()
     .chat.completions.create({ model: 'm-ok', messages: MESSAGES, stream: true, max_tokens: 1000, stream_options: { include_usage: true } })
     .withResponse();
   assert.equal(response.status, 200);
-  const est = response.headers.get('x-switchyard-cost');
-  assert.match(est ?? '', /^\d+\.\d{9}$/, `x-switchyard-cost on a stream (got ${est})`);
+  assert.equal(response.headers.get('x-switchyard-cost'), null, 'a header called cost never carries an estimate');
+  const est = response.headers.get('x-switchyard-cost-estimate');
+  assert.match(est ?? '', /^\d+\.\d{9}$/, `x-switchyard-cost-estimate on a stream (got ${est})`);
   // m-ok: $6.00 per million output tokens; the estimate prices max_tokens (1000) as output,
   // plus the prompt's bytes / 4 at $1.50 per million — a few hundred bytes here
   assert.ok(Number(est) >= 0.006 && Number(est) < 0.0061, `estimate ${est}`);
@@ -158,7 +159,7 @@ test('CORS: OPTIONS preflight is 204 with allow-* headers; responses expose the 
   assert.equal(c.status, 200);
   assert.ok(c.headers['access-control-allow-origin'], 'allow-origin on the actual response');
   const expose = (c.headers['access-control-expose-headers'] ?? '').toLowerCase();
-  for (const h of ['x-request-id', 'x-switchyard-model', 'x-switchyard-provider', 'x-switchyard-cost']) assert.ok(expose.includes(h), `expose-headers has ${h}: ${expose}`);
+  for (const h of ['x-request-id', 'x-switchyard-model', 'x-switchyard-provider', 'x-switchyard-cost', 'x-switchyard-cost-estimate']) assert.ok(expose.includes(h), `expose-headers has ${h}: ${expose}`);
 });
 
 test('the X-API-Key header authenticates like Authorization: Bearer', async () => {
