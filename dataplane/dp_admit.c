@@ -60,6 +60,15 @@ static int64_t body_max_tokens(const dp_req_t *r)
     return 0;
 }
 
+/* USD with 6 decimals (truncated toward zero; a negative balance keeps its sign), for
+ * messages: "-0.000123". */
+static void usd6(sy_nano_t v, char out[32])
+{
+    uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    snprintf(out, 32, "%s%llu.%06llu", v < 0 ? "-" : "", (unsigned long long)(a / 1000000000u),
+             (unsigned long long)(a % 1000000000u / 1000u));
+}
+
 sy_err_t dp_admit_reserve(dp_req_t *r, char *msg, size_t msglen)
 {
     const dp_key_t *k = r->key;
@@ -81,30 +90,31 @@ sy_err_t dp_admit_reserve(dp_req_t *r, char *msg, size_t msglen)
     dp_reserve_reason_t res = dp_reserve_take(k, r->snap->version, worst, dp_limit_now_ns(), &r->rsv, &why);
     if (res == DP_RESERVE_OK)
         return SY_E_OK;
+    /* The first sentence says what ran out and how much is left, as NexoRouter's does
+     * ("Insufficient prepaid balance. Current balance: $0.000000."); the rest says why. */
     int budget = res == DP_RESERVE_BUDGET;
-    const char *what = budget ? "key budget" : "balance", *What = budget ? "Key budget" : "Balance";
+    const char *head = budget ? "Key budget exhausted. Remaining budget" : "Insufficient prepaid balance. Current balance";
+    const char *what = budget ? "budget" : "balance";
     char w[32], left[32], held[32], share[32];
-    sy_money_format_usd(worst, w);
-    sy_money_format_usd(why.remaining > 0 ? why.remaining : 0, left);
-    sy_money_format_usd(why.reserved, held);
-    sy_money_format_usd(why.share > 0 ? why.share : 0, share);
+    usd6(worst, w);
+    usd6(why.remaining, left);
+    usd6(why.reserved, held);
+    usd6(why.share > 0 ? why.share : 0, share);
     if (why.remaining <= 0)
-        snprintf(msg, msglen, "%s exhausted. Add credits to continue.", What);
+        snprintf(msg, msglen, "%s: $%s. Add credits to continue.", head, left);
     else if (worst > why.remaining)
         /* even alone this request could overspend: a smaller max_tokens may pass */
-        snprintf(
-            msg, msglen,
-            "this request's worst case ($%s) exceeds the remaining %s ($%s); lower max_tokens or add credits",
-            w, what, left);
+        snprintf(msg, msglen,
+                 "%s: $%s. This request's worst case ($%s) exceeds the remaining %s; lower max_tokens or add "
+                 "credits.",
+                 head, left, w, what);
     else if (why.share < why.remaining)
         /* a fleet: the rest is the other nodes' to spend until the next rebalance */
-        snprintf(
-            msg, msglen,
-            "%s exhausted on this node: its share of the remaining $%s is $%s, of which requests in flight "
-            "hold $%s; shares follow spending within seconds",
-            What, left, share, held);
+        snprintf(msg, msglen,
+                 "%s: $%s. This node's share of it is $%s, of which requests in flight hold $%s; shares follow "
+                 "spending within seconds.",
+                 head, left, share, held);
     else
-        snprintf(msg, msglen, "%s exhausted: the remaining $%s is held by requests in flight ($%s)", What,
-                 left, held);
+        snprintf(msg, msglen, "%s: $%s, all of it held by requests in flight ($%s).", head, left, held);
     return SY_E_INSUFFICIENT_QUOTA;
 }

@@ -172,8 +172,8 @@ test('burst over two nodes: $1 admits at most ten $0.10 worst cases (five per no
   for (const x of rs.filter((y) => y.kind !== 'dear')) others[`${x.kind}:${x.r.status}`] = (others[`${x.kind}:${x.r.status}`] || 0) + 1;
   console.log(`# burst of 50 in ${elapsed} ms: $0.10 worst cases admitted node1 ${admitted[0]} + node2 ${admitted[1]} = ${total} of 40 (bound 10, 5 per node); others ${JSON.stringify(others)}`);
   // every $0.10 request is admitted or refused, nothing else; with $1 − own spend left on
-  // each node, a refusal is the share's: "Balance exhausted on this node: …"
-  for (const x of rs.filter((y) => y.kind === 'dear')) if (x.r.status !== 200) assertRefusal(x.r, /^Balance exhausted on this node/, `node ${x.node + 1} dear`);
+  // each node, a refusal is the share's: "… This node's share of it is …"
+  for (const x of rs.filter((y) => y.kind === 'dear')) if (x.r.status !== 200) assertRefusal(x.r, /^Insufficient prepaid balance\. Current balance: \$\d+\.\d{6}\. This node's share/, `node ${x.node + 1} dear`);
   // the bound: shares of $0.50 per node (no spend in the last 60 s, 2 live nodes) hold five
   // $0.10 worst cases each; the escape hatch (nothing open on the node) cannot apply mid-burst.
   // At least 4 per node: the cheap requests of the same burst reserve a few nano-USD.
@@ -182,7 +182,7 @@ test('burst over two nodes: $1 admits at most ten $0.10 worst cases (five per no
   // the other kinds ended their own way — or were refused (the share was full when they came)
   const want = { e500: 502, hang: 504, gone: 'gone' };
   for (const x of rs.filter((y) => y.kind !== 'dear')) {
-    if (x.r.status === 402) assertRefusal(x.r, /^Balance exhausted on this node/, `node ${x.node + 1} ${x.kind}`);
+    if (x.r.status === 402) assertRefusal(x.r, /^Insufficient prepaid balance\. Current balance: \$\d+\.\d{6}\. This node's share/, `node ${x.node + 1} ${x.kind}`);
     else assert.equal(x.r.status, want[x.kind], `${x.kind} on node ${x.node + 1}: ${x.r.text ?? ''}`);
   }
   // every reservation is released, on both nodes
@@ -340,7 +340,7 @@ test('a balance taken to zero: every node refuses within one usage send + one sn
       const i = p.findIndex((x) => x.status === 402);
       assert.ok(i >= 0, `node ${n + 1}: never refused the exhausted workspace`);
       for (const x of p.slice(0, i)) assert.equal(x.status, 200, `node ${n + 1} before exhaustion: ${x.r.text}`);
-      for (const x of p.slice(i)) assertRefusal(x.r, /^Balance exhausted/, `node ${n + 1} after exhaustion`);
+      for (const x of p.slice(i)) assertRefusal(x.r, /^Insufficient prepaid balance\. Current balance: \$/, `node ${n + 1} after exhaustion`);
       assert.ok(took[n] < slack(2000), `node ${n + 1} refused ${took[n]} ms after the balance ran out`);
     }
   } finally {
@@ -375,7 +375,7 @@ test('refusal shape on both nodes: the OpenAI SDK raises 402 insufficient_quota 
     assert.equal(err.status, 402, `node ${n + 1}`);
     assert.equal(err.code, 'insufficient_quota', `node ${n + 1}`);
     assert.equal(err.type, 'insufficient_quota', `node ${n + 1}`);
-    assert.match(err.message, /Balance exhausted/, `node ${n + 1}`);
+    assert.match(err.message, /^402 Insufficient prepaid balance\. Current balance: \$-?\d+\.\d{6}\. Add credits to continue\./, `node ${n + 1}`);
     // exactly one refusal at the node per call: the SDK did not retry; nothing went upstream
     assert.equal(refusedTotal(await metrics(dp)), refused0 + 1, `node ${n + 1}: refusals counted`);
     assert.equal(mock.requests().length, seen0, `node ${n + 1}: the mock saw a request`);
