@@ -56,7 +56,8 @@ typedef struct dp_metrics dp_metrics_t;
 typedef struct dp_curl dp_curl_t;
 typedef struct dp_watch dp_watch_t;
 
-typedef enum { DP_EP_OTHER = 0, DP_EP_CHAT, DP_EP_EMBEDDINGS, DP_EP_MODELS, DP_EP__COUNT } dp_endpoint_t;
+/* OTHER: health checks and scrapes (no access log line); UNKNOWN: a path we do not serve (logged). */
+typedef enum { DP_EP_OTHER = 0, DP_EP_CHAT, DP_EP_EMBEDDINGS, DP_EP_MODELS, DP_EP_UNKNOWN, DP_EP__COUNT } dp_endpoint_t;
 
 /* How the candidate list was ordered (docs/routing.md). */
 typedef enum { DP_OBJ_EXPLICIT, DP_OBJ_COST, DP_OBJ_QUALITY, DP_OBJ_BALANCED, DP_OBJ_LATENCY } dp_objective_t;
@@ -84,6 +85,7 @@ typedef struct dp_req {
     uint64_t t_attempt_ns, t_attempt_fb_ns; /* the current attempt's start and first byte */
     char id[DP_REQUEST_ID_MAX + 1];
     dp_endpoint_t ep;
+    const char *path_note; /* DP_EP_UNKNOWN: " method=… path=…" for the access log (arena) */
     const dp_key_t *key;
     dp_limit_view_t rl; /* stage 3: rate-limit outcome, for the x-ratelimit-* headers and settlement */
     dp_reserve_t rsv;   /* stage 3b (after routing): the worst case held against balance/budget; closed in dp_meter_finish */
@@ -119,6 +121,8 @@ typedef struct dp_req {
     int up_retry_after; /* seconds, -1 when none */
     sy_err_t last_err;
     char last_msg[200];
+    char failed[256]; /* failed attempts "provider/model:why,..." for the access log (dp_relay.c) */
+    size_t failed_len;
 
     /* stage 8: relay */
     h2o_generator_t gen;
@@ -140,7 +144,9 @@ typedef struct dp_req {
     /* stage 9: the usage record — one per upstream attempt (dp_meter_attempt_end, dp_usage.h) */
     int ua_open;               /* an attempt started and its record is not submitted yet */
     uint64_t ua_content_bytes; /* string content relayed in this attempt's stream (the estimate) */
-    sy_nano_t billed;          /* sum of the submitted records' cost: what the ledger will debit */
+    sy_nano_t billed;          /* sum of the attempts' billed cost: what the ledger will debit */
+    int64_t billed_in, billed_out; /* and their tokens (provider counts or estimates) */
+    int billed_estimated;          /* some attempt was billed an estimate */
 } dp_req_t;
 
 struct dp_thread {

@@ -95,6 +95,26 @@ static int method_is(h2o_req_t *req, const char *m, size_t n)
     return h2o_memis(req->method.base, req->method.len, m, n);
 }
 
+/* For the access line of a request to an unknown path: ` method=GET path="/v1/x"`, the path
+ * without its query (a key put in `?api_key=` must not reach the log), printable ASCII only,
+ * at most 100 bytes; in the request's arena (h2o's request is gone when the line is written). */
+static void note_path(dp_req_t *r)
+{
+    const h2o_req_t *q = r->req;
+    char p[104];
+    size_t n = 0;
+    for (size_t i = 0; i < q->path.len && q->path.base[i] != '?' && n < 100; i++) {
+        unsigned char c = (unsigned char)q->path.base[i];
+        p[n++] = c > 0x20 && c < 0x7f && c != '"' && c != '\\' ? (char)c : '_';
+    }
+    p[n] = '\0';
+    char *note = sy_arena_alloc(&r->arena, 140);
+    if (note != NULL)
+        snprintf(note, 140, " method=%.*s path=\"%s\"", (int)(q->method.len < 16 ? q->method.len : 16), q->method.base,
+                 p);
+    r->path_note = note;
+}
+
 static void respond_preflight(dp_req_t *r)
 {
     h2o_req_t *req = r->req;
@@ -202,6 +222,8 @@ static void dispatch(dp_req_t *r)
     } else if (path_is(req, H2O_STRLIT("/metrics"))) {
         get ? dp_info_metrics(r) : dp_respond_error(r, SY_E_METHOD_NOT_ALLOWED, "use GET", NULL);
     } else {
+        r->ep = DP_EP_UNKNOWN; /* logged like any other request */
+        note_path(r);
         dp_respond_error(r, SY_E_NOT_FOUND, "Unknown path. Switchyard serves /v1/chat/completions, /v1/embeddings "
                                             "and /v1/models.",
                          NULL);

@@ -87,12 +87,47 @@ void dp_meter_attempt_begin(dp_req_t *r)
     r->ua_content_bytes = 0;
 }
 
+/* What an attempt is billed: the provider's usage, else (content reached the client) an
+ * estimate of ~4 bytes per token, else nothing. */
+static void attempt_tokens(const dp_req_t *r, sy_err_t err, int64_t *in, int64_t *out, int *estimated)
+{
+    /* Did this attempt deliver content to the client? A stream once it started (failover
+     * happens only before that, so a started stream is the current attempt); a non-streamed
+     * answer when it was sent whole. */
+    int delivered = r->stream ? r->started : err == SY_E_OK;
+    *in = *out = 0;
+    *estimated = 0;
+    if (r->usage.have) {
+        *in = r->usage.prompt_tokens;
+        *out = r->usage.completion_tokens;
+    } else if (delivered) {
+        /* no provider usage (none sent, or the stream was cut first): ~4 bytes per token */
+        size_t content = r->stream ? (size_t)r->ua_content_bytes
+                                   : dp_usage_content_bytes(r->pending.base ? r->pending.base : "", r->pending.len);
+        *in = (int64_t)((r->up_body_len + 3) / 4);
+        *out = (int64_t)((content + 3) / 4);
+        *estimated = 1;
+    }
+}
+
 void dp_meter_attempt_end(dp_req_t *r, sy_err_t err)
 {
     if (!r->ua_open)
         return;
     r->ua_open = 0;
-    if (!dp_usage_enabled() || r->model == NULL || r->key == NULL)
+    if (r->model == NULL || r->key == NULL)
+        return;
+    int64_t tin, tout;
+    int estimated;
+    attempt_tokens(r, err, &tin, &tout, &estimated);
+    sy_nano_t ca = sy_money_cost(tin, r->model->input_per_m), cb = sy_money_cost(tout, r->model->output_per_m);
+    sy_nano_t cost = ca > INT64_MAX - cb ? INT64_MAX : ca + cb;
+    /* the request's billed totals (the access log's tokens and cost, the reservation's settlement) */
+    r->billed = r->billed > INT64_MAX - cost ? INT64_MAX : r->billed + cost;
+    r->billed_in += tin;
+    r->billed_out += tout;
+    r->billed_estimated |= estimated;
+    if (!dp_usage_enabled())
         return;
     dp_usage_rec_t *u = calloc(1, sizeof(*u));
     if (u == NULL) {
@@ -105,25 +140,10 @@ void dp_meter_attempt_end(dp_req_t *r, sy_err_t err)
     copy_str(u->model, r->model->id);
     copy_str(u->provider, r->model->provider->id);
     copy_str(u->outcome, outcome_of(err));
-    /* Did this attempt deliver content to the client? A stream once it started (failover
-     * happens only before that, so a started stream is the current attempt); a non-streamed
-     * answer when it was sent whole. */
-    int delivered = r->stream ? r->started : err == SY_E_OK;
-    if (r->usage.have) {
-        u->tokens_in = r->usage.prompt_tokens;
-        u->tokens_out = r->usage.completion_tokens;
-    } else if (delivered) {
-        /* no provider usage (none sent, or the stream was cut first): ~4 bytes per token */
-        size_t content = r->stream ? (size_t)r->ua_content_bytes
-                                   : dp_usage_content_bytes(r->pending.base ? r->pending.base : "", r->pending.len);
-        u->tokens_in = (int64_t)((r->up_body_len + 3) / 4);
-        u->tokens_out = (int64_t)((content + 3) / 4);
-        u->estimated = 1;
-    }
-    sy_nano_t a = sy_money_cost(u->tokens_in, r->model->input_per_m);
-    sy_nano_t b = sy_money_cost(u->tokens_out, r->model->output_per_m);
-    u->cost_nano = a > INT64_MAX - b ? INT64_MAX : a + b;
-    r->billed = r->billed > INT64_MAX - u->cost_nano ? INT64_MAX : r->billed + u->cost_nano;
+    u->tokens_in = tin;
+    u->tokens_out = tout;
+    u->estimated = estimated;
+    u->cost_nano = cost;
     uint64_t now = dp_now_ns();
     u->latency_ms = ms_capped(now > r->t_attempt_ns ? now - r->t_attempt_ns : 0);
     u->ttft_ms = r->stream && r->t_attempt_fb_ns > r->t_attempt_ns ? ms_capped(r->t_attempt_fb_ns - r->t_attempt_ns) : 0;
@@ -137,15 +157,31 @@ void dp_meter_attempt_end(dp_req_t *r, sy_err_t err)
     dp_usage_submit(u);
 }
 
+static const char *ep_name(dp_endpoint_t ep)
+{
+    switch (ep) {
+    case DP_EP_CHAT:
+        return "chat";
+    case DP_EP_EMBEDDINGS:
+        return "embeddings";
+    case DP_EP_MODELS:
+        return "models";
+    case DP_EP_UNKNOWN:
+        return "unknown";
+    default:
+        return "other";
+    }
+}
+
 void dp_meter_finish(dp_req_t *r)
 {
     dp_meter_attempt_end(r, r->end);
     /* the one place a reservation closes, however the request ended (success, upstream error,
      * timeout, client gone, shutdown): release the worst case, settle what the ledger will
-     * debit — the records' sum (estimates included) when records are kept, else the metered
-     * cost. A request that never reached an upstream settles 0. */
+     * debit — the attempts' billed sum (estimates included), what the usage records carry. A
+     * request that never reached an upstream settles 0. */
     if (r->rsv.open)
-        dp_reserve_close(&r->rsv, dp_usage_enabled() ? r->billed : dp_meter_cost(r), dp_limit_now_ns());
+        dp_reserve_close(&r->rsv, r->billed, dp_limit_now_ns());
     /* token limits were charged an estimate at admission: correct them to what the provider
      * counted (docs/admission.md); without provider usage the estimate stands */
     if (r->key != NULL && r->snap != NULL && r->rl.est_tokens > 0 && r->usage.have)
@@ -163,14 +199,18 @@ void dp_meter_finish(dp_req_t *r)
                        total, total > up ? total - up : 0);
     if (!sy_log_enabled(SY_LOG_INFO))
         return;
+    /* tokens and cost are what the request is billed (the sum over its attempts, the usage
+     * records' figures): the provider's counts, or the estimate of a stream cut before its
+     * usage arrived (usage=estimated); failed attempts are listed in failed= */
     char cost[32];
-    sy_money_format_usd(dp_meter_cost(r), cost);
-    SY_INFO("msg=access id=%s ep=%s status=%d end=%s model=%s provider=%s key=%s attempts=%zu stream=%d "
+    sy_money_format_usd(r->billed, cost);
+    const char *usage = r->billed_estimated ? "estimated" : (r->billed_in || r->billed_out) ? "provider" : "none";
+    SY_INFO("msg=access id=%s ep=%s%s status=%d end=%s model=%s provider=%s key=%s attempts=%zu%s%s stream=%d "
             "tokens_in=%lld tokens_out=%lld usage=%s cost_usd=%s total_us=%llu upstream_us=%llu ttfb_us=%llu",
-            r->id, r->ep == DP_EP_EMBEDDINGS ? "embeddings" : r->ep == DP_EP_MODELS ? "models" : "chat", status,
-            sy_strerror(r->end), r->model ? r->model->id : "-", r->model ? r->model->provider->id : "-",
-            r->key ? r->key->id : "-", r->attempts, r->stream, (long long)r->usage.prompt_tokens,
-            (long long)r->usage.completion_tokens, r->usage.have ? "provider" : "none", cost,
-            (unsigned long long)(total / 1000), (unsigned long long)(up / 1000),
+            r->id, ep_name(r->ep), r->path_note ? r->path_note : "", status, sy_strerror(r->end),
+            r->model ? r->model->id : "-", r->model ? r->model->provider->id : "-", r->key ? r->key->id : "-",
+            r->attempts, r->failed_len ? " failed=" : "", r->failed_len ? r->failed : "", r->stream,
+            (long long)r->billed_in, (long long)r->billed_out, usage, cost, (unsigned long long)(total / 1000),
+            (unsigned long long)(up / 1000),
             (unsigned long long)(r->t_first_byte_ns ? (r->t_first_byte_ns - r->t_start_ns) / 1000 : 0));
 }

@@ -102,12 +102,40 @@ static void breaker_release(dp_req_t *r)
         dp_breaker_release(r->th->breakers, r->model->id);
 }
 
+/* Appends "provider/model:why" to the request's failed-attempt list (the access log's
+ * `failed=`), e.g. "mock/m-500:http_500"; a list that no longer fits ends with "+". */
+static void note_failed_attempt(dp_req_t *r, dp_uperr_t kind)
+{
+    static const char *const words[DP_UPERR__COUNT] = {"connect", "timeout", NULL,        NULL,
+                                                       NULL,      "reset",   "malformed", "error"};
+    char one[160], why[16];
+    if (words[kind] != NULL)
+        snprintf(why, sizeof(why), "%s", words[kind]);
+    else
+        snprintf(why, sizeof(why), "http_%d", r->up_status);
+    int n = snprintf(one, sizeof(one), "%s%s/%s:%s", r->failed_len ? "," : "",
+                     r->model ? r->model->provider->id : "-", r->model ? r->model->id : "-", why);
+    if (n < 0)
+        return;
+    if (r->failed_len + (size_t)n + 2 > sizeof(r->failed)) {
+        if (r->failed_len + 2 <= sizeof(r->failed) && (r->failed_len == 0 || r->failed[r->failed_len - 1] != '+')) {
+            r->failed[r->failed_len++] = '+';
+            r->failed[r->failed_len] = '\0';
+        }
+        return;
+    }
+    memcpy(r->failed + r->failed_len, one, (size_t)n + 1);
+    r->failed_len += (size_t)n;
+}
+
 static void note_failure(dp_req_t *r, sy_err_t err, const char *why)
 {
     breaker_failure(r);
     r->last_err = err;
     snprintf(r->last_msg, sizeof(r->last_msg), "%s (model %s)", why, r->model ? r->model->id : "-");
-    dp_metrics_upstream_error(r->th->metrics, classify(err, r->up_status, why));
+    dp_uperr_t kind = classify(err, r->up_status, why);
+    dp_metrics_upstream_error(r->th->metrics, kind);
+    note_failed_attempt(r, kind);
     SY_DEBUG("msg=upstream_failure id=%s model=%s status=%d why=\"%s\"", r->id, r->model ? r->model->id : "-",
              r->up_status, why);
 }
@@ -406,8 +434,7 @@ static int on_event(void *ctx, const sy_sse_event_t *ev)
      * seeing two beginnings. Bounded: past DP_STREAM_PENDING_CAP the stream starts anyway. */
     if (!r->started && (has_content(r, d, dl) || r->pending.len >= DP_STREAM_PENDING_CAP))
         start_stream(r);
-    if (dp_usage_enabled())
-        r->ua_content_bytes += dp_usage_content_bytes(d, dl); /* for the estimate if the stream is cut */
+    r->ua_content_bytes += dp_usage_content_bytes(d, dl); /* for the estimate if the stream is cut */
     /* normalise to "data: …\n\n": upstream `event:`/`id:` lines have no meaning for OpenAI clients */
     if (dp_buf_append(&r->pending, "data: ", 6, SIZE_MAX) || dp_buf_append(&r->pending, d, dl, SIZE_MAX) ||
         dp_buf_append(&r->pending, "\n\n", 2, SIZE_MAX))
