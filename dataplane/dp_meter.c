@@ -92,7 +92,33 @@ void dp_meter_attempt_end(dp_req_t *r, sy_err_t err)
     if (!r->ua_open)
         return;
     r->ua_open = 0;
-    if (!dp_usage_enabled() || r->model == NULL || r->key == NULL)
+    if (r->model == NULL || r->key == NULL)
+        return;
+    /* Did this attempt deliver content to the client? A stream once it started (failover
+     * happens only before that, so a started stream is the current attempt); a non-streamed
+     * answer when it was sent whole. */
+    int delivered = r->stream ? r->started : err == SY_E_OK;
+    int64_t tokens_in = 0, tokens_out = 0;
+    int estimated = 0;
+    if (r->usage.have) {
+        tokens_in = r->usage.prompt_tokens;
+        tokens_out = r->usage.completion_tokens;
+    } else if (delivered) {
+        /* no provider usage (none sent, or the stream was cut first): ~4 bytes per token */
+        size_t content = r->stream
+                             ? (size_t)r->ua_content_bytes
+                             : dp_usage_content_bytes(r->pending.base ? r->pending.base : "", r->pending.len);
+        tokens_in = (int64_t)((r->up_body_len + 3) / 4);
+        tokens_out = (int64_t)((content + 3) / 4);
+        estimated = 1;
+    }
+    sy_nano_t a = sy_money_cost(tokens_in, r->model->input_per_m);
+    sy_nano_t b = sy_money_cost(tokens_out, r->model->output_per_m);
+    sy_nano_t cost = a > INT64_MAX - b ? INT64_MAX : a + b;
+    /* the metrics count what the record bills (docs/dataplane.md, "Metrics") */
+    if (r->th != NULL && r->th->metrics != NULL)
+        dp_metrics_usage(r->th->metrics, r->model->id, r->model->provider->id, tokens_in, tokens_out, cost);
+    if (!dp_usage_enabled())
         return;
     dp_usage_rec_t *u = calloc(1, sizeof(*u));
     if (u == NULL) {
@@ -105,24 +131,10 @@ void dp_meter_attempt_end(dp_req_t *r, sy_err_t err)
     copy_str(u->model, r->model->id);
     copy_str(u->provider, r->model->provider->id);
     copy_str(u->outcome, outcome_of(err));
-    /* Did this attempt deliver content to the client? A stream once it started (failover
-     * happens only before that, so a started stream is the current attempt); a non-streamed
-     * answer when it was sent whole. */
-    int delivered = r->stream ? r->started : err == SY_E_OK;
-    if (r->usage.have) {
-        u->tokens_in = r->usage.prompt_tokens;
-        u->tokens_out = r->usage.completion_tokens;
-    } else if (delivered) {
-        /* no provider usage (none sent, or the stream was cut first): ~4 bytes per token */
-        size_t content = r->stream ? (size_t)r->ua_content_bytes
-                                   : dp_usage_content_bytes(r->pending.base ? r->pending.base : "", r->pending.len);
-        u->tokens_in = (int64_t)((r->up_body_len + 3) / 4);
-        u->tokens_out = (int64_t)((content + 3) / 4);
-        u->estimated = 1;
-    }
-    sy_nano_t a = sy_money_cost(u->tokens_in, r->model->input_per_m);
-    sy_nano_t b = sy_money_cost(u->tokens_out, r->model->output_per_m);
-    u->cost_nano = a > INT64_MAX - b ? INT64_MAX : a + b;
+    u->tokens_in = tokens_in;
+    u->tokens_out = tokens_out;
+    u->estimated = estimated;
+    u->cost_nano = cost;
     r->billed = r->billed > INT64_MAX - u->cost_nano ? INT64_MAX : r->billed + u->cost_nano;
     uint64_t now = dp_now_ns();
     u->latency_ms = ms_capped(now > r->t_attempt_ns ? now - r->t_attempt_ns : 0);
@@ -159,8 +171,11 @@ void dp_meter_finish(dp_req_t *r)
     int status = r->status ? r->status : 499;
     if (r->ep == DP_EP_OTHER)
         return; /* health checks and scrapes are neither API traffic nor worth a log line */
-    dp_metrics_request(r->th->metrics, status, r->model ? r->model->id : "", r->model ? r->model->provider->id : "",
-                       total, total > up ? total - up : 0);
+    /* time to first byte: requests that reached an upstream and sent the client something */
+    int ttfb = r->attempts > 0 && r->t_client_fb_ns >= r->t_start_ns && r->t_client_fb_ns != 0;
+    dp_metrics_request(r->th->metrics, status, r->model ? r->model->id : "",
+                       r->model ? r->model->provider->id : "", total, total > up ? total - up : 0, ttfb,
+                       r->stream, ttfb ? r->t_client_fb_ns - r->t_start_ns : 0);
     if (!sy_log_enabled(SY_LOG_INFO))
         return;
     char cost[32];
