@@ -42,6 +42,7 @@
 #include "sy_money.h"
 #include "cp_catalog.h"
 #include "cp_ledger.h"
+#include "cp_metrics.h"
 #include "cp_stripe.h"
 #include "cp_usage.h"
 #include "sy_catalog.h"
@@ -1022,12 +1023,16 @@ done:
 static int h_stripe_webhook(h2o_req_t *req)
 {
     const char *secret = g.opts->stripe_webhook_secret;
-    if (secret == NULL || secret[0] == '\0')
+    if (secret == NULL || secret[0] == '\0') {
+        cp_metrics_stripe("not_configured");
         return send_error(req, SY_E_NOT_READY, "the Stripe webhook is not configured (STRIPE_WEBHOOK_SECRET)",
                           NULL);
+    }
     size_t len = req->entity.base ? req->entity.len : 0;
-    if (len > CP_STRIPE_MAX_BODY)
+    if (len > CP_STRIPE_MAX_BODY) {
+        cp_metrics_stripe("too_large");
         return send_error(req, SY_E_REQUEST_TOO_LARGE, "webhook body over 256 KiB", NULL);
+    }
     ssize_t hi = h2o_find_header_by_str(&req->headers, H2O_STRLIT("stripe-signature"), -1);
     const char *hv = hi >= 0 ? req->headers.entries[hi].value.base : NULL;
     size_t hl = hi >= 0 ? req->headers.entries[hi].value.len : 0;
@@ -1038,12 +1043,17 @@ static int h_stripe_webhook(h2o_req_t *req)
         cp_stripe_verify(hv, hl, req->entity.base, len, secret, (int64_t)time(NULL), CP_STRIPE_TOLERANCE_S);
     if (sr != CP_STRIPE_SIG_OK) {
         SY_WARN("msg=\"stripe webhook refused\" reason=\"%s\" bytes=%zu", cp_stripe_sig_reason(sr), len);
+        cp_metrics_stripe(sr == CP_STRIPE_SIG_NO_V1      ? "signature_no_v1"
+                          : sr == CP_STRIPE_SIG_STALE    ? "signature_stale"
+                          : sr == CP_STRIPE_SIG_MISMATCH ? "signature_mismatch"
+                                                         : "signature_malformed");
         return send_error(req, SY_E_BAD_REQUEST, cp_stripe_sig_reason(sr), "Stripe-Signature");
     }
     char err[256];
     cp_stripe_ev_result_t res;
     cp_stripe_ev_rc_t rc =
         cp_stripe_handle_event(g.opts->store, req->entity.base, len, wall_ms(), &res, err, sizeof(err));
+    cp_metrics_stripe(rc == CP_STRIPE_EV_ERROR ? "store_error" : res.outcome);
     if (rc == CP_STRIPE_EV_INVALID) {
         SY_WARN("msg=\"stripe event refused\" err=\"%s\"", err);
         return send_error(req, SY_E_BAD_REQUEST, err, NULL);
@@ -1094,7 +1104,33 @@ static int method_not_allowed(h2o_req_t *req)
     return send_error(req, SY_E_METHOD_NOT_ALLOWED, "method not allowed on this path", NULL);
 }
 
-static int on_req(h2o_handler_t *self, h2o_req_t *req)
+/* GET /metrics (docs/controlplane.md, "Metrics"): no operator token, like /healthz — the
+ * listener is the operator's internal port, and no series carries a secret, a key, an id or a
+ * workspace (cp_metrics.h). */
+static int h_metrics(h2o_req_t *req)
+{
+    char err[256];
+    uint64_t version = 0;
+    if (cp_store_snapshot_version(g.opts->store, &version, err, sizeof(err)) != 0)
+        SY_WARN("msg=\"metrics: cannot read the snapshot version\" err=\"%s\"", err);
+    size_t len = 0;
+    char *text = cp_metrics_render(version, &len);
+    if (text == NULL)
+        return send_error(req, SY_E_INTERNAL, "out of memory", NULL);
+    req->res.status = 200;
+    req->res.reason = "OK";
+    req->res.content_length = len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("text/plain; version=0.0.4; charset=utf-8"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    h2o_iovec_t buf = h2o_strdup(&req->pool, text, len);
+    free(text);
+    h2o_start_response(req, &inline_gen);
+    h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+    return 0;
+}
+
+static int dispatch(h2o_req_t *req)
 {
     char seg[MAX_SEGMENTS][MAX_SEGMENT];
     int n = split_path(req->path_normalized, seg);
@@ -1107,6 +1143,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         cJSON_AddStringToObject(b, "status", "ok");
         return send_owned(req, 200, b);
     }
+    if (n == 1 && strcmp(seg[0], "metrics") == 0)
+        return get ? h_metrics(req) : method_not_allowed(req);
     if (n == 2 && strcmp(seg[0], "stripe") == 0 && strcmp(seg[1], "webhook") == 0)
         return post ? h_stripe_webhook(req) : method_not_allowed(req);
     /* h2o's own limit is raised to the webhook's; every other path keeps --max-body */
@@ -1162,6 +1200,17 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     if (n == 3 && strcmp(seg[1], "catalog") == 0 && strcmp(seg[2], "reload") == 0)
         return post ? h_reload_catalog(req) : method_not_allowed(req);
     return send_error(req, SY_E_NOT_FOUND, "no such endpoint", NULL);
+}
+
+/* Every handler answers before it returns (the checkout call blocks), so the status is known
+ * here: counted by route template, never by the raw path. */
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    int rc = dispatch(req);
+    cp_metrics_http(cp_metrics_route(req->path_normalized.base, req->path_normalized.len), req->method.base,
+                    req->method.len, req->res.status);
+    return rc;
 }
 
 /* --------------------------------------------------------------------------- the loop */

@@ -2,6 +2,7 @@
  * cp_api — the control plane's admin HTTP API (HTTP/1.1, h2o, one event-loop thread).
  *
  *   GET  /healthz                          no auth
+ *   GET  /metrics                          no auth: Prometheus text (cp_metrics.h)
  *   GET  /api/snapshot/version
  *   GET  /api/workspaces                   POST /api/workspaces {"id","name"}
  *   POST /api/workspaces/{id}/disable

@@ -13,6 +13,7 @@
 
 #include "bus.pb-c.h"
 #include "cp_admin.h"
+#include "cp_metrics.h"
 #include "cp_snapshot.h"
 #include "cp_store.h"
 #include "cp_usage.h"
@@ -63,6 +64,13 @@ static uint64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 void cp_bus_set_drop_notices(int on)
@@ -128,6 +136,7 @@ static void check_live_nodes(void)
     if (query_count("SELECT count(*) FROM dp_nodes WHERE last_seen_ms >= ?1", wall_ms() - CP_LIVE_NODE_MS,
                     &n) != 0)
         return;
+    cp_metrics_live_nodes(n);
     if (n == g.live_nodes)
         return;
     char err[256];
@@ -196,11 +205,13 @@ static void serve_heartbeat(const Switchyard__Heartbeat *hb)
     cp_admin_rc_t rc = cp_admin_record_heartbeat(g.store, &h, &param, err, sizeof(err));
     if (rc != CP_ADMIN_OK) {
         SY_WARN("msg=\"bus heartbeat not recorded\" param=%s err=\"%s\"", param ? param : "-", err);
+        cp_metrics_heartbeat(0);
         reply_bytes("error", 5);
         return;
     }
     SY_DEBUG("msg=\"bus heartbeat\" node=%s version=%llu", hb->node_id,
              (unsigned long long)hb->snapshot_version);
+    cp_metrics_heartbeat(1);
     reply_bytes("ok", 2);
     check_live_nodes(); /* after the reply: the node is not kept waiting for a versioned write */
 }
@@ -212,6 +223,7 @@ static void serve_usage(const Switchyard__UsageBatch *b, size_t packed_len)
     cp_usage_result_t r;
     uint64_t version = 0;
     int rc = cp_usage_ingest(g.store, b, packed_len, wall_ms(), &r, &version);
+    cp_metrics_usage_batch(rc == 0, r.retry, r.applied, r.duplicates);
     Switchyard__UsageAck ack = SWITCHYARD__USAGE_ACK__INIT;
     ack.batch_id = b->batch_id ? b->batch_id : (char *)"";
     ack.applied = r.applied;
@@ -286,6 +298,7 @@ static void serve_snapshot(uint64_t have)
         return;
     }
     if (have != 0 && have == cur) {
+        cp_metrics_bus_fetch(1);
         reply_bytes("unchanged", 9);
         return;
     }
@@ -293,7 +306,10 @@ static void serve_snapshot(uint64_t have)
         uint8_t *buf = NULL;
         size_t len = 0;
         uint64_t v = 0;
-        if (cp_snapshot_build(g.store, &buf, &len, &v, err, sizeof(err)) != 0) {
+        uint64_t t0 = now_ns();
+        int brc = cp_snapshot_build(g.store, &buf, &len, &v, err, sizeof(err));
+        cp_metrics_snapshot_build(brc == 0, now_ns() - t0);
+        if (brc != 0) {
             SY_ERROR("msg=\"bus snapshot build failed\" err=\"%s\"", err);
             return;
         }
@@ -303,6 +319,7 @@ static void serve_snapshot(uint64_t have)
         g.packed_len = len;
         g.packed_version = v;
     }
+    cp_metrics_bus_fetch(0);
     reply_bytes(g.packed, g.packed_len);
     SY_DEBUG("msg=\"bus snapshot served\" version=%llu bytes=%zu", (unsigned long long)g.packed_version,
              g.packed_len);

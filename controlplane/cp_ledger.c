@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cp_metrics.h"
 #include "sy_util.h"
 
 #define MAX_REF 200
@@ -163,6 +164,7 @@ static cp_ledger_rc_t append_in(cp_store_t *s, const char *ws, cp_ledger_kind_t 
         out->amount_nano = amount;
         out->balance_after_nano = after;
     }
+    cp_metrics_ledger_staged((int)kind); /* counted when the caller's transaction commits */
     return CP_LEDGER_OK;
 }
 

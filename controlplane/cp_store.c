@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cp_metrics.h"
 #include "sy_util.h"
 
 /* How long a connection waits for another writer before giving up with SQLITE_BUSY. Writes
@@ -282,6 +283,7 @@ int cp_store_snapshot_version(cp_store_t *s, uint64_t *out, char *err, size_t er
 
 void cp_store_rollback(cp_store_t *s)
 {
+    cp_metrics_txn_end(0); /* ledger entries staged in this transaction were not written */
     if (!sqlite3_get_autocommit(s->db)) {
         char ignored[64];
         run_script(s, "ROLLBACK", ignored, sizeof(ignored));
@@ -306,6 +308,7 @@ int cp_store_commit_write(cp_store_t *s, uint64_t *version, char *err, size_t er
     }
     if (version)
         *version = (uint64_t)v;
+    cp_metrics_txn_end(1);
     return 0;
 }
 
@@ -315,6 +318,7 @@ int cp_store_commit_quiet(cp_store_t *s, char *err, size_t errlen)
         cp_store_rollback(s);
         return -1;
     }
+    cp_metrics_txn_end(1);
     return 0;
 }
 

@@ -57,7 +57,9 @@ int cp_store_snapshot_version(cp_store_t *s, uint64_t *out, char *err, size_t er
 /* Write transactions: BEGIN IMMEDIATE takes the write lock up front, so the transaction never
  * fails half-way with SQLITE_BUSY on lock upgrade. commit bumps the snapshot version, commits,
  * and stores the new version in *version (may be NULL); if anything fails it rolls back and
- * returns -1. rollback is always safe to call (no-op without a transaction). */
+ * returns -1. rollback is always safe to call (no-op without a transaction). Both end the
+ * calling thread's staged ledger-entry count (cp_metrics_txn_end: counted on commit, dropped on
+ * rollback). */
 int cp_store_begin_write(cp_store_t *s, char *err, size_t errlen);
 int cp_store_commit_write(cp_store_t *s, uint64_t *version, char *err, size_t errlen);
 /* Commits WITHOUT bumping the snapshot version: only for writes the fleet may learn later

@@ -83,6 +83,7 @@ typedef struct dp_req {
     h2o_linklist_t link; /* in th->active while the request is in flight */
     uint64_t t_start_ns, t_up_ns, t_up_end_ns, t_first_byte_ns;
     uint64_t t_attempt_ns, t_attempt_fb_ns; /* the current attempt's start and first byte */
+    uint64_t t_client_fb_ns; /* the response started to the client (stream: first content chunk) */
     char id[DP_REQUEST_ID_MAX + 1];
     dp_endpoint_t ep;
     const char *path_note; /* DP_EP_UNKNOWN: " method=… path=…" for the access log (arena) */
@@ -262,7 +263,8 @@ void dp_meter_finish(dp_req_t *r);
 void dp_meter_attempt_begin(dp_req_t *r);
 /* Submits the current attempt's usage record (no-op when none is open). Outcome from `err`
  * (the attempt's failure, or how the request ended); tokens from the provider's usage, else an
- * estimate for an attempt that delivered content, else 0. Loop thread; never blocks. */
+ * estimate for an attempt that delivered content, else 0. The same tokens and cost go to the
+ * metrics (dp_metrics_usage), in bus and standalone mode. Loop thread; never blocks. */
 void dp_meter_attempt_end(dp_req_t *r, sy_err_t err);
 
 /* ---- dp_respond.c ---- */
@@ -280,8 +282,19 @@ void dp_info_metrics(dp_req_t *r);
 dp_metrics_t *dp_metrics_create(void);
 void dp_metrics_destroy(dp_metrics_t *m);
 void dp_metrics_register(dp_thread_t **threads, size_t n);
-void dp_metrics_request(dp_metrics_t *m, int status, const char *model, const char *provider, uint64_t total_ns,
-                        uint64_t overhead_ns);
+/* One finished request: its series (status, model, provider), duration and overhead; with
+ * `ttfb` set (it reached an upstream and sent the client something) also its time to first
+ * byte, by `stream`. Loop thread (the owner of m). */
+void dp_metrics_request(dp_metrics_t *m, int status, const char *model, const char *provider,
+                        uint64_t total_ns, uint64_t overhead_ns, int ttfb, int stream, uint64_t ttfb_ns);
+/* Tokens and cost (nano-USD) of one upstream attempt, added to its (model, provider) series —
+ * the figures of its usage record (dp_meter_attempt_end). Lock-free: only the owning loop
+ * thread writes m; a scrape reads with atomic loads. Allocates only the first time a thread
+ * sees a (model, provider) pair (at most DP_METRICS_USAGE_SERIES per thread, then one
+ * overflow series). */
+#define DP_METRICS_USAGE_SERIES 512
+void dp_metrics_usage(dp_metrics_t *m, const char *model, const char *provider, int64_t prompt_tokens,
+                      int64_t completion_tokens, int64_t cost_nano);
 typedef enum { DP_UPERR_CONNECT, DP_UPERR_TIMEOUT, DP_UPERR_STATUS_5XX, DP_UPERR_STATUS_429, DP_UPERR_STATUS_4XX,
                DP_UPERR_RESET, DP_UPERR_MALFORMED, DP_UPERR_OTHER, DP_UPERR__COUNT } dp_uperr_t;
 void dp_metrics_upstream_error(dp_metrics_t *m, dp_uperr_t kind);

@@ -127,6 +127,9 @@ void dp_meter_attempt_end(dp_req_t *r, sy_err_t err)
     r->billed_in += tin;
     r->billed_out += tout;
     r->billed_estimated |= estimated;
+    /* the metrics count what the record bills (docs/dataplane.md, "Metrics") */
+    if (r->th != NULL && r->th->metrics != NULL)
+        dp_metrics_usage(r->th->metrics, r->model->id, r->model->provider->id, tin, tout, cost);
     if (!dp_usage_enabled())
         return;
     dp_usage_rec_t *u = calloc(1, sizeof(*u));
@@ -195,8 +198,11 @@ void dp_meter_finish(dp_req_t *r)
     int status = r->status ? r->status : 499;
     if (r->ep == DP_EP_OTHER)
         return; /* health checks and scrapes are neither API traffic nor worth a log line */
-    dp_metrics_request(r->th->metrics, status, r->model ? r->model->id : "", r->model ? r->model->provider->id : "",
-                       total, total > up ? total - up : 0);
+    /* time to first byte: requests that reached an upstream and sent the client something */
+    int ttfb = r->attempts > 0 && r->t_client_fb_ns >= r->t_start_ns && r->t_client_fb_ns != 0;
+    dp_metrics_request(r->th->metrics, status, r->model ? r->model->id : "",
+                       r->model ? r->model->provider->id : "", total, total > up ? total - up : 0, ttfb,
+                       r->stream, ttfb ? r->t_client_fb_ns - r->t_start_ns : 0);
     if (!sy_log_enabled(SY_LOG_INFO))
         return;
     /* tokens and cost are what the request is billed (the sum over its attempts, the usage

@@ -1,7 +1,9 @@
 /*
  * Prometheus metrics. Each loop thread writes only its own dp_metrics_t (under its own,
- * uncontended mutex); a scrape locks each in turn and sums. Label values come from the
- * snapshot's catalog (bounded), never from request text.
+ * uncontended mutex); a scrape locks each in turn and sums. The token and cost series are
+ * lock-free instead (single writer, relaxed atomic stores; the scrape loads them atomically):
+ * they are counted once per upstream attempt. Label values come from the snapshot's catalog
+ * (bounded), never from request text.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -26,8 +28,24 @@ typedef struct {
     uint64_t sum_ns, n;
 } hist_t;
 
+/* Tokens and cost of one (model, provider) on one thread. The labels are copies made when the
+ * series is created (a snapshot may be freed long before the scrape) and never change; the
+ * counters are written by the owning thread only. */
+typedef struct {
+    char *model, *provider;
+    uint64_t prompt, completion, cost_nano;
+} useries_t;
+#define USAGE_HASH (2 * DP_METRICS_USAGE_SERIES) /* open addressing, at most half full */
+#define OVERFLOW_LABEL "_overflow"
+
 struct dp_metrics {
     pthread_mutex_t mu;
+    hist_t ttfb[2]; /* by stream: 0 non-streamed, 1 streamed */
+    /* usage series: `useries[0..nuseries)` published by a release store of nuseries */
+    useries_t *useries[DP_METRICS_USAGE_SERIES + 1]; /* + the overflow series */
+    size_t nuseries;
+    uint16_t uhash[USAGE_HASH]; /* index + 1 into useries, 0 = empty */
+    useries_t *uoverflow;
     struct {
         int status;
         char model[64], provider[64];
@@ -55,10 +73,22 @@ dp_metrics_t *dp_metrics_create(void)
     return m;
 }
 
+static void useries_free(useries_t *u)
+{
+    if (u == NULL)
+        return;
+    free(u->model);
+    free(u->provider);
+    free(u);
+}
+
 void dp_metrics_destroy(dp_metrics_t *m)
 {
     if (m == NULL)
         return;
+    for (size_t i = 0; i < m->nuseries; i++)
+        useries_free(m->useries[i]);
+    useries_free(m->uoverflow);
     pthread_mutex_destroy(&m->mu);
     free(m);
 }
@@ -92,8 +122,8 @@ static void observe(hist_t *h, uint64_t ns)
     h->n++;
 }
 
-void dp_metrics_request(dp_metrics_t *m, int status, const char *model, const char *provider, uint64_t total_ns,
-                        uint64_t overhead_ns)
+void dp_metrics_request(dp_metrics_t *m, int status, const char *model, const char *provider,
+                        uint64_t total_ns, uint64_t overhead_ns, int ttfb, int stream, uint64_t ttfb_ns)
 {
     pthread_mutex_lock(&m->mu);
     size_t i;
@@ -114,7 +144,74 @@ void dp_metrics_request(dp_metrics_t *m, int status, const char *model, const ch
     m->series[i].n++;
     observe(&m->total, total_ns);
     observe(&m->overhead, overhead_ns);
+    if (ttfb)
+        observe(&m->ttfb[stream ? 1 : 0], ttfb_ns);
     pthread_mutex_unlock(&m->mu);
+}
+
+static useries_t *useries_new(const char *model, const char *provider)
+{
+    useries_t *u = calloc(1, sizeof(*u));
+    if (u == NULL)
+        return NULL;
+    u->model = strdup(model);
+    u->provider = strdup(provider);
+    if (u->model == NULL || u->provider == NULL) {
+        useries_free(u);
+        return NULL;
+    }
+    return u;
+}
+
+/* The thread's series for (model, provider); created on first sight. NULL only when out of
+ * memory (the attempt is then not counted). */
+static useries_t *useries_find(dp_metrics_t *m, const char *model, const char *provider)
+{
+    uint32_t h = 2166136261u; /* FNV-1a over "model\0provider" */
+    for (const char *p = model;; p++) {
+        h = (h ^ (unsigned char)*p) * 16777619u;
+        if (*p == '\0')
+            break;
+    }
+    for (const char *p = provider; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    size_t i = h & (USAGE_HASH - 1);
+    for (; m->uhash[i] != 0; i = (i + 1) & (USAGE_HASH - 1)) {
+        useries_t *u = m->useries[m->uhash[i] - 1];
+        if (strcmp(u->model, model) == 0 && strcmp(u->provider, provider) == 0)
+            return u;
+    }
+    if (m->nuseries == DP_METRICS_USAGE_SERIES) {
+        if (m->uoverflow == NULL) {
+            useries_t *u = useries_new(OVERFLOW_LABEL, OVERFLOW_LABEL);
+            __atomic_store_n(&m->uoverflow, u, __ATOMIC_RELEASE);
+        }
+        return m->uoverflow;
+    }
+    useries_t *u = useries_new(model, provider);
+    if (u == NULL)
+        return NULL;
+    m->useries[m->nuseries] = u;
+    m->uhash[i] = (uint16_t)(m->nuseries + 1);
+    __atomic_store_n(&m->nuseries, m->nuseries + 1, __ATOMIC_RELEASE); /* publishes the filled slot */
+    return u;
+}
+
+static void add_relaxed(uint64_t *c, int64_t v)
+{
+    if (v > 0)
+        __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + (uint64_t)v, __ATOMIC_RELAXED);
+}
+
+void dp_metrics_usage(dp_metrics_t *m, const char *model, const char *provider, int64_t prompt_tokens,
+                      int64_t completion_tokens, int64_t cost_nano)
+{
+    useries_t *u = useries_find(m, model, provider);
+    if (u == NULL)
+        return;
+    add_relaxed(&u->prompt, prompt_tokens);
+    add_relaxed(&u->completion, completion_tokens);
+    add_relaxed(&u->cost_nano, cost_nano);
 }
 
 void dp_metrics_upstream_error(dp_metrics_t *m, dp_uperr_t kind)
@@ -165,6 +262,83 @@ static void put_hist(out_t *o, const char *name, const char *help, hist_t *h)
         (double)h->sum_ns / 1e9, name, (unsigned long long)h->n);
 }
 
+/* The TTFB histogram: one metric family, a series per `stream` value. */
+static void put_ttfb(out_t *o, const hist_t h[2])
+{
+    static const char name[] = "switchyard_time_to_first_byte_seconds";
+    put(o,
+        "# HELP %s Time from request arrival to the first byte sent to the client (streams: the first "
+        "content chunk), for requests that reached an upstream.\n# TYPE %s histogram\n",
+        name, name);
+    for (int k = 0; k < 2; k++) {
+        const char *st = k ? "true" : "false";
+        uint64_t cum = 0;
+        for (size_t i = 0; i < NB; i++) {
+            cum += h[k].count[i];
+            put(o, "%s_bucket{stream=\"%s\",le=\"%g\"} %llu\n", name, st, buckets[i],
+                (unsigned long long)cum);
+        }
+        cum += h[k].count[NB];
+        put(o,
+            "%s_bucket{stream=\"%s\",le=\"+Inf\"} %llu\n%s_sum{stream=\"%s\"} %.6f\n%s_count{stream=\"%s\"} "
+            "%llu\n",
+            name, st, (unsigned long long)cum, name, st, (double)h[k].sum_ns / 1e9, name, st,
+            (unsigned long long)h[k].n);
+    }
+}
+
+/* Tokens and cost: every thread's series summed by (model, provider). The label strings
+ * belong to the threads' series, which live until shutdown. */
+static void put_usage(out_t *o)
+{
+    size_t cap = 0;
+    for (size_t t = 0; t < g_nthreads; t++)
+        cap += __atomic_load_n(&g_threads[t]->metrics->nuseries, __ATOMIC_ACQUIRE) + 1;
+    useries_t *sum = calloc(cap ? cap : 1, sizeof(*sum));
+    size_t n = 0;
+    if (sum == NULL)
+        return;
+    for (size_t t = 0; t < g_nthreads; t++) {
+        dp_metrics_t *m = g_threads[t]->metrics;
+        size_t k = __atomic_load_n(&m->nuseries, __ATOMIC_ACQUIRE);
+        useries_t *ovf = __atomic_load_n(&m->uoverflow, __ATOMIC_ACQUIRE);
+        for (size_t i = 0; i <= k; i++) {
+            const useries_t *u = i < k ? m->useries[i] : ovf;
+            if (u == NULL)
+                continue;
+            size_t j;
+            for (j = 0; j < n; j++)
+                if (strcmp(sum[j].model, u->model) == 0 && strcmp(sum[j].provider, u->provider) == 0)
+                    break;
+            if (j == n) {
+                if (n == cap) /* a thread published series since we counted: next scrape */
+                    continue;
+                sum[n].model = u->model;
+                sum[n].provider = u->provider;
+                n++;
+            }
+            sum[j].prompt += __atomic_load_n(&u->prompt, __ATOMIC_RELAXED);
+            sum[j].completion += __atomic_load_n(&u->completion, __ATOMIC_RELAXED);
+            sum[j].cost_nano += __atomic_load_n(&u->cost_nano, __ATOMIC_RELAXED);
+        }
+    }
+    put(o, "# HELP switchyard_tokens_total Tokens of upstream attempts by model, provider and type (provider "
+           "usage, else the ~4 bytes per token estimate of the usage record).\n"
+           "# TYPE switchyard_tokens_total counter\n");
+    for (size_t j = 0; j < n; j++)
+        put(o,
+            "switchyard_tokens_total{model=\"%s\",provider=\"%s\",type=\"prompt\"} %llu\n"
+            "switchyard_tokens_total{model=\"%s\",provider=\"%s\",type=\"completion\"} %llu\n",
+            sum[j].model, sum[j].provider, (unsigned long long)sum[j].prompt, sum[j].model, sum[j].provider,
+            (unsigned long long)sum[j].completion);
+    put(o, "# HELP switchyard_cost_nano_usd_total Cost of upstream attempts in nano-USD (1e-9 USD, exact "
+           "integers) by model and provider.\n# TYPE switchyard_cost_nano_usd_total counter\n");
+    for (size_t j = 0; j < n; j++)
+        put(o, "switchyard_cost_nano_usd_total{model=\"%s\",provider=\"%s\"} %llu\n", sum[j].model,
+            sum[j].provider, (unsigned long long)sum[j].cost_nano);
+    free(sum);
+}
+
 char *dp_metrics_render(size_t *len)
 {
     out_t o = {malloc(16384), 0, 16384};
@@ -199,6 +373,12 @@ char *dp_metrics_render(size_t *len)
         for (size_t i = 0; i <= NB; i++) {
             sum->total.count[i] += m->total.count[i];
             sum->overhead.count[i] += m->overhead.count[i];
+            sum->ttfb[0].count[i] += m->ttfb[0].count[i];
+            sum->ttfb[1].count[i] += m->ttfb[1].count[i];
+        }
+        for (int k = 0; k < 2; k++) {
+            sum->ttfb[k].sum_ns += m->ttfb[k].sum_ns;
+            sum->ttfb[k].n += m->ttfb[k].n;
         }
         sum->total.sum_ns += m->total.sum_ns;
         sum->total.n += m->total.n;
@@ -217,6 +397,8 @@ char *dp_metrics_render(size_t *len)
     put_hist(&o, "switchyard_request_duration_seconds", "Time from request arrival to response end.", &sum->total);
     put_hist(&o, "switchyard_gateway_overhead_seconds", "Request duration minus time spent waiting on upstreams.",
              &sum->overhead);
+    put_ttfb(&o, sum->ttfb);
+    put_usage(&o);
     put(&o, "# HELP switchyard_upstream_errors_total Failed upstream attempts by kind.\n"
             "# TYPE switchyard_upstream_errors_total counter\n");
     for (size_t i = 0; i < DP_UPERR__COUNT; i++)

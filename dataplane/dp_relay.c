@@ -219,6 +219,7 @@ static void start_stream(dp_req_t *r)
     breaker_success(r);
     r->started = 1;
     r->status = 200;
+    r->t_client_fb_ns = dp_now_ns(); /* the first content chunk goes out with the headers */
     __atomic_store_n(&r->th->streams, r->th->streams + 1, __ATOMIC_RELAXED);
     if (dp_shutting_down())
         req->http1_is_persistent = 0;

@@ -108,6 +108,7 @@ void dp_respond_body(dp_req_t *r, int status, const char *content_type, const ch
     dp_watch_disarm(r);
     r->started = 1;
     r->final_sent = 1;
+    r->t_client_fb_ns = dp_now_ns();
     h2o_start_response(req, &inline_gen);
     if (h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD")))
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);

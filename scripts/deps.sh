@@ -7,7 +7,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libh2o-evloop-dev libcurl4-openssl-dev libnng-dev libprotobuf-c-dev protobuf-c-compiler
       libsqlite3-dev libssl-dev libcjson-dev
-      openssl curl ca-certificates wrk nginx-light util-linux procps)
+      openssl curl ca-certificates wrk nginx-light util-linux procps
+      prometheus) # for promtool (tests/integration/metrics.test.mjs checks both /metrics with it)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -24,7 +25,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # nginx-light's package starts a system nginx on port 80; the benchmark runs its own.
+# Likewise prometheus' (on :9090, the demo mock's port); only its promtool is wanted.
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
 
 if [ -f "$here/tests/integration/package.json" ]; then
   if [ ! -d "$here/tests/integration/node_modules" ] || \

@@ -756,7 +756,8 @@ export function parseMetrics(text) {
   const out = new Map();
   for (const line of text.split('\n')) {
     if (!line || line.startsWith('#')) continue;
-    const m = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?)\s+(\S+)/);
+    // label values may hold '}' (route templates such as "/api/keys/{id}"): skip quoted strings
+    const m = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{(?:[^}"]|"(?:[^"\\]|\\.)*")*\})?)\s+(\S+)/);
     if (m) out.set(m[1], Number(m[2]));
   }
   return out;
