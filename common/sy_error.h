@@ -12,28 +12,28 @@
 #define SY_ERROR_H
 
 /*  name                 status type                     code                      log reason */
-#define SY_ERROR_TABLE(X)                                                                                    \
-    X(OK, 200, "", "", "ok")                                                                                 \
-    X(BAD_JSON, 400, "invalid_request_error", "invalid_request_error", "bad_json")                           \
-    X(BAD_REQUEST, 400, "invalid_request_error", "invalid_request_error", "bad_request")                     \
-    X(BAD_PARAM, 400, "invalid_request_error", "invalid_request_error", "bad_param")                         \
-    X(INVALID_API_KEY, 401, "invalid_request_error", "invalid_api_key", "auth_failed")                       \
-    X(INSUFFICIENT_QUOTA, 402, "insufficient_quota", "insufficient_quota", "quota")                          \
-    X(MODEL_NOT_ALLOWED, 403, "permission_error", "model_not_allowed", "model_not_allowed")                  \
-    X(ACCOUNT_DISABLED, 403, "permission_error", "account_disabled", "account_disabled")                     \
-    X(MODEL_NOT_FOUND, 404, "invalid_request_error", "model_not_found", "model_not_found")                   \
-    X(NOT_FOUND, 404, "invalid_request_error", "not_found", "no_route")                                      \
-    X(METHOD_NOT_ALLOWED, 405, "invalid_request_error", "method_not_allowed", "bad_method")                  \
-    X(CONFLICT, 409, "invalid_request_error", "conflict", "conflict")                                        \
-    X(REQUEST_TOO_LARGE, 413, "invalid_request_error", "request_too_large", "too_large")                     \
-    X(RATE_LIMITED, 429, "rate_limit_error", "rate_limited", "rate_limited")                                 \
-    X(INTERNAL, 500, "server_error", "internal_error", "internal")                                           \
-    X(UPSTREAM_ERROR, 502, "upstream_error", "upstream_error", "upstream_error")                             \
-    X(NO_PROVIDER, 503, "server_error", "no_provider_available", "no_provider")                              \
-    X(NOT_READY, 503, "server_error", "not_ready", "not_ready")                                              \
-    X(SHUTTING_DOWN, 503, "server_error", "shutting_down", "shutdown")                                       \
-    X(UPSTREAM_TIMEOUT, 504, "upstream_error", "upstream_timeout", "upstream_timeout")                       \
-    X(CLIENT_CLOSED, 499, "", "", "client_gone")
+#define SY_ERROR_TABLE(X)                                                                                     \
+    X(OK,                   200, "",                      "",                       "ok")                     \
+    X(BAD_JSON,             400, "invalid_request_error", "invalid_request_error",  "bad_json")               \
+    X(BAD_REQUEST,          400, "invalid_request_error", "invalid_request_error",  "bad_request")            \
+    X(BAD_PARAM,            400, "invalid_request_error", "invalid_request_error",  "bad_param")              \
+    X(INVALID_API_KEY,      401, "invalid_request_error", "invalid_api_key",        "auth_failed")            \
+    X(INSUFFICIENT_QUOTA,   402, "insufficient_quota",    "insufficient_quota",     "quota")                  \
+    X(MODEL_NOT_ALLOWED,    403, "permission_error",      "model_not_allowed",      "model_not_allowed")      \
+    X(ACCOUNT_DISABLED,     403, "permission_error",      "account_disabled",       "account_disabled")       \
+    X(MODEL_NOT_FOUND,      404, "invalid_request_error", "model_not_found",        "model_not_found")        \
+    X(NOT_FOUND,            404, "invalid_request_error", "not_found",              "no_route")               \
+    X(METHOD_NOT_ALLOWED,   405, "invalid_request_error", "method_not_allowed",     "bad_method")             \
+    X(CONFLICT,             409, "invalid_request_error", "conflict",               "conflict")               \
+    X(REQUEST_TOO_LARGE,    413, "invalid_request_error", "request_too_large",      "too_large")              \
+    X(RATE_LIMITED,         429, "rate_limit_error",      "rate_limited",           "rate_limited")           \
+    X(INTERNAL,             500, "server_error",          "internal_error",         "internal")               \
+    X(UPSTREAM_ERROR,       502, "upstream_error",        "upstream_error",         "upstream_error")         \
+    X(NO_PROVIDER,          503, "server_error",          "no_provider_available",  "no_provider")            \
+    X(NOT_READY,            503, "server_error",          "not_ready",              "not_ready")              \
+    X(SHUTTING_DOWN,        503, "server_error",          "shutting_down",          "shutdown")               \
+    X(UPSTREAM_TIMEOUT,     504, "upstream_error",        "upstream_timeout",       "upstream_timeout")       \
+    X(CLIENT_CLOSED,        499, "",                      "",                       "client_gone")
 
 typedef enum {
 #define SY_X(name, status, type, code, reason) SY_E_##name,
