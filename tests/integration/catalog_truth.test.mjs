@@ -190,3 +190,43 @@ test('aliases through the control plane: file alias, API alias, /v1/models, retr
   await waitFor(async () => (await dpModel('llama3.1')) === null, { timeout: slack(3000), what: 'the deleted alias gone from the node' });
   await assert.rejects(oa.chat.completions.create({ model: 'llama3.1', messages: [{ role: 'user', content: 'hi' }] }), (e) => e.status === 404);
 });
+
+test('aliases in standalone mode: the same file section, chat, list, retrieve and fallbacks via an alias', async () => {
+  const { startDp, makeKey, closedPort } = await import('./lib/harness.mjs');
+  const k = makeKey();
+  const config = {
+    providers: [
+      { id: 'mock', kind: 'openai', base_url: mock.baseURL, api_key_env: 'MOCK_KEY' },
+      { id: 'dead', kind: 'openai', base_url: `http://127.0.0.1:${await closedPort()}/v1`, api_key_env: 'MOCK_KEY' },
+    ],
+    models: [
+      { id: 'claude-sonnet', provider: 'mock', upstream: 'mock', input_per_m: '3', output_per_m: '15' },
+      { id: 'local-llama', provider: 'mock', upstream: 'mock' },
+      { id: 'm-dead', provider: 'dead', upstream: 'mock' },
+    ],
+    aliases: { 'claude-3-5-sonnet': 'claude-sonnet', 'llama3.1': 'local-llama' },
+    workspaces: [{ id: 'ws', active: true }],
+    keys: [{ id: 'key', sha256: k.sha256, workspace: 'ws', allowed_models: ['*'] }],
+  };
+  const sdp = await startDp({ dir: tmp.dir, config, upstreamKey: UPSTREAM_KEY });
+  try {
+    const oa = new OpenAI({ baseURL: `${sdp.url}/v1`, apiKey: k.key, maxRetries: 0 });
+    const { data, response } = await oa.chat.completions.create({ model: 'claude-3-5-sonnet', messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+    assert.equal(response.headers.get('x-switchyard-model'), 'claude-sonnet');
+    assert.equal(data.routing.selected, 'claude-sonnet');
+    const list = await oa.models.list();
+    const a = list.data.find((m) => m.id === 'llama3.1');
+    assert.equal(a?.alias_of, 'local-llama');
+    assert.equal(a.object, 'model');
+    assert.equal((await oa.models.retrieve('claude-3-5-sonnet')).input_per_m, '3.000000000');
+    // the primary fails (closed port) before any byte: the alias in the fallback array serves
+    const fb = await oa.chat.completions.create({ model: 'm-dead', models: ['llama3.1'], messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(fb.routing.selected, 'local-llama');
+    assert.equal(fb.routing.attempts, 2);
+    const fb2 = await oa.chat.completions.create({ model: 'm-dead', route: { fallbacks: ['claude-3-5-sonnet'] }, messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(fb2.routing.selected, 'claude-sonnet');
+    await assert.rejects(oa.models.retrieve('llama3'), (e) => e.status === 404);
+  } finally {
+    await sdp.proc.stop();
+  }
+});
