@@ -216,3 +216,36 @@ int sy_catalog_routing(const cJSON *routing, sy_routing_conf_t *out, char *err, 
     }
     return 0;
 }
+
+int sy_catalog_alias_name_ok(const char *alias)
+{
+    size_t n = strlen(alias);
+    if (n == 0 || n > 128 || strcmp(alias, "auto") == 0 || strncmp(alias, "strategy:", 9) == 0 ||
+        strncmp(alias, "industry:", 9) == 0)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)alias; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '/')
+            return 0;
+    return 1;
+}
+
+int sy_catalog_aliases(const cJSON *aliases, char *err, size_t errlen)
+{
+    if (aliases == NULL || cJSON_IsNull(aliases))
+        return 0;
+    if (!cJSON_IsObject(aliases) || cJSON_GetArraySize(aliases) > SY_ALIASES_MAX)
+        return sy_errf(err, errlen, "\"aliases\" must be an object of at most %d \"alias\": \"model id\"",
+                       SY_ALIASES_MAX);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, aliases)
+    {
+        if (!sy_catalog_alias_name_ok(e->string))
+            return sy_errf(err, errlen,
+                           "alias \"%.64s\": invalid name (1..128 printable characters, no space, quote, "
+                           "backslash or '/', not auto, strategy:* or industry:*)",
+                           e->string);
+        if (!cJSON_IsString(e) || e->valuestring[0] == '\0')
+            return sy_errf(err, errlen, "alias \"%.64s\": must name a catalog model id", e->string);
+    }
+    return 0;
+}

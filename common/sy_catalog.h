@@ -81,4 +81,17 @@ typedef struct {
 } sy_routing_conf_t;
 int sy_catalog_routing(const cJSON *routing, sy_routing_conf_t *out, char *err, size_t errlen);
 
+/* Model aliases (docs/config.md, top-level `"aliases": {"alias": "model-id"}`): another name
+ * for a catalog model, accepted wherever a model id is. An alias is an identifier like a model
+ * id (printable ASCII without space, quote, backslash or '/', 1..128 bytes) and must not look
+ * like a routing form the router reads first: not "auto", not "strategy:…" nor "industry:…".
+ * Whether it collides with a model id or another alias, and whether its target exists, is the
+ * loader's check (it knows the catalog). 1 when `alias` is a valid alias name. */
+#define SY_ALIASES_MAX 4096
+int sy_catalog_alias_name_ok(const char *alias);
+/* Checks the `aliases` member's shape (may be NULL): an object of at most SY_ALIASES_MAX
+ * "alias": "model id" pairs, every alias valid per sy_catalog_alias_name_ok and every target
+ * a string. 0, or -1 with a message naming the alias in err. */
+int sy_catalog_aliases(const cJSON *aliases, char *err, size_t errlen);
+
 #endif

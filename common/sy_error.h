@@ -24,6 +24,7 @@
     X(MODEL_NOT_FOUND,      404, "invalid_request_error", "model_not_found",        "model_not_found")        \
     X(NOT_FOUND,            404, "invalid_request_error", "not_found",              "no_route")               \
     X(METHOD_NOT_ALLOWED,   405, "invalid_request_error", "method_not_allowed",     "bad_method")             \
+    X(CONFLICT,             409, "invalid_request_error", "conflict",               "conflict")               \
     X(REQUEST_TOO_LARGE,    413, "invalid_request_error", "request_too_large",      "too_large")              \
     X(RATE_LIMITED,         429, "rate_limit_error",      "rate_limited",           "rate_limited")           \
     X(INTERNAL,             500, "server_error",          "internal_error",         "internal")               \

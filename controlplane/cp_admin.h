@@ -120,8 +120,23 @@ typedef struct {
     const cJSON *quality; /* object, validated by sy_catalog_quality; JSON null clears */
 } cp_admin_model_patch_t;
 
+/* Applies the patch and marks every field it sets as edited (catalog_edits: a later import
+ * that would change it is refused unless forced, cp_catalog.h). */
 cp_admin_rc_t cp_admin_update_model(cp_store_t *s, const char *id, const cp_admin_model_patch_t *p,
                                     cJSON **out, uint64_t *version, char *err, size_t errlen);
+
+/* Model aliases ({"alias","model"}): all in alias order (alias NULL) or one (CP_ADMIN_NOT_FOUND). */
+cp_admin_rc_t cp_admin_get_aliases(cp_store_t *s, const char *alias, cJSON **out, char *err, size_t errlen);
+/* Creates or repoints an alias (*created says which). An invalid name or one that is a model id
+ * is CP_ADMIN_INVALID with param "alias"; an unknown target, param "model". Marks the alias
+ * edited. */
+cp_admin_rc_t cp_admin_put_alias(cp_store_t *s, const char *alias, const char *model, cJSON **out,
+                                 int *created, uint64_t *version, const char **param, char *err,
+                                 size_t errlen);
+/* Deletes an alias (unknown: CP_ADMIN_NOT_FOUND); the edit mark stays, so an import that would
+ * bring the alias back conflicts. */
+cp_admin_rc_t cp_admin_delete_alias(cp_store_t *s, const char *alias, uint64_t *version, char *err,
+                                    size_t errlen);
 
 /* Data-plane nodes (table dp_nodes), fed by bus heartbeats. */
 typedef struct {

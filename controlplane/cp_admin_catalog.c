@@ -1,9 +1,10 @@
 /*
- * The catalog side of cp_admin: providers (with what the probes found) and models. The file
- * (cp_catalog) defines the catalog; these readers show it and cp_admin_update_model edits one
- * model in place, e.g. a price change, without a file round trip. An edit is a normal versioned
- * write: the fleet sees it with the next snapshot. A later catalog load rewrites the model from
- * the file again (the file stays the source of truth for entries it names).
+ * The catalog side of cp_admin: providers (with what the probes found), models and aliases.
+ * The database is the catalog (cp_catalog.h): the file is imported into it, and these writers
+ * edit it in place, e.g. a price change, without a file round trip. An edit is a normal
+ * versioned write: the fleet sees it with the next snapshot. Every edited field is marked in
+ * catalog_edits in the same transaction, so a later import that would change it again is
+ * refused unless forced (it never reverts an edit silently, and a restart applies nothing).
  */
 #include "cp_admin.h"
 
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "cp_catalog.h"
+#include "sy_catalog.h"
 #include "sy_money.h"
 #include "sy_util.h"
 
@@ -131,6 +133,25 @@ cp_admin_rc_t cp_admin_get_models(cp_store_t *s, const char *id, cJSON **out, ch
     return CP_ADMIN_OK;
 }
 
+/* Marks (kind, id, field) as edited through the API, inside the caller's write transaction. */
+static int mark_edit(cp_store_t *s, const char *kind, const char *id, const char *field, char *err,
+                     size_t errlen)
+{
+    sqlite3_stmt *st;
+    if (cp_store_prepare(s,
+                         "INSERT INTO catalog_edits (kind, id, field, edited_ms) VALUES (?1, ?2, ?3, ?4) "
+                         "ON CONFLICT (kind, id, field) DO UPDATE SET edited_ms = excluded.edited_ms",
+                         &st, err, errlen) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, cp_catalog_now_ms());
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : sy_errf(err, errlen, "mark edit: %s", sqlite3_errmsg(cp_store_db(s)));
+}
+
 cp_admin_rc_t cp_admin_update_model(cp_store_t *s, const char *id, const cp_admin_model_patch_t *p, cJSON **out,
                                     uint64_t *version, char *err, size_t errlen)
 {
@@ -176,6 +197,16 @@ cp_admin_rc_t cp_admin_update_model(cp_store_t *s, const char *id, const cp_admi
         rc = CP_ADMIN_NOT_FOUND;
         goto out;
     }
+    const struct {
+        int set;
+        const char *field;
+    } marks[] = {{p->upstream != NULL, "upstream"}, {p->set_input, "input_per_m"},
+                 {p->set_output, "output_per_m"},   {p->set_context, "context_window"},
+                 {p->set_caps, "capabilities"},     {p->tiers != NULL, "tiers"},
+                 {p->quality != NULL, "quality"}};
+    for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+        if (marks[i].set && mark_edit(s, "model", id, marks[i].field, err, errlen) != 0)
+            goto out;
     cJSON *arr = models(s, id, err, errlen);
     cJSON *o = arr ? cJSON_DetachItemFromArray(arr, 0) : NULL;
     cJSON_Delete(arr);
@@ -194,4 +225,149 @@ out:
     cJSON_free(tiers);
     cJSON_free(quality);
     return rc;
+}
+
+/* ---------------------------------------------------------------------------- aliases */
+
+static cJSON *aliases(cp_store_t *s, const char *alias, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    if (cp_store_prepare(s,
+                         alias ? "SELECT alias, model_id FROM model_aliases WHERE alias = ?1"
+                               : "SELECT alias, model_id FROM model_aliases ORDER BY alias",
+                         &st, err, errlen) != 0)
+        return NULL;
+    if (alias)
+        sqlite3_bind_text(st, 1, alias, -1, SQLITE_TRANSIENT);
+    cJSON *arr = cJSON_CreateArray();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "alias", text(st, 0));
+        cJSON_AddStringToObject(o, "model", text(st, 1));
+        cJSON_AddItemToArray(arr, o);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        sy_errf(err, errlen, "aliases: %s", sqlite3_errmsg(cp_store_db(s)));
+        cJSON_Delete(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+cp_admin_rc_t cp_admin_get_aliases(cp_store_t *s, const char *alias, cJSON **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (cp_store_begin_read(s, err, errlen) != 0)
+        return CP_ADMIN_ERROR;
+    cJSON *arr = aliases(s, alias, err, errlen);
+    cp_store_end_read(s);
+    if (arr == NULL)
+        return CP_ADMIN_ERROR;
+    if (alias == NULL) {
+        *out = arr;
+        return CP_ADMIN_OK;
+    }
+    *out = cJSON_DetachItemFromArray(arr, 0);
+    cJSON_Delete(arr);
+    if (*out == NULL) {
+        sy_errf(err, errlen, "alias '%.128s' not found", alias);
+        return CP_ADMIN_NOT_FOUND;
+    }
+    return CP_ADMIN_OK;
+}
+
+cp_admin_rc_t cp_admin_put_alias(cp_store_t *s, const char *alias, const char *model, cJSON **out,
+                                 int *created, uint64_t *version, const char **param, char *err,
+                                 size_t errlen)
+{
+    *out = NULL;
+    *param = NULL;
+    if (!sy_catalog_alias_name_ok(alias)) {
+        *param = "alias";
+        sy_errf(err, errlen,
+                "invalid alias: 1..128 printable characters without space, quote, backslash or '/', and not "
+                "auto, "
+                "strategy:* or industry:*");
+        return CP_ADMIN_INVALID;
+    }
+    if (cp_store_begin_write(s, err, errlen) != 0)
+        return CP_ADMIN_ERROR;
+    cp_admin_rc_t rc = CP_ADMIN_ERROR;
+    int clash = cp_store_exists(s, "SELECT 1 FROM models WHERE id = ?1", alias, err, errlen);
+    int target =
+        clash < 0 ? -1 : cp_store_exists(s, "SELECT 1 FROM models WHERE id = ?1", model, err, errlen);
+    int had = target < 0
+                  ? -1
+                  : cp_store_exists(s, "SELECT 1 FROM model_aliases WHERE alias = ?1", alias, err, errlen);
+    if (had < 0)
+        goto fail;
+    if (clash) {
+        *param = "alias";
+        sy_errf(err, errlen, "'%.128s' is a model id: an alias may not shadow a model", alias);
+        rc = CP_ADMIN_INVALID;
+        goto fail;
+    }
+    if (!target) {
+        *param = "model";
+        sy_errf(err, errlen, "model '%.128s' is not in the catalog", model);
+        rc = CP_ADMIN_INVALID;
+        goto fail;
+    }
+    sqlite3_stmt *st;
+    if (cp_store_prepare(s,
+                         "INSERT INTO model_aliases (alias, model_id) VALUES (?1, ?2) "
+                         "ON CONFLICT (alias) DO UPDATE SET model_id = excluded.model_id",
+                         &st, err, errlen) != 0)
+        goto fail;
+    sqlite3_bind_text(st, 1, alias, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, model, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE) {
+        sy_errf(err, errlen, "put alias: %s", sqlite3_errmsg(cp_store_db(s)));
+        goto fail;
+    }
+    if (mark_edit(s, "alias", alias, "model", err, errlen) != 0 ||
+        cp_store_commit_write(s, version, err, errlen) != 0)
+        goto fail;
+    *created = !had;
+    *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(*out, "alias", alias);
+    cJSON_AddStringToObject(*out, "model", model);
+    return CP_ADMIN_OK;
+fail:
+    cp_store_rollback(s);
+    return rc;
+}
+
+cp_admin_rc_t cp_admin_delete_alias(cp_store_t *s, const char *alias, uint64_t *version, char *err,
+                                    size_t errlen)
+{
+    if (cp_store_begin_write(s, err, errlen) != 0)
+        return CP_ADMIN_ERROR;
+    sqlite3_stmt *st;
+    if (cp_store_prepare(s, "DELETE FROM model_aliases WHERE alias = ?1", &st, err, errlen) != 0)
+        goto fail;
+    sqlite3_bind_text(st, 1, alias, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE) {
+        sy_errf(err, errlen, "delete alias: %s", sqlite3_errmsg(cp_store_db(s)));
+        goto fail;
+    }
+    if (sqlite3_changes(cp_store_db(s)) == 0) {
+        cp_store_rollback(s);
+        sy_errf(err, errlen, "alias '%.128s' not found", alias);
+        return CP_ADMIN_NOT_FOUND;
+    }
+    /* the mark stays with the deleted row: a file that still names the alias conflicts */
+    if (mark_edit(s, "alias", alias, "model", err, errlen) != 0 ||
+        cp_store_commit_write(s, version, err, errlen) != 0)
+        goto fail;
+    return CP_ADMIN_OK;
+fail:
+    cp_store_rollback(s);
+    return CP_ADMIN_ERROR;
 }

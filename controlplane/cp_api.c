@@ -706,25 +706,6 @@ done:
     return 0;
 }
 
-/* Re-reads the catalog file given at start. A bad file changes nothing and its message (which
- * names the entry) goes back to the operator. */
-static int h_reload_catalog(h2o_req_t *req)
-{
-    char err[512];
-    if (g.opts->catalog_path == NULL)
-        return send_error(req, SY_E_BAD_PARAM, "no catalog file configured", NULL);
-    if (cp_catalog_load_file(g.opts->store, g.opts->catalog_path, err, sizeof(err)) != 0) {
-        SY_WARN("msg=\"catalog rejected\" file=%s err=\"%s\"", g.opts->catalog_path, err);
-        return send_error(req, SY_E_BAD_PARAM, err, NULL);
-    }
-    uint64_t version = 0;
-    if (cp_store_snapshot_version(g.opts->store, &version, err, sizeof(err)) != 0)
-        return send_store_error(req, err);
-    cp_bus_notify(version);
-    SY_INFO("msg=\"catalog loaded\" file=%s version=%llu", g.opts->catalog_path, (unsigned long long)version);
-    return send_ok_version(req, version);
-}
-
 /* ------------------------------------------------------------------ money (billing.md) */
 
 static int64_t wall_ms(void)
@@ -1099,6 +1080,208 @@ static int split_path(h2o_iovec_t p, char seg[MAX_SEGMENTS][MAX_SEGMENT])
     return n;
 }
 
+/* ------------------------------------------------------------- catalog imports */
+
+/* One log line per import outcome: what, from where, and what it changed or overwrote. */
+static void log_import(int rc, const cJSON *rep, const char *source, const char *path, const char *err)
+{
+    if (rc == -1) {
+        SY_WARN("msg=\"catalog rejected\" source=%s file=%s err=\"%s\"", source, path ? path : "-", err);
+        return;
+    }
+    char *counts = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(rep, "counts"));
+    const cJSON *conf = cJSON_GetObjectItemCaseSensitive(rep, rc == 0 ? "overwritten" : "conflicts");
+    char *list = cJSON_PrintUnformatted(conf);
+    const cJSON *sha = cJSON_GetObjectItemCaseSensitive(rep, "sha256");
+    if (rc == CP_CATALOG_CONFLICT)
+        SY_WARN("msg=\"catalog import refused: it would overwrite admin edits\" source=%s file=%s sha256=%s "
+                "conflicts=%s",
+                source, path ? path : "-", sha ? sha->valuestring : "-", list ? list : "[]");
+    else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rep, "dry_run")))
+        SY_INFO("msg=\"catalog import dry run\" source=%s file=%s counts=%s", source, path ? path : "-",
+                counts ? counts : "{}");
+    else
+        SY_INFO("msg=\"catalog imported\" source=%s file=%s sha256=%s version=%.0f forced=%s counts=%s "
+                "overwritten=%s",
+                source, path ? path : "-", sha ? sha->valuestring : "-",
+                cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(rep, "version")),
+                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rep, "forced")) ? "true" : "false",
+                counts ? counts : "{}", list ? list : "[]");
+    cJSON_free(counts);
+    cJSON_free(list);
+}
+
+/* 1 when query parameter `name` is "true" or "1"; 0 when absent or "false"/"0"; -1 sent 400. */
+static int query_bool(h2o_req_t *req, const char *name)
+{
+    char v[8];
+    int r = query_param(req, name, v, sizeof(v));
+    if (r == 0)
+        return 0;
+    if (r > 0 && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0))
+        return 1;
+    if (r > 0 && (strcmp(v, "false") == 0 || strcmp(v, "0") == 0))
+        return 0;
+    char msg[96];
+    snprintf(msg, sizeof(msg), "'%s' must be true or false", name);
+    send_error(req, SY_E_BAD_PARAM, msg, name);
+    return -1;
+}
+
+/* POST /api/catalog/import [?force=true&dry_run=true] [{"force","dry_run","catalog"}] and
+ * POST /api/catalog/reload (the same, from the file only): an explicit, logged, versioned
+ * import with the conflict check of cp_catalog.h. 200 {"ok","version","import":report}; a bad
+ * file 400 (nothing changes); a conflict 409 with "conflicts" beside the error. */
+static int h_import_catalog(h2o_req_t *req, const char *source)
+{
+    cp_catalog_import_opts_t o = {.source = source};
+    int qf = query_bool(req, "force"), qd = qf < 0 ? -1 : query_bool(req, "dry_run");
+    if (qf < 0 || qd < 0)
+        return 0;
+    o.force = qf;
+    o.dry_run = qd;
+    cJSON *root = NULL;
+    const cJSON *body_catalog = NULL;
+    if (req->entity.base != NULL && req->entity.len > 0) {
+        static const char *const allowed[] = {"force", "dry_run", "catalog", NULL};
+        if ((root = parse_body(req)) == NULL)
+            return 0;
+        if (reject_unknown(req, root, allowed) != 0)
+            goto done;
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(root, "force"),
+                    *d = cJSON_GetObjectItemCaseSensitive(root, "dry_run");
+        if ((f && !cJSON_IsBool(f)) || (d && !cJSON_IsBool(d))) {
+            send_error(req, SY_E_BAD_PARAM, "'force' and 'dry_run' must be true or false",
+                       f && !cJSON_IsBool(f) ? "force" : "dry_run");
+            goto done;
+        }
+        o.force |= cJSON_IsTrue(f);
+        o.dry_run |= cJSON_IsTrue(d);
+        body_catalog = cJSON_GetObjectItemCaseSensitive(root, "catalog");
+        if (body_catalog != NULL && (!cJSON_IsObject(body_catalog) || strcmp(source, "import") != 0)) {
+            send_error(req, SY_E_BAD_PARAM,
+                       "'catalog' must be a catalog object (POST /api/catalog/import only)", "catalog");
+            goto done;
+        }
+    }
+    if (body_catalog == NULL && g.opts->catalog_path == NULL) {
+        send_error(req, SY_E_BAD_PARAM, "no catalog file configured", NULL);
+        goto done;
+    }
+    char err[512];
+    cJSON *rep = NULL;
+    int rc;
+    if (body_catalog != NULL) {
+        char *txt = cJSON_PrintUnformatted(body_catalog);
+        if (txt == NULL) {
+            send_text(req, 500, NULL);
+            goto done;
+        }
+        o.source = "import-body";
+        rc = cp_catalog_import(g.opts->store, txt, strlen(txt), &o, &rep, err, sizeof(err));
+        cJSON_free(txt);
+    } else {
+        rc = cp_catalog_import_file(g.opts->store, g.opts->catalog_path, &o, &rep, err, sizeof(err));
+    }
+    log_import(rc, rep, o.source, body_catalog ? NULL : g.opts->catalog_path, err);
+    if (rc == -1) {
+        send_error(req, SY_E_BAD_PARAM, err, NULL);
+    } else if (rc == CP_CATALOG_CONFLICT) {
+        char *e = sy_err_json(
+            SY_E_CONFLICT,
+            "the import would overwrite catalog fields edited through the admin API; fix the file "
+            "or repeat with force=true (see conflicts)",
+            NULL);
+        cJSON *b = e ? cJSON_Parse(e) : NULL;
+        free(e);
+        if (b != NULL)
+            cJSON_AddItemToObject(b, "conflicts", cJSON_DetachItemFromObject(rep, "conflicts"));
+        send_json(req, 409, b);
+        cJSON_Delete(b);
+    } else {
+        uint64_t version = 0;
+        if (cp_store_snapshot_version(g.opts->store, &version, err, sizeof(err)) != 0) {
+            send_store_error(req, err);
+        } else {
+            if (!o.dry_run)
+                cp_bus_notify(version);
+            cJSON *b = cJSON_CreateObject();
+            cJSON_AddBoolToObject(b, "ok", 1);
+            cJSON_AddNumberToObject(b, "version", (double)version);
+            cJSON_AddItemToObject(b, "import", rep);
+            rep = NULL;
+            send_owned(req, 200, b);
+        }
+    }
+    cJSON_Delete(rep);
+done:
+    cJSON_Delete(root);
+    return 0;
+}
+
+static int h_catalog_status(h2o_req_t *req)
+{
+    char err[512];
+    cJSON *out;
+    if (cp_catalog_status(g.opts->store, g.opts->catalog_path, &out, err, sizeof(err)) != 0)
+        return send_store_error(req, err);
+    return send_owned(req, 200, out);
+}
+
+static int h_get_aliases(h2o_req_t *req, const char *alias)
+{
+    char err[256];
+    cJSON *out;
+    cp_admin_rc_t rc = cp_admin_get_aliases(g.opts->store, alias, &out, err, sizeof(err));
+    if (rc != CP_ADMIN_OK) {
+        send_admin_rc(req, rc, NULL, err);
+        return 0;
+    }
+    return alias ? send_owned(req, 200, out) : send_list(req, out);
+}
+
+/* PUT /api/aliases/{alias} {"model": "<catalog id>"}: creates (201) or repoints (200). */
+static int h_put_alias(h2o_req_t *req, const char *alias)
+{
+    static const char *const allowed[] = {"model", NULL};
+    cJSON *root = parse_body(req);
+    if (root == NULL)
+        return 0;
+    if (reject_unknown(req, root, allowed) != 0)
+        goto done;
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "model");
+    if (!cJSON_IsString(m) || !sy_valid_word(m->valuestring, 128)) {
+        send_error(req, SY_E_BAD_PARAM, "'model' must be a catalog model id", "model");
+        goto done;
+    }
+    char err[256];
+    const char *param = NULL;
+    cJSON *out;
+    uint64_t version;
+    int created = 0;
+    cp_admin_rc_t rc = cp_admin_put_alias(g.opts->store, alias, m->valuestring, &out, &created, &version,
+                                          &param, err, sizeof(err));
+    send_written(req, rc, param, err, out, version, created ? 201 : 200,
+                 created ? "alias created" : "alias updated", alias);
+done:
+    cJSON_Delete(root);
+    return 0;
+}
+
+static int h_delete_alias(h2o_req_t *req, const char *alias)
+{
+    char err[256];
+    uint64_t version;
+    cp_admin_rc_t rc = cp_admin_delete_alias(g.opts->store, alias, &version, err, sizeof(err));
+    if (rc != CP_ADMIN_OK) {
+        send_admin_rc(req, rc, NULL, err);
+        return 0;
+    }
+    cp_bus_notify(version);
+    SY_INFO("msg=\"alias deleted\" id=%s version=%llu", alias, (unsigned long long)version);
+    return send_ok_version(req, version);
+}
+
 static int method_not_allowed(h2o_req_t *req)
 {
     return send_error(req, SY_E_METHOD_NOT_ALLOWED, "method not allowed on this path", NULL);
@@ -1198,7 +1381,18 @@ static int dispatch(h2o_req_t *req)
     if (n == 3 && strcmp(seg[1], "models") == 0)
         return get ? h_get_models(req, seg[2]) : patch ? h_patch_model(req, seg[2]) : method_not_allowed(req);
     if (n == 3 && strcmp(seg[1], "catalog") == 0 && strcmp(seg[2], "reload") == 0)
-        return post ? h_reload_catalog(req) : method_not_allowed(req);
+        return post ? h_import_catalog(req, "reload") : method_not_allowed(req);
+    if (n == 3 && strcmp(seg[1], "catalog") == 0 && strcmp(seg[2], "import") == 0)
+        return post ? h_import_catalog(req, "import") : method_not_allowed(req);
+    if (n == 3 && strcmp(seg[1], "catalog") == 0 && strcmp(seg[2], "status") == 0)
+        return get ? h_catalog_status(req) : method_not_allowed(req);
+    if (n == 2 && strcmp(seg[1], "aliases") == 0)
+        return get ? h_get_aliases(req, NULL) : method_not_allowed(req);
+    if (n == 3 && strcmp(seg[1], "aliases") == 0)
+        return get                        ? h_get_aliases(req, seg[2])
+               : is_method(req, "PUT")    ? h_put_alias(req, seg[2])
+               : is_method(req, "DELETE") ? h_delete_alias(req, seg[2])
+                                          : method_not_allowed(req);
     return send_error(req, SY_E_NOT_FOUND, "no such endpoint", NULL);
 }
 
@@ -1270,8 +1464,8 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-/* SIGHUP re-reads the catalog file like POST /api/catalog/reload, on a handle of its own: the
- * loop thread owns o->store. */
+/* SIGHUP re-imports the catalog file like POST /api/catalog/reload (conflict check, no force),
+ * on a handle of its own: the loop thread owns o->store. */
 static void reload_on_hup(const cp_api_opts_t *o)
 {
     char err[512];
@@ -1283,12 +1477,14 @@ static void reload_on_hup(const cp_api_opts_t *o)
         SY_WARN("msg=\"SIGHUP: cannot open the store\" err=\"%s\"", err);
         return;
     }
-    if (cp_catalog_load_file(s, o->catalog_path, err, sizeof(err)) != 0) {
-        SY_WARN("msg=\"catalog rejected\" file=%s err=\"%s\"", o->catalog_path, err);
-    } else if (cp_store_snapshot_version(s, &version, err, sizeof(err)) == 0) {
+    /* the same rule as POST /api/catalog/reload: an import with the conflict check, never forced */
+    cp_catalog_import_opts_t io = {.source = "sighup"};
+    cJSON *rep = NULL;
+    int rc = cp_catalog_import_file(s, o->catalog_path, &io, &rep, err, sizeof(err));
+    log_import(rc, rep, "sighup", o->catalog_path, err);
+    cJSON_Delete(rep);
+    if (rc == 0 && cp_store_snapshot_version(s, &version, err, sizeof(err)) == 0)
         cp_bus_notify(version);
-        SY_INFO("msg=\"catalog loaded\" file=%s version=%llu", o->catalog_path, (unsigned long long)version);
-    }
     cp_store_close(s);
 }
 

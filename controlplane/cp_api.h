@@ -11,7 +11,10 @@
  *   GET  /api/keys/{id}                    PATCH /api/keys/{id} {"name","allowed_models","budget_usd","rpm","tpm","expires_at"}
  *   GET  /api/providers                    (health and last probe included)
  *   GET  /api/models                       GET|PATCH /api/models/{id}
- *   POST /api/catalog/reload               re-reads the catalog file
+ *   GET  /api/catalog/status               the file vs the last import, fields edited since
+ *   POST /api/catalog/import[?force=true&dry_run=true] {"force","dry_run","catalog"}  (re-)import
+ *   POST /api/catalog/reload[?force=true]  the same import from the configured file
+ *   GET  /api/aliases                      GET|PUT {"model"}|DELETE /api/aliases/{alias}
  *   GET  /api/nodes
  *   GET  /api/workspaces/{id}/balance      GET /api/workspaces/{id}/ledger?limit=&before=
  *   POST /api/workspaces/{id}/credits {"amount_usd","reference","note"}   (admin grant, idempotent)
@@ -28,7 +31,7 @@
  * creates it; the store keeps its SHA-256 and a display prefix.
  *
  * cp_api_run blocks: it blocks SIGTERM/SIGINT/SIGHUP in the calling thread (the loop thread
- * inherits the mask), runs the loop on its own thread, reloads the catalog on SIGHUP (on a
+ * inherits the mask), runs the loop on its own thread, re-imports the catalog on SIGHUP (on a
  * store handle of its own) and returns 0 after SIGTERM or SIGINT,
  * or -1 if it could not start. The store handle is used only from the loop thread while
  * cp_api_run runs.

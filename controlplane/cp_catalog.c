@@ -9,6 +9,7 @@
 
 #include "sy_catalog.h"
 #include "sy_hash.h"
+#include "sy_log.h"
 #include "sy_json.h"
 #include "sy_money.h"
 #include "sy_util.h"
@@ -26,6 +27,12 @@ enum {
     ST_KEY,
     ST_KEY_BY_HASH,
     ST_META,
+    ST_MODEL_ROW,
+    ST_MODEL_ID,
+    ST_EDITS,
+    ST_EDITS_CLEAR,
+    ST_ALIAS,
+    ST_ALIAS_GET,
     ST_COUNT
 };
 
@@ -62,7 +69,22 @@ static const char *const sql[ST_COUNT] = {
                "tpm = CASE WHEN ?10 IS NULL THEN tpm ELSE NULLIF(?10, 0) END",
     [ST_KEY_BY_HASH] = "SELECT id FROM api_keys WHERE sha256 = ?1",
     [ST_META] = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    [ST_MODEL_ROW] = "SELECT upstream, input_per_m_nano, output_per_m_nano, context_window, caps, tiers, "
+                     "quality, provider_id "
+                     "FROM models WHERE id = ?1",
+    [ST_MODEL_ID] = "SELECT 1 FROM models WHERE id = ?1",
+    [ST_EDITS] = "SELECT field FROM catalog_edits WHERE kind = ?1 AND id = ?2 ORDER BY field",
+    [ST_EDITS_CLEAR] = "DELETE FROM catalog_edits WHERE kind = ?1 AND id = ?2",
+    [ST_ALIAS] = "INSERT INTO model_aliases (alias, model_id) VALUES (?1, ?2) "
+                 "ON CONFLICT (alias) DO UPDATE SET model_id = excluded.model_id",
+    [ST_ALIAS_GET] = "SELECT model_id FROM model_aliases WHERE alias = ?1",
 };
+
+/* What one import did, per section: rows it created, rows whose stored values it changed, and
+ * rows it named without changing anything. */
+typedef struct {
+    unsigned created, changed, unchanged;
+} count_t;
 
 typedef struct {
     cp_store_t *store;
@@ -75,6 +97,9 @@ typedef struct {
      * file, which outlives the load): duplicate detection in O(n), not O(n^2) */
     const char **seen;
     size_t seen_mask;
+    /* conflicts with admin edits: [{"kind","id","fields":[{"field","db","file"}]}] */
+    cJSON *conflicts;
+    count_t providers, models, aliases, workspaces, keys;
 } load_t;
 
 /* Same rule as the data plane's identifiers: they appear in URLs, headers and logs, so
@@ -363,6 +388,230 @@ static int load_routing(load_t *l, const cJSON *root)
     return run(l, ST_META, "routing");
 }
 
+/* The compact JSON text of v, "" for none (cJSON_PrintUnformatted, as every writer stores it). */
+static char *json_text(const cJSON *v)
+{
+    return v == NULL || cJSON_IsNull(v) ? NULL : cJSON_PrintUnformatted(v);
+}
+
+/* Adds {"field","db","file"} to `fields` (created on first use). */
+static void diff_add(cJSON **fields, const char *field, const char *db, const char *file)
+{
+    if (*fields == NULL)
+        *fields = cJSON_CreateArray();
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "field", field);
+    if (db)
+        cJSON_AddStringToObject(f, "db", db);
+    else
+        cJSON_AddNullToObject(f, "db");
+    if (file)
+        cJSON_AddStringToObject(f, "file", file);
+    else
+        cJSON_AddNullToObject(f, "file");
+    cJSON_AddItemToArray(*fields, f);
+}
+
+/* The fields of (kind, id) an admin edited through the API since the last import that named
+ * the row, as a NULL-terminated list of strdup'ed names in *out (free with free_fields). */
+static int edited_fields(load_t *l, const char *kind, const char *id, char ***out)
+{
+    sqlite3_stmt *st = l->st[ST_EDITS];
+    size_t n = 0, cap = 8;
+    char **v = calloc(cap + 1, sizeof(*v));
+    *out = NULL;
+    if (v == NULL)
+        return sy_errf(l->err, l->errlen, "out of memory");
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            char **w = realloc(v, (cap * 2 + 1) * sizeof(*v));
+            if (w == NULL)
+                break;
+            v = w;
+            cap *= 2;
+        }
+        v[n++] = strdup((const char *)sqlite3_column_text(st, 0));
+        v[n] = NULL;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    *out = v;
+    if (rc != SQLITE_DONE)
+        return sy_errf(l->err, l->errlen, "catalog edits: %s", sqlite3_errmsg(l->db));
+    return 0;
+}
+
+static void free_fields(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+static int has_field(char *const *v, const char *f)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        if (strcmp(v[i], f) == 0)
+            return 1;
+    return 0;
+}
+
+/* After comparing a row the file names: counts it, records a conflict when a field an admin
+ * edited differs from the file (`diffs` = every differing field), and clears the row's edit
+ * marks (the file covers the row from now on; without force a conflict rolls all of it back). */
+static int settle_row(load_t *l, const char *kind, const char *id, int existed, cJSON *diffs, count_t *c)
+{
+    char **edited = NULL;
+    int rc = edited_fields(l, kind, id, &edited);
+    cJSON *conflict_fields = NULL;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, diffs)
+    {
+        const char *f = cJSON_GetObjectItemCaseSensitive(d, "field")->valuestring;
+        if (has_field(edited, f))
+            cJSON_AddItemToArray(conflict_fields ? conflict_fields : (conflict_fields = cJSON_CreateArray()),
+                                 cJSON_Duplicate(d, 1));
+    }
+    free_fields(edited);
+    if (conflict_fields != NULL) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "kind", kind);
+        cJSON_AddStringToObject(o, "id", id);
+        cJSON_AddItemToObject(o, "fields", conflict_fields);
+        cJSON_AddItemToArray(l->conflicts, o);
+    }
+    if (!existed)
+        c->created++;
+    else if (cJSON_GetArraySize(diffs) > 0)
+        c->changed++;
+    else
+        c->unchanged++;
+    if (rc != 0)
+        return -1;
+    sqlite3_stmt *st = l->st[ST_EDITS_CLEAR];
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    return run(l, ST_EDITS_CLEAR, "catalog edits");
+}
+
+/* Compares a model of the file with its stored row (if any) field by field, under the names the
+ * admin API uses, then settles it (settle_row). */
+static int model_compare(load_t *l, const char *id, const char *provider, const char *upstream, sy_nano_t in,
+                         sy_nano_t out, uint32_t cw, uint32_t caps, const cJSON *tiers, const cJSON *quality,
+                         const char *where)
+{
+    sqlite3_stmt *st = l->st[ST_MODEL_ROW];
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    cJSON *diffs = cJSON_CreateArray();
+    int existed = rc == SQLITE_ROW;
+    if (existed) {
+        char a[32], b[32];
+        const char *db_up = (const char *)sqlite3_column_text(st, 0);
+        if (strcmp(db_up ? db_up : "", upstream) != 0)
+            diff_add(&diffs, "upstream", db_up, upstream);
+        if (sqlite3_column_int64(st, 1) != in) {
+            sy_money_format_usd(sqlite3_column_int64(st, 1), a);
+            sy_money_format_usd(in, b);
+            diff_add(&diffs, "input_per_m", a, b);
+        }
+        if (sqlite3_column_int64(st, 2) != out) {
+            sy_money_format_usd(sqlite3_column_int64(st, 2), a);
+            sy_money_format_usd(out, b);
+            diff_add(&diffs, "output_per_m", a, b);
+        }
+        if (sqlite3_column_int64(st, 3) != (int64_t)cw) {
+            snprintf(a, sizeof(a), "%lld", (long long)sqlite3_column_int64(st, 3));
+            snprintf(b, sizeof(b), "%u", cw);
+            diff_add(&diffs, "context_window", a, b);
+        }
+        if (sqlite3_column_int64(st, 4) != (int64_t)caps) {
+            cJSON *x = cp_catalog_caps_json((uint32_t)sqlite3_column_int64(st, 4)),
+                  *y = cp_catalog_caps_json(caps);
+            char *xs = cJSON_PrintUnformatted(x), *ys = cJSON_PrintUnformatted(y);
+            diff_add(&diffs, "capabilities", xs, ys);
+            cJSON_free(xs);
+            cJSON_free(ys);
+            cJSON_Delete(x);
+            cJSON_Delete(y);
+        }
+        char *t = json_text(tiers);
+        const char *db_t = (const char *)sqlite3_column_text(st, 5);
+        if (strcmp(db_t ? db_t : "[]", t ? t : "[]") != 0)
+            diff_add(&diffs, "tiers", db_t ? db_t : "[]", t ? t : "[]");
+        cJSON_free(t);
+        char *q = json_text(quality);
+        const char *db_q = (const char *)sqlite3_column_text(st, 6);
+        if ((db_q == NULL) != (q == NULL) || (q && strcmp(db_q, q) != 0))
+            diff_add(&diffs, "quality", db_q, q);
+        cJSON_free(q);
+        const char *db_p = (const char *)sqlite3_column_text(st, 7);
+        if (strcmp(db_p ? db_p : "", provider) != 0)
+            diff_add(&diffs, "provider", db_p, provider);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        cJSON_Delete(diffs);
+        return sy_errf(l->err, l->errlen, "%s: %s", where, sqlite3_errmsg(l->db));
+    }
+    rc = settle_row(l, "model", id, existed, diffs, &l->models);
+    cJSON_Delete(diffs);
+    return rc;
+}
+
+/* The top-level `aliases` object: {"alias": "model id"}. Loaded after the models, so a target
+ * may be a model of the same file or one stored earlier; an alias may not equal a model id. */
+static int load_aliases(load_t *l, const cJSON *obj)
+{
+    if (obj == NULL || cJSON_IsNull(obj))
+        return 0;
+    if (sy_catalog_aliases(obj, l->err, l->errlen) != 0 || seen_reset(l, obj) != 0)
+        return -1;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, obj)
+    {
+        char where[200];
+        const char *alias = e->string, *target = e->valuestring;
+        snprintf(where, sizeof(where), "alias %.128s", alias);
+        if (seen_before(l, alias))
+            return sy_errf(l->err, l->errlen, "%s: duplicate alias", where);
+        int found = exists(l, ST_MODEL_ID, alias, where);
+        if (found != 0)
+            return found < 0 ? -1 : sy_errf(l->err, l->errlen, "%s: collides with a model id", where);
+        found = exists(l, ST_MODEL_ID, target, where);
+        if (found <= 0)
+            return found < 0 ? -1 : sy_errf(l->err, l->errlen, "%s: unknown model '%.128s'", where, target);
+        sqlite3_stmt *st = l->st[ST_ALIAS_GET];
+        sqlite3_bind_text(st, 1, alias, -1, SQLITE_TRANSIENT);
+        int rc = sqlite3_step(st);
+        char *db = rc == SQLITE_ROW ? strdup((const char *)sqlite3_column_text(st, 0)) : NULL;
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return sy_errf(l->err, l->errlen, "%s: %s", where, sqlite3_errmsg(l->db));
+        cJSON *diffs = cJSON_CreateArray();
+        if (db == NULL || strcmp(db, target) != 0)
+            diff_add(&diffs, "model", db, target);
+        /* an alias an admin deleted has no row but keeps its mark: the file re-creating it is a
+         * conflict like any other edit */
+        rc = settle_row(l, "alias", alias, db != NULL, diffs, &l->aliases);
+        free(db);
+        cJSON_Delete(diffs);
+        if (rc != 0)
+            return -1;
+        st = l->st[ST_ALIAS];
+        sqlite3_bind_text(st, 1, alias, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, target, -1, SQLITE_TRANSIENT);
+        if (run(l, ST_ALIAS, where) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int load_providers(load_t *l, const cJSON *arr)
 {
     if (seen_reset(l, arr) != 0)
@@ -396,6 +645,13 @@ static int load_providers(load_t *l, const cJSON *arr)
             return sy_errf(l->err, l->errlen, "%s: invalid ca_file", where);
         if (env && sy_has_ctl(env, strlen(env)))
             return sy_errf(l->err, l->errlen, "%s: invalid api_key_env", where);
+        int existed = exists(l, ST_PROVIDER_EXISTS, id, where);
+        if (existed < 0)
+            return -1;
+        if (existed)
+            l->providers.changed++;
+        else
+            l->providers.created++;
         /* stored as written (trailing slashes included): the data plane normalises it */
         sqlite3_stmt *st = l->st[ST_PROVIDER];
         sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -453,6 +709,10 @@ static int load_models(load_t *l, const cJSON *arr)
             return -1;
         if (!found)
             return sy_errf(l->err, l->errlen, "%s: unknown provider '%s'", where, provider);
+        const cJSON *quality = cJSON_GetObjectItemCaseSensitive(e, "quality");
+        if (sy_catalog_quality(quality, where, l->err, l->errlen) != 0 ||
+            model_compare(l, id, provider, upstream, in, out, (uint32_t)cw, caps, tiers, quality, where) != 0)
+            return -1;
         sqlite3_stmt *st = l->st[ST_MODEL];
         sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, provider, -1, SQLITE_TRANSIENT);
@@ -465,9 +725,7 @@ static int load_models(load_t *l, const cJSON *arr)
             return -1;
         if (tiers == NULL)
             sqlite3_bind_text(st, 8, "[]", -1, SQLITE_STATIC);
-        const cJSON *quality = cJSON_GetObjectItemCaseSensitive(e, "quality");
-        if (sy_catalog_quality(quality, where, l->err, l->errlen) != 0 || bind_json(l, st, 9, quality) != 0 ||
-            run(l, ST_MODEL, where) != 0)
+        if (bind_json(l, st, 9, quality) != 0 || run(l, ST_MODEL, where) != 0)
             return -1;
     }
     return 0;
@@ -499,6 +757,13 @@ static int load_workspaces(load_t *l, const cJSON *arr)
         snprintf(where, sizeof(where), "workspace %s", id);
         if (seen_before(l, id))
             return sy_errf(l->err, l->errlen, "%s: duplicate id", where);
+        int existed = exists(l, ST_WORKSPACE_EXISTS, id, where);
+        if (existed < 0)
+            return -1;
+        if (existed)
+            l->workspaces.changed++;
+        else
+            l->workspaces.created++;
         sqlite3_stmt *st = l->st[ST_WORKSPACE];
         sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
         if (name)
@@ -568,6 +833,10 @@ static int load_keys(load_t *l, const cJSON *arr)
         sqlite3_bind_blob(st, 1, sha, sizeof(sha), SQLITE_TRANSIENT);
         int rc = sqlite3_step(st);
         int clash = rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), id) != 0;
+        if (rc == SQLITE_ROW && !clash)
+            l->keys.changed++;
+        else if (rc == SQLITE_DONE)
+            l->keys.created++;
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
         if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -608,10 +877,70 @@ static const cJSON *section(load_t *l, const cJSON *root, const char *name, int 
     return v;
 }
 
-int cp_catalog_load_json(cp_store_t *s, const char *json, size_t len, char *err, size_t errlen)
+static cJSON *count_json(const count_t *c)
 {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "created", c->created);
+    cJSON_AddNumberToObject(o, "changed", c->changed);
+    cJSON_AddNumberToObject(o, "unchanged", c->unchanged);
+    return o;
+}
+
+/* Appends the import's record (catalog_imports) inside the open transaction; the version it
+ * names is the one cp_store_commit_write is about to produce. */
+static int record_import(load_t *l, const char *sha_hex, const cp_catalog_import_opts_t *o, cJSON *report,
+                         uint64_t version)
+{
+    char *summary = cJSON_PrintUnformatted(report);
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (summary == NULL) {
+        sy_errf(l->err, l->errlen, "out of memory");
+        goto out;
+    }
+    if (cp_store_prepare(l->store,
+                         "INSERT INTO catalog_imports (at_ms, sha256, source, forced, version, summary) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                         &st, l->err, l->errlen) != 0)
+        goto out;
+    sqlite3_bind_int64(st, 1, cp_catalog_now_ms());
+    sqlite3_bind_text(st, 2, sha_hex, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, o->source ? o->source : "load", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, o->force ? 1 : 0);
+    sqlite3_bind_int64(st, 5, (int64_t)version);
+    sqlite3_bind_text(st, 6, summary, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        sy_errf(l->err, l->errlen, "record import: %s", sqlite3_errmsg(l->db));
+    else
+        rc = 0;
+out:
+    sqlite3_finalize(st);
+    cJSON_free(summary);
+    return rc;
+}
+
+int64_t cp_catalog_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int cp_catalog_import(cp_store_t *s, const char *json, size_t len, const cp_catalog_import_opts_t *o,
+                      cJSON **report, char *err, size_t errlen)
+{
+    static const cp_catalog_import_opts_t defaults = {.source = "load"};
     load_t l = {.store = s, .db = cp_store_db(s), .now = (int64_t)time(NULL), .err = err, .errlen = errlen};
     int rc = -1, bad = 0;
+    cJSON *rep = NULL;
+    if (o == NULL)
+        o = &defaults;
+    if (report)
+        *report = NULL;
+    uint8_t sha[SY_SHA256_LEN];
+    char sha_hex[2 * SY_SHA256_LEN + 1];
+    sy_sha256(json, len, sha);
+    sy_hex(sha, sizeof(sha), sha_hex);
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (root == NULL) {
         const char *at = cJSON_GetErrorPtr();
@@ -626,6 +955,7 @@ int cp_catalog_load_json(cp_store_t *s, const char *json, size_t len, char *err,
                 *workspaces = section(&l, root, "workspaces", &bad), *keys = section(&l, root, "keys", &bad);
     if (bad)
         goto out;
+    l.conflicts = cJSON_CreateArray();
 
     if (cp_store_begin_write(s, err, errlen) != 0)
         goto out;
@@ -633,8 +963,55 @@ int cp_catalog_load_json(cp_store_t *s, const char *json, size_t len, char *err,
         if (cp_store_prepare(s, sql[i], &l.st[i], err, errlen) != 0)
             goto rollback;
     /* Order matters: each section may reference the ones before it. */
-    if (load_settings(&l, root) != 0 || load_routing(&l, root) != 0 || load_providers(&l, providers) != 0 || load_models(&l, models) != 0 ||
+    if (load_settings(&l, root) != 0 || load_routing(&l, root) != 0 || load_providers(&l, providers) != 0 ||
+        load_models(&l, models) != 0 ||
+        load_aliases(&l, cJSON_GetObjectItemCaseSensitive(root, "aliases")) != 0 ||
         load_workspaces(&l, workspaces) != 0 || load_keys(&l, keys) != 0)
+        goto rollback;
+    /* a model of this file may have taken the name of an alias stored earlier */
+    sqlite3_stmt *st;
+    if (cp_store_prepare(s, "SELECT a.alias FROM model_aliases a JOIN models m ON m.id = a.alias LIMIT 1",
+                         &st, err, errlen) != 0)
+        goto rollback;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        sy_errf(err, errlen, "model %.128s: collides with an alias of the same name",
+                sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        goto rollback;
+    }
+    sqlite3_finalize(st);
+
+    uint64_t version = 0;
+    if (cp_store_snapshot_version(s, &version, err, errlen) != 0)
+        goto rollback;
+    version++; /* what cp_store_commit_write will make it */
+    rep = cJSON_CreateObject();
+    cJSON_AddStringToObject(rep, "sha256", sha_hex);
+    cJSON_AddStringToObject(rep, "source", o->source ? o->source : "load");
+    if (o->path)
+        cJSON_AddStringToObject(rep, "file", o->path);
+    cJSON_AddBoolToObject(rep, "forced", o->force != 0);
+    cJSON *counts = cJSON_AddObjectToObject(rep, "counts");
+    cJSON_AddItemToObject(counts, "providers", count_json(&l.providers));
+    cJSON_AddItemToObject(counts, "models", count_json(&l.models));
+    cJSON_AddItemToObject(counts, "aliases", count_json(&l.aliases));
+    cJSON_AddItemToObject(counts, "workspaces", count_json(&l.workspaces));
+    cJSON_AddItemToObject(counts, "keys", count_json(&l.keys));
+    int nconf = cJSON_GetArraySize(l.conflicts);
+    cJSON_AddItemToObject(rep, o->force ? "overwritten" : "conflicts", l.conflicts);
+    l.conflicts = NULL;
+    if (nconf > 0 && !o->force) {
+        sy_errf(err, errlen, "%d catalog row(s) edited through the admin API differ from the file", nconf);
+        rc = CP_CATALOG_CONFLICT;
+        goto rollback;
+    }
+    if (o->dry_run) {
+        cJSON_AddBoolToObject(rep, "dry_run", 1);
+        rc = 0;
+        goto rollback;
+    }
+    cJSON_AddNumberToObject(rep, "version", (double)version);
+    if (record_import(&l, sha_hex, o, rep, version) != 0)
         goto rollback;
     for (int i = 0; i < ST_COUNT; i++) { /* finalized before COMMIT, which they would not block anyway */
         sqlite3_finalize(l.st[i]);
@@ -648,12 +1025,29 @@ out:
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(l.st[i]);
     free(l.seen);
+    cJSON_Delete(l.conflicts);
     cJSON_Delete(root);
+    if (rc == -1) {
+        cJSON_Delete(rep);
+        rep = NULL;
+    }
+    if (report)
+        *report = rep;
+    else
+        cJSON_Delete(rep);
     return rc;
 }
 
-int cp_catalog_load_file(cp_store_t *s, const char *path, char *err, size_t errlen)
+int cp_catalog_load_json(cp_store_t *s, const char *json, size_t len, char *err, size_t errlen)
 {
+    int rc = cp_catalog_import(s, json, len, NULL, NULL, err, errlen);
+    return rc == 0 ? 0 : -1;
+}
+
+int cp_catalog_read_file(const char *path, char **out, size_t *len, char *err, size_t errlen)
+{
+    *out = NULL;
+    *len = 0;
     FILE *f = fopen(path, "rb");
     if (f == NULL)
         return sy_errf(err, errlen, "%s: %s", path, strerror(errno));
@@ -661,18 +1055,191 @@ int cp_catalog_load_file(cp_store_t *s, const char *path, char *err, size_t errl
     size_t n = buf ? fread(buf, 1, MAX_CATALOG_BYTES + 1, f) : 0;
     int rerr = ferror(f);
     fclose(f);
-    int rc = -1;
     if (buf == NULL)
-        sy_errf(err, errlen, "out of memory");
-    else if (rerr)
-        sy_errf(err, errlen, "%s: read error", path);
-    else if (n > MAX_CATALOG_BYTES)
-        sy_errf(err, errlen, "%s: larger than %u bytes", path, MAX_CATALOG_BYTES);
-    else if ((rc = cp_catalog_load_json(s, buf, n, err, errlen)) != 0) {
+        return sy_errf(err, errlen, "out of memory");
+    if (rerr || n > MAX_CATALOG_BYTES) {
+        free(buf);
+        return rerr ? sy_errf(err, errlen, "%s: read error", path)
+                    : sy_errf(err, errlen, "%s: larger than %u bytes", path, MAX_CATALOG_BYTES);
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+int cp_catalog_import_file(cp_store_t *s, const char *path, const cp_catalog_import_opts_t *o, cJSON **report,
+                           char *err, size_t errlen)
+{
+    char *buf;
+    size_t n;
+    if (report)
+        *report = NULL;
+    if (cp_catalog_read_file(path, &buf, &n, err, errlen) != 0)
+        return -1;
+    cp_catalog_import_opts_t oo = o ? *o : (cp_catalog_import_opts_t){.source = "load"};
+    oo.path = path;
+    int rc = cp_catalog_import(s, buf, n, &oo, report, err, errlen);
+    if (rc == -1) {
         char why[512];
         snprintf(why, sizeof(why), "%s", err);
         sy_errf(err, errlen, "%s: %s", path, why);
     }
     free(buf);
     return rc;
+}
+
+/* The newest catalog_imports row as {"id","at_ms","sha256","source","forced","version","summary"}
+ * into *out (NULL when the database has none). Inside a read or write transaction or not. */
+int cp_catalog_last_import(cp_store_t *s, cJSON **out, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    *out = NULL;
+    if (cp_store_prepare(s,
+                         "SELECT id, at_ms, sha256, source, forced, version, summary FROM catalog_imports "
+                         "ORDER BY id DESC LIMIT 1",
+                         &st, err, errlen) != 0)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "id", (double)sqlite3_column_int64(st, 0));
+        cJSON_AddNumberToObject(o, "at_ms", (double)sqlite3_column_int64(st, 1));
+        cJSON_AddStringToObject(o, "sha256", (const char *)sqlite3_column_text(st, 2));
+        cJSON_AddStringToObject(o, "source", (const char *)sqlite3_column_text(st, 3));
+        cJSON_AddBoolToObject(o, "forced", sqlite3_column_int(st, 4));
+        cJSON_AddNumberToObject(o, "version", (double)sqlite3_column_int64(st, 5));
+        cJSON *sum = cJSON_Parse((const char *)sqlite3_column_text(st, 6));
+        cJSON_AddItemToObject(o, "summary", sum ? sum : cJSON_CreateNull());
+        *out = o;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sy_errf(err, errlen, "catalog imports: %s", sqlite3_errmsg(cp_store_db(s)));
+    return 0;
+}
+
+int cp_catalog_status(cp_store_t *s, const char *path, cJSON **out, char *err, size_t errlen)
+{
+    cJSON *last = NULL, *o = cJSON_CreateObject();
+    *out = NULL;
+    if (cp_store_begin_read(s, err, errlen) != 0)
+        goto fail;
+    if (cp_catalog_last_import(s, &last, err, errlen) != 0) {
+        cp_store_end_read(s);
+        goto fail;
+    }
+    sqlite3_stmt *st;
+    if (cp_store_prepare(s, "SELECT kind, id, field, edited_ms FROM catalog_edits ORDER BY kind, id, field",
+                         &st, err, errlen) != 0) {
+        cp_store_end_read(s);
+        goto fail;
+    }
+    cJSON *edits = cJSON_CreateArray();
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "kind", (const char *)sqlite3_column_text(st, 0));
+        cJSON_AddStringToObject(e, "id", (const char *)sqlite3_column_text(st, 1));
+        cJSON_AddStringToObject(e, "field", (const char *)sqlite3_column_text(st, 2));
+        cJSON_AddNumberToObject(e, "edited_ms", (double)sqlite3_column_int64(st, 3));
+        cJSON_AddItemToArray(edits, e);
+    }
+    sqlite3_finalize(st);
+    cp_store_end_read(s);
+
+    cJSON_AddStringToObject(o, "source_of_truth", "database");
+    if (path) {
+        cJSON_AddStringToObject(o, "file", path);
+        char *buf, why[512];
+        size_t n;
+        if (cp_catalog_read_file(path, &buf, &n, why, sizeof(why)) == 0) {
+            uint8_t sha[SY_SHA256_LEN];
+            char hex[2 * SY_SHA256_LEN + 1];
+            sy_sha256(buf, n, sha);
+            sy_hex(sha, sizeof(sha), hex);
+            free(buf);
+            cJSON_AddStringToObject(o, "file_sha256", hex);
+            const cJSON *ls = last ? cJSON_GetObjectItemCaseSensitive(last, "sha256") : NULL;
+            cJSON_AddBoolToObject(o, "file_matches_last_import", ls && strcmp(ls->valuestring, hex) == 0);
+        } else {
+            cJSON_AddNullToObject(o, "file_sha256");
+            cJSON_AddStringToObject(o, "file_error", why);
+            cJSON_AddBoolToObject(o, "file_matches_last_import", 0);
+        }
+    } else {
+        cJSON_AddNullToObject(o, "file");
+    }
+    cJSON_AddItemToObject(o, "last_import", last ? last : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "edited_since_import", edits);
+    *out = o;
+    return 0;
+fail:
+    cJSON_Delete(o);
+    return -1;
+}
+
+int cp_catalog_start(cp_store_t *s, const char *path, char *err, size_t errlen)
+{
+    cJSON *last = NULL;
+    if (cp_catalog_last_import(s, &last, err, errlen) != 0)
+        return -1;
+    char *buf = NULL;
+    size_t n = 0;
+    char why[512];
+    if (cp_catalog_read_file(path, &buf, &n, why, sizeof(why)) != 0) {
+        if (last == NULL)
+            return sy_errf(err, errlen, "%s", why);
+        /* the database is the catalog: an unreadable file is worth a warning, not an outage */
+        SY_WARN("msg=\"catalog file unreadable; the database's catalog is served\" file=%s err=\"%s\"", path,
+                why);
+        cJSON_Delete(last);
+        return 0;
+    }
+    if (last == NULL) {
+        /* a fresh database (or one from before catalog imports were recorded): the initial import */
+        cJSON *rep = NULL;
+        cp_catalog_import_opts_t o = {.source = "start", .path = path};
+        int rc = cp_catalog_import(s, buf, n, &o, &rep, err, errlen);
+        free(buf);
+        if (rc != 0) {
+            cJSON_Delete(rep);
+            if (rc == -1) {
+                snprintf(why, sizeof(why), "%s", err);
+                sy_errf(err, errlen, "%s: %s", path, why);
+            }
+            return -1;
+        }
+        char *txt = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(rep, "counts"));
+        SY_INFO("msg=\"catalog imported\" source=start file=%s sha256=%s version=%.0f counts=%s", path,
+                cJSON_GetObjectItemCaseSensitive(rep, "sha256")->valuestring,
+                cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(rep, "version")), txt ? txt : "{}");
+        cJSON_free(txt);
+        cJSON_Delete(rep);
+        return 0;
+    }
+    uint8_t sha[SY_SHA256_LEN];
+    char hex[2 * SY_SHA256_LEN + 1];
+    sy_sha256(buf, n, sha);
+    sy_hex(sha, sizeof(sha), hex);
+    free(buf);
+    const char *imported = cJSON_GetObjectItemCaseSensitive(last, "sha256")->valuestring;
+    double at = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(last, "at_ms"));
+    double ver = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(last, "version"));
+    if (strcmp(imported, hex) == 0)
+        SY_INFO(
+            "msg=\"catalog file unchanged since the last import; the database's catalog is served\" file=%s "
+            "sha256=%s imported_at_ms=%.0f import_version=%.0f",
+            path, hex, at, ver);
+    else
+        SY_WARN("msg=\"catalog file differs from the last import; not applied\" file=%s sha256=%s "
+                "imported_sha256=%s imported_at_ms=%.0f import_version=%.0f "
+                "hint=\"POST /api/catalog/import to apply it (GET /api/catalog/status)\"",
+                path, hex, imported, at, ver);
+    cJSON_Delete(last);
+    return 0;
+}
+
+int cp_catalog_load_file(cp_store_t *s, const char *path, char *err, size_t errlen)
+{
+    int rc = cp_catalog_import_file(s, path, NULL, NULL, err, errlen);
+    return rc == 0 ? 0 : -1;
 }

@@ -157,6 +157,18 @@ static int model_row(build_t *b, sqlite3_stmt *st, Switchyard__Snapshot *pb)
     return col_strings(b, st, 7, &m->tiers, &m->n_tiers);
 }
 
+static int alias_row(build_t *b, sqlite3_stmt *st, Switchyard__Snapshot *pb)
+{
+    Switchyard__ModelAlias *a = zalloc(b, sizeof(*a));
+    if (a == NULL)
+        return -1;
+    switchyard__model_alias__init(a);
+    a->alias = col_str(b, st, 0);
+    a->model = col_str(b, st, 1);
+    pb->aliases[pb->n_aliases++] = a;
+    return b->oom ? -1 : 0;
+}
+
 /* meta.routing (the catalog's `routing` section as stored by cp_catalog) into the snapshot. */
 static int routing(build_t *b, Switchyard__Snapshot *pb)
 {
@@ -384,17 +396,19 @@ static int shares(build_t *b, Switchyard__Snapshot *pb, int64_t now_ms)
 
 static int read_all(build_t *b, Switchyard__Snapshot *pb)
 {
-    size_t np, nm, nw, nk;
+    size_t np, nm, nw, nk, na;
     if (cp_store_snapshot_version(b->store, &pb->version, b->err, b->errlen) != 0 ||
         count_rows(b, "SELECT count(*) FROM providers", &np) != 0 ||
         count_rows(b, "SELECT count(*) FROM models", &nm) != 0 ||
         count_rows(b, "SELECT count(*) FROM workspaces", &nw) != 0 ||
-        count_rows(b, "SELECT count(*) FROM api_keys", &nk) != 0)
+        count_rows(b, "SELECT count(*) FROM api_keys", &nk) != 0 ||
+        count_rows(b, "SELECT count(*) FROM model_aliases", &na) != 0)
         return -1;
     pb->providers = zalloc(b, np * sizeof(void *));
     pb->models = zalloc(b, nm * sizeof(void *));
     pb->workspaces = zalloc(b, nw * sizeof(void *));
     pb->keys = zalloc(b, nk * sizeof(void *));
+    pb->aliases = zalloc(b, na * sizeof(void *));
     if (b->oom)
         return sy_errf(b->err, b->errlen, "out of memory");
     if (each_row(b, pb, "SELECT id, kind, base_url, api_key_env, ca_file, health FROM providers ORDER BY id",
@@ -413,7 +427,9 @@ static int read_all(build_t *b, Switchyard__Snapshot *pb)
                  "k.budget_nano, k.rpm, "
                  "k.tpm, COALESCE(s.spent_nano, 0) FROM api_keys k LEFT JOIN key_spend s ON s.key_id = k.id "
                  "ORDER BY k.id",
-                 nk, &pb->n_keys, key_row) != 0)
+                 nk, &pb->n_keys, key_row) != 0 ||
+        each_row(b, pb, "SELECT alias, model_id FROM model_aliases ORDER BY alias", na, &pb->n_aliases,
+                 alias_row) != 0)
         return -1;
     if (settings(b, pb) != 0 || shares(b, pb, pb->created_at_ms) != 0)
         return -1;

@@ -183,6 +183,33 @@ static const char *const migrations[] = {
     /* 6: per-node shares of a balance (cp_snapshot.c) sum each node's recent spend by arrival
      * time at every snapshot build; without this index that is a scan of the whole table. */
     "CREATE INDEX usage_received ON usage(received_ms);",
+    /* 7: the database is the catalog's source of truth (docs/controlplane.md, "Catalog: the
+     * database is the truth"). catalog_imports is the append-only record of every import of the
+     * catalog file (what, when, the version it produced, what it changed or overwrote);
+     * catalog_edits marks each catalog field an admin changed through the API since the last
+     * import that covered it, so a re-import can refuse to overwrite it silently; model_aliases
+     * are other names for catalog models. */
+    "CREATE TABLE catalog_imports ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  at_ms INTEGER NOT NULL,"
+    "  sha256 TEXT NOT NULL CHECK (length(sha256) = 64),"
+    "  source TEXT NOT NULL,"
+    "  forced INTEGER NOT NULL DEFAULT 0 CHECK (forced IN (0, 1)),"
+    "  version INTEGER NOT NULL,"
+    "  summary TEXT NOT NULL CHECK (json_valid(summary))"
+    ") STRICT;"
+    "CREATE TABLE catalog_edits ("
+    "  kind TEXT NOT NULL CHECK (kind IN ('provider', 'model', 'alias')),"
+    "  id TEXT NOT NULL,"
+    "  field TEXT NOT NULL,"
+    "  edited_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (kind, id, field)"
+    ") STRICT;"
+    "CREATE TABLE model_aliases ("
+    "  alias TEXT PRIMARY KEY,"
+    "  model_id TEXT NOT NULL REFERENCES models(id)"
+    ") STRICT;"
+    "CREATE INDEX model_aliases_model ON model_aliases(model_id);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -42,7 +42,11 @@ static void usage(FILE *f)
     fprintf(f, "usage: switchyard-cp --db FILE --catalog FILE [options]\n"
                "       switchyard-cp --check-db FILE\n"
                "  --db FILE           SQLite database (created if missing)\n"
-               "  --catalog FILE      catalog file loaded (upserted) at start (docs/config.md)\n"
+               "  --catalog FILE      catalog file (docs/config.md): imported at start into a database that\n"
+               "                      has none; later starts apply nothing (the database is the catalog)\n"
+               "                      and warn when the file differs from the last import\n"
+               "  --import-catalog[=force]  import FILE at start anyway; refuses (exit 1) when it would\n"
+               "                      overwrite fields edited through the admin API, unless =force\n"
                "  --listen HOST:PORT  admin API address (default 127.0.0.1:8081; port 0 = any free port)\n"
                "  --port-file FILE    write the bound port here once listening\n"
                "  --log-level LEVEL   debug|info|warn|error|off (default info)\n"
@@ -70,7 +74,7 @@ int main(int argc, char **argv)
     static char host[256] = "127.0.0.1";
     cp_api_opts_t o = {.host = host, .port = 8081, .max_body_bytes = 64 * 1024};
     const char *db = NULL, *catalog = NULL, *bus_pub = NULL, *bus_rep = NULL, *check = NULL;
-    int drop_notices = 0;
+    int drop_notices = 0, import_catalog = 0, import_force = 0;
     cp_probe_opts_t probe = {.rise = 2, .fall = 3};
     static const struct option longopts[] = {{"db", required_argument, NULL, 'd'},
                                              {"catalog", required_argument, NULL, 'c'},
@@ -86,6 +90,7 @@ int main(int argc, char **argv)
                                              {"probe-fall", required_argument, NULL, 'f'},
                                              {"stripe-api-base", required_argument, NULL, 'S'},
                                              {"stripe-timeout-ms", required_argument, NULL, 'T'},
+                                             {"import-catalog", optional_argument, NULL, 'I'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int ch;
@@ -165,6 +170,14 @@ int main(int argc, char **argv)
             o.stripe_timeout_ms = v;
             break;
         }
+        case 'I':
+            if (optarg != NULL && strcmp(optarg, "force") != 0) {
+                fprintf(stderr, "switchyard-cp: --import-catalog takes no value or =force\n");
+                return 2;
+            }
+            import_catalog = 1;
+            import_force = optarg != NULL;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -210,14 +223,30 @@ int main(int argc, char **argv)
         SY_ERROR("msg=\"cannot open the store\" db=%s err=\"%s\"", db, err);
         return 1;
     }
-    if (cp_catalog_load_file(store, catalog, err, sizeof(err)) != 0) {
+    if (import_catalog) {
+        cp_catalog_import_opts_t io = {.source = "flag", .force = import_force};
+        cJSON *rep = NULL;
+        int irc = cp_catalog_import_file(store, catalog, &io, &rep, err, sizeof(err));
+        char *txt = rep ? cJSON_PrintUnformatted(rep) : NULL;
+        if (irc != 0)
+            SY_ERROR("msg=\"--import-catalog refused\" file=%s err=\"%s\" report=%s", catalog, err,
+                     txt ? txt : "{}");
+        else
+            SY_INFO("msg=\"catalog imported\" source=flag file=%s report=%s", catalog, txt ? txt : "{}");
+        cJSON_free(txt);
+        cJSON_Delete(rep);
+        if (irc != 0) {
+            cp_store_close(store);
+            return 1;
+        }
+    } else if (cp_catalog_start(store, catalog, err, sizeof(err)) != 0) {
         SY_ERROR("msg=\"catalog rejected\" file=%s err=\"%s\"", catalog, err);
         cp_store_close(store);
         return 1;
     }
     uint64_t version = 0;
     cp_store_snapshot_version(store, &version, err, sizeof(err));
-    SY_INFO("msg=\"catalog loaded\" file=%s version=%llu", catalog, (unsigned long long)version);
+    SY_INFO("msg=\"catalog ready\" file=%s version=%llu", catalog, (unsigned long long)version);
 
     if (drop_notices) {
         SY_WARN("msg=\"--bus-drop-notices: no version notices will be published (test-only fault)\"");

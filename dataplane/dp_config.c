@@ -302,6 +302,23 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
         pb->models[pb->n_models++] = m;
     }
 
+    /* aliases: {"alias": "model id"}; names and targets are checked by dp_snapshot_build, the
+     * same rules as the control plane's import (sy_catalog_alias_name_ok) */
+    const cJSON *aliases = cJSON_GetObjectItemCaseSensitive(root, "aliases");
+    if (sy_catalog_aliases(aliases, c->err, c->errlen) != 0)
+        return -1;
+    if (cJSON_IsObject(aliases)) {
+        pb->aliases = cz(c, (size_t)cJSON_GetArraySize(aliases) * sizeof(void *));
+        cJSON_ArrayForEach(e, aliases)
+        {
+            Switchyard__ModelAlias *a = cz(c, sizeof(*a));
+            switchyard__model_alias__init(a);
+            a->alias = cstr(c, e->string);
+            a->model = cstr(c, e->valuestring);
+            pb->aliases[pb->n_aliases++] = a;
+        }
+    }
+
     pb->workspaces = cz(c, (size_t)cJSON_GetArraySize(workspaces) * sizeof(void *));
     cJSON_ArrayForEach(e, workspaces)
     {

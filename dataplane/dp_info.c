@@ -1,5 +1,6 @@
 /*
- * Informational endpoints: the model list (OpenAI shape plus catalog fields) and /metrics.
+ * Informational endpoints: the model list (OpenAI shape plus catalog fields; each alias is an
+ * entry of its own with "alias_of" naming the catalog id) and /metrics.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,15 @@ static cJSON *model_json(const dp_model_t *m)
     sy_money_format_usd(m->output_per_m, price);
     cJSON_AddStringToObject(o, "output_per_m", price);
     cJSON_AddStringToObject(o, "health", health_names[m->provider->health < 4 ? m->provider->health : 0]);
+    return o;
+}
+
+/* An alias is listed as a model of its own, with the target's fields and "alias_of". */
+static cJSON *alias_json(const dp_alias_t *a)
+{
+    cJSON *o = model_json(a->model);
+    cJSON_ReplaceItemInObjectCaseSensitive(o, "id", cJSON_CreateString(a->alias));
+    cJSON_AddStringToObject(o, "alias_of", a->model->id);
     return o;
 }
 
@@ -180,7 +190,8 @@ void dp_info_models(dp_req_t *r, const char *id, size_t idlen)
             dp_respond_error(r, SY_E_MODEL_NOT_FOUND, "The model does not exist or this key may not use it", "model");
             return;
         }
-        respond_json(r, model_json(m));
+        const dp_alias_t *a = dp_snapshot_find_alias(s, id, idlen);
+        respond_json(r, a && a->model == m ? alias_json(a) : model_json(m));
         return;
     }
     cJSON *root = cJSON_CreateObject();
@@ -189,6 +200,9 @@ void dp_info_models(dp_req_t *r, const char *id, size_t idlen)
     for (size_t i = 0; i < s->nmodels; i++)
         if (dp_key_allows(r->key, &s->models[i]))
             cJSON_AddItemToArray(data, model_json(&s->models[i]));
+    for (size_t i = 0; i < s->naliases; i++)
+        if (dp_key_allows(r->key, s->aliases[i].model))
+            cJSON_AddItemToArray(data, alias_json(&s->aliases[i]));
     if (key_may_route(r)) {
         for (size_t i = 0; i < sizeof(route_forms) / sizeof(route_forms[0]); i++)
             cJSON_AddItemToArray(data, form_json(route_forms[i].id, route_forms[i].objective, route_forms[i].what, NULL));

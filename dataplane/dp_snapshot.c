@@ -300,6 +300,34 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
         s->nmodels++;
     }
 
+    /* aliases: other names of catalog models (never of another alias, never a model's own name) */
+    s->alias_mask = pow2_at_least(pb->n_aliases * 2) - 1;
+    s->alias_index = pool_calloc(pool, s->alias_mask + 1, sizeof(*s->alias_index));
+    s->aliases = pool_calloc(pool, pb->n_aliases, sizeof(dp_alias_t));
+    for (size_t i = 0; i < pb->n_aliases; i++) {
+        const Switchyard__ModelAlias *a = pb->aliases[i];
+        dp_alias_t *d = &s->aliases[i];
+        if (!sy_catalog_alias_name_ok(a->alias))
+            return sy_errf(err, errlen, "alias %zu: invalid name", i);
+        size_t len = strlen(a->alias);
+        if (dp_snapshot_find_alias(s, a->alias, len) != NULL)
+            return sy_errf(err, errlen, "alias %s: duplicate", a->alias);
+        if (dp_snapshot_find_model(s, a->alias, len) != NULL)
+            return sy_errf(err, errlen, "alias %s: collides with a model id", a->alias);
+        const dp_model_t *m = dp_snapshot_find_model(s, a->model, strlen(a->model));
+        if (m == NULL || strcmp(m->id, a->model) != 0)
+            return sy_errf(err, errlen, "alias %s: unknown model '%.128s'", a->alias, a->model);
+        d->alias = pool_strdup(pool, a->alias);
+        d->model = m;
+        for (size_t j = fnv1a(d->alias, len) & s->alias_mask;; j = (j + 1) & s->alias_mask) {
+            if (s->alias_index[j] == NULL) {
+                s->alias_index[j] = d;
+                break;
+            }
+        }
+        s->naliases++;
+    }
+
     s->workspaces = pool_calloc(pool, pb->n_workspaces, sizeof(dp_workspace_t));
     for (size_t i = 0; i < pb->n_workspaces; i++) {
         const Switchyard__Workspace *w = pb->workspaces[i];
@@ -482,10 +510,25 @@ const dp_model_t *dp_snapshot_find_model(const dp_snapshot_t *s, const char *nam
     for (size_t i = fnv1a(name, len) & s->model_mask;; i = (i + 1) & s->model_mask) {
         const dp_model_t *m = s->model_index[i];
         if (m == NULL)
-            return NULL;
+            break;
         if ((strlen(m->id) == len && memcmp(m->id, name, len) == 0) ||
             (strlen(m->qualified) == len && memcmp(m->qualified, name, len) == 0))
             return m;
+    }
+    const dp_alias_t *a = dp_snapshot_find_alias(s, name, len);
+    return a ? a->model : NULL;
+}
+
+const dp_alias_t *dp_snapshot_find_alias(const dp_snapshot_t *s, const char *name, size_t len)
+{
+    if (s->alias_index == NULL)
+        return NULL;
+    for (size_t i = fnv1a(name, len) & s->alias_mask;; i = (i + 1) & s->alias_mask) {
+        const dp_alias_t *a = s->alias_index[i];
+        if (a == NULL)
+            return NULL;
+        if (strlen(a->alias) == len && memcmp(a->alias, name, len) == 0)
+            return a;
     }
 }
 

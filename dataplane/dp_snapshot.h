@@ -58,6 +58,13 @@ typedef struct {
     uint32_t index;                   /* position in dp_snapshot_t.models */
 } dp_model_t;
 
+/* Another name for a catalog model (catalog `aliases`): resolved wherever a model id is
+ * accepted; responses and logs name the model's own id. */
+typedef struct {
+    const char *alias;
+    const dp_model_t *model;
+} dp_alias_t;
+
 typedef struct {
     const char *id;
     int active;
@@ -97,6 +104,8 @@ typedef struct dp_snapshot {
     size_t nproviders;
     dp_model_t *models;
     size_t nmodels;
+    dp_alias_t *aliases; /* in snapshot order */
+    size_t naliases;
     dp_workspace_t *workspaces;
     size_t nworkspaces;
     size_t nweighted; /* workspaces whose share_ppm is weighted by recent spend (a metric) */
@@ -124,6 +133,8 @@ typedef struct dp_snapshot {
     size_t key_mask;
     const dp_model_t **model_index; /* by id and by qualified id */
     size_t model_mask;
+    const dp_alias_t **alias_index; /* by alias */
+    size_t alias_mask;
     h2o_mem_pool_t pool;           /* owns every string and array above */
     struct dp_snapshot *next_dead; /* on the reaper's list once unreferenced (see dp_snapshot_reap) */
 } dp_snapshot_t;
@@ -156,8 +167,11 @@ void dp_snapshot_reap(void);
 
 /* Lookups. NULL when absent. `name` need not be NUL-terminated. */
 const dp_key_t *dp_snapshot_find_key(const dp_snapshot_t *s, const uint8_t sha256[SY_SHA256_LEN]);
-/* Resolves a catalog id or a provider-qualified id ("openai/gpt-4o"). */
+/* Resolves a catalog id, a provider-qualified id ("openai/gpt-4o") or an alias (ids first: an
+ * alias never shadows a model; a provider-qualified alias is not a form). */
 const dp_model_t *dp_snapshot_find_model(const dp_snapshot_t *s, const char *name, size_t len);
+/* The alias entry named `name`, or NULL (a model id is not an alias). */
+const dp_alias_t *dp_snapshot_find_alias(const dp_snapshot_t *s, const char *name, size_t len);
 /* 1 when the key's scope includes the model. */
 int dp_key_allows(const dp_key_t *k, const dp_model_t *m);
 

@@ -74,7 +74,7 @@ test('an older snapshot from a restored control plane is refused; the node keeps
   fs.copyFileSync(backup, cp.db);
   cp = await restartCp(cp, { name: 'switchyard-cp-restored' });
   const { version: restored } = (await cp.api('/api/snapshot/version')).json;
-  // (the restored control plane re-loads its catalog at start, one write above the backup)
+  // (the restored control plane applies nothing of its unchanged catalog file at start)
   assert.ok(restored < newVersion, `restored version ${restored} should be older than ${newVersion}`);
 
   await waitFor(async () => (await metric('switchyard_snapshot_rejected_total', 'reason="stale"')) > staleBefore, { timeout: slack(4000), what: 'a stale snapshot counted' });

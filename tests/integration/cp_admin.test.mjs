@@ -400,6 +400,14 @@ test('catalog edits: validation errors name the field, unknown ids are 404, noth
 
 test('catalog reload on request and on SIGHUP; a bad file changes nothing', async () => {
   const edited = structuredClone(catalog);
+  // m-two was edited through the API above: a reload of the original file would revert it, so it
+  // is refused (409, docs/controlplane.md); a file that agrees with the edit imports
+  let r0 = await cp.api('/api/catalog/reload', { method: 'POST' });
+  assert.equal(r0.status, 409, r0.text);
+  assert.deepEqual(r0.json.conflicts.map((c) => c.id), ['m-two']);
+  const two = (await cp.api('/api/models/m-two')).json;
+  Object.assign(edited.models[1], { input_per_m: two.input_per_m, output_per_m: two.output_per_m, context_window: two.context_window, capabilities: two.capabilities, tiers: two.tiers });
+  delete edited.models[1].quality;
   edited.models.push({ id: 'm-three', provider: 'mock', upstream: 'mock', input_per_m: '3.00', output_per_m: '4.00', capabilities: ['chat'] });
   fs.writeFileSync(cp.catalogFile, JSON.stringify(edited));
   let r = await cp.api('/api/catalog/reload', { method: 'POST' });

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cp_admin.h"
 #include "cp_catalog.h"
 #include "cp_snapshot.h"
 #include "cp_store.h"
@@ -582,6 +583,136 @@ static void test_deploy_catalog(void)
     }
 }
 
+
+/* Imports: a first import is recorded; aliases are validated against the catalog; an admin edit
+ * makes a re-import that would change it a conflict (store unchanged) unless forced; the
+ * snapshot carries the aliases and the data plane resolves them. */
+static void test_imports_and_aliases(void)
+{
+    char err[256] = "", path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/imports.db", dir);
+    cp_store_t *s = NULL;
+    if (cp_store_open(path, &s, err, sizeof(err)) != 0) {
+        CHECK(!"open");
+        return;
+    }
+    static const char base[] =
+        "{\"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1\"}],"
+        "\"models\":[{\"id\":\"m1\",\"provider\":\"p\",\"input_per_m\":\"1\",\"output_per_m\":\"2\"},"
+        "{\"id\":\"m2\",\"provider\":\"p\"}],"
+        "\"aliases\":{\"fast\":\"m1\",\"llama3.1\":\"m2\"}}";
+    cJSON *rep = NULL;
+    cp_catalog_import_opts_t o = {.source = "start"};
+    CHECK(cp_catalog_import(s, base, strlen(base), &o, &rep, err, sizeof(err)) == 0);
+    if (err[0])
+        fprintf(stderr, "  import: %s\n", err);
+    CHECK(rep != NULL && cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(
+                             cJSON_GetObjectItem(rep, "counts"), "aliases"), "created")) == 2);
+    cJSON_Delete(rep);
+    CHECK(count(s, "SELECT count(*) FROM catalog_imports") == 1);
+    CHECK(count(s, "SELECT count(*) FROM model_aliases") == 2);
+
+    /* alias validation: each file is refused whole */
+    static const struct {
+        const char *aliases, *expect;
+    } bad[] = {
+        {"{\"m1\":\"m2\"}", "collides with a model id"},
+        {"{\"x\":\"nope\"}", "unknown model"},
+        {"{\"has space\":\"m1\"}", "invalid name"},
+        {"{\"a/b\":\"m1\"}", "invalid name"},
+        {"{\"auto\":\"m1\"}", "invalid name"},
+        {"{\"strategy:x\":\"m1\"}", "invalid name"},
+        {"{\"x\":1}", "must name a catalog model id"},
+        {"[\"x\"]", "must be an object"},
+        {"{\"x\":\"fast\"}", "unknown model"}, /* an alias of an alias */
+    };
+    uint64_t v = version_of(s);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[512];
+        snprintf(text, sizeof(text), "{\"models\":[{\"id\":\"m3\",\"provider\":\"p\"}],\"aliases\":%s}", bad[i].aliases);
+        err[0] = '\0';
+        int rc = cp_catalog_load_json(s, text, strlen(text), err, sizeof(err));
+        CHECK(rc == -1 && strstr(err, bad[i].expect) != NULL);
+        if (rc != -1 || strstr(err, bad[i].expect) == NULL)
+            fprintf(stderr, "  alias case %zu: rc=%d err=%s\n", i, rc, err);
+    }
+    /* a model may not take an alias's name */
+    static const char clash[] = "{\"models\":[{\"id\":\"fast\",\"provider\":\"p\"}]}";
+    CHECK(cp_catalog_load_json(s, clash, strlen(clash), err, sizeof(err)) == -1 && strstr(err, "collides") != NULL);
+    CHECK(version_of(s) == v && count(s, "SELECT count(*) FROM models WHERE id = 'm3'") == 0);
+
+    /* an admin edit, then the same file again: a conflict naming the field, nothing changes */
+    cp_admin_model_patch_t p = {.set_input = 1, .input_per_m_nano = 5000000000};
+    cJSON *out = NULL;
+    CHECK(cp_admin_update_model(s, "m1", &p, &out, &v, err, sizeof(err)) == CP_ADMIN_OK);
+    cJSON_Delete(out);
+    const char *param = NULL;
+    int created = 0;
+    CHECK(cp_admin_put_alias(s, "fast", "m2", &out, &created, &v, &param, err, sizeof(err)) == CP_ADMIN_OK &&
+          !created);
+    cJSON_Delete(out);
+    CHECK(cp_admin_put_alias(s, "m1", "m2", &out, &created, &v, &param, err, sizeof(err)) == CP_ADMIN_INVALID &&
+          strcmp(param, "alias") == 0);
+    CHECK(cp_admin_put_alias(s, "new", "zz", &out, &created, &v, &param, err, sizeof(err)) == CP_ADMIN_INVALID &&
+          strcmp(param, "model") == 0);
+    CHECK(count(s, "SELECT count(*) FROM catalog_edits") == 2);
+    v = version_of(s);
+    o.source = "reload";
+    CHECK(cp_catalog_import(s, base, strlen(base), &o, &rep, err, sizeof(err)) == CP_CATALOG_CONFLICT);
+    char *txt = rep ? cJSON_PrintUnformatted(cJSON_GetObjectItem(rep, "conflicts")) : NULL;
+    CHECK(txt && strstr(txt, "\"id\":\"m1\"") && strstr(txt, "\"field\":\"input_per_m\"") &&
+          strstr(txt, "\"id\":\"fast\"") && !strstr(txt, "m2\",\"fields"));
+    cJSON_free(txt);
+    cJSON_Delete(rep);
+    CHECK(version_of(s) == v && count(s, "SELECT input_per_m_nano FROM models WHERE id = 'm1'") == 5000000000);
+    CHECK(count(s, "SELECT count(*) FROM catalog_imports") == 1);
+
+    /* forced: the file wins, the record lists what it overwrote, the marks are gone */
+    o.force = 1;
+    CHECK(cp_catalog_import(s, base, strlen(base), &o, &rep, err, sizeof(err)) == 0);
+    txt = rep ? cJSON_PrintUnformatted(cJSON_GetObjectItem(rep, "overwritten")) : NULL;
+    CHECK(txt && strstr(txt, "input_per_m"));
+    cJSON_free(txt);
+    cJSON_Delete(rep);
+    CHECK(version_of(s) == v + 1);
+    CHECK(count(s, "SELECT input_per_m_nano FROM models WHERE id = 'm1'") == 1000000000);
+    CHECK(count(s, "SELECT count(*) FROM catalog_edits") == 0);
+    CHECK(count(s, "SELECT forced FROM catalog_imports ORDER BY id DESC LIMIT 1") == 1);
+
+    /* the snapshot carries the aliases; the data plane resolves them to the model */
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    uint64_t sv;
+    CHECK(cp_snapshot_build(s, &buf, &len, &sv, err, sizeof(err)) == 0);
+    Switchyard__Snapshot *pb = buf ? switchyard__snapshot__unpack(NULL, len, buf) : NULL;
+    CHECK(pb != NULL && pb->n_aliases == 2);
+    dp_snapshot_t *d = pb ? dp_snapshot_build(pb, err, sizeof(err)) : NULL;
+    CHECK(d != NULL);
+    if (d) {
+        const dp_model_t *m = dp_snapshot_find_model(d, "fast", 4);
+        CHECK(m != NULL && strcmp(m->id, "m1") == 0);
+        CHECK(dp_snapshot_find_alias(d, "m1", 2) == NULL);
+        CHECK(dp_snapshot_find_model(d, "p/fast", 6) == NULL);
+        dp_snapshot_unref(d);
+    }
+    if (pb)
+        switchyard__snapshot__free_unpacked(pb, NULL);
+    free(buf);
+
+    /* a deleted alias keeps its mark: the file bringing it back is a conflict */
+    CHECK(cp_admin_delete_alias(s, "llama3.1", &v, err, sizeof(err)) == CP_ADMIN_OK);
+    o.force = 0;
+    CHECK(cp_catalog_import(s, base, strlen(base), &o, &rep, err, sizeof(err)) == CP_CATALOG_CONFLICT);
+    cJSON_Delete(rep);
+    cp_store_close(s);
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char q[PATH_MAX + 32];
+        snprintf(q, sizeof(q), "%s%s", path, suffix[i]);
+        unlink(q);
+    }
+}
+
 int main(void)
 {
     hex_of(KEY_ALPHA, hex_alpha);
@@ -599,6 +730,7 @@ int main(void)
     test_catalog_rules();
     test_deploy_catalog();
     test_money_in_snapshot();
+    test_imports_and_aliases();
 
     static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
     for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {

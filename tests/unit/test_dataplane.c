@@ -281,6 +281,53 @@ static void test_body_and_route(void)
     dp_snapshot_unref(s);
 }
 
+
+/* Standalone aliases: resolved like the model; names and targets checked like the control
+ * plane's import. */
+static void test_aliases(void)
+{
+    char err[256] = "", text[4096];
+    static const char head[] = "{\"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1\"}],"
+                               "\"models\":[{\"id\":\"m1\",\"provider\":\"p\"},{\"id\":\"m2\",\"provider\":\"p\"}],"
+                               "\"aliases\":";
+    snprintf(text, sizeof(text), "%s{\"claude-3-5-sonnet\":\"m1\",\"llama3.1\":\"m2\"}}", head);
+    dp_snapshot_t *s = load(text, err);
+    CHECK(s != NULL && s->naliases == 2);
+    if (s) {
+        const dp_model_t *m = dp_snapshot_find_model(s, "claude-3-5-sonnet", 17);
+        CHECK(m != NULL && strcmp(m->id, "m1") == 0);
+        CHECK(dp_snapshot_find_model(s, "llama3.1", 8) == dp_snapshot_find_model(s, "m2", 2));
+        CHECK(dp_snapshot_find_alias(s, "llama3.1", 8) != NULL && dp_snapshot_find_alias(s, "m2", 2) == NULL);
+        CHECK(dp_snapshot_find_model(s, "llama3", 6) == NULL);
+        dp_snapshot_unref(s);
+    }
+    static const struct {
+        const char *aliases, *expect;
+    } bad[] = {
+        {"{\"m1\":\"m2\"}", "collides with a model id"},
+        {"{\"p/m1\":\"m2\"}", "invalid name"},
+        {"{\"x\":\"nope\"}", "unknown model"},
+        {"{\"x\":\"p/m1\"}", "unknown model"},
+        {"{\"a\":\"m1\",\"b\":\"a\"}", "unknown model"},
+        {"{\"a\":\"m1\",\"a\":\"m2\"}", "duplicate"},
+        {"{\"auto\":\"m1\"}", "invalid name"},
+        {"{\"industry:legal\":\"m1\"}", "invalid name"},
+        {"{\"\":\"m1\"}", "invalid name"},
+        {"{\"x\":true}", "must name a catalog model id"},
+        {"[]", "must be an object"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "%s%s}", head, bad[i].aliases);
+        err[0] = '\0';
+        s = load(text, err);
+        CHECK(s == NULL && strstr(err, bad[i].expect) != NULL);
+        if (s != NULL || strstr(err, bad[i].expect) == NULL)
+            fprintf(stderr, "  alias case %zu: %s\n", i, err);
+        if (s)
+            dp_snapshot_unref(s);
+    }
+}
+
 int main(void)
 {
     sy_json_hooks_install();
@@ -292,5 +339,6 @@ int main(void)
     test_config();
     test_holder();
     test_body_and_route();
+    test_aliases();
     SY_TEST_MAIN_END();
 }
