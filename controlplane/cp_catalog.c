@@ -69,14 +69,13 @@ static const char *const sql[ST_COUNT] = {
                "tpm = CASE WHEN ?10 IS NULL THEN tpm ELSE NULLIF(?10, 0) END",
     [ST_KEY_BY_HASH] = "SELECT id FROM api_keys WHERE sha256 = ?1",
     [ST_META] = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    [ST_MODEL_ROW] = "SELECT upstream, input_per_m_nano, output_per_m_nano, context_window, caps, tiers, "
-                     "quality, provider_id "
-                     "FROM models WHERE id = ?1",
+    [ST_MODEL_ROW] =
+        "SELECT upstream, input_per_m_nano, output_per_m_nano, context_window, caps, tiers, quality, provider_id FROM models WHERE id = ?1",
     [ST_MODEL_ID] = "SELECT 1 FROM models WHERE id = ?1",
     [ST_EDITS] = "SELECT field FROM catalog_edits WHERE kind = ?1 AND id = ?2 ORDER BY field",
     [ST_EDITS_CLEAR] = "DELETE FROM catalog_edits WHERE kind = ?1 AND id = ?2",
-    [ST_ALIAS] = "INSERT INTO model_aliases (alias, model_id) VALUES (?1, ?2) "
-                 "ON CONFLICT (alias) DO UPDATE SET model_id = excluded.model_id",
+    [ST_ALIAS] =
+        "INSERT INTO model_aliases (alias, model_id) VALUES (?1, ?2) ON CONFLICT (alias) DO UPDATE SET model_id = excluded.model_id",
     [ST_ALIAS_GET] = "SELECT model_id FROM model_aliases WHERE alias = ?1",
 };
 
