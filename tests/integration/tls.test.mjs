@@ -61,7 +61,7 @@ const chunks = [];
 for await (const c of await client.chat.completions.create({ model: 'm-ok', messages: [{ role: 'user', content: 'hi' }], stream: true })) chunks.push(c);
 out.streamText = chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
 out.finish = chunks.at(-1).choices[0].finish_reason;
-out.models = (await client.models.list()).data.length;
+out.models = (await client.models.list()).data.filter((m) => m.owned_by !== 'switchyard').length; // catalog entries, not the routing forms
 try { await new OpenAI({ apiKey: 'sk-wrong-wrong-wrong', baseURL: process.env.SY_BASE_URL, maxRetries: 0 }).models.list(); } catch (e) { out.wrongKey = [e.constructor.name, e.status, e.code]; }
 console.log(JSON.stringify(out));
 `;
