@@ -35,6 +35,7 @@
 #include "dp_breaker.h"
 #include "dp_classify.h"
 #include "dp_limit.h"
+#include "providers/dp_provider.h"
 #include "dp_reserve.h"
 #include "dp_snapshot.h"
 #include "sy_arena.h"
@@ -64,17 +65,12 @@ typedef enum { DP_OBJ_EXPLICIT, DP_OBJ_COST, DP_OBJ_QUALITY, DP_OBJ_BALANCED, DP
 const char *dp_objective_name(dp_objective_t o);
 
 /* Growable byte buffer with a hard cap (malloc-backed; dp_buf_free releases). */
-typedef struct {
+typedef struct dp_buf {
     char *base;
     size_t len, cap;
 } dp_buf_t;
 int dp_buf_append(dp_buf_t *b, const void *p, size_t n, size_t limit);
 void dp_buf_free(dp_buf_t *b);
-
-typedef struct {
-    int64_t prompt_tokens, completion_tokens;
-    int have; /* usage came from the provider */
-} dp_usage_t;
 
 typedef struct dp_req {
     h2o_req_t *req; /* NULL once h2o disposed the request */
@@ -86,6 +82,7 @@ typedef struct dp_req {
     uint64_t t_client_fb_ns; /* the response started to the client (stream: first content chunk) */
     char id[DP_REQUEST_ID_MAX + 1];
     dp_endpoint_t ep;
+    const dp_inbound_ops_t *in; /* the client's dialect (set by dispatch, stage 1) */
     const char *path_note; /* DP_EP_UNKNOWN: " method=… path=…" for the access log (arena) */
     const dp_key_t *key;
     dp_limit_view_t rl; /* stage 3: rate-limit outcome, for the x-ratelimit-* headers and settlement */
@@ -99,6 +96,7 @@ typedef struct dp_req {
     sy_json_member_t *members; /* top-level members of the body, for splicing */
     int nmembers;
     int stream, client_wants_usage;
+    int64_t max_tokens; /* the output bound the client set (max_tokens or its dialect's name); 0 none */
 
     /* stage 5: candidates, and why (dp_route.c) */
     const dp_model_t *cand[DP_MAX_CANDIDATES];
@@ -207,8 +205,8 @@ sy_err_t dp_route(dp_req_t *r, char *msg, size_t msglen, const char **param);
  * every remaining candidate's breaker is open, the least recently failed one is tried anyway
  * (never eject every candidate). */
 const dp_model_t *dp_route_next(dp_req_t *r);
-/* ---- providers/ (stage 6): fills up_url, up_body, up_headers for r->model ---- */
-int dp_openai_prepare(dp_req_t *r);
+/* ---- providers/ (stages 6 and 8): each dialect's ops, behind providers/dp_provider.h; the
+ * candidate's dialect is r->model->provider->ops, the client's r->in ---- */
 
 /* ---- dp_upstream.c (stage 7): the one upstream engine ---- */
 typedef struct {
@@ -254,8 +252,6 @@ void dp_watch_arm(dp_req_t *r);
 void dp_watch_disarm(dp_req_t *r);
 
 /* ---- dp_meter.c (stage 9) ---- */
-/* Extracts usage from a provider JSON object (a completion or a stream chunk). */
-void dp_meter_take_usage(dp_req_t *r, const cJSON *obj);
 sy_nano_t dp_meter_cost(const dp_req_t *r);
 /* Access log line and metrics, once per request; submits the last attempt's usage record. */
 void dp_meter_finish(dp_req_t *r);

@@ -241,6 +241,7 @@ int dp_on_req(h2o_handler_t *self, h2o_req_t *req)
     r->t_start_ns = dp_now_ns();
     r->up_retry_after = -1;
     r->watch_fd = -1;
+    r->in = &dp_openai_inbound; /* the client's dialect: OpenAI's, the only inbound one served so far */
     sy_sse_init(&r->sse, DP_MAX_SSE_EVENT);
     dp_req_t **anchor = h2o_mem_alloc_shared(&req->pool, sizeof(*anchor), on_anchor_dispose);
     *anchor = r;

@@ -49,17 +49,6 @@ sy_err_t dp_admit(dp_req_t *r, char *msg, size_t msglen)
 }
 
 /* max_tokens or max_completion_tokens from the parsed body; 0 when neither is a positive number. */
-static int64_t body_max_tokens(const dp_req_t *r)
-{
-    static const char *const names[] = {"max_tokens", "max_completion_tokens"};
-    for (size_t i = 0; i < 2; i++) {
-        const cJSON *v = r->body ? cJSON_GetObjectItemCaseSensitive(r->body, names[i]) : NULL;
-        if (cJSON_IsNumber(v) && v->valuedouble >= 1)
-            return v->valuedouble > 1e12 ? (int64_t)1e12 : (int64_t)v->valuedouble;
-    }
-    return 0;
-}
-
 /* USD with 6 decimals (truncated toward zero; a negative balance keeps its sign), for
  * messages: "-0.000123". */
 static void usd6(sy_nano_t v, char out[32])
@@ -76,7 +65,7 @@ sy_err_t dp_admit_reserve(dp_req_t *r, char *msg, size_t msglen)
         return SY_E_OK;
     /* the worst case over the candidates: failover may land on the most expensive one */
     uint64_t bytes = r->req->entity.len;
-    int64_t max_tokens = body_max_tokens(r);
+    int64_t max_tokens = r->max_tokens;
     sy_nano_t worst = 0;
     for (size_t i = 0; i < r->ncand; i++) {
         const dp_model_t *m = r->cand[i];

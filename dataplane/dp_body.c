@@ -133,6 +133,12 @@ static sy_err_t check_chat(dp_req_t *r, cJSON *b, char *msg, size_t msglen, cons
     r->stream = cJSON_IsTrue(st);
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(b, "stream_options");
     r->client_wants_usage = so && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
+    static const char *const mt_names[] = {"max_tokens", "max_completion_tokens"};
+    for (size_t i = 0; i < 2 && r->max_tokens == 0; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, mt_names[i]);
+        if (cJSON_IsNumber(v) && v->valuedouble >= 1)
+            r->max_tokens = v->valuedouble > 1e12 ? (int64_t)1e12 : (int64_t)v->valuedouble;
+    }
     return SY_E_OK;
 }
 

@@ -12,24 +12,6 @@
 #include "dp_usage.h"
 #include "sy_log.h"
 
-static int64_t get_int(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e12)
-        return 0;
-    return (int64_t)v->valuedouble;
-}
-
-void dp_meter_take_usage(dp_req_t *r, const cJSON *obj)
-{
-    const cJSON *u = cJSON_GetObjectItemCaseSensitive(obj, "usage");
-    if (!cJSON_IsObject(u))
-        return;
-    r->usage.prompt_tokens = get_int(u, "prompt_tokens");
-    r->usage.completion_tokens = get_int(u, "completion_tokens");
-    r->usage.have = 1;
-}
-
 sy_nano_t dp_meter_cost(const dp_req_t *r)
 {
     if (r->model == NULL)
@@ -102,8 +84,7 @@ static void attempt_tokens(const dp_req_t *r, sy_err_t err, int64_t *in, int64_t
         *out = r->usage.completion_tokens;
     } else if (delivered) {
         /* no provider usage (none sent, or the stream was cut first): ~4 bytes per token */
-        size_t content = r->stream ? (size_t)r->ua_content_bytes
-                                   : dp_usage_content_bytes(r->pending.base ? r->pending.base : "", r->pending.len);
+        uint64_t content = r->ua_content_bytes; /* the dialect counted it (dp_event_t.content_bytes) */
         *in = (int64_t)((r->up_body_len + 3) / 4);
         *out = (int64_t)((content + 3) / 4);
         *estimated = 1;

@@ -11,6 +11,7 @@
  * Every entry point (curl callbacks, h2o proceed/stop, the retry timer) marks the request
  * busy while it runs, so a dispose that happens underneath never frees it mid-function.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -203,10 +204,7 @@ static void start_stream(dp_req_t *r)
      * x-switchyard-cost-estimate is the pre-flight estimate (prompt bytes / 4 at the input
      * price, max_tokens — or 500 — at the output price), named as what it is; the exact cost is
      * usage.cost in the final chunk and in the usage record (docs/dataplane.md). */
-    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(r->body, "max_tokens");
-    if (!cJSON_IsNumber(mt))
-        mt = cJSON_GetObjectItemCaseSensitive(r->body, "max_completion_tokens");
-    int64_t out_est = cJSON_IsNumber(mt) && mt->valuedouble >= 1 && mt->valuedouble < 1e9 ? (int64_t)mt->valuedouble : 500;
+    int64_t out_est = r->max_tokens > 0 ? r->max_tokens : 500;
     char est[32];
     sy_money_format_usd(sy_money_cost((int64_t)(r->up_body_len / 4 + 1), r->model->input_per_m) +
                             sy_money_cost(out_est, r->model->output_per_m),
@@ -231,14 +229,8 @@ static void stream_fail(dp_req_t *r, sy_err_t err, const char *msg)
 {
     if (r->end == SY_E_OK)
         r->end = err;
-    char *j = sy_err_json(err, msg, NULL);
-    if (j != NULL) {
-        /* the error event may exceed the cap by its own size; it is the last thing queued */
-        dp_buf_append(&r->pending, "data: ", 6, SIZE_MAX);
-        dp_buf_append(&r->pending, j, strlen(j), SIZE_MAX);
-        dp_buf_append(&r->pending, "\n\n", 2, SIZE_MAX);
-        free(j);
-    }
+    /* the error event may exceed the cap by its own size; it is the last thing queued */
+    r->in->stream_error(r, err, msg, &r->pending);
     r->up_done = 1;
     flush(r);
 }
@@ -296,7 +288,7 @@ void dp_relay_forward(dp_req_t *r)
         r->t_attempt_ns = dp_now_ns();
         r->t_attempt_fb_ns = 0;
         dp_breaker_attempt(r->th->breakers, next->id, r->t_attempt_ns);
-        if (dp_openai_prepare(r) != 0) {
+        if (next->provider->ops->prepare(r) != 0) {
             note_failure(r, SY_E_UPSTREAM_ERROR, "cannot build the upstream request");
             continue;
         }
@@ -356,91 +348,36 @@ static void on_response(void *ctx, int status, int retry_after)
 /* 1 when a chunk carries something a client shows (text, a tool call, a refusal, a finish
  * reason) or is not a chat chunk at all; 0 for a preamble (role only, empty content). Parsed
  * only until the stream starts: a handful of events. */
-static int has_content(dp_req_t *r, const char *d, size_t dl)
-{
-    sy_json_arena_begin(&r->arena);
-    cJSON *obj = cJSON_ParseWithLength(d, dl);
-    const cJSON *choices = obj ? cJSON_GetObjectItemCaseSensitive(obj, "choices") : NULL, *c;
-    int content = !cJSON_IsArray(choices);
-    cJSON_ArrayForEach(c, choices)
-    {
-        const cJSON *fr = cJSON_GetObjectItemCaseSensitive(c, "finish_reason");
-        const cJSON *delta = cJSON_GetObjectItemCaseSensitive(c, "delta");
-        const cJSON *text = delta ? cJSON_GetObjectItemCaseSensitive(delta, "content") : NULL;
-        if ((fr && !cJSON_IsNull(fr)) || (cJSON_IsString(text) && text->valuestring[0]) ||
-            (delta && (cJSON_GetObjectItemCaseSensitive(delta, "tool_calls") ||
-                       cJSON_GetObjectItemCaseSensitive(delta, "function_call") ||
-                       cJSON_IsString(cJSON_GetObjectItemCaseSensitive(delta, "refusal")))))
-            content = 1;
-    }
-    sy_json_arena_end();
-    return content;
-}
-
+/* One upstream SSE event: the candidate's dialect reads it (dp_provider.h), the client's
+ * writes it. 0, 1 malformed, 2 out of memory (sy_sse_feed's contract). */
 static int on_event(void *ctx, const sy_sse_event_t *ev)
 {
     dp_req_t *r = ctx;
     if (ev->data == NULL)
         return 0; /* comments and keep-alives: nothing to relay */
-    if (ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0) {
-        r->done_seen = 1;
-        if (!r->started)
-            start_stream(r);
-        dp_buf_append(&r->pending, "data: [DONE]\n\n", 14, SIZE_MAX);
-        return 0;
-    }
-    /* Every event must be one JSON object. Most are content deltas that need no reading, so
-     * they get the linear structural check only (UTF-8, balanced, object-shaped); the events
-     * that carry usage or an error are parsed in full. */
     const char *d = ev->data;
     size_t dl = ev->data_len;
     while (dl > 0 && (d[dl - 1] == ' ' || d[dl - 1] == '\r'))
         dl--;
-    if (dl < 2 || d[0] != '{' || d[dl - 1] != '}' || sy_json_precheck(d, dl, 64, NULL) != SY_JSON_OK)
+    const dp_upstream_ops_t *up = r->model->provider->ops;
+    dp_event_t e;
+    memset(&e, 0, offsetof(dp_event_t, parts));
+    e.nparts = 0;
+    if (up->stream_event(r, d, dl, &e) != 0)
         return 1; /* malformed event */
-    int has_usage = memmem(d, dl, "\"usage\"", 7) != NULL && memmem(d, dl, "\"usage\":null", 12) == NULL;
-    int has_error = memmem(d, dl, "\"error\"", 7) != NULL;
-    char *rewritten = NULL;
-    if (has_usage || has_error) {
-        sy_json_arena_begin(&r->arena);
-        cJSON *obj = cJSON_ParseWithLength(d, dl);
-        if (obj == NULL || !cJSON_IsObject(obj)) {
-            sy_json_arena_end();
-            return 1;
-        }
-        dp_meter_take_usage(r, obj);
-        if (cJSON_GetObjectItemCaseSensitive(obj, "error") != NULL && r->end == SY_E_OK)
-            r->end = SY_E_UPSTREAM_ERROR; /* the provider's own error event is relayed as it is */
-        cJSON *usage = cJSON_GetObjectItemCaseSensitive(obj, "usage");
-        const cJSON *choices = cJSON_GetObjectItemCaseSensitive(obj, "choices");
-        if (cJSON_IsObject(usage) && !r->client_wants_usage && cJSON_IsArray(choices) && choices->child == NULL) {
-            sy_json_arena_end();
-            return 0; /* the usage-only chunk we asked for on the client's behalf: metered, not relayed */
-        }
-        if (cJSON_IsObject(usage) && r->client_wants_usage) {
-            /* the client sees what the request cost, as an exact decimal */
-            char cost[32];
-            sy_money_format_usd(dp_meter_cost(r), cost);
-            cJSON_AddItemToObject(usage, "cost", cJSON_CreateRaw(cost));
-            rewritten = cJSON_PrintUnformatted(obj);
-        }
-        sy_json_arena_end();
-        if (rewritten != NULL) {
-            d = rewritten;
-            dl = strlen(rewritten);
-        }
-    }
+    if (e.has_usage)
+        r->usage = e.usage;
+    if (e.error && r->end == SY_E_OK)
+        r->end = SY_E_UPSTREAM_ERROR; /* the provider's own error event is relayed as it is */
+    if (e.end)
+        r->done_seen = 1;
     /* The preamble (a role-only first chunk) is held back until real content arrives, so an
      * upstream that fails before its first token can still be replaced without the client
      * seeing two beginnings. Bounded: past DP_STREAM_PENDING_CAP the stream starts anyway. */
-    if (!r->started && (has_content(r, d, dl) || r->pending.len >= DP_STREAM_PENDING_CAP))
+    if (!r->started && (e.content || e.end || r->pending.len >= DP_STREAM_PENDING_CAP))
         start_stream(r);
-    r->ua_content_bytes += dp_usage_content_bytes(d, dl); /* for the estimate if the stream is cut */
-    /* normalise to "data: …\n\n": upstream `event:`/`id:` lines have no meaning for OpenAI clients */
-    if (dp_buf_append(&r->pending, "data: ", 6, SIZE_MAX) || dp_buf_append(&r->pending, d, dl, SIZE_MAX) ||
-        dp_buf_append(&r->pending, "\n\n", 2, SIZE_MAX))
-        return 2;
-    return 0;
+    r->ua_content_bytes += e.content_bytes; /* for the estimate if the stream is cut */
+    return r->in->stream_write(r, up, &e, &r->pending) != 0 ? 2 : 0;
 }
 
 static int on_data(void *ctx, const char *p, size_t n)
@@ -486,101 +423,33 @@ static int retryable_status(int status)
     return status == 429 || status >= 500 || status == 401 || status == 403 || status == 408;
 }
 
-/* The routing object, printed by cJSON (in the request arena). */
-static char *routing_json(dp_req_t *r)
-{
-    cJSON *routing = cJSON_CreateObject();
-    cJSON_AddStringToObject(routing, "selected", r->model->id);
-    cJSON_AddStringToObject(routing, "provider", r->model->provider->id);
-    cJSON_AddStringToObject(routing, "objective", dp_objective_name(r->objective));
-    cJSON_AddNumberToObject(routing, "candidates_considered", (double)(r->considered ? r->considered : r->ncand));
-    cJSON *cands = cJSON_AddArrayToObject(routing, "candidates");
-    for (size_t i = 0; i < r->ncand; i++)
-        cJSON_AddItemToArray(cands, cJSON_CreateString(r->cand[i]->id));
-    if (r->task >= 0) {
-        cJSON_AddStringToObject(routing, "task", sy_task_name((sy_task_t)r->task));
-        cJSON_AddStringToObject(routing, "difficulty", sy_difficulty_name((sy_difficulty_t)r->difficulty));
-    }
-    if (r->tag != NULL)
-        cJSON_AddStringToObject(routing, "tag", r->tag);
-    cJSON_AddNumberToObject(routing, "attempts", (double)r->attempts);
-    char reason[600];
-    const char *base = r->reason ? r->reason : "requested model";
-    if (r->attempts > 1)
-        snprintf(reason, sizeof(reason), "%s; failover: attempt %zu served by %s", base, r->attempts, r->model->id);
-    else
-        snprintf(reason, sizeof(reason), "%s", base);
-    cJSON_AddStringToObject(routing, "reason", reason);
-    return cJSON_PrintUnformatted(routing);
-}
-
 static void finish_nonstream(dp_req_t *r)
 {
-    /* The answer must be one JSON object; it is checked by two linear scans (UTF-8 and
-     * balance, then its top-level members), only its `usage` member is parsed, and the reply
-     * is the provider's own bytes with `routing` spliced in — no tree of the whole answer is
-     * built or re-printed. */
-    const char *b = r->pending.base;
-    size_t bl = r->pending.len;
-    int n = -1;
-    sy_json_member_t mem[64];
-    if (!r->overflow && bl > 0 && sy_json_precheck(b, bl, 128, NULL) == SY_JSON_OK)
-        n = sy_json_members(b, bl, mem, 64);
-    if (n < 0) {
+    const dp_upstream_ops_t *up = r->model->provider->ops;
+    dp_event_t e;
+    memset(&e, 0, offsetof(dp_event_t, parts));
+    e.nparts = 0;
+    if (r->overflow || up->answer(r, r->pending.base ? r->pending.base : "", r->pending.len, &e) != 0) {
         note_failure(r, SY_E_UPSTREAM_ERROR, r->overflow ? "upstream answer too large" : "malformed JSON from upstream");
         dp_relay_forward(r);
         return;
     }
-    sy_json_arena_begin(&r->arena);
-    for (int i = 0; i < n; i++) {
-        if (mem[i].key_len == 5 && memcmp(mem[i].key, "usage", 5) == 0) {
-            cJSON *u = cJSON_ParseWithLength(mem[i].value, mem[i].value_len);
-            if (cJSON_IsObject(u)) {
-                cJSON wrap = {0}; /* dp_meter_take_usage reads obj.usage */
-                u->string = "usage";
-                wrap.type = cJSON_Object;
-                wrap.child = u;
-                dp_meter_take_usage(r, &wrap);
-            }
-        }
-    }
-    char *routing = r->ep == DP_EP_CHAT ? routing_json(r) : NULL;
-    sy_json_arena_end();
-    char *out = r->pending.base;
-    size_t out_len = r->pending.len;
-    if (routing != NULL) {
-        size_t end = r->pending.len;
-        while (end > 0 && r->pending.base[end - 1] != '}')
-            end--; /* the closing brace of the top-level object (cJSON accepted it) */
-        int empty = 0;
-        for (size_t i = end - 1; i > 0; i--) {
-            char c = r->pending.base[i - 1];
-            if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-                continue;
-            empty = c == '{';
-            break;
-        }
-        size_t rl = strlen(routing);
-        out = sy_arena_alloc(&r->arena, end + rl + 16);
-        if (out == NULL) {
-            dp_respond_error(r, SY_E_INTERNAL, "out of memory", NULL);
-            return;
-        }
-        size_t n = end - 1;
-        memcpy(out, r->pending.base, n);
-        memcpy(out + n, empty ? "\"routing\":" : ",\"routing\":", empty ? 10 : 11);
-        n += empty ? 10 : 11;
-        memcpy(out + n, routing, rl);
-        n += rl;
-        out[n++] = '}';
-        out_len = n;
+    if (e.has_usage)
+        r->usage = e.usage;
+    r->ua_content_bytes = e.content_bytes;
+    const char *out;
+    size_t out_len;
+    if (r->in->answer_write(r, up, &e, &out, &out_len) != 0) {
+        dp_respond_error(r, SY_E_INTERNAL, "out of memory", NULL);
+        return;
     }
     breaker_success(r);
     dp_add_routing_headers(r);
     char cost[32];
     sy_money_format_usd(dp_meter_cost(r), cost);
     h2o_req_t *req = r->req;
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-cost"), 0, NULL, h2o_strdup(&req->pool, cost, SIZE_MAX).base, strlen(cost));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-cost"), 0, NULL,
+                          h2o_strdup(&req->pool, cost, SIZE_MAX).base, strlen(cost));
     dp_respond_body(r, 200, "application/json", out, out_len);
 }
 
@@ -588,13 +457,9 @@ static void finish_nonstream(dp_req_t *r)
 static void pass_through_error(dp_req_t *r)
 {
     breaker_success(r); /* the provider answered, about the request: it is up */
-    cJSON *obj = cJSON_ParseWithLength(r->pending.base, r->pending.len);
-    const cJSON *e = obj ? cJSON_GetObjectItemCaseSensitive(obj, "error") : NULL;
-    const cJSON *m = e ? cJSON_GetObjectItemCaseSensitive(e, "message") : NULL;
-    char msg[300];
-    snprintf(msg, sizeof(msg), "upstream rejected the request: %s",
-             cJSON_IsString(m) ? m->valuestring : "no message");
-    cJSON_Delete(obj);
+    char said[256], msg[300];
+    r->model->provider->ops->error_message(r->pending.base ? r->pending.base : "", r->pending.len, said, sizeof(said));
+    snprintf(msg, sizeof(msg), "upstream rejected the request: %s", said);
     r->last_err = r->up_status == 404 ? SY_E_MODEL_NOT_FOUND : SY_E_BAD_REQUEST;
     dp_respond_error(r, r->last_err, msg, NULL);
 }

@@ -1,4 +1,5 @@
 #include "dp_snapshot.h"
+#include "providers/dp_provider.h"
 
 #include <malloc.h>
 #include <pthread.h>
@@ -214,14 +215,13 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
             return sy_errf(err, errlen, "provider %zu: invalid id", i);
         if (find_provider(s, p->id))
             return sy_errf(err, errlen, "provider %s: duplicate id", p->id);
-        if (strcmp(p->kind, "openai") != 0)
+        if ((d->ops = dp_upstream_ops_by_kind(p->kind)) == NULL)
             return sy_errf(err, errlen, "provider %s: unknown kind '%s' (supported: openai)", p->id, p->kind);
         size_t bl = strlen(p->base_url);
         if ((strncmp(p->base_url, "http://", 7) != 0 && strncmp(p->base_url, "https://", 8) != 0) ||
             sy_has_ctl(p->base_url, bl) || !valid_ident(p->base_url))
             return sy_errf(err, errlen, "provider %s: base_url must be an http:// or https:// URL", p->id);
         d->id = pool_strdup(pool, p->id);
-        d->kind = DP_KIND_OPENAI;
         char *base = pool_strdup(pool, p->base_url);
         while (bl > 0 && base[bl - 1] == '/')
             base[--bl] = '\0';

@@ -30,11 +30,11 @@
 #include "sy_money.h"
 
 enum { DP_CAP_TOOLS = 1, DP_CAP_JSON = 2, DP_CAP_VISION = 4, DP_CAP_EMBEDDINGS = 8, DP_CAP_CHAT = 16 };
-enum { DP_KIND_OPENAI = 1 };
+struct dp_upstream_ops;
 
 typedef struct {
     const char *id, *base_url;
-    int kind;
+    const struct dp_upstream_ops *ops; /* its dialect (providers/dp_provider.h), from `kind` */
     const char *credential;     /* from the environment; NULL when unset. Secret: never log. */
     const char *chat_url;       /* base_url + "/chat/completions" */
     const char *embeddings_url; /* base_url + "/embeddings" */

@@ -118,42 +118,7 @@ size_t dp_usage_frames_scan(const uint8_t *buf, size_t len, int (*cb)(void *ctx,
     return off;
 }
 
-/* ---------------------------------------------------------------- estimates and ids */
-
-size_t dp_usage_content_bytes(const char *p, size_t n)
-{
-    static const struct {
-        const char *k;
-        size_t l;
-    } keys[] = {{"\"content\"", 9}, {"\"arguments\"", 11}, {"\"text\"", 6}};
-    size_t total = 0;
-    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
-        const char *s = p, *end = p + n;
-        while (s < end) {
-            const char *hit = memmem(s, (size_t)(end - s), keys[k].k, keys[k].l);
-            if (hit == NULL)
-                break;
-            s = hit + keys[k].l;
-            while (s < end && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
-                s++;
-            if (s >= end || *s != ':')
-                continue;
-            s++;
-            while (s < end && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
-                s++;
-            if (s >= end || *s != '"')
-                continue;
-            s++;
-            while (s < end && *s != '"') {
-                if (*s == '\\' && s + 1 < end)
-                    s++; /* an escape is one character of content */
-                s++;
-                total++;
-            }
-        }
-    }
-    return total;
-}
+/* ---------------------------------------------------------------- ids */
 
 static char boot_hex[25] = "000000000000000000000000";
 

@@ -80,9 +80,6 @@ int dp_usage_refusing(void);
 /* Mints a globally unique record id into out (>= 48 bytes): "u" + 24 hex of a random boot id
  * (OpenSSL RAND_bytes at start) + 2 hex thread + 12 hex per-thread sequence. */
 void dp_usage_mint_id(char *out, unsigned thread_index);
-/* Bytes of string content (`content`, `arguments`, `text` members) in a JSON text: the
- * completion estimate when the provider sends no usage. Linear, no allocation. */
-size_t dp_usage_content_bytes(const char *p, size_t n);
 /* Prometheus text of the usage metrics into buf (NUL-terminated, truncated to cap). */
 size_t dp_usage_metrics_text(char *buf, size_t cap);
 

@@ -1,6 +1,9 @@
 /*
- * Stage 6, OpenAI dialect: any OpenAI-compatible server (OpenAI, vLLM, Ollama, the mock).
+ * The OpenAI dialect, both sides of the seam (dp_provider.h): upstream, any OpenAI-compatible
+ * server (OpenAI, vLLM, Ollama, the mock); inbound, OpenAI's Chat Completions and Embeddings
+ * clients.
  *
+ * Upstream request (stage 6).
  * The client's body is forwarded with these changes: `model` becomes the catalog's upstream
  * name, Switchyard's own extensions (`models`, `route`) are removed, `messages` is replaced
  * by the router's copy when it stripped an override tag (@think …), and a stream always asks
@@ -10,15 +13,17 @@
  * re-printing a parsed tree: the bytes the client sent are the bytes the provider gets.
  * Headers are an allow-list — the provider's fixed list built with the snapshot (content type,
  * accept, user agent, an empty Expect, the credential from the provider's environment
- * variable) plus the request id — the client's headers never reach the upstream. Values that reach a header or the URL were validated for CR/LF/NUL when the
- * snapshot was built (ids, upstream names, credentials, URLs) or when the request was
- * accepted (request id).
+ * variable) plus the request id — the client's headers never reach the upstream. Values that reach a header
+ * or the URL were validated for CR/LF/NUL when the snapshot was built (ids, upstream names, credentials,
+ * URLs) or when the request was accepted (request id).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dp.h"
+#include "dp_provider.h"
+#include "sy_money.h"
 
 static int key_is(const sy_json_member_t *m, const char *k)
 {
@@ -52,7 +57,8 @@ static char *splice_body(dp_req_t *r, const char *upstream, size_t *out_len)
 {
     const char *so = stream_options(r);
     size_t ol = r->messages_override ? strlen(r->messages_override) + 16 : 0;
-    size_t ul = strlen(upstream), sl = so ? strlen(so) : 0, cap = r->req->entity.len + ul + sl + ol + 40, n = 0;
+    size_t ul = strlen(upstream), sl = so ? strlen(so) : 0, cap = r->req->entity.len + ul + sl + ol + 40,
+           n = 0;
     char *b = malloc(cap);
     if (b == NULL)
         return NULL;
@@ -61,7 +67,8 @@ static char *splice_body(dp_req_t *r, const char *upstream, size_t *out_len)
     b[n++] = '"';
     for (int i = 0; i < r->nmembers; i++) {
         const sy_json_member_t *m = &r->members[i];
-        if (key_is(m, "model") || key_is(m, "models") || key_is(m, "route") || (so && key_is(m, "stream_options")))
+        if (key_is(m, "model") || key_is(m, "models") || key_is(m, "route") ||
+            (so && key_is(m, "stream_options")))
             continue;
         b[n++] = ',';
         if (r->messages_override != NULL && key_is(m, "messages")) {
@@ -84,7 +91,7 @@ static char *splice_body(dp_req_t *r, const char *upstream, size_t *out_len)
     return b;
 }
 
-int dp_openai_prepare(dp_req_t *r)
+static int openai_prepare(dp_req_t *r)
 {
     const dp_model_t *m = r->model;
     const dp_provider_t *p = m->provider;
@@ -105,4 +112,405 @@ int dp_openai_prepare(dp_req_t *r)
     node->next = r->stream ? p->headers_sse : p->headers_json;
     r->up_headers = node;
     return 0;
+}
+
+/* ---- upstream answers (stage 8) ---- */
+
+static int64_t get_count(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e12)
+        return 0;
+    return (int64_t)v->valuedouble;
+}
+
+/* usage {prompt_tokens, completion_tokens, prompt_tokens_details.cached_tokens} */
+static void take_usage(const cJSON *u, dp_event_t *ev)
+{
+    if (!cJSON_IsObject(u))
+        return;
+    ev->has_usage = 1;
+    ev->usage.have = 1;
+    ev->usage.prompt_tokens = get_count(u, "prompt_tokens");
+    ev->usage.completion_tokens = get_count(u, "completion_tokens");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens_details");
+    if (cJSON_IsObject(d))
+        ev->usage.cache_read_tokens = get_count(d, "cached_tokens");
+}
+
+static dp_finish_t finish_of(const char *s)
+{
+    if (strcmp(s, "stop") == 0)
+        return DP_FINISH_STOP;
+    if (strcmp(s, "length") == 0)
+        return DP_FINISH_LENGTH;
+    if (strcmp(s, "tool_calls") == 0 || strcmp(s, "function_call") == 0)
+        return DP_FINISH_TOOL_CALLS;
+    if (strcmp(s, "content_filter") == 0)
+        return DP_FINISH_CONTENT_FILTER;
+    return DP_FINISH_STOP;
+}
+
+/* Does a chunk carry something the client must see (a finish, text, a tool call, a refusal),
+ * rather than only the role-only preamble? Parsed only while a stream is held back. */
+static int chunk_has_content(const cJSON *obj, dp_event_t *ev)
+{
+    const cJSON *choices = cJSON_GetObjectItemCaseSensitive(obj, "choices"), *c;
+    int content = !cJSON_IsArray(choices);
+    cJSON_ArrayForEach(c, choices)
+    {
+        const cJSON *fr = cJSON_GetObjectItemCaseSensitive(c, "finish_reason");
+        const cJSON *delta = cJSON_GetObjectItemCaseSensitive(c, "delta");
+        const cJSON *text = delta ? cJSON_GetObjectItemCaseSensitive(delta, "content") : NULL;
+        if (cJSON_IsString(fr))
+            ev->finish = finish_of(fr->valuestring);
+        if ((fr && !cJSON_IsNull(fr)) || (cJSON_IsString(text) && text->valuestring[0]) ||
+            (delta && (cJSON_GetObjectItemCaseSensitive(delta, "tool_calls") ||
+                       cJSON_GetObjectItemCaseSensitive(delta, "function_call") ||
+                       cJSON_IsString(cJSON_GetObjectItemCaseSensitive(delta, "refusal")))))
+            content = 1;
+    }
+    return content;
+}
+
+/* String content in an event or answer, for the token estimate when no usage arrives: the
+ * lengths of "content", "arguments" and "text" string values (escapes counted once). */
+static uint64_t content_bytes(const char *p, size_t n)
+{
+    static const struct {
+        const char *k;
+        size_t l;
+    } keys[] = {{"\"content\"", 9}, {"\"arguments\"", 11}, {"\"text\"", 6}};
+    uint64_t total = 0;
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+        const char *s = p, *end = p + n;
+        while (s < end) {
+            const char *hit = memmem(s, (size_t)(end - s), keys[k].k, keys[k].l);
+            if (hit == NULL)
+                break;
+            s = hit + keys[k].l;
+            while (s < end && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
+                s++;
+            if (s >= end || *s != ':')
+                continue;
+            s++;
+            while (s < end && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
+                s++;
+            if (s >= end || *s != '"')
+                continue;
+            s++;
+            while (s < end && *s != '"') {
+                if (*s == '\\' && s + 1 < end)
+                    s++;
+                s++;
+                total++;
+            }
+        }
+    }
+    return total;
+}
+
+/* One SSE event: [DONE], or one JSON object. Most are content deltas that need no reading,
+ * so they get the linear structural check only (UTF-8, balanced, object-shaped); the events
+ * that carry usage or an error — and, while the stream is held back, every event — are
+ * parsed in full. */
+static int openai_stream_event(dp_req_t *r, const char *d, size_t dl, dp_event_t *ev)
+{
+    ev->raw = d;
+    ev->raw_len = dl;
+    if (dl == 6 && memcmp(d, "[DONE]", 6) == 0) {
+        ev->end = 1;
+        return 0;
+    }
+    if (dl < 2 || d[0] != '{' || d[dl - 1] != '}' || sy_json_precheck(d, dl, 64, NULL) != SY_JSON_OK)
+        return -1;
+    int has_usage = memmem(d, dl, "\"usage\"", 7) != NULL && memmem(d, dl, "\"usage\":null", 12) == NULL;
+    int has_error = memmem(d, dl, "\"error\"", 7) != NULL;
+    ev->content_bytes = content_bytes(d, dl);
+    if (!has_usage && !has_error && r->started)
+        return 0;
+    sy_json_arena_begin(&r->arena);
+    cJSON *obj = cJSON_ParseWithLength(d, dl);
+    if (obj == NULL || !cJSON_IsObject(obj)) {
+        sy_json_arena_end();
+        return -1;
+    }
+    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(obj, "usage");
+    take_usage(usage, ev);
+    ev->error = cJSON_GetObjectItemCaseSensitive(obj, "error") != NULL;
+    const cJSON *choices = cJSON_GetObjectItemCaseSensitive(obj, "choices");
+    ev->usage_only = cJSON_IsObject(usage) && cJSON_IsArray(choices) && choices->child == NULL;
+    if (!r->started)
+        ev->content = !ev->usage_only && chunk_has_content(obj, ev);
+    sy_json_arena_end();
+    return 0;
+}
+
+/* A whole answer: one JSON object, checked by two linear scans (UTF-8 and balance, then its
+ * top-level members); only its `usage` member is parsed. */
+static int openai_answer(dp_req_t *r, const char *b, size_t bl, dp_event_t *ev)
+{
+    sy_json_member_t mem[64];
+    int n = -1;
+    if (bl > 0 && sy_json_precheck(b, bl, 128, NULL) == SY_JSON_OK)
+        n = sy_json_members(b, bl, mem, 64);
+    if (n < 0)
+        return -1;
+    ev->raw = b;
+    ev->raw_len = bl;
+    ev->end = 1;
+    ev->content = 1;
+    ev->content_bytes = content_bytes(b, bl);
+    sy_json_arena_begin(&r->arena);
+    for (int i = 0; i < n; i++)
+        if (mem[i].key_len == 5 && memcmp(mem[i].key, "usage", 5) == 0)
+            take_usage(cJSON_ParseWithLength(mem[i].value, mem[i].value_len), ev);
+    sy_json_arena_end();
+    return 0;
+}
+
+static void openai_error_message(const char *body, size_t len, char *msg, size_t cap)
+{
+    cJSON *obj = cJSON_ParseWithLength(body, len);
+    const cJSON *e = obj ? cJSON_GetObjectItemCaseSensitive(obj, "error") : NULL;
+    const cJSON *m = e ? cJSON_GetObjectItemCaseSensitive(e, "message") : NULL;
+    snprintf(msg, cap, "%s", cJSON_IsString(m) ? m->valuestring : "no message");
+    cJSON_Delete(obj);
+}
+
+const dp_upstream_ops_t dp_openai_upstream = {
+    .kind = "openai",
+    .prepare = openai_prepare,
+    .stream_event = openai_stream_event,
+    .answer = openai_answer,
+    .error_message = openai_error_message,
+};
+
+/* ---- inbound: writing to an OpenAI client ---- */
+
+static int put(dp_buf_t *out, const char *p, size_t n)
+{
+    return dp_buf_append(out, p, n, SIZE_MAX);
+}
+
+static int put_event(dp_buf_t *out, const char *d, size_t dl)
+{
+    return put(out, "data: ", 6) || put(out, d, dl) || put(out, "\n\n", 2) ? -1 : 0;
+}
+
+static const char *finish_name(dp_finish_t f)
+{
+    switch (f) {
+    case DP_FINISH_LENGTH:
+        return "length";
+    case DP_FINISH_TOOL_CALLS:
+        return "tool_calls";
+    case DP_FINISH_CONTENT_FILTER:
+        return "content_filter";
+    default:
+        return "stop";
+    }
+}
+
+/* usage {…, "cost": <exact decimal>} for a client that asked for usage */
+static cJSON *usage_json(dp_req_t *r, const dp_usage_t *u)
+{
+    char cost[32];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "prompt_tokens", (double)u->prompt_tokens);
+    cJSON_AddNumberToObject(o, "completion_tokens", (double)u->completion_tokens);
+    cJSON_AddNumberToObject(o, "total_tokens", (double)(u->prompt_tokens + u->completion_tokens));
+    if (u->cache_read_tokens) {
+        cJSON *d = cJSON_AddObjectToObject(o, "prompt_tokens_details");
+        cJSON_AddNumberToObject(d, "cached_tokens", (double)u->cache_read_tokens);
+    }
+    sy_money_format_usd(dp_meter_cost(r), cost);
+    cJSON_AddItemToObject(o, "cost", cJSON_CreateRaw(cost));
+    return o;
+}
+
+/* A translated event as chat.completion.chunk objects (another dialect's upstream). */
+static int write_chunk(dp_req_t *r, const dp_event_t *ev, dp_buf_t *out)
+{
+    int rc = 0;
+    sy_json_arena_begin(&r->arena);
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "id", r->id);
+    cJSON_AddStringToObject(c, "object", "chat.completion.chunk");
+    cJSON_AddNumberToObject(c, "created", (double)(r->t_start_ns / 1000000000u));
+    cJSON_AddStringToObject(c, "model", r->model ? r->model->id : "");
+    cJSON *choices = cJSON_AddArrayToObject(c, "choices");
+    if (ev->nparts > 0 || ev->finish != DP_FINISH_NONE) {
+        cJSON *ch = cJSON_CreateObject();
+        cJSON_AddItemToArray(choices, ch);
+        cJSON_AddNumberToObject(ch, "index", 0);
+        cJSON *delta = cJSON_AddObjectToObject(ch, "delta");
+        cJSON *calls = NULL;
+        for (size_t i = 0; i < ev->nparts; i++) {
+            const dp_part_t *p = &ev->parts[i];
+            if (p->kind == DP_PART_TEXT) {
+                cJSON_AddItemToObject(delta, "content", cJSON_CreateString(p->text ? p->text : ""));
+            } else if (p->kind == DP_PART_THINKING) {
+                cJSON_AddItemToObject(delta, "reasoning_content", cJSON_CreateString(p->text ? p->text : ""));
+            } else {
+                if (calls == NULL)
+                    calls = cJSON_AddArrayToObject(delta, "tool_calls");
+                cJSON *tc = cJSON_CreateObject();
+                cJSON_AddItemToArray(calls, tc);
+                cJSON_AddNumberToObject(tc, "index", p->index);
+                cJSON *fn = cJSON_CreateObject();
+                if (p->kind == DP_PART_TOOL_START) {
+                    cJSON_AddStringToObject(tc, "id", p->id ? p->id : "");
+                    cJSON_AddStringToObject(tc, "type", "function");
+                    cJSON_AddStringToObject(fn, "name", p->name ? p->name : "");
+                    cJSON_AddStringToObject(fn, "arguments", "");
+                } else {
+                    cJSON_AddItemToObject(fn, "arguments", cJSON_CreateString(p->text ? p->text : ""));
+                }
+                cJSON_AddItemToObject(tc, "function", fn);
+            }
+        }
+        if (ev->finish != DP_FINISH_NONE)
+            cJSON_AddStringToObject(ch, "finish_reason", finish_name(ev->finish));
+        else
+            cJSON_AddNullToObject(ch, "finish_reason");
+    }
+    if (ev->has_usage && r->client_wants_usage)
+        cJSON_AddItemToObject(c, "usage", usage_json(r, &ev->usage));
+    if (cJSON_GetArraySize(choices) > 0 || cJSON_GetObjectItemCaseSensitive(c, "usage") != NULL) {
+        char *s = cJSON_PrintUnformatted(c);
+        rc = s == NULL ? -1 : put_event(out, s, strlen(s));
+    }
+    sy_json_arena_end();
+    if (ev->end && rc == 0)
+        rc = put(out, "data: [DONE]\n\n", 14);
+    return rc;
+}
+
+static int openai_stream_write(dp_req_t *r, const dp_upstream_ops_t *up, const dp_event_t *ev, dp_buf_t *out)
+{
+    if (up != &dp_openai_upstream)
+        return write_chunk(r, ev, out);
+    /* same dialect: the provider's own bytes */
+    if (ev->end)
+        return put(out, "data: [DONE]\n\n", 14);
+    if (ev->usage_only && !r->client_wants_usage)
+        return 0; /* the usage-only chunk we asked for on the client's behalf: metered, not relayed */
+    if (ev->has_usage && r->client_wants_usage) {
+        /* the client sees what the request cost, as an exact decimal */
+        int rc = -1;
+        sy_json_arena_begin(&r->arena);
+        cJSON *obj = cJSON_ParseWithLength(ev->raw, ev->raw_len);
+        cJSON *usage = obj ? cJSON_GetObjectItemCaseSensitive(obj, "usage") : NULL;
+        if (cJSON_IsObject(usage)) {
+            char cost[32];
+            sy_money_format_usd(dp_meter_cost(r), cost);
+            cJSON_AddItemToObject(usage, "cost", cJSON_CreateRaw(cost));
+            char *s = cJSON_PrintUnformatted(obj);
+            rc = s == NULL ? -1 : put_event(out, s, strlen(s));
+        }
+        sy_json_arena_end();
+        if (rc == 0)
+            return 0;
+    }
+    return put_event(out, ev->raw, ev->raw_len);
+}
+
+static int openai_stream_error(dp_req_t *r, sy_err_t e, const char *msg, dp_buf_t *out)
+{
+    (void)r;
+    char *j = sy_err_json(e, msg, NULL);
+    if (j == NULL)
+        return -1;
+    int rc = put_event(out, j, strlen(j));
+    free(j);
+    return rc;
+}
+
+/* The routing object, printed by cJSON (in the request arena). */
+static char *routing_json(dp_req_t *r)
+{
+    cJSON *routing = cJSON_CreateObject();
+    cJSON_AddStringToObject(routing, "selected", r->model->id);
+    cJSON_AddStringToObject(routing, "provider", r->model->provider->id);
+    cJSON_AddStringToObject(routing, "objective", dp_objective_name(r->objective));
+    cJSON_AddNumberToObject(routing, "candidates_considered",
+                            (double)(r->considered ? r->considered : r->ncand));
+    cJSON *cands = cJSON_AddArrayToObject(routing, "candidates");
+    for (size_t i = 0; i < r->ncand; i++)
+        cJSON_AddItemToArray(cands, cJSON_CreateString(r->cand[i]->id));
+    if (r->task >= 0) {
+        cJSON_AddStringToObject(routing, "task", sy_task_name((sy_task_t)r->task));
+        cJSON_AddStringToObject(routing, "difficulty", sy_difficulty_name((sy_difficulty_t)r->difficulty));
+    }
+    if (r->tag != NULL)
+        cJSON_AddStringToObject(routing, "tag", r->tag);
+    cJSON_AddNumberToObject(routing, "attempts", (double)r->attempts);
+    char reason[600];
+    const char *base = r->reason ? r->reason : "requested model";
+    if (r->attempts > 1)
+        snprintf(reason, sizeof(reason), "%s; failover: attempt %zu served by %s", base, r->attempts,
+                 r->model->id);
+    else
+        snprintf(reason, sizeof(reason), "%s", base);
+    cJSON_AddStringToObject(routing, "reason", reason);
+    return cJSON_PrintUnformatted(routing);
+}
+
+/* The provider's own bytes with `routing` spliced in before the closing brace (chat only):
+ * no tree of the whole answer is built or re-printed. */
+static int openai_answer_write(dp_req_t *r, const dp_upstream_ops_t *up, const dp_event_t *ev,
+                               const char **out, size_t *out_len)
+{
+    (void)up; /* TODO(issue 12): a translated answer (another dialect upstream) is built from parts */
+    *out = ev->raw;
+    *out_len = ev->raw_len;
+    if (r->ep != DP_EP_CHAT)
+        return 0;
+    sy_json_arena_begin(&r->arena);
+    char *routing = routing_json(r);
+    sy_json_arena_end();
+    if (routing == NULL)
+        return -1;
+    size_t end = ev->raw_len;
+    while (end > 0 && ev->raw[end - 1] != '}')
+        end--; /* the closing brace of the top-level object (checked by the reader) */
+    int empty = 0;
+    for (size_t i = end - 1; i > 0; i--) {
+        char c = ev->raw[i - 1];
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+            continue;
+        empty = c == '{';
+        break;
+    }
+    size_t rl = strlen(routing);
+    char *b = sy_arena_alloc(&r->arena, end + rl + 16);
+    if (b == NULL)
+        return -1;
+    size_t n = end - 1;
+    memcpy(b, ev->raw, n);
+    memcpy(b + n, empty ? "\"routing\":" : ",\"routing\":", empty ? 10 : 11);
+    n += empty ? 10 : 11;
+    memcpy(b + n, routing, rl);
+    n += rl;
+    b[n++] = '}';
+    *out = b;
+    *out_len = n;
+    return 0;
+}
+
+const dp_inbound_ops_t dp_openai_inbound = {
+    .name = "openai",
+    .stream_write = openai_stream_write,
+    .stream_error = openai_stream_error,
+    .answer_write = openai_answer_write,
+};
+
+const dp_upstream_ops_t *dp_upstream_ops_by_kind(const char *kind)
+{
+    static const dp_upstream_ops_t *const all[] = {&dp_openai_upstream};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        if (strcmp(kind, all[i]->kind) == 0)
+            return all[i];
+    return NULL;
 }

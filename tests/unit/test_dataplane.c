@@ -242,7 +242,7 @@ static void test_body_and_route(void)
     r.key = alpha;
     CHECK(dp_route(&r, msg, sizeof(msg), &param) == SY_E_OK);
     r.model = r.cand[0];
-    CHECK(dp_openai_prepare(&r) == 0);
+    CHECK(r.model->provider->ops->prepare(&r) == 0);
     CHECK_STR(r.up_body, "{\"model\":\"up-small\",\"temperature\" : 0.5,"
                          "\"messages\":[{\"role\":\"user\",\"content\":\"a\\\"}b\"}],\"n\":1}");
     CHECK(r.up_body_len == strlen(r.up_body));

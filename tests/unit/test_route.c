@@ -148,7 +148,7 @@ static void test_tag_stripping(dp_snapshot_t *s, const dp_key_t *all)
         CHECK(strstr(r.messages_override, "\"prove that sqrt 2 is irrational\"") != NULL);
     }
     r.model = r.cand[0];
-    CHECK(dp_openai_prepare(&r) == 0);
+    CHECK(r.model->provider->ops->prepare(&r) == 0);
     if (r.up_body) {
         CHECK(strstr(r.up_body, "prove that sqrt 2 is irrational") != NULL);
         CHECK(strstr(r.up_body, "@think prove") == NULL);

@@ -1,0 +1,118 @@
+/*
+ * dp_provider — the provider seam: one ops table per dialect, the only code in the data plane
+ * that knows a dialect's field names (docs/providers.md says how to add one).
+ *
+ * Two sides:
+ *   - an UPSTREAM dialect (dp_upstream_ops_t, one per catalog provider `kind`) builds the
+ *     request for a candidate model and reads what the provider answers: each streamed event
+ *     and each whole answer becomes one dp_event_t, the gateway's canonical event;
+ *   - an INBOUND dialect (dp_inbound_ops_t, one per client API the gateway serves) writes
+ *     those events back in the client's wire format, and the final error event of a cut
+ *     stream.
+ * The relay (dp_relay.c), the meter (dp_meter.c) and the router act only on dp_event_t's
+ * flags and numbers, never on a dialect's bytes.
+ *
+ * The fast path. When the client speaks the upstream's dialect (OpenAI client, OpenAI
+ * server), an event carries `raw` — the provider's own bytes — and the inbound writer relays
+ * them unchanged (a byte splice; only an event with usage the client asked for is re-printed,
+ * to add `usage.cost`). The upstream reader then parses only what the gateway needs (usage,
+ * errors; whether a held-back stream has content yet), never the whole stream. A translating
+ * pair fills `parts` (text, thinking, tool-call deltas) and `finish`, and the inbound writer
+ * encodes them.
+ *
+ * Lifetime: an event and everything it points to (raw, parts' strings) are valid only during
+ * the call that passes it (the relay's SSE callback, or the finish of a non-streamed answer);
+ * strings a reader makes live in the request arena (r->arena, inside sy_json_arena_begin/end
+ * when cJSON allocates them). Ops tables are static and immutable.
+ *
+ * Threading: every op runs on the request's event-loop thread and must not block.
+ */
+#ifndef DP_PROVIDER_H
+#define DP_PROVIDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sy_error.h"
+
+typedef struct dp_req dp_req_t;
+struct dp_buf;
+
+/* Why the model stopped, in the gateway's words (each dialect maps its own). */
+typedef enum {
+    DP_FINISH_NONE = 0, /* not in this event */
+    DP_FINISH_STOP,
+    DP_FINISH_LENGTH,
+    DP_FINISH_TOOL_CALLS,
+    DP_FINISH_CONTENT_FILTER,
+} dp_finish_t;
+
+/* Token counts as the provider reported them. Cache counts are zero where a dialect has none. */
+typedef struct {
+    int64_t prompt_tokens, completion_tokens;
+    int64_t cache_read_tokens, cache_write_tokens;
+    int have; /* usage came from the provider */
+} dp_usage_t;
+
+#define DP_EVENT_MAX_PARTS 8
+typedef enum { DP_PART_TEXT, DP_PART_THINKING, DP_PART_TOOL_START, DP_PART_TOOL_ARGS } dp_part_kind_t;
+typedef struct {
+    dp_part_kind_t kind;
+    int index;             /* tool call index (TOOL_*), else 0 */
+    const char *id, *name; /* TOOL_START: the call's id and function name */
+    const char *text;      /* TEXT / THINKING: the delta; TOOL_ARGS: a fragment of the JSON arguments */
+    size_t len;
+} dp_part_t;
+
+/* One upstream event (a streamed SSE event, or a whole non-streamed answer). */
+typedef struct {
+    const char *raw; /* the provider's own bytes (NULL when there are none to relay) */
+    size_t raw_len;
+    unsigned end : 1;        /* the dialect's end-of-stream marker ([DONE], message_stop) */
+    unsigned content : 1;    /* something the client must see: a held-back stream starts on it. Only
+                              * computed while the stream has not started (r->started == 0). */
+    unsigned usage_only : 1; /* it carries nothing but usage the gateway asked for on the client's behalf */
+    unsigned error : 1;      /* the provider's own error event */
+    unsigned has_usage : 1;  /* `usage` below is set */
+    dp_usage_t usage;
+    dp_finish_t finish;
+    uint64_t content_bytes; /* string content in it: the token estimate when no usage arrives */
+    dp_part_t parts[DP_EVENT_MAX_PARTS];
+    size_t nparts;
+} dp_event_t;
+
+typedef struct dp_upstream_ops {
+    const char *kind; /* the catalog's provider `kind` */
+    /* Stage 6: fills r->up_url, r->up_body (malloc'ed, the request frees it) and r->up_headers
+     * for r->model. 0, or -1 when the request cannot be built. */
+    int (*prepare)(dp_req_t *r);
+    /* One SSE event's data (trailing blanks trimmed by the caller). 0, or -1 when it is not a
+     * well-formed event of this dialect (the relay treats that as a malformed upstream). */
+    int (*stream_event)(dp_req_t *r, const char *data, size_t len, dp_event_t *ev);
+    /* A whole 200 answer (capped at DP_MAX_RESPONSE_BYTES). 0, or -1 when malformed. */
+    int (*answer)(dp_req_t *r, const char *body, size_t len, dp_event_t *ev);
+    /* The message of an error answer (4xx passed through to the client), into msg. */
+    void (*error_message)(const char *body, size_t len, char *msg, size_t cap);
+} dp_upstream_ops_t;
+
+typedef struct dp_inbound_ops {
+    const char *name;
+    /* Appends one streamed event to `out` in the client's wire format. 0, or -1 when out of
+     * memory. `up` is the dialect that produced it (same dialect: relay ev->raw). */
+    int (*stream_write)(dp_req_t *r, const dp_upstream_ops_t *up, const dp_event_t *ev, struct dp_buf *out);
+    /* Appends the error event that ends a cut stream. */
+    int (*stream_error)(dp_req_t *r, sy_err_t e, const char *msg, struct dp_buf *out);
+    /* The body of a non-streamed answer: from ev (and `up`'s raw body). *out in r->arena or
+     * pointing into ev->raw; -1 when out of memory. */
+    int (*answer_write)(dp_req_t *r, const dp_upstream_ops_t *up, const dp_event_t *ev, const char **out,
+                        size_t *out_len);
+} dp_inbound_ops_t;
+
+/* The dialects (providers/dp_openai.c, …). */
+extern const dp_upstream_ops_t dp_openai_upstream;
+extern const dp_inbound_ops_t dp_openai_inbound;
+
+/* The upstream ops of a catalog provider kind, or NULL for an unknown kind. */
+const dp_upstream_ops_t *dp_upstream_ops_by_kind(const char *kind);
+
+#endif
