@@ -182,6 +182,11 @@ static const char *const migrations[] = {
     /* 6: per-node shares of a balance (cp_snapshot.c) sum each node's recent spend by arrival
      * time at every snapshot build; without this index that is a scan of the whole table. */
     "CREATE INDEX usage_received ON usage(received_ms);",
+    /* 7: key rotation (POST /api/keys/{id}/rotate). api_keys.sha256/prefix always hold the
+     * newest secret; the one it replaced lives here (at most one per key) with the wall-clock
+     * ms until which it still authenticates (valid_until_ms = rotated_ms: no grace). A second
+     * rotation overwrites the row. Like api_keys, only the SHA-256 and display prefix. */
+    "CREATE TABLE api_key_prev (key_id TEXT PRIMARY KEY REFERENCES api_keys(id), sha256 BLOB NOT NULL UNIQUE CHECK (length(sha256) = 32), prefix TEXT NOT NULL DEFAULT '', rotated_ms INTEGER NOT NULL CHECK (rotated_ms > 0), valid_until_ms INTEGER NOT NULL CHECK (valid_until_ms >= rotated_ms)) STRICT;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
