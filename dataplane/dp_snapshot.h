@@ -145,7 +145,8 @@ dp_snapshot_t *dp_snapshot_build(const Switchyard__Snapshot *pb, char *err, size
  * snapshot build: stable across snapshots, never 0, and a key's never equals a workspace's. */
 uint64_t dp_key_tid(const uint8_t sha256[SY_SHA256_LEN]);
 /* What dp_snapshot_build uses for keys: from the key id, which survives a rotation (the hash
- * does not). dp_key_tid(sha256) stays for tests that build keys by hand. */
+ * does not). Two keys with one id (possible only in a hand-written config file) share an
+ * entry. dp_key_tid(sha256) stays for tests that build keys by hand. */
 uint64_t dp_key_id_tid(const char *id);
 uint64_t dp_workspace_tid(const char *id);
 
