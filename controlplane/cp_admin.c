@@ -22,9 +22,12 @@ static cp_admin_rc_t db_fail(cp_store_t *s, sqlite3_stmt *st, char *err, size_t 
 }
 
 static const char WS_COLS[] = "SELECT id, name, active, created_at, rpm, tpm FROM workspaces";
+/* (unqualified `id` and `workspace_id` in the WHERE clauses appended below exist only in
+ * api_keys, so they stay unambiguous under the join) */
 static const char KEY_COLS[] =
-    "SELECT id, workspace_id, name, prefix, allowed_models, expires_at, revoked, created_at, "
-    "budget_nano, rpm, tpm FROM api_keys";
+    "SELECT k.id, k.workspace_id, k.name, k.prefix, k.allowed_models, k.expires_at, k.revoked, k.created_at, "
+    "k.budget_nano, k.rpm, k.tpm, p.rotated_ms, p.prefix, p.valid_until_ms FROM api_keys k "
+    "LEFT JOIN api_key_prev p ON p.key_id = k.id";
 
 /* "rpm" and "tpm" from columns `col` and `col` + 1; NULL (no limit) is JSON null. */
 static void add_rate_limits(cJSON *o, sqlite3_stmt *st, int col)
@@ -75,6 +78,20 @@ static cJSON *key_row(sqlite3_stmt *st)
         cJSON_AddStringToObject(o, "budget_usd", usd);
     }
     add_rate_limits(o, st, 9);
+    /* rotation: when, and the previous secret's prefix and end of grace (null: none given) */
+    if (sqlite3_column_type(st, 11) == SQLITE_NULL)
+        cJSON_AddNullToObject(o, "rotated_at");
+    else
+        cJSON_AddNumberToObject(o, "rotated_at", (double)(sqlite3_column_int64(st, 11) / 1000));
+    int grace = sqlite3_column_type(st, 11) != SQLITE_NULL &&
+                sqlite3_column_int64(st, 13) > sqlite3_column_int64(st, 11);
+    if (grace) {
+        cJSON_AddStringToObject(o, "previous_prefix", (const char *)sqlite3_column_text(st, 12));
+        cJSON_AddNumberToObject(o, "previous_valid_until_ms", (double)sqlite3_column_int64(st, 13));
+    } else {
+        cJSON_AddNullToObject(o, "previous_prefix");
+        cJSON_AddNullToObject(o, "previous_valid_until_ms");
+    }
     return o;
 }
 
@@ -122,7 +139,7 @@ static cp_admin_rc_t commit_with_row(cp_store_t *s, const char *cols, const char
 {
     cJSON *o = NULL;
     if (out) {
-        char sql[256];
+        char sql[512];
         snprintf(sql, sizeof(sql), "%s WHERE id = ?1", cols);
         if ((o = one(s, sql, id, row, err, errlen)) == NULL) {
             cp_store_rollback(s);
@@ -142,7 +159,7 @@ static cp_admin_rc_t commit_with_row(cp_store_t *s, const char *cols, const char
 static cp_admin_rc_t get_by_id(cp_store_t *s, const char *cols, const char *what, const char *id,
                                cJSON *(*row)(sqlite3_stmt *), cJSON **out, char *err, size_t errlen)
 {
-    char sql[256];
+    char sql[512];
     *out = NULL;
     snprintf(sql, sizeof(sql), "%s WHERE id = ?1", cols);
     if (cp_store_begin_read(s, err, errlen) != 0)
@@ -301,7 +318,7 @@ cp_admin_rc_t cp_admin_list_keys(cp_store_t *s, const char *workspace_id, cJSON 
             sy_errf(err, errlen, "workspace '%s' not found", workspace_id);
         return found == 0 ? CP_ADMIN_NOT_FOUND : CP_ADMIN_ERROR;
     }
-    char sql[256];
+    char sql[512];
     snprintf(sql, sizeof(sql), "%s WHERE workspace_id = ?1 ORDER BY id", KEY_COLS);
     *out = collect(s, sql, workspace_id, key_row, err, errlen);
     cp_store_end_read(s);
@@ -462,6 +479,77 @@ cp_admin_rc_t cp_admin_update_key(cp_store_t *s, const char *id, const cp_admin_
         return db_fail(s, st, err, errlen, "update key");
     sqlite3_finalize(st);
     return commit_with_row(s, KEY_COLS, id, key_row, out, version, err, errlen);
+}
+
+cp_admin_rc_t cp_admin_rotate_key(cp_store_t *s, const cp_admin_rotation_t *r, cJSON **out, uint64_t *version,
+                                  const char **param, char *err, size_t errlen)
+{
+    if (out)
+        *out = NULL;
+    *param = NULL;
+    if (r->grace_seconds < 0 || r->grace_seconds > CP_ADMIN_ROTATE_GRACE_MAX_S) {
+        *param = "grace_seconds";
+        sy_errf(err, errlen, "'grace_seconds' must be a whole number from 0 to %d",
+                CP_ADMIN_ROTATE_GRACE_MAX_S);
+        return CP_ADMIN_INVALID;
+    }
+    if (r->now_ms <= 0) {
+        sy_errf(err, errlen, "rotation needs the wall-clock time");
+        return CP_ADMIN_ERROR;
+    }
+    if (cp_store_begin_write(s, err, errlen) != 0)
+        return CP_ADMIN_ERROR;
+    sqlite3_stmt *st;
+    if (cp_store_prepare(s, "SELECT revoked FROM api_keys WHERE id = ?1", &st, err, errlen) != 0) {
+        cp_store_rollback(s);
+        return CP_ADMIN_ERROR;
+    }
+    sqlite3_bind_text(st, 1, r->id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    int revoked = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+        if (rc != SQLITE_DONE)
+            return db_fail(s, NULL, err, errlen, "rotate key");
+        cp_store_rollback(s);
+        sy_errf(err, errlen, "key '%.128s' not found", r->id);
+        return CP_ADMIN_NOT_FOUND;
+    }
+    if (revoked) { /* as for edits: revocation is final, a new secret would only suggest otherwise */
+        cp_store_rollback(s);
+        sy_errf(err, errlen, "key '%.128s' is revoked and cannot be rotated", r->id);
+        return CP_ADMIN_INVALID;
+    }
+    /* the current secret becomes the previous one (replacing any older previous one: at most
+     * one), then the new one takes its place; both in this one transaction */
+    if (cp_store_prepare(
+            s,
+            "INSERT INTO api_key_prev (key_id, sha256, prefix, rotated_ms, valid_until_ms) "
+            "SELECT id, sha256, COALESCE(prefix, ''), ?2, ?3 FROM api_keys WHERE id = ?1 "
+            "ON CONFLICT(key_id) DO UPDATE SET sha256 = excluded.sha256, prefix = excluded.prefix, "
+            "rotated_ms = excluded.rotated_ms, valid_until_ms = excluded.valid_until_ms",
+            &st, err, errlen) != 0) {
+        cp_store_rollback(s);
+        return CP_ADMIN_ERROR;
+    }
+    sqlite3_bind_text(st, 1, r->id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, r->now_ms);
+    sqlite3_bind_int64(st, 3, r->now_ms + (int64_t)r->grace_seconds * 1000);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_fail(s, st, err, errlen, "rotate key (previous secret)");
+    sqlite3_finalize(st);
+    if (cp_store_prepare(s, "UPDATE api_keys SET sha256 = ?2, prefix = ?3 WHERE id = ?1", &st, err, errlen) !=
+        0) {
+        cp_store_rollback(s);
+        return CP_ADMIN_ERROR;
+    }
+    sqlite3_bind_text(st, 1, r->id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 2, r->sha256, SY_SHA256_LEN, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, r->prefix, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_fail(s, st, err, errlen, "rotate key (new secret)");
+    sqlite3_finalize(st);
+    return commit_with_row(s, KEY_COLS, r->id, key_row, out, version, err, errlen);
 }
 
 /* ------------------------------------------------------------------------------- nodes */

@@ -83,7 +83,10 @@ cp_admin_rc_t cp_admin_revoke_key(cp_store_t *s, const char *id, uint64_t *versi
 cp_admin_rc_t cp_admin_list_keys(cp_store_t *s, const char *workspace_id, cJSON **out, char *err,
                                  size_t errlen);
 
-/* One key's public view; unknown id: CP_ADMIN_NOT_FOUND. */
+/* One key's public view; unknown id: CP_ADMIN_NOT_FOUND. Besides the key's fields it has
+ * "rotated_at" (unix seconds, null if never rotated), "previous_prefix" and
+ * "previous_valid_until_ms" (the replaced secret's grace, null when none was given; a time in
+ * the past means it has ended). */
 cp_admin_rc_t cp_admin_get_key(cp_store_t *s, const char *id, cJSON **out, char *err, size_t errlen);
 
 /* A change to a key's scope and limits. Fields left NULL / with set_* = 0 keep their value. A
@@ -100,6 +103,26 @@ typedef struct {
  * the numbers are the caller's (the API). */
 cp_admin_rc_t cp_admin_update_key(cp_store_t *s, const char *id, const cp_admin_key_patch_t *p, cJSON **out,
                                   uint64_t *version, const char **param, char *err, size_t errlen);
+
+/* Key rotation: a new secret for the same key id (usage, spend, budget, limits and scope stay
+ * with the id). The secret it replaces keeps authenticating until now_ms + grace_seconds
+ * (wall clock; the data planes enforce the end themselves); at most one previous secret is
+ * kept, so a second rotation ends the first one's grace at once. */
+#define CP_ADMIN_ROTATE_GRACE_MAX_S (7 * 24 * 3600) /* 7 days */
+
+typedef struct {
+    const char *id;        /* the key */
+    const uint8_t *sha256; /* SY_SHA256_LEN bytes: the new secret's hash */
+    const char *prefix;    /* the new secret's display prefix */
+    int64_t grace_seconds; /* 0..CP_ADMIN_ROTATE_GRACE_MAX_S, else CP_ADMIN_INVALID (param grace_seconds) */
+    int64_t now_ms;        /* wall-clock ms of the rotation */
+} cp_admin_rotation_t;
+
+/* Rotates in one transaction and returns the key's new public view in *out (may be NULL).
+ * Unknown id: CP_ADMIN_NOT_FOUND; a revoked key: CP_ADMIN_INVALID (param NULL) and nothing
+ * changes. */
+cp_admin_rc_t cp_admin_rotate_key(cp_store_t *s, const cp_admin_rotation_t *r, cJSON **out, uint64_t *version,
+                                  const char **param, char *err, size_t errlen);
 
 /* ---------------------------------------------------------------------------- catalog */
 

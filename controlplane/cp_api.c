@@ -509,6 +509,25 @@ static int h_list_keys(h2o_req_t *req, const char *ws)
     return send_list(req, arr);
 }
 
+#define KEY_SECRET_SIZE (sizeof(KEY_PREFIX) + 2 * KEY_RANDOM_BYTES)
+
+/* A fresh secret (`sk-sy-` + 64 hex digits from RAND_bytes) in key (KEY_SECRET_SIZE bytes),
+ * its display prefix (32 bytes) and SHA-256. The caller cleanses key after use. -1 when the
+ * random number generator fails. */
+static int new_secret(char *key, char *prefix, uint8_t sha[SY_SHA256_LEN])
+{
+    uint8_t rnd[KEY_RANDOM_BYTES];
+    key[0] = '\0';
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        return -1;
+    memcpy(key, KEY_PREFIX, sizeof(KEY_PREFIX) - 1);
+    sy_hex(rnd, sizeof(rnd), key + sizeof(KEY_PREFIX) - 1);
+    OPENSSL_cleanse(rnd, sizeof(rnd));
+    snprintf(prefix, 32, "%.*s\xe2\x80\xa6", DISPLAY_PREFIX_CHARS, key);
+    sy_sha256(key, strlen(key), sha);
+    return 0;
+}
+
 static int h_create_key(h2o_req_t *req, const char *ws)
 {
     static const char *const allowed[] = {"name", "allowed_models", "expires_at", NULL};
@@ -524,19 +543,15 @@ static int h_create_key(h2o_req_t *req, const char *ws)
         goto done;
 
     /* the key: shown once, in this response; only its SHA-256 and a display prefix are kept */
-    uint8_t rnd[KEY_RANDOM_BYTES], idrnd[8], sha[SY_SHA256_LEN];
-    char key[sizeof(KEY_PREFIX) + 2 * KEY_RANDOM_BYTES], key_id[4 + 2 * sizeof(idrnd) + 1], prefix[32];
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1 || RAND_bytes(idrnd, sizeof(idrnd)) != 1) {
+    uint8_t idrnd[8], sha[SY_SHA256_LEN];
+    char key[KEY_SECRET_SIZE], key_id[4 + 2 * sizeof(idrnd) + 1], prefix[32];
+    if (new_secret(key, prefix, sha) != 0 || RAND_bytes(idrnd, sizeof(idrnd)) != 1) {
+        OPENSSL_cleanse(key, sizeof(key));
         send_error(req, SY_E_INTERNAL, "the random number generator failed", NULL);
         goto done;
     }
-    memcpy(key, KEY_PREFIX, sizeof(KEY_PREFIX) - 1);
-    sy_hex(rnd, sizeof(rnd), key + sizeof(KEY_PREFIX) - 1);
     memcpy(key_id, "key_", 4);
     sy_hex(idrnd, sizeof(idrnd), key_id + 4);
-    snprintf(prefix, sizeof(prefix), "%.*s\xe2\x80\xa6", DISPLAY_PREFIX_CHARS, key);
-    sy_sha256(key, strlen(key), sha);
-    OPENSSL_cleanse(rnd, sizeof(rnd));
 
     cp_admin_new_key_t k = {.id = key_id,
                             .workspace_id = ws,
@@ -578,6 +593,67 @@ static int h_revoke_key(h2o_req_t *req, const char *id)
     cp_bus_notify(version);
     SY_INFO("msg=\"key revoked\" id=%s version=%llu", id, (unsigned long long)version);
     return send_ok_version(req, version);
+}
+
+/* POST /api/keys/{id}/rotate {"grace_seconds": N}: the body is optional (no body: no grace). */
+static int h_rotate_key(h2o_req_t *req, const char *id)
+{
+    static const char *const allowed[] = {"grace_seconds", NULL};
+    cJSON *root = NULL;
+    int64_t grace = 0;
+    if (req->entity.base != NULL && req->entity.len > 0) {
+        if ((root = parse_body(req)) == NULL)
+            return 0;
+        if (reject_unknown(req, root, allowed) != 0)
+            goto done;
+        const cJSON *gs = cJSON_GetObjectItemCaseSensitive(root, "grace_seconds");
+        if (gs != NULL && !cJSON_IsNull(gs)) {
+            double d = cJSON_IsNumber(gs) ? gs->valuedouble : -1;
+            if (!(d >= 0 && d <= CP_ADMIN_ROTATE_GRACE_MAX_S) || (double)(int64_t)d != d) {
+                char msg[128];
+                snprintf(msg, sizeof(msg), "'grace_seconds' must be a whole number from 0 to %d (7 days)",
+                         CP_ADMIN_ROTATE_GRACE_MAX_S);
+                send_error(req, SY_E_BAD_PARAM, msg, "grace_seconds");
+                goto done;
+            }
+            grace = (int64_t)d;
+        }
+    }
+
+    /* the new secret: shown once, in this response, like a new key's */
+    uint8_t sha[SY_SHA256_LEN];
+    char key[KEY_SECRET_SIZE], prefix[32];
+    if (new_secret(key, prefix, sha) != 0) {
+        OPENSSL_cleanse(key, sizeof(key));
+        send_error(req, SY_E_INTERNAL, "the random number generator failed", NULL);
+        goto done;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    cp_admin_rotation_t r = {.id = id,
+                             .sha256 = sha,
+                             .prefix = prefix,
+                             .grace_seconds = grace,
+                             .now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000};
+    char err[256];
+    const char *param = NULL;
+    cJSON *out;
+    uint64_t version;
+    cp_admin_rc_t rc = cp_admin_rotate_key(g.opts->store, &r, &out, &version, &param, err, sizeof(err));
+    if (rc != CP_ADMIN_OK) {
+        OPENSSL_cleanse(key, sizeof(key));
+        send_admin_rc(req, rc, param, err);
+        goto done;
+    }
+    cJSON_AddStringToObject(out, "key", key);
+    OPENSSL_cleanse(key, sizeof(key));
+    cp_bus_notify(version);
+    SY_INFO("msg=\"key rotated\" id=%s prefix=\"%s\" grace_seconds=%lld version=%llu", id, prefix,
+            (long long)grace, (unsigned long long)version);
+    send_owned(req, 200, out);
+done:
+    cJSON_Delete(root);
+    return 0;
 }
 
 static int h_get_key(h2o_req_t *req, const char *id)
@@ -1372,6 +1448,8 @@ static int dispatch(h2o_req_t *req)
     }
     if (n == 4 && strcmp(seg[1], "keys") == 0 && strcmp(seg[3], "revoke") == 0)
         return post ? h_revoke_key(req, seg[2]) : method_not_allowed(req);
+    if (n == 4 && strcmp(seg[1], "keys") == 0 && strcmp(seg[3], "rotate") == 0)
+        return post ? h_rotate_key(req, seg[2]) : method_not_allowed(req);
     if (n == 3 && strcmp(seg[1], "keys") == 0)
         return get ? h_get_key(req, seg[2]) : patch ? h_patch_key(req, seg[2]) : method_not_allowed(req);
     if (n == 2 && strcmp(seg[1], "providers") == 0)

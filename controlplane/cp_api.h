@@ -7,7 +7,7 @@
  *   GET  /api/workspaces                   POST /api/workspaces {"id","name"}
  *   POST /api/workspaces/{id}/disable
  *   GET  /api/workspaces/{id}/keys         POST /api/workspaces/{id}/keys {"name","allowed_models","expires_at"}
- *   POST /api/keys/{id}/revoke
+ *   POST /api/keys/{id}/revoke             POST /api/keys/{id}/rotate {"grace_seconds"} (0..604800)
  *   GET  /api/keys/{id}                    PATCH /api/keys/{id} {"name","allowed_models","budget_usd","rpm","tpm","expires_at"}
  *   GET  /api/providers                    (health and last probe included)
  *   GET  /api/models                       GET|PATCH /api/models/{id}
@@ -28,7 +28,8 @@
  * {"error":{"message","type","code","param"}} with a code from common/sy_error.h.
  *
  * A new API key (`sk-sy-` + 64 hex digits from RAND_bytes) appears only in the response that
- * creates it; the store keeps its SHA-256 and a display prefix.
+ * creates it; the store keeps its SHA-256 and a display prefix. A rotation's new secret likewise
+ * appears only in the rotate response.
  *
  * cp_api_run blocks: it blocks SIGTERM/SIGINT/SIGHUP in the calling thread (the loop thread
  * inherits the mask), runs the loop on its own thread, re-imports the catalog on SIGHUP (on a

@@ -8,6 +8,7 @@
 #include "snapshot.pb-c.h"
 #include "sy_arena.h"
 #include "sy_catalog.h"
+#include "sy_hash.h"
 #include "sy_util.h"
 
 /* The unpacked message lives in an arena for the duration of one build: hundreds of small
@@ -260,6 +261,13 @@ static int key_row(build_t *b, sqlite3_stmt *st, Switchyard__Snapshot *pb)
     k->rpm = (uint32_t)sqlite3_column_int64(st, 7);
     k->tpm = (uint32_t)sqlite3_column_int64(st, 8);
     k->spent_nano = sqlite3_column_int64(st, 9);
+    if (sqlite3_column_type(st, 10) == SQLITE_BLOB && sqlite3_column_bytes(st, 10) == SY_SHA256_LEN) {
+        k->prev_sha256.len = SY_SHA256_LEN; /* a rotation's previous secret, with its grace */
+        k->prev_sha256.data = zalloc(b, SY_SHA256_LEN);
+        if (k->prev_sha256.data)
+            memcpy(k->prev_sha256.data, sqlite3_column_blob(st, 10), SY_SHA256_LEN);
+        k->prev_valid_until_ms = sqlite3_column_int64(st, 11);
+    }
     pb->keys[pb->n_keys++] = k;
     return col_strings(b, st, 3, &k->allowed_models, &k->n_allowed_models);
 }
@@ -425,7 +433,11 @@ static int read_all(build_t *b, Switchyard__Snapshot *pb)
         each_row(b, pb,
                  "SELECT k.id, k.sha256, k.workspace_id, k.allowed_models, k.revoked, k.expires_at, "
                  "k.budget_nano, k.rpm, "
-                 "k.tpm, COALESCE(s.spent_nano, 0) FROM api_keys k LEFT JOIN key_spend s ON s.key_id = k.id "
+                 "k.tpm, COALESCE(s.spent_nano, 0), p.sha256, p.valid_until_ms FROM api_keys k "
+                 "LEFT JOIN key_spend s ON s.key_id = k.id "
+                 /* a previous secret only when its rotation gave it a grace (revoked: none) */
+                 "LEFT JOIN api_key_prev p ON p.key_id = k.id AND p.valid_until_ms > p.rotated_ms "
+                 "AND k.revoked = 0 "
                  "ORDER BY k.id",
                  nk, &pb->n_keys, key_row) != 0 ||
         each_row(b, pb, "SELECT alias, model_id FROM model_aliases ORDER BY alias", na, &pb->n_aliases,

@@ -210,6 +210,12 @@ static const char *const migrations[] = {
     "  model_id TEXT NOT NULL REFERENCES models(id)"
     ") STRICT;"
     "CREATE INDEX model_aliases_model ON model_aliases(model_id);",
+    /* 8: key rotation (POST /api/keys/{id}/rotate). api_keys.sha256/prefix always hold the
+     * newest secret; the one it replaced lives here (at most one per key) with the wall-clock
+     * ms until which it still authenticates (valid_until_ms = rotated_ms: no grace). A second
+     * rotation overwrites the row. Like api_keys, only the SHA-256 and display prefix. (One
+     * literal, as for 5; this file is not run through clang-format, which would split it.) */
+    "CREATE TABLE api_key_prev (key_id TEXT PRIMARY KEY REFERENCES api_keys(id), sha256 BLOB NOT NULL UNIQUE CHECK (length(sha256) = 32), prefix TEXT NOT NULL DEFAULT '', rotated_ms INTEGER NOT NULL CHECK (rotated_ms > 0), valid_until_ms INTEGER NOT NULL CHECK (valid_until_ms >= rotated_ms)) STRICT;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -139,6 +139,9 @@ static uint32_t node_share(const Switchyard__Workspace *w, uint32_t live_nodes, 
     return ppm > 1000000u ? 1000000u : ppm;
 }
 
+static const dp_key_t *find_current(const dp_snapshot_t *s, const uint8_t sha256[SY_SHA256_LEN]);
+static int index_prev(dp_snapshot_t *s, size_t nprev, char *err, size_t errlen);
+
 static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, size_t errlen)
 {
     h2o_mem_pool_t *pool = &s->pool;
@@ -347,6 +350,7 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
         s->nworkspaces++;
     }
 
+    size_t nprev = 0;
     s->key_mask = pow2_at_least(pb->n_keys) - 1;
     s->key_index = pool_calloc(pool, s->key_mask + 1, sizeof(*s->key_index));
     s->keys = pool_calloc(pool, pb->n_keys, sizeof(dp_key_t));
@@ -361,7 +365,7 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
             return sy_errf(err, errlen, "key %s: unknown workspace '%s'", k->id, k->workspace);
         d->id = pool_strdup(pool, k->id);
         memcpy(d->sha256, k->sha256.data, SY_SHA256_LEN);
-        d->tid = dp_key_tid(d->sha256);
+        d->tid = dp_key_id_tid(d->id);
         d->revoked = k->revoked;
         d->expires_at = k->expires_at;
         d->budget = k->budget_nano > 0 ? k->budget_nano : 0;
@@ -392,6 +396,45 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
         }
         s->key_index[slot] = d;
         s->nkeys++;
+        if (k->prev_sha256.len != 0) {
+            if (k->prev_sha256.len != SY_SHA256_LEN)
+                return sy_errf(err, errlen, "key %s: prev_sha256 must be 32 bytes", k->id);
+            uint8_t *p = h2o_mem_alloc_pool(pool, SY_SHA256_LEN);
+            memcpy(p, k->prev_sha256.data, SY_SHA256_LEN);
+            d->prev_sha256 = p;
+            d->prev_valid_until_ms = k->prev_valid_until_ms;
+            nprev++;
+        }
+    }
+    return index_prev(s, nprev, err, errlen);
+}
+
+/* The second index, of the previous secrets of rotated keys still within their grace at build
+ * time (one whose grace has ended is left out; one that ends later is refused at lookup). A
+ * previous hash equal to any current or other previous hash is refused like a duplicate. */
+static int index_prev(dp_snapshot_t *s, size_t nprev, char *err, size_t errlen)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (nprev == 0)
+        return 0;
+    s->prev_mask = pow2_at_least(nprev) - 1;
+    s->prev_index = pool_calloc(&s->pool, s->prev_mask + 1, sizeof(*s->prev_index));
+    for (size_t i = 0; i < s->nkeys; i++) {
+        const dp_key_t *d = &s->keys[i];
+        if (d->prev_sha256 == NULL || d->prev_valid_until_ms <= now_ms)
+            continue;
+        if (find_current(s, d->prev_sha256) != NULL)
+            return sy_errf(err, errlen, "key %s: previous key hash duplicates a current one", d->id);
+        size_t slot = key_slot(d->prev_sha256) & s->prev_mask;
+        for (;; slot = (slot + 1) & s->prev_mask) {
+            if (s->prev_index[slot] == NULL)
+                break;
+            if (memcmp(s->prev_index[slot]->prev_sha256, d->prev_sha256, SY_SHA256_LEN) == 0)
+                return sy_errf(err, errlen, "key %s: duplicate previous key hash", d->id);
+        }
+        s->prev_index[slot] = d;
     }
     return 0;
 }
@@ -434,6 +477,18 @@ uint64_t dp_key_tid(const uint8_t sha256[SY_SHA256_LEN])
         v = v << 8 | sha256[i];
     v &= ~(1ull << 63); /* keys and workspaces never share an id */
     return v ? v : 1;
+}
+
+uint64_t dp_key_id_tid(const char *id)
+{
+    uint64_t h = 1469598103934665603ull; /* as dp_workspace_tid, with the other top bit */
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h &= ~(1ull << 63); /* keys and workspaces never share an id */
+    return h ? h : 1;
 }
 
 uint64_t dp_workspace_tid(const char *id)
@@ -494,7 +549,7 @@ void dp_snapshot_reap(void)
     malloc_trim(0);
 }
 
-const dp_key_t *dp_snapshot_find_key(const dp_snapshot_t *s, const uint8_t sha256[SY_SHA256_LEN])
+static const dp_key_t *find_current(const dp_snapshot_t *s, const uint8_t sha256[SY_SHA256_LEN])
 {
     for (size_t i = key_slot(sha256) & s->key_mask;; i = (i + 1) & s->key_mask) {
         const dp_key_t *k = s->key_index[i];
@@ -503,6 +558,42 @@ const dp_key_t *dp_snapshot_find_key(const dp_snapshot_t *s, const uint8_t sha25
         if (sy_ct_equal(k->sha256, sha256, SY_SHA256_LEN))
             return k;
     }
+}
+
+/* The key whose previous secret hashes to sha256, whatever its grace says (NULL: none). */
+static const dp_key_t *find_previous(const dp_snapshot_t *s, const uint8_t sha256[SY_SHA256_LEN])
+{
+    if (s->prev_index == NULL)
+        return NULL;
+    for (size_t i = key_slot(sha256) & s->prev_mask;; i = (i + 1) & s->prev_mask) {
+        const dp_key_t *k = s->prev_index[i];
+        if (k == NULL)
+            return NULL;
+        if (sy_ct_equal(k->prev_sha256, sha256, SY_SHA256_LEN))
+            return k;
+    }
+}
+
+const dp_key_t *dp_snapshot_find_key_at(const dp_snapshot_t *s, const uint8_t sha256[SY_SHA256_LEN],
+                                        int64_t now_ms)
+{
+    const dp_key_t *k = find_current(s, sha256);
+    if (k != NULL)
+        return k;
+    k = find_previous(s, sha256);
+    return k != NULL && now_ms < k->prev_valid_until_ms ? k : NULL; /* the grace ends on its own */
+}
+
+const dp_key_t *dp_snapshot_find_key(const dp_snapshot_t *s, const uint8_t sha256[SY_SHA256_LEN])
+{
+    const dp_key_t *k = find_current(s, sha256);
+    if (k != NULL || s->prev_index == NULL)
+        return k;
+    if ((k = find_previous(s, sha256)) == NULL)
+        return NULL;
+    struct timespec ts; /* the clock is read only for a previous secret */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 < k->prev_valid_until_ms ? k : NULL;
 }
 
 const dp_model_t *dp_snapshot_find_model(const dp_snapshot_t *s, const char *name, size_t len)

@@ -89,7 +89,13 @@ typedef struct {
     sy_nano_t budget;  /* 0 = no budget of its own */
     sy_nano_t spent;   /* spend the control plane knew of at snapshot time */
     uint32_t rpm, tpm; /* 0 = no per-key limit */
-    uint64_t tid;      /* dp_key_tid(sha256): its entry in the node-wide limit/reservation tables */
+    uint64_t tid;      /* dp_key_id_tid(id): its entry in the node-wide limit/reservation tables, so a
+                          rotated key keeps its rate-limit and reservation state */
+    /* Rotation: the secret the current one replaced (SY_SHA256_LEN bytes in the pool, NULL =
+     * none) authenticates as this key until prev_valid_until_ms, wall-clock unix ms, checked
+     * at every lookup (dp_snapshot_find_key). */
+    const uint8_t *prev_sha256;
+    int64_t prev_valid_until_ms;
 } dp_key_t;
 
 /* Output tokens a request without max_tokens reserves (limits.reserve_output_tokens). */
@@ -131,6 +137,8 @@ typedef struct dp_snapshot {
     /* open-addressing indexes (power-of-two sizes) */
     const dp_key_t **key_index;
     size_t key_mask;
+    const dp_key_t **prev_index; /* by prev_sha256, only keys within a rotation grace (NULL: none) */
+    size_t prev_mask;
     const dp_model_t **model_index; /* by id and by qualified id */
     size_t model_mask;
     const dp_alias_t **alias_index; /* by alias */
@@ -147,6 +155,10 @@ dp_snapshot_t *dp_snapshot_build(const Switchyard__Snapshot *pb, char *err, size
 /* Ids of keys and workspaces in the node-wide tables (dp_limit, dp_reserve), computed once at
  * snapshot build: stable across snapshots, never 0, and a key's never equals a workspace's. */
 uint64_t dp_key_tid(const uint8_t sha256[SY_SHA256_LEN]);
+/* What dp_snapshot_build uses for keys: from the key id, which survives a rotation (the hash
+ * does not). Two keys with one id (possible only in a hand-written config file) share an
+ * entry. dp_key_tid(sha256) stays for tests that build keys by hand. */
+uint64_t dp_key_id_tid(const char *id);
 uint64_t dp_workspace_tid(const char *id);
 
 /* This node's identity, looked up in each workspace's per-node shares at build time. Set once
@@ -165,8 +177,13 @@ void dp_snapshot_unref(dp_snapshot_t *s);
 void dp_snapshot_set_reaper(int on);
 void dp_snapshot_reap(void);
 
-/* Lookups. NULL when absent. `name` need not be NUL-terminated. */
+/* Lookups. NULL when absent. `name` need not be NUL-terminated. A key is found by its current
+ * hash, or by the hash of the secret a rotation replaced while now_ms (wall-clock unix ms) is
+ * before that secret's prev_valid_until_ms; find_key reads CLOCK_REALTIME itself, and only when
+ * the current hash did not match. Both are O(1) and compare hashes in constant time. */
 const dp_key_t *dp_snapshot_find_key(const dp_snapshot_t *s, const uint8_t sha256[SY_SHA256_LEN]);
+const dp_key_t *dp_snapshot_find_key_at(const dp_snapshot_t *s, const uint8_t sha256[SY_SHA256_LEN],
+                                         int64_t now_ms);
 /* Resolves a catalog id, a provider-qualified id ("openai/gpt-4o") or an alias (ids first: an
  * alias never shadows a model; a provider-qualified alias is not a form). */
 const dp_model_t *dp_snapshot_find_model(const dp_snapshot_t *s, const char *name, size_t len);
