@@ -111,6 +111,7 @@ typedef struct dp_req {
     uint32_t max_latency_ms;
 
     /* stage 6/7: the current upstream attempt */
+    _Alignas(8) unsigned char up_state[DP_UPSTREAM_STATE_BYTES]; /* the dialect reader's (dp_provider.h) */
     dp_upstream_t *up;
     char *up_body; /* upstream request body, owned (free) */
     size_t up_body_len;

@@ -258,6 +258,7 @@ static void reset_attempt(dp_req_t *r)
     r->done_seen = 0;
     r->overflow = 0;
     r->pending.len = 0;
+    memset(r->up_state, 0, sizeof(r->up_state));
     memset(&r->usage, 0, sizeof(r->usage));
     sy_sse_dispose(&r->sse);
     sy_sse_init(&r->sse, DP_MAX_SSE_EVENT);

@@ -229,8 +229,8 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
         while (bl > 0 && base[bl - 1] == '/')
             base[--bl] = '\0';
         d->base_url = base;
-        d->chat_url = pool_concat(pool, base, "/chat/completions");
-        d->embeddings_url = pool_concat(pool, base, "/embeddings");
+        d->chat_url = d->ops->chat_path ? pool_concat(pool, base, d->ops->chat_path) : NULL;
+        d->embeddings_url = d->ops->embeddings_path ? pool_concat(pool, base, d->ops->embeddings_path) : NULL;
         d->health = p->health;
         if (p->ca_file[0] != '\0') {
             if (sy_has_ctl(p->ca_file, strlen(p->ca_file)))
@@ -247,6 +247,8 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
                 curl_slist_append(NULL, v ? "Accept: text/event-stream" : "Accept: application/json");
             for (size_t j = 0; l && j < sizeof(common) / sizeof(common[0]); j++)
                 l = curl_slist_append(l, common[j]);
+            for (const char *const *h = d->ops->fixed_headers; l && h && *h; h++)
+                l = curl_slist_append(l, *h);
             if (l == NULL)
                 return sy_errf(err, errlen, "out of memory");
             *(v ? &d->headers_sse : &d->headers_json) = l;
@@ -260,7 +262,7 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
                                    p->api_key_env);
                 d->credential = pool_strdup(pool, v);
                 char *line = h2o_mem_alloc_pool(pool, strlen(v) + 32);
-                sprintf(line, "Authorization: Bearer %s", v);
+                sprintf(line, d->ops->auth_header, v); /* a format with one %s (dp_provider.h) */
                 if (curl_slist_append(d->headers_json, line) == NULL ||
                     curl_slist_append(d->headers_sse, line) == NULL)
                     return sy_errf(err, errlen, "out of memory");

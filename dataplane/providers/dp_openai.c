@@ -280,6 +280,9 @@ static void openai_error_message(const char *body, size_t len, char *msg, size_t
 
 const dp_upstream_ops_t dp_openai_upstream = {
     .kind = "openai",
+    .chat_path = "/chat/completions",
+    .embeddings_path = "/embeddings",
+    .auth_header = "Authorization: Bearer %s",
     .prepare = openai_prepare,
     .stream_event = openai_stream_event,
     .answer = openai_answer,
@@ -333,6 +336,12 @@ static cJSON *usage_json(dp_req_t *r, const dp_usage_t *u)
 static int write_chunk(dp_req_t *r, const dp_event_t *ev, dp_buf_t *out)
 {
     int rc = 0;
+    if (ev->error) {
+        char *j = sy_err_json(SY_E_UPSTREAM_ERROR, ev->error_msg ? ev->error_msg : "upstream error", NULL);
+        rc = j == NULL ? -1 : put_event(out, j, strlen(j));
+        free(j);
+        return rc;
+    }
     sy_json_arena_begin(&r->arena);
     cJSON *c = cJSON_CreateObject();
     cJSON_AddStringToObject(c, "id", r->id);
@@ -457,12 +466,84 @@ static char *routing_json(dp_req_t *r)
     return cJSON_PrintUnformatted(routing);
 }
 
+/* A translated whole answer as a chat.completion (another dialect's upstream), `routing` included. */
+static int write_completion(dp_req_t *r, const dp_event_t *ev, const char **out, size_t *out_len)
+{
+    sy_json_arena_begin(&r->arena);
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "id", r->id);
+    cJSON_AddStringToObject(c, "object", "chat.completion");
+    cJSON_AddNumberToObject(c, "created", (double)(r->t_start_ns / 1000000000u));
+    cJSON_AddStringToObject(c, "model", r->model->id);
+    cJSON *choices = cJSON_AddArrayToObject(c, "choices");
+    cJSON *ch = cJSON_CreateObject();
+    cJSON_AddItemToArray(choices, ch);
+    cJSON_AddNumberToObject(ch, "index", 0);
+    cJSON *msg = cJSON_AddObjectToObject(ch, "message");
+    cJSON_AddStringToObject(msg, "role", "assistant");
+    const char *text = NULL, *thinking = NULL;
+    cJSON *calls = NULL;
+    for (size_t i = 0; i < ev->nparts; i++) {
+        const dp_part_t *p = &ev->parts[i];
+        if (p->kind == DP_PART_TEXT)
+            text = p->text;
+        else if (p->kind == DP_PART_THINKING)
+            thinking = p->text;
+        else if (p->kind == DP_PART_TOOL_START) {
+            if (calls == NULL)
+                calls = cJSON_CreateArray();
+            cJSON *tc = cJSON_CreateObject(), *fn = cJSON_CreateObject();
+            cJSON_AddStringToObject(tc, "id", p->id ? p->id : "");
+            cJSON_AddStringToObject(tc, "type", "function");
+            cJSON_AddStringToObject(fn, "name", p->name ? p->name : "");
+            cJSON_AddStringToObject(fn, "arguments", "");
+            cJSON_AddItemToObject(tc, "function", fn);
+            cJSON_AddItemToArray(calls, tc);
+        } else if (p->kind == DP_PART_TOOL_ARGS && calls != NULL) {
+            cJSON *tc = cJSON_GetArrayItem(calls, p->index);
+            cJSON *fn = tc ? cJSON_GetObjectItemCaseSensitive(tc, "function") : NULL;
+            if (fn != NULL)
+                cJSON_ReplaceItemInObjectCaseSensitive(fn, "arguments", cJSON_CreateString(p->text ? p->text : ""));
+        }
+    }
+    if (text != NULL)
+        cJSON_AddStringToObject(msg, "content", text);
+    else
+        cJSON_AddNullToObject(msg, "content");
+    if (thinking != NULL)
+        cJSON_AddStringToObject(msg, "reasoning_content", thinking);
+    if (calls != NULL)
+        cJSON_AddItemToObject(msg, "tool_calls", calls);
+    cJSON_AddStringToObject(ch, "finish_reason", finish_name(ev->finish));
+    if (ev->has_usage) {
+        cJSON *u = cJSON_AddObjectToObject(c, "usage");
+        cJSON_AddNumberToObject(u, "prompt_tokens", (double)ev->usage.prompt_tokens);
+        cJSON_AddNumberToObject(u, "completion_tokens", (double)ev->usage.completion_tokens);
+        cJSON_AddNumberToObject(u, "total_tokens", (double)(ev->usage.prompt_tokens + ev->usage.completion_tokens));
+        if (ev->usage.cache_read_tokens) {
+            cJSON *d = cJSON_AddObjectToObject(u, "prompt_tokens_details");
+            cJSON_AddNumberToObject(d, "cached_tokens", (double)ev->usage.cache_read_tokens);
+        }
+    }
+    char *routing = routing_json(r);
+    if (routing != NULL)
+        cJSON_AddItemToObject(c, "routing", cJSON_CreateRaw(routing));
+    char *s = cJSON_PrintUnformatted(c);
+    sy_json_arena_end();
+    if (s == NULL)
+        return -1;
+    *out = s; /* arena */
+    *out_len = strlen(s);
+    return 0;
+}
+
 /* The provider's own bytes with `routing` spliced in before the closing brace (chat only):
  * no tree of the whole answer is built or re-printed. */
 static int openai_answer_write(dp_req_t *r, const dp_upstream_ops_t *up, const dp_event_t *ev,
                                const char **out, size_t *out_len)
 {
-    (void)up; /* TODO(issue 12): a translated answer (another dialect upstream) is built from parts */
+    if (up != &dp_openai_upstream)
+        return write_completion(r, ev, out, out_len);
     *out = ev->raw;
     *out_len = ev->raw_len;
     if (r->ep != DP_EP_CHAT)
@@ -508,7 +589,7 @@ const dp_inbound_ops_t dp_openai_inbound = {
 
 const dp_upstream_ops_t *dp_upstream_ops_by_kind(const char *kind)
 {
-    static const dp_upstream_ops_t *const all[] = {&dp_openai_upstream};
+    static const dp_upstream_ops_t *const all[] = {&dp_openai_upstream, &dp_anthropic_upstream};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         if (strcmp(kind, all[i]->kind) == 0)
             return all[i];

@@ -73,16 +73,23 @@ typedef struct {
                               * computed while the stream has not started (r->started == 0). */
     unsigned usage_only : 1; /* it carries nothing but usage the gateway asked for on the client's behalf */
     unsigned error : 1;      /* the provider's own error event */
-    unsigned has_usage : 1;  /* `usage` below is set */
+    unsigned has_usage : 1;  /* `usage` below is set (the whole count so far, not a delta) */
     dp_usage_t usage;
     dp_finish_t finish;
     uint64_t content_bytes; /* string content in it: the token estimate when no usage arrives */
+    const char *error_msg;  /* with `error`: the provider's message (NULL: none) */
     dp_part_t parts[DP_EVENT_MAX_PARTS];
     size_t nparts;
 } dp_event_t;
 
 typedef struct dp_upstream_ops {
     const char *kind; /* the catalog's provider `kind` */
+    /* Built once per provider with the snapshot (dp_snapshot.c): the URL paths after base_url
+     * (NULL: prepare builds the URL itself, e.g. per model), the credential's header line
+     * (a format with one %s), and fixed header lines (NULL-terminated; may be NULL). */
+    const char *chat_path, *embeddings_path;
+    const char *auth_header;
+    const char *const *fixed_headers;
     /* Stage 6: fills r->up_url, r->up_body (malloc'ed, the request frees it) and r->up_headers
      * for r->model. 0, or -1 when the request cannot be built. */
     int (*prepare)(dp_req_t *r);
@@ -110,7 +117,12 @@ typedef struct dp_inbound_ops {
 
 /* The dialects (providers/dp_openai.c, …). */
 extern const dp_upstream_ops_t dp_openai_upstream;
+extern const dp_upstream_ops_t dp_anthropic_upstream;
 extern const dp_inbound_ops_t dp_openai_inbound;
+
+/* Scratch state an upstream reader keeps across one attempt's events (block indexes, tool
+ * counters); zeroed before each attempt. A dialect casts it to its own struct. */
+#define DP_UPSTREAM_STATE_BYTES 64
 
 /* The upstream ops of a catalog provider kind, or NULL for an unknown kind. */
 const dp_upstream_ops_t *dp_upstream_ops_by_kind(const char *kind);
