@@ -57,7 +57,10 @@ void ant_error_body(sbuf_t *sb, int status, const char *message)
 
 static const char *stop_reason(mock_req_t *mr)
 {
-    return mr->safety ? "refusal" : mr->ck == CK_TOOL ? "tool_use" : mr->finish_length ? "max_tokens" : "end_turn";
+    return mr->safety          ? "refusal"
+           : mr->ck == CK_TOOL ? "tool_use"
+           : mr->finish_length ? "max_tokens"
+                               : "end_turn";
 }
 
 /* thinking=1: a thinking block (two thinking deltas and a signature) before the answer */
@@ -78,7 +81,8 @@ static void usage_input(mock_req_t *mr, sbuf_t *b)
 static void msg_body(mock_req_t *mr)
 {
     sbuf_t *b = &mr->body;
-    sb_reserve(b, 600 + 2 * mr->model.len + 2 * mr->tool_name.len + 2 * mr->tool_arg_value.len + 2 * mr->answer.len);
+    sb_reserve(b, 600 + 2 * mr->model.len + 2 * mr->tool_name.len + 2 * mr->tool_arg_value.len +
+                      2 * mr->answer.len);
     sb_lit(b, "{\"id\":\"msg_mock");
     sb_u64(b, mr->seq);
     sb_lit(b, "\",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
@@ -86,7 +90,8 @@ static void msg_body(mock_req_t *mr)
     sb_reserve(b, (size_t)mr->n_units * (16 + mr->pad_per_unit) + mr->pad_last + 256);
     sb_lit(b, ",\"content\":[");
     if (mr->thinking)
-        sb_lit(b, "{\"type\":\"thinking\",\"thinking\":\"" THINK1 THINK2 "\",\"signature\":\"" THINK_SIG "\"},");
+        sb_lit(b,
+               "{\"type\":\"thinking\",\"thinking\":\"" THINK1 THINK2 "\",\"signature\":\"" THINK_SIG "\"},");
     if (mr->ck == CK_TOOL) {
         sb_lit(b, "{\"type\":\"tool_use\",\"id\":\"toolu_mock1\",\"name\":");
         sb_json_str(b, mr->tool_name.base, mr->tool_name.len);
@@ -311,8 +316,10 @@ void ant_render_event(mock_req_t *mr, int code)
         sb_lit(e, "\"}}\n\n");
         break;
     case EV_ANT_MALFORMED:
-        sb_lit(e, "event: content_block_delta\ndata: "
-                  "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_del\n\n"); /* invalid JSON */
+        sb_lit(e,
+               "event: content_block_delta\ndata: "
+               "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_del\n\n"); /* invalid
+                                                                                                       JSON */
         break;
     case EV_ANT_BLOCK_STOP:
         sb_lit(e, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":");

@@ -51,8 +51,8 @@ void content_answer(mock_req_t *mr, const char *text, size_t len)
 
 static int path_char(char c)
 {
-    return c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '"' && c != '\'' && c != '`' &&
-           c != '(' && c != ')' && c != '<' && c != '>' && c != '[' && c != ']' && c != ',';
+    return c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '"' && c != '\'' && c != '`' && c != '(' &&
+           c != ')' && c != '<' && c != '>' && c != '[' && c != ']' && c != ',';
 }
 
 /* the first "\S+\.txt" in s (without surrounding quotes, brackets or trailing punctuation) */

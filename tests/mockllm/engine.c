@@ -675,7 +675,8 @@ static void mr_begin(mock_req_t *mr)
     }
     uint64_t wait = (uint64_t)sc_get(&mr->sc, SC_TTFT_MS, 0);
     long delay = sc_get(&mr->sc, SC_DELAY_MS, 0);
-    if (!mr->stream && mr->status == 200 && (mr->api == API_CHAT || mr->api == API_MESSAGES || mr->api == API_GENERATE))
+    if (!mr->stream && mr->status == 200 &&
+        (mr->api == API_CHAT || mr->api == API_MESSAGES || mr->api == API_GENERATE))
         wait += (uint64_t)delay * mr->n_units;
     int streaming = mr->stream && mr->status == 200;
     if (wait > 0 || (streaming && delay > 0) || (mr->status == 200 && mr->fault == FAULT_STALL))

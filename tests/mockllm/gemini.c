@@ -65,8 +65,10 @@ void gem_error_body(sbuf_t *sb, int status, const char *message, long retry_afte
     sb_add(sb, st, strlen(st));
     sb_addc(sb, '"');
     if (status == 429 && retry_after >= 0)
-        sb_printf(sb, ",\"details\":[{\"@type\":\"type.googleapis.com/google.rpc.RetryInfo\",\"retryDelay\":\"%lds\"}]",
-                  retry_after);
+        sb_printf(
+            sb,
+            ",\"details\":[{\"@type\":\"type.googleapis.com/google.rpc.RetryInfo\",\"retryDelay\":\"%lds\"}]",
+            retry_after);
     sb_lit(sb, "}}");
 }
 
@@ -158,8 +160,9 @@ static const char *finish_reason(mock_req_t *mr)
 
 static void safety_ratings(sbuf_t *b)
 {
-    sb_lit(b, ",\"safetyRatings\":[{\"category\":\"HARM_CATEGORY_DANGEROUS_CONTENT\",\"probability\":\"HIGH\","
-              "\"blocked\":true}]");
+    sb_lit(b,
+           ",\"safetyRatings\":[{\"category\":\"HARM_CATEGORY_DANGEROUS_CONTENT\",\"probability\":\"HIGH\","
+           "\"blocked\":true}]");
 }
 
 static void open_part(mock_req_t *mr, sbuf_t *b)
@@ -368,7 +371,8 @@ void gem_render_event(mock_req_t *mr, int code)
     case EV_GEM_FINISH:
     default: {
         const char *fr = finish_reason(mr);
-        sb_lit(e, "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"\"}],\"role\":\"model\"},\"finishReason\":\"");
+        sb_lit(e, "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"\"}],\"role\":\"model\"},"
+                  "\"finishReason\":\"");
         sb_add(e, fr, strlen(fr));
         sb_lit(e, "\",\"index\":0");
         if (mr->safety)
@@ -607,7 +611,8 @@ int gem_route(mock_req_t *mr, h2o_iovec_t path, void (**json)(mock_req_t *, cJSO
     size_t n = 0;
     for (size_t i = 1; i < rlen; ++i) {
         int hi, lo;
-        if (rest[i] == '%' && i + 2 < rlen && (hi = hexval(rest[i + 1])) >= 0 && (lo = hexval(rest[i + 2])) >= 0) {
+        if (rest[i] == '%' && i + 2 < rlen && (hi = hexval(rest[i + 1])) >= 0 &&
+            (lo = hexval(rest[i + 2])) >= 0) {
             dec[n++] = (char)(hi << 4 | lo);
             i += 2;
         } else {

@@ -178,8 +178,8 @@ struct st_mock_req_t {
     unsigned n_units;  /* content units (= completion tokens, except below) */
     unsigned n_tokens; /* completion tokens: n_units, + thinking tokens; 3 for a Gemini tool call (1 unit) */
     int safety, thinking;
-    long cache_read, cache_create; /* cache=N */
-    unsigned char block;           /* Anthropic: index of the text/tool_use block (1 after thinking) */
+    long cache_read, cache_create;    /* cache=N */
+    unsigned char block;              /* Anthropic: index of the text/tool_use block (1 after thinking) */
     unsigned char gem_sse, gem_first; /* Gemini stream: SSE (alt=sse) or JSON array; first element sent */
     unsigned units_sent;
     unsigned pad_per_unit, pad_last; /* body_bytes padding ('x' bytes) */
@@ -216,7 +216,7 @@ void engine_stats(long *requests, long *closed, long *in_flight);
 /* content.c: the deterministic answer */
 void content_setup(mock_req_t *mr, long chunks, long max_tokens);
 void content_piece(mock_req_t *mr, unsigned i, sbuf_t *out, int escape);
-void content_all(mock_req_t *mr, sbuf_t *out, int escape); /* records mr->cut */
+void content_all(mock_req_t *mr, sbuf_t *out, int escape);       /* records mr->cut */
 void content_tool_args(mock_req_t *mr, sbuf_t *out, int escape); /* the whole tool input object */
 /* CK_ANSWER: "mock answer: " + the first 200 bytes of text (cut at a UTF-8 boundary) */
 void content_answer(mock_req_t *mr, const char *text, size_t len);

@@ -101,7 +101,10 @@ void oai_error_body(sbuf_t *sb, int status, const char *message, const char *cod
 
 static const char *finish_reason(mock_req_t *mr)
 {
-    return mr->safety ? "content_filter" : mr->ck == CK_TOOL ? "tool_calls" : mr->finish_length ? "length" : "stop";
+    return mr->safety          ? "content_filter"
+           : mr->ck == CK_TOOL ? "tool_calls"
+           : mr->finish_length ? "length"
+                               : "stop";
 }
 
 static void chat_head(mock_req_t *mr, sbuf_t *sb, int chunk)
@@ -132,7 +135,8 @@ static void usage_obj(mock_req_t *mr, sbuf_t *sb)
 static void chat_body(mock_req_t *mr)
 {
     sbuf_t *b = &mr->body;
-    sb_reserve(b, 512 + 2 * mr->model.len + 2 * mr->tool_name.len + 4 * mr->tool_arg_value.len + 2 * mr->answer.len);
+    sb_reserve(b, 512 + 2 * mr->model.len + 2 * mr->tool_name.len + 4 * mr->tool_arg_value.len +
+                      2 * mr->answer.len);
     chat_head(mr, b, 0);
     sb_reserve(b, (size_t)mr->n_units * (16 + mr->pad_per_unit) + mr->pad_last + 256);
     sb_lit(b, "{\"index\":0,\"message\":{\"role\":\"assistant\",");
