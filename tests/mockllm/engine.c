@@ -85,6 +85,9 @@ void log_billed(mock_req_t *mr, unsigned completion_tokens)
     sb_u64(&sb, mr->prompt_tokens);
     sb_lit(&sb, ",\"completion_tokens\":");
     sb_u64(&sb, completion_tokens);
+    if (mr->cache_read != 0 || mr->cache_create != 0)
+        sb_printf(&sb, ",\"cache_read_tokens\":%ld,\"cache_creation_tokens\":%ld", mr->cache_read,
+                  mr->cache_create);
     sb_printf(&sb, ",\"stream\":%s,\"usage_sent\":%s,\"endpoint\":", mr->stream ? "true" : "false",
               mr->usage_sent ? "true" : "false");
     sb_json_str(&sb, mr->req->path_normalized.base, mr->req->path_normalized.len);
@@ -128,6 +131,14 @@ static void log_request(mock_req_t *mr, cJSON *body)
     memcpy(tmp, req->input.path.base, req->input.path.len);
     tmp[req->input.path.len] = '\0';
     cJSON_AddStringToObject(o, "path", tmp);
+    static const char *const dialects[] = {"openai", "anthropic", "gemini"};
+    cJSON_AddStringToObject(o, "dialect", dialects[mr->dialect]);
+    if (mr->model.len != 0) {
+        char *m = h2o_mem_alloc_pool(&req->pool, mr->model.len + 1);
+        memcpy(m, mr->model.base, mr->model.len);
+        m[mr->model.len] = '\0';
+        cJSON_AddStringToObject(o, "model", m);
+    }
 
     cJSON *hdrs = cJSON_AddObjectToObject(o, "headers");
     for (size_t i = 0; i != req->headers.size; ++i) {
@@ -440,7 +451,10 @@ static void set_headers(mock_req_t *mr, int status, const char *ctype, size_t ct
     else
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, mr->id,
                               strlen(mr->id));
-    if (status >= 400 && sc_has(&mr->sc, SC_RETRY_AFTER)) {
+    if (status == 429 && mr->dialect == DIALECT_ANTHROPIC && !sc_has(&mr->sc, SC_RETRY_AFTER)) {
+        /* Anthropic always says when to retry a 429 */
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
+    } else if (status >= 400 && sc_has(&mr->sc, SC_RETRY_AFTER)) {
         long s = mr->sc.v[SC_RETRY_AFTER];
         char *v = h2o_mem_alloc_pool(&req->pool, 48);
         int n = snprintf(v, 24, "%ld", s);
@@ -459,7 +473,7 @@ static void send_whole(mock_req_t *mr, h2o_iovec_t body, const char *outcome, in
     h2o_start_response(req, &mr->gen);
     mr->started = 1;
     if (billed)
-        log_billed(mr, mr->n_units);
+        log_billed(mr, mr->n_tokens);
     log_done(mr, outcome);
     watch_stop(mr);
     mr->ended = 1;
@@ -524,6 +538,8 @@ static void render_event(mock_req_t *mr, int code)
     mr->ev.len = 0;
     if (mr->dialect == DIALECT_ANTHROPIC)
         ant_render_event(mr, code);
+    else if (mr->dialect == DIALECT_GEMINI)
+        gem_render_event(mr, code);
     else
         oai_render_event(mr, code);
 }
@@ -595,7 +611,9 @@ static void drive(mock_req_t *mr)
                 return;
             }
             mr->delay_done = 0;
-            render_event(mr, mr->dialect == DIALECT_ANTHROPIC ? EV_ANT_CONTENT : EV_OAI_CONTENT);
+            render_event(mr, mr->dialect == DIALECT_ANTHROPIC ? EV_ANT_CONTENT
+                             : mr->dialect == DIALECT_GEMINI  ? EV_GEM_CONTENT
+                                                              : EV_OAI_CONTENT);
             mr->units_sent++;
             send_event(mr);
             return;
@@ -606,7 +624,7 @@ static void drive(mock_req_t *mr)
                 h2o_req_t *req = mr->req;
                 h2o_iovec_t buf = h2o_iovec_init(mr->ev.buf, mr->ev.len);
                 if (mr->billed)
-                    log_billed(mr, mr->n_units);
+                    log_billed(mr, mr->n_tokens);
                 log_done(mr, mr->malformed ? "malformed" : "ok");
                 watch_stop(mr);
                 mr->ended = 1;
@@ -624,7 +642,10 @@ static void drive(mock_req_t *mr)
 
 static void start_stream(mock_req_t *mr)
 {
-    set_headers(mr, 200, H2O_STRLIT("text/event-stream; charset=utf-8"));
+    if (mr->dialect == DIALECT_GEMINI && !mr->gem_sse) /* streamGenerateContent without alt=sse */
+        set_headers(mr, 200, H2O_STRLIT("application/json; charset=UTF-8"));
+    else
+        set_headers(mr, 200, H2O_STRLIT("text/event-stream; charset=utf-8"));
     h2o_add_header(&mr->req->pool, &mr->req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
                    H2O_STRLIT("no-cache"));
     h2o_start_response(mr->req, &mr->gen);
@@ -654,7 +675,8 @@ static void mr_begin(mock_req_t *mr)
     }
     uint64_t wait = (uint64_t)sc_get(&mr->sc, SC_TTFT_MS, 0);
     long delay = sc_get(&mr->sc, SC_DELAY_MS, 0);
-    if (!mr->stream && mr->status == 200 && (mr->api == API_CHAT || mr->api == API_MESSAGES))
+    if (!mr->stream && mr->status == 200 &&
+        (mr->api == API_CHAT || mr->api == API_MESSAGES || mr->api == API_GENERATE))
         wait += (uint64_t)delay * mr->n_units;
     int streaming = mr->stream && mr->status == 200;
     if (wait > 0 || (streaming && delay > 0) || (mr->status == 200 && mr->fault == FAULT_STALL))
@@ -690,6 +712,8 @@ void mr_fail_code(mock_req_t *mr, int status, const char *message, const char *c
     }
     if (mr->dialect == DIALECT_ANTHROPIC)
         ant_error_body(&mr->body, status, message);
+    else if (mr->dialect == DIALECT_GEMINI)
+        gem_error_body(&mr->body, status, message, sc_get(&mr->sc, SC_RETRY_AFTER, -1));
     else
         oai_error_body(&mr->body, status, message, code);
 }
@@ -705,6 +729,8 @@ void mr_set_model(mock_req_t *mr, const char *model, size_t len)
 int mr_scenario_error(mock_req_t *mr)
 {
     long status = sc_get(&mr->sc, SC_STATUS, 200);
+    if (status < 300 && sc_get(&mr->sc, SC_OVERLOADED, 0)) /* the provider's own overload answer */
+        status = mr->dialect == DIALECT_ANTHROPIC ? 529 : 503;
     if (sc_has(&mr->sc, SC_FAIL_FIRST)) {
         if (!failfirst_hit(mr->model.base, mr->model.len, mr->sc.v[SC_FAIL_FIRST]))
             return 0;
@@ -715,6 +741,33 @@ int mr_scenario_error(mock_req_t *mr)
     }
     mr_fail(mr, (int)status, NULL);
     return 1;
+}
+
+void text_of_content(const cJSON *content, sbuf_t *out, size_t max)
+{
+    if (out->len >= max)
+        return;
+    if (cJSON_IsString(content)) {
+        size_t n = strlen(content->valuestring);
+        sb_add(out, content->valuestring, n < max - out->len ? n : max - out->len);
+        return;
+    }
+    if (!cJSON_IsArray(content))
+        return;
+    const cJSON *part;
+    cJSON_ArrayForEach(part, content)
+    {
+        if (cJSON_IsString(part)) {
+            text_of_content(part, out, max);
+            continue;
+        }
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
+        const char *t = cJSON_IsString(type) ? type->valuestring : "text";
+        if (strcmp(t, "text") == 0)
+            text_of_content(cJSON_GetObjectItemCaseSensitive(part, "text"), out, max);
+        else if (strcmp(t, "tool_result") == 0)
+            text_of_content(cJSON_GetObjectItemCaseSensitive(part, "content"), out, max);
+    }
 }
 
 unsigned prompt_words_of_content(const cJSON *content)
@@ -830,6 +883,8 @@ int mock_on_req(h2o_handler_t *self, h2o_req_t *req)
         mr->api = API_MESSAGES;
         mr->dialect = DIALECT_ANTHROPIC;
         json_handler = ant_messages;
+    } else if (gem_route(mr, path, &json_handler)) {
+        /* Gemini: dialect, api and model set from the URL */
     } else if (path_is(path, "/v1/models") || (path.len > 11 && memcmp(path.base, "/v1/models/", 11) == 0)) {
         mr->api = API_MODELS;
     } else {
@@ -838,7 +893,9 @@ int mock_on_req(h2o_handler_t *self, h2o_req_t *req)
 
     if (json_handler != NULL) {
         cJSON *body = NULL;
-        if (!is_post) {
+        if (mr->status != 200) {
+            /* already failed while routing */
+        } else if (!is_post) {
             mr_fail(mr, 405, "Method not allowed; use POST");
         } else {
             body = cJSON_ParseWithLength(req->entity.base, req->entity.len);
@@ -854,7 +911,9 @@ int mock_on_req(h2o_handler_t *self, h2o_req_t *req)
         cJSON_Delete(body);
         json_arena_reset();
     } else {
-        if (mr->api == API_MODELS && is_get) {
+        if (mr->dialect == DIALECT_GEMINI) {
+            /* gem_route planned the answer */
+        } else if (mr->api == API_MODELS && is_get) {
             if (path.len > 11)
                 oai_models(mr, path.base + 11, path.len - 11);
             else

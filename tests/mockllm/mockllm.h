@@ -63,6 +63,10 @@ enum {
     SC_TRUNCATE_AFTER,
     SC_NO_USAGE,
     SC_FAIL_FIRST,
+    SC_OVERLOADED,
+    SC_SAFETY,
+    SC_THINKING,
+    SC_CACHE,
     SC__COUNT
 };
 
@@ -115,9 +119,10 @@ typedef struct st_thread_ctx_t {
     struct st_timeout_cache *timeouts; /* one h2o_timeout_t per distinct duration */
 } thread_ctx_t;
 
-typedef enum { API_CHAT = 1, API_EMBEDDINGS, API_MODELS, API_MESSAGES, API_OTHER } api_t;
-typedef enum { DIALECT_OPENAI, DIALECT_ANTHROPIC } dialect_t;
-typedef enum { CK_TEXT, CK_JSON, CK_TOOL } content_kind_t;
+typedef enum { API_CHAT = 1, API_EMBEDDINGS, API_MODELS, API_MESSAGES, API_GENERATE, API_OTHER } api_t;
+typedef enum { DIALECT_OPENAI, DIALECT_ANTHROPIC, DIALECT_GEMINI } dialect_t;
+/* CK_ANSWER: the text answer to a tool result ("mock answer: <the result>"), see content_answer */
+typedef enum { CK_TEXT, CK_JSON, CK_TOOL, CK_ANSWER } content_kind_t;
 typedef enum { FAULT_NONE, FAULT_STALL, FAULT_RESET, FAULT_TRUNCATE } fault_t;
 
 /* stream event codes */
@@ -136,6 +141,14 @@ enum {
     EV_ANT_BLOCK_STOP,
     EV_ANT_MSG_DELTA,
     EV_ANT_MSG_STOP,
+    EV_ANT_THINK_START,
+    EV_ANT_THINK_DELTA1,
+    EV_ANT_THINK_DELTA2,
+    EV_ANT_SIG_DELTA,
+    EV_ANT_THINK_STOP,
+    EV_GEM_CONTENT,
+    EV_GEM_MALFORMED,
+    EV_GEM_FINISH,
 };
 
 typedef struct st_mock_req_t mock_req_t;
@@ -155,9 +168,19 @@ struct st_mock_req_t {
     h2o_iovec_t model; /* as received (pool copy) */
     int stream, include_usage, no_usage, malformed;
     content_kind_t ck;
-    h2o_iovec_t tool_name; /* pool copy */
+    h2o_iovec_t tool_name;      /* pool copy */
+    const char *tool_arg_name;  /* "arg", or "file_path" for the scripted Read call */
+    h2o_iovec_t tool_arg_value; /* "mock", or the file path (pool copy) */
+    h2o_iovec_t answer;         /* CK_ANSWER: the whole answer text (pool) */
+    unsigned *ans_off;          /* CK_ANSWER: n_units + 1 offsets of the units in answer */
+    unsigned ans_count;         /* CK_ANSWER: units of the whole answer (before a max_tokens cap) */
     unsigned prompt_tokens;
-    unsigned n_units; /* content units = completion tokens */
+    unsigned n_units;  /* content units (= completion tokens, except below) */
+    unsigned n_tokens; /* completion tokens: n_units, + thinking tokens; 3 for a Gemini tool call (1 unit) */
+    int safety, thinking;
+    long cache_read, cache_create;    /* cache=N */
+    unsigned char block;              /* Anthropic: index of the text/tool_use block (1 after thinking) */
+    unsigned char gem_sse, gem_first; /* Gemini stream: SSE (alt=sse) or JSON array; first element sent */
     unsigned units_sent;
     unsigned pad_per_unit, pad_last; /* body_bytes padding ('x' bytes) */
     int finish_length;
@@ -174,7 +197,7 @@ struct st_mock_req_t {
     /* stream */
     sbuf_t ev;                /* current event (malloc, reused; freed on dispose) */
     h2o_iovec_t chunk_prefix; /* OpenAI: 'data: {"id":...,"choices":[' */
-    unsigned char pre[4], post[6], n_pre, n_post, stage, idx;
+    unsigned char pre[12], post[8], n_pre, n_post, stage, idx;
     unsigned char delay_done;
 
     /* lifecycle */
@@ -193,7 +216,14 @@ void engine_stats(long *requests, long *closed, long *in_flight);
 /* content.c: the deterministic answer */
 void content_setup(mock_req_t *mr, long chunks, long max_tokens);
 void content_piece(mock_req_t *mr, unsigned i, sbuf_t *out, int escape);
-void content_all(mock_req_t *mr, sbuf_t *out, int escape); /* records mr->cut */
+void content_all(mock_req_t *mr, sbuf_t *out, int escape);       /* records mr->cut */
+void content_tool_args(mock_req_t *mr, sbuf_t *out, int escape); /* the whole tool input object */
+/* CK_ANSWER: "mock answer: " + the first 200 bytes of text (cut at a UTF-8 boundary) */
+void content_answer(mock_req_t *mr, const char *text, size_t len);
+/* The tool call: tool_choice's name (or NULL), else "Read" when has_read and user_text names a
+ * *.txt file, else first_name. Read gets {"file_path":"<that file>"}, all others {"arg":"mock"}. */
+void content_plan_tool(mock_req_t *mr, const char *chosen, const char *first_name, int has_read,
+                       const char *user_text, size_t user_len);
 void log_done(mock_req_t *mr, const char *outcome);
 void log_billed(mock_req_t *mr, unsigned completion_tokens);
 
@@ -204,6 +234,14 @@ void oai_chat(mock_req_t *mr, cJSON *body);
 void oai_embeddings(mock_req_t *mr, cJSON *body);
 void oai_models(mock_req_t *mr, const char *id, size_t id_len);
 void oai_render_event(mock_req_t *mr, int code);
+void embed_vector(uint64_t seed, unsigned dims, float *out);
+
+/* gemini.c */
+/* routes /v1beta/models[/{model}[:method]] (and /v1/models/{model}:method); returns 0 when the
+ * path is not Gemini's. Sets dialect, api, model; *json is the POST body handler or NULL. */
+int gem_route(mock_req_t *mr, h2o_iovec_t path, void (**json)(mock_req_t *, cJSON *));
+void gem_error_body(sbuf_t *sb, int status, const char *message, long retry_after);
+void gem_render_event(mock_req_t *mr, int code);
 
 /* anthropic.c */
 void ant_error_body(sbuf_t *sb, int status, const char *message);
@@ -219,5 +257,8 @@ void mr_set_model(mock_req_t *mr, const char *model, size_t len);
 int mr_scenario_error(mock_req_t *mr);
 const char *status_reason(int status);
 unsigned prompt_words_of_content(const cJSON *content);
+/* appends the text of a content (string, or the text of its parts / tool_result parts) to out,
+ * up to max bytes in total */
+void text_of_content(const cJSON *content, sbuf_t *out, size_t max);
 
 #endif

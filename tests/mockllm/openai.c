@@ -101,7 +101,10 @@ void oai_error_body(sbuf_t *sb, int status, const char *message, const char *cod
 
 static const char *finish_reason(mock_req_t *mr)
 {
-    return mr->ck == CK_TOOL ? "tool_calls" : mr->finish_length ? "length" : "stop";
+    return mr->safety          ? "content_filter"
+           : mr->ck == CK_TOOL ? "tool_calls"
+           : mr->finish_length ? "length"
+                               : "stop";
 }
 
 static void chat_head(mock_req_t *mr, sbuf_t *sb, int chunk)
@@ -123,16 +126,17 @@ static void usage_obj(mock_req_t *mr, sbuf_t *sb)
     sb_lit(sb, "\"usage\":{\"prompt_tokens\":");
     sb_u64(sb, mr->prompt_tokens);
     sb_lit(sb, ",\"completion_tokens\":");
-    sb_u64(sb, mr->n_units);
+    sb_u64(sb, mr->n_tokens);
     sb_lit(sb, ",\"total_tokens\":");
-    sb_u64(sb, (uint64_t)mr->prompt_tokens + mr->n_units);
+    sb_u64(sb, (uint64_t)mr->prompt_tokens + mr->n_tokens);
     sb_addc(sb, '}');
 }
 
 static void chat_body(mock_req_t *mr)
 {
     sbuf_t *b = &mr->body;
-    sb_reserve(b, 512 + 2 * mr->model.len + 2 * mr->tool_name.len);
+    sb_reserve(b, 512 + 2 * mr->model.len + 2 * mr->tool_name.len + 4 * mr->tool_arg_value.len +
+                      2 * mr->answer.len);
     chat_head(mr, b, 0);
     sb_reserve(b, (size_t)mr->n_units * (16 + mr->pad_per_unit) + mr->pad_last + 256);
     sb_lit(b, "{\"index\":0,\"message\":{\"role\":\"assistant\",");
@@ -180,16 +184,48 @@ void oai_chat(mock_req_t *mr, cJSON *body)
     mr->no_usage = sc_get(&mr->sc, SC_NO_USAGE, 0) != 0;
     mr->malformed = sc_get(&mr->sc, SC_MALFORMED, 0) != 0;
 
+    mr->safety = sc_get(&mr->sc, SC_SAFETY, 0) != 0;
+
     mr->ck = CK_TEXT;
     const cJSON *tools = GET(body, "tools"), *tool_choice = GET(body, "tool_choice");
     int choice_none = cJSON_IsString(tool_choice) && strcmp(tool_choice->valuestring, "none") == 0;
-    if (cJSON_IsArray(tools) && cJSON_GetArraySize(tools) > 0 && !choice_none) {
-        mr->ck = CK_TOOL;
+    const cJSON *last = cJSON_GetArrayItem(messages, cJSON_GetArraySize(messages) - 1);
+    const cJSON *last_role = GET(last, "role");
+    if (cJSON_IsString(last_role) && strcmp(last_role->valuestring, "tool") == 0) {
+        /* the conversation's last turn is a tool result: answer it with text */
+        sbuf_t t;
+        sb_init(&t, &mr->req->pool, 256);
+        text_of_content(GET(last, "content"), &t, 256);
+        content_answer(mr, t.buf, t.len);
+    } else if (cJSON_IsArray(tools) && cJSON_GetArraySize(tools) > 0 && !choice_none) {
         const cJSON *name = GET(GET(tool_choice, "function"), "name");
-        if (!cJSON_IsString(name))
-            name = GET(GET(tools->child, "function"), "name");
-        const char *n = cJSON_IsString(name) ? name->valuestring : "mock_tool";
-        mr->tool_name = h2o_strdup(&mr->req->pool, n, strlen(n));
+        const char *chosen = cJSON_IsString(name) ? name->valuestring : NULL;
+        const char *first = NULL;
+        int has_read = 0;
+        const cJSON *t;
+        cJSON_ArrayForEach(t, tools)
+        {
+            const cJSON *n = GET(GET(t, "function"), "name");
+            if (!cJSON_IsString(n))
+                continue;
+            if (first == NULL)
+                first = n->valuestring;
+            if (strcmp(n->valuestring, "Read") == 0)
+                has_read = 1;
+        }
+        sbuf_t ut;
+        sb_init(&ut, &mr->req->pool, 0);
+        if (has_read) { /* the last user message's text, for the scripted Read call */
+            const cJSON *m, *user = NULL;
+            cJSON_ArrayForEach(m, messages)
+            {
+                const cJSON *r = GET(m, "role");
+                if (cJSON_IsString(r) && strcmp(r->valuestring, "user") == 0)
+                    user = m;
+            }
+            text_of_content(GET(user, "content"), &ut, 8192);
+        }
+        content_plan_tool(mr, chosen, first, has_read, ut.buf, ut.len);
     } else {
         const cJSON *type = GET(GET(body, "response_format"), "type");
         if (cJSON_IsString(type) &&
@@ -306,7 +342,7 @@ static uint64_t splitmix64(uint64_t x)
 }
 
 /* A deterministic unit vector derived from the input's bytes. */
-static void embed_vector(uint64_t seed, unsigned dims, float *out)
+void embed_vector(uint64_t seed, unsigned dims, float *out)
 {
     double sum = 0;
     for (unsigned j = 0; j != dims; ++j) {

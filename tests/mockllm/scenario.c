@@ -20,6 +20,10 @@ const char *const scenario_keys[SC__COUNT] = {
     [SC_TRUNCATE_AFTER] = "truncate_after",
     [SC_NO_USAGE] = "no_usage",
     [SC_FAIL_FIRST] = "fail_first",
+    [SC_OVERLOADED] = "overloaded",
+    [SC_SAFETY] = "safety",
+    [SC_THINKING] = "thinking",
+    [SC_CACHE] = "cache",
 };
 
 /* upper bounds, so that a typo cannot make the mock allocate gigabytes or sleep for days */
@@ -37,6 +41,10 @@ static const long scenario_max[SC__COUNT] = {
     [SC_TRUNCATE_AFTER] = 10000000,
     [SC_NO_USAGE] = 1,
     [SC_FAIL_FIRST] = 1000000000,
+    [SC_OVERLOADED] = 1,
+    [SC_SAFETY] = 1,
+    [SC_THINKING] = 1,
+    [SC_CACHE] = 1000000000,
 };
 
 static void apply_pair(scenario_t *sc, const char *s, size_t n)
