@@ -78,6 +78,7 @@ typedef struct dp_req {
     dp_snapshot_t *snap; /* borrowed from th's holder */
     h2o_linklist_t link; /* in th->active while the request is in flight */
     uint64_t t_start_ns, t_up_ns, t_up_end_ns, t_first_byte_ns;
+    int64_t t_wall_s; /* arrival, unix seconds (the `created` of answers the gateway writes) */
     uint64_t t_attempt_ns, t_attempt_fb_ns; /* the current attempt's start and first byte */
     uint64_t t_client_fb_ns; /* the response started to the client (stream: first content chunk) */
     char id[DP_REQUEST_ID_MAX + 1];

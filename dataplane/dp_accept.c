@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dp.h"
 #include "dp_usage.h"
@@ -239,6 +240,7 @@ int dp_on_req(h2o_handler_t *self, h2o_req_t *req)
     r->req = req;
     r->th = th;
     r->t_start_ns = dp_now_ns();
+    r->t_wall_s = (int64_t)time(NULL);
     r->up_retry_after = -1;
     r->watch_fd = -1;
     r->in = &dp_openai_inbound; /* the client's dialect: OpenAI's, the only inbound one served so far */

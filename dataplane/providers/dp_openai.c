@@ -315,6 +315,16 @@ static const char *finish_name(dp_finish_t f)
     }
 }
 
+/* "chatcmpl-<request id>" for answers the gateway writes itself (in the arena) */
+static const char *completion_id(dp_req_t *r)
+{
+    char *s = sy_arena_alloc(&r->arena, sizeof("chatcmpl-") + DP_REQUEST_ID_MAX);
+    if (s == NULL)
+        return r->id;
+    snprintf(s, sizeof("chatcmpl-") + DP_REQUEST_ID_MAX, "chatcmpl-%s", r->id);
+    return s;
+}
+
 /* usage {…, "cost": <exact decimal>} for a client that asked for usage */
 static cJSON *usage_json(dp_req_t *r, const dp_usage_t *u)
 {
@@ -344,9 +354,9 @@ static int write_chunk(dp_req_t *r, const dp_event_t *ev, dp_buf_t *out)
     }
     sy_json_arena_begin(&r->arena);
     cJSON *c = cJSON_CreateObject();
-    cJSON_AddStringToObject(c, "id", r->id);
+    cJSON_AddStringToObject(c, "id", completion_id(r));
     cJSON_AddStringToObject(c, "object", "chat.completion.chunk");
-    cJSON_AddNumberToObject(c, "created", (double)(r->t_start_ns / 1000000000u));
+    cJSON_AddNumberToObject(c, "created", (double)r->t_wall_s);
     cJSON_AddStringToObject(c, "model", r->model ? r->model->id : "");
     cJSON *choices = cJSON_AddArrayToObject(c, "choices");
     if (ev->nparts > 0 || ev->finish != DP_FINISH_NONE) {
@@ -384,7 +394,8 @@ static int write_chunk(dp_req_t *r, const dp_event_t *ev, dp_buf_t *out)
         else
             cJSON_AddNullToObject(ch, "finish_reason");
     }
-    if (ev->has_usage && r->client_wants_usage)
+    /* the usage so far travels with the finish (a dialect may report its input side early) */
+    if (ev->has_usage && r->client_wants_usage && (ev->finish != DP_FINISH_NONE || ev->end))
         cJSON_AddItemToObject(c, "usage", usage_json(r, &ev->usage));
     if (cJSON_GetArraySize(choices) > 0 || cJSON_GetObjectItemCaseSensitive(c, "usage") != NULL) {
         char *s = cJSON_PrintUnformatted(c);
@@ -471,9 +482,9 @@ static int write_completion(dp_req_t *r, const dp_event_t *ev, const char **out,
 {
     sy_json_arena_begin(&r->arena);
     cJSON *c = cJSON_CreateObject();
-    cJSON_AddStringToObject(c, "id", r->id);
+    cJSON_AddStringToObject(c, "id", completion_id(r));
     cJSON_AddStringToObject(c, "object", "chat.completion");
-    cJSON_AddNumberToObject(c, "created", (double)(r->t_start_ns / 1000000000u));
+    cJSON_AddNumberToObject(c, "created", (double)r->t_wall_s);
     cJSON_AddStringToObject(c, "model", r->model->id);
     cJSON *choices = cJSON_AddArrayToObject(c, "choices");
     cJSON *ch = cJSON_CreateObject();
