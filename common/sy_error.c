@@ -4,9 +4,9 @@
 
 static const struct {
     int status;
-    const char *type, *code, *reason;
+    const char *type, *code, *reason, *anthropic;
 } table[SY_E__COUNT] = {
-#define SY_X(name, status, type, code, reason) [SY_E_##name] = {status, type, code, reason},
+#define SY_X(name, status, type, code, reason, anthropic) [SY_E_##name] = {status, type, code, reason, anthropic},
     SY_ERROR_TABLE(SY_X)
 #undef SY_X
 };
@@ -24,6 +24,11 @@ int sy_err_status(sy_err_t e)
 const char *sy_err_type(sy_err_t e)
 {
     return table[clamp(e)].type;
+}
+
+const char *sy_err_anthropic_type(sy_err_t e)
+{
+    return table[clamp(e)].anthropic;
 }
 
 const char *sy_err_code(sy_err_t e)

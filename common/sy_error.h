@@ -11,32 +11,32 @@
 #ifndef SY_ERROR_H
 #define SY_ERROR_H
 
-/*  name                 status type                     code                      log reason */
-#define SY_ERROR_TABLE(X)                                                                                     \
-    X(OK,                   200, "",                      "",                       "ok")                     \
-    X(BAD_JSON,             400, "invalid_request_error", "invalid_request_error",  "bad_json")               \
-    X(BAD_REQUEST,          400, "invalid_request_error", "invalid_request_error",  "bad_request")            \
-    X(BAD_PARAM,            400, "invalid_request_error", "invalid_request_error",  "bad_param")              \
-    X(INVALID_API_KEY,      401, "invalid_request_error", "invalid_api_key",        "auth_failed")            \
-    X(INSUFFICIENT_QUOTA,   402, "insufficient_quota",    "insufficient_quota",     "quota")                  \
-    X(MODEL_NOT_ALLOWED,    403, "permission_error",      "model_not_allowed",      "model_not_allowed")      \
-    X(ACCOUNT_DISABLED,     403, "permission_error",      "account_disabled",       "account_disabled")       \
-    X(MODEL_NOT_FOUND,      404, "invalid_request_error", "model_not_found",        "model_not_found")        \
-    X(NOT_FOUND,            404, "invalid_request_error", "not_found",              "no_route")               \
-    X(METHOD_NOT_ALLOWED,   405, "invalid_request_error", "method_not_allowed",     "bad_method")             \
-    X(CONFLICT,             409, "invalid_request_error", "conflict",               "conflict")               \
-    X(REQUEST_TOO_LARGE,    413, "invalid_request_error", "request_too_large",      "too_large")              \
-    X(RATE_LIMITED,         429, "rate_limit_error",      "rate_limited",           "rate_limited")           \
-    X(INTERNAL,             500, "server_error",          "internal_error",         "internal")               \
-    X(UPSTREAM_ERROR,       502, "upstream_error",        "upstream_error",         "upstream_error")         \
-    X(NO_PROVIDER,          503, "server_error",          "no_provider_available",  "no_provider")            \
-    X(NOT_READY,            503, "server_error",          "not_ready",              "not_ready")              \
-    X(SHUTTING_DOWN,        503, "server_error",          "shutting_down",          "shutdown")               \
-    X(UPSTREAM_TIMEOUT,     504, "upstream_error",        "upstream_timeout",       "upstream_timeout")       \
-    X(CLIENT_CLOSED,        499, "",                      "",                       "client_gone")
+/*  name                 status type (OpenAI)             code                      log reason          Anthropic error.type */
+#define SY_ERROR_TABLE(X)                                                                                                        \
+    X(OK,                  200, "",                      "",                       "ok",               "")                       \
+    X(BAD_JSON,            400, "invalid_request_error", "invalid_request_error",  "bad_json",         "invalid_request_error")  \
+    X(BAD_REQUEST,         400, "invalid_request_error", "invalid_request_error",  "bad_request",      "invalid_request_error")  \
+    X(BAD_PARAM,           400, "invalid_request_error", "invalid_request_error",  "bad_param",        "invalid_request_error")  \
+    X(INVALID_API_KEY,     401, "invalid_request_error", "invalid_api_key",        "auth_failed",      "authentication_error")   \
+    X(INSUFFICIENT_QUOTA,  402, "insufficient_quota",    "insufficient_quota",     "quota",            "billing_error")          \
+    X(MODEL_NOT_ALLOWED,   403, "permission_error",      "model_not_allowed",      "model_not_allowed", "permission_error")      \
+    X(ACCOUNT_DISABLED,    403, "permission_error",      "account_disabled",       "account_disabled", "permission_error")       \
+    X(MODEL_NOT_FOUND,     404, "invalid_request_error", "model_not_found",        "model_not_found",  "not_found_error")        \
+    X(NOT_FOUND,           404, "invalid_request_error", "not_found",              "no_route",         "not_found_error")        \
+    X(METHOD_NOT_ALLOWED,  405, "invalid_request_error", "method_not_allowed",     "bad_method",       "invalid_request_error")  \
+    X(CONFLICT,            409, "invalid_request_error", "conflict",               "conflict",         "invalid_request_error")  \
+    X(REQUEST_TOO_LARGE,   413, "invalid_request_error", "request_too_large",      "too_large",        "request_too_large")      \
+    X(RATE_LIMITED,        429, "rate_limit_error",      "rate_limited",           "rate_limited",     "rate_limit_error")       \
+    X(INTERNAL,            500, "server_error",          "internal_error",         "internal",         "api_error")              \
+    X(UPSTREAM_ERROR,      502, "upstream_error",        "upstream_error",         "upstream_error",   "api_error")              \
+    X(NO_PROVIDER,         503, "server_error",          "no_provider_available",  "no_provider",      "overloaded_error")       \
+    X(NOT_READY,           503, "server_error",          "not_ready",              "not_ready",        "overloaded_error")       \
+    X(SHUTTING_DOWN,       503, "server_error",          "shutting_down",          "shutdown",         "overloaded_error")       \
+    X(UPSTREAM_TIMEOUT,    504, "upstream_error",        "upstream_timeout",       "upstream_timeout", "timeout_error")          \
+    X(CLIENT_CLOSED,       499, "",                      "",                       "client_gone",      "")
 
 typedef enum {
-#define SY_X(name, status, type, code, reason) SY_E_##name,
+#define SY_X(name, status, type, code, reason, anthropic) SY_E_##name,
     SY_ERROR_TABLE(SY_X)
 #undef SY_X
         SY_E__COUNT
@@ -46,6 +46,8 @@ typedef enum {
 int sy_err_status(sy_err_t e);
 /* OpenAI `error.type`. */
 const char *sy_err_type(sy_err_t e);
+/* Anthropic `error.type` (the Messages API's error shape, providers/dp_anthropic_in.c). */
+const char *sy_err_anthropic_type(sy_err_t e);
 /* OpenAI `error.code`. */
 const char *sy_err_code(sy_err_t e);
 /* Short word for logs and metrics ("bad_json", "upstream_timeout", ...). */

@@ -84,6 +84,9 @@ typedef struct dp_req {
     char id[DP_REQUEST_ID_MAX + 1];
     dp_endpoint_t ep;
     const dp_inbound_ops_t *in; /* the client's dialect (set by dispatch, stage 1) */
+    h2o_iovec_t body_src;       /* what stage 4 parses: the entity, or the inbound dialect's canonical
+                                 * translation of it (r->in->parse, in the arena) */
+    unsigned char in_state[64]; /* the inbound writer's own (dp_provider.h) */
     const char *path_note; /* DP_EP_UNKNOWN: " method=… path=…" for the access log (arena) */
     const dp_key_t *key;
     dp_limit_view_t rl; /* stage 3: rate-limit outcome, for the x-ratelimit-* headers and settlement */
@@ -98,6 +101,7 @@ typedef struct dp_req {
     int nmembers;
     int stream, client_wants_usage;
     int64_t max_tokens; /* the output bound the client set (max_tokens or its dialect's name); 0 none */
+    int count_only;     /* a token count (count_tokens): nothing will be generated */
 
     /* stage 5: candidates, and why (dp_route.c) */
     const dp_model_t *cand[DP_MAX_CANDIDATES];

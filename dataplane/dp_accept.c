@@ -156,6 +156,11 @@ static void proxy(dp_req_t *r, dp_endpoint_t ep)
         dp_respond_error(r, e, msg, NULL);
         return;
     }
+    /* an inbound dialect other than OpenAI's turns its body into the canonical request first */
+    if (r->in->parse != NULL && (e = r->in->parse(r, msg, sizeof(msg), &param)) != SY_E_OK) {
+        dp_respond_error(r, e, msg, param);
+        return;
+    }
     if ((e = dp_body_parse(r, msg, sizeof(msg), &param)) != SY_E_OK) {
         dp_respond_error(r, e, msg, param);
         return;
@@ -172,6 +177,32 @@ static void proxy(dp_req_t *r, dp_endpoint_t ep)
     dp_relay_forward(r);
 }
 
+/* POST /v1/messages/count_tokens: an estimate (the canonical request's bytes / 4, the same
+ * estimate admission uses), after the same authentication and admission as a model call; no
+ * upstream is asked and nothing is billed. */
+static void count_tokens(dp_req_t *r)
+{
+    char msg[256] = "";
+    const char *param = NULL;
+    sy_err_t e;
+    if (r->snap == NULL) {
+        dp_respond_error(r, SY_E_NOT_READY, "no routing table loaded yet", NULL);
+        return;
+    }
+    if ((e = dp_auth(r)) != SY_E_OK) {
+        dp_respond_error(r, e, "Incorrect or missing API key.", NULL);
+        return;
+    }
+    r->count_only = 1;
+    if ((e = dp_admit(r, msg, sizeof(msg))) != SY_E_OK || (e = r->in->parse(r, msg, sizeof(msg), &param)) != SY_E_OK) {
+        dp_respond_error(r, e, msg, param);
+        return;
+    }
+    char out[64];
+    int n = snprintf(out, sizeof(out), "{\"input_tokens\":%llu}", (unsigned long long)((r->body_src.len + 3) / 4));
+    dp_respond_body(r, 200, "application/json", out, (size_t)n);
+}
+
 static void dispatch(dp_req_t *r)
 {
     h2o_req_t *req = r->req;
@@ -185,6 +216,14 @@ static void dispatch(dp_req_t *r)
     } else if (path_is(req, H2O_STRLIT("/v1/chat/completions"))) {
         r->ep = DP_EP_CHAT;
         post ? proxy(r, DP_EP_CHAT) : dp_respond_error(r, SY_E_METHOD_NOT_ALLOWED, "use POST", NULL);
+    } else if (path_is(req, H2O_STRLIT("/v1/messages"))) {
+        r->ep = DP_EP_CHAT; /* Anthropic's Messages API: the same stages, in that dialect */
+        r->in = &dp_anthropic_inbound;
+        post ? proxy(r, DP_EP_CHAT) : dp_respond_error(r, SY_E_METHOD_NOT_ALLOWED, "use POST", NULL);
+    } else if (path_is(req, H2O_STRLIT("/v1/messages/count_tokens"))) {
+        r->ep = DP_EP_CHAT;
+        r->in = &dp_anthropic_inbound;
+        post ? count_tokens(r) : dp_respond_error(r, SY_E_METHOD_NOT_ALLOWED, "use POST", NULL);
     } else if (path_is(req, H2O_STRLIT("/v1/embeddings"))) {
         r->ep = DP_EP_EMBEDDINGS;
         post ? proxy(r, DP_EP_EMBEDDINGS) : dp_respond_error(r, SY_E_METHOD_NOT_ALLOWED, "use POST", NULL);
@@ -243,7 +282,8 @@ int dp_on_req(h2o_handler_t *self, h2o_req_t *req)
     r->t_wall_s = (int64_t)time(NULL);
     r->up_retry_after = -1;
     r->watch_fd = -1;
-    r->in = &dp_openai_inbound; /* the client's dialect: OpenAI's, the only inbound one served so far */
+    r->in = &dp_openai_inbound; /* the client's dialect; dispatch switches it for /v1/messages */
+    r->body_src = req->entity;
     sy_sse_init(&r->sse, DP_MAX_SSE_EVENT);
     dp_req_t **anchor = h2o_mem_alloc_shared(&req->pool, sizeof(*anchor), on_anchor_dispose);
     *anchor = r;

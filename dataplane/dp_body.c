@@ -156,7 +156,7 @@ static sy_err_t check_embeddings(cJSON *b, char *msg, size_t msglen, const char 
 
 sy_err_t dp_body_parse(dp_req_t *r, char *msg, size_t msglen, const char **param)
 {
-    h2o_iovec_t body = r->req->entity;
+    h2o_iovec_t body = r->body_src;
     *param = NULL;
     if (body.len > r->snap->limits.max_body_bytes) {
         snprintf(msg, msglen, "request body is larger than %u bytes", r->snap->limits.max_body_bytes);

@@ -141,11 +141,11 @@ void dp_meter_attempt_end(dp_req_t *r, sy_err_t err)
     dp_usage_submit(u);
 }
 
-static const char *ep_name(dp_endpoint_t ep)
+static const char *ep_name(const dp_req_t *r)
 {
-    switch (ep) {
+    switch (r->ep) {
     case DP_EP_CHAT:
-        return "chat";
+        return r->in->name; /* "chat", or "messages" for Anthropic clients */
     case DP_EP_EMBEDDINGS:
         return "embeddings";
     case DP_EP_MODELS:
@@ -194,7 +194,7 @@ void dp_meter_finish(dp_req_t *r)
     const char *usage = r->billed_estimated ? "estimated" : (r->billed_in || r->billed_out) ? "provider" : "none";
     SY_INFO("msg=access id=%s ep=%s%s status=%d end=%s model=%s provider=%s key=%s attempts=%zu%s%s stream=%d "
             "tokens_in=%lld tokens_out=%lld usage=%s cost_usd=%s total_us=%llu upstream_us=%llu ttfb_us=%llu",
-            r->id, ep_name(r->ep), r->path_note ? r->path_note : "", status, sy_strerror(r->end),
+            r->id, ep_name(r), r->path_note ? r->path_note : "", status, sy_strerror(r->end),
             r->model ? r->model->id : "-", r->model ? r->model->provider->id : "-", r->key ? r->key->id : "-",
             r->attempts, r->failed_len ? " failed=" : "", r->failed_len ? r->failed : "", r->stream,
             (long long)r->billed_in, (long long)r->billed_out, usage, cost, (unsigned long long)(total / 1000),

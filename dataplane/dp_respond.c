@@ -1,5 +1,6 @@
 /*
- * The only place an error becomes a response, and the headers every response carries.
+ * The only place an error becomes a response (in the client's dialect: r->in->error_json),
+ * and the headers every response carries.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -122,7 +123,7 @@ void dp_respond_error(dp_req_t *r, sy_err_t e, const char *msg, const char *para
         return;
     if (r->end == SY_E_OK)
         r->end = e;
-    char *j = sy_err_json(e, msg, param);
+    char *j = r->in->error_json(e, msg, param); /* in the client's dialect */
     if (j == NULL) {
         static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,"
                                   "\"code\":\"internal_error\"}}";

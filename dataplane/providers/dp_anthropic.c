@@ -34,7 +34,7 @@
 
 /* What the stream reader keeps between events (r->up_state). */
 typedef struct {
-    int32_t next_tool;    /* tool-call index the next tool_use block gets */
+    int32_t next_tool;     /* tool-call index the next tool_use block gets */
     int8_t block_tool[32]; /* content block index -> tool index + 1 (0: not a tool block) */
 } anth_state_t;
 _Static_assert(sizeof(anth_state_t) <= DP_UPSTREAM_STATE_BYTES, "dialect state too big");
@@ -178,7 +178,8 @@ static cJSON *translate(dp_req_t *r)
             append_text(&t, content);
             cJSON *blk = cJSON_CreateObject();
             cJSON_AddStringToObject(blk, "type", "tool_result");
-            cJSON_AddStringToObject(blk, "tool_use_id", str_of(m, "tool_call_id") ? str_of(m, "tool_call_id") : "");
+            cJSON_AddStringToObject(blk, "tool_use_id",
+                                    str_of(m, "tool_call_id") ? str_of(m, "tool_call_id") : "");
             char *txt = sy_arena_alloc(&r->arena, t.len + 1);
             if (txt) {
                 memcpy(txt, t.base ? t.base : "", t.len);
@@ -199,9 +200,10 @@ static cJSON *translate(dp_req_t *r)
     }
     dp_buf_free(&sys);
     cJSON_AddItemToObject(out, "messages", msgs);
-    int64_t mt = r->max_tokens > 0 ? r->max_tokens
-                                    : (r->snap->limits.reserve_output_tokens ? r->snap->limits.reserve_output_tokens
-                                                                             : ANTHROPIC_DEFAULT_MAX_TOKENS);
+    int64_t mt = r->max_tokens > 0
+                     ? r->max_tokens
+                     : (r->snap->limits.reserve_output_tokens ? r->snap->limits.reserve_output_tokens
+                                                              : ANTHROPIC_DEFAULT_MAX_TOKENS);
     cJSON_AddNumberToObject(out, "max_tokens", (double)mt);
     const cJSON *v;
     if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(b, "temperature")))
@@ -246,7 +248,8 @@ static cJSON *translate(dp_req_t *r)
             cJSON_AddStringToObject(x, "type", "any");
         else if (cJSON_IsObject(tc) && str_of(cJSON_GetObjectItemCaseSensitive(tc, "function"), "name")) {
             cJSON_AddStringToObject(x, "type", "tool");
-            cJSON_AddStringToObject(x, "name", str_of(cJSON_GetObjectItemCaseSensitive(tc, "function"), "name"));
+            cJSON_AddStringToObject(x, "name",
+                                    str_of(cJSON_GetObjectItemCaseSensitive(tc, "function"), "name"));
         } else
             cJSON_AddStringToObject(x, "type", "auto");
         cJSON_AddItemToObject(out, "tool_choice", x);
@@ -259,22 +262,88 @@ static cJSON *translate(dp_req_t *r)
     return out;
 }
 
+static int key_is(const sy_json_member_t *m, const char *k)
+{
+    size_t n = strlen(k);
+    return m->key_len == n && memcmp(m->key, k, n) == 0;
+}
+
+/* An Anthropic client to an Anthropic provider: the client's own bytes with `model` replaced
+ * and Switchyard's extensions (`models`, `route`) removed — thinking, cache_control, documents
+ * and betas reach the provider as sent. NULL when the body cannot be spliced. */
+static char *splice_own(dp_req_t *r, size_t *out_len)
+{
+    h2o_iovec_t body = r->req->entity;
+    sy_json_member_t mem[DP_MAX_TOP_MEMBERS];
+    int n = sy_json_members(body.base, body.len, mem, DP_MAX_TOP_MEMBERS);
+    if (n < 0)
+        return NULL;
+    const char *up = r->model->upstream;
+    size_t ul = strlen(up), cap = body.len + ul + 16, k = 0;
+    char *b = malloc(cap);
+    if (b == NULL)
+        return NULL;
+    memcpy(b, "{\"model\":\"", 10), k = 10;
+    memcpy(b + k, up, ul), k += ul; /* validated at snapshot build: no quotes or escapes */
+    b[k++] = '"';
+    for (int i = 0; i < n; i++) {
+        const sy_json_member_t *m = &mem[i];
+        if (key_is(m, "model") || key_is(m, "models") || key_is(m, "route"))
+            continue;
+        size_t len = (size_t)(m->value + m->value_len - m->start);
+        b[k++] = ',';
+        memcpy(b + k, m->start, len), k += len;
+    }
+    b[k++] = '}';
+    b[k] = '\0';
+    *out_len = k;
+    return b;
+}
+
+/* The client's anthropic-beta header, for an Anthropic provider (printable, bounded). */
+static struct curl_slist *beta_header(dp_req_t *r, struct curl_slist *next)
+{
+    ssize_t i = h2o_find_header_by_str(&r->req->headers, H2O_STRLIT("anthropic-beta"), -1);
+    if (i < 0)
+        return next;
+    h2o_iovec_t v = r->req->headers.entries[i].value;
+    if (v.len == 0 || v.len > 512)
+        return next;
+    for (size_t j = 0; j < v.len; j++)
+        if ((unsigned char)v.base[j] < 0x20 || (unsigned char)v.base[j] > 0x7e)
+            return next;
+    struct curl_slist *node = sy_arena_alloc(&r->arena, sizeof(*node));
+    char *line = sy_arena_alloc(&r->arena, v.len + sizeof("anthropic-beta: "));
+    if (node == NULL || line == NULL)
+        return next;
+    snprintf(line, v.len + sizeof("anthropic-beta: "), "anthropic-beta: %.*s", (int)v.len, v.base);
+    node->data = line;
+    node->next = next;
+    return node;
+}
+
 static int anthropic_prepare(dp_req_t *r)
 {
     const dp_provider_t *p = r->model->provider;
     if (r->ep != DP_EP_CHAT)
         return -1; /* Anthropic has no embeddings API: the router never picks it for them */
-    sy_json_arena_begin(&r->arena);
-    cJSON *req = translate(r);
-    char *s = req ? cJSON_PrintUnformatted(req) : NULL;
-    sy_json_arena_end();
-    if (s == NULL)
-        return -1;
-    r->up_body_len = strlen(s);
-    r->up_body = malloc(r->up_body_len + 1);
+    int own = r->in == &dp_anthropic_inbound && r->messages_override == NULL;
+    if (own) {
+        r->up_body = splice_own(r, &r->up_body_len);
+    } else {
+        sy_json_arena_begin(&r->arena);
+        cJSON *req = translate(r);
+        char *s = req ? cJSON_PrintUnformatted(req) : NULL;
+        sy_json_arena_end();
+        if (s == NULL)
+            return -1;
+        r->up_body_len = strlen(s);
+        r->up_body = malloc(r->up_body_len + 1);
+        if (r->up_body != NULL)
+            memcpy(r->up_body, s, r->up_body_len + 1);
+    }
     if (r->up_body == NULL)
         return -1;
-    memcpy(r->up_body, s, r->up_body_len + 1);
     r->up_url = p->chat_url;
     struct curl_slist *node = sy_arena_alloc(&r->arena, sizeof(*node));
     char *line = sy_arena_alloc(&r->arena, sizeof("X-Request-Id: ") + DP_REQUEST_ID_MAX);
@@ -284,7 +353,7 @@ static int anthropic_prepare(dp_req_t *r)
     strcpy(line + 14, r->id);
     node->data = line;
     node->next = r->stream ? p->headers_sse : p->headers_json;
-    r->up_headers = node;
+    r->up_headers = own ? beta_header(r, node) : node;
     return 0;
 }
 
@@ -349,18 +418,29 @@ static int anthropic_stream_event(dp_req_t *r, const char *d, size_t dl, dp_even
     anth_state_t *st = (anth_state_t *)r->up_state;
     if (dl < 2 || d[0] != '{' || sy_json_precheck(d, dl, 64, NULL) != SY_JSON_OK)
         return -1;
+    ev->raw = d; /* an Anthropic client gets the provider's own event */
+    ev->raw_len = dl;
     /* every event is read: they are small, and none is relayed as it is to an OpenAI client */
-    cJSON *o = cJSON_ParseWithLength(d, dl); /* malloc'ed: deleted below; kept strings are copied to the arena */
+    cJSON *o =
+        cJSON_ParseWithLength(d, dl); /* malloc'ed: deleted below; kept strings are copied to the arena */
     if (!cJSON_IsObject(o)) {
         cJSON_Delete(o);
         return -1;
     }
     int rc = 0;
     const char *type = str_of(o, "type");
+    if (type != NULL) {
+        char *name = sy_arena_alloc(&r->arena, strlen(type) + 1);
+        ev->raw_name =
+            name && strlen(type) < 64 && strspn(type, "abcdefghijklmnopqrstuvwxyz_") == strlen(type)
+                ? strcpy(name, type)
+                : "message";
+    }
     if (type == NULL) {
         rc = -1;
     } else if (strcmp(type, "message_start") == 0) {
-        take_usage(r, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "message"), "usage"), ev);
+        take_usage(
+            r, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "message"), "usage"), ev);
     } else if (strcmp(type, "content_block_start") == 0) {
         const cJSON *blk = cJSON_GetObjectItemCaseSensitive(o, "content_block");
         int bi = (int)count(o, "index");
@@ -369,7 +449,8 @@ static int anthropic_stream_event(dp_req_t *r, const char *d, size_t dl, dp_even
             int ti = st->next_tool++;
             st->block_tool[bi] = (int8_t)(ti + 1);
             char *id = sy_arena_alloc(&r->arena, strlen(str_of(blk, "id") ? str_of(blk, "id") : "") + 1);
-            char *name = sy_arena_alloc(&r->arena, strlen(str_of(blk, "name") ? str_of(blk, "name") : "") + 1);
+            char *name =
+                sy_arena_alloc(&r->arena, strlen(str_of(blk, "name") ? str_of(blk, "name") : "") + 1);
             if (id == NULL || name == NULL || add_part(ev, DP_PART_TOOL_START, ti, NULL) != 0) {
                 rc = -1;
             } else {
@@ -433,6 +514,8 @@ static int anthropic_answer(dp_req_t *r, const char *body, size_t len, dp_event_
         return -1;
     }
     int rc = 0, tool = 0;
+    ev->raw = body;
+    ev->raw_len = len;
     ev->end = 1;
     ev->content = 1;
     /* one TEXT part with all the text; a TOOL_START + TOOL_ARGS pair per tool_use block */
@@ -445,7 +528,8 @@ static int anthropic_answer(dp_req_t *r, const char *body, size_t len, dp_event_
     }
     if (text.len) {
         char *t = sy_arena_alloc(&r->arena, text.len + 1);
-        if (t == NULL || add_part(ev, DP_PART_TEXT, 0, (memcpy(t, text.base, text.len), t[text.len] = '\0', t)) != 0)
+        if (t == NULL ||
+            add_part(ev, DP_PART_TEXT, 0, (memcpy(t, text.base, text.len), t[text.len] = '\0', t)) != 0)
             rc = -1;
     }
     dp_buf_free(&text);
@@ -455,10 +539,13 @@ static int anthropic_answer(dp_req_t *r, const char *body, size_t len, dp_event_
         if (rc != 0 || bt == NULL || strcmp(bt, "tool_use") != 0)
             continue;
         char *args = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(blk, "input"));
-        const char *id = str_of(blk, "id") ? str_of(blk, "id") : "", *name = str_of(blk, "name") ? str_of(blk, "name") : "";
-        char *cid = sy_arena_alloc(&r->arena, strlen(id) + 1), *cname = sy_arena_alloc(&r->arena, strlen(name) + 1);
+        const char *id = str_of(blk, "id") ? str_of(blk, "id") : "",
+                   *name = str_of(blk, "name") ? str_of(blk, "name") : "";
+        char *cid = sy_arena_alloc(&r->arena, strlen(id) + 1),
+             *cname = sy_arena_alloc(&r->arena, strlen(name) + 1);
         char *cargs = args ? sy_arena_alloc(&r->arena, strlen(args) + 1) : NULL;
-        if (cid == NULL || cname == NULL || cargs == NULL || add_part(ev, DP_PART_TOOL_START, tool, NULL) != 0) {
+        if (cid == NULL || cname == NULL || cargs == NULL ||
+            add_part(ev, DP_PART_TOOL_START, tool, NULL) != 0) {
             rc = -1;
         } else {
             ev->parts[ev->nparts - 1].id = strcpy(cid, id);

@@ -57,8 +57,7 @@ static char *splice_body(dp_req_t *r, const char *upstream, size_t *out_len)
 {
     const char *so = stream_options(r);
     size_t ol = r->messages_override ? strlen(r->messages_override) + 16 : 0;
-    size_t ul = strlen(upstream), sl = so ? strlen(so) : 0, cap = r->req->entity.len + ul + sl + ol + 40,
-           n = 0;
+    size_t ul = strlen(upstream), sl = so ? strlen(so) : 0, cap = r->body_src.len + ul + sl + ol + 40, n = 0;
     char *b = malloc(cap);
     if (b == NULL)
         return NULL;
@@ -173,6 +172,58 @@ static int chunk_has_content(const cJSON *obj, dp_event_t *ev)
     return content;
 }
 
+static void part(dp_event_t *ev, dp_part_kind_t kind, int index, const char *text, const char *id,
+                 const char *name)
+{
+    if (ev->nparts >= DP_EVENT_MAX_PARTS)
+        return;
+    dp_part_t *p = &ev->parts[ev->nparts++];
+    p->kind = kind;
+    p->index = index;
+    p->text = text;
+    p->len = text ? strlen(text) : 0;
+    p->id = id;
+    p->name = name;
+}
+
+/* For a client of another dialect: a chunk's delta (stream) or an answer's message, as parts.
+ * Strings stay in the cJSON tree, which lives in the request arena. */
+static void openai_parts(const cJSON *obj, dp_event_t *ev, int stream)
+{
+    const cJSON *choices = cJSON_GetObjectItemCaseSensitive(obj, "choices");
+    const cJSON *c = cJSON_IsArray(choices) ? choices->child : NULL;
+    if (c == NULL)
+        return;
+    const cJSON *fr = cJSON_GetObjectItemCaseSensitive(c, "finish_reason");
+    if (cJSON_IsString(fr))
+        ev->finish = finish_of(fr->valuestring);
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(c, stream ? "delta" : "message"), *tc;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, "reasoning_content");
+    if (cJSON_IsString(v) && v->valuestring[0])
+        part(ev, DP_PART_THINKING, 0, v->valuestring, NULL, NULL);
+    v = cJSON_GetObjectItemCaseSensitive(m, "content");
+    if (cJSON_IsString(v) && v->valuestring[0])
+        part(ev, DP_PART_TEXT, 0, v->valuestring, NULL, NULL);
+    int i = 0;
+    cJSON_ArrayForEach(tc, cJSON_GetObjectItemCaseSensitive(m, "tool_calls"))
+    {
+        const cJSON *idx = cJSON_GetObjectItemCaseSensitive(tc, "index");
+        int index = stream && cJSON_IsNumber(idx) && idx->valuedouble >= 0 && idx->valuedouble < 1024
+                        ? (int)idx->valuedouble
+                        : i;
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(tc, "id");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+        const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+        if (cJSON_IsString(id) || cJSON_IsString(name))
+            part(ev, DP_PART_TOOL_START, index, NULL, cJSON_IsString(id) ? id->valuestring : "",
+                 cJSON_IsString(name) ? name->valuestring : "");
+        if (cJSON_IsString(args) && args->valuestring[0])
+            part(ev, DP_PART_TOOL_ARGS, index, args->valuestring, NULL, NULL);
+        i++;
+    }
+}
+
 /* String content in an event or answer, for the token estimate when no usage arrives: the
  * lengths of "content", "arguments" and "text" string values (escapes counted once). */
 static uint64_t content_bytes(const char *p, size_t n)
@@ -227,7 +278,8 @@ static int openai_stream_event(dp_req_t *r, const char *d, size_t dl, dp_event_t
     int has_usage = memmem(d, dl, "\"usage\"", 7) != NULL && memmem(d, dl, "\"usage\":null", 12) == NULL;
     int has_error = memmem(d, dl, "\"error\"", 7) != NULL;
     ev->content_bytes = content_bytes(d, dl);
-    if (!has_usage && !has_error && r->started)
+    int translate = r->in != &dp_openai_inbound; /* a client of another dialect needs the parts */
+    if (!has_usage && !has_error && r->started && !translate)
         return 0;
     sy_json_arena_begin(&r->arena);
     cJSON *obj = cJSON_ParseWithLength(d, dl);
@@ -242,6 +294,13 @@ static int openai_stream_event(dp_req_t *r, const char *d, size_t dl, dp_event_t
     ev->usage_only = cJSON_IsObject(usage) && cJSON_IsArray(choices) && choices->child == NULL;
     if (!r->started)
         ev->content = !ev->usage_only && chunk_has_content(obj, ev);
+    if (translate)
+        openai_parts(obj, ev, 1);
+    if (ev->error) {
+        const char *m = cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "error"), "message"));
+        ev->error_msg = m ? m : "upstream error";
+    }
     sy_json_arena_end();
     return 0;
 }
@@ -262,9 +321,18 @@ static int openai_answer(dp_req_t *r, const char *b, size_t bl, dp_event_t *ev)
     ev->content = 1;
     ev->content_bytes = content_bytes(b, bl);
     sy_json_arena_begin(&r->arena);
-    for (int i = 0; i < n; i++)
-        if (mem[i].key_len == 5 && memcmp(mem[i].key, "usage", 5) == 0)
-            take_usage(cJSON_ParseWithLength(mem[i].value, mem[i].value_len), ev);
+    if (r->in != &dp_openai_inbound) {
+        /* a client of another dialect: the whole answer is read into parts */
+        cJSON *obj = cJSON_ParseWithLength(b, bl);
+        take_usage(cJSON_GetObjectItemCaseSensitive(obj, "usage"), ev);
+        openai_parts(obj, ev, 0);
+        if (ev->finish == DP_FINISH_NONE)
+            ev->finish = DP_FINISH_STOP;
+    } else {
+        for (int i = 0; i < n; i++)
+            if (mem[i].key_len == 5 && memcmp(mem[i].key, "usage", 5) == 0)
+                take_usage(cJSON_ParseWithLength(mem[i].value, mem[i].value_len), ev);
+    }
     sy_json_arena_end();
     return 0;
 }
@@ -514,7 +582,8 @@ static int write_completion(dp_req_t *r, const dp_event_t *ev, const char **out,
             cJSON *tc = cJSON_GetArrayItem(calls, p->index);
             cJSON *fn = tc ? cJSON_GetObjectItemCaseSensitive(tc, "function") : NULL;
             if (fn != NULL)
-                cJSON_ReplaceItemInObjectCaseSensitive(fn, "arguments", cJSON_CreateString(p->text ? p->text : ""));
+                cJSON_ReplaceItemInObjectCaseSensitive(fn, "arguments",
+                                                       cJSON_CreateString(p->text ? p->text : ""));
         }
     }
     if (text != NULL)
@@ -530,7 +599,8 @@ static int write_completion(dp_req_t *r, const dp_event_t *ev, const char **out,
         cJSON *u = cJSON_AddObjectToObject(c, "usage");
         cJSON_AddNumberToObject(u, "prompt_tokens", (double)ev->usage.prompt_tokens);
         cJSON_AddNumberToObject(u, "completion_tokens", (double)ev->usage.completion_tokens);
-        cJSON_AddNumberToObject(u, "total_tokens", (double)(ev->usage.prompt_tokens + ev->usage.completion_tokens));
+        cJSON_AddNumberToObject(u, "total_tokens",
+                                (double)(ev->usage.prompt_tokens + ev->usage.completion_tokens));
         if (ev->usage.cache_read_tokens) {
             cJSON *d = cJSON_AddObjectToObject(u, "prompt_tokens_details");
             cJSON_AddNumberToObject(d, "cached_tokens", (double)ev->usage.cache_read_tokens);
@@ -592,7 +662,9 @@ static int openai_answer_write(dp_req_t *r, const dp_upstream_ops_t *up, const d
 }
 
 const dp_inbound_ops_t dp_openai_inbound = {
-    .name = "openai",
+    .name = "chat",
+    .parse = NULL,
+    .error_json = sy_err_json,
     .stream_write = openai_stream_write,
     .stream_error = openai_stream_error,
     .answer_write = openai_answer_write,

@@ -54,7 +54,7 @@ typedef struct {
     int have; /* usage came from the provider */
 } dp_usage_t;
 
-#define DP_EVENT_MAX_PARTS 8
+#define DP_EVENT_MAX_PARTS 32 /* a whole answer: its text and up to 15 tool calls; more are dropped */
 typedef enum { DP_PART_TEXT, DP_PART_THINKING, DP_PART_TOOL_START, DP_PART_TOOL_ARGS } dp_part_kind_t;
 typedef struct {
     dp_part_kind_t kind;
@@ -78,6 +78,7 @@ typedef struct {
     dp_finish_t finish;
     uint64_t content_bytes; /* string content in it: the token estimate when no usage arrives */
     const char *error_msg;  /* with `error`: the provider's message (NULL: none) */
+    const char *raw_name;   /* the SSE `event:` name the provider gave it (NULL: none) */
     dp_part_t parts[DP_EVENT_MAX_PARTS];
     size_t nparts;
 } dp_event_t;
@@ -103,7 +104,15 @@ typedef struct dp_upstream_ops {
 } dp_upstream_ops_t;
 
 typedef struct dp_inbound_ops {
-    const char *name;
+    const char *name; /* the access log's ep= for chat requests in this dialect */
+    /* Stage 4, before dp_body.c: turns the client's body (r->body_src, the request entity) into
+     * the canonical request — OpenAI Chat Completions JSON, the one shape the stages after it
+     * read — in the request arena, and points r->body_src at it. NULL when the dialect's body
+     * is canonical already (OpenAI). On refusal the error, with msg/param for the client. */
+    sy_err_t (*parse)(dp_req_t *r, char *msg, size_t msglen, const char **param);
+    /* An error body in this dialect (malloc'ed; NULL when out of memory): dp_respond_error's
+     * words for this client. */
+    char *(*error_json)(sy_err_t e, const char *msg, const char *param);
     /* Appends one streamed event to `out` in the client's wire format. 0, or -1 when out of
      * memory. `up` is the dialect that produced it (same dialect: relay ev->raw). */
     int (*stream_write)(dp_req_t *r, const dp_upstream_ops_t *up, const dp_event_t *ev, struct dp_buf *out);
@@ -119,6 +128,7 @@ typedef struct dp_inbound_ops {
 extern const dp_upstream_ops_t dp_openai_upstream;
 extern const dp_upstream_ops_t dp_anthropic_upstream;
 extern const dp_inbound_ops_t dp_openai_inbound;
+extern const dp_inbound_ops_t dp_anthropic_inbound;
 
 /* Scratch state an upstream reader keeps across one attempt's events (block indexes, tool
  * counters); zeroed before each attempt. A dialect casts it to its own struct. */
