@@ -98,8 +98,17 @@ static int add_message(dp_req_t *r, cJSON *out, const cJSON *m)
 {
     const char *role = str_of(m, "role");
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
-    if (role == NULL || (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0) ||
-        !(cJSON_IsString(content) || cJSON_IsArray(content)))
+    if (role == NULL || !(cJSON_IsString(content) || cJSON_IsArray(content)))
+        return -1;
+    if (strcmp(role, "system") == 0) {
+        /* Claude Code sends system-role messages between the turns: a canonical system message */
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "role", "system");
+        cJSON_AddStringToObject(x, "content", text_of(r, content));
+        cJSON_AddItemToArray(out, x);
+        return 0;
+    }
+    if (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0)
         return -1;
     if (cJSON_IsString(content)) {
         cJSON *x = cJSON_CreateObject();
@@ -274,8 +283,9 @@ static sy_err_t anth_parse(dp_req_t *r, char *msg, size_t msglen, const char **p
     cJSON_ArrayForEach(m, messages)
     {
         if (add_message(r, msgs, m) != 0) {
-            snprintf(msg, msglen,
-                     "messages.%d: a message needs role user or assistant and string or block content", i);
+            snprintf(
+                msg, msglen,
+                "messages.%d: a message needs role user, assistant or system and string or block content", i);
             *param = "messages";
             e = SY_E_BAD_PARAM;
             goto out;
