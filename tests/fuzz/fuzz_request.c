@@ -41,6 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *body = malloc(size - 1 ? size - 1 : 1);
     memcpy(body, data + 1, size - 1);
     req.entity = h2o_iovec_init(body, size - 1);
+    r.body_src = req.entity; /* stage 4 parses body_src (dp.h) */
     r.req = &req;
     r.snap = snap;
     r.key = key;

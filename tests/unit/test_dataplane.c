@@ -142,6 +142,8 @@ static sy_err_t parse(dp_snapshot_t *s, dp_endpoint_t ep, const char *body, cons
     memset(r, 0, sizeof(*r));
     memset(req, 0, sizeof(*req));
     req->entity = h2o_iovec_init(body, strlen(body));
+    r->body_src = req->entity; /* stage 4 parses body_src (dp.h) */
+    r->in = &dp_openai_inbound;
     r->req = req;
     r->snap = s;
     r->ep = ep;

@@ -80,6 +80,7 @@ static void run_case(dp_snapshot_t *s, const dp_key_t *all, const dp_key_t *scop
     memset(&r, 0, sizeof(r));
     memset(&req, 0, sizeof(req));
     req.entity = h2o_iovec_init(c->body, strlen(c->body));
+    r.body_src = req.entity; /* stage 4 parses body_src (dp.h) */
     r.req = &req;
     r.snap = s;
     r.ep = (dp_endpoint_t)c->ep;
@@ -131,6 +132,7 @@ static void test_tag_stripping(dp_snapshot_t *s, const dp_key_t *all)
     memset(&r, 0, sizeof(r));
     memset(&req, 0, sizeof(req));
     req.entity = h2o_iovec_init(body, strlen(body));
+    r.body_src = req.entity; /* stage 4 parses body_src (dp.h) */
     r.req = &req;
     r.snap = s;
     r.ep = DP_EP_CHAT;
@@ -161,6 +163,7 @@ static void test_tag_stripping(dp_snapshot_t *s, const dp_key_t *all)
     body = "{\"model\":\"mid\",\"messages\":[{\"role\":\"user\",\"content\":\"mail bob@think.io or x@cheap\"}]}";
     memset(&r, 0, sizeof(r));
     req.entity = h2o_iovec_init(body, strlen(body));
+    r.body_src = req.entity; /* stage 4 parses body_src (dp.h) */
     r.req = &req;
     r.snap = s;
     r.ep = DP_EP_CHAT;
