@@ -619,7 +619,8 @@ static int openai_answer_write(dp_req_t *r, const dp_upstream_ops_t *up, const d
                                const char **out, size_t *out_len)
 {
     if (up != &dp_openai_upstream)
-        return ev->embeddings != NULL ? write_embeddings(r, ev, out, out_len) : write_completion(r, ev, out, out_len);
+        return ev->embeddings != NULL ? write_embeddings(r, ev, out, out_len)
+                                      : write_completion(r, ev, out, out_len);
     *out = ev->raw;
     *out_len = ev->raw_len;
     if (r->ep != DP_EP_CHAT)
@@ -666,7 +667,7 @@ const dp_inbound_ops_t dp_openai_inbound = {
 const dp_upstream_ops_t *dp_upstream_ops_by_kind(const char *kind)
 {
     static const dp_upstream_ops_t *const all[] = {&dp_openai_upstream, &dp_anthropic_upstream,
-                                                        &dp_gemini_upstream};
+                                                   &dp_gemini_upstream};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         if (strcmp(kind, all[i]->kind) == 0)
             return all[i];
