@@ -636,8 +636,10 @@ static int load_providers(load_t *l, const cJSON *arr)
         snprintf(where, sizeof(where), "provider %s", id);
         if (seen_before(l, id))
             return sy_errf(l->err, l->errlen, "%s: duplicate id", where);
-        if (strcmp(kind, "openai") != 0)
-            return sy_errf(l->err, l->errlen, "%s: unknown kind '%s' (supported: openai)", where, kind);
+        /* the data plane's dialects (dataplane/providers/dp_provider.h); cp_probe.c speaks each */
+        if (strcmp(kind, "openai") != 0 && strcmp(kind, "anthropic") != 0 && strcmp(kind, "gemini") != 0)
+            return sy_errf(l->err, l->errlen, "%s: unknown kind '%s' (supported: openai, anthropic, gemini)", where,
+                           kind);
         if ((strncmp(base_url, "http://", 7) != 0 && strncmp(base_url, "https://", 8) != 0) || !valid_ident(base_url))
             return sy_errf(l->err, l->errlen, "%s: base_url must be an http:// or https:// URL", where);
         if (ca && sy_has_ctl(ca, strlen(ca)))

@@ -19,11 +19,27 @@ enum { SYNC_EVERY_MS = 1000, MAX_TARGETS = 4096, MAX_URL = 2400, MAX_WAIT_MS = 2
 
 static const char *const health_names[] = {"unknown", "healthy", "degraded", "down"};
 
+/* How each provider kind is probed: its credential header (a format with one %s) and the fixed
+ * headers its API wants — the same as the data plane's dialect (dataplane/providers/). The
+ * path is the provider's probe.path (default /models: every kind lists its models there —
+ * OpenAI GET /v1/models, Anthropic GET /v1/models, Gemini GET /v1beta/models). A probe in the
+ * wrong dialect would be refused (401/400) and mark a healthy provider down. */
+static const char *const anthropic_fixed[] = {"anthropic-version: 2023-06-01", NULL};
+static const struct {
+    const char *kind, *auth;
+    const char *const *fixed;
+} dialects[] = {
+    {"openai", "Authorization: Bearer %s", NULL},
+    {"anthropic", "x-api-key: %s", anthropic_fixed},
+    {"gemini", "x-goog-api-key: %s", NULL},
+};
+
 typedef struct {
     char id[129];
     char url[MAX_URL];
     char ca_file[1024];
     char env[256];
+    size_t dialect; /* index in dialects[] */
     uint32_t interval_ms, timeout_ms;
     unsigned health, ok_streak, fail_streak;
     uint64_t next_due_ms, started_ms;
@@ -108,7 +124,7 @@ static void sync_targets(uint64_t now)
     sqlite3_stmt *st;
     if (cp_store_prepare(g.store,
                          "SELECT id, base_url, api_key_env, ca_file, probe_path, probe_interval_ms, probe_timeout_ms, "
-                         "health FROM providers ORDER BY id",
+                         "health, kind FROM providers ORDER BY id",
                          &st, err, sizeof(err)) != 0) {
         SY_WARN("msg=\"probe: cannot read providers\" err=\"%s\"", err);
         return;
@@ -137,6 +153,11 @@ static void sync_targets(uint64_t now)
             base[--bl] = '\0';
         snprintf(t->url, sizeof(t->url), "%s%s", base, (const char *)sqlite3_column_text(st, 4));
         copy(t->env, sizeof(t->env), sqlite3_column_text(st, 2));
+        const char *kind = (const char *)sqlite3_column_text(st, 8);
+        t->dialect = 0; /* the catalog accepts only known kinds; anything else is probed as OpenAI */
+        for (size_t k = 0; kind != NULL && k < sizeof(dialects) / sizeof(dialects[0]); k++)
+            if (strcmp(kind, dialects[k].kind) == 0)
+                t->dialect = k;
         copy(t->ca_file, sizeof(t->ca_file), sqlite3_column_text(st, 3));
         uint32_t interval = (uint32_t)sqlite3_column_int64(st, 5);
         if (interval != t->interval_ms && interval != 0 && t->interval_ms == 0)
@@ -164,9 +185,14 @@ static void start_probe(target_t *t, uint64_t now)
         return;
     const char *cred = t->env[0] ? getenv(t->env) : NULL;
     if (cred && cred[0]) {
-        char h[4096];
-        snprintf(h, sizeof(h), "Authorization: Bearer %s", cred);
+        char h[4200];
+        snprintf(h, sizeof(h), dialects[t->dialect].auth, cred);
         t->headers = curl_slist_append(NULL, h);
+    }
+    for (const char *const *f = dialects[t->dialect].fixed; f && *f; f++) {
+        struct curl_slist *l = curl_slist_append(t->headers, *f);
+        if (l != NULL)
+            t->headers = l;
     }
     curl_easy_setopt(e, CURLOPT_URL, t->url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);

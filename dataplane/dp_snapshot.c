@@ -219,7 +219,8 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
         if (find_provider(s, p->id))
             return sy_errf(err, errlen, "provider %s: duplicate id", p->id);
         if ((d->ops = dp_upstream_ops_by_kind(p->kind)) == NULL)
-            return sy_errf(err, errlen, "provider %s: unknown kind '%s' (supported: openai)", p->id, p->kind);
+            return sy_errf(err, errlen, "provider %s: unknown kind '%s' (supported: " DP_PROVIDER_KINDS ")",
+                           p->id, p->kind);
         size_t bl = strlen(p->base_url);
         if ((strncmp(p->base_url, "http://", 7) != 0 && strncmp(p->base_url, "https://", 8) != 0) ||
             sy_has_ctl(p->base_url, bl) || !valid_ident(p->base_url))

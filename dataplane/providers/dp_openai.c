@@ -25,6 +25,8 @@
 #include "dp_provider.h"
 #include "sy_money.h"
 
+#include <openssl/evp.h>
+
 static int key_is(const sy_json_member_t *m, const char *k)
 {
     size_t n = strlen(k);
@@ -618,13 +620,77 @@ static int write_completion(dp_req_t *r, const dp_event_t *ev, const char **out,
     return 0;
 }
 
+/* A translated embeddings answer (dp_event_t.embeddings) as an OpenAI embeddings list:
+ * `encoding_format` "base64" (the openai npm SDK's default) gets little-endian float32 in
+ * base64, anything else JSON numbers (the provider's values, printed to round-trip). The
+ * provider reported no usage, so `usage` shows the gateway's estimate — the prompt bytes / 4
+ * the meter bills (dp_meter.c) — and the answer says so in `usage.estimated`. */
+static int write_embeddings(dp_req_t *r, const dp_event_t *ev, const char **out, size_t *out_len)
+{
+    const char *ef = NULL;
+    const cJSON *efj = cJSON_GetObjectItemCaseSensitive(r->body, "encoding_format");
+    if (cJSON_IsString(efj))
+        ef = efj->valuestring;
+    int b64 = ef != NULL && strcmp(ef, "base64") == 0;
+    int rc = 0;
+    sy_json_arena_begin(&r->arena);
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "object", "list");
+    cJSON *data = cJSON_AddArrayToObject(c, "data");
+    for (size_t i = 0; i < ev->nembeddings && rc == 0; i++) {
+        const dp_embedding_t *e = &ev->embeddings[i];
+        cJSON *item = cJSON_CreateObject();
+        cJSON_AddItemToArray(data, item);
+        cJSON_AddStringToObject(item, "object", "embedding");
+        cJSON_AddNumberToObject(item, "index", (double)i);
+        if (b64) {
+            size_t nb = 4 * e->n;
+            unsigned char *raw = sy_arena_alloc(&r->arena, nb + 1);
+            char *enc = sy_arena_alloc(&r->arena, 4 * ((nb + 2) / 3) + 1);
+            if (raw == NULL || enc == NULL || nb > INT32_MAX) {
+                rc = -1;
+                break;
+            }
+            for (size_t j = 0; j < e->n; j++) {
+                float f = (float)e->values[j];
+                uint32_t u;
+                memcpy(&u, &f, 4);
+                raw[4 * j] = (unsigned char)u;
+                raw[4 * j + 1] = (unsigned char)(u >> 8);
+                raw[4 * j + 2] = (unsigned char)(u >> 16);
+                raw[4 * j + 3] = (unsigned char)(u >> 24);
+            }
+            EVP_EncodeBlock((unsigned char *)enc, raw, (int)nb);
+            cJSON_AddStringToObject(item, "embedding", enc);
+        } else {
+            cJSON *v = cJSON_AddArrayToObject(item, "embedding");
+            for (size_t j = 0; j < e->n; j++)
+                cJSON_AddItemToArray(v, cJSON_CreateNumber(e->values[j]));
+        }
+    }
+    cJSON_AddStringToObject(c, "model", r->model->id);
+    int64_t est = (int64_t)((r->up_body_len + 3) / 4);
+    cJSON *u = cJSON_AddObjectToObject(c, "usage");
+    cJSON_AddNumberToObject(u, "prompt_tokens", (double)est);
+    cJSON_AddNumberToObject(u, "total_tokens", (double)est);
+    cJSON_AddTrueToObject(u, "estimated");
+    char *s = rc == 0 ? cJSON_PrintUnformatted(c) : NULL;
+    sy_json_arena_end();
+    if (s == NULL)
+        return -1;
+    *out = s; /* arena */
+    *out_len = strlen(s);
+    return 0;
+}
+
 /* The provider's own bytes with `routing` spliced in before the closing brace (chat only):
  * no tree of the whole answer is built or re-printed. */
 static int openai_answer_write(dp_req_t *r, const dp_upstream_ops_t *up, const dp_event_t *ev,
                                const char **out, size_t *out_len)
 {
     if (up != &dp_openai_upstream)
-        return write_completion(r, ev, out, out_len);
+        return ev->embeddings != NULL ? write_embeddings(r, ev, out, out_len)
+                                      : write_completion(r, ev, out, out_len);
     *out = ev->raw;
     *out_len = ev->raw_len;
     if (r->ep != DP_EP_CHAT)
@@ -672,7 +738,8 @@ const dp_inbound_ops_t dp_openai_inbound = {
 
 const dp_upstream_ops_t *dp_upstream_ops_by_kind(const char *kind)
 {
-    static const dp_upstream_ops_t *const all[] = {&dp_openai_upstream, &dp_anthropic_upstream};
+    static const dp_upstream_ops_t *const all[] = {&dp_openai_upstream, &dp_anthropic_upstream,
+                                                   &dp_gemini_upstream};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         if (strcmp(kind, all[i]->kind) == 0)
             return all[i];

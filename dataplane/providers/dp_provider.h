@@ -64,6 +64,12 @@ typedef struct {
     size_t len;
 } dp_part_t;
 
+/* One embedding vector a translating reader produced (values in the request arena). */
+typedef struct {
+    const double *values;
+    size_t n;
+} dp_embedding_t;
+
 /* One upstream event (a streamed SSE event, or a whole non-streamed answer). */
 typedef struct {
     const char *raw; /* the provider's own bytes (NULL when there are none to relay) */
@@ -79,6 +85,10 @@ typedef struct {
     uint64_t content_bytes; /* string content in it: the token estimate when no usage arrives */
     const char *error_msg;  /* with `error`: the provider's message (NULL: none) */
     const char *raw_name;   /* the SSE `event:` name the provider gave it (NULL: none) */
+    /* A whole embeddings answer from a translating dialect (raw is then NULL): one vector per
+     * input, in input order; the inbound writer encodes them (float or base64). NULL otherwise. */
+    const dp_embedding_t *embeddings;
+    size_t nembeddings;
     dp_part_t parts[DP_EVENT_MAX_PARTS];
     size_t nparts;
 } dp_event_t;
@@ -127,6 +137,7 @@ typedef struct dp_inbound_ops {
 /* The dialects (providers/dp_openai.c, …). */
 extern const dp_upstream_ops_t dp_openai_upstream;
 extern const dp_upstream_ops_t dp_anthropic_upstream;
+extern const dp_upstream_ops_t dp_gemini_upstream;
 extern const dp_inbound_ops_t dp_openai_inbound;
 extern const dp_inbound_ops_t dp_anthropic_inbound;
 
@@ -135,6 +146,7 @@ extern const dp_inbound_ops_t dp_anthropic_inbound;
 #define DP_UPSTREAM_STATE_BYTES 64
 
 /* The upstream ops of a catalog provider kind, or NULL for an unknown kind. */
+#define DP_PROVIDER_KINDS "openai, anthropic, gemini" /* for messages: every kind with ops */
 const dp_upstream_ops_t *dp_upstream_ops_by_kind(const char *kind);
 
 #endif

@@ -1,6 +1,6 @@
 /* libFuzzer: the inbound Anthropic Messages parser (providers/dp_anthropic_in.c) on arbitrary
- * client bytes, then the stages after it (body checks, router) on its canonical output, and the
- * Anthropic upstream's request translation of that (providers/dp_anthropic.c). The first byte
+ * client bytes, then the stages after it (body checks, router) on its canonical output, and every
+ * upstream dialect's request translation of that (providers/). The first byte
  * picks stream/count mode; the rest is the body. */
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +15,11 @@ static void init(void)
     static const char cfg[] =
         "{\"limits\":{\"max_body_bytes\":65536,\"max_json_depth\":32},"
         "\"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1\"},"
-        "{\"id\":\"a\",\"kind\":\"anthropic\",\"base_url\":\"http://127.0.0.1:9/v1\"}],"
+        "{\"id\":\"a\",\"kind\":\"anthropic\",\"base_url\":\"http://127.0.0.1:9/v1\"},"
+        "{\"id\":\"g\",\"kind\":\"gemini\",\"base_url\":\"http://127.0.0.1:9/v1beta\"}],"
         "\"models\":[{\"id\":\"small\",\"provider\":\"p\",\"capabilities\":[\"chat\",\"tools\",\"vision\"]},"
-        "{\"id\":\"claude\",\"provider\":\"a\",\"capabilities\":[\"chat\",\"tools\",\"vision\"]}],"
+        "{\"id\":\"claude\",\"provider\":\"a\",\"capabilities\":[\"chat\",\"tools\",\"vision\"]},"
+        "{\"id\":\"gem\",\"provider\":\"g\",\"capabilities\":[\"chat\",\"tools\",\"vision\"]}],"
         "\"workspaces\":[{\"id\":\"w\"}],"
         "\"keys\":[{\"id\":\"k\",\"workspace\":\"w\",\"allowed_models\":[\"*\"],"
         "\"sha256\":\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"}]}";

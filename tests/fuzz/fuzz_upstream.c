@@ -1,6 +1,6 @@
 /* libFuzzer: the upstream answer readers of every dialect (providers/: a streamed event or a
  * whole answer) on arbitrary provider bytes, and every inbound writer on what they read. The
- * first byte picks the dialect, the mode (event / answer), the client's dialect and whether
+ * first byte picks the dialect (bits 0 and 5), the mode (event / answer), the client's dialect and whether
  * the stream has started; the rest is the provider's bytes. Several events are fed in turn when
  * the input holds NUL separators (a reader keeps state between events). */
 #include <stdlib.h>
@@ -15,8 +15,10 @@ static void init(void)
 {
     static const char cfg[] =
         "{\"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1\"},"
-        "{\"id\":\"a\",\"kind\":\"anthropic\",\"base_url\":\"http://127.0.0.1:9/v1\"}],"
-        "\"models\":[{\"id\":\"small\",\"provider\":\"p\"},{\"id\":\"claude\",\"provider\":\"a\"}],"
+        "{\"id\":\"a\",\"kind\":\"anthropic\",\"base_url\":\"http://127.0.0.1:9/v1\"},"
+        "{\"id\":\"g\",\"kind\":\"gemini\",\"base_url\":\"http://127.0.0.1:9/v1beta\"}],"
+        "\"models\":[{\"id\":\"small\",\"provider\":\"p\"},{\"id\":\"claude\",\"provider\":\"a\"},"
+        "{\"id\":\"gem\",\"provider\":\"g\"}],"
         "\"workspaces\":[{\"id\":\"w\"}],"
         "\"keys\":[{\"id\":\"k\",\"workspace\":\"w\",\"allowed_models\":[\"*\"],"
         "\"sha256\":\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"}]}";
@@ -40,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r.snap = snap;
     r.key = &snap->keys[0];
     r.ep = DP_EP_CHAT;
-    r.model = &snap->models[(data[0] & 1) % snap->nmodels];
+    r.model = &snap->models[((data[0] & 1) | ((data[0] >> 4) & 2)) % snap->nmodels];
     int answer = data[0] & 2;
     r.in = ins[(data[0] >> 2) & 1];
     r.started = (data[0] >> 3) & 1;
