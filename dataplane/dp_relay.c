@@ -28,6 +28,8 @@ static const dp_upstream_cb_t relay_cb = {on_response, on_data, on_done};
 
 int dp_buf_append(dp_buf_t *b, const void *p, size_t n, size_t limit)
 {
+    if (n == 0)
+        return 0; /* nothing to add (and no memcpy on a buffer never allocated) */
     if (b->len + n > limit)
         return -1;
     if (b->len + n > b->cap) {
