@@ -143,6 +143,8 @@ static sy_err_t parse(dp_snapshot_t *s, dp_endpoint_t ep, const char *body, cons
     memset(req, 0, sizeof(*req));
     req->entity = h2o_iovec_init(body, strlen(body));
     r->req = req;
+    r->body_src = req->entity; /* stage 4 parses body_src (dp_accept.c sets it) */
+    r->in = &dp_openai_inbound;
     r->snap = s;
     r->ep = ep;
     char msg[256];

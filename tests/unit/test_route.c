@@ -81,6 +81,8 @@ static void run_case(dp_snapshot_t *s, const dp_key_t *all, const dp_key_t *scop
     memset(&req, 0, sizeof(req));
     req.entity = h2o_iovec_init(c->body, strlen(c->body));
     r.req = &req;
+    r.body_src = req.entity; /* stage 4 parses body_src (dp_accept.c sets it) */
+    r.in = &dp_openai_inbound;
     r.snap = s;
     r.ep = (dp_endpoint_t)c->ep;
     r.key = c->scoped ? scoped : all;
@@ -132,6 +134,8 @@ static void test_tag_stripping(dp_snapshot_t *s, const dp_key_t *all)
     memset(&req, 0, sizeof(req));
     req.entity = h2o_iovec_init(body, strlen(body));
     r.req = &req;
+    r.body_src = req.entity;
+    r.in = &dp_openai_inbound;
     r.snap = s;
     r.ep = DP_EP_CHAT;
     r.key = all;
@@ -162,6 +166,8 @@ static void test_tag_stripping(dp_snapshot_t *s, const dp_key_t *all)
     memset(&r, 0, sizeof(r));
     req.entity = h2o_iovec_init(body, strlen(body));
     r.req = &req;
+    r.body_src = req.entity;
+    r.in = &dp_openai_inbound;
     r.snap = s;
     r.ep = DP_EP_CHAT;
     r.key = all;
