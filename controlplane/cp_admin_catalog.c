@@ -80,14 +80,11 @@ static cJSON *model_row(sqlite3_stmt *st)
     cJSON_AddStringToObject(o, "input_per_m", usd);
     sy_money_format_usd(sqlite3_column_int64(st, 4), usd);
     cJSON_AddStringToObject(o, "output_per_m", usd);
-    /* cache prices: null when the model has none (those tokens are billed at input_per_m) */
+    /* cache prices: only when the model has them (else those tokens are billed at input_per_m) */
     for (int c = 9; c <= 10; c++) {
-        const char *name = c == 9 ? "cache_read_per_m" : "cache_write_per_m";
-        if (sqlite3_column_type(st, c) == SQLITE_NULL) {
-            cJSON_AddNullToObject(o, name);
-        } else {
+        if (sqlite3_column_type(st, c) != SQLITE_NULL) {
             sy_money_format_usd(sqlite3_column_int64(st, c), usd);
-            cJSON_AddStringToObject(o, name, usd);
+            cJSON_AddStringToObject(o, c == 9 ? "cache_read_per_m" : "cache_write_per_m", usd);
         }
     }
     cJSON_AddNumberToObject(o, "context_window", (double)sqlite3_column_int64(st, 5));

@@ -8,7 +8,7 @@
 //     cache_write x write price + completion x output (without cache prices: prompt x input +
 //     completion x output), and so are x-switchyard-cost and usage.cost; the usage records
 //     carry the cache counts (GET /api/workspaces/{id}/usage sums them);
-//   - GET /api/models and GET /v1/models show the cache prices (only when set on /v1); PATCH
+//   - GET /api/models and GET /v1/models show the cache prices (only when set); PATCH
 //     changes and clears them, marks them edited (a re-import conflicts on them) and billing
 //     follows the edit;
 //   - a provider with "stream_usage": false: the upstream request of a stream carries no
@@ -123,8 +123,8 @@ test('the catalog cache prices show on the control plane and the node (only when
   assert.equal(r.json.cache_read_per_m, '0.300000000');
   assert.equal(r.json.cache_write_per_m, '3.750000000');
   r = await cp.api('/api/models/claude-plain');
-  assert.equal(r.json.cache_read_per_m, null);
-  assert.equal(r.json.cache_write_per_m, null);
+  assert.equal('cache_read_per_m' in r.json, false, r.text);
+  assert.equal('cache_write_per_m' in r.json, false, r.text);
   const m = await dpModel('claude-cache');
   assert.equal(m.cache_read_per_m, '0.300000000');
   assert.equal(m.cache_write_per_m, '3.750000000');
@@ -237,7 +237,7 @@ test('PATCH changes and clears cache prices, marks them edited (an import confli
   // null clears a price: those tokens go back to the input price
   r = await cp.api('/api/models/claude-cache', { method: 'PATCH', body: { cache_write_per_m: null } });
   assert.equal(r.status, 200, r.text);
-  assert.equal(r.json.cache_write_per_m, null);
+  assert.equal('cache_write_per_m' in r.json, false, r.text);
   await waitFor(async () => !('cache_write_per_m' in ((await dpModel('claude-cache')) ?? { cache_write_per_m: 1 })), { timeout: slack(5000), what: 'the node drops the write price' });
   const res = await openai().chat.completions.create({ model: 'claude-cache', messages: MESSAGES });
   okRequests++;
