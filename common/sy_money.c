@@ -44,8 +44,9 @@ static sy_nano_t add_sat(sy_nano_t a, sy_nano_t b)
     return a > INT64_MAX - b ? INT64_MAX : a + b;
 }
 
-sy_nano_t sy_money_usage_cost(const sy_money_prices_t *p, int64_t prompt, int64_t completion, int64_t cache_read,
-                              int64_t cache_write, int64_t *billed_read, int64_t *billed_write)
+sy_nano_t sy_money_usage_cost(const sy_money_prices_t *p, int64_t prompt, int64_t completion,
+                              int64_t cache_read, int64_t cache_write, int64_t *billed_read,
+                              int64_t *billed_write)
 {
     prompt = prompt > 0 ? prompt : 0;
     int64_t cr = cache_read > 0 ? cache_read : 0, cw = cache_write > 0 ? cache_write : 0;

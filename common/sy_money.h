@@ -35,8 +35,9 @@ typedef struct {
  * Without cache prices this is sy_money_cost(prompt, input) + sy_money_cost(completion,
  * output) exactly. Negative counts count as 0. The clamped cache counts go to *billed_read /
  * *billed_write when those are not NULL. */
-sy_nano_t sy_money_usage_cost(const sy_money_prices_t *p, int64_t prompt, int64_t completion, int64_t cache_read,
-                              int64_t cache_write, int64_t *billed_read, int64_t *billed_write);
+sy_nano_t sy_money_usage_cost(const sy_money_prices_t *p, int64_t prompt, int64_t completion,
+                              int64_t cache_read, int64_t cache_write, int64_t *billed_read,
+                              int64_t *billed_write);
 /* Formats nano-USD as a decimal USD string with 9 fractional digits ("0.000001500").
  * `out` needs 32 bytes. */
 void sy_money_format_usd(sy_nano_t v, char out[32]);

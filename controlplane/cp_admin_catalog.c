@@ -18,12 +18,14 @@
 
 static const char *const health_names[] = {"unknown", "healthy", "degraded", "down"};
 
-static const char PROVIDER_COLS[] =
-    "SELECT id, kind, base_url, api_key_env, ca_file, health, probe_path, probe_interval_ms, probe_timeout_ms, "
-    "health_changed_ms, last_probe_ms, last_probe_latency_ms, last_probe_error, stream_usage FROM providers ORDER BY id";
+static const char PROVIDER_COLS[] = "SELECT id, kind, base_url, api_key_env, ca_file, health, probe_path, "
+                                    "probe_interval_ms, probe_timeout_ms, "
+                                    "health_changed_ms, last_probe_ms, last_probe_latency_ms, "
+                                    "last_probe_error, stream_usage FROM providers ORDER BY id";
 
-static const char MODEL_COLS[] = "SELECT id, provider_id, upstream, input_per_m_nano, output_per_m_nano, context_window, "
-                                 "caps, tiers, quality, cache_read_per_m_nano, cache_write_per_m_nano FROM models";
+static const char MODEL_COLS[] =
+    "SELECT id, provider_id, upstream, input_per_m_nano, output_per_m_nano, context_window, "
+    "caps, tiers, quality, cache_read_per_m_nano, cache_write_per_m_nano FROM models";
 
 static const char *text(sqlite3_stmt *st, int col)
 {
@@ -171,16 +173,17 @@ cp_admin_rc_t cp_admin_update_model(cp_store_t *s, const char *id, const cp_admi
     sqlite3_stmt *st = NULL;
     if (cp_store_begin_write(s, err, errlen) != 0)
         goto out;
-    if (cp_store_prepare(s,
-                         "UPDATE models SET upstream = COALESCE(?2, upstream), "
-                         "input_per_m_nano = CASE WHEN ?3 THEN ?4 ELSE input_per_m_nano END, "
-                         "output_per_m_nano = CASE WHEN ?5 THEN ?6 ELSE output_per_m_nano END, "
-                         "context_window = CASE WHEN ?7 THEN ?8 ELSE context_window END, "
-                         "caps = CASE WHEN ?9 THEN ?10 ELSE caps END, tiers = COALESCE(?11, tiers), "
-                         "quality = CASE WHEN ?12 THEN NULL ELSE COALESCE(?13, quality) END, "
-                         "cache_read_per_m_nano = CASE WHEN ?14 THEN ?15 ELSE cache_read_per_m_nano END, "
-                         "cache_write_per_m_nano = CASE WHEN ?16 THEN ?17 ELSE cache_write_per_m_nano END WHERE id = ?1",
-                         &st, err, errlen) != 0)
+    if (cp_store_prepare(
+            s,
+            "UPDATE models SET upstream = COALESCE(?2, upstream), "
+            "input_per_m_nano = CASE WHEN ?3 THEN ?4 ELSE input_per_m_nano END, "
+            "output_per_m_nano = CASE WHEN ?5 THEN ?6 ELSE output_per_m_nano END, "
+            "context_window = CASE WHEN ?7 THEN ?8 ELSE context_window END, "
+            "caps = CASE WHEN ?9 THEN ?10 ELSE caps END, tiers = COALESCE(?11, tiers), "
+            "quality = CASE WHEN ?12 THEN NULL ELSE COALESCE(?13, quality) END, "
+            "cache_read_per_m_nano = CASE WHEN ?14 THEN ?15 ELSE cache_read_per_m_nano END, "
+            "cache_write_per_m_nano = CASE WHEN ?16 THEN ?17 ELSE cache_write_per_m_nano END WHERE id = ?1",
+            &st, err, errlen) != 0)
         goto out;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
     if (p->upstream)
@@ -216,10 +219,14 @@ cp_admin_rc_t cp_admin_update_model(cp_store_t *s, const char *id, const cp_admi
     const struct {
         int set;
         const char *field;
-    } marks[] = {{p->upstream != NULL, "upstream"}, {p->set_input, "input_per_m"},
-                 {p->set_output, "output_per_m"},   {p->set_context, "context_window"},
-                 {p->set_caps, "capabilities"},     {p->tiers != NULL, "tiers"},
-                 {p->quality != NULL, "quality"},   {p->set_cache_read, "cache_read_per_m"},
+    } marks[] = {{p->upstream != NULL, "upstream"},
+                 {p->set_input, "input_per_m"},
+                 {p->set_output, "output_per_m"},
+                 {p->set_context, "context_window"},
+                 {p->set_caps, "capabilities"},
+                 {p->tiers != NULL, "tiers"},
+                 {p->quality != NULL, "quality"},
+                 {p->set_cache_read, "cache_read_per_m"},
                  {p->set_cache_write, "cache_write_per_m"}};
     for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
         if (marks[i].set && mark_edit(s, "model", id, marks[i].field, err, errlen) != 0)

@@ -720,9 +720,9 @@ static int h_get_models(h2o_req_t *req, const char *id)
 
 static int h_patch_model(h2o_req_t *req, const char *id)
 {
-    static const char *const allowed[] = {"upstream",     "input_per_m", "output_per_m",     "cache_read_per_m",
-                                          "cache_write_per_m", "context_window", "capabilities", "tiers",
-                                          "quality",      NULL};
+    static const char *const allowed[] = {
+        "upstream",       "input_per_m",  "output_per_m", "cache_read_per_m", "cache_write_per_m",
+        "context_window", "capabilities", "tiers",        "quality",          NULL};
     cJSON *root = patch_body(req, allowed, NULL);
     if (root == NULL)
         return 0;

@@ -73,8 +73,7 @@ static const char *const sql[ST_COUNT] = {
     [ST_KEY_BY_HASH] = "SELECT id FROM api_keys WHERE sha256 = ?1",
     [ST_META] = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     [ST_MODEL_ROW] =
-        "SELECT upstream, input_per_m_nano, output_per_m_nano, context_window, caps, tiers, quality, provider_id, "
-        "cache_read_per_m_nano, cache_write_per_m_nano FROM models WHERE id = ?1",
+        "SELECT upstream, input_per_m_nano, output_per_m_nano, context_window, caps, tiers, quality, provider_id, cache_read_per_m_nano, cache_write_per_m_nano FROM models WHERE id = ?1",
     [ST_MODEL_ID] = "SELECT 1 FROM models WHERE id = ?1",
     [ST_EDITS] = "SELECT field FROM catalog_edits WHERE kind = ?1 AND id = ?2 ORDER BY field",
     [ST_EDITS_CLEAR] = "DELETE FROM catalog_edits WHERE kind = ?1 AND id = ?2",
@@ -537,8 +536,8 @@ static int settle_row(load_t *l, const char *kind, const char *id, int existed, 
 /* Compares a model of the file with its stored row (if any) field by field, under the names the
  * admin API uses, then settles it (settle_row). */
 static int model_compare(load_t *l, const char *id, const char *provider, const char *upstream, sy_nano_t in,
-                         sy_nano_t out, sy_nano_t cache_read, sy_nano_t cache_write, uint32_t cw, uint32_t caps,
-                         const cJSON *tiers, const cJSON *quality, const char *where)
+                         sy_nano_t out, sy_nano_t cache_read, sy_nano_t cache_write, uint32_t cw,
+                         uint32_t caps, const cJSON *tiers, const cJSON *quality, const char *where)
 {
     sqlite3_stmt *st = l->st[ST_MODEL_ROW];
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -715,9 +714,18 @@ static int load_models(load_t *l, const cJSON *arr)
 {
     if (seen_reset(l, arr) != 0)
         return -1;
-    static const char *const allowed[] = {"id",           "provider",        "upstream",         "input_per_m",
-                                          "output_per_m", "cache_read_per_m", "cache_write_per_m", "context_window",
-                                          "capabilities", "tiers",           "quality",          "description",
+    static const char *const allowed[] = {"id",
+                                          "provider",
+                                          "upstream",
+                                          "input_per_m",
+                                          "output_per_m",
+                                          "cache_read_per_m",
+                                          "cache_write_per_m",
+                                          "context_window",
+                                          "capabilities",
+                                          "tiers",
+                                          "quality",
+                                          "description",
                                           NULL};
     const cJSON *e;
     size_t i = 0;
@@ -734,12 +742,13 @@ static int load_models(load_t *l, const cJSON *arr)
         if (!cJSON_IsObject(e))
             return sy_errf(l->err, l->errlen, "%s: must be an object", where);
         if (fields_known(l, e, where, allowed) || get_str(l, e, "id", where, 1, &id) ||
-            get_str(l, e, "provider", where, 1, &provider) || get_str(l, e, "upstream", where, 0, &upstream) ||
-            get_price(l, e, "input_per_m", where, &in) || get_price(l, e, "output_per_m", where, &out) ||
+            get_str(l, e, "provider", where, 1, &provider) ||
+            get_str(l, e, "upstream", where, 0, &upstream) || get_price(l, e, "input_per_m", where, &in) ||
+            get_price(l, e, "output_per_m", where, &out) ||
             get_opt_price(l, e, "cache_read_per_m", where, &cache_read) ||
             get_opt_price(l, e, "cache_write_per_m", where, &cache_write) ||
-            get_uint(l, e, "context_window", where, UINT32_MAX, &cw, &cw_present) || get_caps(l, e, where, &caps) ||
-            get_strings(l, e, "tiers", where, &tiers))
+            get_uint(l, e, "context_window", where, UINT32_MAX, &cw, &cw_present) ||
+            get_caps(l, e, where, &caps) || get_strings(l, e, "tiers", where, &tiers))
             return -1;
         /* a '/' would make "provider/id" ambiguous */
         if (!valid_ident(id) || strchr(id, '/'))
@@ -758,8 +767,8 @@ static int load_models(load_t *l, const cJSON *arr)
             return sy_errf(l->err, l->errlen, "%s: unknown provider '%s'", where, provider);
         const cJSON *quality = cJSON_GetObjectItemCaseSensitive(e, "quality");
         if (sy_catalog_quality(quality, where, l->err, l->errlen) != 0 ||
-            model_compare(l, id, provider, upstream, in, out, cache_read, cache_write, (uint32_t)cw, caps, tiers, quality,
-                          where) != 0)
+            model_compare(l, id, provider, upstream, in, out, cache_read, cache_write, (uint32_t)cw, caps,
+                          tiers, quality, where) != 0)
             return -1;
         sqlite3_stmt *st = l->st[ST_MODEL];
         sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);

@@ -424,12 +424,15 @@ static int read_all(build_t *b, Switchyard__Snapshot *pb)
     pb->aliases = zalloc(b, na * sizeof(void *));
     if (b->oom)
         return sy_errf(b->err, b->errlen, "out of memory");
-    if (each_row(b, pb, "SELECT id, kind, base_url, api_key_env, ca_file, health, stream_usage FROM providers ORDER BY id",
+    if (each_row(b, pb,
+                 "SELECT id, kind, base_url, api_key_env, ca_file, health, stream_usage "
+                 "FROM providers ORDER BY id",
                  np, &pb->n_providers, provider_row) != 0 ||
-        each_row(b, pb,
-                 "SELECT id, provider_id, upstream, input_per_m_nano, output_per_m_nano, context_window, "
-                 "caps, tiers, quality, cache_read_per_m_nano, cache_write_per_m_nano FROM models ORDER BY id",
-                 nm, &pb->n_models, model_row) != 0 ||
+        each_row(
+            b, pb,
+            "SELECT id, provider_id, upstream, input_per_m_nano, output_per_m_nano, context_window, "
+            "caps, tiers, quality, cache_read_per_m_nano, cache_write_per_m_nano FROM models ORDER BY id",
+            nm, &pb->n_models, model_row) != 0 ||
         each_row(b, pb,
                  "SELECT w.id, w.active, COALESCE(b.balance_nano, 0), w.rpm, w.tpm FROM workspaces w "
                  "LEFT JOIN balances b ON b.workspace_id = w.id ORDER BY w.id",

@@ -110,12 +110,13 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
     sqlite3_stmt *ws_st = NULL, *ins = NULL, *spend = NULL, *budget = NULL;
     int crossed = 0;
     if (cp_store_prepare(s, "SELECT 1 FROM workspaces WHERE id = ?1", &ws_st, err, sizeof(err)) != 0 ||
-        cp_store_prepare(s,
-                         "INSERT INTO usage (id, workspace_id, key_id, model, provider, tokens_in, tokens_out,"
-                         " cost_nano, latency_ms, ttft_ms, outcome, streamed, estimated, node, created_ms, batch_id,"
-                         " received_ms, cache_read_tokens, cache_write_tokens) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
-                         " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) ON CONFLICT (id) DO NOTHING",
-                         &ins, err, sizeof(err)) != 0) {
+        cp_store_prepare(
+            s,
+            "INSERT INTO usage (id, workspace_id, key_id, model, provider, tokens_in, tokens_out,"
+            " cost_nano, latency_ms, ttft_ms, outcome, streamed, estimated, node, created_ms, batch_id,"
+            " received_ms, cache_read_tokens, cache_write_tokens) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+            " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) ON CONFLICT (id) DO NOTHING",
+            &ins, err, sizeof(err)) != 0) {
         refuse(r, -1, NULL, 1, err);
         goto fail;
     }
@@ -255,9 +256,10 @@ static void add_sums(cJSON *o, sqlite3_stmt *st, int col)
     cp_ledger_add_int(o, "cache_write_tokens", sqlite3_column_int64(st, col + 6));
 }
 
-#define SUMS                                                                                                          \
-    "COUNT(*), COALESCE(SUM(outcome != 'ok'), 0), COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0),"      \
-    " COALESCE(SUM(cost_nano), 0), COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0)"
+#define SUMS                                                                                                 \
+    "COUNT(*), COALESCE(SUM(outcome != 'ok'), 0), COALESCE(SUM(tokens_in), 0),"                              \
+    " COALESCE(SUM(tokens_out), 0), COALESCE(SUM(cost_nano), 0), COALESCE(SUM(cache_read_tokens), 0),"       \
+    " COALESCE(SUM(cache_write_tokens), 0)"
 #define RANGE " FROM usage WHERE workspace_id = ?1 AND created_ms >= ?2 AND created_ms < ?3"
 
 int cp_usage_query_json(cp_store_t *s, const char *workspace_id, int64_t from_ms, int64_t to_ms, cp_usage_group_t g,

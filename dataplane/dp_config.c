@@ -301,7 +301,8 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
             get_str(c, e, "upstream", where, 0, &m->upstream) ||
             parse_price(c, e, "input_per_m", where, &m->input_per_m_nano) ||
             parse_price(c, e, "output_per_m", where, &m->output_per_m_nano) ||
-            parse_opt_price(c, e, "cache_read_per_m", where, &m->cache_read_per_m_nano, &m->has_cache_read_price) ||
+            parse_opt_price(c, e, "cache_read_per_m", where, &m->cache_read_per_m_nano,
+                            &m->has_cache_read_price) ||
             parse_opt_price(c, e, "cache_write_per_m", where, &m->cache_write_per_m_nano,
                             &m->has_cache_write_price) ||
             get_uint(c, e, "context_window", where, UINT32_MAX, &cw) || parse_caps(c, e, where, &m->caps) ||

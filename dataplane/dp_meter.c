@@ -26,8 +26,8 @@ sy_nano_t dp_meter_cost(const dp_req_t *r)
     if (r->model == NULL)
         return 0;
     sy_money_prices_t p = prices_of(r->model);
-    return sy_money_usage_cost(&p, r->usage.prompt_tokens, r->usage.completion_tokens, r->usage.cache_read_tokens,
-                               r->usage.cache_write_tokens, NULL, NULL);
+    return sy_money_usage_cost(&p, r->usage.prompt_tokens, r->usage.completion_tokens,
+                               r->usage.cache_read_tokens, r->usage.cache_write_tokens, NULL, NULL);
 }
 
 /* The record's outcome word (docs/billing.md): [a-z0-9_], at most 32 bytes. */
@@ -151,10 +151,12 @@ void dp_meter_attempt_end(dp_req_t *r, sy_err_t err)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     u->created_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    SY_DEBUG("msg=usage id=%s record=%s outcome=%s tokens_in=%lld tokens_out=%lld cache_read=%lld cache_write=%lld "
+    SY_DEBUG("msg=usage id=%s record=%s outcome=%s tokens_in=%lld tokens_out=%lld cache_read=%lld "
+             "cache_write=%lld "
              "estimated=%d cost_nano=%lld",
              r->id, u->id, u->outcome, (long long)u->tokens_in, (long long)u->tokens_out,
-             (long long)u->cache_read_tokens, (long long)u->cache_write_tokens, u->estimated, (long long)u->cost_nano);
+             (long long)u->cache_read_tokens, (long long)u->cache_write_tokens, u->estimated,
+             (long long)u->cost_nano);
     dp_usage_submit(u);
 }
 
