@@ -39,6 +39,40 @@ sy_nano_t sy_money_cost(int64_t tokens, sy_nano_t per_m)
     return v > INT64_MAX ? INT64_MAX : (sy_nano_t)v;
 }
 
+static sy_nano_t add_sat(sy_nano_t a, sy_nano_t b)
+{
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+sy_nano_t sy_money_usage_cost(const sy_money_prices_t *p, int64_t prompt, int64_t completion,
+                              int64_t cache_read, int64_t cache_write, int64_t *billed_read,
+                              int64_t *billed_write)
+{
+    prompt = prompt > 0 ? prompt : 0;
+    int64_t cr = cache_read > 0 ? cache_read : 0, cw = cache_write > 0 ? cache_write : 0;
+    if (cr > prompt)
+        cr = prompt;
+    if (cw > prompt - cr)
+        cw = prompt - cr;
+    if (billed_read)
+        *billed_read = cr;
+    if (billed_write)
+        *billed_write = cw;
+    /* tokens at the input price: the uncached rest, and each cache count without a price of its own
+     * (all of it: no cache price at all bills the whole prompt at input_per_m, as before) */
+    int64_t at_input = prompt - cr - cw;
+    if (p->cache_read_per_m < 0)
+        at_input += cr;
+    if (p->cache_write_per_m < 0)
+        at_input += cw;
+    sy_nano_t cost = sy_money_cost(at_input, p->input_per_m);
+    if (p->cache_read_per_m >= 0)
+        cost = add_sat(cost, sy_money_cost(cr, p->cache_read_per_m));
+    if (p->cache_write_per_m >= 0)
+        cost = add_sat(cost, sy_money_cost(cw, p->cache_write_per_m));
+    return add_sat(cost, sy_money_cost(completion, p->output_per_m));
+}
+
 void sy_money_format_usd(sy_nano_t v, char out[32])
 {
     const char *sign = "";

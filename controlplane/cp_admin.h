@@ -136,8 +136,9 @@ cp_admin_rc_t cp_admin_get_models(cp_store_t *s, const char *id, cJSON **out, ch
 /* A change to a catalog model. NULL pointers / set_* = 0 keep the stored value. */
 typedef struct {
     const char *upstream;
-    int set_input, set_output, set_context, set_caps;
+    int set_input, set_output, set_context, set_caps, set_cache_read, set_cache_write;
     int64_t input_per_m_nano, output_per_m_nano;
+    int64_t cache_read_per_m_nano, cache_write_per_m_nano; /* with set_cache_*: -1 clears (no cache price) */
     uint32_t context_window, caps;
     const cJSON *tiers;   /* array of strings */
     const cJSON *quality; /* object, validated by sy_catalog_quality; JSON null clears */

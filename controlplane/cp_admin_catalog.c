@@ -18,12 +18,14 @@
 
 static const char *const health_names[] = {"unknown", "healthy", "degraded", "down"};
 
-static const char PROVIDER_COLS[] =
-    "SELECT id, kind, base_url, api_key_env, ca_file, health, probe_path, probe_interval_ms, probe_timeout_ms, "
-    "health_changed_ms, last_probe_ms, last_probe_latency_ms, last_probe_error FROM providers ORDER BY id";
+static const char PROVIDER_COLS[] = "SELECT id, kind, base_url, api_key_env, ca_file, health, probe_path, "
+                                    "probe_interval_ms, probe_timeout_ms, "
+                                    "health_changed_ms, last_probe_ms, last_probe_latency_ms, "
+                                    "last_probe_error, stream_usage FROM providers ORDER BY id";
 
-static const char MODEL_COLS[] = "SELECT id, provider_id, upstream, input_per_m_nano, output_per_m_nano, context_window, "
-                                 "caps, tiers, quality FROM models";
+static const char MODEL_COLS[] =
+    "SELECT id, provider_id, upstream, input_per_m_nano, output_per_m_nano, context_window, "
+    "caps, tiers, quality, cache_read_per_m_nano, cache_write_per_m_nano FROM models";
 
 static const char *text(sqlite3_stmt *st, int col)
 {
@@ -57,6 +59,7 @@ cJSON *cp_admin_list_providers(cp_store_t *s, char *err, size_t errlen)
         cJSON_AddNumberToObject(last, "at_ms", (double)sqlite3_column_int64(st, 10));
         cJSON_AddNumberToObject(last, "latency_ms", (double)sqlite3_column_int64(st, 11));
         cJSON_AddStringToObject(last, "error", text(st, 12));
+        cJSON_AddBoolToObject(o, "stream_usage", sqlite3_column_int(st, 13) != 0);
         cJSON_AddItemToArray(arr, o);
     }
     sqlite3_finalize(st);
@@ -79,6 +82,13 @@ static cJSON *model_row(sqlite3_stmt *st)
     cJSON_AddStringToObject(o, "input_per_m", usd);
     sy_money_format_usd(sqlite3_column_int64(st, 4), usd);
     cJSON_AddStringToObject(o, "output_per_m", usd);
+    /* cache prices: only when the model has them (else those tokens are billed at input_per_m) */
+    for (int c = 9; c <= 10; c++) {
+        if (sqlite3_column_type(st, c) != SQLITE_NULL) {
+            sy_money_format_usd(sqlite3_column_int64(st, c), usd);
+            cJSON_AddStringToObject(o, c == 9 ? "cache_read_per_m" : "cache_write_per_m", usd);
+        }
+    }
     cJSON_AddNumberToObject(o, "context_window", (double)sqlite3_column_int64(st, 5));
     cJSON_AddItemToObject(o, "capabilities", cp_catalog_caps_json((uint32_t)sqlite3_column_int64(st, 6)));
     cJSON *tiers = cJSON_Parse(text(st, 7));
@@ -163,14 +173,17 @@ cp_admin_rc_t cp_admin_update_model(cp_store_t *s, const char *id, const cp_admi
     sqlite3_stmt *st = NULL;
     if (cp_store_begin_write(s, err, errlen) != 0)
         goto out;
-    if (cp_store_prepare(s,
-                         "UPDATE models SET upstream = COALESCE(?2, upstream), "
-                         "input_per_m_nano = CASE WHEN ?3 THEN ?4 ELSE input_per_m_nano END, "
-                         "output_per_m_nano = CASE WHEN ?5 THEN ?6 ELSE output_per_m_nano END, "
-                         "context_window = CASE WHEN ?7 THEN ?8 ELSE context_window END, "
-                         "caps = CASE WHEN ?9 THEN ?10 ELSE caps END, tiers = COALESCE(?11, tiers), "
-                         "quality = CASE WHEN ?12 THEN NULL ELSE COALESCE(?13, quality) END WHERE id = ?1",
-                         &st, err, errlen) != 0)
+    if (cp_store_prepare(
+            s,
+            "UPDATE models SET upstream = COALESCE(?2, upstream), "
+            "input_per_m_nano = CASE WHEN ?3 THEN ?4 ELSE input_per_m_nano END, "
+            "output_per_m_nano = CASE WHEN ?5 THEN ?6 ELSE output_per_m_nano END, "
+            "context_window = CASE WHEN ?7 THEN ?8 ELSE context_window END, "
+            "caps = CASE WHEN ?9 THEN ?10 ELSE caps END, tiers = COALESCE(?11, tiers), "
+            "quality = CASE WHEN ?12 THEN NULL ELSE COALESCE(?13, quality) END, "
+            "cache_read_per_m_nano = CASE WHEN ?14 THEN ?15 ELSE cache_read_per_m_nano END, "
+            "cache_write_per_m_nano = CASE WHEN ?16 THEN ?17 ELSE cache_write_per_m_nano END WHERE id = ?1",
+            &st, err, errlen) != 0)
         goto out;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
     if (p->upstream)
@@ -188,6 +201,12 @@ cp_admin_rc_t cp_admin_update_model(cp_store_t *s, const char *id, const cp_admi
     sqlite3_bind_int(st, 12, clear_quality);
     if (quality)
         sqlite3_bind_text(st, 13, quality, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 14, p->set_cache_read);
+    if (p->cache_read_per_m_nano >= 0) /* else NULL: no cache-read price */
+        sqlite3_bind_int64(st, 15, p->cache_read_per_m_nano);
+    sqlite3_bind_int(st, 16, p->set_cache_write);
+    if (p->cache_write_per_m_nano >= 0)
+        sqlite3_bind_int64(st, 17, p->cache_write_per_m_nano);
     if (sqlite3_step(st) != SQLITE_DONE) {
         sy_errf(err, errlen, "update model: %s", sqlite3_errmsg(cp_store_db(s)));
         goto out;
@@ -200,10 +219,15 @@ cp_admin_rc_t cp_admin_update_model(cp_store_t *s, const char *id, const cp_admi
     const struct {
         int set;
         const char *field;
-    } marks[] = {{p->upstream != NULL, "upstream"}, {p->set_input, "input_per_m"},
-                 {p->set_output, "output_per_m"},   {p->set_context, "context_window"},
-                 {p->set_caps, "capabilities"},     {p->tiers != NULL, "tiers"},
-                 {p->quality != NULL, "quality"}};
+    } marks[] = {{p->upstream != NULL, "upstream"},
+                 {p->set_input, "input_per_m"},
+                 {p->set_output, "output_per_m"},
+                 {p->set_context, "context_window"},
+                 {p->set_caps, "capabilities"},
+                 {p->tiers != NULL, "tiers"},
+                 {p->quality != NULL, "quality"},
+                 {p->set_cache_read, "cache_read_per_m"},
+                 {p->set_cache_write, "cache_write_per_m"}};
     for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
         if (marks[i].set && mark_edit(s, "model", id, marks[i].field, err, errlen) != 0)
             goto out;

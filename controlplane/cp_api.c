@@ -720,15 +720,19 @@ static int h_get_models(h2o_req_t *req, const char *id)
 
 static int h_patch_model(h2o_req_t *req, const char *id)
 {
-    static const char *const allowed[] = {"upstream",     "input_per_m", "output_per_m", "context_window",
-                                          "capabilities", "tiers",       "quality",      NULL};
+    static const char *const allowed[] = {
+        "upstream",       "input_per_m",  "output_per_m", "cache_read_per_m", "cache_write_per_m",
+        "context_window", "capabilities", "tiers",        "quality",          NULL};
     cJSON *root = patch_body(req, allowed, NULL);
     if (root == NULL)
         return 0;
     cp_admin_model_patch_t p = {0};
     char why[200];
     if (get_usd(req, root, "input_per_m", 0, 0, &p.set_input, &p.input_per_m_nano) != 0 ||
-        get_usd(req, root, "output_per_m", 0, 0, &p.set_output, &p.output_per_m_nano) != 0)
+        get_usd(req, root, "output_per_m", 0, 0, &p.set_output, &p.output_per_m_nano) != 0 ||
+        /* null: the model has no such cache price any more */
+        get_usd(req, root, "cache_read_per_m", 1, 0, &p.set_cache_read, &p.cache_read_per_m_nano) != 0 ||
+        get_usd(req, root, "cache_write_per_m", 1, 0, &p.set_cache_write, &p.cache_write_per_m_nano) != 0)
         goto done;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "upstream");
     if (v != NULL) {

@@ -38,17 +38,20 @@ enum {
 
 static const char *const sql[ST_COUNT] = {
     [ST_PROVIDER] = "INSERT INTO providers (id, kind, base_url, api_key_env, ca_file, probe_path, probe_interval_ms, "
-                    "probe_timeout_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                    "probe_timeout_ms, stream_usage) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
                     "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, base_url = excluded.base_url, "
                     "api_key_env = excluded.api_key_env, ca_file = excluded.ca_file, probe_path = excluded.probe_path, "
-                    "probe_interval_ms = excluded.probe_interval_ms, probe_timeout_ms = excluded.probe_timeout_ms",
+                    "probe_interval_ms = excluded.probe_interval_ms, probe_timeout_ms = excluded.probe_timeout_ms, "
+                    "stream_usage = excluded.stream_usage",
     [ST_PROVIDER_EXISTS] = "SELECT 1 FROM providers WHERE id = ?1",
     [ST_MODEL] = "INSERT INTO models (id, provider_id, upstream, input_per_m_nano, output_per_m_nano, context_window, "
-                 "caps, tiers, quality) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+                 "caps, tiers, quality, cache_read_per_m_nano, cache_write_per_m_nano) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
                  "ON CONFLICT (id) DO UPDATE SET provider_id = excluded.provider_id, upstream = excluded.upstream, "
                  "input_per_m_nano = excluded.input_per_m_nano, output_per_m_nano = excluded.output_per_m_nano, "
                  "context_window = excluded.context_window, caps = excluded.caps, tiers = excluded.tiers, "
-                 "quality = excluded.quality",
+                 "quality = excluded.quality, cache_read_per_m_nano = excluded.cache_read_per_m_nano, "
+                 "cache_write_per_m_nano = excluded.cache_write_per_m_nano",
     /* the data plane resolves a catalog id or a provider-qualified one, so scopes may use both */
     [ST_MODEL_EXISTS] = "SELECT 1 FROM models WHERE id = ?1 OR provider_id || '/' || id = ?1",
     /* NULL parameters are fields the entry omitted: defaults for a new row, kept for an old one */
@@ -70,7 +73,7 @@ static const char *const sql[ST_COUNT] = {
     [ST_KEY_BY_HASH] = "SELECT id FROM api_keys WHERE sha256 = ?1",
     [ST_META] = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     [ST_MODEL_ROW] =
-        "SELECT upstream, input_per_m_nano, output_per_m_nano, context_window, caps, tiers, quality, provider_id FROM models WHERE id = ?1",
+        "SELECT upstream, input_per_m_nano, output_per_m_nano, context_window, caps, tiers, quality, provider_id, cache_read_per_m_nano, cache_write_per_m_nano FROM models WHERE id = ?1",
     [ST_MODEL_ID] = "SELECT 1 FROM models WHERE id = ?1",
     [ST_EDITS] = "SELECT field FROM catalog_edits WHERE kind = ?1 AND id = ?2 ORDER BY field",
     [ST_EDITS_CLEAR] = "DELETE FROM catalog_edits WHERE kind = ?1 AND id = ?2",
@@ -230,6 +233,26 @@ static int get_price(load_t *l, const cJSON *o, const char *name, const char *wh
     if (!cJSON_IsString(v) || sy_money_parse_usd(v->valuestring, out) != 0)
         return sy_errf(l->err, l->errlen, "%s: \"%s\" must be a decimal string of USD, e.g. \"0.15\"", where, name);
     return 0;
+}
+
+/* An optional price (cache_read_per_m, cache_write_per_m): absent or null = none (-1). */
+static int get_opt_price(load_t *l, const cJSON *o, const char *name, const char *where, sy_nano_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (v == NULL || cJSON_IsNull(v)) {
+        *out = -1;
+        return 0;
+    }
+    return get_price(l, o, name, where, out);
+}
+
+/* Binds an optional price: NULL for none (-1). */
+static void bind_opt_price(sqlite3_stmt *st, int idx, sy_nano_t v)
+{
+    if (v < 0)
+        sqlite3_bind_null(st, idx);
+    else
+        sqlite3_bind_int64(st, idx, v);
 }
 
 static const struct {
@@ -411,6 +434,20 @@ static void diff_add(cJSON **fields, const char *field, const char *db, const ch
     cJSON_AddItemToArray(*fields, f);
 }
 
+/* Adds a diff for an optional price (db column `col` of st, NULL = none) when it differs. */
+static void diff_opt_price(cJSON **diffs, sqlite3_stmt *st, int col, const char *field, sy_nano_t file)
+{
+    sy_nano_t db = sqlite3_column_type(st, col) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, col);
+    if (db == file)
+        return;
+    char a[32], b[32];
+    if (db >= 0)
+        sy_money_format_usd(db, a);
+    if (file >= 0)
+        sy_money_format_usd(file, b);
+    diff_add(diffs, field, db >= 0 ? a : NULL, file >= 0 ? b : NULL);
+}
+
 /* The fields of (kind, id) an admin edited through the API since the last import that named
  * the row, as a NULL-terminated list of strdup'ed names in *out (free with free_fields). */
 static int edited_fields(load_t *l, const char *kind, const char *id, char ***out)
@@ -499,8 +536,8 @@ static int settle_row(load_t *l, const char *kind, const char *id, int existed, 
 /* Compares a model of the file with its stored row (if any) field by field, under the names the
  * admin API uses, then settles it (settle_row). */
 static int model_compare(load_t *l, const char *id, const char *provider, const char *upstream, sy_nano_t in,
-                         sy_nano_t out, uint32_t cw, uint32_t caps, const cJSON *tiers, const cJSON *quality,
-                         const char *where)
+                         sy_nano_t out, sy_nano_t cache_read, sy_nano_t cache_write, uint32_t cw,
+                         uint32_t caps, const cJSON *tiers, const cJSON *quality, const char *where)
 {
     sqlite3_stmt *st = l->st[ST_MODEL_ROW];
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -550,6 +587,8 @@ static int model_compare(load_t *l, const char *id, const char *provider, const 
         const char *db_p = (const char *)sqlite3_column_text(st, 7);
         if (strcmp(db_p ? db_p : "", provider) != 0)
             diff_add(&diffs, "provider", db_p, provider);
+        diff_opt_price(&diffs, st, 8, "cache_read_per_m", cache_read);
+        diff_opt_price(&diffs, st, 9, "cache_write_per_m", cache_write);
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -615,7 +654,8 @@ static int load_providers(load_t *l, const cJSON *arr)
 {
     if (seen_reset(l, arr) != 0)
         return -1;
-    static const char *const allowed[] = {"id", "kind", "base_url", "api_key_env", "ca_file", "probe", NULL};
+    static const char *const allowed[] = {"id",      "kind",  "base_url",     "api_key_env",
+                                          "ca_file", "probe", "stream_usage", NULL};
     const cJSON *e;
     size_t i = 0;
     cJSON_ArrayForEach(e, arr)
@@ -623,12 +663,14 @@ static int load_providers(load_t *l, const cJSON *arr)
         char where[200];
         const char *id, *kind, *base_url, *env, *ca;
         sy_probe_conf_t probe;
+        int stream_usage;
         snprintf(where, sizeof(where), "providers[%zu]", i++);
         if (!cJSON_IsObject(e))
             return sy_errf(l->err, l->errlen, "%s: must be an object", where);
         if (fields_known(l, e, where, allowed) || get_str(l, e, "id", where, 1, &id) ||
             get_str(l, e, "kind", where, 1, &kind) || get_str(l, e, "base_url", where, 1, &base_url) ||
             get_str(l, e, "api_key_env", where, 0, &env) || get_str(l, e, "ca_file", where, 0, &ca) ||
+            get_bool(l, e, "stream_usage", where, &stream_usage) ||
             sy_catalog_probe(cJSON_GetObjectItemCaseSensitive(e, "probe"), where, &probe, l->err, l->errlen))
             return -1;
         if (!valid_ident(id))
@@ -663,6 +705,7 @@ static int load_providers(load_t *l, const cJSON *arr)
         sqlite3_bind_text(st, 6, probe.path, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 7, probe.interval_ms);
         sqlite3_bind_int64(st, 8, probe.timeout_ms);
+        sqlite3_bind_int(st, 9, stream_usage != 0); /* absent (-1): true */
         if (run(l, ST_PROVIDER, where) != 0)
             return -1;
     }
@@ -673,15 +716,26 @@ static int load_models(load_t *l, const cJSON *arr)
 {
     if (seen_reset(l, arr) != 0)
         return -1;
-    static const char *const allowed[] = {"id",    "provider", "upstream", "input_per_m", "output_per_m", "context_window",
-                                          "capabilities", "tiers", "quality", "description", NULL};
+    static const char *const allowed[] = {"id",
+                                          "provider",
+                                          "upstream",
+                                          "input_per_m",
+                                          "output_per_m",
+                                          "cache_read_per_m",
+                                          "cache_write_per_m",
+                                          "context_window",
+                                          "capabilities",
+                                          "tiers",
+                                          "quality",
+                                          "description",
+                                          NULL};
     const cJSON *e;
     size_t i = 0;
     cJSON_ArrayForEach(e, arr)
     {
         char where[200];
         const char *id, *provider, *upstream;
-        sy_nano_t in, out;
+        sy_nano_t in, out, cache_read, cache_write;
         uint64_t cw;
         int cw_present;
         uint32_t caps;
@@ -690,10 +744,13 @@ static int load_models(load_t *l, const cJSON *arr)
         if (!cJSON_IsObject(e))
             return sy_errf(l->err, l->errlen, "%s: must be an object", where);
         if (fields_known(l, e, where, allowed) || get_str(l, e, "id", where, 1, &id) ||
-            get_str(l, e, "provider", where, 1, &provider) || get_str(l, e, "upstream", where, 0, &upstream) ||
-            get_price(l, e, "input_per_m", where, &in) || get_price(l, e, "output_per_m", where, &out) ||
-            get_uint(l, e, "context_window", where, UINT32_MAX, &cw, &cw_present) || get_caps(l, e, where, &caps) ||
-            get_strings(l, e, "tiers", where, &tiers))
+            get_str(l, e, "provider", where, 1, &provider) ||
+            get_str(l, e, "upstream", where, 0, &upstream) || get_price(l, e, "input_per_m", where, &in) ||
+            get_price(l, e, "output_per_m", where, &out) ||
+            get_opt_price(l, e, "cache_read_per_m", where, &cache_read) ||
+            get_opt_price(l, e, "cache_write_per_m", where, &cache_write) ||
+            get_uint(l, e, "context_window", where, UINT32_MAX, &cw, &cw_present) ||
+            get_caps(l, e, where, &caps) || get_strings(l, e, "tiers", where, &tiers))
             return -1;
         /* a '/' would make "provider/id" ambiguous */
         if (!valid_ident(id) || strchr(id, '/'))
@@ -712,7 +769,8 @@ static int load_models(load_t *l, const cJSON *arr)
             return sy_errf(l->err, l->errlen, "%s: unknown provider '%s'", where, provider);
         const cJSON *quality = cJSON_GetObjectItemCaseSensitive(e, "quality");
         if (sy_catalog_quality(quality, where, l->err, l->errlen) != 0 ||
-            model_compare(l, id, provider, upstream, in, out, (uint32_t)cw, caps, tiers, quality, where) != 0)
+            model_compare(l, id, provider, upstream, in, out, cache_read, cache_write, (uint32_t)cw, caps,
+                          tiers, quality, where) != 0)
             return -1;
         sqlite3_stmt *st = l->st[ST_MODEL];
         sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -726,6 +784,8 @@ static int load_models(load_t *l, const cJSON *arr)
             return -1;
         if (tiers == NULL)
             sqlite3_bind_text(st, 8, "[]", -1, SQLITE_STATIC);
+        bind_opt_price(st, 10, cache_read);
+        bind_opt_price(st, 11, cache_write);
         if (bind_json(l, st, 9, quality) != 0 || run(l, ST_MODEL, where) != 0)
             return -1;
     }

@@ -124,6 +124,7 @@ static int provider_row(build_t *b, sqlite3_stmt *st, Switchyard__Snapshot *pb)
     p->api_key_env = col_str(b, st, 3);
     p->ca_file = col_str(b, st, 4);
     p->health = (uint32_t)sqlite3_column_int(st, 5);
+    p->no_stream_usage = sqlite3_column_int(st, 6) == 0;
     pb->providers[pb->n_providers++] = p;
     return 0;
 }
@@ -141,6 +142,10 @@ static int model_row(build_t *b, sqlite3_stmt *st, Switchyard__Snapshot *pb)
     m->output_per_m_nano = sqlite3_column_int64(st, 4);
     m->context_window = (uint32_t)sqlite3_column_int64(st, 5);
     m->caps = (uint32_t)sqlite3_column_int64(st, 6);
+    if ((m->has_cache_read_price = sqlite3_column_type(st, 9) != SQLITE_NULL))
+        m->cache_read_per_m_nano = sqlite3_column_int64(st, 9);
+    if ((m->has_cache_write_price = sqlite3_column_type(st, 10) != SQLITE_NULL))
+        m->cache_write_per_m_nano = sqlite3_column_int64(st, 10);
     pb->models[pb->n_models++] = m;
     if (sqlite3_column_type(st, 8) != SQLITE_NULL) {
         /* stored only after sy_catalog_quality accepted it */
@@ -419,13 +424,15 @@ static int read_all(build_t *b, Switchyard__Snapshot *pb)
     pb->aliases = zalloc(b, na * sizeof(void *));
     if (b->oom)
         return sy_errf(b->err, b->errlen, "out of memory");
-    if (each_row(b, pb, "SELECT id, kind, base_url, api_key_env, ca_file, health FROM providers ORDER BY id",
+    if (each_row(b, pb,
+                 "SELECT id, kind, base_url, api_key_env, ca_file, health, stream_usage "
+                 "FROM providers ORDER BY id",
                  np, &pb->n_providers, provider_row) != 0 ||
-        each_row(b, pb,
-                 "SELECT id, provider_id, upstream, input_per_m_nano, output_per_m_nano, context_window, "
-                 "caps, tiers, "
-                 "quality FROM models ORDER BY id",
-                 nm, &pb->n_models, model_row) != 0 ||
+        each_row(
+            b, pb,
+            "SELECT id, provider_id, upstream, input_per_m_nano, output_per_m_nano, context_window, "
+            "caps, tiers, quality, cache_read_per_m_nano, cache_write_per_m_nano FROM models ORDER BY id",
+            nm, &pb->n_models, model_row) != 0 ||
         each_row(b, pb,
                  "SELECT w.id, w.active, COALESCE(b.balance_nano, 0), w.rpm, w.tpm FROM workspaces w "
                  "LEFT JOIN balances b ON b.workspace_id = w.id ORDER BY w.id",

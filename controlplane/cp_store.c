@@ -216,6 +216,13 @@ static const char *const migrations[] = {
      * rotation overwrites the row. Like api_keys, only the SHA-256 and display prefix. (One
      * literal, as for 5; this file is not run through clang-format, which would split it.) */
     "CREATE TABLE api_key_prev (key_id TEXT PRIMARY KEY REFERENCES api_keys(id), sha256 BLOB NOT NULL UNIQUE CHECK (length(sha256) = 32), prefix TEXT NOT NULL DEFAULT '', rotated_ms INTEGER NOT NULL CHECK (rotated_ms > 0), valid_until_ms INTEGER NOT NULL CHECK (valid_until_ms >= rotated_ms)) STRICT;",
+    /* 9: cache prices and cache tokens (docs/billing.md, "Cost"). models: the catalog's
+     * cache_read_per_m / cache_write_per_m in nano-USD, NULL = the model has no such price (those
+     * tokens are billed at input_per_m). providers: stream_usage (catalog "stream_usage", 0 = an
+     * OpenAI-compatible server that ignores stream_options.include_usage). usage: the prompt
+     * tokens each record billed as cache reads / writes, so a debit can be audited against tokens
+     * x prices. (One literal, as for 5 and 8.) */
+    "ALTER TABLE models ADD COLUMN cache_read_per_m_nano INTEGER CHECK (cache_read_per_m_nano >= 0); ALTER TABLE models ADD COLUMN cache_write_per_m_nano INTEGER CHECK (cache_write_per_m_nano >= 0); ALTER TABLE providers ADD COLUMN stream_usage INTEGER NOT NULL DEFAULT 1 CHECK (stream_usage IN (0, 1)); ALTER TABLE usage ADD COLUMN cache_read_tokens INTEGER NOT NULL DEFAULT 0 CHECK (cache_read_tokens >= 0); ALTER TABLE usage ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0 CHECK (cache_write_tokens >= 0);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

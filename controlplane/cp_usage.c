@@ -54,6 +54,11 @@ static const char *check_record(const Switchyard__UsageRecord *u)
         return "tokens_in";
     if (u->tokens_out < 0 || u->tokens_out > MAX_TOKENS)
         return "tokens_out";
+    /* the cache counts are part of the prompt: together at most tokens_in */
+    if (u->cache_read_tokens < 0 || u->cache_read_tokens > u->tokens_in)
+        return "cache_read_tokens";
+    if (u->cache_write_tokens < 0 || u->cache_write_tokens > u->tokens_in - u->cache_read_tokens)
+        return "cache_write_tokens";
     if (u->cost_nano < 0 || u->cost_nano > MAX_COST_NANO)
         return "cost_nano";
     if (u->latency_ms < 0 || u->latency_ms > MAX_MS)
@@ -105,12 +110,13 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
     sqlite3_stmt *ws_st = NULL, *ins = NULL, *spend = NULL, *budget = NULL;
     int crossed = 0;
     if (cp_store_prepare(s, "SELECT 1 FROM workspaces WHERE id = ?1", &ws_st, err, sizeof(err)) != 0 ||
-        cp_store_prepare(s,
-                         "INSERT INTO usage (id, workspace_id, key_id, model, provider, tokens_in, tokens_out,"
-                         " cost_nano, latency_ms, ttft_ms, outcome, streamed, estimated, node, created_ms, batch_id,"
-                         " received_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-                         " ?16, ?17) ON CONFLICT (id) DO NOTHING",
-                         &ins, err, sizeof(err)) != 0) {
+        cp_store_prepare(
+            s,
+            "INSERT INTO usage (id, workspace_id, key_id, model, provider, tokens_in, tokens_out,"
+            " cost_nano, latency_ms, ttft_ms, outcome, streamed, estimated, node, created_ms, batch_id,"
+            " received_ms, cache_read_tokens, cache_write_tokens) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+            " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) ON CONFLICT (id) DO NOTHING",
+            &ins, err, sizeof(err)) != 0) {
         refuse(r, -1, NULL, 1, err);
         goto fail;
     }
@@ -167,6 +173,8 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
         sqlite3_bind_int64(ins, 15, u->created_ms);
         sqlite3_bind_text(ins, 16, b->batch_id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(ins, 17, now_ms);
+        sqlite3_bind_int64(ins, 18, u->cache_read_tokens);
+        sqlite3_bind_int64(ins, 19, u->cache_write_tokens);
         if (sqlite3_step(ins) != SQLITE_DONE) {
             refuse(r, -1, NULL, 1, sqlite3_errmsg(cp_store_db(s)));
             goto fail;
@@ -244,11 +252,14 @@ static void add_sums(cJSON *o, sqlite3_stmt *st, int col)
     cp_ledger_add_int(o, "tokens_out", sqlite3_column_int64(st, col + 3));
     cp_ledger_add_int(o, "cost_nano", sqlite3_column_int64(st, col + 4));
     cp_ledger_add_usd(o, "cost_usd", sqlite3_column_int64(st, col + 4));
+    cp_ledger_add_int(o, "cache_read_tokens", sqlite3_column_int64(st, col + 5));
+    cp_ledger_add_int(o, "cache_write_tokens", sqlite3_column_int64(st, col + 6));
 }
 
-#define SUMS                                                                                                          \
-    "COUNT(*), COALESCE(SUM(outcome != 'ok'), 0), COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0),"      \
-    " COALESCE(SUM(cost_nano), 0)"
+#define SUMS                                                                                                 \
+    "COUNT(*), COALESCE(SUM(outcome != 'ok'), 0), COALESCE(SUM(tokens_in), 0),"                              \
+    " COALESCE(SUM(tokens_out), 0), COALESCE(SUM(cost_nano), 0), COALESCE(SUM(cache_read_tokens), 0),"       \
+    " COALESCE(SUM(cache_write_tokens), 0)"
 #define RANGE " FROM usage WHERE workspace_id = ?1 AND created_ms >= ?2 AND created_ms < ?3"
 
 int cp_usage_query_json(cp_store_t *s, const char *workspace_id, int64_t from_ms, int64_t to_ms, cp_usage_group_t g,

@@ -69,9 +69,15 @@ sy_err_t dp_admit_reserve(dp_req_t *r, char *msg, size_t msglen)
     sy_nano_t worst = 0;
     for (size_t i = 0; i < r->ncand; i++) {
         const dp_model_t *m = r->cand[i];
-        sy_nano_t c =
-            dp_reserve_worst_case(bytes, max_tokens, r->ep == DP_EP_EMBEDDINGS, m->input_per_m,
-                                  m->output_per_m, m->context_window, r->snap->limits.reserve_output_tokens);
+        /* a prompt token costs at most the dearest of the input and cache prices (a cache write
+         * is usually dearer than an uncached input token) */
+        sy_nano_t in = m->input_per_m;
+        if (m->cache_read_per_m > in)
+            in = m->cache_read_per_m;
+        if (m->cache_write_per_m > in)
+            in = m->cache_write_per_m;
+        sy_nano_t c = dp_reserve_worst_case(bytes, max_tokens, r->ep == DP_EP_EMBEDDINGS, in, m->output_per_m,
+                                            m->context_window, r->snap->limits.reserve_output_tokens);
         if (c > worst)
             worst = c;
     }

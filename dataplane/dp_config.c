@@ -165,6 +165,16 @@ static int parse_price(ctx_t *c, const cJSON *o, const char *name, const char *w
     return 0;
 }
 
+/* An optional price (cache_read_per_m, cache_write_per_m): absent or null = none (*has 0). */
+static int parse_opt_price(ctx_t *c, const cJSON *o, const char *name, const char *where, int64_t *out,
+                           protobuf_c_boolean *has)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    *has = v != NULL && !cJSON_IsNull(v);
+    *out = 0;
+    return *has ? parse_price(c, o, name, where, out) : 0;
+}
+
 static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
 {
     char where[200];
@@ -243,11 +253,12 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
     const cJSON *e;
     cJSON_ArrayForEach(e, providers)
     {
-        static const char *const allowed[] = {"id",      "kind",  "base_url", "api_key_env",
-                                              "ca_file", "probe", NULL};
+        static const char *const allowed[] = {"id",      "kind",  "base_url",     "api_key_env",
+                                              "ca_file", "probe", "stream_usage", NULL};
         snprintf(where, sizeof(where), "providers[%zu]", pb->n_providers);
         sy_probe_conf_t
             probe; /* checked so the file means the same in both modes; probes run on the control plane */
+        protobuf_c_boolean stream_usage;
         Switchyard__Provider *p = cz(c, sizeof(*p));
         switchyard__provider__init(p);
         if (!cJSON_IsObject(e))
@@ -256,8 +267,10 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
             get_str(c, e, "kind", where, 1, &p->kind) || get_str(c, e, "base_url", where, 1, &p->base_url) ||
             get_str(c, e, "api_key_env", where, 0, &p->api_key_env) ||
             get_str(c, e, "ca_file", where, 0, &p->ca_file) ||
+            get_bool(c, e, "stream_usage", where, 1, &stream_usage) ||
             sy_catalog_probe(cJSON_GetObjectItemCaseSensitive(e, "probe"), where, &probe, c->err, c->errlen))
             return -1;
+        p->no_stream_usage = !stream_usage;
         pb->providers[pb->n_providers++] = p;
     }
 
@@ -269,6 +282,8 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
                                               "upstream",
                                               "input_per_m",
                                               "output_per_m",
+                                              "cache_read_per_m",
+                                              "cache_write_per_m",
                                               "context_window",
                                               "capabilities",
                                               "tiers",
@@ -286,6 +301,10 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
             get_str(c, e, "upstream", where, 0, &m->upstream) ||
             parse_price(c, e, "input_per_m", where, &m->input_per_m_nano) ||
             parse_price(c, e, "output_per_m", where, &m->output_per_m_nano) ||
+            parse_opt_price(c, e, "cache_read_per_m", where, &m->cache_read_per_m_nano,
+                            &m->has_cache_read_price) ||
+            parse_opt_price(c, e, "cache_write_per_m", where, &m->cache_write_per_m_nano,
+                            &m->has_cache_write_price) ||
             get_uint(c, e, "context_window", where, UINT32_MAX, &cw) || parse_caps(c, e, where, &m->caps) ||
             get_strings(c, e, "tiers", where, &m->tiers, &m->n_tiers) ||
             sy_catalog_quality(cJSON_GetObjectItemCaseSensitive(e, "quality"), where, c->err, c->errlen))

@@ -23,6 +23,14 @@ static cJSON *model_json(const dp_model_t *m)
     cJSON_AddStringToObject(o, "input_per_m", price);
     sy_money_format_usd(m->output_per_m, price);
     cJSON_AddStringToObject(o, "output_per_m", price);
+    if (m->cache_read_per_m >= 0) {
+        sy_money_format_usd(m->cache_read_per_m, price);
+        cJSON_AddStringToObject(o, "cache_read_per_m", price);
+    }
+    if (m->cache_write_per_m >= 0) {
+        sy_money_format_usd(m->cache_write_per_m, price);
+        cJSON_AddStringToObject(o, "cache_write_per_m", price);
+    }
     cJSON_AddStringToObject(o, "health", health_names[m->provider->health < 4 ? m->provider->health : 0]);
     return o;
 }

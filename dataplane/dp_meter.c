@@ -12,13 +12,22 @@
 #include "dp_usage.h"
 #include "sy_log.h"
 
+/* The model's prices as sy_money_usage_cost takes them. */
+static sy_money_prices_t prices_of(const dp_model_t *m)
+{
+    return (sy_money_prices_t){.input_per_m = m->input_per_m,
+                               .output_per_m = m->output_per_m,
+                               .cache_read_per_m = m->cache_read_per_m,
+                               .cache_write_per_m = m->cache_write_per_m};
+}
+
 sy_nano_t dp_meter_cost(const dp_req_t *r)
 {
     if (r->model == NULL)
         return 0;
-    sy_nano_t a = sy_money_cost(r->usage.prompt_tokens, r->model->input_per_m);
-    sy_nano_t b = sy_money_cost(r->usage.completion_tokens, r->model->output_per_m);
-    return a > INT64_MAX - b ? INT64_MAX : a + b;
+    sy_money_prices_t p = prices_of(r->model);
+    return sy_money_usage_cost(&p, r->usage.prompt_tokens, r->usage.completion_tokens,
+                               r->usage.cache_read_tokens, r->usage.cache_write_tokens, NULL, NULL);
 }
 
 /* The record's outcome word (docs/billing.md): [a-z0-9_], at most 32 bytes. */
@@ -71,17 +80,20 @@ void dp_meter_attempt_begin(dp_req_t *r)
 
 /* What an attempt is billed: the provider's usage, else (content reached the client) an
  * estimate of ~4 bytes per token, else nothing. */
-static void attempt_tokens(const dp_req_t *r, sy_err_t err, int64_t *in, int64_t *out, int *estimated)
+static void attempt_tokens(const dp_req_t *r, sy_err_t err, int64_t *in, int64_t *out, int64_t *cache_read,
+                           int64_t *cache_write, int *estimated)
 {
     /* Did this attempt deliver content to the client? A stream once it started (failover
      * happens only before that, so a started stream is the current attempt); a non-streamed
      * answer when it was sent whole. */
     int delivered = r->stream ? r->started : err == SY_E_OK;
-    *in = *out = 0;
+    *in = *out = *cache_read = *cache_write = 0;
     *estimated = 0;
     if (r->usage.have) {
         *in = r->usage.prompt_tokens;
         *out = r->usage.completion_tokens;
+        *cache_read = r->usage.cache_read_tokens;
+        *cache_write = r->usage.cache_write_tokens;
     } else if (delivered) {
         /* no provider usage (none sent, or the stream was cut first): ~4 bytes per token */
         uint64_t content = r->ua_content_bytes; /* the dialect counted it (dp_event_t.content_bytes) */
@@ -98,11 +110,13 @@ void dp_meter_attempt_end(dp_req_t *r, sy_err_t err)
     r->ua_open = 0;
     if (r->model == NULL || r->key == NULL)
         return;
-    int64_t tin, tout;
+    int64_t tin, tout, tcr, tcw;
     int estimated;
-    attempt_tokens(r, err, &tin, &tout, &estimated);
-    sy_nano_t ca = sy_money_cost(tin, r->model->input_per_m), cb = sy_money_cost(tout, r->model->output_per_m);
-    sy_nano_t cost = ca > INT64_MAX - cb ? INT64_MAX : ca + cb;
+    attempt_tokens(r, err, &tin, &tout, &tcr, &tcw, &estimated);
+    /* the same arithmetic as x-switchyard-cost and usage.cost (dp_meter_cost); the record carries
+     * the cache counts as billed (clamped to the prompt) */
+    sy_money_prices_t p = prices_of(r->model);
+    sy_nano_t cost = sy_money_usage_cost(&p, tin, tout, tcr, tcw, &tcr, &tcw);
     /* the request's billed totals (the access log's tokens and cost, the reservation's settlement) */
     r->billed = r->billed > INT64_MAX - cost ? INT64_MAX : r->billed + cost;
     r->billed_in += tin;
@@ -126,6 +140,8 @@ void dp_meter_attempt_end(dp_req_t *r, sy_err_t err)
     copy_str(u->outcome, outcome_of(err));
     u->tokens_in = tin;
     u->tokens_out = tout;
+    u->cache_read_tokens = tcr;
+    u->cache_write_tokens = tcw;
     u->estimated = estimated;
     u->cost_nano = cost;
     uint64_t now = dp_now_ns();
@@ -135,8 +151,11 @@ void dp_meter_attempt_end(dp_req_t *r, sy_err_t err)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     u->created_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    SY_DEBUG("msg=usage id=%s record=%s outcome=%s tokens_in=%lld tokens_out=%lld estimated=%d cost_nano=%lld", r->id,
-             u->id, u->outcome, (long long)u->tokens_in, (long long)u->tokens_out, u->estimated,
+    SY_DEBUG("msg=usage id=%s record=%s outcome=%s tokens_in=%lld tokens_out=%lld cache_read=%lld "
+             "cache_write=%lld "
+             "estimated=%d cost_nano=%lld",
+             r->id, u->id, u->outcome, (long long)u->tokens_in, (long long)u->tokens_out,
+             (long long)u->cache_read_tokens, (long long)u->cache_write_tokens, u->estimated,
              (long long)u->cost_nano);
     dp_usage_submit(u);
 }

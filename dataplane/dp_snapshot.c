@@ -233,6 +233,7 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
         d->chat_url = d->ops->chat_path ? pool_concat(pool, base, d->ops->chat_path) : NULL;
         d->embeddings_url = d->ops->embeddings_path ? pool_concat(pool, base, d->ops->embeddings_path) : NULL;
         d->health = p->health;
+        d->stream_usage = !p->no_stream_usage;
         if (p->ca_file[0] != '\0') {
             if (sy_has_ctl(p->ca_file, strlen(p->ca_file)))
                 return sy_errf(err, errlen, "provider %s: invalid ca_file", p->id);
@@ -284,7 +285,9 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
             return sy_errf(err, errlen, "model %s: unknown provider '%s'", m->id, m->provider);
         if (!valid_ident(m->upstream))
             return sy_errf(err, errlen, "model %s: invalid upstream name", m->id);
-        if (m->input_per_m_nano < 0 || m->output_per_m_nano < 0)
+        if (m->input_per_m_nano < 0 || m->output_per_m_nano < 0 ||
+            (m->has_cache_read_price && m->cache_read_per_m_nano < 0) ||
+            (m->has_cache_write_price && m->cache_write_per_m_nano < 0))
             return sy_errf(err, errlen, "model %s: negative price", m->id);
         d->id = pool_strdup(pool, m->id);
         char q[300];
@@ -293,6 +296,8 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
         d->upstream = pool_strdup(pool, m->upstream);
         d->input_per_m = m->input_per_m_nano;
         d->output_per_m = m->output_per_m_nano;
+        d->cache_read_per_m = m->has_cache_read_price ? m->cache_read_per_m_nano : -1;
+        d->cache_write_per_m = m->has_cache_write_price ? m->cache_write_per_m_nano : -1;
         d->context_window = m->context_window;
         d->caps = m->caps ? m->caps : DP_CAP_CHAT;
         d->tiers = pool_calloc(pool, m->n_tiers, sizeof(char *));

@@ -43,6 +43,7 @@ typedef struct {
      * read-only; a request prepends its own X-Request-Id node): JSON and SSE answers. */
     struct curl_slist *headers_json, *headers_sse;
     unsigned health;
+    int stream_usage; /* add stream_options.include_usage to streams (catalog "stream_usage", default 1) */
 } dp_provider_t;
 
 typedef struct {
@@ -51,6 +52,7 @@ typedef struct {
     const dp_provider_t *provider;
     const char *upstream;
     sy_nano_t input_per_m, output_per_m;
+    sy_nano_t cache_read_per_m, cache_write_per_m; /* -1: no cache price (billed at input_per_m) */
     uint32_t context_window, caps;
     const char **tiers;
     size_t ntiers;

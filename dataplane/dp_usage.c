@@ -530,6 +530,8 @@ static mrec_t *pack_rec(const dp_usage_rec_t *r)
     u.estimated = r->estimated != 0;
     u.node = (char *)g.o.node_id;
     u.created_ms = r->created_ms;
+    u.cache_read_tokens = r->cache_read_tokens;
+    u.cache_write_tokens = r->cache_write_tokens;
     size_t n = switchyard__usage_record__get_packed_size(&u);
     if (n > DP_USAGE_FRAME_MAX) {
         SY_ERROR("msg=\"usage record too large; not spooled\" id=%s bytes=%zu", r->id, n);

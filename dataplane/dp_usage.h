@@ -27,6 +27,8 @@
  * Spool segment format: 8-byte magic "SYUSP001", then frames: u32 little-endian payload length
  * (1..DP_USAGE_FRAME_MAX), u32 little-endian CRC-32C of the payload, payload (a packed
  * Switchyard__UsageRecord). A torn or corrupt frame ends the readable part of a segment.
+ * Fields added to UsageRecord later (cache_read_tokens, cache_write_tokens) keep the format:
+ * a frame written before them unpacks with 0 there, so the magic stays SYUSP001.
  *
  * Threading: dp_usage_start/stop from main only (start before the loops run, stop after they
  * have all been joined, so no record is submitted after stop). dp_usage_submit,
@@ -51,6 +53,7 @@ typedef struct dp_usage_rec {
     char model[DP_USAGE_STR_MAX + 1], provider[DP_USAGE_STR_MAX + 1];
     char outcome[33];
     int64_t tokens_in, tokens_out, cost_nano, latency_ms, ttft_ms, created_ms;
+    int64_t cache_read_tokens, cache_write_tokens; /* of tokens_in, as billed (sy_money_usage_cost) */
     int streamed, estimated;
 } dp_usage_rec_t;
 

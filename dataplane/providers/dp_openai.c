@@ -8,7 +8,8 @@
  * name, Switchyard's own extensions (`models`, `route`) are removed, `messages` is replaced
  * by the router's copy when it stripped an override tag (@think …), and a stream always asks
  * for `stream_options.include_usage` — metering needs the provider's count even when the
- * client did not ask (the relay then hides the usage chunk from that client). It is rebuilt by
+ * client did not ask (the relay then hides the usage chunk from that client) — unless the
+ * provider is marked `"stream_usage": false` (a server that ignores it). It is rebuilt by
  * splicing the original bytes (the top-level member spans found in stage 4), not by
  * re-printing a parsed tree: the bytes the client sent are the bytes the provider gets.
  * Headers are an allow-list — the provider's fixed list built with the snapshot (content type,
@@ -33,10 +34,12 @@ static int key_is(const sy_json_member_t *m, const char *k)
     return m->key_len == n && memcmp(m->key, k, n) == 0;
 }
 
-/* The stream_options member to send, or NULL to keep the client's as it is. */
+/* The stream_options member to send, or NULL to keep the client's as it is. A provider whose
+ * server ignores include_usage (catalog "stream_usage": false) gets the client's own: its
+ * streams are billed on the estimate (dp_meter.c). */
 static const char *stream_options(dp_req_t *r)
 {
-    if (!r->stream || r->ep != DP_EP_CHAT || r->client_wants_usage)
+    if (!r->stream || r->ep != DP_EP_CHAT || r->client_wants_usage || !r->model->provider->stream_usage)
         return NULL;
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(r->body, "stream_options");
     if (!cJSON_IsObject(so) || so->child == NULL)

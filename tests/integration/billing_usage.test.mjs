@@ -151,6 +151,9 @@ test('one invalid record refuses the whole batch and nothing is written', async 
     [{ model: 'a/b' }, 'model'],
     [{ outcome: 'OK!' }, 'outcome'],
     [{ created_ms: 0 }, 'created_ms'],
+    [{ tokens_in: 10, cache_read_tokens: 11 }, 'cache_read_tokens'],
+    [{ tokens_in: 10, cache_read_tokens: 6, cache_write_tokens: 5 }, 'cache_write_tokens'],
+    [{ cache_write_tokens: -1 }, 'cache_write_tokens'],
   ];
   for (const [over, param] of bad) {
     const ack = await send(batchOf([record(), record(), record(over)]));
@@ -180,7 +183,7 @@ test('usage queries: totals, by day, model and key, time bounds; exact decimal c
   const v = (o) => record({ workspace: 'ws_v', ...o });
   const ack = await send(
     batchOf([
-      v({ model: 'm-a', key_id: 'key_x', tokens_in: 1000, tokens_out: 10, cost_nano: 123456789 }),
+      v({ model: 'm-a', key_id: 'key_x', tokens_in: 1000, tokens_out: 10, cost_nano: 123456789, cache_read_tokens: 100, cache_write_tokens: 50 }),
       v({ model: 'm-a', key_id: 'key_y', tokens_in: 2000, tokens_out: 20, cost_nano: 1 }),
       v({ model: 'm-b', key_id: 'key_x', tokens_in: 5, tokens_out: 5, cost_nano: 1000000000, created_ms: day2, outcome: 'upstream_error' }),
     ]),
@@ -192,12 +195,12 @@ test('usage queries: totals, by day, model and key, time bounds; exact decimal c
     return r.json;
   };
   let u = await get('');
-  assert.deepEqual(u.total, { requests: 3, errors: 1, tokens_in: 3005, tokens_out: 35, cost_nano: 1123456790, cost_usd: '1.123456790' });
+  assert.deepEqual(u.total, { requests: 3, errors: 1, tokens_in: 3005, tokens_out: 35, cost_nano: 1123456790, cost_usd: '1.123456790', cache_read_tokens: 100, cache_write_tokens: 50 });
   assert.deepEqual(u.data, []);
   u = await get('?group_by=day');
   assert.deepEqual(u.data.map((d) => [d.day, d.requests, d.cost_usd]), [['2024-05-01', 2, '0.123456790'], ['2024-05-02', 1, '1.000000000']]);
   u = await get('?group_by=model');
-  assert.deepEqual(u.data.map((d) => [d.model, d.tokens_in, d.tokens_out]), [['m-a', 3000, 30], ['m-b', 5, 5]]);
+  assert.deepEqual(u.data.map((d) => [d.model, d.tokens_in, d.tokens_out, d.cache_read_tokens, d.cache_write_tokens]), [['m-a', 3000, 30, 100, 50], ['m-b', 5, 5, 0, 0]]);
   u = await get('?group_by=key');
   assert.deepEqual(u.data.map((d) => [d.key_id, d.requests, d.cost_nano]), [['key_x', 2, 1123456789], ['key_y', 1, 1]]);
   u = await get('?from=2024-05-02&group_by=day');

@@ -85,6 +85,52 @@ static void test_money(void)
     CHECK(sy_money_cost(3, 500000) == 2); /* 1.5 nano rounds up */
     CHECK(sy_money_cost(INT64_MAX, INT64_MAX) == INT64_MAX); /* saturates, no overflow */
     CHECK(sy_money_cost(-5, 100) == 0);
+    /* a request's cost with cache prices ($3/M in, $15/M out, $0.30/M cache read, $3.75/M cache
+     * write): 1150 prompt tokens of which 100 cache-read and 50 cache-write, 200 completion */
+    sy_money_prices_t pr = {.input_per_m = 3000000000,
+                            .output_per_m = 15000000000,
+                            .cache_read_per_m = 300000000,
+                            .cache_write_per_m = 3750000000};
+    int64_t br = -1, bw = -1;
+    /* 1000 x 3000 + 100 x 300 + 50 x 3750 + 200 x 15000 */
+    CHECK(sy_money_usage_cost(&pr, 1150, 200, 100, 50, &br, &bw) == 3000000 + 30000 + 187500 + 3000000);
+    CHECK(br == 100 && bw == 50);
+    /* no cache prices: every prompt token at the input price, exactly as before */
+    sy_money_prices_t plain = {.input_per_m = 3000000000,
+                               .output_per_m = 15000000000,
+                               .cache_read_per_m = -1,
+                               .cache_write_per_m = -1};
+    CHECK(sy_money_usage_cost(&plain, 1150, 200, 100, 50, NULL, NULL) == 1150 * 3000 + 200 * 15000);
+    CHECK(sy_money_usage_cost(&plain, 1150, 200, 100, 50, NULL, NULL) ==
+          sy_money_cost(1150, 3000000000) + sy_money_cost(200, 15000000000));
+    /* a read price only: cache-write tokens go at the input price */
+    sy_money_prices_t ronly = pr;
+    ronly.cache_write_per_m = -1;
+    CHECK(sy_money_usage_cost(&ronly, 1150, 200, 100, 50, NULL, NULL) ==
+          1050 * 3000 + 100 * 300 + 200 * 15000);
+    /* a free cache read (price 0) is a price, not "none" */
+    sy_money_prices_t free_read = ronly;
+    free_read.cache_read_per_m = 0;
+    CHECK(sy_money_usage_cost(&free_read, 1150, 0, 100, 50, NULL, NULL) == 1050 * 3000);
+    /* cache counts past the prompt are clamped: never more tokens billed than the prompt */
+    CHECK(sy_money_usage_cost(&pr, 100, 0, 80, 50, &br, &bw) == 80 * 300 + 20 * 3750);
+    CHECK(br == 80 && bw == 20);
+    CHECK(sy_money_usage_cost(&pr, 100, 0, 500, 50, &br, &bw) == 100 * 300);
+    CHECK(br == 100 && bw == 0);
+    CHECK(sy_money_usage_cost(&pr, -5, -5, -1, -1, &br, &bw) == 0);
+    CHECK(br == 0 && bw == 0);
+    /* each price's share rounds on its own: 3 tokens at 0.5 nano = 2, 1 at 0.0015 nano = 0 */
+    sy_money_prices_t tiny = {.input_per_m = 500000, .cache_read_per_m = 1500, .cache_write_per_m = -1};
+    CHECK(sy_money_usage_cost(&tiny, 4, 0, 1, 0, NULL, NULL) == 2);
+    /* saturates instead of overflowing, whichever share is huge */
+    sy_money_prices_t huge = {.input_per_m = INT64_MAX,
+                              .output_per_m = INT64_MAX,
+                              .cache_read_per_m = INT64_MAX,
+                              .cache_write_per_m = INT64_MAX};
+    CHECK(sy_money_usage_cost(&huge, INT64_MAX, INT64_MAX, INT64_MAX / 2, INT64_MAX / 2, NULL, NULL) ==
+          INT64_MAX);
+    CHECK(sy_money_usage_cost(&pr, INT64_MAX, 0, INT64_MAX, 0, NULL, NULL) ==
+          sy_money_cost(INT64_MAX, 300000000));
     char buf[32];
     sy_money_format_usd(150000, buf);
     CHECK_STR(buf, "0.000150000");

@@ -145,6 +145,8 @@ static sy_err_t parse(dp_snapshot_t *s, dp_endpoint_t ep, const char *body, cons
     r->body_src = req->entity; /* stage 4 parses body_src (dp.h) */
     r->in = &dp_openai_inbound;
     r->req = req;
+    r->body_src = req->entity; /* stage 4 parses body_src (dp_accept.c sets it) */
+    r->in = &dp_openai_inbound;
     r->snap = s;
     r->ep = ep;
     char msg[256];
@@ -330,6 +332,49 @@ static void test_aliases(void)
     }
 }
 
+static int load_fails(const char *text)
+{
+    char err[256];
+    dp_snapshot_t *s = load(text, err);
+    if (s != NULL)
+        dp_snapshot_unref(s);
+    return s == NULL;
+}
+
+/* Cache prices and stream_usage in a standalone config: absent = none / true. */
+static void test_config_cache_prices(void)
+{
+    char err[256] = "";
+    static const char text[] =
+        "{\"providers\":[{\"id\":\"a\",\"kind\":\"anthropic\",\"base_url\":\"http://127.0.0.1:9/v1\"},"
+        "{\"id\":\"o\",\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1\",\"stream_usage\":false}],"
+        " \"models\":[{\"id\":\"c\",\"provider\":\"a\",\"input_per_m\":\"3\",\"output_per_m\":\"15\","
+        "\"cache_read_per_m\":\"0.3\",\"cache_write_per_m\":\"3.75\"},"
+        "{\"id\":\"r\",\"provider\":\"a\",\"cache_read_per_m\":\"0\",\"cache_write_per_m\":null},"
+        "{\"id\":\"p\",\"provider\":\"o\",\"input_per_m\":\"1\"}]}";
+    dp_snapshot_t *s = load(text, err);
+    CHECK(s != NULL);
+    if (s == NULL) {
+        fprintf(stderr, "  config error: %s\n", err);
+        return;
+    }
+    const dp_model_t *c = dp_snapshot_find_model(s, "c", 1), *r = dp_snapshot_find_model(s, "r", 1),
+                     *p = dp_snapshot_find_model(s, "p", 1);
+    CHECK(c && c->cache_read_per_m == 300000000 && c->cache_write_per_m == 3750000000);
+    CHECK(r && r->cache_read_per_m == 0 && r->cache_write_per_m == -1); /* "0" is a price, null is none */
+    CHECK(p && p->cache_read_per_m == -1 && p->cache_write_per_m == -1);
+    CHECK(c && c->provider->stream_usage == 1);
+    CHECK(p && p->provider->stream_usage == 0);
+    dp_snapshot_unref(s);
+    /* a bool must be a bool; a price a decimal string of USD (not a number, not negative) */
+    CHECK(load_fails("{\"providers\":[{\"id\":\"o\",\"kind\":\"openai\",\"base_url\":\"http://x/v1\","
+                     "\"stream_usage\":0}]}"));
+    CHECK(load_fails("{\"providers\":[{\"id\":\"o\",\"kind\":\"openai\",\"base_url\":\"http://x/v1\"}],"
+                     "\"models\":[{\"id\":\"m\",\"provider\":\"o\",\"cache_read_per_m\":0.3}]}"));
+    CHECK(load_fails("{\"providers\":[{\"id\":\"o\",\"kind\":\"openai\",\"base_url\":\"http://x/v1\"}],"
+                     "\"models\":[{\"id\":\"m\",\"provider\":\"o\",\"cache_write_per_m\":\"-1\"}]}"));
+}
+
 int main(void)
 {
     sy_json_hooks_install();
@@ -339,6 +384,7 @@ int main(void)
     sy_sha256("sk-test-beta-00002", 18, h);
     sy_hex(h, 32, hex_beta);
     test_config();
+    test_config_cache_prices();
     test_holder();
     test_body_and_route();
     test_aliases();

@@ -82,6 +82,8 @@ static void run_case(dp_snapshot_t *s, const dp_key_t *all, const dp_key_t *scop
     req.entity = h2o_iovec_init(c->body, strlen(c->body));
     r.body_src = req.entity; /* stage 4 parses body_src (dp.h) */
     r.req = &req;
+    r.body_src = req.entity; /* stage 4 parses body_src (dp_accept.c sets it) */
+    r.in = &dp_openai_inbound;
     r.snap = s;
     r.ep = (dp_endpoint_t)c->ep;
     r.key = c->scoped ? scoped : all;
@@ -134,6 +136,8 @@ static void test_tag_stripping(dp_snapshot_t *s, const dp_key_t *all)
     req.entity = h2o_iovec_init(body, strlen(body));
     r.body_src = req.entity; /* stage 4 parses body_src (dp.h) */
     r.req = &req;
+    r.body_src = req.entity;
+    r.in = &dp_openai_inbound;
     r.snap = s;
     r.ep = DP_EP_CHAT;
     r.key = all;
@@ -165,6 +169,8 @@ static void test_tag_stripping(dp_snapshot_t *s, const dp_key_t *all)
     req.entity = h2o_iovec_init(body, strlen(body));
     r.body_src = req.entity; /* stage 4 parses body_src (dp.h) */
     r.req = &req;
+    r.body_src = req.entity;
+    r.in = &dp_openai_inbound;
     r.snap = s;
     r.ep = DP_EP_CHAT;
     r.key = all;
