@@ -124,6 +124,8 @@ test('a provider that stops answering goes degraded then down, and comes back th
   mock.proc.signalProc('SIGSTOP'); // accepts connections (kernel backlog) but never answers: timeouts
   try {
     await waitFor(async () => (await providers()).up.health === 'down', { timeout: slack(8000), what: 'up goes down' });
+    // the API can answer before the log line has come through the stderr pipe: wait for it
+    await waitFor(() => transitions('up').length >= 3, { timeout: slack(2000), what: 'the transition log lines' });
     assert.deepEqual(transitions('up'), ['unknown>healthy', 'healthy>degraded', 'degraded>down']);
     assert.match((await providers()).up.last_probe.error, /timeout|timed out/i);
     await waitFor(async () => (await dpHealth('m-up')) === 'down', { timeout: slack(3000), what: 'down on the node' });
@@ -131,6 +133,7 @@ test('a provider that stops answering goes degraded then down, and comes back th
     mock.proc.signalProc('SIGCONT');
   }
   await waitFor(async () => (await providers()).up.health === 'healthy', { timeout: slack(8000), what: 'up healthy again' });
+  await waitFor(() => transitions('up').length >= 5, { timeout: slack(2000), what: 'the transition log lines' });
   assert.deepEqual(transitions('up'), ['unknown>healthy', 'healthy>degraded', 'degraded>down', 'down>degraded', 'degraded>healthy']);
   await waitFor(async () => (await dpHealth('m-up')) === 'healthy', { timeout: slack(3000), what: 'healthy on the node' });
 });
