@@ -15,6 +15,9 @@ const s = useStack({
     c.providers.push({ id: 'anth', kind: 'anthropic', base_url: `http://127.0.0.1:${s.mock.port}/v1`, api_key_env: 'MOCK_KEY' });
     const claude = (id, upstream) => ({ id, provider: 'anth', upstream, input_per_m: '3.00', output_per_m: '15.00', context_window: 200000, capabilities: ['chat', 'tools', 'vision'] });
     c.models.push(claude('c-ok', 'claude-mock'), claude('c-529', 'claude-mock+overloaded=1'), claude('c-think', 'claude-mock+thinking=1'));
+    c.providers.push({ id: 'gem', kind: 'gemini', base_url: `http://127.0.0.1:${s.mock.port}/v1beta`, api_key_env: 'MOCK_KEY' });
+    c.models.push({ id: 'g-ok', provider: 'gem', upstream: 'gemini-mock', input_per_m: '0.30', output_per_m: '2.50', context_window: 1000000, capabilities: ['chat', 'tools', 'vision'] });
+    c.models.push({ id: 'g-500', provider: 'gem', upstream: 'gemini-mock+status=500', input_per_m: '0.30', output_per_m: '2.50', context_window: 1000000, capabilities: ['chat', 'tools'] });
   },
 });
 
@@ -22,7 +25,7 @@ const client = (key = s.keys.main.key) => new Anthropic({ apiKey: key, baseURL: 
 const TOOLS = [{ name: 'lookup', description: 'find a thing', input_schema: { type: 'object', properties: { q: { type: 'string' } } } }];
 const ASK = [{ role: 'user', content: 'Say hello.' }];
 
-for (const model of ['m-ok', 'c-ok']) {
+for (const model of ['m-ok', 'c-ok', 'g-ok']) {
   test(`Anthropic SDK -> ${model}: a plain message`, async () => {
     const rid = requestId('msg');
     const m = await client().messages.create({ model, max_tokens: 200, system: 'You are terse.', messages: ASK }, { headers: { 'x-request-id': rid } });
@@ -39,6 +42,11 @@ for (const model of ['m-ok', 'c-ok']) {
       // translated for an OpenAI provider: system message first, max_tokens kept
       assert.deepEqual(up.body.messages[0], { role: 'system', content: 'You are terse.' });
       assert.equal(up.body.max_tokens, 200);
+    } else if (model === 'g-ok') {
+      // translated for Gemini: systemInstruction, contents, generationConfig
+      assert.deepEqual(up.body.systemInstruction, { parts: [{ text: 'You are terse.' }] });
+      assert.equal(up.body.contents[0].role, 'user');
+      assert.equal(up.body.generationConfig.maxOutputTokens, 200);
     } else {
       // an Anthropic provider gets the client's own request, the model replaced
       assert.equal(up.body.system, 'You are terse.');
@@ -112,6 +120,10 @@ test('errors in Anthropic\'s shape: 400 without max_tokens, 401, 404, 502 when e
 test('failover across dialects for an Anthropic client, and auto routing', async () => {
   const a = await client().messages.create({ model: 'c-529', models: ['m-ok'], max_tokens: 50, messages: ASK });
   assert.equal(a.content[0].text, TEXT);
+  const g = await client().messages.create({ model: 'g-500', models: ['c-ok'], max_tokens: 50, messages: ASK });
+  assert.equal(g.content[0].text, TEXT);
+  const stream = client().messages.stream({ model: 'c-529', models: ['g-ok'], max_tokens: 50, messages: ASK });
+  assert.equal((await stream.finalMessage()).content[0].text, TEXT);
   const b = await client().messages.create({ model: 'auto', max_tokens: 50, messages: ASK });
   assert.equal(b.content[0].type, 'text');
 });
