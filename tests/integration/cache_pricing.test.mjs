@@ -49,12 +49,15 @@ before(async () => {
       { id: 'anth', kind: 'anthropic', base_url: `http://127.0.0.1:${mock.port}/v1`, api_key_env: 'MOCK_KEY', probe: { interval_ms: 0 } },
       { id: 'mock', kind: 'openai', base_url: mock.baseURL, api_key_env: 'MOCK_KEY', probe: { interval_ms: 0 } },
       { id: 'nsu', kind: 'openai', base_url: mock.baseURL, api_key_env: 'MOCK_KEY', stream_usage: false, probe: { interval_ms: 0 } },
+      { id: 'gem', kind: 'gemini', base_url: `http://127.0.0.1:${mock.port}/v1beta`, api_key_env: 'MOCK_KEY', probe: { interval_ms: 0 } },
     ],
     models: [
       claude('claude-cache', { cache_read_per_m: '0.3', cache_write_per_m: '3.75' }),
       claude('claude-plain'),
       gpt('gpt-nu', 'mock', 'gpt-mock+no_usage=1'),
       gpt('gpt-nsu', 'nsu', 'gpt-mock+no_usage=1'),
+      gpt('gpt-ok', 'mock', 'gpt-mock'),
+      gpt('gem-ok', 'gem', 'gemini-mock'),
     ],
     workspaces: [],
     keys: [],
@@ -288,6 +291,34 @@ test('stream_usage false: no stream_options added upstream, the stream works, th
   okRequests++;
   assert.deepEqual((await mock.waitForRequest(rid3)).body.stream_options, { include_usage: true });
   await newestDebit(++debitsSeen);
+});
+
+test('every dialect pair is debited its provider\'s own token counts at the catalog price', async () => {
+  // openai SDK (chat completions) and @anthropic-ai/sdk (/v1/messages) x an OpenAI-dialect and a
+  // Gemini-dialect provider (the Anthropic dialect is covered above), plain and streamed
+  for (const model of ['gpt-ok', 'gem-ok']) {
+    const a = await openai().chat.completions.create({ model, messages: MESSAGES });
+    okRequests++;
+    assert.equal(a.choices[0].message.content, TEXT);
+    await assertDebit(BigInt(a.usage.prompt_tokens) * IN + BigInt(a.usage.completion_tokens) * OUT, `openai SDK -> ${model}`);
+    const stream = await openai().chat.completions.create({ model, messages: MESSAGES, stream: true, stream_options: { include_usage: true } });
+    let usage = null;
+    for await (const c of stream) if (c.usage) usage = c.usage;
+    okRequests++;
+    await assertDebit(BigInt(usage.prompt_tokens) * IN + BigInt(usage.completion_tokens) * OUT, `openai SDK stream -> ${model}`);
+    const m = await anthropic().messages.create({ model, max_tokens: 100, messages: MESSAGES });
+    okRequests++;
+    assert.equal(m.content[0].text, TEXT);
+    await assertDebit(BigInt(m.usage.input_tokens) * IN + BigInt(m.usage.output_tokens) * OUT, `anthropic SDK -> ${model}`);
+    const final = await anthropic().messages.stream({ model, max_tokens: 100, messages: MESSAGES }).finalMessage();
+    okRequests++;
+    await assertDebit(BigInt(final.usage.input_tokens) * IN + BigInt(final.usage.output_tokens) * OUT, `anthropic SDK stream -> ${model}`);
+    if (HAVE_SQLITE) {
+      const recs = usageRecords(model);
+      assert.equal(recs.length, 4, `${model}: one usage record per request`);
+      for (const r of recs) assert.equal(r.estimated, 0, `${model}: the provider's own counts, not an estimate`);
+    }
+  }
 });
 
 test('the ledger is consistent', async () => {
