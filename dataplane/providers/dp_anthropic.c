@@ -43,12 +43,6 @@ _Static_assert(sizeof(anth_state_t) <= DP_UPSTREAM_STATE_BYTES, "dialect state t
 
 /* ---- request ---- */
 
-static const char *str_of(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* A message's content as text (a string, or the text parts of an array), for `system`. */
 static void append_text(dp_buf_t *b, const cJSON *content)
 {
@@ -59,7 +53,7 @@ static void append_text(dp_buf_t *b, const cJSON *content)
     const cJSON *p;
     cJSON_ArrayForEach(p, content)
     {
-        const char *t = str_of(p, "text");
+        const char *t = dp_json_str(p, "text");
         if (t != NULL)
             dp_buf_append(b, t, strlen(t), SIZE_MAX);
     }
@@ -68,7 +62,7 @@ static void append_text(dp_buf_t *b, const cJSON *content)
 static cJSON *image_block(const cJSON *part)
 {
     const cJSON *iu = cJSON_GetObjectItemCaseSensitive(part, "image_url");
-    const char *url = cJSON_IsString(iu) ? iu->valuestring : str_of(iu, "url");
+    const char *url = cJSON_IsString(iu) ? iu->valuestring : dp_json_str(iu, "url");
     if (url == NULL)
         return NULL;
     cJSON *b = cJSON_CreateObject(), *src = cJSON_CreateObject();
@@ -104,13 +98,13 @@ static void add_content_blocks(cJSON *blocks, const cJSON *content)
     const cJSON *p;
     cJSON_ArrayForEach(p, content)
     {
-        const char *type = str_of(p, "type");
+        const char *type = dp_json_str(p, "type");
         if (type == NULL)
             continue;
-        if (strcmp(type, "text") == 0 && str_of(p, "text") && str_of(p, "text")[0]) {
+        if (strcmp(type, "text") == 0 && dp_json_str(p, "text") && dp_json_str(p, "text")[0]) {
             cJSON *b = cJSON_CreateObject();
             cJSON_AddStringToObject(b, "type", "text");
-            cJSON_AddStringToObject(b, "text", str_of(p, "text"));
+            cJSON_AddStringToObject(b, "text", dp_json_str(p, "text"));
             cJSON_AddItemToArray(blocks, b);
         } else if (strcmp(type, "image_url") == 0) {
             cJSON *b = image_block(p);
@@ -124,7 +118,7 @@ static void add_content_blocks(cJSON *blocks, const cJSON *content)
 static cJSON *turn(cJSON *msgs, const char *role)
 {
     cJSON *last = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1);
-    if (last != NULL && strcmp(str_of(last, "role"), role) == 0)
+    if (last != NULL && strcmp(dp_json_str(last, "role"), role) == 0)
         return cJSON_GetObjectItemCaseSensitive(last, "content");
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "role", role);
@@ -145,7 +139,7 @@ static cJSON *translate(dp_req_t *r)
         messages = cJSON_Parse(r->messages_override); /* the router stripped an override tag (arena) */
     cJSON_ArrayForEach(m, messages)
     {
-        const char *role = str_of(m, "role");
+        const char *role = dp_json_str(m, "role");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
         if (role == NULL)
             continue;
@@ -162,14 +156,14 @@ static cJSON *translate(dp_req_t *r)
             cJSON_ArrayForEach(tc, cJSON_GetObjectItemCaseSensitive(m, "tool_calls"))
             {
                 const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
-                const char *args = str_of(fn, "arguments");
+                const char *args = dp_json_str(fn, "arguments");
                 cJSON *input = args ? cJSON_Parse(args) : NULL;
                 if (!cJSON_IsObject(input))
                     input = cJSON_CreateObject();
                 cJSON *blk = cJSON_CreateObject();
                 cJSON_AddStringToObject(blk, "type", "tool_use");
-                cJSON_AddStringToObject(blk, "id", str_of(tc, "id") ? str_of(tc, "id") : "");
-                cJSON_AddStringToObject(blk, "name", str_of(fn, "name") ? str_of(fn, "name") : "");
+                cJSON_AddStringToObject(blk, "id", dp_json_str(tc, "id") ? dp_json_str(tc, "id") : "");
+                cJSON_AddStringToObject(blk, "name", dp_json_str(fn, "name") ? dp_json_str(fn, "name") : "");
                 cJSON_AddItemToObject(blk, "input", input);
                 cJSON_AddItemToArray(blocks, blk);
             }
@@ -179,7 +173,7 @@ static cJSON *translate(dp_req_t *r)
             cJSON *blk = cJSON_CreateObject();
             cJSON_AddStringToObject(blk, "type", "tool_result");
             cJSON_AddStringToObject(blk, "tool_use_id",
-                                    str_of(m, "tool_call_id") ? str_of(m, "tool_call_id") : "");
+                                    dp_json_str(m, "tool_call_id") ? dp_json_str(m, "tool_call_id") : "");
             char *txt = sy_arena_alloc(&r->arena, t.len + 1);
             if (txt) {
                 memcpy(txt, t.base ? t.base : "", t.len);
@@ -225,12 +219,12 @@ static cJSON *translate(dp_req_t *r)
         cJSON_ArrayForEach(t, tools)
         {
             const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
-            if (!cJSON_IsObject(fn) || str_of(fn, "name") == NULL)
+            if (!cJSON_IsObject(fn) || dp_json_str(fn, "name") == NULL)
                 continue;
             cJSON *x = cJSON_CreateObject();
-            cJSON_AddStringToObject(x, "name", str_of(fn, "name"));
-            if (str_of(fn, "description"))
-                cJSON_AddStringToObject(x, "description", str_of(fn, "description"));
+            cJSON_AddStringToObject(x, "name", dp_json_str(fn, "name"));
+            if (dp_json_str(fn, "description"))
+                cJSON_AddStringToObject(x, "description", dp_json_str(fn, "description"));
             const cJSON *params = cJSON_GetObjectItemCaseSensitive(fn, "parameters");
             cJSON *schema = cJSON_IsObject(params) ? cJSON_Duplicate(params, 1) : cJSON_CreateObject();
             if (!cJSON_HasObjectItem(schema, "type"))
@@ -246,15 +240,16 @@ static cJSON *translate(dp_req_t *r)
             cJSON_AddStringToObject(x, "type", "none");
         else if (cJSON_IsString(tc) && strcmp(tc->valuestring, "required") == 0)
             cJSON_AddStringToObject(x, "type", "any");
-        else if (cJSON_IsObject(tc) && str_of(cJSON_GetObjectItemCaseSensitive(tc, "function"), "name")) {
+        else if (cJSON_IsObject(tc) &&
+                 dp_json_str(cJSON_GetObjectItemCaseSensitive(tc, "function"), "name")) {
             cJSON_AddStringToObject(x, "type", "tool");
             cJSON_AddStringToObject(x, "name",
-                                    str_of(cJSON_GetObjectItemCaseSensitive(tc, "function"), "name"));
+                                    dp_json_str(cJSON_GetObjectItemCaseSensitive(tc, "function"), "name"));
         } else
             cJSON_AddStringToObject(x, "type", "auto");
         cJSON_AddItemToObject(out, "tool_choice", x);
     }
-    const char *user = str_of(b, "user");
+    const char *user = dp_json_str(b, "user");
     if (user != NULL) {
         cJSON *md = cJSON_AddObjectToObject(out, "metadata");
         cJSON_AddStringToObject(md, "user_id", user);
@@ -335,35 +330,20 @@ static int anthropic_prepare(dp_req_t *r)
         cJSON *req = translate(r);
         char *s = req ? cJSON_PrintUnformatted(req) : NULL;
         sy_json_arena_end();
-        if (s == NULL)
+        if (dp_provider_body(r, s) != 0)
             return -1;
-        r->up_body_len = strlen(s);
-        r->up_body = malloc(r->up_body_len + 1);
-        if (r->up_body != NULL)
-            memcpy(r->up_body, s, r->up_body_len + 1);
     }
     if (r->up_body == NULL)
         return -1;
     r->up_url = p->chat_url;
-    struct curl_slist *node = sy_arena_alloc(&r->arena, sizeof(*node));
-    char *line = sy_arena_alloc(&r->arena, sizeof("X-Request-Id: ") + DP_REQUEST_ID_MAX);
-    if (node == NULL || line == NULL)
+    struct curl_slist *node = dp_provider_headers(r);
+    if (node == NULL)
         return -1;
-    memcpy(line, "X-Request-Id: ", 14);
-    strcpy(line + 14, r->id);
-    node->data = line;
-    node->next = r->stream ? p->headers_sse : p->headers_json;
     r->up_headers = own ? beta_header(r, node) : node;
     return 0;
 }
 
 /* ---- answers ---- */
-
-static int64_t count(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e12 ? (int64_t)v->valuedouble : 0;
-}
 
 /* usage {input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens};
  * merged into what the request knows so far (message_start has the input side, message_delta
@@ -374,12 +354,12 @@ static void take_usage(dp_req_t *r, const cJSON *u, dp_event_t *ev)
         return;
     dp_usage_t x = r->usage;
     if (cJSON_HasObjectItem(u, "input_tokens") || cJSON_HasObjectItem(u, "cache_read_input_tokens")) {
-        x.cache_write_tokens = count(u, "cache_creation_input_tokens");
-        x.cache_read_tokens = count(u, "cache_read_input_tokens");
-        x.prompt_tokens = count(u, "input_tokens") + x.cache_write_tokens + x.cache_read_tokens;
+        x.cache_write_tokens = dp_json_count(u, "cache_creation_input_tokens");
+        x.cache_read_tokens = dp_json_count(u, "cache_read_input_tokens");
+        x.prompt_tokens = dp_json_count(u, "input_tokens") + x.cache_write_tokens + x.cache_read_tokens;
     }
     if (cJSON_HasObjectItem(u, "output_tokens"))
-        x.completion_tokens = count(u, "output_tokens");
+        x.completion_tokens = dp_json_count(u, "output_tokens");
     x.have = 1;
     ev->usage = x;
     ev->has_usage = 1;
@@ -398,21 +378,6 @@ static dp_finish_t finish_of(const char *s)
     return DP_FINISH_STOP; /* end_turn, stop_sequence, pause_turn */
 }
 
-static int add_part(dp_event_t *ev, dp_part_kind_t kind, int index, const char *text)
-{
-    if (ev->nparts >= DP_EVENT_MAX_PARTS)
-        return -1;
-    dp_part_t *p = &ev->parts[ev->nparts++];
-    memset(p, 0, sizeof(*p));
-    p->kind = kind;
-    p->index = index;
-    p->text = text;
-    p->len = text ? strlen(text) : 0;
-    if (kind != DP_PART_TOOL_START)
-        ev->content_bytes += p->len;
-    return 0;
-}
-
 static int anthropic_stream_event(dp_req_t *r, const char *d, size_t dl, dp_event_t *ev)
 {
     anth_state_t *st = (anth_state_t *)r->up_state;
@@ -428,7 +393,7 @@ static int anthropic_stream_event(dp_req_t *r, const char *d, size_t dl, dp_even
         return -1;
     }
     int rc = 0;
-    const char *type = str_of(o, "type");
+    const char *type = dp_json_str(o, "type");
     if (type != NULL) {
         char *name = sy_arena_alloc(&r->arena, strlen(type) + 1);
         ev->raw_name =
@@ -443,19 +408,20 @@ static int anthropic_stream_event(dp_req_t *r, const char *d, size_t dl, dp_even
             r, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "message"), "usage"), ev);
     } else if (strcmp(type, "content_block_start") == 0) {
         const cJSON *blk = cJSON_GetObjectItemCaseSensitive(o, "content_block");
-        int bi = (int)count(o, "index");
-        const char *bt = str_of(blk, "type");
+        int bi = (int)dp_json_count(o, "index");
+        const char *bt = dp_json_str(blk, "type");
         if (bt != NULL && strcmp(bt, "tool_use") == 0 && bi >= 0 && bi < 32 && st->next_tool < 127) {
             int ti = st->next_tool++;
             st->block_tool[bi] = (int8_t)(ti + 1);
-            char *id = sy_arena_alloc(&r->arena, strlen(str_of(blk, "id") ? str_of(blk, "id") : "") + 1);
-            char *name =
-                sy_arena_alloc(&r->arena, strlen(str_of(blk, "name") ? str_of(blk, "name") : "") + 1);
-            if (id == NULL || name == NULL || add_part(ev, DP_PART_TOOL_START, ti, NULL) != 0) {
+            char *id =
+                sy_arena_alloc(&r->arena, strlen(dp_json_str(blk, "id") ? dp_json_str(blk, "id") : "") + 1);
+            char *name = sy_arena_alloc(&r->arena,
+                                        strlen(dp_json_str(blk, "name") ? dp_json_str(blk, "name") : "") + 1);
+            if (id == NULL || name == NULL || dp_event_part(ev, DP_PART_TOOL_START, ti, NULL) != 0) {
                 rc = -1;
             } else {
-                strcpy(id, str_of(blk, "id") ? str_of(blk, "id") : "");
-                strcpy(name, str_of(blk, "name") ? str_of(blk, "name") : "");
+                strcpy(id, dp_json_str(blk, "id") ? dp_json_str(blk, "id") : "");
+                strcpy(name, dp_json_str(blk, "name") ? dp_json_str(blk, "name") : "");
                 ev->parts[ev->nparts - 1].id = id;
                 ev->parts[ev->nparts - 1].name = name;
                 ev->content = 1;
@@ -463,8 +429,8 @@ static int anthropic_stream_event(dp_req_t *r, const char *d, size_t dl, dp_even
         }
     } else if (strcmp(type, "content_block_delta") == 0) {
         const cJSON *delta = cJSON_GetObjectItemCaseSensitive(o, "delta");
-        const char *dt = str_of(delta, "type");
-        int bi = (int)count(o, "index");
+        const char *dt = dp_json_str(delta, "type");
+        int bi = (int)dp_json_count(o, "index");
         const char *field = NULL;
         dp_part_kind_t kind = DP_PART_TEXT;
         int ti = 0;
@@ -478,21 +444,21 @@ static int anthropic_stream_event(dp_req_t *r, const char *d, size_t dl, dp_even
             field = "thinking";
             kind = DP_PART_THINKING;
         }
-        const char *text = field ? str_of(delta, field) : NULL;
+        const char *text = field ? dp_json_str(delta, field) : NULL;
         if (text != NULL && text[0] != '\0') {
             char *copy = sy_arena_alloc(&r->arena, strlen(text) + 1);
-            if (copy == NULL || add_part(ev, kind, ti, strcpy(copy, text)) != 0)
+            if (copy == NULL || dp_event_part(ev, kind, ti, strcpy(copy, text)) != 0)
                 rc = -1;
             ev->content = 1;
         }
     } else if (strcmp(type, "message_delta") == 0) {
-        ev->finish = finish_of(str_of(cJSON_GetObjectItemCaseSensitive(o, "delta"), "stop_reason"));
+        ev->finish = finish_of(dp_json_str(cJSON_GetObjectItemCaseSensitive(o, "delta"), "stop_reason"));
         take_usage(r, cJSON_GetObjectItemCaseSensitive(o, "usage"), ev);
         ev->content = ev->finish != DP_FINISH_NONE;
     } else if (strcmp(type, "message_stop") == 0) {
         ev->end = 1;
     } else if (strcmp(type, "error") == 0) {
-        const char *msg = str_of(cJSON_GetObjectItemCaseSensitive(o, "error"), "message");
+        const char *msg = dp_json_str(cJSON_GetObjectItemCaseSensitive(o, "error"), "message");
         char *copy = sy_arena_alloc(&r->arena, strlen(msg ? msg : "upstream error") + 1);
         ev->error = 1;
         ev->content = 1;
@@ -522,41 +488,42 @@ static int anthropic_answer(dp_req_t *r, const char *body, size_t len, dp_event_
     dp_buf_t text = {0};
     cJSON_ArrayForEach(blk, content)
     {
-        const char *bt = str_of(blk, "type");
-        if (bt && strcmp(bt, "text") == 0 && str_of(blk, "text"))
-            dp_buf_append(&text, str_of(blk, "text"), strlen(str_of(blk, "text")), DP_MAX_RESPONSE_BYTES);
+        const char *bt = dp_json_str(blk, "type");
+        if (bt && strcmp(bt, "text") == 0 && dp_json_str(blk, "text"))
+            dp_buf_append(&text, dp_json_str(blk, "text"), strlen(dp_json_str(blk, "text")),
+                          DP_MAX_RESPONSE_BYTES);
     }
     if (text.len) {
         char *t = sy_arena_alloc(&r->arena, text.len + 1);
         if (t == NULL ||
-            add_part(ev, DP_PART_TEXT, 0, (memcpy(t, text.base, text.len), t[text.len] = '\0', t)) != 0)
+            dp_event_part(ev, DP_PART_TEXT, 0, (memcpy(t, text.base, text.len), t[text.len] = '\0', t)) != 0)
             rc = -1;
     }
     dp_buf_free(&text);
     cJSON_ArrayForEach(blk, content)
     {
-        const char *bt = str_of(blk, "type");
+        const char *bt = dp_json_str(blk, "type");
         if (rc != 0 || bt == NULL || strcmp(bt, "tool_use") != 0)
             continue;
         char *args = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(blk, "input"));
-        const char *id = str_of(blk, "id") ? str_of(blk, "id") : "",
-                   *name = str_of(blk, "name") ? str_of(blk, "name") : "";
+        const char *id = dp_json_str(blk, "id") ? dp_json_str(blk, "id") : "",
+                   *name = dp_json_str(blk, "name") ? dp_json_str(blk, "name") : "";
         char *cid = sy_arena_alloc(&r->arena, strlen(id) + 1),
              *cname = sy_arena_alloc(&r->arena, strlen(name) + 1);
         char *cargs = args ? sy_arena_alloc(&r->arena, strlen(args) + 1) : NULL;
         if (cid == NULL || cname == NULL || cargs == NULL ||
-            add_part(ev, DP_PART_TOOL_START, tool, NULL) != 0) {
+            dp_event_part(ev, DP_PART_TOOL_START, tool, NULL) != 0) {
             rc = -1;
         } else {
             ev->parts[ev->nparts - 1].id = strcpy(cid, id);
             ev->parts[ev->nparts - 1].name = strcpy(cname, name);
-            if (add_part(ev, DP_PART_TOOL_ARGS, tool, strcpy(cargs, args)) != 0)
+            if (dp_event_part(ev, DP_PART_TOOL_ARGS, tool, strcpy(cargs, args)) != 0)
                 rc = -1;
             tool++;
         }
         free(args);
     }
-    ev->finish = finish_of(str_of(o, "stop_reason"));
+    ev->finish = finish_of(dp_json_str(o, "stop_reason"));
     if (ev->finish == DP_FINISH_NONE)
         ev->finish = DP_FINISH_STOP;
     take_usage(r, cJSON_GetObjectItemCaseSensitive(o, "usage"), ev);
@@ -568,7 +535,7 @@ static int anthropic_answer(dp_req_t *r, const char *body, size_t len, dp_event_
 static void anthropic_error_message(const char *body, size_t len, char *msg, size_t cap)
 {
     cJSON *o = cJSON_ParseWithLength(body, len);
-    const char *m = str_of(cJSON_GetObjectItemCaseSensitive(o, "error"), "message");
+    const char *m = dp_json_str(cJSON_GetObjectItemCaseSensitive(o, "error"), "message");
     snprintf(msg, cap, "%s", m ? m : "no message");
     cJSON_Delete(o);
 }

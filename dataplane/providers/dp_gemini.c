@@ -45,12 +45,6 @@ _Static_assert(sizeof(gem_state_t) <= DP_UPSTREAM_STATE_BYTES, "dialect state to
 
 /* ---- request ---- */
 
-static const char *str_of(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* A copy of b's bytes as a string in the arena ("" when out of memory). */
 static const char *arena_str(dp_req_t *r, const char *p, size_t n)
 {
@@ -72,7 +66,7 @@ static const char *content_text(dp_req_t *r, const cJSON *content)
     const cJSON *p;
     cJSON_ArrayForEach(p, content)
     {
-        const char *t = str_of(p, "text");
+        const char *t = dp_json_str(p, "text");
         if (t != NULL)
             dp_buf_append(&b, t, strlen(t), SIZE_MAX);
     }
@@ -93,7 +87,7 @@ static void add_text_part(cJSON *parts, const char *text)
 static void add_image_part(cJSON *parts, const cJSON *part)
 {
     const cJSON *iu = cJSON_GetObjectItemCaseSensitive(part, "image_url");
-    const char *url = cJSON_IsString(iu) ? iu->valuestring : str_of(iu, "url");
+    const char *url = cJSON_IsString(iu) ? iu->valuestring : dp_json_str(iu, "url");
     if (url == NULL)
         return;
     cJSON *p = cJSON_CreateObject();
@@ -121,11 +115,11 @@ static void add_content_parts(cJSON *parts, const cJSON *content)
     const cJSON *p;
     cJSON_ArrayForEach(p, content)
     {
-        const char *type = str_of(p, "type");
+        const char *type = dp_json_str(p, "type");
         if (type == NULL)
             continue;
         if (strcmp(type, "text") == 0)
-            add_text_part(parts, str_of(p, "text"));
+            add_text_part(parts, dp_json_str(p, "text"));
         else if (strcmp(type, "image_url") == 0)
             add_image_part(parts, p);
     }
@@ -135,7 +129,7 @@ static void add_content_parts(cJSON *parts, const cJSON *content)
 static cJSON *turn(cJSON *contents, const char *role)
 {
     cJSON *last = cJSON_GetArrayItem(contents, cJSON_GetArraySize(contents) - 1);
-    const char *lr = last ? str_of(last, "role") : NULL;
+    const char *lr = last ? dp_json_str(last, "role") : NULL;
     if (lr != NULL && strcmp(lr, role) == 0)
         return cJSON_GetObjectItemCaseSensitive(last, "parts");
     cJSON *c = cJSON_CreateObject();
@@ -157,15 +151,15 @@ static const char *tool_name(const cJSON *messages, const cJSON *upto, const cha
     {
         if (m == upto)
             break;
-        const char *role = str_of(m, "role");
+        const char *role = dp_json_str(m, "role");
         if (role == NULL || strcmp(role, "assistant") != 0)
             continue;
         const cJSON *tc;
         cJSON_ArrayForEach(tc, cJSON_GetObjectItemCaseSensitive(m, "tool_calls"))
         {
-            const char *tid = str_of(tc, "id");
+            const char *tid = dp_json_str(tc, "id");
             if (tid != NULL && strcmp(tid, id) == 0)
-                found = str_of(cJSON_GetObjectItemCaseSensitive(tc, "function"), "name");
+                found = dp_json_str(cJSON_GetObjectItemCaseSensitive(tc, "function"), "name");
         }
     }
     return found;
@@ -194,7 +188,7 @@ static void add_generation_config(dp_req_t *r, cJSON *out)
     } else if (cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0) {
         cJSON_AddItemToObject(gc, "stopSequences", cJSON_Duplicate(v, 1));
     }
-    const char *rf = str_of(cJSON_GetObjectItemCaseSensitive(b, "response_format"), "type");
+    const char *rf = dp_json_str(cJSON_GetObjectItemCaseSensitive(b, "response_format"), "type");
     if (rf != NULL && (strcmp(rf, "json_object") == 0 || strcmp(rf, "json_schema") == 0))
         cJSON_AddStringToObject(gc, "responseMimeType", "application/json");
     if (gc->child != NULL)
@@ -210,12 +204,12 @@ static void add_tools(dp_req_t *r, cJSON *out)
     cJSON_ArrayForEach(t, tools)
     {
         const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
-        if (!cJSON_IsObject(fn) || str_of(fn, "name") == NULL)
+        if (!cJSON_IsObject(fn) || dp_json_str(fn, "name") == NULL)
             continue;
         cJSON *d = cJSON_CreateObject();
-        cJSON_AddStringToObject(d, "name", str_of(fn, "name"));
-        if (str_of(fn, "description"))
-            cJSON_AddStringToObject(d, "description", str_of(fn, "description"));
+        cJSON_AddStringToObject(d, "name", dp_json_str(fn, "name"));
+        if (dp_json_str(fn, "description"))
+            cJSON_AddStringToObject(d, "description", dp_json_str(fn, "description"));
         const cJSON *params = cJSON_GetObjectItemCaseSensitive(fn, "parameters");
         if (cJSON_IsObject(params))
             cJSON_AddItemToObject(d, "parameters", cJSON_Duplicate(params, 1));
@@ -232,7 +226,7 @@ static void add_tools(dp_req_t *r, cJSON *out)
     if (tc == NULL)
         return;
     cJSON *fcc = cJSON_CreateObject();
-    const char *named = str_of(cJSON_GetObjectItemCaseSensitive(tc, "function"), "name");
+    const char *named = dp_json_str(cJSON_GetObjectItemCaseSensitive(tc, "function"), "name");
     if (cJSON_IsString(tc) && strcmp(tc->valuestring, "none") == 0) {
         cJSON_AddStringToObject(fcc, "mode", "NONE");
     } else if (cJSON_IsString(tc) && strcmp(tc->valuestring, "required") == 0) {
@@ -258,7 +252,7 @@ static cJSON *translate_chat(dp_req_t *r)
         messages = cJSON_Parse(r->messages_override); /* the router stripped an override tag (arena) */
     cJSON_ArrayForEach(m, messages)
     {
-        const char *role = str_of(m, "role");
+        const char *role = dp_json_str(m, "role");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
         if (role == NULL)
             continue;
@@ -273,19 +267,20 @@ static cJSON *translate_chat(dp_req_t *r)
             cJSON_ArrayForEach(tc, cJSON_GetObjectItemCaseSensitive(m, "tool_calls"))
             {
                 const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
-                const char *args = str_of(fn, "arguments");
+                const char *args = dp_json_str(fn, "arguments");
                 cJSON *input = args ? cJSON_Parse(args) : NULL;
                 if (!cJSON_IsObject(input))
                     input = cJSON_CreateObject();
                 cJSON *p = cJSON_CreateObject(), *call = cJSON_AddObjectToObject(p, "functionCall");
-                cJSON_AddStringToObject(call, "name", str_of(fn, "name") ? str_of(fn, "name") : "");
+                cJSON_AddStringToObject(call, "name", dp_json_str(fn, "name") ? dp_json_str(fn, "name") : "");
                 cJSON_AddItemToObject(call, "args", input);
                 cJSON_AddItemToArray(parts, p);
             }
         } else if (strcmp(role, "tool") == 0) {
-            const char *name = tool_name(messages, m, str_of(m, "tool_call_id"));
+            const char *name = tool_name(messages, m, dp_json_str(m, "tool_call_id"));
             cJSON *p = cJSON_CreateObject(), *fr = cJSON_AddObjectToObject(p, "functionResponse");
-            cJSON_AddStringToObject(fr, "name", name ? name : (str_of(m, "name") ? str_of(m, "name") : ""));
+            cJSON_AddStringToObject(fr, "name",
+                                    name ? name : (dp_json_str(m, "name") ? dp_json_str(m, "name") : ""));
             cJSON *resp = cJSON_AddObjectToObject(fr, "response");
             cJSON_AddStringToObject(resp, "content", content_text(r, content));
             cJSON_AddItemToArray(turn(contents, "user"), p);
@@ -380,7 +375,6 @@ static char *model_url(dp_req_t *r, const char *suffix)
 
 static int gemini_prepare(dp_req_t *r)
 {
-    const dp_provider_t *p = r->model->provider;
     int batch = 0;
     const char *suffix;
     sy_json_arena_begin(&r->arena);
@@ -399,30 +393,13 @@ static int gemini_prepare(dp_req_t *r)
     if (s == NULL)
         return -1;
     r->up_url = model_url(r, suffix);
-    r->up_body_len = strlen(s);
-    r->up_body = malloc(r->up_body_len + 1);
-    if (r->up_body == NULL || r->up_url == NULL)
+    if (r->up_url == NULL || dp_provider_body(r, s) != 0)
         return -1;
-    memcpy(r->up_body, s, r->up_body_len + 1);
-    struct curl_slist *node = sy_arena_alloc(&r->arena, sizeof(*node));
-    char *line = sy_arena_alloc(&r->arena, sizeof("X-Request-Id: ") + DP_REQUEST_ID_MAX);
-    if (node == NULL || line == NULL)
-        return -1;
-    memcpy(line, "X-Request-Id: ", 14);
-    strcpy(line + 14, r->id);
-    node->data = line;
-    node->next = r->stream ? p->headers_sse : p->headers_json;
-    r->up_headers = node;
-    return 0;
+    r->up_headers = dp_provider_headers(r);
+    return r->up_headers != NULL ? 0 : -1;
 }
 
 /* ---- answers ---- */
-
-static int64_t count(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e12 ? (int64_t)v->valuedouble : 0;
-}
 
 /* usageMetadata — cumulative: the whole count so far. promptTokenCount already includes the
  * cached tokens; the thoughts are billed as output. */
@@ -430,10 +407,12 @@ static void take_usage(const cJSON *u, dp_event_t *ev)
 {
     if (!cJSON_IsObject(u))
         return;
-    ev->usage.prompt_tokens = count(u, "promptTokenCount") + count(u, "toolUsePromptTokenCount");
-    ev->usage.cache_read_tokens = count(u, "cachedContentTokenCount");
+    ev->usage.prompt_tokens =
+        dp_json_count(u, "promptTokenCount") + dp_json_count(u, "toolUsePromptTokenCount");
+    ev->usage.cache_read_tokens = dp_json_count(u, "cachedContentTokenCount");
     ev->usage.cache_write_tokens = 0;
-    ev->usage.completion_tokens = count(u, "candidatesTokenCount") + count(u, "thoughtsTokenCount");
+    ev->usage.completion_tokens =
+        dp_json_count(u, "candidatesTokenCount") + dp_json_count(u, "thoughtsTokenCount");
     ev->usage.have = 1;
     ev->has_usage = 1;
 }
@@ -452,21 +431,6 @@ static dp_finish_t finish_of(const char *s, int saw_tool)
     return saw_tool ? DP_FINISH_TOOL_CALLS : DP_FINISH_STOP; /* STOP, OTHER, LANGUAGE, … */
 }
 
-static int add_part(dp_event_t *ev, dp_part_kind_t kind, int index, const char *text)
-{
-    if (ev->nparts >= DP_EVENT_MAX_PARTS)
-        return -1;
-    dp_part_t *p = &ev->parts[ev->nparts++];
-    memset(p, 0, sizeof(*p));
-    p->kind = kind;
-    p->index = index;
-    p->text = text;
-    p->len = text ? strlen(text) : 0;
-    if (kind != DP_PART_TOOL_START)
-        ev->content_bytes += p->len;
-    return 0;
-}
-
 /* One GenerateContentResponse (a stream event or a whole answer) into ev: the first
  * candidate's text (joined), thought text (joined) and function calls; its finish; usage. */
 static int read_response(dp_req_t *r, const cJSON *o, dp_event_t *ev)
@@ -483,14 +447,14 @@ static int read_response(dp_req_t *r, const cJSON *o, dp_event_t *ev)
     const cJSON *p;
     cJSON_ArrayForEach(p, parts)
     {
-        const char *t = str_of(p, "text");
+        const char *t = dp_json_str(p, "text");
         if (t != NULL && t[0] != '\0')
             dp_buf_append(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "thought")) ? &thought : &text, t,
                           strlen(t), DP_MAX_RESPONSE_BYTES);
     }
-    if (thought.len && add_part(ev, DP_PART_THINKING, 0, arena_str(r, thought.base, thought.len)) != 0)
+    if (thought.len && dp_event_part(ev, DP_PART_THINKING, 0, arena_str(r, thought.base, thought.len)) != 0)
         rc = -1;
-    if (text.len && add_part(ev, DP_PART_TEXT, 0, arena_str(r, text.base, text.len)) != 0)
+    if (text.len && dp_event_part(ev, DP_PART_TEXT, 0, arena_str(r, text.base, text.len)) != 0)
         rc = -1;
     dp_buf_free(&text);
     dp_buf_free(&thought);
@@ -507,21 +471,22 @@ static int read_response(dp_req_t *r, const cJSON *o, dp_event_t *ev)
         char *a = args ? cJSON_PrintUnformatted(args) : NULL;
         char id[32];
         snprintf(id, sizeof(id), "call_%d", ti);
-        const char *name = str_of(call, "name") ? str_of(call, "name") : "";
-        if (add_part(ev, DP_PART_TOOL_START, ti, NULL) != 0) {
+        const char *name = dp_json_str(call, "name") ? dp_json_str(call, "name") : "";
+        if (dp_event_part(ev, DP_PART_TOOL_START, ti, NULL) != 0) {
             rc = -1;
         } else {
             ev->parts[ev->nparts - 1].id = arena_str(r, id, strlen(id));
             ev->parts[ev->nparts - 1].name = arena_str(r, name, strlen(name));
             const char *as = a ? a : "{}";
-            if (add_part(ev, DP_PART_TOOL_ARGS, ti, arena_str(r, as, strlen(as))) != 0)
+            if (dp_event_part(ev, DP_PART_TOOL_ARGS, ti, arena_str(r, as, strlen(as))) != 0)
                 rc = -1;
         }
         free(a);
     }
-    ev->finish = finish_of(str_of(cand, "finishReason"), st->saw_tool);
+    ev->finish = finish_of(dp_json_str(cand, "finishReason"), st->saw_tool);
     /* a prompt blocked before any candidate: promptFeedback.blockReason */
-    if (cand == NULL && str_of(cJSON_GetObjectItemCaseSensitive(o, "promptFeedback"), "blockReason") != NULL)
+    if (cand == NULL &&
+        dp_json_str(cJSON_GetObjectItemCaseSensitive(o, "promptFeedback"), "blockReason") != NULL)
         ev->finish = DP_FINISH_CONTENT_FILTER;
     if (ev->finish != DP_FINISH_NONE) {
         ev->end = 1;
@@ -533,7 +498,7 @@ static int read_response(dp_req_t *r, const cJSON *o, dp_event_t *ev)
 
 static int error_event(dp_req_t *r, const cJSON *o, dp_event_t *ev)
 {
-    const char *msg = str_of(cJSON_GetObjectItemCaseSensitive(o, "error"), "message");
+    const char *msg = dp_json_str(cJSON_GetObjectItemCaseSensitive(o, "error"), "message");
     ev->error = 1;
     ev->content = 1;
     ev->error_msg = msg ? arena_str(r, msg, strlen(msg)) : "upstream error";
@@ -624,7 +589,7 @@ static void gemini_error_message(const char *body, size_t len, char *msg, size_t
     cJSON *o = cJSON_ParseWithLength(body, len);
     const cJSON *top = cJSON_IsArray(o) ? cJSON_GetArrayItem(o, 0) : o;
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(top, "error");
-    const char *m = str_of(e, "message"), *s = str_of(e, "status");
+    const char *m = dp_json_str(e, "message"), *s = dp_json_str(e, "status");
     if (m != NULL && s != NULL)
         snprintf(msg, cap, "%s (%s)", m, s);
     else

@@ -106,16 +106,8 @@ static int openai_prepare(dp_req_t *r)
 
     /* one node of our own in front of the provider's shared, read-only list: no per-request
      * formatting of the fixed headers and credential */
-    struct curl_slist *node = sy_arena_alloc(&r->arena, sizeof(*node));
-    char *line = sy_arena_alloc(&r->arena, sizeof("X-Request-Id: ") + DP_REQUEST_ID_MAX);
-    if (node == NULL || line == NULL)
-        return -1;
-    memcpy(line, "X-Request-Id: ", 14);
-    strcpy(line + 14, r->id); /* validated or minted in stage 1: [A-Za-z0-9._:-]{1,64} */
-    node->data = line;
-    node->next = r->stream ? p->headers_sse : p->headers_json;
-    r->up_headers = node;
-    return 0;
+    r->up_headers = dp_provider_headers(r);
+    return r->up_headers != NULL ? 0 : -1;
 }
 
 /* ---- upstream answers (stage 8) ---- */
@@ -738,13 +730,3 @@ const dp_inbound_ops_t dp_openai_inbound = {
     .stream_error = openai_stream_error,
     .answer_write = openai_answer_write,
 };
-
-const dp_upstream_ops_t *dp_upstream_ops_by_kind(const char *kind)
-{
-    static const dp_upstream_ops_t *const all[] = {&dp_openai_upstream, &dp_anthropic_upstream,
-                                                   &dp_gemini_upstream};
-    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-        if (strcmp(kind, all[i]->kind) == 0)
-            return all[i];
-    return NULL;
-}

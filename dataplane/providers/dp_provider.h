@@ -36,6 +36,7 @@
 #include "sy_error.h"
 
 typedef struct dp_req dp_req_t;
+struct cJSON;
 struct dp_buf;
 
 /* Why the model stopped, in the gateway's words (each dialect maps its own). */
@@ -148,5 +149,18 @@ extern const dp_inbound_ops_t dp_anthropic_inbound;
 /* The upstream ops of a catalog provider kind, or NULL for an unknown kind. */
 #define DP_PROVIDER_KINDS "openai, anthropic, gemini" /* for messages: every kind with ops */
 const dp_upstream_ops_t *dp_upstream_ops_by_kind(const char *kind);
+
+/* ---- shared by the dialects (dp_provider.c) ---- */
+/* The upstream headers of r's attempt: a request-id line (in the arena) in front of the
+ * provider's fixed list (JSON or SSE). NULL when out of memory. */
+struct curl_slist *dp_provider_headers(dp_req_t *r);
+/* r->up_body = a malloc'ed copy of s (the printed upstream request). 0, or -1. */
+int dp_provider_body(dp_req_t *r, const char *s);
+/* o[k] when it is a string, else NULL; o[k] when it is a count in 0..1e12, else 0. */
+const char *dp_json_str(const struct cJSON *o, const char *k);
+int64_t dp_json_count(const struct cJSON *o, const char *k);
+/* Appends a part to ev (its strings must outlive the event: arena or the event's tree); counts
+ * text toward content_bytes. -1 when the event is full. */
+int dp_event_part(dp_event_t *ev, dp_part_kind_t kind, int index, const char *text);
 
 #endif

@@ -1,0 +1,73 @@
+/*
+ * What every dialect of the seam shares (dp_provider.h): the registry of upstream dialects, the
+ * request-id header in front of a provider's fixed headers, the upstream body, and small
+ * readers of cJSON trees and canonical events.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dp.h"
+#include "dp_provider.h"
+
+const dp_upstream_ops_t *dp_upstream_ops_by_kind(const char *kind)
+{
+    static const dp_upstream_ops_t *const all[] = {&dp_openai_upstream, &dp_anthropic_upstream,
+                                                   &dp_gemini_upstream};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        if (strcmp(kind, all[i]->kind) == 0)
+            return all[i];
+    return NULL;
+}
+
+struct curl_slist *dp_provider_headers(dp_req_t *r)
+{
+    const dp_provider_t *p = r->model->provider;
+    struct curl_slist *node = sy_arena_alloc(&r->arena, sizeof(*node));
+    char *line = sy_arena_alloc(&r->arena, sizeof("X-Request-Id: ") + DP_REQUEST_ID_MAX);
+    if (node == NULL || line == NULL)
+        return NULL;
+    memcpy(line, "X-Request-Id: ", 14);
+    strcpy(line + 14, r->id); /* validated or minted in stage 1: [A-Za-z0-9._:-]{1,64} */
+    node->data = line;
+    node->next = r->stream ? p->headers_sse : p->headers_json;
+    return node;
+}
+
+int dp_provider_body(dp_req_t *r, const char *s)
+{
+    if (s == NULL)
+        return -1;
+    r->up_body_len = strlen(s);
+    r->up_body = malloc(r->up_body_len + 1);
+    if (r->up_body == NULL)
+        return -1;
+    memcpy(r->up_body, s, r->up_body_len + 1);
+    return 0;
+}
+
+const char *dp_json_str(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int64_t dp_json_count(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e12 ? (int64_t)v->valuedouble : 0;
+}
+
+int dp_event_part(dp_event_t *ev, dp_part_kind_t kind, int index, const char *text)
+{
+    if (ev->nparts >= DP_EVENT_MAX_PARTS)
+        return -1;
+    dp_part_t *p = &ev->parts[ev->nparts++];
+    memset(p, 0, sizeof(*p));
+    p->kind = kind;
+    p->index = index;
+    p->text = text;
+    p->len = text ? strlen(text) : 0;
+    if (kind != DP_PART_TOOL_START)
+        ev->content_bytes += p->len;
+    return 0;
+}
