@@ -274,10 +274,11 @@ static int openai_stream_event(dp_req_t *r, const char *d, size_t dl, dp_event_t
         return -1;
     int has_usage = memmem(d, dl, "\"usage\"", 7) != NULL && memmem(d, dl, "\"usage\":null", 12) == NULL;
     int has_error = memmem(d, dl, "\"error\"", 7) != NULL;
-    ev->content_bytes = content_bytes(d, dl);
     int translate = r->in != &dp_openai_inbound; /* a client of another dialect needs the parts */
-    if (!has_usage && !has_error && r->started && !translate)
+    if (!has_usage && !has_error && r->started && !translate) {
+        ev->content_bytes = content_bytes(d, dl); /* the common case: a content delta */
         return 0;
+    }
     sy_json_arena_begin(&r->arena);
     cJSON *obj = cJSON_ParseWithLength(d, dl);
     if (obj == NULL || !cJSON_IsObject(obj)) {
@@ -291,6 +292,8 @@ static int openai_stream_event(dp_req_t *r, const char *d, size_t dl, dp_event_t
     ev->usage_only = cJSON_IsObject(usage) && cJSON_IsArray(choices) && choices->child == NULL;
     if (!r->started)
         ev->content = !ev->usage_only && chunk_has_content(obj, ev);
+    if (!ev->usage_only)
+        ev->content_bytes = content_bytes(d, dl);
     if (translate)
         openai_parts(obj, ev, 1);
     if (ev->error) {
@@ -316,7 +319,6 @@ static int openai_answer(dp_req_t *r, const char *b, size_t bl, dp_event_t *ev)
     ev->raw_len = bl;
     ev->end = 1;
     ev->content = 1;
-    ev->content_bytes = content_bytes(b, bl);
     sy_json_arena_begin(&r->arena);
     if (r->in != &dp_openai_inbound) {
         /* a client of another dialect: the whole answer is read into parts */
@@ -331,6 +333,8 @@ static int openai_answer(dp_req_t *r, const char *b, size_t bl, dp_event_t *ev)
                 take_usage(cJSON_ParseWithLength(mem[i].value, mem[i].value_len), ev);
     }
     sy_json_arena_end();
+    if (!ev->has_usage)
+        ev->content_bytes = content_bytes(b, bl); /* only the estimate needs it */
     return 0;
 }
 
