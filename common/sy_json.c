@@ -3,6 +3,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <stdlib.h>
+
+#include <cjson/cJSON.h>
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is invalid. */
 static size_t utf8_seq(const unsigned char *s, size_t avail)
@@ -220,4 +223,66 @@ int sy_json_members(const char *s, size_t len, sy_json_member_t *out, int max)
         return -1;
     }
     return -1;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+const char *sy_json_duplicate_key(const cJSON *item)
+{
+    if (item == NULL)
+        return NULL;
+    if (cJSON_IsObject(item)) {
+        size_t n = 0;
+        for (const cJSON *c = item->child; c != NULL; c = c->next)
+            n++;
+        if (n > 1 && n <= 16) {
+            for (const cJSON *a = item->child; a != NULL; a = a->next)
+                for (const cJSON *b = a->next; b != NULL; b = b->next)
+                    if (a->string && b->string && strcmp(a->string, b->string) == 0)
+                        return a->string;
+        } else if (n > 16) {
+            const cJSON **v = malloc(n * sizeof(*v));
+            if (v == NULL)
+                return "(out of memory)"; /* refuse rather than let an unchecked body through */
+            size_t i = 0;
+            for (const cJSON *c = item->child; c != NULL; c = c->next)
+                v[i++] = c;
+            const char *dup = NULL;
+            for (i = 0; i < n && dup == NULL; i++)
+                if (v[i]->string == NULL)
+                    dup = "";
+            if (dup == NULL) {
+                qsort(v, n, sizeof(*v), cmp_key);
+                for (i = 1; i < n && dup == NULL; i++)
+                    if (strcmp(v[i - 1]->string, v[i]->string) == 0)
+                        dup = v[i]->string;
+            }
+            free(v);
+            if (dup != NULL)
+                return dup;
+        }
+    }
+    if (cJSON_IsObject(item) || cJSON_IsArray(item))
+        for (const cJSON *c = item->child; c != NULL; c = c->next) {
+            const char *d = sy_json_duplicate_key(c);
+            if (d != NULL)
+                return d;
+        }
+    return NULL;
+}
+
+int sy_json_has_nul_escape(const char *s, size_t len)
+{
+    for (size_t i = 0; i + 6 <= len; i++) {
+        if (s[i] != '\\')
+            continue;
+        /* an escape starts here; the next byte is what it escapes */
+        if (memcmp(s + i + 1, "u0000", 5) == 0)
+            return 1;
+        i++; /* skip the escaped byte (so "\\\\u0000" is a backslash and text) */
+    }
+    return 0;
 }

@@ -45,4 +45,18 @@ typedef struct {
  * Returns the number of members, or -1 if `s` is not an object or has more than `max`. */
 int sy_json_members(const char *s, size_t len, sy_json_member_t *out, int max);
 
+/* One value per field (RELIABILITY F1, issue 13): the first key that appears twice in one
+ * object anywhere in the parsed tree (keys compared as decoded, so "mod\u0065l" repeats
+ * "model"), or NULL when every object's keys are distinct. A gateway that checks, reserves or
+ * prices the first of two values while a provider uses the last must refuse such a body.
+ * Linear in the tree for small objects; objects with many keys are sorted (O(n log n), one
+ * malloc'ed index per such object). Recursion follows the tree's depth, which
+ * sy_json_precheck has bounded. */
+struct cJSON;
+const char *sy_json_duplicate_key(const struct cJSON *item);
+
+/* 1 when a JSON string in `s` holds an escaped NUL (\u0000): cJSON would cut the decoded C
+ * string there, so "ws_a\u0000x" would be stored as "ws_a". Linear, no allocation. */
+int sy_json_has_nul_escape(const char *s, size_t len);
+
 #endif

@@ -165,10 +165,22 @@ static cJSON *parse_body(h2o_req_t *req)
                    NULL);
         return NULL;
     }
+    if (sy_json_has_nul_escape(s, len)) {
+        send_error(req, SY_E_BAD_JSON, "JSON strings must not contain NUL (\\u0000)", NULL);
+        return NULL;
+    }
     cJSON *root = cJSON_ParseWithLength(s, len);
     if (root == NULL || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
         send_error(req, SY_E_BAD_JSON, "the request body must be a JSON object", NULL);
+        return NULL;
+    }
+    const char *dup = sy_json_duplicate_key(root); /* one value per field */
+    if (dup != NULL) {
+        char m[128];
+        snprintf(m, sizeof(m), "duplicate field '%.64s' in a JSON object", dup);
+        cJSON_Delete(root);
+        send_error(req, SY_E_BAD_JSON, m, NULL);
         return NULL;
     }
     return root;

@@ -152,6 +152,7 @@ typedef struct dp_req {
     sy_nano_t billed;          /* sum of the attempts' billed cost: what the ledger will debit */
     int64_t billed_in, billed_out; /* and their tokens (provider counts or estimates) */
     int billed_estimated;          /* some attempt was billed an estimate */
+    int usage_invalid_logged;      /* a provider's absurd usage was logged for this request */
 } dp_req_t;
 
 struct dp_thread {

@@ -95,6 +95,13 @@ static sy_err_t check_messages(const cJSON *msgs, char *msg, size_t msglen, cons
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
         if (content != NULL && !cJSON_IsNull(content) && !cJSON_IsString(content) && !cJSON_IsArray(content))
             return bad(msg, msglen, param, "messages.content", "%s", "'content' must be a string or an array of parts");
+        /* as OpenAI: only an assistant turn that calls tools may go without content */
+        int calls = strcmp(role->valuestring, "assistant") == 0 &&
+                    (cJSON_GetObjectItemCaseSensitive(m, "tool_calls") != NULL ||
+                     cJSON_GetObjectItemCaseSensitive(m, "function_call") != NULL);
+        if ((content == NULL || cJSON_IsNull(content)) && !calls)
+            return bad(msg, msglen, param, "messages.content", "%s",
+                       "each message needs 'content' (only an assistant message with 'tool_calls' may omit it)");
     }
     return SY_E_OK;
 }
@@ -196,6 +203,12 @@ sy_err_t dp_body_parse(dp_req_t *r, char *msg, size_t msglen, const char **param
     }
     if (!cJSON_IsObject(r->body)) {
         snprintf(msg, msglen, "the request body must be a JSON object");
+        return SY_E_BAD_JSON;
+    }
+    /* one value per field: never check, reserve or price one value while forwarding another */
+    const char *dup = sy_json_duplicate_key(r->body);
+    if (dup != NULL) {
+        snprintf(msg, msglen, "duplicate field '%.64s' in a JSON object", dup);
         return SY_E_BAD_JSON;
     }
     cJSON *b = r->body;

@@ -83,10 +83,12 @@ void dp_meter_attempt_begin(dp_req_t *r)
 static void attempt_tokens(const dp_req_t *r, sy_err_t err, int64_t *in, int64_t *out, int64_t *cache_read,
                            int64_t *cache_write, int *estimated)
 {
-    /* Did this attempt deliver content to the client? A stream once it started (failover
-     * happens only before that, so a started stream is the current attempt); a non-streamed
-     * answer when it was sent whole. */
-    int delivered = r->stream ? r->started : err == SY_E_OK;
+    /* Did this attempt deliver content to the client? A stream once it started as a stream
+     * (status 200: failover happens only before that, so a started stream is the current
+     * attempt) — not a stream that failed before its first event and was answered with an
+     * error, which delivered nothing and is billed 0 (docs/billing.md); a non-streamed answer
+     * when it was sent whole. */
+    int delivered = r->stream ? r->started && r->status == 200 : err == SY_E_OK;
     *in = *out = *cache_read = *cache_write = 0;
     *estimated = 0;
     if (r->usage.have) {

@@ -351,6 +351,23 @@ static void on_response(void *ctx, int status, int retry_after)
 /* 1 when a chunk carries something a client shows (text, a tool call, a refusal, a finish
  * reason) or is not a chat chunk at all; 0 for a preamble (role only, empty content). Parsed
  * only until the stream starts: a handful of events. */
+/* The provider's usage from an event; absurd numbers (negative, 1e20, fractions) are not
+ * billed as they are: the attempt keeps no provider usage (so it is billed the estimate) and
+ * the first such event of a request is logged. */
+static void note_usage(dp_req_t *r, const dp_event_t *e)
+{
+    if (e->usage_invalid) {
+        if (!r->usage_invalid_logged)
+            SY_WARN("msg=\"provider usage out of range; the request is billed an estimate\" id=%s model=%s provider=%s",
+                    r->id, r->model->id, r->model->provider->id);
+        r->usage_invalid_logged = 1;
+        memset(&r->usage, 0, sizeof(r->usage));
+        return;
+    }
+    if (e->has_usage)
+        r->usage = e->usage;
+}
+
 /* One upstream SSE event: the candidate's dialect reads it (dp_provider.h), the client's
  * writes it. 0, 1 malformed, 2 out of memory (sy_sse_feed's contract). */
 static int on_event(void *ctx, const sy_sse_event_t *ev)
@@ -368,8 +385,7 @@ static int on_event(void *ctx, const sy_sse_event_t *ev)
     e.nparts = 0;
     if (up->stream_event(r, d, dl, &e) != 0)
         return 1; /* malformed event */
-    if (e.has_usage)
-        r->usage = e.usage;
+    note_usage(r, &e);
     if (e.error && r->end == SY_E_OK)
         r->end = SY_E_UPSTREAM_ERROR; /* the provider's own error event is relayed as it is */
     if (e.end)
@@ -437,8 +453,7 @@ static void finish_nonstream(dp_req_t *r)
         dp_relay_forward(r);
         return;
     }
-    if (e.has_usage)
-        r->usage = e.usage;
+    note_usage(r, &e);
     r->ua_content_bytes = e.content_bytes;
     const char *out;
     size_t out_len;

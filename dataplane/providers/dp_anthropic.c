@@ -352,6 +352,10 @@ static void take_usage(dp_req_t *r, const cJSON *u, dp_event_t *ev)
 {
     if (!cJSON_IsObject(u))
         return;
+    if (!dp_usage_sane(u)) {
+        ev->usage_invalid = 1;
+        return;
+    }
     dp_usage_t x = r->usage;
     if (cJSON_HasObjectItem(u, "input_tokens") || cJSON_HasObjectItem(u, "cache_read_input_tokens")) {
         x.cache_write_tokens = dp_json_count(u, "cache_creation_input_tokens");

@@ -246,6 +246,12 @@ static sy_err_t anth_parse(dp_req_t *r, char *msg, size_t msglen, const char **p
         e = SY_E_BAD_JSON;
         goto out;
     }
+    const char *dup = sy_json_duplicate_key(in); /* one value per field (dp_body.c) */
+    if (dup != NULL) {
+        snprintf(msg, msglen, "duplicate field '%.64s' in a JSON object", dup);
+        e = SY_E_BAD_JSON;
+        goto out;
+    }
     const char *model = str_of(in, "model");
     const cJSON *messages = cJSON_GetObjectItemCaseSensitive(in, "messages");
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(in, "max_tokens");

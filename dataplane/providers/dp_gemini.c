@@ -407,6 +407,10 @@ static void take_usage(const cJSON *u, dp_event_t *ev)
 {
     if (!cJSON_IsObject(u))
         return;
+    if (!dp_usage_sane(u)) {
+        ev->usage_invalid = 1;
+        return;
+    }
     ev->usage.prompt_tokens =
         dp_json_count(u, "promptTokenCount") + dp_json_count(u, "toolUsePromptTokenCount");
     ev->usage.cache_read_tokens = dp_json_count(u, "cachedContentTokenCount");

@@ -125,6 +125,10 @@ static void take_usage(const cJSON *u, dp_event_t *ev)
 {
     if (!cJSON_IsObject(u))
         return;
+    if (!dp_usage_sane(u)) {
+        ev->usage_invalid = 1;
+        return;
+    }
     ev->has_usage = 1;
     ev->usage.have = 1;
     ev->usage.prompt_tokens = get_count(u, "prompt_tokens");

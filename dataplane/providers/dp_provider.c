@@ -71,3 +71,17 @@ int dp_event_part(dp_event_t *ev, dp_part_kind_t kind, int index, const char *te
         ev->content_bytes += p->len;
     return 0;
 }
+
+int dp_usage_sane(const cJSON *u)
+{
+    for (const cJSON *c = u ? u->child : NULL; c != NULL; c = c->next) {
+        if (cJSON_IsNumber(c)) {
+            double v = c->valuedouble;
+            if (!(v >= 0 && v <= 1e12) || v != (double)(int64_t)v)
+                return 0;
+        } else if ((cJSON_IsObject(c) || cJSON_IsArray(c)) && !dp_usage_sane(c)) {
+            return 0;
+        }
+    }
+    return 1;
+}

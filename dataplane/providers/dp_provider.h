@@ -86,6 +86,7 @@ typedef struct {
     uint64_t content_bytes; /* string content in it: the token estimate when no usage arrives */
     const char *error_msg;  /* with `error`: the provider's message (NULL: none) */
     const char *raw_name;   /* the SSE `event:` name the provider gave it (NULL: none) */
+    unsigned usage_invalid : 1; /* the provider's usage had absurd numbers: ignored (dp_usage_sane) */
     /* A whole embeddings answer from a translating dialect (raw is then NULL): one vector per
      * input, in input order; the inbound writer encodes them (float or base64). NULL otherwise. */
     const dp_embedding_t *embeddings;
@@ -162,5 +163,9 @@ int64_t dp_json_count(const struct cJSON *o, const char *k);
 /* Appends a part to ev (its strings must outlive the event: arena or the event's tree); counts
  * text toward content_bytes. -1 when the event is full. */
 int dp_event_part(dp_event_t *ev, dp_part_kind_t kind, int index, const char *text);
+/* 1 when every number in a provider's usage object (nested objects and arrays included) is a
+ * token count (an integer in 0..1e12); a reader that gets anything else sets usage_invalid and
+ * reports no usage, so the request is billed the estimate (and the relay logs it). */
+int dp_usage_sane(const struct cJSON *u);
 
 #endif

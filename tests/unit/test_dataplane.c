@@ -182,20 +182,20 @@ static void test_body_and_route(void)
         {"{\"model\":\"small\",\"messages\":[{\"role\":\"wizard\",\"content\":\"hi\"}]}", SY_E_BAD_PARAM,
          "messages.role"},
         {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\",\"content\":5}]}", SY_E_BAD_PARAM, "messages.content"},
-        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"temperature\":2.5}", SY_E_BAD_PARAM,
+        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":2.5}", SY_E_BAD_PARAM,
          "temperature"},
-        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"temperature\":\"hot\"}", SY_E_BAD_PARAM,
+        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":\"hot\"}", SY_E_BAD_PARAM,
          "temperature"},
-        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"top_p\":1.5}", SY_E_BAD_PARAM, "top_p"},
-        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"max_tokens\":0}", SY_E_BAD_PARAM, "max_tokens"},
-        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"max_tokens\":1.5}", SY_E_BAD_PARAM,
+        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"top_p\":1.5}", SY_E_BAD_PARAM, "top_p"},
+        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":0}", SY_E_BAD_PARAM, "max_tokens"},
+        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":1.5}", SY_E_BAD_PARAM,
          "max_tokens"},
-        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"stream\":\"yes\"}", SY_E_BAD_PARAM, "stream"},
-        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"tools\":{}}", SY_E_BAD_PARAM, "tools"},
-        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"models\":[1]}", SY_E_BAD_PARAM, "models"},
-        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"mod\\u0065l\":\"big\"}", SY_E_BAD_JSON, NULL},
-        {"{\"model\":\"small\\u0000x\",\"messages\":[{\"role\":\"user\"}]}", SY_E_BAD_PARAM, "model"},
-        {"{\"model\":\"small\",\"models\":[\"big\\u0000\"],\"messages\":[{\"role\":\"user\"}]}", SY_E_BAD_PARAM, "models"},
+        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":\"yes\"}", SY_E_BAD_PARAM, "stream"},
+        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":{}}", SY_E_BAD_PARAM, "tools"},
+        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"models\":[1]}", SY_E_BAD_PARAM, "models"},
+        {"{\"model\":\"small\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"mod\\u0065l\":\"big\"}", SY_E_BAD_JSON, NULL},
+        {"{\"model\":\"small\\u0000x\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", SY_E_BAD_PARAM, "model"},
+        {"{\"model\":\"small\",\"models\":[\"big\\u0000\"],\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", SY_E_BAD_PARAM, "models"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         sy_err_t e = parse(s, DP_EP_CHAT, cases[i].body, &param, &r, &req);
@@ -217,7 +217,7 @@ static void test_body_and_route(void)
 
     /* stream flags */
     CHECK(parse(s, DP_EP_CHAT,
-                "{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"stream\":true,"
+                "{\"model\":\"small\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true,"
                 "\"stream_options\":{\"include_usage\":true}}",
                 &param, &r, &req) == SY_E_OK);
     CHECK(r.stream == 1 && r.client_wants_usage == 1);
@@ -231,7 +231,7 @@ static void test_body_and_route(void)
     const dp_key_t *beta = dp_snapshot_find_key(s, h);
     char msg[256];
     CHECK(parse(s, DP_EP_CHAT,
-                "{\"model\":\"mock/small\",\"messages\":[{\"role\":\"user\"}],\"models\":[\"big\",\"small\"]}", &param,
+                "{\"model\":\"mock/small\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"models\":[\"big\",\"small\"]}", &param,
                 &r, &req) == SY_E_OK);
     r.key = alpha;
     CHECK(dp_route(&r, msg, sizeof(msg), &param) == SY_E_OK);
@@ -258,18 +258,18 @@ static void test_body_and_route(void)
     free(r.up_body);
     sy_arena_free(&r.arena);
 
-    CHECK(parse(s, DP_EP_CHAT, "{\"model\":\"nope\",\"messages\":[{\"role\":\"user\"}]}", &param, &r, &req) ==
+    CHECK(parse(s, DP_EP_CHAT, "{\"model\":\"nope\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &param, &r, &req) ==
           SY_E_OK);
     r.key = alpha;
     CHECK(dp_route(&r, msg, sizeof(msg), &param) == SY_E_MODEL_NOT_FOUND);
     sy_arena_free(&r.arena);
 
-    CHECK(parse(s, DP_EP_CHAT, "{\"model\":\"big\",\"messages\":[{\"role\":\"user\"}]}", &param, &r, &req) == SY_E_OK);
+    CHECK(parse(s, DP_EP_CHAT, "{\"model\":\"big\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &param, &r, &req) == SY_E_OK);
     r.key = beta;
     CHECK(dp_route(&r, msg, sizeof(msg), &param) == SY_E_MODEL_NOT_ALLOWED);
     sy_arena_free(&r.arena);
 
-    CHECK(parse(s, DP_EP_CHAT, "{\"model\":\"small\",\"messages\":[{\"role\":\"user\"}],\"models\":[\"big\"]}",
+    CHECK(parse(s, DP_EP_CHAT, "{\"model\":\"small\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"models\":[\"big\"]}",
                 &param, &r, &req) == SY_E_OK);
     r.key = beta; /* a fallback outside the scope is refused too, before any upstream call */
     CHECK(dp_route(&r, msg, sizeof(msg), &param) == SY_E_MODEL_NOT_ALLOWED);
