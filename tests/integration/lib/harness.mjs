@@ -262,9 +262,12 @@ export class Proc {
       this.stopping = true;
       this.child.kill(signal);
       if (!(await this.waitExit(timeout))) {
+        // where every thread is stuck, for the report (gdb is on the machines we run on)
+        const bt = spawnSync('gdb', ['-p', String(this.pid), '-batch', '-ex', 'thread apply all bt 12'], { encoding: 'utf8', timeout: 20000 });
+        const stacks = bt.status === 0 ? bt.stdout.split('\n').filter((l) => /^Thread|^#/.test(l)).join('\n') : `(no gdb stacks: ${bt.error?.message ?? bt.stderr})`;
         this.child.kill('SIGKILL');
         await this.waitExit(5000);
-        throw new Error(`${this.name} (pid ${this.pid}) did not exit within ${timeout} ms of ${signal}; killed\n${this.stderrTail()}`);
+        throw new Error(`${this.name} (pid ${this.pid}) did not exit within ${timeout} ms of ${signal}; killed\nthreads:\n${stacks}\n${this.stderrTail()}`);
       }
     }
     this.assertClean();
