@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libh2o-evloop-dev libcurl4-openssl-dev libnng-dev libprotobuf-c-dev protobuf-c-compiler
       libsqlite3-dev libssl-dev libcjson-dev
-      openssl curl ca-certificates wrk nginx-light util-linux procps
+      openssl curl ca-certificates wrk nginx-light util-linux procps gdb
       prometheus) # for promtool (tests/integration/metrics.test.mjs checks both /metrics with it)
 missing=()
 for p in "${pkgs[@]}"; do
