@@ -16,7 +16,8 @@
 # BUS=1: the data plane follows a control plane (switchyard-cp from build/, a prepaid workspace
 # and its key) with --spool-dir, so each request also makes its usage record — the path a
 # billing node runs (the usage ring, the spooler thread, its fsyncs and batches: callgrind counts
-# every thread). CP_BIN=... picks the control plane.
+# every thread). CP_BIN=... picks the control plane. CG_KEEP=DIR keeps each callgrind output there
+# (cg.<build dir>.<mode>.<N>) for callgrind_annotate --inclusive=yes.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 N=${N:-400}
@@ -110,6 +111,7 @@ count() { # bin n mode -> total instructions
     fi
     node "$WORK/load.mjs" "$port" "$2" "$3"
     kill -TERM "$pid"; wait "$pid" || true
+    [ -n "${CG_KEEP:-}" ] && cp "$out" "$CG_KEEP/cg.$(basename "$(dirname "$(dirname "$1")")").$3.$2"
     awk '/^summary:/ {print $2}' "$out"
 }
 printf '%-60s %-10s %16s\n' binary mode "instructions/req"
