@@ -269,6 +269,12 @@ void dp_meter_attempt_begin(dp_req_t *r);
  * estimate for an attempt that delivered content, else 0. The same tokens and cost go to the
  * metrics (dp_metrics_usage), in bus and standalone mode. Loop thread; never blocks. */
 void dp_meter_attempt_end(dp_req_t *r, sy_err_t err);
+/* The answer succeeded and its end is about to be handed to the kernel: ends the current attempt
+ * with outcome ok, its record made durable first (the loop thread's usage ring, dp_usage_commit:
+ * a kill -9 after this cannot lose it). Call right before the h2o_send that carries the answer's
+ * end; no-op when no attempt is open. Loop thread; no syscall, lock or allocation (unless the
+ * ring is full or absent: then dp_meter_attempt_end's queue). */
+void dp_meter_attempt_commit(dp_req_t *r);
 
 /* ---- dp_respond.c ---- */
 void dp_respond_error(dp_req_t *r, sy_err_t e, const char *msg, const char *param);

@@ -105,7 +105,10 @@ static void attempt_tokens(const dp_req_t *r, sy_err_t err, int64_t *in, int64_t
     }
 }
 
-void dp_meter_attempt_end(dp_req_t *r, sy_err_t err)
+/* Ends the current attempt with outcome err. durable: the answer is complete and its last bytes
+ * are about to be sent — the record goes into the loop thread's usage ring (dp_usage_commit)
+ * before they are, falling back to the queue when the ring cannot take it. */
+static void attempt_end(dp_req_t *r, sy_err_t err, int durable)
 {
     if (!r->ua_open)
         return;
@@ -129,11 +132,12 @@ void dp_meter_attempt_end(dp_req_t *r, sy_err_t err)
         dp_metrics_usage(r->th->metrics, r->model->id, r->model->provider->id, tin, tout, cost);
     if (!dp_usage_enabled())
         return;
-    dp_usage_rec_t *u = calloc(1, sizeof(*u));
-    if (u == NULL) {
+    dp_usage_rec_t onstack, *u = &onstack; /* the durable path: packed into the ring from here */
+    if (!durable && (u = calloc(1, sizeof(*u))) == NULL) {
         SY_ERROR("msg=\"out of memory: usage record lost\" id=%s", r->id);
         return;
     }
+    u->next = NULL;
     dp_usage_mint_id(u->id, r->th != NULL ? (unsigned)r->th->index : 0);
     copy_str(u->workspace, r->key->workspace->id);
     copy_str(u->key_id, r->key->id);
@@ -159,7 +163,29 @@ void dp_meter_attempt_end(dp_req_t *r, sy_err_t err)
              r->id, u->id, u->outcome, (long long)u->tokens_in, (long long)u->tokens_out,
              (long long)u->cache_read_tokens, (long long)u->cache_write_tokens, u->estimated,
              (long long)u->cost_nano);
+    unsigned th = r->th != NULL ? (unsigned)r->th->index : 0;
+    if (durable) {
+        if (dp_usage_commit(u, th) == 0)
+            return;
+        dp_usage_rec_t *h = malloc(sizeof(*h)); /* no ring, or it is full: the queue, as before */
+        if (h == NULL) {
+            SY_ERROR("msg=\"out of memory: usage record lost\" id=%s", r->id);
+            return;
+        }
+        memcpy(h, u, sizeof(*h));
+        u = h;
+    }
     dp_usage_submit(u);
+}
+
+void dp_meter_attempt_end(dp_req_t *r, sy_err_t err)
+{
+    attempt_end(r, err, 0);
+}
+
+void dp_meter_attempt_commit(dp_req_t *r)
+{
+    attempt_end(r, SY_E_OK, 1);
 }
 
 static const char *ep_name(const dp_req_t *r)

@@ -157,6 +157,11 @@ static void flush(dp_req_t *r)
     r->pending.len = 0;
     h2o_iovec_t buf = h2o_iovec_init(r->sending.base, r->sending.len);
     h2o_send_state_t state = H2O_SEND_STATE_IN_PROGRESS;
+    /* these bytes carry the end of a successful answer (the upstream's end event was relayed;
+     * its usage came before it): the record is made durable before they leave (docs/billing.md,
+     * "kill -9 and power loss") */
+    if (r->done_seen && r->end == SY_E_OK && r->ua_open)
+        dp_meter_attempt_commit(r);
     if (r->up_done) {
         state = H2O_SEND_STATE_FINAL;
         r->final_sent = 1;
@@ -468,6 +473,7 @@ static void finish_nonstream(dp_req_t *r)
     h2o_req_t *req = r->req;
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-cost"), 0, NULL,
                           h2o_strdup(&req->pool, cost, SIZE_MAX).base, strlen(cost));
+    dp_meter_attempt_commit(r); /* durable before the answer's bytes leave (dp.h) */
     dp_respond_body(r, 200, "application/json", out, out_len);
 }
 

@@ -23,6 +23,7 @@
 #include <openssl/rand.h>
 
 #include "bus.pb-c.h"
+#include "dp_uring.h"
 #include "sy_log.h"
 #include "sy_util.h"
 
@@ -171,6 +172,8 @@ static struct {
     size_t mn;
     uint64_t mem_gen; /* bumped when the memory list moves to disk */
     uint64_t batch_seq;
+    dp_uring_t *rings; /* one per loop thread (opts.rings), filled by that thread, drained here */
+    size_t nrings;
     size_t split_left; /* after a refused batch: send one record at a time for this many */
     uint8_t *rbuf;
     struct {
@@ -512,7 +515,8 @@ static int recover(char *err, size_t errlen)
 
 /* ---------------------------------------------------------------- the spooler thread */
 
-static mrec_t *pack_rec(const dp_usage_rec_t *r)
+/* The wire form of r (pointers into r and the options). */
+static void fill_pb(Switchyard__UsageRecord *pu, const dp_usage_rec_t *r)
 {
     Switchyard__UsageRecord u = SWITCHYARD__USAGE_RECORD__INIT;
     u.id = (char *)r->id;
@@ -532,6 +536,13 @@ static mrec_t *pack_rec(const dp_usage_rec_t *r)
     u.created_ms = r->created_ms;
     u.cache_read_tokens = r->cache_read_tokens;
     u.cache_write_tokens = r->cache_write_tokens;
+    *pu = u;
+}
+
+static mrec_t *pack_rec(const dp_usage_rec_t *r)
+{
+    Switchyard__UsageRecord u;
+    fill_pb(&u, r);
     size_t n = switchyard__usage_record__get_packed_size(&u);
     if (n > DP_USAGE_FRAME_MAX) {
         SY_ERROR("msg=\"usage record too large; not spooled\" id=%s bytes=%zu", r->id, n);
@@ -543,6 +554,30 @@ static mrec_t *pack_rec(const dp_usage_rec_t *r)
     m->next = NULL;
     m->len = switchyard__usage_record__pack(&u, m->data);
     return m;
+}
+
+/* The largest packed record dp_usage_commit can meet: every string at its cap (the meter's
+ * copy_str; the id and outcome at their array sizes), every integer a 10-byte varint. Checked
+ * against the slot at start, so the loop thread packs without measuring first. */
+enum {
+    PB_STR_MAX = 3 + DP_USAGE_STR_MAX,
+    PACKED_MAX = (2 + 47) + 5 * PB_STR_MAX + (2 + 32) + 10 * (2 + 10) + 2 * (2 + 1),
+};
+
+int dp_usage_commit(const dp_usage_rec_t *rec, unsigned thread_index)
+{
+    if (thread_index >= g.nrings)
+        return -1;
+    dp_uring_t *ring = &g.rings[thread_index];
+    uint8_t *slot = dp_uring_reserve(ring);
+    if (slot == NULL)
+        return -1; /* no ring, or full: the caller queues it */
+    Switchyard__UsageRecord u;
+    fill_pb(&u, rec);
+    size_t n = switchyard__usage_record__pack(&u, slot); /* <= PACKED_MAX <= the slot (start) */
+    dp_uring_commit(ring, n);
+    atomic_fetch_add_explicit(&g.minted, 1, memory_order_relaxed);
+    return 0;
 }
 
 static void mem_push(mrec_t *m)
@@ -889,6 +924,138 @@ static int nothing_pending(void)
     return g.mn == 0 && (g.nsegs == 0 || (g.nsegs == 1 && g.cur_off >= g.segs[0].end));
 }
 
+/* Takes the committed records of every ring into the memory list (their slots stay committed
+ * until released). */
+static void drain_rings(void)
+{
+    for (size_t i = 0; i < g.nrings; i++) {
+        const uint8_t *p;
+        size_t n;
+        while ((p = dp_uring_peek(&g.rings[i], &n)) != NULL) {
+            mrec_t *m = malloc(sizeof(*m) + n);
+            if (m == NULL)
+                break; /* left in the ring: taken on a later tick */
+            m->next = NULL;
+            m->len = n;
+            memcpy(m->data, p, n);
+            mem_push(m);
+            dp_uring_advance(&g.rings[i]);
+        }
+    }
+}
+
+static int ring_name(char *out, size_t n, size_t i)
+{
+    return snprintf(out, n, "ring-%02zx.usr", i);
+}
+
+static int recover_ring_cb(void *ctx, const uint8_t *p, size_t n)
+{
+    size_t *count = ctx;
+    Switchyard__UsageRecord *u = switchyard__usage_record__unpack(NULL, n, p);
+    if (u == NULL) {
+        SY_ERROR("msg=\"usage ring: a committed slot is not a usage record; skipped\" bytes=%zu", n);
+        return 0;
+    }
+    switchyard__usage_record__free_unpacked(u, NULL);
+    mrec_t *m = malloc(sizeof(*m) + n);
+    if (m == NULL)
+        return 1;
+    m->next = NULL;
+    m->len = n;
+    memcpy(m->data, p, n);
+    mem_push(m);
+    (*count)++;
+    return 0;
+}
+
+/* Start-up, after the spool's recovery: appends the committed records of every ring file in the
+ * directory (a previous process's, whatever its thread count) to the spool, fsynced, removes
+ * those files, then creates this process's rings. 0, or -1 with err (out of memory). */
+static int rings_start(char *err, size_t errlen)
+{
+    DIR *d = fdopendir(dup(g.dirfd));
+    if (d == NULL)
+        return sy_errf(err, errlen, "%s: %s", g.o.dir, strerror(errno));
+    rewinddir(d); /* the dup shares its offset with dirfd, which recover() read to the end */
+    char **names = NULL;
+    size_t nn = 0, recovered = 0;
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        unsigned idx;
+        char tail[8];
+        if (strlen(e->d_name) < 11 || sscanf(e->d_name, "ring-%x%4s", &idx, tail) != 2 || strcmp(tail, ".usr") != 0)
+            continue;
+        char **n2 = realloc(names, (nn + 1) * sizeof(*n2));
+        if (n2 == NULL || (n2[nn] = strdup(e->d_name)) == NULL) {
+            names = n2 ? n2 : names;
+            rc = sy_errf(err, errlen, "out of memory");
+            break;
+        }
+        names = n2;
+        int fd = openat(g.dirfd, names[nn++], O_RDONLY | O_CLOEXEC);
+        struct stat sb;
+        if (fd < 0 || fstat(fd, &sb) != 0) {
+            SY_ERROR("msg=\"usage ring unreadable\" file=%s err=\"%s\"", e->d_name, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            continue;
+        }
+        uint8_t *buf = sb.st_size > 0 ? malloc((size_t)sb.st_size) : NULL;
+        ssize_t got = buf ? pread(fd, buf, (size_t)sb.st_size, 0) : 0;
+        close(fd);
+        size_t bad = 0, before = recovered;
+        long k = got > 0 ? dp_uring_scan(buf, (size_t)got, recover_ring_cb, &recovered, &bad) : -1;
+        free(buf);
+        if (k < 0)
+            SY_ERROR("msg=\"usage ring: not a ring file; ignored\" file=%s bytes=%lld", e->d_name,
+                     (long long)sb.st_size);
+        if (bad > 0)
+            SY_ERROR("msg=\"usage ring: torn or corrupt slots skipped\" file=%s slots=%zu", e->d_name, bad);
+        if (recovered > before)
+            SY_INFO("msg=\"usage ring: records of answers completed before a crash recovered\" file=%s records=%zu",
+                    e->d_name, recovered - before);
+    }
+    closedir(d);
+    if (rc == 0 && recovered > 0) {
+        atomic_fetch_add(&g.base_pending, recovered); /* pending until acknowledged, like spooled ones */
+        flush_to_disk();
+    }
+    /* the old files go only once what they held is in the spool (a kill before: recovered again) */
+    for (size_t i = 0; i < nn; i++) {
+        if (rc == 0 && g.mn == 0)
+            unlinkat(g.dirfd, names[i], 0);
+        else if (rc == 0)
+            SY_ERROR("msg=\"usage ring: recovered records could not be spooled; held in memory\" file=%s",
+                     names[i]);
+        free(names[i]);
+    }
+    free(names);
+    if (rc != 0)
+        return rc;
+    if (PACKED_MAX > DP_URING_PAYLOAD_MAX || strlen(g.o.node_id) > DP_USAGE_STR_MAX) {
+        SY_WARN("msg=\"usage rings off: a record may not fit a slot; records are handed over in memory\"");
+        return 0;
+    }
+    g.rings = calloc(g.o.rings, sizeof(*g.rings));
+    if (g.rings == NULL)
+        return sy_errf(err, errlen, "out of memory");
+    g.nrings = g.o.rings;
+    uint32_t slots = g.o.ring_slots ? g.o.ring_slots : DP_URING_SLOTS_DEFAULT;
+    for (size_t i = 0; i < g.nrings; i++) {
+        char name[32];
+        ring_name(name, sizeof(name), i);
+        if (dp_uring_open(&g.rings[i], g.dirfd, name, slots) != 0)
+            SY_WARN("msg=\"usage ring not created; that loop thread hands records over in memory\" file=%s "
+                    "err=\"%s\"",
+                    name, strerror(errno));
+    }
+    if (fsync(g.dirfd) != 0)
+        SY_WARN("msg=\"usage rings: directory fsync failed\" err=\"%s\"", strerror(errno));
+    return 0;
+}
+
 static void *spooler_main(void *arg)
 {
     (void)arg;
@@ -923,11 +1090,15 @@ static void *spooler_main(void *arg)
             free(q);
             q = next;
         }
+        drain_rings();
         flush_to_disk();
         if (done && g.fl.state != FL_IDLE)
             on_aio_done();
         if (g.fl.state == FL_IDLE && mono_ms() >= g.next_send)
             start_next();
+        if (g.mn == 0) /* all taken is fsynced in the spool or acknowledged: free the slots */
+            for (size_t i = 0; i < g.nrings; i++)
+                dp_uring_release(&g.rings[i]);
         atomic_store(&g.held, g.mn);
         atomic_store(&g.refusing, g.mn >= g.o.mem_max);
 
@@ -945,6 +1116,15 @@ static void *spooler_main(void *arg)
 }
 
 /* ---------------------------------------------------------------- start, stop, metrics */
+
+static void rings_free(void)
+{
+    for (size_t i = 0; i < g.nrings; i++)
+        dp_uring_close(&g.rings[i]);
+    free(g.rings);
+    g.rings = NULL;
+    g.nrings = 0;
+}
 
 int dp_usage_start(const dp_usage_opts_t *o, char *err, size_t errlen)
 {
@@ -964,7 +1144,7 @@ int dp_usage_start(const dp_usage_opts_t *o, char *err, size_t errlen)
     if (g.rbuf == NULL)
         return sy_errf(err, errlen, "out of memory");
     if (g.o.dir != NULL) {
-        if (recover(err, errlen) != 0)
+        if (recover(err, errlen) != 0 || (g.o.rings > 0 && rings_start(err, errlen) != 0))
             goto fail;
     } else {
         SY_WARN("msg=\"no spool directory: usage records are kept in memory only and are lost if the node "
@@ -999,6 +1179,8 @@ int dp_usage_start(const dp_usage_opts_t *o, char *err, size_t errlen)
             g.o.mem_max, boot_hex);
     return 0;
 fail:
+    rings_free();
+    mem_pop(g.mn);
     free(g.rbuf);
     g.rbuf = NULL;
     if (g.wfd >= 0)
@@ -1034,6 +1216,7 @@ void dp_usage_stop(void)
     else if (pending_disk)
         SY_INFO("msg=\"usage records left in the spool; sent at next start\" dir=%s", g.o.dir);
     mem_pop(g.mn);
+    rings_free(); /* what is still committed in them is recovered at the next start */
     free(g.fl.one);
     g.fl.one = NULL;
     free(g.rbuf);

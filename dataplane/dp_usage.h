@@ -24,6 +24,16 @@
  * with 503 not_ready (dp_usage_refusing) until the disk takes them again. Without a directory
  * the records live in memory only (lost on crash or stop; a WARN at start says so).
  *
+ * The usage rings (opts.rings > 0 with a directory; dp_uring.h): the record of an answer that
+ * succeeds is put into the loop thread's ring file (a shared mapping) before the answer's last
+ * bytes are sent (dp_usage_commit), so a kill -9 cannot lose a record whose answer the client
+ * saw complete. The spooler drains the rings each time it wakes, writes the records into the
+ * spool like queued ones and frees their slots once its memory list is empty (everything taken
+ * is fsynced in the spool or acknowledged). At start, before anything else is sent, the
+ * committed slots of every ring file found are appended to the spool (fsynced), then the ring
+ * files are created afresh. Records go through twice at most (a kill between the spool's fsync
+ * and the slot's release); the control plane applies each id once.
+ *
  * Spool segment format: 8-byte magic "SYUSP001", then frames: u32 little-endian payload length
  * (1..DP_USAGE_FRAME_MAX), u32 little-endian CRC-32C of the payload, payload (a packed
  * Switchyard__UsageRecord). A torn or corrupt frame ends the readable part of a segment.
@@ -63,6 +73,8 @@ typedef struct {
     const char *node_id;  /* sent in every record and batch */
     size_t mem_max;       /* records held in memory before /v1 is refused (0: default 10000) */
     uint32_t ack_timeout_ms; /* wait for a UsageAck before resending (0: default 10000) */
+    size_t rings;            /* loop threads: one usage ring each under dir (0: none) */
+    uint32_t ring_slots;     /* slots per ring (0: DP_URING_SLOTS_DEFAULT) */
 } dp_usage_opts_t;
 
 /* Recovers the spool (truncates a torn tail, counts what is unacknowledged), opens the REQ
@@ -78,6 +90,13 @@ int dp_usage_enabled(void);
 /* Takes ownership of rec (malloc'ed). Never blocks on I/O; never drops: past the memory bound
  * the record is still queued and new requests are refused instead. */
 void dp_usage_submit(dp_usage_rec_t *rec);
+/* The durable hand-off, for the record of an answer about to be completed (dp_uring.h): packs
+ * rec into loop thread `thread_index`'s usage ring. When it returns 0 the record survives a
+ * kill -9 of the process from then on, and the spooler thread moves it into the spool (and
+ * frees the slot once it is fsynced there or acknowledged). -1 (no ring: memory-only mode, the
+ * ring is full, or the record does not fit a slot): nothing was taken — use dp_usage_submit.
+ * Call only from that loop thread; no syscall, no lock, no allocation. rec is not kept. */
+int dp_usage_commit(const dp_usage_rec_t *rec, unsigned thread_index);
 /* 1 while the node must refuse new /v1 requests (records held in memory reached mem_max). */
 int dp_usage_refusing(void);
 /* Mints a globally unique record id into out (>= 48 bytes): "u" + 24 hex of a random boot id

@@ -291,7 +291,11 @@ int main(int argc, char **argv)
             snprintf(default_spool_dir, sizeof(default_spool_dir), "%s/spool", cache_dir);
             spool_dir = default_spool_dir;
         }
-        dp_usage_opts_t uo = {.req_url = cp_req_url, .dir = spool_dir, .node_id = node_id, .mem_max = spool_mem_max};
+        dp_usage_opts_t uo = {.req_url = cp_req_url,
+                              .dir = spool_dir,
+                              .node_id = node_id,
+                              .mem_max = spool_mem_max,
+                              .rings = o.threads};
         if (dp_usage_start(&uo, err, sizeof(err)) != 0) {
             fprintf(stderr, "switchyard-dp: usage spool: %s\n", err);
             dp_snapshot_publish(NULL);
