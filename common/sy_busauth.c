@@ -58,7 +58,10 @@ static char *read_text(const char *path, char *err, size_t errlen)
     fclose(f);
     if (buf == NULL || bad || n > SY_BUSAUTH_PEM_MAX) {
         free(buf);
-        sy_errf(err, errlen, "%s: %s", path, buf == NULL ? "out of memory" : bad ? "read error" : "too large");
+        sy_errf(err, errlen, "%s: %s", path,
+                buf == NULL ? "out of memory"
+                : bad       ? "read error"
+                            : "too large");
         return NULL;
     }
     buf[n] = '\0';
@@ -83,7 +86,8 @@ int sy_busauth_tls_load(int server, const char *ca_file, const char *cert_file, 
         return -1;
     }
     sy_busauth_tls_t *t = calloc(1, sizeof(*t));
-    int rv = t ? nng_tls_config_alloc(&t->cfg, server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT) : NNG_ENOMEM;
+    int rv =
+        t ? nng_tls_config_alloc(&t->cfg, server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT) : NNG_ENOMEM;
     const char *what = "tls config";
     if (rv == 0) {
         what = ca_file;
@@ -283,8 +287,8 @@ const uint8_t *sy_busauth_signer_cert(const sy_busauth_signer_t *s, size_t *len)
     return s->der;
 }
 
-int sy_busauth_sign(const sy_busauth_signer_t *s, int64_t ts_ms, const uint8_t *body, size_t len, uint8_t **sig,
-                    size_t *siglen, char *err, size_t errlen)
+int sy_busauth_sign(const sy_busauth_signer_t *s, int64_t ts_ms, const uint8_t *body, size_t len,
+                    uint8_t **sig, size_t *siglen, char *err, size_t errlen)
 {
     *sig = NULL;
     *siglen = 0;
@@ -292,7 +296,8 @@ int sy_busauth_sign(const sy_busauth_signer_t *s, int64_t ts_ms, const uint8_t *
     uint8_t *m = signed_bytes(ts_ms, body, len, &mlen);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     size_t n = 0;
-    int ok = m != NULL && ctx != NULL && EVP_DigestSignInit(ctx, NULL, digest_for(s->key), NULL, s->key) == 1 &&
+    int ok = m != NULL && ctx != NULL &&
+             EVP_DigestSignInit(ctx, NULL, digest_for(s->key), NULL, s->key) == 1 &&
              EVP_DigestSign(ctx, NULL, &n, m, mlen) == 1;
     uint8_t *out = ok ? malloc(n) : NULL;
     ok = out != NULL && EVP_DigestSign(ctx, out, &n, m, mlen) == 1;

@@ -59,8 +59,8 @@ const char *sy_busauth_signer_cn(const sy_busauth_signer_t *s);
 /* The certificate, DER (valid while s lives). */
 const uint8_t *sy_busauth_signer_cert(const sy_busauth_signer_t *s, size_t *len);
 /* Signs ts_ms || body; *sig is malloc'd (caller frees). 0, or -1 with err. */
-int sy_busauth_sign(const sy_busauth_signer_t *s, int64_t ts_ms, const uint8_t *body, size_t len, uint8_t **sig,
-                    size_t *siglen, char *err, size_t errlen);
+int sy_busauth_sign(const sy_busauth_signer_t *s, int64_t ts_ms, const uint8_t *body, size_t len,
+                    uint8_t **sig, size_t *siglen, char *err, size_t errlen);
 
 /* The control plane's verifier: the fleet CA(s). */
 typedef struct sy_busauth_verifier sy_busauth_verifier_t;

@@ -274,8 +274,9 @@ static void refuse(const Switchyard__BusRequest *br, const char *reason, const c
 {
     int usage = br != NULL && br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_USAGE && br->usage != NULL;
     SY_WARN("msg=\"bus request refused\" reason=\"%s\" kind=%s node=%s cert_cn=%s", reason,
-            usage ? "usage" : br != NULL && br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_HEARTBEAT ? "heartbeat"
-                                                                                                  : "other",
+            usage                                                                    ? "usage"
+            : br != NULL && br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_HEARTBEAT ? "heartbeat"
+                                                                                     : "other",
             node && *node ? node : "-", cn && *cn ? cn : "-");
     cp_metrics_bus_refused();
     if (!usage) {
@@ -301,8 +302,8 @@ static void refuse(const Switchyard__BusRequest *br, const char *reason, const c
  * the signer `cn` (NULL: it was not signed)? Refuses (and returns 0) when not. */
 static int authorized(const Switchyard__BusRequest *br, const char *cn)
 {
-    const char *node = br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_USAGE ? br->usage->node_id
-                                                                            : br->heartbeat->node_id;
+    const char *node =
+        br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_USAGE ? br->usage->node_id : br->heartbeat->node_id;
     if (cn == NULL) {
         refuse(br, "not signed: this bus requires signed heartbeats and usage", node, NULL, 0);
         return 0;
@@ -327,15 +328,16 @@ static int authorized(const Switchyard__BusRequest *br, const char *cn)
 static Switchyard__BusRequest *unwrap_signed(const Switchyard__SignedRequest *sr, char *cn, size_t cnlen)
 {
     Switchyard__BusRequest *in = switchyard__bus_request__unpack(NULL, sr->request.len, sr->request.data);
-    if (in == NULL || !((in->kind_case == SWITCHYARD__BUS_REQUEST__KIND_USAGE && in->usage != NULL) ||
-                        (in->kind_case == SWITCHYARD__BUS_REQUEST__KIND_HEARTBEAT && in->heartbeat != NULL))) {
+    if (in == NULL ||
+        !((in->kind_case == SWITCHYARD__BUS_REQUEST__KIND_USAGE && in->usage != NULL) ||
+          (in->kind_case == SWITCHYARD__BUS_REQUEST__KIND_HEARTBEAT && in->heartbeat != NULL))) {
         refuse(in, "a signed request must hold a heartbeat or a usage batch", NULL, NULL, 0);
         if (in != NULL)
             switchyard__bus_request__free_unpacked(in, NULL);
         return NULL;
     }
-    const char *node = in->kind_case == SWITCHYARD__BUS_REQUEST__KIND_USAGE ? in->usage->node_id
-                                                                            : in->heartbeat->node_id;
+    const char *node =
+        in->kind_case == SWITCHYARD__BUS_REQUEST__KIND_USAGE ? in->usage->node_id : in->heartbeat->node_id;
     if (g.verifier == NULL) {
         refuse(in, "signed request on an unauthenticated bus", node, NULL, 0);
         switchyard__bus_request__free_unpacked(in, NULL);
@@ -343,8 +345,9 @@ static Switchyard__BusRequest *unwrap_signed(const Switchyard__SignedRequest *sr
     }
     char err[256];
     int stale = 0;
-    if (sy_busauth_verify(g.verifier, sr->cert.data, sr->cert.len, sr->ts_ms, sr->request.data, sr->request.len,
-                          sr->sig.data, sr->sig.len, wall_ms(), cn, cnlen, &stale, err, sizeof(err)) != 0) {
+    if (sy_busauth_verify(g.verifier, sr->cert.data, sr->cert.len, sr->ts_ms, sr->request.data,
+                          sr->request.len, sr->sig.data, sr->sig.len, wall_ms(), cn, cnlen, &stale, err,
+                          sizeof(err)) != 0) {
         refuse(in, err, node, NULL, stale);
         switchyard__bus_request__free_unpacked(in, NULL);
         return NULL;
@@ -363,7 +366,8 @@ static void serve_one(nng_msg *req)
     nng_msg_free(req);
     char cnbuf[SY_BUSAUTH_CN_MAX + 1];
     const char *cn = NULL;
-    if (br != NULL && br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_SIGNED_REQUEST && br->signed_request != NULL) {
+    if (br != NULL && br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_SIGNED_REQUEST &&
+        br->signed_request != NULL) {
         Switchyard__BusRequest *in = unwrap_signed(br->signed_request, cnbuf, sizeof(cnbuf));
         switchyard__bus_request__free_unpacked(br, NULL);
         if (in == NULL)
@@ -573,9 +577,10 @@ int cp_bus_start(const char *pub_url, const char *rep_url, const char *db_path, 
         return -1;
     }
     if (g.tls == NULL)
-        SY_WARN("msg=\"bus is not authenticated: any local process can read snapshots and post usage\" pub=%s "
-                "rep=%s",
-                pub_url, rep_url);
+        SY_WARN(
+            "msg=\"bus is not authenticated: any local process can read snapshots and post usage\" pub=%s "
+            "rep=%s",
+            pub_url, rep_url);
     SY_INFO("msg=\"bus listening\" pub=%s rep=%s auth=%s", pub_url, rep_url, g.tls ? "mtls+signed" : "none");
     return 0;
 }

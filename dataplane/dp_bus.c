@@ -34,8 +34,8 @@ enum {
 static struct {
     atomic_int running, stop;
     nng_socket sub, req;
-    const char *cache_dir; /* NULL: no cache; read only by the bus thread once started */
-    const char *node_id;   /* heartbeat identity */
+    const char *cache_dir;             /* NULL: no cache; read only by the bus thread once started */
+    const char *node_id;               /* heartbeat identity */
     const sy_busauth_tls_t *tls;       /* borrowed (dp_bus_set_auth); NULL: plain bus */
     const sy_busauth_signer_t *signer; /* borrowed; signs heartbeats when set */
     pthread_t tid;

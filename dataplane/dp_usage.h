@@ -60,11 +60,11 @@ typedef struct dp_usage_rec {
 } dp_usage_rec_t;
 
 typedef struct {
-    const char *req_url;  /* the control plane's REP address (bus mode); NULL: nothing is sent */
-    const char *dir;      /* spool directory (created, mode 0700); NULL: memory only */
-    const char *node_id;  /* sent in every record and batch */
-    size_t mem_max;       /* records held in memory before /v1 is refused (0: default 10000) */
-    uint32_t ack_timeout_ms; /* wait for a UsageAck before resending (0: default 10000) */
+    const char *req_url;               /* the control plane's REP address (bus mode); NULL: nothing is sent */
+    const char *dir;                   /* spool directory (created, mode 0700); NULL: memory only */
+    const char *node_id;               /* sent in every record and batch */
+    size_t mem_max;                    /* records held in memory before /v1 is refused (0: default 10000) */
+    uint32_t ack_timeout_ms;           /* wait for a UsageAck before resending (0: default 10000) */
     const sy_busauth_tls_t *tls;       /* authenticated bus (borrowed, outlives dp_usage_stop); NULL: plain */
     const sy_busauth_signer_t *signer; /* signs every batch when set (its CN is node_id) */
 } dp_usage_opts_t;

@@ -213,12 +213,14 @@ int main(int argc, char **argv)
     }
     int tls_n = (bus_tls_ca != NULL) + (bus_tls_cert != NULL) + (bus_tls_key != NULL);
     if ((tls_n != 0 && tls_n != 3) || (tls_n != 0 && cp_sub_url == NULL)) {
-        fprintf(stderr, "switchyard-dp: --control-plane-tls-ca/-cert/-key go together, with the control plane\n");
+        fprintf(stderr,
+                "switchyard-dp: --control-plane-tls-ca/-cert/-key go together, with the control plane\n");
         return 2;
     }
     if (tls_n == 3) {
         char aerr[512];
-        if (sy_busauth_tls_load(0, bus_tls_ca, bus_tls_cert, bus_tls_key, &bus_tls, aerr, sizeof(aerr)) != 0 ||
+        if (sy_busauth_tls_load(0, bus_tls_ca, bus_tls_cert, bus_tls_key, &bus_tls, aerr, sizeof(aerr)) !=
+                0 ||
             sy_busauth_signer_load(bus_tls_cert, bus_tls_key, &bus_signer, aerr, sizeof(aerr)) != 0) {
             fprintf(stderr, "switchyard-dp: bus credentials: %s\n", aerr);
             return 1;
