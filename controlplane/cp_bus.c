@@ -17,6 +17,7 @@
 #include "cp_snapshot.h"
 #include "cp_store.h"
 #include "cp_usage.h"
+#include "sy_busauth.h"
 #include "sy_log.h"
 #include "sy_util.h"
 
@@ -50,6 +51,9 @@ static struct {
     /* Usage was committed without a version bump since the last refresh (bus thread only). */
     int balances_dirty;
     uint64_t next_balance_refresh;
+    /* Bus authentication (cp_bus_set_tls): both NULL on a plain bus. Immutable once started. */
+    sy_busauth_tls_t *tls;
+    sy_busauth_verifier_t *verifier;
 } g;
 
 static uint32_t g_balance_refresh_ms = 5000;
@@ -262,21 +266,125 @@ static void serve_usage(const Switchyard__UsageBatch *b, size_t packed_len)
     free(buf);
 }
 
+/* Refuses a heartbeat or usage batch on an authenticated bus, writing nothing: logged, and
+ * answered so the sender stops waiting ("error" for a heartbeat; a UsageAck with `error`, `retry`
+ * only when the timestamp was out of the window). */
+static void refuse(const Switchyard__BusRequest *br, const char *reason, const char *node, const char *cn,
+                   int retry)
+{
+    int usage = br != NULL && br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_USAGE && br->usage != NULL;
+    SY_WARN("msg=\"bus request refused\" reason=\"%s\" kind=%s node=%s cert_cn=%s", reason,
+            usage                                                                    ? "usage"
+            : br != NULL && br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_HEARTBEAT ? "heartbeat"
+                                                                                     : "other",
+            node && *node ? node : "-", cn && *cn ? cn : "-");
+    cp_metrics_bus_refused();
+    if (!usage) {
+        reply_bytes("error", 5);
+        return;
+    }
+    Switchyard__UsageAck ack = SWITCHYARD__USAGE_ACK__INIT;
+    ack.batch_id = br->usage->batch_id ? br->usage->batch_id : (char *)"";
+    ack.error = (char *)reason;
+    ack.retry = retry != 0;
+    ack.bad_record = -1;
+    ack.param = (char *)"node_id";
+    size_t len = switchyard__usage_ack__get_packed_size(&ack);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL)
+        return;
+    switchyard__usage_ack__pack(&ack, buf);
+    reply_bytes(buf, len);
+    free(buf);
+}
+
+/* On an authenticated bus: is `br` (a heartbeat or usage batch, already unwrapped) allowed for
+ * the signer `cn` (NULL: it was not signed)? Refuses (and returns 0) when not. */
+static int authorized(const Switchyard__BusRequest *br, const char *cn)
+{
+    const char *node =
+        br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_USAGE ? br->usage->node_id : br->heartbeat->node_id;
+    if (cn == NULL) {
+        refuse(br, "not signed: this bus requires signed heartbeats and usage", node, NULL, 0);
+        return 0;
+    }
+    if (node == NULL || strcmp(node, cn) != 0) {
+        refuse(br, "node id differs from its certificate", node, cn, 0);
+        return 0;
+    }
+    if (br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_USAGE)
+        for (size_t i = 0; i < br->usage->n_records; i++) {
+            const char *rn = br->usage->records[i]->node;
+            if (rn != NULL && *rn && strcmp(rn, cn) != 0) {
+                refuse(br, "a record's node differs from the certificate", rn, cn, 0);
+                return 0;
+            }
+        }
+    return 1;
+}
+
+/* Unwraps and verifies a SignedRequest. Returns the inner request (caller frees) with the
+ * certificate's CN in cn, or NULL after refusing it. */
+static Switchyard__BusRequest *unwrap_signed(const Switchyard__SignedRequest *sr, char *cn, size_t cnlen)
+{
+    Switchyard__BusRequest *in = switchyard__bus_request__unpack(NULL, sr->request.len, sr->request.data);
+    if (in == NULL ||
+        !((in->kind_case == SWITCHYARD__BUS_REQUEST__KIND_USAGE && in->usage != NULL) ||
+          (in->kind_case == SWITCHYARD__BUS_REQUEST__KIND_HEARTBEAT && in->heartbeat != NULL))) {
+        refuse(in, "a signed request must hold a heartbeat or a usage batch", NULL, NULL, 0);
+        if (in != NULL)
+            switchyard__bus_request__free_unpacked(in, NULL);
+        return NULL;
+    }
+    const char *node =
+        in->kind_case == SWITCHYARD__BUS_REQUEST__KIND_USAGE ? in->usage->node_id : in->heartbeat->node_id;
+    if (g.verifier == NULL) {
+        refuse(in, "signed request on an unauthenticated bus", node, NULL, 0);
+        switchyard__bus_request__free_unpacked(in, NULL);
+        return NULL;
+    }
+    char err[256];
+    int stale = 0;
+    if (sy_busauth_verify(g.verifier, sr->cert.data, sr->cert.len, sr->ts_ms, sr->request.data,
+                          sr->request.len, sr->sig.data, sr->sig.len, wall_ms(), cn, cnlen, &stale, err,
+                          sizeof(err)) != 0) {
+        refuse(in, err, node, NULL, stale);
+        switchyard__bus_request__free_unpacked(in, NULL);
+        return NULL;
+    }
+    return in;
+}
+
 /* Answers one request: a BusRequest{heartbeat} is recorded; a fetch from a node that already
  * has the current version gets "unchanged"; anything else (a fetch, an empty or unparsable
- * request from an older node) gets the snapshot. */
+ * request from an older node) gets the snapshot. On an authenticated bus, heartbeats and usage
+ * must come signed (SignedRequest) by the node whose id they carry. */
 static void serve_one(nng_msg *req)
 {
     size_t req_len = nng_msg_len(req);
     Switchyard__BusRequest *br = switchyard__bus_request__unpack(NULL, req_len, nng_msg_body(req));
     nng_msg_free(req);
+    char cnbuf[SY_BUSAUTH_CN_MAX + 1];
+    const char *cn = NULL;
+    if (br != NULL && br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_SIGNED_REQUEST &&
+        br->signed_request != NULL) {
+        Switchyard__BusRequest *in = unwrap_signed(br->signed_request, cnbuf, sizeof(cnbuf));
+        switchyard__bus_request__free_unpacked(br, NULL);
+        if (in == NULL)
+            return;
+        br = in;
+        cn = cnbuf;
+    }
+    int auth = g.verifier != NULL;
     if (br != NULL && br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_USAGE && br->usage != NULL) {
-        serve_usage(br->usage, req_len);
+        if (!auth || authorized(br, cn))
+            serve_usage(br->usage, req_len);
         switchyard__bus_request__free_unpacked(br, NULL);
         return;
     }
     if (br != NULL && br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_HEARTBEAT && br->heartbeat != NULL) {
-        serve_heartbeat(br->heartbeat);
+        if (!auth || authorized(br, cn))
+            serve_heartbeat(br->heartbeat);
         switchyard__bus_request__free_unpacked(br, NULL);
         return;
     }
@@ -401,12 +509,12 @@ static int open_sockets(const char *pub_url, const char *rep_url, char *err, siz
     if ((rv = nng_socket_set_ms(g.rep, NNG_OPT_RECVTIMEO, CP_BUS_RECV_TIMEOUT_MS)) != 0 ||
         (rv = nng_socket_set_size(g.rep, NNG_OPT_RECVMAXSZ, CP_BUS_REQ_MAX)) != 0)
         goto fail_both;
-    what = pub_url;
-    if ((rv = nng_listen(g.pub, pub_url, NULL, 0)) != 0)
-        goto fail_both;
-    what = rep_url;
-    if ((rv = nng_listen(g.rep, rep_url, NULL, 0)) != 0)
-        goto fail_both;
+    if (sy_busauth_listen(g.pub, pub_url, g.tls, err, errlen) != 0 ||
+        sy_busauth_listen(g.rep, rep_url, g.tls, err, errlen) != 0) {
+        nng_close(g.pub);
+        nng_close(g.rep);
+        return -1;
+    }
     return 0;
 fail_both:
     nng_close(g.pub);
@@ -416,6 +524,26 @@ fail:
     return -1;
 }
 
+int cp_bus_set_tls(const char *ca_file, const char *cert_file, const char *key_file, char *err, size_t errlen)
+{
+    if (sy_busauth_tls_load(1, ca_file, cert_file, key_file, &g.tls, err, errlen) != 0)
+        return -1;
+    if (sy_busauth_verifier_load(ca_file, &g.verifier, err, errlen) != 0) {
+        sy_busauth_tls_free(g.tls);
+        g.tls = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void free_auth(void)
+{
+    sy_busauth_tls_free(g.tls);
+    sy_busauth_verifier_free(g.verifier);
+    g.tls = NULL;
+    g.verifier = NULL;
+}
+
 int cp_bus_start(const char *pub_url, const char *rep_url, const char *db_path, char *err, size_t errlen)
 {
     if (cp_store_open(db_path, &g.store, err, errlen) != 0)
@@ -423,6 +551,7 @@ int cp_bus_start(const char *pub_url, const char *rep_url, const char *db_path, 
     if (open_sockets(pub_url, rep_url, err, errlen) != 0) {
         cp_store_close(g.store);
         g.store = NULL;
+        free_auth();
         return -1;
     }
     atomic_store(&g.stop, 0);
@@ -443,10 +572,16 @@ int cp_bus_start(const char *pub_url, const char *rep_url, const char *db_path, 
         nng_close(g.rep);
         cp_store_close(g.store);
         g.store = NULL;
+        free_auth();
         sy_errf(err, errlen, "bus thread: %s", strerror(rc));
         return -1;
     }
-    SY_INFO("msg=\"bus listening\" pub=%s rep=%s", pub_url, rep_url);
+    if (g.tls == NULL)
+        SY_WARN(
+            "msg=\"bus is not authenticated: any local process can read snapshots and post usage\" pub=%s "
+            "rep=%s",
+            pub_url, rep_url);
+    SY_INFO("msg=\"bus listening\" pub=%s rep=%s auth=%s", pub_url, rep_url, g.tls ? "mtls+signed" : "none");
     return 0;
 }
 
@@ -463,4 +598,5 @@ void cp_bus_stop(void)
     g.store = NULL;
     free(g.packed);
     g.packed = NULL;
+    free_auth();
 }

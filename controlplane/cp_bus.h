@@ -28,6 +28,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Authenticates the bus (docs/controlplane.md, "Bus authentication"; sy_busauth.h): both
+ * listeners then take only tls+tcp:// URLs and require a client certificate from ca_file (PEM,
+ * may hold several CAs), and heartbeats and usage batches are accepted only inside a
+ * SignedRequest whose certificate's CN is the request's node id (refusals are logged as
+ * msg="bus request refused" and write nothing). Fetches need the TLS session only. Call once,
+ * before cp_bus_start; the bus owns what it loads and frees it in cp_bus_stop (or when
+ * cp_bus_start fails). Without it the bus is plain (tcp://, ipc:// made mode 0600) and
+ * cp_bus_start logs msg="bus is not authenticated: …". 0, or -1 with err. */
+int cp_bus_set_tls(const char *ca_file, const char *cert_file, const char *key_file, char *err, size_t errlen);
 /* Listens on both URLs and starts the bus thread. 0, or -1 with err (nothing left running). */
 int cp_bus_start(const char *pub_url, const char *rep_url, const char *db_path, char *err, size_t errlen);
 /* Publishes a "version exists" notice. Never blocks (PUB drops rather than waits). */

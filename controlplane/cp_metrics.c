@@ -168,6 +168,7 @@ static atomic_ullong g_build_bucket[NBB + 1]; /* not cumulative; the last is +In
 static atomic_ullong g_build_sum_ns;
 static atomic_ullong g_builds_failed;
 static atomic_ullong g_fetch[2];      /* snapshot, unchanged */
+static atomic_ullong g_bus_refused;  /* unauthenticated or mis-attributed requests */
 static atomic_ullong g_heartbeats[2]; /* refused, recorded */
 static atomic_llong g_live_nodes;
 
@@ -188,6 +189,11 @@ void cp_metrics_snapshot_build(int ok, uint64_t ns)
 void cp_metrics_bus_fetch(int unchanged)
 {
     atomic_fetch_add_explicit(&g_fetch[unchanged ? 1 : 0], 1, memory_order_relaxed);
+}
+
+void cp_metrics_bus_refused(void)
+{
+    atomic_fetch_add_explicit(&g_bus_refused, 1, memory_order_relaxed);
 }
 
 void cp_metrics_heartbeat(int recorded)
@@ -312,6 +318,10 @@ char *cp_metrics_render(uint64_t snapshot_version, size_t *len)
          "Snapshot fetches answered: with the snapshot, or unchanged (the node is current).");
     put(&o, "switchyard_cp_bus_fetches_total{answer=\"snapshot\"} %llu\n", ld(&g_fetch[0]));
     put(&o, "switchyard_cp_bus_fetches_total{answer=\"unchanged\"} %llu\n", ld(&g_fetch[1]));
+    head(&o, "switchyard_cp_bus_refused_total", "counter",
+         "Heartbeats and usage batches refused by bus authentication (unsigned, bad signature, "
+         "or a node id that is not the certificate's).");
+    put(&o, "switchyard_cp_bus_refused_total %llu\n", ld(&g_bus_refused));
     head(&o, "switchyard_cp_bus_heartbeats_total", "counter", "Data-plane heartbeats received, by result.");
     put(&o, "switchyard_cp_bus_heartbeats_total{result=\"recorded\"} %llu\n", ld(&g_heartbeats[1]));
     put(&o, "switchyard_cp_bus_heartbeats_total{result=\"refused\"} %llu\n", ld(&g_heartbeats[0]));

@@ -50,6 +50,8 @@ void cp_metrics_txn_end(int committed);
 void cp_metrics_snapshot_build(int ok, uint64_t ns);
 /* One fetch answered: with the snapshot (0) or "unchanged" (1). */
 void cp_metrics_bus_fetch(int unchanged);
+/* One heartbeat or usage batch refused by bus authentication (cp_bus_set_tls). */
+void cp_metrics_bus_refused(void);
 /* One heartbeat received: recorded (1) or refused (0). */
 void cp_metrics_heartbeat(int recorded);
 /* The live-node count the bus last computed (gauge). */

@@ -52,6 +52,12 @@ static void usage(FILE *f)
                "  --log-level LEVEL   debug|info|warn|error|off (default info)\n"
                "  --bus-pub URL       nng PUB address for version notices (e.g. tcp://127.0.0.1:7001)\n"
                "  --bus-rep URL       nng REP address serving the packed snapshot (both or neither)\n"
+               "  --bus-tls-ca FILE   authenticate the bus (docs/controlplane.md): the fleet CA(s), PEM;\n"
+               "                      with --bus-tls-cert/--bus-tls-key (all three or none) both bus\n"
+               "                      URLs must be tls+tcp://, nodes need a certificate from this CA,\n"
+               "                      and heartbeats/usage must be signed by the node they name\n"
+               "  --bus-tls-cert FILE the control plane's certificate (CN switchyard-cp), PEM\n"
+               "  --bus-tls-key FILE  its private key, PEM (keep it mode 0600)\n"
                "  --balance-refresh-ms N  how often usage-driven balance changes reach the fleet\n"
                "                      (default 5000; a balance or key budget running out is immediate)\n"
                "  --bus-drop-notices  FOR TESTS ONLY: publish no version notices (neither after writes\n"
@@ -74,6 +80,7 @@ int main(int argc, char **argv)
     static char host[256] = "127.0.0.1";
     cp_api_opts_t o = {.host = host, .port = 8081, .max_body_bytes = 64 * 1024};
     const char *db = NULL, *catalog = NULL, *bus_pub = NULL, *bus_rep = NULL, *check = NULL;
+    const char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
     int drop_notices = 0, import_catalog = 0, import_force = 0;
     cp_probe_opts_t probe = {.rise = 2, .fall = 3};
     static const struct option longopts[] = {{"db", required_argument, NULL, 'd'},
@@ -85,6 +92,9 @@ int main(int argc, char **argv)
                                              {"bus-rep", required_argument, NULL, 'R'},
                                              {"bus-drop-notices", no_argument, NULL, 'N'},
                                              {"balance-refresh-ms", required_argument, NULL, 'B'},
+                                             {"bus-tls-ca", required_argument, NULL, 'a'},
+                                             {"bus-tls-cert", required_argument, NULL, 'e'},
+                                             {"bus-tls-key", required_argument, NULL, 'k'},
                                              {"check-db", required_argument, NULL, 'C'},
                                              {"probe-rise", required_argument, NULL, 'r'},
                                              {"probe-fall", required_argument, NULL, 'f'},
@@ -178,6 +188,15 @@ int main(int argc, char **argv)
             import_catalog = 1;
             import_force = optarg != NULL;
             break;
+        case 'a':
+            tls_ca = optarg;
+            break;
+        case 'e':
+            tls_cert = optarg;
+            break;
+        case 'k':
+            tls_key = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -193,7 +212,9 @@ int main(int argc, char **argv)
         }
         return check_db(check);
     }
-    if (optind != argc || db == NULL || catalog == NULL || (bus_pub == NULL) != (bus_rep == NULL)) {
+    int tls_n = (tls_ca != NULL) + (tls_cert != NULL) + (tls_key != NULL);
+    if (optind != argc || db == NULL || catalog == NULL || (bus_pub == NULL) != (bus_rep == NULL) ||
+        (tls_n != 0 && tls_n != 3) || (tls_n != 0 && bus_pub == NULL)) {
         usage(stderr);
         return 2;
     }
@@ -251,6 +272,11 @@ int main(int argc, char **argv)
     if (drop_notices) {
         SY_WARN("msg=\"--bus-drop-notices: no version notices will be published (test-only fault)\"");
         cp_bus_set_drop_notices(1);
+    }
+    if (tls_n == 3 && cp_bus_set_tls(tls_ca, tls_cert, tls_key, err, sizeof(err)) != 0) {
+        SY_ERROR("msg=\"cannot load the bus credentials\" err=\"%s\"", err);
+        cp_store_close(store);
+        return 1;
     }
     if (bus_pub != NULL && cp_bus_start(bus_pub, bus_rep, db, err, sizeof(err)) != 0) {
         SY_ERROR("msg=\"cannot start the bus\" err=\"%s\"", err);

@@ -17,6 +17,7 @@
 #include "dp_server.h"
 #include "dp_snapshot.h"
 #include "snapshot.pb-c.h"
+#include "sy_busauth.h"
 #include "sy_log.h"
 #include "sy_util.h"
 
@@ -33,10 +34,67 @@ enum {
 static struct {
     atomic_int running, stop;
     nng_socket sub, req;
-    const char *cache_dir; /* NULL: no cache; read only by the bus thread once started */
-    const char *node_id;   /* heartbeat identity */
+    const char *cache_dir;             /* NULL: no cache; read only by the bus thread once started */
+    const char *node_id;               /* heartbeat identity */
+    const sy_busauth_tls_t *tls;       /* borrowed (dp_bus_set_auth); NULL: plain bus */
+    const sy_busauth_signer_t *signer; /* borrowed; signs heartbeats when set */
     pthread_t tid;
 } g;
+
+void dp_bus_set_auth(const sy_busauth_tls_t *tls, const sy_busauth_signer_t *signer)
+{
+    g.tls = tls;
+    g.signer = signer;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+nng_msg *dp_bus_msg(const Switchyard__BusRequest *br, const sy_busauth_signer_t *signer)
+{
+    size_t len = switchyard__bus_request__get_packed_size(br);
+    nng_msg *m = NULL;
+    if (signer == NULL) {
+        if (nng_msg_alloc(&m, len) != 0)
+            return NULL;
+        switchyard__bus_request__pack(br, nng_msg_body(m));
+        return m;
+    }
+    uint8_t *inner = malloc(len ? len : 1), *sig = NULL;
+    size_t siglen = 0, certlen = 0;
+    char err[256];
+    if (inner == NULL)
+        return NULL;
+    switchyard__bus_request__pack(br, inner);
+    Switchyard__SignedRequest sr = SWITCHYARD__SIGNED_REQUEST__INIT;
+    sr.ts_ms = wall_ms();
+    if (sy_busauth_sign(signer, sr.ts_ms, inner, len, &sig, &siglen, err, sizeof(err)) != 0) {
+        SY_ERROR("msg=\"bus request not signed\" err=\"%s\"", err);
+        free(inner);
+        return NULL;
+    }
+    sr.request.data = inner;
+    sr.request.len = len;
+    sr.cert.data = (uint8_t *)sy_busauth_signer_cert(signer, &certlen);
+    sr.cert.len = certlen;
+    sr.sig.data = sig;
+    sr.sig.len = siglen;
+    Switchyard__BusRequest outer = SWITCHYARD__BUS_REQUEST__INIT;
+    outer.kind_case = SWITCHYARD__BUS_REQUEST__KIND_SIGNED_REQUEST;
+    outer.signed_request = &sr;
+    size_t olen = switchyard__bus_request__get_packed_size(&outer);
+    if (nng_msg_alloc(&m, olen) == 0)
+        switchyard__bus_request__pack(&outer, nng_msg_body(m));
+    else
+        m = NULL;
+    free(inner);
+    free(sig);
+    return m;
+}
 
 static uint64_t now_ms(void)
 {
@@ -102,17 +160,16 @@ static void apply(const uint8_t *buf, size_t len, double fetch_ms)
     }
 }
 
-/* Sends one packed BusRequest on the REQ socket and returns the reply (caller frees), or NULL. */
-static nng_msg *request(const Switchyard__BusRequest *br, const char *what)
+/* Sends one packed BusRequest (signed when `sign` and the bus is authenticated) on the REQ
+ * socket and returns the reply (caller frees), or NULL. */
+static nng_msg *request(const Switchyard__BusRequest *br, int sign, const char *what)
 {
-    size_t len = switchyard__bus_request__get_packed_size(br);
-    nng_msg *m = NULL;
-    int rv = nng_msg_alloc(&m, len);
-    if (rv != 0) {
-        SY_WARN("msg=\"bus %s not sent\" err=\"%s\"", what, nng_strerror(rv));
+    nng_msg *m = dp_bus_msg(br, sign ? g.signer : NULL);
+    int rv;
+    if (m == NULL) {
+        SY_WARN("msg=\"bus %s not sent\" err=\"cannot build the message\"", what);
         return NULL;
     }
-    switchyard__bus_request__pack(br, nng_msg_body(m));
     if ((rv = nng_sendmsg(g.req, m, 0)) != 0) {
         nng_msg_free(m);
         if (rv != NNG_ECLOSED)
@@ -135,7 +192,7 @@ static void fetch(void)
     br.kind_case = SWITCHYARD__BUS_REQUEST__KIND_FETCH;
     br.fetch = &f;
     double t0 = now_us();
-    nng_msg *m = request(&br, "snapshot fetch");
+    nng_msg *m = request(&br, 0, "snapshot fetch");
     if (m == NULL)
         return;
     /* the safety-net fetch of a node that is current costs nine bytes, not the table */
@@ -158,7 +215,7 @@ static uint64_t heartbeat(void)
     Switchyard__BusRequest br = SWITCHYARD__BUS_REQUEST__INIT;
     br.kind_case = SWITCHYARD__BUS_REQUEST__KIND_HEARTBEAT;
     br.heartbeat = &hb;
-    nng_msg *m = request(&br, "heartbeat");
+    nng_msg *m = request(&br, 1, "heartbeat");
     if (m != NULL) {
         if (nng_msg_len(m) != 2 || memcmp(nng_msg_body(m), "ok", 2) != 0)
             SY_DEBUG("msg=\"bus heartbeat not acknowledged\" bytes=%zu", nng_msg_len(m));
@@ -233,12 +290,12 @@ int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir
         (rv = nng_socket_set_ms(g.req, NNG_OPT_RECVTIMEO, DP_BUS_REQ_TIMEOUT_MS)) != 0 ||
         (rv = nng_socket_set_ms(g.req, NNG_OPT_SENDTIMEO, DP_BUS_SUB_TIMEOUT_MS)) != 0)
         goto fail_both;
-    what = sub_url;
-    if ((rv = nng_dial(g.sub, sub_url, NULL, NNG_FLAG_NONBLOCK)) != 0)
-        goto fail_both;
-    what = req_url;
-    if ((rv = nng_dial(g.req, req_url, NULL, NNG_FLAG_NONBLOCK)) != 0)
-        goto fail_both;
+    if (sy_busauth_dial(g.sub, sub_url, g.tls, err, errlen) != 0 ||
+        sy_busauth_dial(g.req, req_url, g.tls, err, errlen) != 0) {
+        nng_close(g.sub);
+        nng_close(g.req);
+        return -1;
+    }
     atomic_store(&g.stop, 0);
     dp_snapshot_set_reaper(1);
     if ((rv = pthread_create(&g.tid, NULL, bus_main, NULL)) != 0) {
@@ -248,7 +305,8 @@ int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir
         return sy_errf(err, errlen, "bus thread: %s", strerror(rv));
     }
     atomic_store(&g.running, 1);
-    SY_INFO("msg=\"following the control plane\" sub=%s req=%s node=%s", sub_url, req_url, node_id);
+    SY_INFO("msg=\"following the control plane\" sub=%s req=%s node=%s auth=%s", sub_url, req_url, node_id,
+            g.tls ? "mtls+signed" : "none");
     return 0;
 fail_both:
     nng_close(g.sub);

@@ -28,6 +28,20 @@
 
 #include <stddef.h>
 
+#include <nng/nng.h>
+
+#include "bus.pb-c.h"
+#include "sy_busauth.h"
+
+/* Authenticates the bus (docs/controlplane.md, "Bus authentication"): dials tls+tcp:// with
+ * `tls` (mutual TLS, the control plane checked as SY_BUSAUTH_CP_NAME) and signs heartbeats with
+ * `signer` (whose CN must be node_id). Both borrowed: they must outlive dp_bus_stop. Call before
+ * dp_bus_start; without it the bus is plain. */
+void dp_bus_set_auth(const sy_busauth_tls_t *tls, const sy_busauth_signer_t *signer);
+/* Packs `br` into a new nng message (caller owns it), wrapped in a SignedRequest signed now by
+ * `signer` when it is non-NULL. NULL on failure (logged). Any thread. */
+nng_msg *dp_bus_msg(const Switchyard__BusRequest *br, const sy_busauth_signer_t *signer);
+
 /* Opens both sockets, dials, starts the thread. 0, or -1 with err (nothing left running).
  * cache_dir may be NULL (no on-disk cache); node_id is the heartbeat identity (non-NULL).
  * The strings must outlive the bus. */

@@ -23,6 +23,7 @@
 #include <openssl/rand.h>
 
 #include "bus.pb-c.h"
+#include "dp_bus.h"
 #include "dp_uring.h"
 #include "sy_log.h"
 #include "sy_util.h"
@@ -708,11 +709,8 @@ static int send_batch(collect_t *c)
     Switchyard__BusRequest br = SWITCHYARD__BUS_REQUEST__INIT;
     br.kind_case = SWITCHYARD__BUS_REQUEST__KIND_USAGE;
     br.usage = &b;
-    size_t len = switchyard__bus_request__get_packed_size(&br);
-    nng_msg *m = NULL;
-    int rv = k == 0 ? -1 : nng_msg_alloc(&m, len);
-    if (rv == 0)
-        switchyard__bus_request__pack(&br, nng_msg_body(m));
+    nng_msg *m = k == 0 ? NULL : dp_bus_msg(&br, g.o.signer);
+    int rv = m == NULL ? -1 : 0;
     free(ok);
     free(g.fl.one);
     g.fl.one = NULL;
@@ -1156,10 +1154,14 @@ int dp_usage_start(const dp_usage_opts_t *o, char *err, size_t errlen)
         goto fail;
     }
     if ((rv = nng_socket_set_size(g.req, NNG_OPT_RECVMAXSZ, 64 * 1024)) != 0 ||
-        (rv = nng_dial(g.req, g.o.req_url, NULL, NNG_FLAG_NONBLOCK)) != 0 ||
         (rv = nng_aio_alloc(&g.aio, aio_cb, NULL)) != 0) {
         nng_close(g.req);
         sy_errf(err, errlen, "usage req socket %s: %s", g.o.req_url, nng_strerror(rv));
+        goto fail;
+    }
+    if (sy_busauth_dial(g.req, g.o.req_url, g.o.tls, err, errlen) != 0) {
+        nng_aio_free(g.aio);
+        nng_close(g.req);
         goto fail;
     }
     atomic_store(&g.enabled, 1);

@@ -50,6 +50,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sy_busauth.h"
+
 #define DP_USAGE_FRAME_MAX 4096u      /* one packed record: ~1 KiB at most; more is corruption */
 #define DP_USAGE_MAGIC "SYUSP001"
 #define DP_USAGE_MAGIC_LEN 8u
@@ -68,13 +70,15 @@ typedef struct dp_usage_rec {
 } dp_usage_rec_t;
 
 typedef struct {
-    const char *req_url;  /* the control plane's REP address (bus mode); NULL: nothing is sent */
-    const char *dir;      /* spool directory (created, mode 0700); NULL: memory only */
-    const char *node_id;  /* sent in every record and batch */
-    size_t mem_max;       /* records held in memory before /v1 is refused (0: default 10000) */
-    uint32_t ack_timeout_ms; /* wait for a UsageAck before resending (0: default 10000) */
-    size_t rings;            /* loop threads: one usage ring each under dir (0: none) */
-    uint32_t ring_slots;     /* slots per ring (0: DP_URING_SLOTS_DEFAULT) */
+    const char *req_url;               /* the control plane's REP address (bus mode); NULL: nothing is sent */
+    const char *dir;                   /* spool directory (created, mode 0700); NULL: memory only */
+    const char *node_id;               /* sent in every record and batch */
+    size_t mem_max;                    /* records held in memory before /v1 is refused (0: default 10000) */
+    uint32_t ack_timeout_ms;           /* wait for a UsageAck before resending (0: default 10000) */
+    const sy_busauth_tls_t *tls;       /* authenticated bus (borrowed, outlives dp_usage_stop); NULL: plain */
+    const sy_busauth_signer_t *signer; /* signs every batch when set (its CN is node_id) */
+    size_t rings;                      /* loop threads: one usage ring each under dir (0: none) */
+    uint32_t ring_slots;               /* slots per ring (0: DP_URING_SLOTS_DEFAULT) */
 } dp_usage_opts_t;
 
 /* Recovers the spool (truncates a torn tail, counts what is unacknowledged), opens the REQ

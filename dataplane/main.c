@@ -25,6 +25,10 @@ static size_t spool_mem_max;
 static char default_spool_dir[4096];
 static const char *classifier_path = SY_DEFAULT_CLASSIFIER;
 static char default_node_id[320];
+/* Bus authentication (--control-plane-tls-*): loaded once in main, freed at its end. */
+static const char *bus_tls_ca, *bus_tls_cert, *bus_tls_key;
+static sy_busauth_tls_t *bus_tls;
+static sy_busauth_signer_t *bus_signer;
 
 static void usage(FILE *f)
 {
@@ -34,7 +38,12 @@ static void usage(FILE *f)
             "  --config FILE       catalog, providers and keys (docs/config.md)\n"
             "  --control-plane-sub URL  nng SUB address of the control plane's version notices\n"
             "  --control-plane-req URL  nng REQ address of its snapshot service (both or neither)\n"
-            "  --node-id ID        bus mode: this node's id in heartbeats (default hostname:pid)\n"
+            "  --node-id ID        bus mode: this node's id in heartbeats (default hostname:pid, or the\n"
+            "                      certificate's CN on an authenticated bus, where it must be that CN)\n"
+            "  --control-plane-tls-ca FILE  authenticated bus (docs/controlplane.md): the fleet CA(s),\n"
+            "                      PEM; with -cert and -key (all three or none), the URLs are tls+tcp://\n"
+            "  --control-plane-tls-cert FILE  this node's certificate (CN = node id), PEM\n"
+            "  --control-plane-tls-key FILE   its private key, PEM (mode 0600)\n"
             "  --cache-dir DIR     bus mode: keep the last snapshot in DIR/snapshot.pb and boot from it\n"
             "                      when the control plane is unreachable\n"
             "  --spool-dir DIR     bus mode: usage records spooled here until the control plane\n"
@@ -108,6 +117,9 @@ int main(int argc, char **argv)
                                              {"control-plane-req", required_argument, NULL, 'R'},
                                              {"cache-dir", required_argument, NULL, 'D'},
                                              {"node-id", required_argument, NULL, 'N'},
+                                             {"control-plane-tls-ca", required_argument, NULL, 'a'},
+                                             {"control-plane-tls-cert", required_argument, NULL, 'e'},
+                                             {"control-plane-tls-key", required_argument, NULL, 'k'},
                                              {"classifier", required_argument, NULL, 'M'},
                                              {"spool-dir", required_argument, NULL, 'U'},
                                              {"spool-mem-max", required_argument, NULL, 'X'},
@@ -164,6 +176,15 @@ int main(int argc, char **argv)
         case 'N':
             node_id = optarg;
             break;
+        case 'a':
+            bus_tls_ca = optarg;
+            break;
+        case 'e':
+            bus_tls_cert = optarg;
+            break;
+        case 'k':
+            bus_tls_key = optarg;
+            break;
         case 'M':
             classifier_path = optarg;
             break;
@@ -189,6 +210,33 @@ int main(int argc, char **argv)
         (check_only && config_path == NULL) || (o.tls_cert == NULL) != (o.tls_key == NULL)) {
         usage(stderr);
         return 2;
+    }
+    int tls_n = (bus_tls_ca != NULL) + (bus_tls_cert != NULL) + (bus_tls_key != NULL);
+    if ((tls_n != 0 && tls_n != 3) || (tls_n != 0 && cp_sub_url == NULL)) {
+        fprintf(stderr,
+                "switchyard-dp: --control-plane-tls-ca/-cert/-key go together, with the control plane\n");
+        return 2;
+    }
+    if (tls_n == 3) {
+        char aerr[512];
+        if (sy_busauth_tls_load(0, bus_tls_ca, bus_tls_cert, bus_tls_key, &bus_tls, aerr, sizeof(aerr)) !=
+                0 ||
+            sy_busauth_signer_load(bus_tls_cert, bus_tls_key, &bus_signer, aerr, sizeof(aerr)) != 0) {
+            fprintf(stderr, "switchyard-dp: bus credentials: %s\n", aerr);
+            return 1;
+        }
+        if (node_id == NULL)
+            node_id = sy_busauth_signer_cn(bus_signer);
+        else if (strcmp(node_id, sy_busauth_signer_cn(bus_signer)) != 0) {
+            fprintf(stderr, "switchyard-dp: --node-id %s is not the certificate's CN (%s)\n", node_id,
+                    sy_busauth_signer_cn(bus_signer));
+            return 2;
+        }
+        dp_bus_set_auth(bus_tls, bus_signer);
+    } else if (cp_sub_url != NULL) {
+        SY_WARN("msg=\"bus is not authenticated: any local process can read snapshots and post usage\" "
+                "sub=%s req=%s",
+                cp_sub_url, cp_req_url);
     }
     if (node_id == NULL) {
         char host[256];
@@ -295,7 +343,9 @@ int main(int argc, char **argv)
                               .dir = spool_dir,
                               .node_id = node_id,
                               .mem_max = spool_mem_max,
-                              .rings = o.threads};
+                              .rings = o.threads,
+                              .tls = bus_tls,
+                              .signer = bus_signer};
         if (dp_usage_start(&uo, err, sizeof(err)) != 0) {
             fprintf(stderr, "switchyard-dp: usage spool: %s\n", err);
             dp_snapshot_publish(NULL);
@@ -310,5 +360,7 @@ int main(int argc, char **argv)
     dp_router_classifier = NULL;
     dp_classify_model_free(classifier);
     curl_global_cleanup();
+    sy_busauth_signer_free(bus_signer);
+    sy_busauth_tls_free(bus_tls);
     return rc == 0 ? 0 : 1;
 }

@@ -829,7 +829,7 @@ export async function chatStatus(dpUrl, key) {
  * `bus`, PUB/REP on free loopback ports. Returns { proc, base, token, db, catalogFile, pubUrl,
  * repUrl, api(path, {method, body, token, headers}) }.
  */
-export async function startCp({ dir, catalog, bus = true, args = [], env = {}, name = 'switchyard-cp' }) {
+export async function startCp({ dir, catalog, bus = true, busAuth = null, args = [], env = {}, name = 'switchyard-cp' }) {
   requireBinary(CP_BIN, 'switchyard-cp');
   const n = ++seq;
   const token = 'op-' + crypto.randomBytes(16).toString('hex');
@@ -841,12 +841,14 @@ export async function startCp({ dir, catalog, bus = true, args = [], env = {}, n
   let pubUrl = null;
   let repUrl = null;
   if (bus) {
-    pubUrl = `tcp://127.0.0.1:${await closedPort()}`;
-    repUrl = `tcp://127.0.0.1:${await closedPort()}`;
+    const scheme = busAuth ? 'tls+tcp' : 'tcp';
+    pubUrl = `${scheme}://127.0.0.1:${await closedPort()}`;
+    repUrl = `${scheme}://127.0.0.1:${await closedPort()}`;
     a.push('--bus-pub', pubUrl, '--bus-rep', repUrl);
+    if (busAuth) a.push('--bus-tls-ca', path.join(busAuth, 'ca.pem'), '--bus-tls-cert', path.join(busAuth, 'cp.pem'), '--bus-tls-key', path.join(busAuth, 'cp.key'));
   }
   a.push(...args);
-  const cp = { token, db, catalogFile, pubUrl, repUrl, portFile, bin: privateBinary(CP_BIN, dir, `it-cp-${n}`), args: a, env: { ...childEnv(), SWITCHYARD_OPERATOR_TOKEN: token, ...env }, name };
+  const cp = { token, db, catalogFile, pubUrl, repUrl, portFile, busAuth, bin: privateBinary(CP_BIN, dir, `it-cp-${n}`), args: a, env: { ...childEnv(), SWITCHYARD_OPERATOR_TOKEN: token, ...env }, name };
   return spawnCp(cp);
 }
 
@@ -960,12 +962,26 @@ export async function checkLedger(cp, { okRequests = {}, paidSessions = {} } = {
   }
 }
 
-/** Starts a bus-mode data plane following `cp` (from startCp); resolves once /readyz is 200. */
-export async function startBusDp({ dir, cp, env = {}, args = [], threads = 2, name = 'switchyard-dp' }) {
+/**
+ * Makes a fleet CA and certificates with scripts/fleet-certs.sh in `dir` (ca.pem, cp.pem/.key,
+ * NODE.pem/.key for each of `nodes`); returns `dir`, to pass as startCp({ busAuth }).
+ */
+export function fleetCerts(dir, nodes) {
+  spawnSyncChecked(path.join(REPO, 'scripts', 'fleet-certs.sh'), [dir, ...nodes]);
+  return dir;
+}
+
+/**
+ * Starts a bus-mode data plane following `cp` (from startCp); resolves once /readyz is 200.
+ * On an authenticated bus, `busNode` names its certificate (and so its node id).
+ */
+export async function startBusDp({ dir, cp, env = {}, args = [], threads = 2, name = 'switchyard-dp', busNode = null }) {
   requireBinary(DP_BIN, 'switchyard-dp');
   const n = ++seq;
   const portFile = path.join(dir, `dp-${n}.port`);
-  const proc = new Proc(name, privateBinary(DP_BIN, dir, `it-dp-${n}`), ['--control-plane-sub', cp.pubUrl, '--control-plane-req', cp.repUrl, '--listen', '127.0.0.1:0', '--port-file', portFile, '--threads', String(threads), '--drain-ms', '2000', ...args], {
+  // an authenticated bus (startCp busAuth): the node's credential is busNode's certificate
+  const auth = cp.busAuth ? ['--control-plane-tls-ca', path.join(cp.busAuth, 'ca.pem'), '--control-plane-tls-cert', path.join(cp.busAuth, `${busNode}.pem`), '--control-plane-tls-key', path.join(cp.busAuth, `${busNode}.key`)] : [];
+  const proc = new Proc(name, privateBinary(DP_BIN, dir, `it-dp-${n}`), ['--control-plane-sub', cp.pubUrl, '--control-plane-req', cp.repUrl, ...auth, '--listen', '127.0.0.1:0', '--port-file', portFile, '--threads', String(threads), '--drain-ms', '2000', ...args], {
     env: { ...childEnv(), ...env },
   });
   const url = `http://127.0.0.1:${await readPort(portFile, proc)}`;

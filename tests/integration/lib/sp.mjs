@@ -5,17 +5,29 @@
 //   request id (high bit set) + body; the reply carries the same id + body.
 import crypto from 'node:crypto';
 import net from 'node:net';
+import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 
-/** Sends one request `body` (a Buffer) to `url` (tcp://host:port); resolves { ms, body }. */
-export async function spRequest(url, body = Buffer.alloc(0), { timeoutMs = 30000 } = {}) {
-  const [, host, port] = url.match(/^tcp:\/\/([\d.]+):(\d+)$/);
-  const sock = net.connect(Number(port), host);
+/**
+ * Sends one request `body` (a Buffer) to `url` (tcp://host:port or tls+tcp://host:port);
+ * resolves { ms, body }. With `tlsOpts` ({ ca, cert, key } as PEM strings or Buffers) the
+ * connection is TLS (the authenticated bus: the server is checked as "switchyard-cp");
+ * without it a tls+tcp:// URL is dialled in plain TCP (a foreign client).
+ */
+export async function spRequest(url, body = Buffer.alloc(0), { timeoutMs = 30000, tlsOpts = null } = {}) {
+  const [, host, port] = url.match(/^(?:tls\+)?tcp:\/\/([\d.]+):(\d+)$/);
+  const sock = tlsOpts ? tls.connect({ port: Number(port), host, servername: 'switchyard-cp', minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2', ...tlsOpts }) : net.connect(Number(port), host);
   sock.setNoDelay(true);
-  await new Promise((res, rej) => {
-    sock.once('connect', res);
-    sock.once('error', rej);
-  });
+  const timer = setTimeout(() => sock.destroy(new Error('bus connect timed out')), timeoutMs);
+  try {
+    await new Promise((res, rej) => {
+      sock.once(tlsOpts ? 'secureConnect' : 'connect', res);
+      sock.once('error', rej);
+      sock.once('close', () => rej(new Error('bus connection closed')));
+    });
+  } finally {
+    clearTimeout(timer);
+  }
   const chunks = [];
   let have = 0;
   let wake = null;
