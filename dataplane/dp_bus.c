@@ -315,33 +315,52 @@ fail:
     return sy_errf(err, errlen, "bus %s: %s", what, nng_strerror(rv));
 }
 
-/* nng 1.5.2 can also hang in nng_close of the SUB socket with no other thread using it
- * (caught by gdb at a teardown in CI: the main thread waiting inside nng_close while the bus
- * thread had exited). A node must exit on SIGTERM whatever its bus library does, so the
- * sockets are closed on a helper thread and the stop waits for it at most 2 s; past that it
- * logs and goes on (the process is ending: what nng still holds dies with it). */
+typedef struct {
+    nng_socket s[4];
+    size_t n;
+} closer_arg_t;
+
+static atomic_int nng_wedged;
+
 static void *closer_main(void *arg)
 {
-    (void)arg;
-    nng_close(g.sub);
-    nng_close(g.req);
+    closer_arg_t *a = arg;
+    for (size_t i = 0; i < a->n; i++)
+        nng_close(a->s[i]);
+    free(a);
     return NULL;
 }
 
-static void close_bounded(void)
+int dp_nng_close_bounded(const nng_socket *socks, size_t n, unsigned timeout_ms, const char *what)
 {
+    closer_arg_t *a = calloc(1, sizeof(*a));
     pthread_t t;
-    if (pthread_create(&t, NULL, closer_main, NULL) != 0) {
-        closer_main(NULL);
-        return;
+    if (a == NULL || n > 4)
+        return -1;
+    memcpy(a->s, socks, n * sizeof(*socks));
+    a->n = n;
+    if (pthread_create(&t, NULL, closer_main, a) != 0) {
+        closer_main(a);
+        return 0;
     }
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 2;
-    if (pthread_timedjoin_np(t, NULL, &until) != 0) {
-        SY_WARN("msg=\"bus sockets did not close within 2 s (nng); stopping without them\"");
-        pthread_detach(t);
+    if (!atomic_load(&nng_wedged)) {
+        until.tv_sec += timeout_ms / 1000;
+        until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
     }
+    if (pthread_timedjoin_np(t, NULL, &until) != 0) {
+        if (!atomic_exchange(&nng_wedged, 1))
+            SY_WARN("msg=\"nng sockets did not close in time; stopping without them\" what=%s timeout_ms=%u", what,
+                    timeout_ms);
+        pthread_detach(t);
+        return -1;
+    }
+    return 0;
 }
 
 void dp_bus_stop(void)
@@ -354,7 +373,8 @@ void dp_bus_stop(void)
      * nng_recvmsg on it (nanomsg/nng#1813; seen here as a node that never exited on SIGTERM). */
     atomic_store(&g.stop, 1);
     pthread_join(g.tid, NULL);
-    close_bounded();
+    nng_socket socks[2] = {g.sub, g.req};
+    dp_nng_close_bounded(socks, 2, 2000, "bus");
     atomic_store(&g.running, 0);
     dp_snapshot_set_reaper(0);
     dp_snapshot_reap();

@@ -50,4 +50,10 @@ int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir
 /* No-op when not started. */
 void dp_bus_stop(void);
 
+/* Closes `n` (≤ 4) nng sockets on a helper thread and waits at most `timeout_ms`: nng 1.5.2 can
+ * hang in nng_close (seen in CI: the SUB socket, then every later close in the process), and a
+ * node must still exit on SIGTERM. After one timeout every later call skips the wait (nng is
+ * wedged; the sockets die with the process). 0 closed, -1 given up (logged with `what`). */
+int dp_nng_close_bounded(const nng_socket *socks, size_t n, unsigned timeout_ms, const char *what);
+
 #endif

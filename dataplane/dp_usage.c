@@ -1211,7 +1211,7 @@ void dp_usage_stop(void)
     if (m != NULL)
         nng_msg_free(m);
     nng_aio_free(g.aio);
-    nng_close(g.req);
+    dp_nng_close_bounded(&g.req, 1, 2000, "usage"); /* nng 1.5.2 can hang in nng_close (dp_bus.h) */
     size_t pending_disk = g.nsegs > 0 && !nothing_pending() ? 1 : 0;
     if (g.mn > 0)
         SY_ERROR("msg=\"usage records not written to disk nor acknowledged at stop: lost\" records=%zu", g.mn);
