@@ -1,6 +1,8 @@
 #include "sy_h2o.h"
 
+#include <dlfcn.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sy_error.h"
 #include "sy_linger.h"
@@ -66,4 +68,46 @@ void sy_h2o_json_errors(h2o_hostconf_t *host, h2o_pathconf_t *path, sy_h2o_decor
         f->super.on_setup_ostream = json_err_setup;
         f->decorate = decorate;
     }
+}
+
+/* h2o 2.2.5's http1.c answers a request it cannot parse (request line or headers) from a fixed
+ * buffer written straight to the socket (send_bad_request), bypassing every filter. This
+ * definition interposes the library's h2o_socket_write (it calls it through its PLT) and swaps
+ * exactly that buffer for the same answer in JSON. Every other write is passed on untouched;
+ * the cost is one length compare per write. */
+static const char h2o_bad_request[] = "HTTP/1.1 400 Bad Request\r\n"
+                                      "Content-Type: text/plain; charset=utf-8\r\n"
+                                      "Connection: close\r\n"
+                                      "Content-Length: 11\r\n"
+                                      "\r\n"
+                                      "Bad Request";
+#define SY_BAD_REQUEST_BODY                                                                                      \
+    "{\"error\":{\"message\":\"malformed HTTP request\",\"type\":\"invalid_request_error\",\"param\":null,"   \
+    "\"code\":\"invalid_request_error\"}}"
+static const char sy_bad_request[] = "HTTP/1.1 400 Bad Request\r\n"
+                                     "Content-Type: application/json\r\n"
+                                     "Connection: close\r\n"
+                                     "Content-Length: 121\r\n"
+                                     "\r\n" SY_BAD_REQUEST_BODY;
+_Static_assert(sizeof(SY_BAD_REQUEST_BODY) - 1 == 121, "Content-Length of the JSON 400");
+
+typedef void (*socket_write_fn)(h2o_socket_t *, h2o_iovec_t *, size_t, h2o_socket_cb);
+
+void h2o_socket_write(h2o_socket_t *sock, h2o_iovec_t *bufs, size_t bufcnt, h2o_socket_cb cb)
+{
+    static socket_write_fn real;
+    socket_write_fn f = __atomic_load_n(&real, __ATOMIC_ACQUIRE);
+    if (f == NULL) {
+        f = (socket_write_fn)dlsym(RTLD_NEXT, "h2o_socket_write");
+        if (f == NULL)
+            abort(); /* cannot happen with h2o linked: no way to write at all */
+        __atomic_store_n(&real, f, __ATOMIC_RELEASE);
+    }
+    if (bufcnt == 1 && bufs[0].len == sizeof(h2o_bad_request) - 1 &&
+        memcmp(bufs[0].base, h2o_bad_request, sizeof(h2o_bad_request) - 1) == 0) {
+        h2o_iovec_t json = h2o_iovec_init(sy_bad_request, sizeof(sy_bad_request) - 1);
+        f(sock, &json, 1, cb);
+        return;
+    }
+    f(sock, bufs, bufcnt, cb);
 }

@@ -7,6 +7,12 @@
  * connection gets a lingering close (sy_linger.h) on threads that set one up. `decorate` (may be NULL)
  * adds headers the service puts on every response (request id, CORS).
  *
+ * A request h2o cannot parse at all (request line or headers) never reaches a filter: h2o
+ * writes a fixed text/plain 400 to the socket. sy_h2o.c defines h2o_socket_write, which
+ * interposes the library's (linked into the executable, it takes precedence over the shared
+ * library's definition) and swaps that one buffer for the same 400 in JSON (code
+ * invalid_request_error); every other write passes through unchanged.
+ *
  * Threading: call at configuration time, before loops start. The filter runs on loop threads.
  */
 #ifndef SY_H2O_H
