@@ -6,22 +6,20 @@
  *   GET  /api/snapshot/version
  *   GET  /api/workspaces                   POST /api/workspaces {"id","name"}
  *   POST /api/workspaces/{id}/disable
- *   GET  /api/workspaces/{id}/keys         POST /api/workspaces/{id}/keys {"name","allowed_models","expires_at"}
- *   POST /api/keys/{id}/revoke             POST /api/keys/{id}/rotate {"grace_seconds"} (0..604800)
- *   GET  /api/keys/{id}                    PATCH /api/keys/{id} {"name","allowed_models","budget_usd","rpm","tpm","expires_at"}
- *   GET  /api/providers                    (health and last probe included)
- *   GET  /api/models                       GET|PATCH /api/models/{id}
- *   GET  /api/catalog/status               the file vs the last import, fields edited since
- *   POST /api/catalog/import[?force=true&dry_run=true] {"force","dry_run","catalog"}  (re-)import
- *   POST /api/catalog/reload[?force=true]  the same import from the configured file
- *   GET  /api/aliases                      GET|PUT {"model"}|DELETE /api/aliases/{alias}
- *   GET  /api/nodes
- *   GET  /api/workspaces/{id}/balance      GET /api/workspaces/{id}/ledger?limit=&before=
- *   POST /api/workspaces/{id}/credits {"amount_usd","reference","note"}   (admin grant, idempotent)
- *   GET  /api/workspaces/{id}/usage?from=&to=&group_by=day|model|key
- *   POST /api/workspaces/{id}/checkout {"amount_usd","success_url","cancel_url"} (Stripe Checkout)
- *   GET  /api/ledger/check                 the ledger invariants (cp_ledger_check)
- *   POST /stripe/webhook                   NOT under the operator token: Stripe-Signature instead
+ *   GET  /api/workspaces/{id}/keys         POST /api/workspaces/{id}/keys
+ * {"name","allowed_models","expires_at"} POST /api/keys/{id}/revoke             POST /api/keys/{id}/rotate
+ * {"grace_seconds"} (0..604800) GET  /api/keys/{id}                    PATCH /api/keys/{id}
+ * {"name","allowed_models","budget_usd","rpm","tpm","expires_at"} GET  /api/providers (health and last probe
+ * included) GET  /api/models                       GET|PATCH /api/models/{id} GET  /api/catalog/status the
+ * file vs the last import, fields edited since POST /api/catalog/import[?force=true&dry_run=true]
+ * {"force","dry_run","catalog"}  (re-)import POST /api/catalog/reload[?force=true]  the same import from the
+ * configured file GET  /api/aliases                      GET|PUT {"model"}|DELETE /api/aliases/{alias} GET
+ * /api/nodes GET  /api/workspaces/{id}/balance      GET /api/workspaces/{id}/ledger?limit=&before= POST
+ * /api/workspaces/{id}/credits {"amount_usd","reference","note"}   (admin grant, idempotent) GET
+ * /api/workspaces/{id}/usage?from=&to=&group_by=day|model|key POST /api/workspaces/{id}/checkout
+ * {"amount_usd","success_url","cancel_url"} (Stripe Checkout) GET  /api/ledger/check                 the
+ * ledger invariants (cp_ledger_check) POST /stripe/webhook                   NOT under the operator token:
+ * Stripe-Signature instead
  *
  * Every /api/ request needs `Authorization: Bearer <operator token>`, compared in constant time
  * over the SHA-256 of both sides. Every error is the OpenAI shape
@@ -40,16 +38,18 @@
 #ifndef CP_API_H
 #define CP_API_H
 
+#define CP_API_DEFAULT_MAX_BODY (64 * 1024) /* the admin API's request bodies, unless configured */
+
 #include <stdint.h>
 
 #include "cp_store.h"
 
 typedef struct {
     const char *host;
-    uint16_t port;          /* 0 = any free port */
-    const char *port_file;  /* the bound port is written here once listening (may be NULL) */
-    const char *token;      /* operator token, non-empty */
-    size_t max_body_bytes;  /* request bodies over this get 413 */
+    uint16_t port;         /* 0 = any free port */
+    const char *port_file; /* the bound port is written here once listening (may be NULL) */
+    const char *token;     /* operator token, non-empty */
+    size_t max_body_bytes; /* request bodies over this get 413 (0: CP_API_DEFAULT_MAX_BODY) */
     cp_store_t *store;
     const char *catalog_path; /* re-read by POST /api/catalog/reload and SIGHUP (may be NULL) */
     const char *db_path;      /* for SIGHUP's own store handle */
