@@ -21,6 +21,7 @@
     X(INSUFFICIENT_QUOTA,  402, "insufficient_quota",    "insufficient_quota",     "quota",            "billing_error")          \
     X(MODEL_NOT_ALLOWED,   403, "permission_error",      "model_not_allowed",      "model_not_allowed", "permission_error")      \
     X(ACCOUNT_DISABLED,    403, "permission_error",      "account_disabled",       "account_disabled", "permission_error")       \
+    X(FORBIDDEN,           403, "permission_error",      "forbidden",              "forbidden",        "permission_error")       \
     X(MODEL_NOT_FOUND,     404, "invalid_request_error", "model_not_found",        "model_not_found",  "not_found_error")        \
     X(NOT_FOUND,           404, "invalid_request_error", "not_found",              "no_route",         "not_found_error")        \
     X(METHOD_NOT_ALLOWED,  405, "invalid_request_error", "method_not_allowed",     "bad_method",       "invalid_request_error")  \

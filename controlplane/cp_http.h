@@ -26,12 +26,19 @@
 #define CP_MAX_NAME_BYTES 256
 
 /* One call of a route's handler (cp_routes.h): the service's options, the path's parameter
- * (the `:id` segment, NUL-terminated, NULL when the pattern has none) and the route's constant
- * argument (NULL when none). Valid for the handler's duration. */
+ * (the `:id` segment, NUL-terminated, NULL when the pattern has none), the route's constant
+ * argument (NULL when none), and who calls: the operator (token), or a dashboard user (session
+ * cookie: user id, the session's secret, and the user's role in the route's workspace when the
+ * route has one). Valid for the handler's duration. */
 typedef struct {
     const cp_api_opts_t *o;
     const char *id;
     const char *arg;
+    int operator;        /* 1: the operator token */
+    const char *user;    /* the session's user id, or NULL */
+    const char *session; /* the session cookie's secret (session_len bytes), or NULL */
+    size_t session_len;
+    int role; /* cp_role_t in the route's workspace (CP_ROLE_NONE without one or for the operator) */
 } cp_call_t;
 
 void cp_send_json(h2o_req_t *req, int status, cJSON *body);

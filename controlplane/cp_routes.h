@@ -25,6 +25,13 @@ void cp_routes_init(const cp_api_opts_t *o);
 /* Answers `req` (always): see above. Returns 0. */
 int cp_routes_dispatch(h2o_req_t *req);
 
+/* cp_api_auth.c */
+int cp_h_signup(h2o_req_t *req, const cp_call_t *c);
+int cp_h_login(h2o_req_t *req, const cp_call_t *c);
+int cp_h_logout(h2o_req_t *req, const cp_call_t *c);
+int cp_h_me(h2o_req_t *req, const cp_call_t *c);
+int cp_h_create_invite(h2o_req_t *req, const cp_call_t *c);
+int cp_h_accept_invite(h2o_req_t *req, const cp_call_t *c);
 /* cp_api_ops.c */
 int cp_h_healthz(h2o_req_t *req, const cp_call_t *c);
 int cp_h_snapshot_version(h2o_req_t *req, const cp_call_t *c);

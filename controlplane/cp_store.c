@@ -223,6 +223,12 @@ static const char *const migrations[] = {
      * tokens each record billed as cache reads / writes, so a debit can be audited against tokens
      * x prices. (One literal, as for 5 and 8.) */
     "ALTER TABLE models ADD COLUMN cache_read_per_m_nano INTEGER CHECK (cache_read_per_m_nano >= 0); ALTER TABLE models ADD COLUMN cache_write_per_m_nano INTEGER CHECK (cache_write_per_m_nano >= 0); ALTER TABLE providers ADD COLUMN stream_usage INTEGER NOT NULL DEFAULT 1 CHECK (stream_usage IN (0, 1)); ALTER TABLE usage ADD COLUMN cache_read_tokens INTEGER NOT NULL DEFAULT 0 CHECK (cache_read_tokens >= 0); ALTER TABLE usage ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0 CHECK (cache_write_tokens >= 0);",
+    /* 10: dashboard accounts (cp_accounts.h, docs/dashboard.md). Users log in with an email
+     * (stored lower-cased) and a scrypt hash; a membership gives a user a role in a workspace;
+     * sessions and invitations are kept as the SHA-256 of their secret, with an expiry. None of
+     * this is in the snapshot. Migration 1's placeholder `users` table (one workspace per user,
+     * never written by any version) is replaced. (One literal, as for 5, 8 and 9.) */
+    "DROP INDEX users_workspace; DROP TABLE users; CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, pw_hash TEXT NOT NULL, created_ms INTEGER NOT NULL, active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1))) STRICT; CREATE TABLE memberships (user_id TEXT NOT NULL REFERENCES users(id), workspace_id TEXT NOT NULL REFERENCES workspaces(id), role TEXT NOT NULL CHECK (role IN ('owner', 'member')), created_ms INTEGER NOT NULL, PRIMARY KEY (user_id, workspace_id)) STRICT; CREATE INDEX memberships_ws ON memberships(workspace_id); CREATE TABLE sessions (sha256 BLOB PRIMARY KEY CHECK (length(sha256) = 32), user_id TEXT NOT NULL REFERENCES users(id), created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL) STRICT; CREATE INDEX sessions_user ON sessions(user_id); CREATE TABLE invites (sha256 BLOB PRIMARY KEY CHECK (length(sha256) = 32), workspace_id TEXT NOT NULL REFERENCES workspaces(id), role TEXT NOT NULL CHECK (role IN ('owner', 'member')), created_by TEXT NOT NULL REFERENCES users(id), created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, used_by TEXT REFERENCES users(id), used_ms INTEGER) STRICT;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

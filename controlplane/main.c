@@ -70,6 +70,11 @@ static void usage(FILE *f)
                "  --stripe-api-base URL  Stripe API base for checkout sessions (default $STRIPE_API_BASE,\n"
                "                      else https://api.stripe.com; tests point it at a local fake)\n"
                "  --stripe-timeout-ms N  bound on the (blocking) checkout call, 100..30000 (default 10000)\n"
+               "  --signup MODE       dashboard sign-up: open (anyone may create an account and a workspace)\n"
+               "                      or invite (only with an owner's invitation; the default)\n"
+               "  --session-ttl-s N   dashboard session lifetime, 1..2592000 seconds (default 43200: 12 h)\n"
+               "  --cookie-secure     mark the session cookie Secure (set it when users reach this port\n"
+               "                      through HTTPS, e.g. behind a TLS proxy)\n"
                "environment: SWITCHYARD_OPERATOR_TOKEN (required) is the bearer token for /api/*;\n"
                "  STRIPE_WEBHOOK_SECRET (whsec_...) enables POST /stripe/webhook; STRIPE_SECRET_KEY\n"
                "  enables POST /api/workspaces/{id}/checkout (docs/billing.md). Secrets are never logged.\n");
@@ -101,6 +106,9 @@ int main(int argc, char **argv)
                                              {"stripe-api-base", required_argument, NULL, 'S'},
                                              {"stripe-timeout-ms", required_argument, NULL, 'T'},
                                              {"import-catalog", optional_argument, NULL, 'I'},
+                                             {"signup", required_argument, NULL, 'U'},
+                                             {"session-ttl-s", required_argument, NULL, 'Z'},
+                                             {"cookie-secure", no_argument, NULL, 'Y'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int ch;
@@ -187,6 +195,26 @@ int main(int argc, char **argv)
             }
             import_catalog = 1;
             import_force = optarg != NULL;
+            break;
+        case 'U':
+            if (strcmp(optarg, "open") != 0 && strcmp(optarg, "invite") != 0) {
+                fprintf(stderr, "switchyard-cp: --signup must be open or invite\n");
+                return 2;
+            }
+            o.signup_open = strcmp(optarg, "open") == 0;
+            break;
+        case 'Z': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < 1 || v > 2592000) {
+                fprintf(stderr, "switchyard-cp: --session-ttl-s must be 1..2592000\n");
+                return 2;
+            }
+            o.session_ttl_s = v;
+            break;
+        }
+        case 'Y':
+            o.cookie_secure = 1;
             break;
         case 'a':
             tls_ca = optarg;
