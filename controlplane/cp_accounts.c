@@ -435,6 +435,14 @@ cp_admin_rc_t cp_invite_create(cp_store_t *s, const char *ws, cp_role_t role, co
     sy_sha256(secret, 64, sha);
     if (cp_store_begin_write(s, err, errlen) != 0)
         return CP_ADMIN_ERROR;
+    int found = cp_store_exists(s, "SELECT 1 FROM workspaces WHERE id = ?1", ws, err, errlen);
+    if (found != 1) {
+        cp_store_rollback(s);
+        if (found < 0)
+            return CP_ADMIN_ERROR;
+        sy_errf(err, errlen, "no such workspace");
+        return CP_ADMIN_NOT_FOUND;
+    }
     if (exec(s,
              "INSERT INTO invites (sha256, workspace_id, role, created_by, created_ms, expires_ms) VALUES "
              "(?1, ?4, "

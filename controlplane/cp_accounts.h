@@ -88,7 +88,7 @@ cp_admin_rc_t cp_accounts_key_workspace(cp_store_t *s, const char *key_id, char 
 cp_admin_rc_t cp_accounts_me(cp_store_t *s, const char *user_id, cJSON **out, char *err, size_t errlen);
 
 /* A one-time invitation to ws in `role`, valid until now_ms + ttl_ms, created by user_id (an
- * owner: the caller checks). The secret (shown once) in secret. */
+ * owner: the caller checks; NULL for the operator). The secret (shown once) in secret. */
 cp_admin_rc_t cp_invite_create(cp_store_t *s, const char *ws, cp_role_t role, const char *user_id,
                                int64_t now_ms, int64_t ttl_ms, char secret[CP_SECRET_HEX], char *err,
                                size_t errlen);

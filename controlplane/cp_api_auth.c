@@ -126,8 +126,8 @@ static void peer_key(h2o_req_t *req, uint8_t out[16])
 static void set_cookie(h2o_req_t *req, const cp_call_t *c, const char *secret, long max_age)
 {
     char v[256];
-    int n = snprintf(v, sizeof(v), SESSION_COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%ld%s", secret,
-                     max_age, c->o->cookie_secure ? "; Secure" : "");
+    int n = snprintf(v, sizeof(v), SESSION_COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%ld%s",
+                     secret, max_age, c->o->cookie_secure ? "; Secure" : "");
     h2o_iovec_t copy = h2o_strdup(&req->pool, v, (size_t)n); /* h2o keeps the pointer until it sends */
     OPENSSL_cleanse(v, sizeof(v));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_SET_COOKIE, NULL, copy.base, copy.len);
@@ -225,6 +225,8 @@ int cp_h_signup(h2o_req_t *req, const cp_call_t *c)
     if (arc != CP_ADMIN_OK) {
         if (arc == CP_ADMIN_INVALID && param != NULL && strcmp(param, "email") == 0)
             cp_send_error(req, SY_E_CONFLICT, err, "email");
+        else if (arc == CP_ADMIN_NOT_FOUND)
+            cp_send_error(req, SY_E_NOT_FOUND, err, "invite");
         else
             cp_send_admin_rc(req, arc, param, err);
         goto done;
@@ -337,15 +339,17 @@ int cp_h_create_invite(h2o_req_t *req, const cp_call_t *c)
         return cp_send_error(req, SY_E_BAD_PARAM, "'role' must be \"member\" or \"owner\"", "role");
     }
     cJSON_Delete(root);
-    if (c->user == NULL) /* an invitation is made by an owner: the operator adds owners by signing them up */
-        return cp_send_error(req, SY_E_FORBIDDEN, "invitations are made by a workspace owner's session",
-                             NULL);
+    /* the operator's invitations are how a workspace gets its first owner when sign-up is by
+     * invitation only (docs/dashboard.md, "Bootstrap") */
     int64_t now = cp_wall_ms();
-    if (cp_invite_create(c->o->store, c->id, role, c->user, now, INVITE_TTL_MS, secret, err, sizeof(err)) !=
-        CP_ADMIN_OK)
-        return cp_send_store_error(req, err);
+    cp_admin_rc_t rc =
+        cp_invite_create(c->o->store, c->id, role, c->user, now, INVITE_TTL_MS, secret, err, sizeof(err));
+    if (rc != CP_ADMIN_OK) {
+        cp_send_admin_rc(req, rc, NULL, err);
+        return 0;
+    }
     SY_INFO("msg=\"invitation created\" workspace=%s role=%s by=%s", c->id,
-            role == CP_ROLE_OWNER ? "owner" : "member", c->user);
+            role == CP_ROLE_OWNER ? "owner" : "member", c->user ? c->user : "operator");
     cJSON *b = cJSON_CreateObject();
     cJSON_AddStringToObject(b, "invite", secret);
     cJSON_AddStringToObject(b, "workspace", c->id);
