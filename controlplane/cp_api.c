@@ -28,6 +28,7 @@
 #include "cp_metrics.h"
 #include "cp_routes.h"
 #include "cp_stripe.h"
+#include "cp_web.h"
 #include "sy_h2o.h"
 #include "sy_linger.h"
 #include "sy_log.h"
@@ -155,6 +156,11 @@ int cp_api_run(const cp_api_opts_t *o)
         return -1;
     }
     cp_routes_init(o);
+    char werr[512];
+    if (cp_web_load(o->web_dir, werr, sizeof(werr)) != 0) {
+        SY_ERROR("msg=\"cannot load the dashboard's pages\" err=\"%s\"", werr);
+        return -1;
+    }
     char err[256];
     uint16_t bound;
     if ((g.listen_fd = sy_listen_tcp(o->host, o->port, 512, &bound, err, sizeof(err))) < 0) {
@@ -205,6 +211,7 @@ int cp_api_run(const cp_api_opts_t *o)
     shutdown(g.listen_fd, SHUT_RDWR);
     pthread_join(g.tid, NULL);
     close(g.listen_fd);
+    cp_web_free();
     SY_INFO("msg=\"stopped\"");
     return 0;
 }

@@ -59,9 +59,10 @@ typedef struct {
     const char *stripe_api_base;       /* e.g. https://api.stripe.com */
     long stripe_timeout_ms;            /* bound on the blocking checkout call (default 10000) */
     /* Dashboard accounts (docs/dashboard.md). */
-    int signup_open;    /* 1: anyone may sign up; 0: only with an invitation */
-    long session_ttl_s; /* session lifetime (0: 43200) */
-    int cookie_secure;  /* the session cookie is marked Secure */
+    int signup_open;     /* 1: anyone may sign up; 0: only with an invitation */
+    long session_ttl_s;  /* session lifetime (0: 43200) */
+    int cookie_secure;   /* the session cookie is marked Secure */
+    const char *web_dir; /* the dashboard's pages (cp_web.h), or NULL */
 } cp_api_opts_t;
 
 int cp_api_run(const cp_api_opts_t *o);

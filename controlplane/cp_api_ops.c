@@ -24,6 +24,7 @@
 #include "sy_util.h"
 
 #include "cp_metrics.h"
+#include "cp_web.h"
 
 static h2o_generator_t metrics_gen = {NULL, NULL};
 
@@ -85,4 +86,24 @@ int cp_h_healthz(h2o_req_t *req, const cp_call_t *c)
     cJSON *b = cJSON_CreateObject();
     cJSON_AddStringToObject(b, "status", "ok");
     return cp_send_owned(req, 200, b);
+}
+
+/* GET /api/openapi.json: the API's OpenAPI 3.1 document (web/openapi.json, loaded by cp_web). */
+int cp_h_openapi(h2o_req_t *req, const cp_call_t *c)
+{
+    (void)c;
+    size_t len = 0;
+    const char *doc = cp_web_file("openapi.json", &len);
+    if (doc == NULL)
+        return cp_send_error(req, SY_E_NOT_FOUND, "no OpenAPI document loaded (--web-dir)", NULL);
+    req->res.status = 200;
+    req->res.reason = "OK";
+    req->res.content_length = len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("application/json"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-cache"));
+    h2o_start_response(req, &metrics_gen);
+    h2o_iovec_t body = h2o_iovec_init(doc, len);
+    h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
+    return 0;
 }

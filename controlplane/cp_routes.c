@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "cp_accounts.h"
+#include "cp_web.h"
 #include "sy_error.h"
 #include "sy_hash.h"
 
@@ -51,6 +52,7 @@ static const cp_route_t routes[] = {
     {"POST", "/api/auth/accept-invite", cp_h_accept_invite, CP_WHO_SESSION, NULL},
     {"POST", "/api/workspaces/:id/invites", cp_h_create_invite, CP_WHO_OWNER, NULL, CP_SCOPE_WS},
 
+    {"GET", "/api/openapi.json", cp_h_openapi, CP_WHO_USER, NULL},
     {"GET", "/api/snapshot/version", cp_h_snapshot_version, CP_WHO_OPERATOR, NULL},
     {"GET", "/api/nodes", cp_h_list_nodes, CP_WHO_OPERATOR, NULL},
 
@@ -227,6 +229,8 @@ int cp_routes_dispatch(h2o_req_t *req)
         }
     }
     int api = n >= 1 && strcmp(seg[0], "api") == 0;
+    if (!api && hit == NULL && cp_web_serve(req) == 0) /* the dashboard's pages and assets */
+        return 0;
     if (!api && path_known && hit == NULL)
         return cp_method_not_allowed(req);
     /* h2o's own limit is raised to the webhook's; every other path keeps the API's */

@@ -33,6 +33,7 @@ int cp_h_me(h2o_req_t *req, const cp_call_t *c);
 int cp_h_create_invite(h2o_req_t *req, const cp_call_t *c);
 int cp_h_accept_invite(h2o_req_t *req, const cp_call_t *c);
 /* cp_api_ops.c */
+int cp_h_openapi(h2o_req_t *req, const cp_call_t *c);
 int cp_h_healthz(h2o_req_t *req, const cp_call_t *c);
 int cp_h_snapshot_version(h2o_req_t *req, const cp_call_t *c);
 int cp_h_list_nodes(h2o_req_t *req, const cp_call_t *c);

@@ -73,6 +73,8 @@ static void usage(FILE *f)
                "  --signup MODE       dashboard sign-up: open (anyone may create an account and a workspace)\n"
                "                      or invite (only with an owner's invitation; the default)\n"
                "  --session-ttl-s N   dashboard session lifetime, 1..2592000 seconds (default 43200: 12 h)\n"
+               "  --web-dir DIR       serve the dashboard's pages from DIR (index.html, assets/); read once\n"
+               "                      at start (default: none, pages answer 404)\n"
                "  --cookie-secure     mark the session cookie Secure (set it when users reach this port\n"
                "                      through HTTPS, e.g. behind a TLS proxy)\n"
                "environment: SWITCHYARD_OPERATOR_TOKEN (required) is the bearer token for /api/*;\n"
@@ -109,6 +111,7 @@ int main(int argc, char **argv)
                                              {"signup", required_argument, NULL, 'U'},
                                              {"session-ttl-s", required_argument, NULL, 'Z'},
                                              {"cookie-secure", no_argument, NULL, 'Y'},
+                                             {"web-dir", required_argument, NULL, 'W'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int ch;
@@ -215,6 +218,9 @@ int main(int argc, char **argv)
         }
         case 'Y':
             o.cookie_secure = 1;
+            break;
+        case 'W':
+            o.web_dir = optarg;
             break;
         case 'a':
             tls_ca = optarg;
