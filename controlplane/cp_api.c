@@ -808,13 +808,16 @@ static int64_t wall_ms(void)
 }
 
 /* The raw value of query parameter `name` (not percent-decoded: every parameter here is a
- * number, a date or a word). 1 found, 0 absent, -1 longer than outlen-1. */
+ * number, a date or a word). 1 found, 0 absent, -1 longer than outlen-1 or given more than
+ * once (one value per field, as in JSON bodies: `?limit=1&limit=600` is refused, not read as
+ * either). */
 static int query_param(h2o_req_t *req, const char *name, char *out, size_t outlen)
 {
     if (req->query_at == SIZE_MAX)
         return 0;
     const char *q = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
     size_t nl = strlen(name);
+    int found = 0;
     while (q < end) {
         const char *amp = memchr(q, '&', (size_t)(end - q));
         const char *stop = amp ? amp : end;
@@ -823,15 +826,15 @@ static int query_param(h2o_req_t *req, const char *name, char *out, size_t outle
         if ((size_t)(kend - q) == nl && memcmp(q, name, nl) == 0) {
             const char *v = eq ? eq + 1 : stop;
             size_t vl = (size_t)(stop - v);
-            if (vl >= outlen)
+            if (found || vl >= outlen)
                 return -1;
             memcpy(out, v, vl);
             out[vl] = '\0';
-            return 1;
+            found = 1;
         }
         q = stop + 1;
     }
-    return 0;
+    return found;
 }
 
 /* An optional whole number lo..hi from the query string; 0 ok (*out = def when absent), -1 sent 400. */
@@ -842,8 +845,10 @@ static int query_int(h2o_req_t *req, const char *name, int64_t lo, int64_t hi, i
     *out = def;
     if (r == 0)
         return 0;
+    errno = 0;
     long long n = r > 0 && v[0] >= '0' && v[0] <= '9' ? strtoll(v, &end, 10) : -1;
-    if (r < 0 || v[0] < '0' || v[0] > '9' || *end != '\0' || n < lo || n > hi) {
+    /* ERANGE: 9223372036854775808 must not be read as INT64_MAX */
+    if (r < 0 || v[0] < '0' || v[0] > '9' || *end != '\0' || errno == ERANGE || n < lo || n > hi) {
         char msg[160];
         snprintf(msg, sizeof(msg), "'%s' must be a whole number %lld..%lld", name, (long long)lo,
                  (long long)hi);
@@ -1405,9 +1410,50 @@ static int h_metrics(h2o_req_t *req)
     return 0;
 }
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* The path as the client sent it (before h2o's normalisation) names its resources literally:
+ * no segment that is "." or ".." and no '/' or '\' inside a segment, percent-encoded or not.
+ * h2o decodes "%2F" and resolves dot segments, so without this check
+ * "/api/workspaces/ws_a/..%2Fws_b/balance" would answer for ws_b — harmless behind the one
+ * operator token, but a path that starts with one workspace must never reach another (a proxy
+ * that authorises a tenant by its path prefix would be fooled). No id can hold those
+ * characters (cp_admin_valid_id), so nothing legitimate is refused. */
+static int raw_path_ok(const h2o_req_t *req)
+{
+    const char *p = req->path.base;
+    size_t len = req->query_at != SIZE_MAX && req->query_at < req->path.len ? req->query_at : req->path.len;
+    size_t dots = 0, chars = 0;
+    for (size_t i = 0; i <= len; i++) {
+        int c = i < len ? (unsigned char)p[i] : '/';
+        if (c == '%' && i + 2 < len && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
+            c = hexval(p[i + 1]) * 16 + hexval(p[i + 2]);
+            i += 2;
+            if (c == '/' || c == '\\')
+                return 0;
+        } else if (c == '/') {
+            if (chars > 0 && dots == chars && chars <= 2)
+                return 0; /* "." or ".." */
+            dots = chars = 0;
+            continue;
+        }
+        if (c == '\\')
+            return 0;
+        chars++;
+        dots += c == '.';
+    }
+    return 1;
+}
+
 static int dispatch(h2o_req_t *req)
 {
     char seg[MAX_SEGMENTS][MAX_SEGMENT];
+    if (!raw_path_ok(req))
+        return send_error(req, SY_E_NOT_FOUND, "no such endpoint (dot segments and encoded slashes are not accepted)",
+                          NULL);
     int n = split_path(req->path_normalized, seg);
     int get = is_method(req, "GET"), post = is_method(req, "POST"), patch = is_method(req, "PATCH");
 
