@@ -1412,7 +1412,10 @@ static int h_metrics(h2o_req_t *req)
 
 static int hexval(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
 }
 
 /* The path as the client sent it (before h2o's normalisation) names its resources literally:
@@ -1452,8 +1455,8 @@ static int dispatch(h2o_req_t *req)
 {
     char seg[MAX_SEGMENTS][MAX_SEGMENT];
     if (!raw_path_ok(req))
-        return send_error(req, SY_E_NOT_FOUND, "no such endpoint (dot segments and encoded slashes are not accepted)",
-                          NULL);
+        return send_error(req, SY_E_NOT_FOUND,
+                          "no such endpoint (dot segments and encoded slashes are not accepted)", NULL);
     int n = split_path(req->path_normalized, seg);
     int get = is_method(req, "GET"), post = is_method(req, "POST"), patch = is_method(req, "PATCH");
 
