@@ -89,6 +89,12 @@ int sy_h2o_ambiguous_framing(h2o_req_t *req)
         return 0;
     const char *p = sock->input->bytes;
     size_t n = sock->input->size < H2O_MAX_REQLEN ? sock->input->size : H2O_MAX_REQLEN;
+    /* picohttpparser skips an empty line before the request line (clients that send CRLF
+     * after a POST body): so must we, or a leading CRLF would hide the head from this check */
+    while (n > 0 && (*p == '\r' || *p == '\n')) {
+        p++;
+        n--;
+    }
     /* the buffer must start with this request's method and a space, else it is not the head */
     h2o_iovec_t m = req->input.method;
     if (m.len == 0 || n <= m.len || memcmp(p, m.base, m.len) != 0 || p[m.len] != ' ')

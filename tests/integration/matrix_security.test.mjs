@@ -621,6 +621,8 @@ test('two Content-Length headers (or Content-Length with Transfer-Encoding): 400
     'two equal lengths': head(`Content-Length: ${b.length}\r\ncontent-length: ${b.length}\r\n`) + b + smuggled,
     'length then chunked': head(`Content-Length: ${b.length}\r\nTransfer-Encoding: chunked\r\n`) + chunked + smuggled,
     'chunked then length': head(`Transfer-Encoding: chunked\r\nContent-Length: 4\r\n`) + chunked + smuggled,
+    'after an empty line': '\r\n' + head(`Content-Length: ${b.length}\r\nContent-Length: ${b.length + smuggled.length}\r\n`) + b + smuggled,
+    'names in odd case': head(`CONTENT-LENGTH: ${b.length}\r\ncOnTeNt-LeNgTh: ${b.length + smuggled.length}\r\n`) + b + smuggled,
   };
   for (const [what, bytes] of Object.entries(cases)) {
     const r = await raw(dpPort(), bytes);
