@@ -28,6 +28,7 @@
     X(CONFLICT,            409, "invalid_request_error", "conflict",               "conflict",         "invalid_request_error")  \
     X(REQUEST_TOO_LARGE,   413, "invalid_request_error", "request_too_large",      "too_large",        "request_too_large")      \
     X(RATE_LIMITED,        429, "rate_limit_error",      "rate_limited",           "rate_limited",     "rate_limit_error")       \
+    X(AUTH_THROTTLED,      429, "rate_limit_error",      "rate_limited",           "auth_throttled",   "rate_limit_error")       \
     X(INTERNAL,            500, "server_error",          "internal_error",         "internal",         "api_error")              \
     X(UPSTREAM_ERROR,      502, "upstream_error",        "upstream_error",         "upstream_error",   "api_error")              \
     X(NO_PROVIDER,         503, "server_error",          "no_provider_available",  "no_provider",      "overloaded_error")       \

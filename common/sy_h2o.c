@@ -111,3 +111,63 @@ void h2o_socket_write(h2o_socket_t *sock, h2o_iovec_t *bufs, size_t bufcnt, h2o_
     }
     f(sock, bufs, bufcnt, cb);
 }
+
+static int name_is(const char *p, size_t n, const char *want, size_t wn)
+{
+    return n == wn && h2o_lcstris(p, n, want, wn);
+}
+
+/* h2o 2.2.5's HTTP/1 parser takes Content-Length and Transfer-Encoding out of the header list
+ * (lib/http1.c, init_headers: both are "init header special"; only the first Content-Length's
+ * index is kept, Transfer-Encoding overrides it) and never shows them to a handler. But while
+ * a request is processed its head is still at the start of the connection's input buffer
+ * (h2o consumes it only when the response is done, cleanup_connection), reachable through the
+ * public get_socket callback: that is what is scanned here. */
+int sy_h2o_ambiguous_framing(h2o_req_t *req)
+{
+    if (req == NULL || req->version >= 0x200 || req->conn == NULL || req->conn->callbacks->get_socket == NULL)
+        return 0;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    if (sock == NULL || sock->input == NULL)
+        return 0;
+    const char *p = sock->input->bytes;
+    size_t n = sock->input->size < H2O_MAX_REQLEN ? sock->input->size : H2O_MAX_REQLEN;
+    /* picohttpparser skips an empty line before the request line (clients that send CRLF
+     * after a POST body): so must we, or a leading CRLF would hide the head from this check */
+    while (n > 0 && (*p == '\r' || *p == '\n')) {
+        p++;
+        n--;
+    }
+    /* the buffer must start with this request's method and a space, else it is not the head */
+    h2o_iovec_t m = req->input.method;
+    if (m.len == 0 || n <= m.len || memcmp(p, m.base, m.len) != 0 || p[m.len] != ' ')
+        return 0;
+    const char *nl = memchr(p, '\n', n);
+    if (nl == NULL)
+        return 0;
+    size_t i = (size_t)(nl - p) + 1;
+    int cl = 0, te = 0;
+    while (i < n) {
+        const char *line = p + i;
+        const char *e = memchr(line, '\n', n - i);
+        if (e == NULL)
+            return 0; /* not a complete head: h2o would not have called us */
+        size_t len = (size_t)(e - line);
+        if (len > 0 && line[len - 1] == '\r')
+            len--;
+        if (len == 0)
+            return cl > 1 || (cl > 0 && te > 0); /* the blank line: end of the head */
+        if (line[0] != ' ' && line[0] != '\t') { /* not an obsolete line folding */
+            const char *colon = memchr(line, ':', len);
+            if (colon != NULL) {
+                size_t nlen = (size_t)(colon - line);
+                if (name_is(line, nlen, H2O_STRLIT("content-length")))
+                    cl++;
+                else if (name_is(line, nlen, H2O_STRLIT("transfer-encoding")))
+                    te++;
+            }
+        }
+        i = (size_t)(e - p) + 1;
+    }
+    return 0;
+}

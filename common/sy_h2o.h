@@ -24,4 +24,14 @@ typedef void (*sy_h2o_decorate_cb)(h2o_req_t *req);
 
 void sy_h2o_json_errors(h2o_hostconf_t *host, h2o_pathconf_t *path, sy_h2o_decorate_cb decorate);
 
+/* 1 when an HTTP/1 request's head, as received, frames its body ambiguously: more than one
+ * Content-Length header, or Content-Length together with Transfer-Encoding (RFC 9112 §6.3;
+ * the request-smuggling shapes). h2o 2.2.5 uses the first Content-Length (or the
+ * Transfer-Encoding) and drops the others before a handler runs, so this re-reads the head
+ * from the connection's input buffer (sy_h2o.c says why that is safe). The caller answers 400
+ * and closes the connection (req->http1_is_persistent = 0): the bytes after the body h2o chose
+ * may be a smuggled request. 0 for HTTP/2 and whenever the head cannot be found. Handler
+ * (loop) thread; reads only, no allocation. */
+int sy_h2o_ambiguous_framing(h2o_req_t *req);
+
 #endif

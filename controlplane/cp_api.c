@@ -26,6 +26,7 @@
 #include "cp_bus.h"
 #include "cp_catalog.h"
 #include "cp_metrics.h"
+#include "cp_http.h"
 #include "cp_routes.h"
 #include "cp_stripe.h"
 #include "cp_web.h"
@@ -54,7 +55,19 @@ static struct {
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
-    int rc = cp_routes_dispatch(req);
+    int rc;
+    if (sy_h2o_ambiguous_framing(req)) {
+        /* two Content-Length headers (or one with Transfer-Encoding): refuse and close, the rest
+         * of the connection may be a smuggled request (sy_h2o.h) */
+        req->http1_is_persistent = 0;
+        rc = cp_send_error(
+            req, SY_E_BAD_REQUEST,
+            "ambiguous request framing: more than one Content-Length header, or Content-Length with "
+            "Transfer-Encoding (RFC 9112)",
+            NULL);
+    } else {
+        rc = cp_routes_dispatch(req);
+    }
     cp_metrics_http(cp_metrics_route(req->path_normalized.base, req->path_normalized.len), req->method.base,
                     req->method.len, req->res.status);
     return rc;

@@ -4,6 +4,7 @@
  */
 #include "cp_http.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,13 +298,16 @@ int64_t cp_wall_ms(void)
 }
 
 /* The raw value of query parameter `name` (not percent-decoded: every parameter here is a
- * number, a date or a word). 1 found, 0 absent, -1 longer than outlen-1. */
+ * number, a date or a word). 1 found, 0 absent, -1 longer than outlen-1 or given more than
+ * once (one value per field, as in JSON bodies: `?limit=1&limit=600` is refused, not read as
+ * either). */
 int cp_query_param(h2o_req_t *req, const char *name, char *out, size_t outlen)
 {
     if (req->query_at == SIZE_MAX)
         return 0;
     const char *q = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
     size_t nl = strlen(name);
+    int found = 0;
     while (q < end) {
         const char *amp = memchr(q, '&', (size_t)(end - q));
         const char *stop = amp ? amp : end;
@@ -312,15 +316,15 @@ int cp_query_param(h2o_req_t *req, const char *name, char *out, size_t outlen)
         if ((size_t)(kend - q) == nl && memcmp(q, name, nl) == 0) {
             const char *v = eq ? eq + 1 : stop;
             size_t vl = (size_t)(stop - v);
-            if (vl >= outlen)
+            if (found || vl >= outlen)
                 return -1;
             memcpy(out, v, vl);
             out[vl] = '\0';
-            return 1;
+            found = 1;
         }
         q = stop + 1;
     }
-    return 0;
+    return found;
 }
 
 /* An optional whole number lo..hi from the query string; 0 ok (*out = def when absent), -1 sent 400. */
@@ -331,8 +335,10 @@ int cp_query_int(h2o_req_t *req, const char *name, int64_t lo, int64_t hi, int64
     *out = def;
     if (r == 0)
         return 0;
+    errno = 0;
     long long n = r > 0 && v[0] >= '0' && v[0] <= '9' ? strtoll(v, &end, 10) : -1;
-    if (r < 0 || v[0] < '0' || v[0] > '9' || *end != '\0' || n < lo || n > hi) {
+    /* ERANGE: 9223372036854775808 must not be read as INT64_MAX */
+    if (r < 0 || v[0] < '0' || v[0] > '9' || *end != '\0' || errno == ERANGE || n < lo || n > hi) {
         char msg[160];
         snprintf(msg, sizeof(msg), "'%s' must be a whole number %lld..%lld", name, (long long)lo,
                  (long long)hi);

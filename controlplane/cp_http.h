@@ -98,7 +98,8 @@ int cp_get_bool(h2o_req_t *req, const cJSON *root, const char *field, int *set, 
 int64_t cp_wall_ms(void);
 
 /* The raw value of query parameter `name` (not percent-decoded: every parameter here is a
- * number, a date or a word). 1 found, 0 absent, -1 longer than outlen-1. */
+ * number, a date or a word). 1 found, 0 absent, -1 longer than outlen-1 or given more than
+ * once (one value per field, as in JSON bodies). */
 int cp_query_param(h2o_req_t *req, const char *name, char *out, size_t outlen);
 
 /* An optional whole number lo..hi from the query string; 0 ok (*out = def when absent), -1 sent 400. */

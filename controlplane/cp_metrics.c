@@ -33,10 +33,15 @@ static const char *const routes[] = {
     "/api/workspaces/{id}/checkout",
     "/api/keys/{id}",
     "/api/keys/{id}/revoke",
+    "/api/keys/{id}/rotate",
     "/api/providers",
     "/api/models",
     "/api/models/{id}",
     "/api/catalog/reload",
+    "/api/catalog/import",
+    "/api/catalog/status",
+    "/api/aliases",
+    "/api/aliases/{id}",
     "other", /* anything else (404s, probes of random paths): one series, whatever the path */
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

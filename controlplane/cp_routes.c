@@ -189,6 +189,47 @@ static int session_of(h2o_req_t *req, const char **v, size_t *len)
     return 0;
 }
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* The path as the client sent it (before h2o's normalisation) names its resources literally:
+ * no segment that is "." or ".." and no '/' or '\' inside a segment, percent-encoded or not.
+ * h2o decodes "%2F" and resolves dot segments, so without this check
+ * "/api/workspaces/ws_a/..%2Fws_b/balance" would answer for ws_b — harmless behind the one
+ * operator token, but a path that starts with one workspace must never reach another (a proxy
+ * that authorises a tenant by its path prefix would be fooled). No id can hold those
+ * characters (cp_admin_valid_id), so nothing legitimate is refused. */
+static int raw_path_ok(const h2o_req_t *req)
+{
+    const char *p = req->path.base;
+    size_t len = req->query_at != SIZE_MAX && req->query_at < req->path.len ? req->query_at : req->path.len;
+    size_t dots = 0, chars = 0;
+    for (size_t i = 0; i <= len; i++) {
+        int c = i < len ? (unsigned char)p[i] : '/';
+        if (c == '%' && i + 2 < len && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
+            c = hexval(p[i + 1]) * 16 + hexval(p[i + 2]);
+            i += 2;
+            if (c == '/' || c == '\\')
+                return 0;
+        } else if (c == '/') {
+            if (chars > 0 && dots == chars && chars <= 2)
+                return 0; /* "." or ".." */
+            dots = chars = 0;
+            continue;
+        }
+        if (c == '\\')
+            return 0;
+        chars++;
+        dots += c == '.';
+    }
+    return 1;
+}
+
 /* 1 when the path's segments match `pattern`; *id is the segment matched by ":id". */
 static int match(const char *pattern, char seg[MAX_SEGMENTS][MAX_SEGMENT], int n, const char **id)
 {
@@ -214,6 +255,9 @@ static int match(const char *pattern, char seg[MAX_SEGMENTS][MAX_SEGMENT], int n
 int cp_routes_dispatch(h2o_req_t *req)
 {
     char seg[MAX_SEGMENTS][MAX_SEGMENT];
+    if (!raw_path_ok(req))
+        return cp_send_error(req, SY_E_NOT_FOUND,
+                             "no such endpoint (dot segments and encoded slashes are not accepted)", NULL);
     int n = split_path(req->path_normalized, seg);
     const cp_route_t *hit = NULL;
     const char *id = NULL;

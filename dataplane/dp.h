@@ -167,6 +167,7 @@ struct dp_thread {
     dp_curl_t *curl;
     dp_watch_t *watch;
     struct sy_linger *linger; /* sy_linger.h: lingering closes after h2o's own 413 */
+    struct dp_authfail *authfail; /* dp_authfail.h: failed authentications per client (this thread's) */
     dp_metrics_t *metrics;
     dp_breakers_t *breakers; /* dp_breaker.h: this thread's view of each upstream model */
     h2o_linklist_t active;
@@ -193,7 +194,10 @@ int dp_on_req(h2o_handler_t *self, h2o_req_t *req);
 void dp_req_maybe_free(dp_req_t *r);
 
 /* ---- dp_auth.c (stage 2) ---- */
-sy_err_t dp_auth(dp_req_t *r);
+/* SY_E_OK (r->key set), SY_E_INVALID_API_KEY, or SY_E_AUTH_THROTTLED (429: the client is over
+ * its failed-authentication limit, dp_authfail.h; r->rl.retry_after_s set). On refusal msg gets
+ * the client-facing message. */
+sy_err_t dp_auth(dp_req_t *r, char *msg, size_t msglen);
 /* ---- dp_admit.c (stage 3) ---- */
 /* On refusal, msg gets the client-facing message (the caller answers with it). */
 sy_err_t dp_admit(dp_req_t *r, char *msg, size_t msglen);

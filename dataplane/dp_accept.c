@@ -8,6 +8,7 @@
 
 #include "dp.h"
 #include "dp_usage.h"
+#include "sy_h2o.h"
 #include "sy_json.h"
 
 static const char *const preflight_headers =
@@ -147,9 +148,8 @@ static void proxy(dp_req_t *r, dp_endpoint_t ep)
         dp_respond_error(r, SY_E_NOT_READY, "usage spool unavailable on this node; retry on another", NULL);
         return;
     }
-    if ((e = dp_auth(r)) != SY_E_OK) {
-        dp_respond_error(r, e, "Incorrect or missing API key. Pass it as 'Authorization: Bearer <key>' or 'X-API-Key'.",
-                         NULL);
+    if ((e = dp_auth(r, msg, sizeof(msg))) != SY_E_OK) {
+        dp_respond_error(r, e, msg, NULL);
         return;
     }
     if ((e = dp_admit(r, msg, sizeof(msg))) != SY_E_OK) {
@@ -189,8 +189,8 @@ static void count_tokens(dp_req_t *r)
         dp_respond_error(r, SY_E_NOT_READY, "no routing table loaded yet", NULL);
         return;
     }
-    if ((e = dp_auth(r)) != SY_E_OK) {
-        dp_respond_error(r, e, "Incorrect or missing API key.", NULL);
+    if ((e = dp_auth(r, msg, sizeof(msg))) != SY_E_OK) {
+        dp_respond_error(r, e, msg, NULL);
         return;
     }
     r->count_only = 1;
@@ -235,8 +235,8 @@ static void dispatch(dp_req_t *r)
             dp_respond_error(r, SY_E_METHOD_NOT_ALLOWED, "use GET", NULL);
         } else if (r->snap == NULL) {
             dp_respond_error(r, SY_E_NOT_READY, "no routing table loaded yet", NULL);
-        } else if (dp_auth(r) != SY_E_OK) {
-            dp_respond_error(r, SY_E_INVALID_API_KEY, "Incorrect or missing API key.", NULL);
+        } else if ((e = dp_auth(r, r->last_msg, sizeof(r->last_msg))) != SY_E_OK) {
+            dp_respond_error(r, e, r->last_msg, NULL);
         } else if ((e = dp_admit(r, r->last_msg, sizeof(r->last_msg))) != SY_E_OK) {
             dp_respond_error(r, e, r->last_msg, NULL); /* revoked/expired 401, deactivated 403, as for model calls */
         } else if (req->path_normalized.len == sizeof("/v1/models") - 1) {
@@ -293,7 +293,20 @@ int dp_on_req(h2o_handler_t *self, h2o_req_t *req)
     assign_id(r);
     r->snap = dp_holder_borrow(&th->holder);
     r->busy++;
-    dispatch(r);
+    if (sy_h2o_ambiguous_framing(req)) {
+        /* two Content-Length headers, or one with Transfer-Encoding: which body was meant is
+         * ambiguous, and what follows may be a smuggled request — refuse and close */
+        req->http1_is_persistent = 0;
+        r->ep = DP_EP_UNKNOWN;
+        note_path(r);
+        dp_respond_error(
+            r, SY_E_BAD_REQUEST,
+            "Ambiguous request framing: more than one Content-Length header, or Content-Length with "
+            "Transfer-Encoding (RFC 9112).",
+            NULL);
+    } else {
+        dispatch(r);
+    }
     r->busy--;
     dp_req_maybe_free(r);
     return 0;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dp.h"
+#include "dp_authfail.h"
 
 static const char *const health_names[] = {"unknown", "healthy", "degraded", "down"};
 
@@ -224,7 +225,7 @@ void dp_info_metrics(dp_req_t *r)
     size_t len;
     char *text = dp_metrics_render(&len);
     /* the rate limiter's counters (dp_limit.c keeps its own: it is node-wide, not per thread) */
-    char *more = text != NULL ? realloc(text, len + 2048 + 2048) : NULL;
+    char *more = text != NULL ? realloc(text, len + 2048 + 2048 + 2048) : NULL;
     if (more == NULL) {
         free(text);
         dp_respond_error(r, SY_E_INTERNAL, "out of memory", NULL);
@@ -233,6 +234,7 @@ void dp_info_metrics(dp_req_t *r)
     text = more;
     len += dp_limit_metrics_render(text + len, 2048);
     len += dp_reserve_metrics_render(text + len, 2048, r->snap); /* balance/budget reservations, node-wide too */
+    len += dp_authfail_metrics_render(text + len, 2048);         /* failed authentications per client */
     dp_respond_body(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
     free(text);
 }

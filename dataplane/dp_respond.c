@@ -130,14 +130,16 @@ void dp_respond_error(dp_req_t *r, sy_err_t e, const char *msg, const char *para
         dp_respond_body(r, 500, "application/json", oom, sizeof(oom) - 1);
         return;
     }
-    if (e == SY_E_RATE_LIMITED && r->rl.retry_after_s > 0 &&
+    if ((e == SY_E_RATE_LIMITED || e == SY_E_AUTH_THROTTLED) && r->rl.retry_after_s > 0 &&
         h2o_find_header_by_str(&r->req->res.headers, H2O_STRLIT("retry-after"), -1) < 0) {
         /* our own limiter refused (an upstream 429's retry-after is set by dp_relay) */
         char v[16];
         int n = snprintf(v, sizeof(v), "%u", r->rl.retry_after_s);
         add_hdr(r->req, H2O_STRLIT("retry-after"), v, n);
     }
-    if (sy_err_status(e) == 402)
+    /* a 402 needs money, a throttled wrong key a different key: retrying the same request
+     * cannot succeed, so the OpenAI SDKs are told not to */
+    if (sy_err_status(e) == 402 || e == SY_E_AUTH_THROTTLED)
         h2o_add_header_by_str(&r->req->pool, &r->req->res.headers, H2O_STRLIT("x-should-retry"), 0, NULL, H2O_STRLIT("false"));
     dp_respond_body(r, sy_err_status(e), "application/json", j, strlen(j));
     free(j);

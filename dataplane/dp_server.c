@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "dp.h"
+#include "dp_authfail.h"
 #include "sy_h2o.h"
 #include "sy_linger.h"
 #include "sy_log.h"
@@ -172,6 +173,7 @@ static void *thread_main(void *arg)
     th->curl = dp_curl_create(th->loop, &th->ctx);
     th->watch = dp_watch_create(th->loop);
     th->linger = sy_linger_thread_init(th->loop, NULL);
+    th->authfail = dp_authfail_create(); /* NULL (out of memory): no failed-auth limit on this thread */
     h2o_multithread_register_receiver(th->ctx.queue, &th->receiver, on_message);
     int fd = dup(g.listen_fd);
     fcntl(fd, F_SETFL, O_NONBLOCK);
@@ -194,6 +196,8 @@ static void *thread_main(void *arg)
     h2o_multithread_unregister_receiver(th->ctx.queue, &th->receiver);
     dp_curl_destroy(th->curl);
     dp_breakers_destroy(th->breakers);
+    dp_authfail_destroy(th->authfail);
+    th->authfail = NULL;
     dp_watch_destroy(th->loop, th->watch);
     sy_linger_thread_dispose();
     th->linger = NULL;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "dp.h"
+#include "dp_authfail.h"
 #include "dp_bus.h"
 #include "dp_cache.h"
 #include "dp_config.h"
@@ -22,6 +23,7 @@ static const char *config_path;
 static uint64_t config_version;
 static const char *cp_sub_url, *cp_req_url, *cache_dir, *node_id, *spool_dir;
 static size_t spool_mem_max;
+static uint32_t auth_fail_limit = DP_AUTHFAIL_DEFAULT_LIMIT, auth_fail_window = DP_AUTHFAIL_DEFAULT_WINDOW_S;
 static char default_spool_dir[4096];
 static const char *classifier_path = SY_DEFAULT_CLASSIFIER;
 static char default_node_id[320];
@@ -55,6 +57,9 @@ static void usage(FILE *f)
             "  --tls-cert FILE     serve HTTPS with this certificate chain (PEM)\n"
             "  --tls-key FILE      ... and this private key (PEM)\n"
             "  --drain-ms N        graceful-shutdown deadline for in-flight streams (default 10000)\n"
+            "  --auth-fail-limit N wrong API keys a client (IPv4 address, IPv6 /64) may present per window\n"
+            "                      and loop thread before further wrong keys get 429 (default 20; 0 = off)\n"
+            "  --auth-fail-window S  that window, seconds (default 10)\n"
             "  --port-file FILE    write the bound port here once listening\n"
             "  --log-level LEVEL   debug|info|warn|error|off (default info; info logs one line per request)\n"
             "  --classifier FILE   the router's prompt classifier (default " SY_DEFAULT_CLASSIFIER ");\n"
@@ -123,6 +128,8 @@ int main(int argc, char **argv)
                                              {"classifier", required_argument, NULL, 'M'},
                                              {"spool-dir", required_argument, NULL, 'U'},
                                              {"spool-mem-max", required_argument, NULL, 'X'},
+                                             {"auth-fail-limit", required_argument, NULL, 'F'},
+                                             {"auth-fail-window", required_argument, NULL, 'W'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int ch;
@@ -194,6 +201,23 @@ int main(int argc, char **argv)
         case 'X':
             spool_mem_max = (size_t)strtoull(optarg, NULL, 10);
             break;
+        case 'F':
+        case 'W': {
+            char *end;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (*optarg < '0' || *optarg > '9' || *end != '\0' ||
+                v > (ch == 'F' ? 1000000000ull : 86400ull) || (ch == 'W' && v == 0)) {
+                fprintf(stderr, "switchyard-dp: bad --auth-fail-%s '%s' (%s)\n",
+                        ch == 'F' ? "limit" : "window", optarg,
+                        ch == 'F' ? "0..1000000000" : "1..86400 seconds");
+                return 2;
+            }
+            if (ch == 'F')
+                auth_fail_limit = (uint32_t)v;
+            else
+                auth_fail_window = (uint32_t)v;
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;
@@ -202,6 +226,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    dp_authfail_configure(auth_fail_limit, auth_fail_window);
     if (spool_dir != NULL && cp_sub_url == NULL) {
         fprintf(stderr, "switchyard-dp: --spool-dir needs the control plane (--control-plane-sub/-req)\n");
         return 2;

@@ -3,12 +3,16 @@
 // certificate key and bound to its CN. A legitimate node gets snapshots, heartbeats and its
 // usage is debited; a plain-TCP client, a client with a certificate from another CA, unsigned
 // requests and a fleet member posting under another node's id are all refused with nothing
-// written (balance, ledger, /api/nodes unchanged; the control plane logs each refusal).
+// written (balance, ledger, /api/nodes unchanged; the control plane logs each refusal); junk
+// bytes on the TLS ports, inside or outside a TLS session, are dropped and the control plane
+// keeps serving the fleet (matrix row C8).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
+import tls from 'node:tls';
 import protobuf from 'protobufjs';
 import { makeTempDir, startCp, startBusDp, startMock, fleetCerts, waitFor, slack, sleep, balanceNano, ledgerEntries, checkLedger, REPO, Proc, DP_BIN } from './lib/harness.mjs';
 import { spRequest, fetchRequest } from './lib/sp.mjs';
@@ -181,6 +185,69 @@ test('foreign clients and impersonation are refused, and nothing is written', as
   assert.match(logOf(cp), /msg="bus request refused" reason="node id differs from its certificate" kind=heartbeat node=dp-phantom cert_cn=dp-b/);
   const m = await fetch(`${cp.base}/metrics`);
   assert.match(await m.text(), /switchyard_cp_bus_refused_total 9\b/);
+  await checkLedger(cp);
+});
+
+/** Sends `bytes` over plain TCP (or TLS with `tlsOpts`) to a bus port; resolves { closed, data, secure } once the peer closes or after `waitMs`. */
+function rawBus(url, bytes, { tlsOpts = null, waitMs = slack(3000) } = {}) {
+  const [, host, port] = url.match(/^(?:tls\+)?tcp:\/\/([\d.]+):(\d+)$/);
+  return new Promise((resolve) => {
+    const s = tlsOpts ? tls.connect({ host, port: Number(port), servername: 'switchyard-cp', minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2', ...tlsOpts }) : net.connect(Number(port), host);
+    const parts = [];
+    let secure = false;
+    let closed = false;
+    const done = () => resolve({ closed, secure, data: Buffer.concat(parts) });
+    const t = setTimeout(() => {
+      s.destroy();
+      done();
+    }, waitMs);
+    s.on(tlsOpts ? 'secureConnect' : 'connect', () => {
+      secure = !!tlsOpts;
+      s.write(bytes);
+    });
+    s.on('data', (d) => parts.push(d));
+    s.on('error', () => {});
+    s.on('close', () => {
+      closed = true;
+      clearTimeout(t);
+      done();
+    });
+  });
+}
+
+test('C8: junk on the TLS bus ports — raw bytes, HTTP, plain SP handshakes, junk inside a fleet TLS session — is dropped; nothing is written and the control plane keeps serving the fleet', async () => {
+  await sleep(slack(300));
+  const bal0 = await balanceNano(cp, 'ws_a');
+  const led0 = (await ledgerEntries(cp, 'ws_a')).length;
+  const nodes0 = await nodes();
+  const refused0 = (logOf(cp).match(/msg="bus request refused"/g) || []).length;
+  const junk = [crypto.randomBytes(512), Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), Buffer.from([0, 0x53, 0x50, 0, 0x00, 0x30, 0, 0]), Buffer.from([0, 0x53, 0x50, 0, 0x00, 0x21, 0, 0])];
+  for (const url of [cp.repUrl, cp.pubUrl]) {
+    for (const bytes of junk) {
+      const r = await rawBus(url, bytes);
+      assert.ok(r.closed, `${url}: a plain connection sending ${bytes.subarray(0, 8).toString('hex')} is closed`);
+      assert.ok(!r.data.includes(Buffer.from([0, 0x53, 0x50, 0])), `${url}: no SP handshake answered over plain TCP (${r.data.toString('hex')})`);
+    }
+    // a fleet member's TLS session carrying bytes that are not the SP protocol: dropped too
+    const r = await rawBus(url, crypto.randomBytes(256), { tlsOpts: creds(certs, 'dp-b') });
+    assert.ok(r.secure, `${url}: the handshake itself succeeds with a fleet certificate`);
+    assert.ok(r.closed, `${url}: junk inside the TLS session is dropped`);
+    // a foreign CA's certificate never completes the handshake
+    const f = await rawBus(url, crypto.randomBytes(64), { tlsOpts: creds(foreign, 'dp-a') });
+    assert.ok(!f.secure && f.closed, `${url}: a foreign certificate is refused at the handshake`);
+  }
+  await sleep(slack(500));
+  assert.equal(await balanceNano(cp, 'ws_a'), bal0, 'balance unchanged');
+  assert.equal((await ledgerEntries(cp, 'ws_a')).length, led0, 'ledger unchanged');
+  assert.deepEqual(await nodes(), nodes0, 'no node registered');
+  assert.equal((logOf(cp).match(/msg="bus request refused"/g) || []).length, refused0, 'junk is not a bus request: nothing to refuse or record');
+  // the fleet is still served: a key created now reaches dp-a, which serves and bills it
+  const r = await cp.api('/api/workspaces/ws_a/keys', { method: 'POST', body: { name: 'after junk', allowed_models: ['*'] } });
+  assert.equal(r.status, 201, r.text);
+  await waitFor(async () => (await fetch(`${dp.url}/v1/models`, { headers: { authorization: `Bearer ${r.json.key}` } })).status === 200, { timeout: slack(5000), what: 'a key created after the junk, on the node' });
+  const res = await fetch(`${dp.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${r.json.key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm-ok', messages: [{ role: 'user', content: 'after junk' }] }) });
+  assert.equal(res.status, 200, await res.text());
+  await waitFor(async () => (await balanceNano(cp, 'ws_a')) < bal0, { timeout: slack(15000), what: 'the call debited' });
   await checkLedger(cp);
 });
 
