@@ -1010,6 +1010,23 @@ static int h_usage(h2o_req_t *req, const char *ws)
     return send_owned(req, 200, out);
 }
 
+/* The request log: usage records one by one, newest first (cp_usage_records_json). */
+static int h_usage_records(h2o_req_t *req, const char *ws)
+{
+    int64_t limit, before;
+    if (query_int(req, "limit", 1, 500, 50, &limit) != 0 ||
+        query_int(req, "before", 1, INT64_MAX, 0, &before) != 0)
+        return 0;
+    char err[256];
+    cJSON *out;
+    int rc = cp_usage_records_json(g.opts->store, ws, (int)limit, before, &out, err, sizeof(err));
+    if (rc == 1)
+        return send_error(req, SY_E_NOT_FOUND, "no such workspace", NULL);
+    if (rc != 0)
+        return send_store_error(req, err);
+    return send_owned(req, 200, out);
+}
+
 static int valid_url(const char *s)
 {
     size_t n = strlen(s);
@@ -1459,6 +1476,8 @@ static int dispatch(h2o_req_t *req)
             return post ? h_credits(req, seg[2]) : method_not_allowed(req);
         if (n == 4 && strcmp(seg[3], "usage") == 0)
             return get ? h_usage(req, seg[2]) : method_not_allowed(req);
+        if (n == 5 && strcmp(seg[3], "usage") == 0 && strcmp(seg[4], "records") == 0)
+            return get ? h_usage_records(req, seg[2]) : method_not_allowed(req);
         if (n == 4 && strcmp(seg[3], "checkout") == 0)
             return post ? h_checkout(req, seg[2]) : method_not_allowed(req);
     }
