@@ -412,8 +412,18 @@ static int on_data(void *ctx, const char *p, size_t n)
     if (r->up_status != 200 || !r->stream) {
         /* error bodies and non-streamed answers are collected whole (capped) */
         size_t cap = r->up_status == 200 ? DP_MAX_RESPONSE_BYTES : 64 * 1024;
-        if (dp_buf_append(&r->pending, p, n, cap) != 0)
+        if (dp_buf_append(&r->pending, p, n, cap) != 0 && !r->overflow) {
             r->overflow = 1;
+            if (r->up_status == 200) {
+                /* an answer over the cap cannot be relayed: stop reading it now (the rest could
+                 * be gigabytes) and move on; an error body is only cut, its start says enough */
+                enter(r);
+                note_failure(r, SY_E_UPSTREAM_ERROR, "upstream answer too large");
+                retry_deferred(r);
+                leave(r);
+                return 0;
+            }
+        }
         return 0;
     }
     if (r->pending.len >= DP_STREAM_PENDING_CAP) {
@@ -454,7 +464,8 @@ static void finish_nonstream(dp_req_t *r)
     memset(&e, 0, offsetof(dp_event_t, parts));
     e.nparts = 0;
     if (r->overflow || up->answer(r, r->pending.base ? r->pending.base : "", r->pending.len, &e) != 0) {
-        note_failure(r, SY_E_UPSTREAM_ERROR, r->overflow ? "upstream answer too large" : "malformed JSON from upstream");
+        note_failure(r, SY_E_UPSTREAM_ERROR,
+                     r->overflow ? "upstream answer too large" : "malformed answer from upstream");
         dp_relay_forward(r);
         return;
     }
