@@ -274,12 +274,12 @@ function probeNewConnection(port, wait) {
       const m = data.match(/^HTTP\/1\.\d (\d{3})/);
       if (m) done(`answered ${m[1]}`);
     });
-    sock.on('error', (e) => done(e.code === 'ECONNREFUSED' ? 'refused' : `error ${e.code}`));
+    sock.on('error', (e) => done(e.code === 'ECONNREFUSED' ? 'refused' : e.code === 'ECONNRESET' ? 'reset' : `error ${e.code}`));
     sock.on('end', () => done('closed'));
   });
 }
 
-test(`H1 SIGTERM under ${H1_STREAMS} open streams: new connections refused, streams cut at the drain deadline with an error event, a usage record each, ledger consistent`, async () => {
+test(`H1 SIGTERM (twice) under ${H1_STREAMS} open streams: new connections refused, streams cut at the drain deadline with an error event, a usage record each, ledger consistent`, async () => {
   const ws = 'ws_h1';
   const h = await node('h1', ['--drain-ms', String(H1_DRAIN_MS)]);
   const port = Number(new URL(h.url).port);
@@ -322,11 +322,19 @@ test(`H1 SIGTERM under ${H1_STREAMS} open streams: new connections refused, stre
 
   const tSig = Date.now();
   h.proc.signalProc('SIGTERM');
-  await sleep(100);
+  // once the node says it drains, its listener is shut down (a loaded machine may take a while
+  // to schedule the main thread: the signal alone proves nothing yet)
+  await waitFor(() => /msg="draining"/.test(h.proc.stderr), { timeout: slack(2000), what: 'the node draining' });
+  await sleep(50);
   const probe = await probeNewConnection(port, 300);
+  // an impatient operator (or a second Ctrl-C): a second SIGTERM during the drain changes
+  // nothing — the deadline stands, the node still exits 0 (SIGKILL is the way to cut it short)
+  h.proc.child.kill('SIGTERM');
   await all;
 
-  assert.ok(['refused', 'answered 503'].includes(probe), `a new connection during the drain: ${probe}`);
+  // refused; or reset, when it reached the accept queue just before the listener was shut down
+  // (a loaded machine); or a 503 shutting_down — never served, never left hanging
+  assert.ok(['refused', 'reset', 'answered 503'].includes(probe), `a new connection during the drain: ${probe}`);
   for (const s of streams) {
     assert.equal(s.status, 200);
     assert.equal(s.bodyError, null, `stream ${s.i} ended cleanly`);

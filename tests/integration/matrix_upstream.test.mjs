@@ -102,7 +102,10 @@ before(async () => {
       keys: [],
     },
   });
-  dp = await startBusDp({ dir: tmp.dir, cp, env: { MOCK_KEY: 'sk-matrix-upstream' }, args: ['--spool-dir', path.join(tmp.dir, 'spool'), '--node-id', 'matrix-up'] });
+  // a small ASan quarantine (as body_limit.test.mjs): A11 measures the node's peak RSS, which
+  // the default 256 MB of freed-but-held blocks would swamp
+  const asanOptions = [process.env.ASAN_OPTIONS, 'quarantine_size_mb=4'].filter(Boolean).join(':');
+  dp = await startBusDp({ dir: tmp.dir, cp, env: { MOCK_KEY: 'sk-matrix-upstream', ASAN_OPTIONS: asanOptions }, args: ['--spool-dir', path.join(tmp.dir, 'spool'), '--node-id', 'matrix-up'] });
 });
 
 after(async () => {
