@@ -4,7 +4,7 @@
 // GET /api/workspaces/{id}/usage/records).
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { httpRequest, parseMetrics, prepaidWorkspace, ledgerEntries, slack, waitFor, sleep } from './harness.mjs';
+import { httpRequest, parseMetrics, prepaidWorkspace, ledgerEntries, slack, waitFor } from './harness.mjs';
 
 /** One catalog model at `input_per_m`/`output_per_m` USD per million tokens. */
 export function model(id, upstream, extra = {}) {
@@ -103,7 +103,8 @@ export function usdNano(usd) {
 
 /**
  * A prepaid workspace with `creditUsd` and a key for every model, usable on the node at `dpUrl`
- * (the key reached it through the bus). Returns the key.
+ * (the key reached it through the bus; the credit came before the key, so the snapshot that
+ * carries the key carries the balance too). Returns the key.
  */
 export async function workspaceOnNode(cp, dpUrl, ws, creditUsd) {
   const key = await prepaidWorkspace(cp, ws, creditUsd);
@@ -111,7 +112,6 @@ export async function workspaceOnNode(cp, dpUrl, ws, creditUsd) {
     timeout: slack(5000),
     what: `the key of ${ws} on the node`,
   });
-  // and its balance (the credit came before the key, so the snapshot with the key has it)
   return key;
 }
 
@@ -126,4 +126,3 @@ export function accessLine(proc, rid) {
   return waitFor(() => proc.stderr.split('\n').find((l) => l.includes('msg=access') && l.includes(`id=${rid} `)), { what: `the access line of ${rid}` });
 }
 
-export { sleep };
