@@ -173,6 +173,25 @@ int cp_h_usage(h2o_req_t *req, const cp_call_t *c)
     return cp_send_owned(req, 200, out);
 }
 
+/* GET /api/workspaces/{id}/usage/records: the request log, usage records one by one, newest
+ * first (cp_usage_records_json). */
+int cp_h_usage_records(h2o_req_t *req, const cp_call_t *c)
+{
+    const char *ws = c->id;
+    int64_t limit, before;
+    if (cp_query_int(req, "limit", 1, 500, 50, &limit) != 0 ||
+        cp_query_int(req, "before", 1, INT64_MAX, 0, &before) != 0)
+        return 0;
+    char err[256];
+    cJSON *out;
+    int rc = cp_usage_records_json(c->o->store, ws, (int)limit, before, &out, err, sizeof(err));
+    if (rc == 1)
+        return cp_send_error(req, SY_E_NOT_FOUND, "no such workspace", NULL);
+    if (rc != 0)
+        return cp_send_store_error(req, err);
+    return cp_send_owned(req, 200, out);
+}
+
 /* Creates a Stripe Checkout Session for a top-up. Blocks the loop thread for at most
  * stripe_timeout_ms (see cp_stripe_checkout.c for why that is acceptable here). */
 int cp_h_checkout(h2o_req_t *req, const cp_call_t *c)

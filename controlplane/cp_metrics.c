@@ -30,6 +30,7 @@ static const char *const routes[] = {
     "/api/workspaces/{id}/ledger",
     "/api/workspaces/{id}/credits",
     "/api/workspaces/{id}/usage",
+    "/api/workspaces/{id}/usage/records",
     "/api/workspaces/{id}/checkout",
     "/api/keys/{id}",
     "/api/keys/{id}/revoke",

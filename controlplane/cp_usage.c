@@ -341,3 +341,85 @@ done:
     cp_store_end_read(s);
     return ret;
 }
+
+int cp_usage_records_json(cp_store_t *s, const char *workspace_id, int limit, int64_t before, cJSON **out,
+                          char *err, size_t errlen)
+{
+    *out = NULL;
+    if (limit < 1 || limit > 500)
+        return sy_errf(err, errlen, "limit must be 1..500");
+    if (cp_store_begin_read(s, err, errlen) != 0)
+        return -1;
+    int ret = -1;
+    cJSON *data = NULL;
+    sqlite3_stmt *st = NULL;
+    int r = cp_store_exists(s, "SELECT 1 FROM workspaces WHERE id = ?1", workspace_id, err, errlen);
+    if (r <= 0) {
+        ret = r == 0 ? 1 : -1;
+        goto done;
+    }
+    /* rowid order is ingestion order; the usage_workspace_time index does not cover it, but a
+     * page reads at most limit + 1 rows of one workspace */
+    if (cp_store_prepare(s,
+                         "SELECT rowid, id, key_id, model, provider, outcome, tokens_in, tokens_out,"
+                         " cache_read_tokens, cache_write_tokens, cost_nano, latency_ms, ttft_ms, streamed,"
+                         " estimated, node, created_ms, received_ms FROM usage"
+                         " WHERE workspace_id = ?1 AND (?2 <= 0 OR rowid < ?2) ORDER BY rowid DESC LIMIT ?3",
+                         &st, err, errlen) != 0)
+        goto done;
+    sqlite3_bind_text(st, 1, workspace_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, before);
+    sqlite3_bind_int(st, 3, limit + 1); /* one more tells whether there is a next page */
+    data = cJSON_CreateArray();
+    int n = 0, rc, more = 0;
+    int64_t last = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == limit) {
+            more = 1;
+            break;
+        }
+        cJSON *o = cJSON_CreateObject();
+        static const char *const text_cols[] = {"id", "key_id", "model", "provider", "outcome"};
+        for (int i = 0; i < 5; i++) {
+            const unsigned char *v = sqlite3_column_text(st, 1 + i);
+            cJSON_AddStringToObject(o, text_cols[i], v ? (const char *)v : "");
+        }
+        cp_ledger_add_int(o, "tokens_in", sqlite3_column_int64(st, 6));
+        cp_ledger_add_int(o, "tokens_out", sqlite3_column_int64(st, 7));
+        cp_ledger_add_int(o, "cache_read_tokens", sqlite3_column_int64(st, 8));
+        cp_ledger_add_int(o, "cache_write_tokens", sqlite3_column_int64(st, 9));
+        cp_ledger_add_int(o, "cost_nano", sqlite3_column_int64(st, 10));
+        cp_ledger_add_usd(o, "cost_usd", sqlite3_column_int64(st, 10));
+        cp_ledger_add_int(o, "latency_ms", sqlite3_column_int64(st, 11));
+        cp_ledger_add_int(o, "ttft_ms", sqlite3_column_int64(st, 12));
+        cJSON_AddBoolToObject(o, "streamed", sqlite3_column_int64(st, 13) != 0);
+        cJSON_AddBoolToObject(o, "estimated", sqlite3_column_int64(st, 14) != 0);
+        const unsigned char *node = sqlite3_column_text(st, 15);
+        cJSON_AddStringToObject(o, "node", node ? (const char *)node : "");
+        cp_ledger_add_int(o, "created_ms", sqlite3_column_int64(st, 16));
+        cp_ledger_add_int(o, "received_ms", sqlite3_column_int64(st, 17));
+        cJSON_AddItemToArray(data, o);
+        last = sqlite3_column_int64(st, 0);
+        n++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        sy_errf(err, errlen, "usage records: %s", sqlite3_errmsg(cp_store_db(s)));
+        goto done;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "object", "list");
+    cJSON_AddItemToObject(o, "data", data);
+    data = NULL;
+    cJSON_AddBoolToObject(o, "has_more", more);
+    if (more)
+        cp_ledger_add_int(o, "next_before", last);
+    else
+        cJSON_AddNullToObject(o, "next_before");
+    *out = o;
+    ret = 0;
+done:
+    sqlite3_finalize(st);
+    cJSON_Delete(data);
+    cp_store_end_read(s);
+    return ret;
+}

@@ -56,4 +56,14 @@ typedef enum { CP_USAGE_GROUP_NONE = 0, CP_USAGE_GROUP_DAY, CP_USAGE_GROUP_MODEL
 int cp_usage_query_json(cp_store_t *s, const char *workspace_id, int64_t from_ms, int64_t to_ms, cp_usage_group_t g,
                         cJSON **out, char *err, size_t errlen);
 
+/* The workspace's usage records one by one (the request log: one record per upstream attempt),
+ * newest first, `limit` (1..500) per page, `before` a cursor from a previous page's
+ * "next_before" (0: from the newest):
+ *   {"object":"list","data":[{"id","key_id","model","provider","outcome","tokens_in","tokens_out",
+ *    "cache_read_tokens","cache_write_tokens","cost_nano","cost_usd","latency_ms","ttft_ms",
+ *    "streamed","estimated","node","created_ms","received_ms"}...],"has_more","next_before"}
+ * Returns 0; 1 for an unknown workspace (*out NULL); -1 with err. */
+int cp_usage_records_json(cp_store_t *s, const char *workspace_id, int limit, int64_t before, cJSON **out,
+                          char *err, size_t errlen);
+
 #endif

@@ -390,6 +390,14 @@ static int on_event(void *ctx, const sy_sse_event_t *ev)
     e.nparts = 0;
     if (up->stream_event(r, d, dl, &e) != 0)
         return 1; /* malformed event */
+    if (e.error && !r->started) {
+        /* the provider's error before anything reached the client: this attempt failed like a
+         * 5xx, and the next candidate may serve (RELIABILITY A9); its words go to the client if
+         * none does (on_data) */
+        snprintf(r->last_msg, sizeof(r->last_msg), "upstream error event before any content: %s",
+                 e.error_msg ? e.error_msg : "no message");
+        return 3;
+    }
     note_usage(r, &e);
     if (e.error && r->end == SY_E_OK)
         r->end = SY_E_UPSTREAM_ERROR; /* the provider's own error event is relayed as it is */
@@ -412,8 +420,18 @@ static int on_data(void *ctx, const char *p, size_t n)
     if (r->up_status != 200 || !r->stream) {
         /* error bodies and non-streamed answers are collected whole (capped) */
         size_t cap = r->up_status == 200 ? DP_MAX_RESPONSE_BYTES : 64 * 1024;
-        if (dp_buf_append(&r->pending, p, n, cap) != 0)
+        if (dp_buf_append(&r->pending, p, n, cap) != 0 && !r->overflow) {
             r->overflow = 1;
+            if (r->up_status == 200) {
+                /* an answer over the cap cannot be relayed: stop reading it now (the rest could
+                 * be gigabytes) and move on; an error body is only cut, its start says enough */
+                enter(r);
+                note_failure(r, SY_E_UPSTREAM_ERROR, "upstream answer too large");
+                retry_deferred(r);
+                leave(r);
+                return 0;
+            }
+        }
         return 0;
     }
     if (r->pending.len >= DP_STREAM_PENDING_CAP) {
@@ -423,7 +441,11 @@ static int on_data(void *ctx, const char *p, size_t n)
     enter(r);
     int rc = sy_sse_feed(&r->sse, p, n, on_event, r);
     if (rc != 0) {
-        const char *why = rc == 1 ? "malformed event from upstream" : "upstream event too large";
+        char said[sizeof(r->last_msg)];
+        snprintf(said, sizeof(said), "%s", r->last_msg); /* note_failure rewrites last_msg */
+        const char *why = rc == 1   ? "malformed event from upstream"
+                          : rc == 3 ? said
+                                    : "upstream event too large";
         if (!r->started) {
             note_failure(r, SY_E_UPSTREAM_ERROR, why);
             retry_deferred(r);
@@ -454,7 +476,8 @@ static void finish_nonstream(dp_req_t *r)
     memset(&e, 0, offsetof(dp_event_t, parts));
     e.nparts = 0;
     if (r->overflow || up->answer(r, r->pending.base ? r->pending.base : "", r->pending.len, &e) != 0) {
-        note_failure(r, SY_E_UPSTREAM_ERROR, r->overflow ? "upstream answer too large" : "malformed JSON from upstream");
+        note_failure(r, SY_E_UPSTREAM_ERROR,
+                     r->overflow ? "upstream answer too large" : "malformed answer from upstream");
         dp_relay_forward(r);
         return;
     }

@@ -3,6 +3,8 @@
  */
 #include <curl/curl.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -355,6 +357,18 @@ int main(int argc, char **argv)
             dp_router_classifier = classifier;
         }
     }
+    /* From here on threads are created (nng's own, inside dp_usage_start; the loops; the bus), and
+     * each inherits this mask: SIGHUP/SIGTERM/SIGINT are taken by the main thread alone, with
+     * sigwait (dp_server_run). A thread that left them unblocked would be handed a second SIGTERM
+     * (or a SIGHUP) during the drain — when the main thread no longer waits for one — and its
+     * default action would kill the node mid-drain. A signal that arrives before the sigwait stays
+     * pending and is taken there. */
+    sigset_t stop_sigs;
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGHUP);
+    sigaddset(&stop_sigs, SIGTERM);
+    sigaddset(&stop_sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
     sy_json_hooks_install();
     curl_global_init(CURL_GLOBAL_DEFAULT);
     /* Usage records (bus mode): the spooler starts before the loops and stops after they are

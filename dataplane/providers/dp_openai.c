@@ -319,6 +319,18 @@ static int openai_answer(dp_req_t *r, const char *b, size_t bl, dp_event_t *ev)
         n = sy_json_members(b, bl, mem, 64);
     if (n < 0)
         return -1;
+    /* A 200 that is JSON but not the answer asked for (a load balancer's status object, an
+     * error object sent with 200) is a malformed answer: failover or 502, billed 0 — never
+     * relayed as a success and billed an estimate (RELIABILITY A9). The member is found by the
+     * scan above; nothing more is parsed. */
+    const char *need = r->ep == DP_EP_EMBEDDINGS ? "data" : "choices";
+    size_t need_len = strlen(need);
+    int found = 0;
+    for (int i = 0; i < n && !found; i++)
+        found =
+            mem[i].key_len == need_len && memcmp(mem[i].key, need, need_len) == 0 && mem[i].value[0] == '[';
+    if (!found)
+        return -1;
     ev->raw = b;
     ev->raw_len = bl;
     ev->end = 1;

@@ -270,3 +270,64 @@ test('a batch that exhausts a balance is a versioned write at once; others wait 
     await cp2.proc.stop();
   }
 });
+
+test('the request log (GET /api/workspaces/{id}/usage/records): each record with its fields, newest first, paged; errors', async () => {
+  const r0 = await cp.api('/api/workspaces', { method: 'POST', body: { id: 'ws_log', name: 'log' } });
+  assert.equal(r0.status, 201, r0.text);
+  const recs = Array.from({ length: 7 }, (_, i) =>
+    record({ workspace: 'ws_log', tokens_in: 10 + i, tokens_out: i, cost_nano: 1000 * i, outcome: i % 3 === 0 ? 'upstream_error' : 'ok', streamed: i % 2 === 1, estimated: i === 5, cache_read_tokens: i === 6 ? 4 : 0, ttft_ms: i }),
+  );
+  const ack = await send(batchOf(recs));
+  assert.equal(ack.applied, 7, JSON.stringify(ack));
+  const page = async (q) => {
+    const r = await cp.api(`/api/workspaces/ws_log/usage/records${q}`);
+    assert.equal(r.status, 200, r.text);
+    return r.json;
+  };
+  let p = await page('?limit=3');
+  assert.equal(p.object, 'list');
+  assert.equal(p.has_more, true);
+  assert.deepEqual(p.data.map((d) => d.id), [recs[6].id, recs[5].id, recs[4].id]);
+  const seen = [...p.data];
+  while (p.has_more) {
+    p = await page(`?limit=3&before=${p.next_before}`);
+    seen.push(...p.data);
+  }
+  assert.equal(p.next_before, null);
+  assert.deepEqual(seen.map((d) => d.id), recs.map((x) => x.id).reverse());
+  const five = seen.find((d) => d.id === recs[5].id);
+  assert.deepEqual(
+    { ...five, received_ms: 0 },
+    {
+      id: recs[5].id,
+      key_id: 'key_1',
+      model: 'm-ok',
+      provider: 'mock',
+      outcome: 'ok',
+      tokens_in: 15,
+      tokens_out: 5,
+      cache_read_tokens: 0,
+      cache_write_tokens: 0,
+      cost_nano: 5000,
+      cost_usd: '0.000005000',
+      latency_ms: 120,
+      ttft_ms: 5,
+      streamed: true,
+      estimated: true,
+      node: 'dp-test',
+      created_ms: T0,
+      received_ms: 0,
+    },
+  );
+  assert.ok(five.received_ms > 0);
+  assert.equal(seen.find((d) => d.id === recs[6].id).cache_read_tokens, 4);
+  assert.deepEqual((await page('')).data.length, 7, 'default page: 50');
+  for (const q of ['?limit=0', '?limit=501', '?limit=x', '?before=-1', '?before=abc']) {
+    const r = await cp.api(`/api/workspaces/ws_log/usage/records${q}`);
+    assert.equal(r.status, 400, `${q}: ${r.text}`);
+  }
+  assert.equal((await cp.api('/api/workspaces/ws_nobody/usage/records')).status, 404);
+  assert.equal((await cp.api('/api/workspaces/ws_log/usage/records', { token: null })).status, 401);
+  assert.equal((await cp.api('/api/workspaces/ws_log/usage/records', { method: 'POST', body: {} })).status, 405);
+  await invariants();
+});

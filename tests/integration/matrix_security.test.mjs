@@ -444,6 +444,7 @@ function adminRoutes() {
     ['GET', '/api/workspaces/ws_a/ledger'],
     ['POST', '/api/workspaces/ws_a/credits', { amount_usd: '1000', reference: 'g5-grant' }],
     ['GET', '/api/workspaces/ws_a/usage'],
+    ['GET', '/api/workspaces/ws_a/usage/records'],
     ['POST', '/api/workspaces/ws_a/checkout', { amount_usd: '10.00', success_url: 'https://x.test/ok', cancel_url: 'https://x.test/no' }],
     ['POST', `/api/keys/${keyId.ws_a}/revoke`],
     ['POST', `/api/keys/${keyId.ws_a}/rotate`, { grace_seconds: 0 }],

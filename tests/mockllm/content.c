@@ -173,6 +173,10 @@ void content_setup(mock_req_t *mr, long chunks, long max_tokens)
                 mr->pad_last = (unsigned)(extra % (size_t)n);
             }
         }
+        /* huge_line=N: the last unit alone carries N more bytes (one N-byte SSE line, after the
+         * ordinary units) */
+        if (n > 0)
+            mr->pad_last += (unsigned)sc_get(&mr->sc, SC_HUGE_LINE, 0);
     }
     mr->n_tokens = mr->ck == CK_TOOL ? 3 : mr->n_units;
     /* a fault triggers after min(K, n) units */

@@ -75,8 +75,30 @@ static void *worker_main(void *arg)
 static void usage(FILE *fp)
 {
     fprintf(fp, "usage: switchyard-mockllm --listen HOST:PORT [--threads N] [--log FILE]\n"
-                "                          [--tls-cert FILE --tls-key FILE]\n"
-                "  PORT 0 picks a free port; the chosen address is printed as 'listening HOST:PORT'.\n");
+                "                          [--tls-cert FILE --tls-key FILE] [--blackhole]\n"
+                "  PORT 0 picks a free port; the chosen address is printed as 'listening HOST:PORT'.\n"
+                "  --blackhole also opens a port where connects never complete ('blackhole HOST:PORT').\n");
+}
+
+/* A port on `host` where a TCP connect never completes (a connect timeout on loopback): a
+ * listening socket with a backlog of 0 that is never accepted, its accept queue filled by two
+ * connections of our own; Linux then drops every further SYN, so the client retransmits until
+ * it gives up. The descriptors stay open until the process exits. Returns the port, 0 on error. */
+static unsigned open_blackhole(struct sockaddr_in host)
+{
+    host.sin_port = 0;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    socklen_t len = sizeof(host);
+    if (fd == -1 || bind(fd, (struct sockaddr *)&host, sizeof(host)) != 0 || listen(fd, 0) != 0 ||
+        getsockname(fd, (struct sockaddr *)&host, &len) != 0)
+        return 0;
+    for (int i = 0; i != 2; ++i) {
+        int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (c == -1 || (connect(c, (struct sockaddr *)&host, sizeof(host)) != 0 && errno != EINPROGRESS))
+            return 0;
+    }
+    usleep(100 * 1000); /* the first handshake completes into the (then full) queue */
+    return ntohs(host.sin_port);
 }
 
 /* HOST:PORT (an IPv4 address or "localhost"); ":PORT" or "PORT" alone means 127.0.0.1 */
@@ -102,13 +124,12 @@ static int parse_listen(const char *s, struct sockaddr_in *sin)
 int main(int argc, char **argv)
 {
     const char *listen_arg = "127.0.0.1:0", *log_path = NULL, *tls_cert = NULL, *tls_key = NULL;
-    static const struct option longopts[] = {{"listen", required_argument, NULL, 'l'},
-                                             {"threads", required_argument, NULL, 't'},
-                                             {"log", required_argument, NULL, 'L'},
-                                             {"tls-cert", required_argument, NULL, 'c'},
-                                             {"tls-key", required_argument, NULL, 'k'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    int blackhole = 0;
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},  {"threads", required_argument, NULL, 't'},
+        {"log", required_argument, NULL, 'L'},     {"tls-cert", required_argument, NULL, 'c'},
+        {"tls-key", required_argument, NULL, 'k'}, {"blackhole", no_argument, NULL, 'B'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (opt) {
@@ -130,6 +151,9 @@ int main(int argc, char **argv)
             break;
         case 'k':
             tls_key = optarg;
+            break;
+        case 'B':
+            blackhole = 1;
             break;
         case 'h':
             usage(stdout);
@@ -207,6 +231,14 @@ int main(int argc, char **argv)
 
     char addr[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &sin.sin_addr, addr, sizeof(addr));
+    if (blackhole) {
+        unsigned bh = open_blackhole(sin);
+        if (bh == 0) {
+            fprintf(stderr, "mockllm: cannot open the blackhole port: %s\n", strerror(errno));
+            return 1;
+        }
+        printf("blackhole %s:%u\n", addr, bh);
+    }
     printf("listening %s:%u\n", addr, (unsigned)ntohs(sin.sin_port));
     fflush(stdout);
 

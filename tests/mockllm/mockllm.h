@@ -67,6 +67,7 @@ enum {
     SC_SAFETY,
     SC_THINKING,
     SC_CACHE,
+    SC_HUGE_LINE,
     SC__COUNT
 };
 

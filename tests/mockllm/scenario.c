@@ -24,6 +24,7 @@ const char *const scenario_keys[SC__COUNT] = {
     [SC_SAFETY] = "safety",
     [SC_THINKING] = "thinking",
     [SC_CACHE] = "cache",
+    [SC_HUGE_LINE] = "huge_line",
 };
 
 /* upper bounds, so that a typo cannot make the mock allocate gigabytes or sleep for days */
@@ -45,6 +46,7 @@ static const long scenario_max[SC__COUNT] = {
     [SC_SAFETY] = 1,
     [SC_THINKING] = 1,
     [SC_CACHE] = 1000000000,
+    [SC_HUGE_LINE] = 256 << 20,
 };
 
 static void apply_pair(scenario_t *sc, const char *s, size_t n)

@@ -335,12 +335,16 @@ export class Mock {
   }
 }
 
-export async function startMock({ dir, threads = 2 } = {}) {
+/** Starts the mock; `args` are extra options (e.g. --blackhole: `mock.blackholePort` is set). */
+export async function startMock({ dir, threads = 2, args = [] } = {}) {
   requireBinary(MOCK_BIN, 'switchyard-mockllm');
   const logFile = path.join(dir, `mock-${++seq}.log`);
-  const proc = new Proc('mockllm', privateBinary(MOCK_BIN, dir, 'it-mockllm'), ['--listen', '127.0.0.1:0', '--threads', String(threads), '--log', logFile], { env: childEnv() });
+  const proc = new Proc('mockllm', privateBinary(MOCK_BIN, dir, 'it-mockllm'), ['--listen', '127.0.0.1:0', '--threads', String(threads), '--log', logFile, ...args], { env: childEnv() });
   const m = await proc.waitStdout(/listening 127\.0\.0\.1:(\d+)/);
-  return new Mock(proc, Number(m[1]), logFile);
+  const mock = new Mock(proc, Number(m[1]), logFile);
+  const bh = proc.stdout.match(/blackhole 127\.0\.0\.1:(\d+)/);
+  if (bh) mock.blackholePort = Number(bh[1]);
+  return mock;
 }
 
 // ---------------------------------------------------------------------- the data plane
