@@ -274,7 +274,10 @@ cp_admin_rc_t cp_session_create(cp_store_t *s, const char *user_id, int64_t now_
     if (cp_store_begin_write(s, err, errlen) != 0)
         return CP_ADMIN_ERROR;
     /* expired sessions of this user go when a new one is made (the table stays small) */
-    if (exec(s, "DELETE FROM sessions WHERE user_id = ?4 AND expires_ms <= ?2", NULL, 0, now_ms, 0, user_id,
+    if ((strcmp(user_id, CP_OPERATOR_USER) == 0 &&
+         exec(s, "INSERT OR IGNORE INTO users (id, email, pw_hash, created_ms) VALUES (?4, ?4, '!', ?2)",
+              NULL, 0, now_ms, 0, user_id, NULL, NULL, NULL, err, errlen) != 0) ||
+        exec(s, "DELETE FROM sessions WHERE user_id = ?4 AND expires_ms <= ?2", NULL, 0, now_ms, 0, user_id,
              NULL, NULL, NULL, err, errlen) != 0 ||
         exec(s, "INSERT INTO sessions (sha256, user_id, created_ms, expires_ms) VALUES (?1, ?4, ?2, ?3)", sha,
              sizeof(sha), now_ms, now_ms + ttl_ms, user_id, NULL, NULL, NULL, err, errlen) != 0) {

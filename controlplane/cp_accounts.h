@@ -34,6 +34,10 @@
 #define CP_EMAIL_MAX 254
 #define CP_WS_ID_MAX 129 /* workspace ids: 1..128 bytes + NUL */
 
+/* The user id of the operator's dashboard session (POST /api/auth/operator): a users row that
+ * cannot log in with a password (its email is not an address, its hash is not a hash). */
+#define CP_OPERATOR_USER "operator"
+
 typedef enum { CP_ROLE_NONE = 0, CP_ROLE_MEMBER = 1, CP_ROLE_OWNER = 2 } cp_role_t;
 
 /* Hashes `pw` (len bytes) into out; -1 when the RNG or the KDF fails. */

@@ -62,7 +62,8 @@ typedef struct {
     int signup_open;     /* 1: anyone may sign up; 0: only with an invitation */
     long session_ttl_s;  /* session lifetime (0: 43200) */
     int cookie_secure;   /* the session cookie is marked Secure */
-    const char *web_dir; /* the dashboard's pages (cp_web.h), or NULL */
+    const char *web_dir;        /* the dashboard's pages (cp_web.h), or NULL */
+    const char *public_api_url; /* the data plane's /v1 base URL as users reach it (GET /api/config), or NULL */
 } cp_api_opts_t;
 
 int cp_api_run(const cp_api_opts_t *o);

@@ -152,6 +152,7 @@ static int start_session(h2o_req_t *req, const cp_call_t *c, const char *user_id
     }
     cp_session_csrf(secret, 64, csrf);
     cJSON_AddStringToObject(me, "csrf_token", csrf);
+    cJSON_AddBoolToObject(me, "operator", strcmp(user_id, CP_OPERATOR_USER) == 0);
     if (extra != NULL)
         cJSON_AddItemToObject(me, "created", extra);
     set_cookie(req, c, secret, session_ttl_s(c));
@@ -316,6 +317,7 @@ int cp_h_me(h2o_req_t *req, const cp_call_t *c)
     }
     cp_session_csrf(c->session, c->session_len, csrf);
     cJSON_AddStringToObject(me, "csrf_token", csrf);
+    cJSON_AddBoolToObject(me, "operator", c->is_operator);
     return cp_send_owned(req, 200, me);
 }
 
@@ -385,4 +387,61 @@ int cp_h_accept_invite(h2o_req_t *req, const cp_call_t *c)
     }
     SY_INFO("msg=\"invitation accepted\" workspace=%s user=%s", ws, c->user);
     return cp_h_me(req, c);
+}
+
+/* POST /api/auth/operator {"token"}: the operator's dashboard session (the Operator page). The
+ * token is compared in constant time over SHA-256 of both sides; failures count against the
+ * client address like failed log-ins (LOGIN_MAX_PER_ADDR). */
+int cp_h_operator_login(h2o_req_t *req, const cp_call_t *c)
+{
+    static const char *const allowed[] = {"token", NULL};
+    int64_t now = cp_wall_ms();
+    uint8_t akey[16];
+    peer_key(req, akey);
+    int64_t wait = slot_blocked(akey, LOGIN_MAX_PER_ADDR, now);
+    if (wait > 0) {
+        char v[32];
+        int n = snprintf(v, sizeof(v), "%lld", (long long)wait);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                       h2o_strdup(&req->pool, v, n).base, n);
+        return cp_send_error(req, SY_E_RATE_LIMITED, "too many failed logins; try again later", NULL);
+    }
+    cJSON *root = cp_parse_body(req);
+    if (root == NULL)
+        return 0;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "token");
+    if (cp_reject_unknown(req, root, allowed) != 0) {
+        cJSON_Delete(root);
+        return 0;
+    }
+    uint8_t a[SY_SHA256_LEN], b[SY_SHA256_LEN];
+    int ok = 0;
+    if (cJSON_IsString(t)) {
+        sy_sha256(t->valuestring, strlen(t->valuestring), a);
+        sy_sha256(c->o->token, strlen(c->o->token), b);
+        ok = sy_ct_equal(a, b, sizeof(a));
+    }
+    cJSON_Delete(root);
+    if (!ok) {
+        slot_fail(akey, now);
+        SY_WARN("msg=\"operator login failed\"");
+        return cp_send_error(req, SY_E_INVALID_API_KEY, "wrong operator token", NULL);
+    }
+    SY_INFO("msg=\"operator logged in to the dashboard\"");
+    return start_session(req, c, CP_OPERATOR_USER, 200, NULL);
+}
+
+/* GET /api/config: what the pages need to know about this gateway. */
+int cp_h_config(h2o_req_t *req, const cp_call_t *c)
+{
+    cJSON *b = cJSON_CreateObject();
+    if (c->o->public_api_url != NULL)
+        cJSON_AddStringToObject(b, "api_base_url", c->o->public_api_url);
+    else
+        cJSON_AddNullToObject(b, "api_base_url");
+    cJSON_AddStringToObject(b, "signup", c->o->signup_open ? "open" : "invite");
+    cJSON_AddBoolToObject(b, "checkout",
+                          c->o->stripe_secret_key != NULL && c->o->stripe_secret_key[0] != '\0');
+    cJSON_AddBoolToObject(b, "operator", c->is_operator);
+    return cp_send_owned(req, 200, b);
 }

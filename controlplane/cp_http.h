@@ -34,7 +34,7 @@ typedef struct {
     const cp_api_opts_t *o;
     const char *id;
     const char *arg;
-    int operator;        /* 1: the operator token */
+    int is_operator;     /* 1: the operator (its token, or its dashboard session) */
     const char *user;    /* the session's user id, or NULL */
     const char *session; /* the session cookie's secret (session_len bytes), or NULL */
     size_t session_len;

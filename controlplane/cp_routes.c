@@ -47,7 +47,9 @@ static const cp_route_t routes[] = {
 
     {"POST", "/api/auth/signup", cp_h_signup, CP_WHO_PUBLIC, NULL},
     {"POST", "/api/auth/login", cp_h_login, CP_WHO_PUBLIC, NULL},
+    {"POST", "/api/auth/operator", cp_h_operator_login, CP_WHO_PUBLIC, NULL},
     {"POST", "/api/auth/logout", cp_h_logout, CP_WHO_SESSION, NULL},
+    {"GET", "/api/config", cp_h_config, CP_WHO_USER, NULL},
     {"GET", "/api/auth/me", cp_h_me, CP_WHO_SESSION, NULL},
     {"POST", "/api/auth/accept-invite", cp_h_accept_invite, CP_WHO_SESSION, NULL},
     {"POST", "/api/workspaces/:id/invites", cp_h_create_invite, CP_WHO_OWNER, NULL, CP_SCOPE_WS},
@@ -297,15 +299,20 @@ int cp_routes_dispatch(h2o_req_t *req)
     /* everything else under /api (including unknown paths) needs a credential first — the
      * operator token or a dashboard session — so the API's shape is not discoverable without */
     char user[CP_USER_ID_MAX], err[256];
-    c.operator= authorized(req);
-    if (!c.operator) {
+    int cookie = 0;
+    c.is_operator = authorized(req);
+    if (!c.is_operator) {
         if (session_of(req, &c.session, &c.session_len)) {
             cp_admin_rc_t arc =
                 cp_session_user(rt.o->store, c.session, c.session_len, cp_wall_ms(), user, err, sizeof(err));
             if (arc == CP_ADMIN_ERROR)
                 return cp_send_store_error(req, err);
-            if (arc == CP_ADMIN_OK)
+            if (arc == CP_ADMIN_OK) {
                 c.user = user;
+                cookie = 1;
+                /* the operator's dashboard session (POST /api/auth/operator) */
+                c.is_operator = strcmp(user, CP_OPERATOR_USER) == 0;
+            }
         }
         if (c.user == NULL)
             return cp_send_error(req, SY_E_INVALID_API_KEY, "missing or invalid operator token or session",
@@ -314,15 +321,9 @@ int cp_routes_dispatch(h2o_req_t *req)
     if (hit == NULL)
         return path_known ? cp_method_not_allowed(req)
                           : cp_send_error(req, SY_E_NOT_FOUND, "no such endpoint", NULL);
-    if (c.operator) {
-        if (hit->who == CP_WHO_SESSION)
-            return cp_send_error(req, SY_E_FORBIDDEN, "this route is for a dashboard session", NULL);
-        return hit->fn(req, &c);
-    }
-    /* a session */
-    if (hit->who == CP_WHO_OPERATOR)
-        return cp_send_error(req, SY_E_FORBIDDEN, "this route needs the operator token", NULL);
-    if (!cp_is_method(req, "GET") && !cp_is_method(req, "HEAD")) {
+    /* a cookie is sent by the browser on its own: every change made with one needs the
+     * session's CSRF token and a same-origin (or absent) Origin */
+    if (cookie && !cp_is_method(req, "GET") && !cp_is_method(req, "HEAD")) {
         char want[CP_CSRF_HEX];
         cp_session_csrf(c.session, c.session_len, want);
         ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-csrf-token"), -1);
@@ -331,6 +332,14 @@ int cp_routes_dispatch(h2o_req_t *req)
             return cp_send_error(req, SY_E_FORBIDDEN,
                                  "missing or wrong x-csrf-token (or a cross-origin request)", NULL);
     }
+    if (c.is_operator) {
+        if (hit->who == CP_WHO_SESSION && !cookie)
+            return cp_send_error(req, SY_E_FORBIDDEN, "this route is for a dashboard session", NULL);
+        return hit->fn(req, &c);
+    }
+    /* a user's session */
+    if (hit->who == CP_WHO_OPERATOR)
+        return cp_send_error(req, SY_E_FORBIDDEN, "this route needs the operator token", NULL);
     if (hit->scope != CP_SCOPE_NONE) {
         char ws[CP_WS_ID_MAX];
         const char *w = id;

@@ -28,7 +28,9 @@ int cp_routes_dispatch(h2o_req_t *req);
 /* cp_api_auth.c */
 int cp_h_signup(h2o_req_t *req, const cp_call_t *c);
 int cp_h_login(h2o_req_t *req, const cp_call_t *c);
+int cp_h_operator_login(h2o_req_t *req, const cp_call_t *c);
 int cp_h_logout(h2o_req_t *req, const cp_call_t *c);
+int cp_h_config(h2o_req_t *req, const cp_call_t *c);
 int cp_h_me(h2o_req_t *req, const cp_call_t *c);
 int cp_h_create_invite(h2o_req_t *req, const cp_call_t *c);
 int cp_h_accept_invite(h2o_req_t *req, const cp_call_t *c);

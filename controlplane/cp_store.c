@@ -230,6 +230,11 @@ static const char *const migrations[] = {
      * this is in the snapshot. Migration 1's placeholder `users` table (one workspace per user,
      * never written by any version) is replaced. (One literal, as for 5, 8 and 9.) */
     "DROP INDEX users_workspace; DROP TABLE users; CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, pw_hash TEXT NOT NULL, created_ms INTEGER NOT NULL, active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1))) STRICT; CREATE TABLE memberships (user_id TEXT NOT NULL REFERENCES users(id), workspace_id TEXT NOT NULL REFERENCES workspaces(id), role TEXT NOT NULL CHECK (role IN ('owner', 'member')), created_ms INTEGER NOT NULL, PRIMARY KEY (user_id, workspace_id)) STRICT; CREATE INDEX memberships_ws ON memberships(workspace_id); CREATE TABLE sessions (sha256 BLOB PRIMARY KEY CHECK (length(sha256) = 32), user_id TEXT NOT NULL REFERENCES users(id), created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL) STRICT; CREATE INDEX sessions_user ON sessions(user_id); CREATE TABLE invites (sha256 BLOB PRIMARY KEY CHECK (length(sha256) = 32), workspace_id TEXT NOT NULL REFERENCES workspaces(id), role TEXT NOT NULL CHECK (role IN ('owner', 'member')), created_by TEXT REFERENCES users(id), created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, used_by TEXT REFERENCES users(id), used_ms INTEGER) STRICT;",
+    /* 11: the request log (GET /api/workspaces/{id}/usage/records): each usage record names the
+     * request it belongs to, its attempt number, the model the client asked for, and the
+     * classifier's task and difficulty ("" / 0 for records from older nodes). The index serves a
+     * request's attempts. (One literal, as for 5 and 8-10.) */
+    "ALTER TABLE usage ADD COLUMN request_id TEXT NOT NULL DEFAULT ''; ALTER TABLE usage ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0 CHECK (attempt >= 0); ALTER TABLE usage ADD COLUMN model_asked TEXT NOT NULL DEFAULT ''; ALTER TABLE usage ADD COLUMN task TEXT NOT NULL DEFAULT ''; ALTER TABLE usage ADD COLUMN difficulty TEXT NOT NULL DEFAULT ''; CREATE INDEX usage_request ON usage(workspace_id, request_id);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -27,6 +27,17 @@ static int valid_outcome(const char *s)
     return 1;
 }
 
+/* NULL-safe: 0..max bytes of printable ASCII. */
+static int printable(const char *s, size_t max)
+{
+    if (s == NULL || strlen(s) > max)
+        return 0;
+    for (; *s; s++)
+        if (*s < 0x20 || *s > 0x7e)
+            return 0;
+    return 1;
+}
+
 static int refuse(cp_usage_result_t *r, int index, const char *param, int retry, const char *msg)
 {
     r->bad_record = index;
@@ -71,6 +82,18 @@ static const char *check_record(const Switchyard__UsageRecord *u)
         return "node";
     if (u->created_ms <= 0)
         return "created_ms";
+    /* the request-log fields (absent from older nodes: "" and 0) */
+    if (!printable(u->request_id, 64))
+        return "request_id";
+    if (u->attempt < 0 || u->attempt > 1000)
+        return "attempt";
+    if (!printable(u->model_asked, 128))
+        return "model_asked";
+    if (u->task == NULL || strlen(u->task) > 32 || (u->task[0] != '\0' && !valid_outcome(u->task)))
+        return "task";
+    if (u->difficulty == NULL || strlen(u->difficulty) > 8 ||
+        (u->difficulty[0] != '\0' && !valid_outcome(u->difficulty)))
+        return "difficulty";
     return NULL;
 }
 
@@ -114,8 +137,9 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
             s,
             "INSERT INTO usage (id, workspace_id, key_id, model, provider, tokens_in, tokens_out,"
             " cost_nano, latency_ms, ttft_ms, outcome, streamed, estimated, node, created_ms, batch_id,"
-            " received_ms, cache_read_tokens, cache_write_tokens) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
-            " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) ON CONFLICT (id) DO NOTHING",
+            " received_ms, cache_read_tokens, cache_write_tokens, request_id, attempt, model_asked, task,"
+            " difficulty) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
+            " ?18, ?19, ?20, ?21, ?22, ?23, ?24) ON CONFLICT (id) DO NOTHING",
             &ins, err, sizeof(err)) != 0) {
         refuse(r, -1, NULL, 1, err);
         goto fail;
@@ -175,6 +199,11 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
         sqlite3_bind_int64(ins, 17, now_ms);
         sqlite3_bind_int64(ins, 18, u->cache_read_tokens);
         sqlite3_bind_int64(ins, 19, u->cache_write_tokens);
+        sqlite3_bind_text(ins, 20, u->request_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(ins, 21, u->attempt);
+        sqlite3_bind_text(ins, 22, u->model_asked, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins, 23, u->task, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins, 24, u->difficulty, -1, SQLITE_TRANSIENT);
         if (sqlite3_step(ins) != SQLITE_DONE) {
             refuse(r, -1, NULL, 1, sqlite3_errmsg(cp_store_db(s)));
             goto fail;
@@ -363,7 +392,8 @@ int cp_usage_records_json(cp_store_t *s, const char *workspace_id, int limit, in
     if (cp_store_prepare(s,
                          "SELECT rowid, id, key_id, model, provider, outcome, tokens_in, tokens_out,"
                          " cache_read_tokens, cache_write_tokens, cost_nano, latency_ms, ttft_ms, streamed,"
-                         " estimated, node, created_ms, received_ms FROM usage"
+                         " estimated, node, created_ms, received_ms, request_id, attempt, model_asked, task,"
+                         " difficulty FROM usage"
                          " WHERE workspace_id = ?1 AND (?2 <= 0 OR rowid < ?2) ORDER BY rowid DESC LIMIT ?3",
                          &st, err, errlen) != 0)
         goto done;
@@ -398,6 +428,15 @@ int cp_usage_records_json(cp_store_t *s, const char *workspace_id, int limit, in
         cJSON_AddStringToObject(o, "node", node ? (const char *)node : "");
         cp_ledger_add_int(o, "created_ms", sqlite3_column_int64(st, 16));
         cp_ledger_add_int(o, "received_ms", sqlite3_column_int64(st, 17));
+        static const char *const req_cols[] = {"request_id", NULL, "model_asked", "task", "difficulty"};
+        for (int i = 0; i < 5; i++) {
+            if (req_cols[i] == NULL) {
+                cp_ledger_add_int(o, "attempt", sqlite3_column_int64(st, 18 + i));
+                continue;
+            }
+            const unsigned char *v = sqlite3_column_text(st, 18 + i);
+            cJSON_AddStringToObject(o, req_cols[i], v ? (const char *)v : "");
+        }
         cJSON_AddItemToArray(data, o);
         last = sqlite3_column_int64(st, 0);
         n++;

@@ -61,7 +61,8 @@ int cp_usage_query_json(cp_store_t *s, const char *workspace_id, int64_t from_ms
  * "next_before" (0: from the newest):
  *   {"object":"list","data":[{"id","key_id","model","provider","outcome","tokens_in","tokens_out",
  *    "cache_read_tokens","cache_write_tokens","cost_nano","cost_usd","latency_ms","ttft_ms",
- *    "streamed","estimated","node","created_ms","received_ms"}...],"has_more","next_before"}
+ *    "streamed","estimated","node","created_ms","received_ms","request_id","attempt","model_asked",
+ *    "task","difficulty"}...],"has_more","next_before"}
  * Returns 0; 1 for an unknown workspace (*out NULL); -1 with err. */
 int cp_usage_records_json(cp_store_t *s, const char *workspace_id, int limit, int64_t before, cJSON **out,
                           char *err, size_t errlen);

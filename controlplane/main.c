@@ -73,6 +73,8 @@ static void usage(FILE *f)
                "  --signup MODE       dashboard sign-up: open (anyone may create an account and a workspace)\n"
                "                      or invite (only with an owner's invitation; the default)\n"
                "  --session-ttl-s N   dashboard session lifetime, 1..2592000 seconds (default 43200: 12 h)\n"
+               "  --public-api-url URL  the data plane's base URL as users reach it (e.g.\n"
+               "                      https://llm.example.com/v1), shown by the dashboard (GET /api/config)\n"
                "  --web-dir DIR       serve the dashboard's pages from DIR (index.html, assets/); read once\n"
                "                      at start (default: none, pages answer 404)\n"
                "  --cookie-secure     mark the session cookie Secure (set it when users reach this port\n"
@@ -112,6 +114,7 @@ int main(int argc, char **argv)
                                              {"session-ttl-s", required_argument, NULL, 'Z'},
                                              {"cookie-secure", no_argument, NULL, 'Y'},
                                              {"web-dir", required_argument, NULL, 'W'},
+                                             {"public-api-url", required_argument, NULL, 'V'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int ch;
@@ -221,6 +224,13 @@ int main(int argc, char **argv)
             break;
         case 'W':
             o.web_dir = optarg;
+            break;
+        case 'V':
+            if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0) {
+                fprintf(stderr, "switchyard-cp: --public-api-url must be an http(s) URL\n");
+                return 2;
+            }
+            o.public_api_url = optarg;
             break;
         case 'a':
             tls_ca = optarg;

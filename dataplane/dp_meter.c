@@ -55,6 +55,16 @@ static const char *outcome_of(sy_err_t e)
     }
 }
 
+/* Copies at most size-1 bytes of src, each byte outside printable ASCII as '?' (the control
+ * plane refuses other bytes in these fields). */
+static void copy_printable(char *dst, size_t size, const char *src)
+{
+    size_t i = 0;
+    for (; src != NULL && src[i] != '\0' && i + 1 < size; i++)
+        dst[i] = src[i] >= 0x20 && src[i] < 0x7f ? src[i] : '?';
+    dst[i] = '\0';
+}
+
 static void copy_str(char *dst, const char *src)
 {
     size_t n = src ? strlen(src) : 0;
@@ -144,6 +154,14 @@ static void attempt_end(dp_req_t *r, sy_err_t err, int durable)
     copy_str(u->model, r->model->id);
     copy_str(u->provider, r->model->provider->id);
     copy_str(u->outcome, outcome_of(err));
+    /* the request it belongs to: the request log groups attempts by request id */
+    copy_printable(u->request_id, sizeof(u->request_id), r->id);
+    const cJSON *asked = r->body != NULL ? cJSON_GetObjectItemCaseSensitive(r->body, "model") : NULL;
+    copy_printable(u->model_asked, sizeof(u->model_asked), cJSON_IsString(asked) ? asked->valuestring : "");
+    copy_printable(u->task, sizeof(u->task), r->task >= 0 ? sy_task_name((sy_task_t)r->task) : "");
+    copy_printable(u->difficulty, sizeof(u->difficulty),
+                   r->difficulty >= 0 ? sy_difficulty_name((sy_difficulty_t)r->difficulty) : "");
+    u->attempt = r->attempts > 0 && r->attempts < 1000 ? (int)r->attempts : 0;
     u->tokens_in = tin;
     u->tokens_out = tout;
     u->cache_read_tokens = tcr;

@@ -116,19 +116,22 @@ long dp_uring_scan(const uint8_t *buf, size_t len, int (*cb)(void *ctx, const ui
         return -1;
     uint32_t geo[2];
     memcpy(geo, buf + 8, sizeof(geo));
-    if (geo[0] != DP_URING_SLOT || geo[1] == 0)
+    /* the slot size is the writer's: a ring left by an older node (1024-byte slots) is read with
+     * its own geometry, so an upgrade loses nothing */
+    size_t slot = geo[0];
+    if (slot < DP_URING_SLOT_HDR + 64 || slot > 65536 || slot % 8 != 0 || geo[1] == 0)
         return -1;
-    size_t whole = (len - DP_URING_HDR) / DP_URING_SLOT;
+    size_t whole = (len - DP_URING_HDR) / slot;
     if (whole > geo[1])
         whole = geo[1];
     long n = 0;
     for (size_t i = 0; i < whole; i++) {
-        const uint8_t *s = buf + DP_URING_HDR + i * DP_URING_SLOT;
+        const uint8_t *s = buf + DP_URING_HDR + i * slot;
         uint32_t w[3];
         memcpy(w, s, sizeof(w));
         if (w[0] == 0)
             continue;
-        if (w[0] != DP_URING_COMMITTED || w[1] == 0 || w[1] > DP_URING_PAYLOAD_MAX ||
+        if (w[0] != DP_URING_COMMITTED || w[1] == 0 || w[1] > slot - DP_URING_SLOT_HDR ||
             dp_usage_crc32c(s + DP_URING_SLOT_HDR, w[1]) != w[2]) {
             (*bad)++;
             continue;

@@ -537,6 +537,11 @@ static void fill_pb(Switchyard__UsageRecord *pu, const dp_usage_rec_t *r)
     u.created_ms = r->created_ms;
     u.cache_read_tokens = r->cache_read_tokens;
     u.cache_write_tokens = r->cache_write_tokens;
+    u.request_id = (char *)r->request_id;
+    u.attempt = r->attempt;
+    u.model_asked = (char *)r->model_asked;
+    u.task = (char *)r->task;
+    u.difficulty = (char *)r->difficulty;
     *pu = u;
 }
 
@@ -562,7 +567,9 @@ static mrec_t *pack_rec(const dp_usage_rec_t *r)
  * against the slot at start, so the loop thread packs without measuring first. */
 enum {
     PB_STR_MAX = 3 + DP_USAGE_STR_MAX,
-    PACKED_MAX = (2 + 47) + 5 * PB_STR_MAX + (2 + 32) + 10 * (2 + 10) + 2 * (2 + 1),
+    PACKED_MAX = (2 + 47) + 5 * PB_STR_MAX + (2 + 32) + 10 * (2 + 10) + 2 * (2 + 1)
+                 /* request_id, model_asked, task, difficulty, attempt */
+                 + (2 + 64) + PB_STR_MAX + (2 + 32) + (2 + 8) + (2 + 10),
 };
 
 int dp_usage_commit(const dp_usage_rec_t *rec, unsigned thread_index)

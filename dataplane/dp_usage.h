@@ -67,6 +67,9 @@ typedef struct dp_usage_rec {
     int64_t tokens_in, tokens_out, cost_nano, latency_ms, ttft_ms, created_ms;
     int64_t cache_read_tokens, cache_write_tokens; /* of tokens_in, as billed (sy_money_usage_cost) */
     int streamed, estimated;
+    /* the request the attempt belongs to (the request log) */
+    char request_id[65], model_asked[DP_USAGE_STR_MAX + 1], task[33], difficulty[9];
+    int attempt;
 } dp_usage_rec_t;
 
 typedef struct {

@@ -1,7 +1,8 @@
 /* libFuzzer: the usage ring's recovery parser (dp_uring_scan), i.e. a ring file as a crash or
  * corruption can leave it (dataplane/dp_uring.h). Properties: it never reads past what it was
- * given; every payload it hands out lies inside one whole slot of the input, has a length in
- * 1..DP_URING_PAYLOAD_MAX and the CRC its slot states; its count equals the callbacks made (or
+ * given; every payload it hands out lies inside one whole slot of the input (of the slot size its
+ * header states: rings of older nodes have smaller slots), has a length in 1..slot - header and
+ * the CRC its slot states; its count equals the callbacks made (or
  * -1 with none made); a callback that stops early stops exactly there; payloads go through the
  * UsageRecord unpack the start-up recovery uses. */
 #include <stdint.h>
@@ -14,7 +15,7 @@
 
 typedef struct {
     const uint8_t *base;
-    size_t size, calls, stop_at;
+    size_t size, calls, stop_at, slot;
 } ctx_t;
 
 static int on_slot(void *p, const uint8_t *payload, size_t n)
@@ -22,12 +23,11 @@ static int on_slot(void *p, const uint8_t *payload, size_t n)
     ctx_t *c = p;
     if (c->calls == c->stop_at)
         return 1;
-    if (n == 0 || n > DP_URING_PAYLOAD_MAX || payload < c->base + DP_URING_HDR + DP_URING_SLOT_HDR ||
+    if (n == 0 || n > c->slot - DP_URING_SLOT_HDR || payload < c->base + DP_URING_HDR + DP_URING_SLOT_HDR ||
         payload + n > c->base + c->size)
         abort();
     size_t off = (size_t)(payload - c->base) - DP_URING_HDR;
-    if (off % DP_URING_SLOT != DP_URING_SLOT_HDR ||
-        off - DP_URING_SLOT_HDR + DP_URING_SLOT > c->size - DP_URING_HDR)
+    if (off % c->slot != DP_URING_SLOT_HDR || off - DP_URING_SLOT_HDR + c->slot > c->size - DP_URING_HDR)
         abort(); /* not the payload of a whole slot */
     uint32_t crc;
     memcpy(&crc, payload - DP_URING_SLOT_HDR + 8, 4);
@@ -55,16 +55,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(buf, data, size);
     if (fix && size >= DP_URING_HDR) {
+        /* this node's slot size, or an older node's 1 KiB one (data[0] bit 1) */
+        uint32_t slot = (data[-1] & 2) ? 1024u : DP_URING_SLOT;
         memcpy(buf, DP_URING_MAGIC, 8);
-        uint32_t geo[2] = {DP_URING_SLOT, 1u + (uint32_t)(size / DP_URING_SLOT)};
+        uint32_t geo[2] = {slot, 1u + (uint32_t)(size / slot)};
         memcpy(buf + 8, geo, sizeof(geo));
     }
-    ctx_t c = {buf, size, 0, stop_at};
+    uint32_t geo_slot = 0;
+    if (size >= DP_URING_HDR)
+        memcpy(&geo_slot, buf + 8, 4);
+    ctx_t c = {buf, size, 0, stop_at, geo_slot ? geo_slot : 1};
     size_t bad = 0;
     long n = dp_uring_scan(buf, size, on_slot, &c, &bad);
     if (n < 0 ? c.calls != 0 : (size_t)n != c.calls)
         abort();
-    if (n >= 0 && bad > (size - DP_URING_HDR) / DP_URING_SLOT)
+    if (n >= 0 && bad > (size - DP_URING_HDR) / c.slot)
         abort();
     free(buf);
     return 0;

@@ -154,6 +154,13 @@ test('one invalid record refuses the whole batch and nothing is written', async 
     [{ tokens_in: 10, cache_read_tokens: 11 }, 'cache_read_tokens'],
     [{ tokens_in: 10, cache_read_tokens: 6, cache_write_tokens: 5 }, 'cache_write_tokens'],
     [{ cache_write_tokens: -1 }, 'cache_write_tokens'],
+    [{ request_id: 'a\nb' }, 'request_id'],
+    [{ request_id: 'r'.repeat(65) }, 'request_id'],
+    [{ attempt: -1 }, 'attempt'],
+    [{ model_asked: 'm'.repeat(129) }, 'model_asked'],
+    [{ model_asked: 'tab\there' }, 'model_asked'],
+    [{ task: 'Code!' }, 'task'],
+    [{ difficulty: 'x'.repeat(9) }, 'difficulty'],
   ];
   for (const [over, param] of bad) {
     const ack = await send(batchOf([record(), record(), record(over)]));
@@ -317,6 +324,12 @@ test('the request log (GET /api/workspaces/{id}/usage/records): each record with
       node: 'dp-test',
       created_ms: T0,
       received_ms: 0,
+      // a record without the request-log fields (an older node): empty, not refused
+      request_id: '',
+      attempt: 0,
+      model_asked: '',
+      task: '',
+      difficulty: '',
     },
   );
   assert.ok(five.received_ms > 0);

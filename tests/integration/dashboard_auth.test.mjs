@@ -296,3 +296,35 @@ test('a stolen session stops working when it expires (--session-ttl-s 2)', async
   assertErr(await u.call('/api/auth/me', { cookie: stolen }), 401, 'invalid_api_key');
   assertErr(await u.call('/api/workspaces/ws_inv/keys', { cookie: stolen }), 401, 'invalid_api_key');
 });
+
+test('the operator logs in to the dashboard with the token: an operator session (CSRF like any), GET /api/config', async () => {
+  const op = new User(st.open);
+  assertErr(await op.call('/api/auth/operator', { method: 'POST', body: { token: 'not-the-token' } }), 401, 'invalid_api_key');
+  assertErr(await op.call('/api/auth/operator', { method: 'POST', body: { token: st.open.token }, contentType: 'text/plain' }), 400);
+  const r = await op.call('/api/auth/operator', { method: 'POST', body: { token: st.open.token } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.operator, true);
+  assert.match(op.setCookie, /sy_session=[0-9a-f]{64}; Path=\/; HttpOnly; SameSite=Strict/);
+  const me = await op.call('/api/auth/me');
+  assert.equal(me.status, 200, me.text);
+  assert.equal(me.json.operator, true);
+  // operator routes with the cookie: reads, and writes with the CSRF token only
+  const list = await op.call('/api/workspaces');
+  assert.equal(list.status, 200, list.text);
+  assert.ok(list.json.data.some((w) => w.id === st.aliceWs));
+  assertErr(await op.call('/api/workspaces', { method: 'POST', body: { id: 'ws_op_made' }, csrf: false }), 403, 'forbidden');
+  assert.equal((await op.call('/api/workspaces', { method: 'POST', body: { id: 'ws_op_made' } })).status, 201);
+  const cfg = await op.call('/api/config');
+  assert.equal(cfg.status, 200, cfg.text);
+  assert.deepEqual(cfg.json, { api_base_url: null, signup: 'open', checkout: false, operator: true });
+  // a user's config says what the pages need, and that it is not the operator
+  const u = new User(st.open);
+  assert.equal((await u.login('alice@example.com', PW_A)).status, 200);
+  assert.equal((await u.call('/api/config')).json.operator, false);
+  // the operator user cannot log in with a password
+  assertErr(await new User(st.open).login('operator', '!'), 400);
+  // log-out ends it
+  const old = op.cookie;
+  assert.equal((await op.call('/api/auth/logout', { method: 'POST', body: {} })).status, 200);
+  assertErr(await op.call('/api/workspaces', { cookie: old }), 401);
+});

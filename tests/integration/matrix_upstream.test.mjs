@@ -232,6 +232,17 @@ test('A1 upstream 500 before any byte: failover, success to the client, the fail
   for (const id of ['m-500', 'm-503', 'm-500b']) for (const rec of ofModel(recs, id)) assertZeroRecord(rec, id, 'upstream_error');
   assert.equal(ofModel(recs, 'm-503b').length, 0, 'the 4th candidate was never tried');
   assertOkRecord(ofModel(recs, 'm-fallback')[0], 'm-fallback', data.usage);
+  // the request log: each attempt names its request, its number and what the client asked for
+  const served = recs.filter((x) => x.request_id === rid).sort((a, b) => a.attempt - b.attempt);
+  assert.deepEqual(served.map((x) => [x.attempt, x.model, x.model_asked, x.outcome]), [
+    [1, 'm-500', 'm-500', 'upstream_error'],
+    [2, 'm-fallback', 'm-500', 'ok'],
+  ]);
+  for (const x of served) {
+    assert.match(x.task, /^[a-z_]+$/, 'the classifier ran: a task name');
+    assert.match(x.difficulty, /^(easy|medium|hard)$/);
+  }
+  assert.deepEqual(recs.filter((x) => x.request_id === rid2).map((x) => x.attempt).sort(), [1, 2, 3]);
   const sum = await assertBilled(cp, ws, recs, CREDIT);
   assert.equal(sum, cost);
   // the ledger has one row per usage record (docs/billing.md: every record has its debit); the

@@ -2,6 +2,7 @@
  * parser on what a crash can leave in the file — committed-not-consumed slots, a slot torn by a
  * kill before its commit, a bad CRC, a length out of range, garbage state, a short file. */
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -139,8 +140,40 @@ static void test_ring(void)
     rmdir(dir);
 }
 
+/* A ring written by an older node (1 KiB slots) is read with the geometry its header states,
+ * so an upgrade delivers what the old node left; a slot size out of range is not a ring. */
+static void test_older_geometry(void)
+{
+    enum { OLD = 1024 };
+    size_t len = DP_URING_HDR + 3 * OLD, bad;
+    uint8_t *b = calloc(1, len);
+    CHECK(b != NULL);
+    memcpy(b, DP_URING_MAGIC, 8);
+    uint32_t geo[2] = {OLD, 3};
+    memcpy(b + 8, geo, sizeof(geo));
+    for (int i = 0; i < 3; i += 2) { /* slots 0 and 2 committed, 1 free */
+        uint8_t *slot = b + DP_URING_HDR + (size_t)i * OLD;
+        char rec[16];
+        int n = snprintf(rec, sizeof(rec), "rec-%d", 40 + i);
+        memcpy(slot + DP_URING_SLOT_HDR, rec, (size_t)n);
+        uint32_t w[3] = {DP_URING_COMMITTED, (uint32_t)n, dp_usage_crc32c(slot + DP_URING_SLOT_HDR, (size_t)n)};
+        memcpy(slot, w, sizeof(w));
+    }
+    got_t g = {{0}, 0};
+    CHECK(dp_uring_scan(b, len, on_rec, &g, &bad) == 2);
+    CHECK(bad == 0 && g.seen[40] == 1 && g.seen[42] == 1);
+    geo[0] = 12; /* smaller than a slot header */
+    memcpy(b + 8, geo, sizeof(geo));
+    CHECK(dp_uring_scan(b, len, on_rec, &g, &bad) == -1);
+    geo[0] = 1 << 20;
+    memcpy(b + 8, geo, sizeof(geo));
+    CHECK(dp_uring_scan(b, len, on_rec, &g, &bad) == -1);
+    free(b);
+}
+
 int main(void)
 {
     test_ring();
+    test_older_geometry();
     SY_TEST_MAIN_END();
 }
