@@ -887,22 +887,35 @@ async function pageCredits(root) {
     ),
   );
 
-  // the ledger, paged
+  // the ledger, paged; usage debits are summed per day unless asked for one by one
   const ledgerBox = h('div');
-  root.append(h('h2', null, 'Ledger'), ledgerBox);
-  const cursors = [0];
+  const each = h('input', { type: 'checkbox', id: 'ledger-each', name: 'each' });
+  root.append(h('h2', null, 'Ledger'), checkField('Show each usage debit', each), ledgerBox);
+  let cursors = [0];
+  each.addEventListener('change', () => {
+    cursors = [0];
+    showLedger();
+  });
   async function showLedger() {
     const before = cursors[cursors.length - 1];
-    const l = await api(wsPath(`/ledger?limit=25${before ? `&before=${before}` : ''}`));
-    const rows = (l.data ?? []).map((e) =>
+    const l = await api(wsPath(`/ledger?limit=${each.checked ? 25 : 200}${before ? `&before=${before}` : ''}`));
+    const groups = [];
+    for (const e of l.data ?? []) {
+      const last = groups[groups.length - 1];
+      if (!each.checked && e.kind === 'debit' && last?.kind === 'debit' && fmtDate(last.created_ms) === fmtDate(e.created_ms)) {
+        last.n++;
+        last.sum += usdToNano(e.amount_usd);
+      } else groups.push({ ...e, n: 1, sum: usdToNano(e.amount_usd) });
+    }
+    const rows = groups.map((e) =>
       h(
         'tr',
-        null,
-        h('td', { class: 'nowrap small' }, fmtTime(e.created_ms)),
-        h('td', null, h('span', { class: `badge ${e.kind === 'debit' || e.kind === 'refund' ? '' : 'ok'}` }, e.kind)),
-        h('td', { class: `num ${e.amount_usd.startsWith('-') ? '' : 'ok'}` }, fmtUsd(e.amount_usd)),
+        { 'data-kind': e.kind },
+        h('td', { class: 'nowrap small' }, e.n > 1 ? fmtDate(e.created_ms) : fmtTime(e.created_ms)),
+        h('td', null, h('span', { class: `badge ${e.kind === 'debit' || e.kind === 'refund' || e.kind === 'dispute' ? '' : 'ok'}` }, e.kind === 'debit' ? 'usage' : e.kind)),
+        h('td', { class: `num ${e.sum < 0n ? '' : 'ok'}` }, fmtUsd(e.sum)),
         h('td', { class: 'num' }, fmtUsd(e.balance_after_usd)),
-        h('td', { class: 'small break' }, e.note || e.ref),
+        h('td', { class: 'small break' }, e.n > 1 ? `${fmtInt(e.n)} requests` : e.kind === 'debit' ? 'one request' : e.note || e.ref),
       ),
     );
     const prev = h('button', { type: 'button', disabled: cursors.length === 1 }, '← Newer');
@@ -915,7 +928,10 @@ async function pageCredits(root) {
       cursors.push(l.next_before);
       showLedger();
     });
-    clear(ledgerBox).append(table(null, ['Time', 'Kind', '#Amount', '#Balance after', 'Reference'], rows, { empty: 'No entries yet.', label: 'Ledger' }), h('div', { class: 'pager' }, prev, next));
+    clear(ledgerBox).append(
+      table(null, ['Time', 'Kind', '#Amount', '#Balance after', 'Details'], rows, { empty: 'No entries yet.', label: 'Ledger' }),
+      h('div', { class: 'pager' }, prev, next),
+    );
   }
   await showLedger();
 }
@@ -1367,7 +1383,13 @@ async function pagePlayground(root) {
     stop.disabled = false;
     const t0 = performance.now();
     try {
-      const res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${key.value.trim()}`, 'content-type': 'application/json' }, body: JSON.stringify(body), signal: ctl.signal, credentials: 'omit' });
+      let res;
+      try {
+        res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${key.value.trim()}`, 'content-type': 'application/json' }, body: JSON.stringify(body), signal: ctl.signal, credentials: 'omit' });
+      } catch (e) {
+        if (e.name === 'AbortError') throw new Error('Stopped.');
+        throw new Error(`Could not reach ${url}: the data plane is down or unreachable from this browser, or this page's security policy does not allow it (the operator publishes the data plane's URL with --public-api-url).`);
+      }
       const hdr = (n) => res.headers.get(n);
       let ttft = null;
       let usage = null;
