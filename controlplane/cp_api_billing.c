@@ -26,6 +26,7 @@
 
 #include "cp_ledger.h"
 #include "cp_metrics.h"
+#include "cp_spend.h"
 #include "cp_stripe.h"
 #include "cp_usage.h"
 
@@ -166,6 +167,24 @@ int cp_h_usage(h2o_req_t *req, const cp_call_t *c)
     char err[256];
     cJSON *out;
     int rc = cp_usage_query_json(c->o->store, ws, from, to, group, &out, err, sizeof(err));
+    if (rc == 1)
+        return cp_send_error(req, SY_E_NOT_FOUND, "no such workspace", NULL);
+    if (rc != 0)
+        return cp_send_store_error(req, err);
+    return cp_send_owned(req, 200, out);
+}
+
+/* GET /api/workspaces/{id}/usage/savings?from&to: what auto routing saved (cp_spend.h). */
+int cp_h_usage_savings(h2o_req_t *req, const cp_call_t *c)
+{
+    int64_t from, to;
+    if (cp_query_time(req, "from", 0, &from) != 0 || cp_query_time(req, "to", INT64_MAX, &to) != 0)
+        return 0;
+    if (to <= from)
+        return cp_send_error(req, SY_E_BAD_PARAM, "'to' must be after 'from'", "to");
+    char err[256];
+    cJSON *out;
+    int rc = cp_spend_savings_json(c->o->store, c->id, from, to, &out, err, sizeof(err));
     if (rc == 1)
         return cp_send_error(req, SY_E_NOT_FOUND, "no such workspace", NULL);
     if (rc != 0)
