@@ -26,7 +26,8 @@ static const char WS_COLS[] = "SELECT id, name, active, created_at, rpm, tpm FRO
  * api_keys, so they stay unambiguous under the join) */
 static const char KEY_COLS[] =
     "SELECT k.id, k.workspace_id, k.name, k.prefix, k.allowed_models, k.expires_at, k.revoked, k.created_at, "
-    "k.budget_nano, k.rpm, k.tpm, p.rotated_ms, p.prefix, p.valid_until_ms FROM api_keys k "
+    "k.budget_nano, k.rpm, k.tpm, p.rotated_ms, p.prefix, p.valid_until_ms, "
+    "(SELECT MAX(u.created_ms) FROM usage u WHERE u.key_id = k.id) FROM api_keys k "
     "LEFT JOIN api_key_prev p ON p.key_id = k.id";
 
 /* "rpm" and "tpm" from columns `col` and `col` + 1; NULL (no limit) is JSON null. */
@@ -92,6 +93,11 @@ static cJSON *key_row(sqlite3_stmt *st)
         cJSON_AddNullToObject(o, "previous_prefix");
         cJSON_AddNullToObject(o, "previous_valid_until_ms");
     }
+    /* the newest usage record of the key (the request log's index on key_id, created_ms) */
+    if (sqlite3_column_type(st, 14) == SQLITE_NULL)
+        cJSON_AddNullToObject(o, "last_used_ms");
+    else
+        cJSON_AddNumberToObject(o, "last_used_ms", (double)sqlite3_column_int64(st, 14));
     return o;
 }
 

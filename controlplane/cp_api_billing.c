@@ -26,6 +26,7 @@
 
 #include "cp_ledger.h"
 #include "cp_metrics.h"
+#include "cp_spend.h"
 #include "cp_stripe.h"
 #include "cp_usage.h"
 
@@ -173,6 +174,24 @@ int cp_h_usage(h2o_req_t *req, const cp_call_t *c)
     return cp_send_owned(req, 200, out);
 }
 
+/* GET /api/workspaces/{id}/usage/savings?from&to: what auto routing saved (cp_spend.h). */
+int cp_h_usage_savings(h2o_req_t *req, const cp_call_t *c)
+{
+    int64_t from, to;
+    if (cp_query_time(req, "from", 0, &from) != 0 || cp_query_time(req, "to", INT64_MAX, &to) != 0)
+        return 0;
+    if (to <= from)
+        return cp_send_error(req, SY_E_BAD_PARAM, "'to' must be after 'from'", "to");
+    char err[256];
+    cJSON *out;
+    int rc = cp_spend_savings_json(c->o->store, c->id, from, to, &out, err, sizeof(err));
+    if (rc == 1)
+        return cp_send_error(req, SY_E_NOT_FOUND, "no such workspace", NULL);
+    if (rc != 0)
+        return cp_send_store_error(req, err);
+    return cp_send_owned(req, 200, out);
+}
+
 /* GET /api/workspaces/{id}/usage/records: the request log, usage records one by one, newest
  * first (cp_usage_records_json). */
 int cp_h_usage_records(h2o_req_t *req, const cp_call_t *c)
@@ -182,9 +201,29 @@ int cp_h_usage_records(h2o_req_t *req, const cp_call_t *c)
     if (cp_query_int(req, "limit", 1, 500, 50, &limit) != 0 ||
         cp_query_int(req, "before", 1, INT64_MAX, 0, &before) != 0)
         return 0;
+    /* filters: a key, a model, an outcome, a request (each a word), a period */
+    static const char *const names[4] = {"key", "model", "outcome", "request_id"};
+    char vals[4][129];
+    const char *set[4] = {NULL, NULL, NULL, NULL};
+    for (int i = 0; i < 4; i++) {
+        int r = cp_query_param(req, names[i], vals[i], sizeof(vals[i]));
+        if (r < 0 || (r > 0 && !sy_valid_word(vals[i], 128))) {
+            char m[128];
+            snprintf(m, sizeof(m), "'%s' must be given once, 1..128 characters without spaces or quotes",
+                     names[i]);
+            return cp_send_error(req, SY_E_BAD_PARAM, m, names[i]);
+        }
+        if (r > 0)
+            set[i] = vals[i];
+    }
+    cp_usage_filter_t f = {set[0], set[1], set[2], set[3], 0, INT64_MAX};
+    if (cp_query_time(req, "from", 0, &f.from_ms) != 0 || cp_query_time(req, "to", INT64_MAX, &f.to_ms) != 0)
+        return 0;
+    if (f.to_ms <= f.from_ms)
+        return cp_send_error(req, SY_E_BAD_PARAM, "'to' must be after 'from'", "to");
     char err[256];
     cJSON *out;
-    int rc = cp_usage_records_json(c->o->store, ws, (int)limit, before, &out, err, sizeof(err));
+    int rc = cp_usage_records_json(c->o->store, ws, (int)limit, before, &f, &out, err, sizeof(err));
     if (rc == 1)
         return cp_send_error(req, SY_E_NOT_FOUND, "no such workspace", NULL);
     if (rc != 0)

@@ -76,6 +76,7 @@ static const cp_route_t routes[] = {
     {"POST", "/api/workspaces/:id/credits", cp_h_credits, CP_WHO_OPERATOR, NULL},
     {"GET", "/api/workspaces/:id/usage", cp_h_usage, CP_WHO_MEMBER, NULL, CP_SCOPE_WS},
     {"GET", "/api/workspaces/:id/usage/records", cp_h_usage_records, CP_WHO_MEMBER, NULL, CP_SCOPE_WS},
+    {"GET", "/api/workspaces/:id/usage/savings", cp_h_usage_savings, CP_WHO_MEMBER, NULL, CP_SCOPE_WS},
     {"POST", "/api/workspaces/:id/checkout", cp_h_checkout, CP_WHO_OWNER, NULL, CP_SCOPE_WS},
     {"GET", "/api/ledger/check", cp_h_ledger_check, CP_WHO_OPERATOR, NULL},
 

@@ -71,6 +71,7 @@ int cp_h_ledger_check(h2o_req_t *req, const cp_call_t *c);
 int cp_h_credits(h2o_req_t *req, const cp_call_t *c);
 int cp_h_usage(h2o_req_t *req, const cp_call_t *c);
 int cp_h_usage_records(h2o_req_t *req, const cp_call_t *c);
+int cp_h_usage_savings(h2o_req_t *req, const cp_call_t *c);
 int cp_h_checkout(h2o_req_t *req, const cp_call_t *c);
 int cp_h_stripe_webhook(h2o_req_t *req, const cp_call_t *c);
 

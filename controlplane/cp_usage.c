@@ -371,9 +371,12 @@ done:
     return ret;
 }
 
-int cp_usage_records_json(cp_store_t *s, const char *workspace_id, int limit, int64_t before, cJSON **out,
-                          char *err, size_t errlen)
+int cp_usage_records_json(cp_store_t *s, const char *workspace_id, int limit, int64_t before,
+                          const cp_usage_filter_t *f, cJSON **out, char *err, size_t errlen)
 {
+    static const cp_usage_filter_t any = {NULL, NULL, NULL, NULL, 0, INT64_MAX};
+    if (f == NULL)
+        f = &any;
     *out = NULL;
     if (limit < 1 || limit > 500)
         return sy_errf(err, errlen, "limit must be 1..500");
@@ -394,12 +397,21 @@ int cp_usage_records_json(cp_store_t *s, const char *workspace_id, int limit, in
                          " cache_read_tokens, cache_write_tokens, cost_nano, latency_ms, ttft_ms, streamed,"
                          " estimated, node, created_ms, received_ms, request_id, attempt, model_asked, task,"
                          " difficulty FROM usage"
-                         " WHERE workspace_id = ?1 AND (?2 <= 0 OR rowid < ?2) ORDER BY rowid DESC LIMIT ?3",
+                         " WHERE workspace_id = ?1 AND (?2 <= 0 OR rowid < ?2) AND (?4 IS NULL OR key_id = ?4)"
+                         " AND (?5 IS NULL OR model = ?5) AND (?6 IS NULL OR outcome = ?6)"
+                         " AND (?7 IS NULL OR request_id = ?7) AND created_ms >= ?8 AND created_ms < ?9"
+                         " ORDER BY rowid DESC LIMIT ?3",
                          &st, err, errlen) != 0)
         goto done;
     sqlite3_bind_text(st, 1, workspace_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, before);
     sqlite3_bind_int(st, 3, limit + 1); /* one more tells whether there is a next page */
+    const char *text[4] = {f->key_id, f->model, f->outcome, f->request_id};
+    for (int i = 0; i < 4; i++)
+        if (text[i] != NULL)
+            sqlite3_bind_text(st, 4 + i, text[i], -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 8, f->from_ms);
+    sqlite3_bind_int64(st, 9, f->to_ms);
     data = cJSON_CreateArray();
     int n = 0, rc, more = 0;
     int64_t last = 0;

@@ -63,8 +63,13 @@ int cp_usage_query_json(cp_store_t *s, const char *workspace_id, int64_t from_ms
  *    "cache_read_tokens","cache_write_tokens","cost_nano","cost_usd","latency_ms","ttft_ms",
  *    "streamed","estimated","node","created_ms","received_ms","request_id","attempt","model_asked",
  *    "task","difficulty"}...],"has_more","next_before"}
+ * `f` (may be NULL) keeps only the records of a key, a model, an outcome, a request, a period.
  * Returns 0; 1 for an unknown workspace (*out NULL); -1 with err. */
-int cp_usage_records_json(cp_store_t *s, const char *workspace_id, int limit, int64_t before, cJSON **out,
-                          char *err, size_t errlen);
+typedef struct {
+    const char *key_id, *model, *outcome, *request_id; /* NULL: any */
+    int64_t from_ms, to_ms;                            /* created_ms in [from, to) (0, INT64_MAX: any) */
+} cp_usage_filter_t;
+int cp_usage_records_json(cp_store_t *s, const char *workspace_id, int limit, int64_t before,
+                          const cp_usage_filter_t *f, cJSON **out, char *err, size_t errlen);
 
 #endif

@@ -282,7 +282,7 @@ test('the request log (GET /api/workspaces/{id}/usage/records): each record with
   const r0 = await cp.api('/api/workspaces', { method: 'POST', body: { id: 'ws_log', name: 'log' } });
   assert.equal(r0.status, 201, r0.text);
   const recs = Array.from({ length: 7 }, (_, i) =>
-    record({ workspace: 'ws_log', tokens_in: 10 + i, tokens_out: i, cost_nano: 1000 * i, outcome: i % 3 === 0 ? 'upstream_error' : 'ok', streamed: i % 2 === 1, estimated: i === 5, cache_read_tokens: i === 6 ? 4 : 0, ttft_ms: i }),
+    record({ workspace: 'ws_log', tokens_in: 10 + i, tokens_out: i, cost_nano: 1000 * i, outcome: i % 3 === 0 ? 'upstream_error' : 'ok', streamed: i % 2 === 1, estimated: i === 5, cache_read_tokens: i === 6 ? 4 : 0, ttft_ms: i, key_id: i < 4 ? 'key_1' : 'key_2', model: i === 2 ? 'm-other' : 'm-ok', request_id: i === 1 || i === 2 ? 'req_two_attempts' : '', created_ms: T0 + i * 1000 }),
   );
   const ack = await send(batchOf(recs));
   assert.equal(ack.applied, 7, JSON.stringify(ack));
@@ -307,7 +307,7 @@ test('the request log (GET /api/workspaces/{id}/usage/records): each record with
     { ...five, received_ms: 0 },
     {
       id: recs[5].id,
-      key_id: 'key_1',
+      key_id: 'key_2',
       model: 'm-ok',
       provider: 'mock',
       outcome: 'ok',
@@ -322,7 +322,7 @@ test('the request log (GET /api/workspaces/{id}/usage/records): each record with
       streamed: true,
       estimated: true,
       node: 'dp-test',
-      created_ms: T0,
+      created_ms: T0 + 5000,
       received_ms: 0,
       // a record without the request-log fields (an older node): empty, not refused
       request_id: '',
@@ -335,6 +335,20 @@ test('the request log (GET /api/workspaces/{id}/usage/records): each record with
   assert.ok(five.received_ms > 0);
   assert.equal(seen.find((d) => d.id === recs[6].id).cache_read_tokens, 4);
   assert.deepEqual((await page('')).data.length, 7, 'default page: 50');
+  // filters: a key, a model, an outcome, a request, a period — and combined
+  const ids = async (q) => (await page(q)).data.map((d) => d.id);
+  const want = (pred) => recs.map((x, i) => [x, i]).filter(([, i]) => pred(i)).map(([x]) => x.id).reverse();
+  assert.deepEqual(await ids('?key=key_2'), want((i) => i >= 4));
+  assert.deepEqual(await ids('?model=m-other'), want((i) => i === 2));
+  assert.deepEqual(await ids('?outcome=upstream_error'), want((i) => i % 3 === 0));
+  assert.deepEqual(await ids('?request_id=req_two_attempts'), want((i) => i === 1 || i === 2));
+  assert.deepEqual(await ids(`?from=${T0 + 2000}&to=${T0 + 5000}`), want((i) => i >= 2 && i < 5));
+  assert.deepEqual(await ids('?key=key_2&outcome=ok&limit=1'), want((i) => i >= 4 && i % 3 !== 0).slice(0, 1));
+  assert.deepEqual(await ids('?key=nobody'), []);
+  for (const q of ['?key=', "?model=x'y", '?outcome=ok&outcome=ok', `?key=${'k'.repeat(129)}`, '?from=10&to=5']) {
+    const r = await cp.api(`/api/workspaces/ws_log/usage/records${q}`);
+    assert.equal(r.status, 400, `${q}: ${r.text}`);
+  }
   for (const q of ['?limit=0', '?limit=501', '?limit=x', '?before=-1', '?before=abc']) {
     const r = await cp.api(`/api/workspaces/ws_log/usage/records${q}`);
     assert.equal(r.status, 400, `${q}: ${r.text}`);

@@ -143,6 +143,7 @@ test('another workspace is unreachable by id guessing: every id-bearing route an
     ['GET', `/api/workspaces/${ws}/ledger`],
     ['GET', `/api/workspaces/${ws}/usage`],
     ['GET', `/api/workspaces/${ws}/usage/records`],
+    ['GET', `/api/workspaces/${ws}/usage/savings`],
     ['POST', `/api/workspaces/${ws}/checkout`, { amount_usd: '10.00', success_url: 'https://x.example/ok', cancel_url: 'https://x.example/no' }],
     ['POST', `/api/workspaces/${ws}/invites`, { role: 'owner' }],
     ['GET', `/api/keys/${key}`],
