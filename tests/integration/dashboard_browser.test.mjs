@@ -348,12 +348,14 @@ test('the request appears on Requests with its routing decision (model asked, ta
   await page.keyboard.press('Escape');
   await d.waitFor({ state: 'detached' });
   // a filter that matches nothing, then one that matches
-  await page.selectOption('#filters select[name=status]', 'errors');
+  await page.selectOption('#filters select[name=outcome]', 'upstream_error');
   await page.click('#filters button[type=submit]');
   await page.waitForFunction(() => document.querySelectorAll('tr[data-record]').length === 0);
-  await page.selectOption('#filters select[name=status]', 'ok');
+  await page.selectOption('#filters select[name=outcome]', 'ok');
+  await page.fill('#filters input[name=request_id]', st.chat.requestId);
   await page.click('#filters button[type=submit]');
   await page.waitForSelector('tr[data-record]');
+  assert.equal(await page.locator('tr[data-record]').count(), 1);
 });
 
 test('Add credits opens a Checkout Session on (fake) Stripe; the signed webhook credits; the balance on Credits changes by exactly that', async () => {
@@ -404,7 +406,18 @@ test('Spend, Models and Overview render the workspace exactly; the Playground st
   const u = (await api(`/api/workspaces/${st.ws}/usage?from=${Date.now() - 40 * 86400000}`)).json.total;
   assert.equal(await page.locator('#spend-total .value').textContent(), humanUsd(u.cost_usd));
   assert.ok((await page.locator('#by-key').textContent()).includes(XSS_KEY));
-  assert.match(await page.locator('#auto-saved').textContent(), /Saved by auto routing/);
+  const sv = (await api(`/api/workspaces/${st.ws}/usage/savings?from=${Date.now() - 40 * 86400000}`)).json;
+  assert.equal(sv.routed_requests, 1, 'the auto request');
+  assert.equal(await page.locator('#auto-saved .value').textContent(), humanUsd(sv.saved_usd), 'saved by auto routing, exact');
+  // the key's last use (from the request log) on the Keys page
+  await open(page, '/keys');
+  const lastUsed = (await api(`/api/keys/${st.keyId}`)).json.last_used_ms;
+  assert.ok(lastUsed > 0);
+  const d = new Date(lastUsed);
+  const p2 = (n) => String(n).padStart(2, '0');
+  const local = `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}`;
+  assert.ok((await page.locator(`tr[data-key="${st.keyId}"]`).textContent()).includes(local), `last used ${local} shown`);
+  await open(page, '/spend');
   await assertInert(page, 'spend');
   await assertAccessibleLayout(page, 'spend');
   await shot(page, 'spend');

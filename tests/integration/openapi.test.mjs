@@ -284,6 +284,14 @@ test('every operation answers as documented (status and body schema), success an
   assert.equal(recs.status, 200);
   assert.equal(recs.json.data[0].model_asked, 'auto');
   assert.equal((await call('GET', `/api/workspaces/${ws}/usage/records?limit=1&before=${recs.json.next_before}`, { session: member })).json.data[0].outcome, 'upstream_error');
+  const failed = await call('GET', `/api/workspaces/${ws}/usage/records?outcome=upstream_error&key=${k.json.id}&model=m-b&request_id=req-doc-1&from=0&to=${Date.now() + 60000}`, { session: member });
+  assert.deepEqual(failed.json.data.map((r) => r.attempt), [1], 'filters');
+  assert.equal((await call('GET', `/api/workspaces/${ws}/usage/records?limit=5&limit=6`)).status, 400);
+  const sav = await call('GET', `/api/workspaces/${ws}/usage/savings?from=0`, { session: member });
+  assert.equal(sav.status, 200);
+  assert.equal(sav.json.routed_requests, 1, 'the successful attempt of the auto request');
+  assert.equal((await call('GET', `/api/workspaces/${ws}/usage/savings?from=5&to=1`)).status, 400);
+  assert.equal((await call('GET', `/api/keys/${k.json.id}`)).json.last_used_ms !== null, true, 'last use from the log');
   const co = await call('POST', `/api/workspaces/${ws}/checkout`, { session: owner, body: { amount_usd: '20.00', success_url: 'https://x.example/ok', cancel_url: 'https://x.example/no' } });
   assert.equal(co.status, 200, co.text);
   assert.equal((await call('POST', `/api/workspaces/${ws}/checkout`, { session: member, body: { amount_usd: '20.00', success_url: 'https://x.example/ok', cancel_url: 'https://x.example/no' } })).status, 403);

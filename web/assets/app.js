@@ -199,28 +199,7 @@ function ratio(a, b) {
   return Number((a * 100000n) / b) / 100000;
 }
 
-/** cost(t, p) of docs/billing.md: t tokens at p nano-USD per million, rounded half up. */
-function tokenCost(t, pNano) {
-  return (BigInt(t) * pNano + 500000n) / 1000000n;
-}
 
-/** What `rec`'s tokens would have cost at model `m`'s prices (sy_money_usage_cost's rules). */
-function costAt(m, rec) {
-  const tin = BigInt(rec.tokens_in ?? 0);
-  const cr = BigInt(rec.cache_read_tokens ?? 0);
-  const cw = BigInt(rec.cache_write_tokens ?? 0);
-  const input = usdToNano(m.input_per_m);
-  const hasR = m.cache_read_per_m !== undefined;
-  const hasW = m.cache_write_per_m !== undefined;
-  let rest = tin - cr - cw;
-  if (rest < 0n) rest = 0n;
-  if (!hasR) rest += cr;
-  if (!hasW) rest += cw;
-  let c = tokenCost(rest, input) + tokenCost(rec.tokens_out ?? 0, usdToNano(m.output_per_m));
-  if (hasR) c += tokenCost(cr, usdToNano(m.cache_read_per_m));
-  if (hasW) c += tokenCost(cw, usdToNano(m.cache_write_per_m));
-  return c;
-}
 
 // ------------------------------------------------------------------------------ formatting
 
@@ -242,7 +221,6 @@ function fmtAgo(ms) {
 const utcDay = (ms) => new Date(ms).toISOString().slice(0, 10);
 const limitText = (v) => (v === null || v === undefined ? 'no limit' : fmtInt(v));
 const outcomeClass = (o) => (o === 'ok' ? 'ok' : o === 'client_disconnect' || o === 'shutdown' ? 'warn' : 'bad');
-const AUTO_FORM = /^(auto|strategy:|industry:)/;
 
 // ------------------------------------------------------------------------------------ state
 
@@ -660,10 +638,8 @@ async function pageKeys(root) {
   root.append(secretSlot, keyForm(catalog, secretSlot, () => refresh()), h('h2', null, 'Keys'), list);
 
   async function refresh() {
-    const [keys, spend, recent] = await Promise.all([keyList(), api(wsPath('/usage?from=0&group_by=key')).catch(() => null), api(wsPath('/usage/records?limit=500')).catch(() => null)]);
+    const [keys, spend] = await Promise.all([keyList(), api(wsPath('/usage?from=0&group_by=key')).catch(() => null)]);
     const spent = new Map((spend?.data ?? []).map((r) => [r.key_id, r]));
-    const last = new Map();
-    for (const r of recent?.data ?? []) if (!last.has(r.key_id)) last.set(r.key_id, r.created_ms);
     const rows = keys.map((k) => {
       const [st, cls] = keyState(k);
       const s = spent.get(k.id);
@@ -677,7 +653,7 @@ async function pageKeys(root) {
         h('td', { class: 'num' }, fmtUsd(s?.cost_usd ?? '0')),
         h('td', { class: 'num' }, k.budget_usd ? `${fmtUsd(k.budget_usd)} (${fmtUsd(left)} left)` : 'no budget'),
         h('td', { class: 'num small' }, `${limitText(k.rpm)} rpm`, h('br'), `${limitText(k.tpm)} tpm`),
-        h('td', { class: 'small nowrap' }, last.has(k.id) ? fmtTime(last.get(k.id)) : s ? 'not in the last 500 requests' : 'never'),
+        h('td', { class: 'small nowrap' }, k.last_used_ms ? fmtTime(k.last_used_ms) : 'never'),
         h('td', { class: 'small nowrap' }, fmtDate(k.created_at * 1000), k.expires_at ? h('div', { class: 'muted' }, `expires ${fmtDate(k.expires_at * 1000)}`) : null),
         h(
           'td',
@@ -961,8 +937,16 @@ function recordsTable(recs, keyNames, onOpen) {
   return table(null, ['Time', 'Key', 'Model asked', 'Served by', 'Task', '#Attempt', '#Tokens in/out', '#Cost', '#Latency', 'Status', ''], rows, { empty: 'No requests yet.', label: 'Requests' });
 }
 
-function recordDetail(r, all, keyNames) {
-  const attempts = r.request_id ? all.filter((x) => x.request_id === r.request_id).sort((a, b) => Number(a.attempt ?? 0) - Number(b.attempt ?? 0)) : [r];
+async function recordDetail(r, keyNames) {
+  let attempts = [r];
+  if (r.request_id) {
+    try {
+      const l = await api(wsPath(`/usage/records?limit=50&request_id=${encodeURIComponent(r.request_id)}`));
+      if (l.data?.length) attempts = l.data.slice().sort((a, b) => Number(a.attempt ?? 0) - Number(b.attempt ?? 0));
+    } catch {
+      /* the row's own record is enough to show */
+    }
+  }
   const total = attempts.reduce((a, x) => a + usdToNano(x.cost_usd), 0n);
   return modal('Request', (close) =>
     h(
@@ -1028,75 +1012,60 @@ async function pageRequests(root) {
   const keys = await keyList();
   const keyNames = new Map(keys.map((k) => [k.id, k.name]));
   const cat = await models().catch(() => []);
-  const fKey = h('select', { name: 'key' }, h('option', { value: '' }, 'any key'), keys.map((k) => h('option', { value: k.id }, k.name || k.id)));
-  const fModel = h('select', { name: 'model' }, h('option', { value: '' }, 'any model'), cat.map((m) => h('option', { value: m.id }, m.id)));
-  const fStatus = h('select', { name: 'status' }, ['', 'ok', 'errors', 'upstream_error', 'upstream_timeout', 'upstream_rate_limited', 'upstream_rejected', 'client_disconnect', 'shutdown'].map((v) => h('option', { value: v }, v === '' ? 'any status' : v === 'errors' ? 'not ok' : v)));
+  const q0 = new URLSearchParams(location.search);
+  const fKey = h('select', { name: 'key' }, h('option', { value: '' }, 'any key'), keys.map((k) => h('option', { value: k.id, selected: q0.get('key') === k.id }, k.name || k.id)));
+  const fModel = h('select', { name: 'model' }, h('option', { value: '' }, 'any model'), cat.map((m) => h('option', { value: m.id, selected: q0.get('model') === m.id }, m.id)));
+  const fStatus = h('select', { name: 'outcome' }, ['', 'ok', 'upstream_error', 'upstream_timeout', 'upstream_rate_limited', 'upstream_rejected', 'client_disconnect', 'shutdown'].map((v) => h('option', { value: v, selected: (q0.get('outcome') ?? '') === v }, v === '' ? 'any status' : v)));
+  const fReq = h('input', { type: 'text', name: 'request_id', value: q0.get('request_id') ?? '', spellcheck: 'false', autocomplete: 'off' });
   const fFrom = h('input', { type: 'datetime-local', name: 'from' });
   const fTo = h('input', { type: 'datetime-local', name: 'to' });
-  const form = h('form', { class: 'row panel', id: 'filters' }, field('Key', fKey), field('Model', fModel), field('Status', fStatus), field('From', fFrom), field('To', fTo), h('button', { type: 'submit', class: 'primary' }, 'Apply'), h('button', { type: 'reset' }, 'Clear'));
+  const form = h(
+    'form',
+    { class: 'row panel', id: 'filters' },
+    field('Key', fKey),
+    field('Model', fModel),
+    field('Status', fStatus),
+    field('Request id', fReq),
+    field('From', fFrom),
+    field('To', fTo),
+    h('button', { type: 'submit', class: 'primary' }, 'Apply'),
+    h('button', { type: 'reset' }, 'Clear'),
+  );
   const box = h('div');
-  const note = h('p', { class: 'hint' });
+  const note = h('p', { class: 'hint' }, 'One row per upstream attempt, newest first. Select a row for its routing decision.');
   root.append(form, note, box);
-  const PAGE = 50;
   let cursors = [0];
-  let loaded = [];
 
-  const filters = () => ({
-    key: fKey.value,
-    model: fModel.value,
-    status: fStatus.value,
-    from: fFrom.value ? new Date(fFrom.value).getTime() : 0,
-    to: fTo.value ? new Date(fTo.value).getTime() : 0,
-  });
-  const match = (f, r) =>
-    (!f.key || r.key_id === f.key) &&
-    (!f.model || r.model === f.model || r.model_asked === f.model) &&
-    (!f.status || (f.status === 'errors' ? r.outcome !== 'ok' : r.outcome === f.status)) &&
-    (!f.from || r.created_ms >= f.from) &&
-    (!f.to || r.created_ms < f.to);
-
-  // The request log pages by ingestion order (newest first). Filters are applied here: a page
-  // of filtered results is every match in the records read until at least PAGE matched, the log
-  // ended, or SCAN_MAX records were read (a "from" time also stops the scan once a whole page
-  // of the log is more than an hour older than it: ingestion order is close to time order).
-  const SCAN_MAX = 5000;
+  // the filters go to the API (GET …/usage/records?key=&model=&outcome=&request_id=&from=&to=)
+  function query() {
+    const q = new URLSearchParams();
+    if (fKey.value) q.set('key', fKey.value);
+    if (fModel.value) q.set('model', fModel.value);
+    if (fStatus.value) q.set('outcome', fStatus.value);
+    if (fReq.value.trim()) q.set('request_id', fReq.value.trim());
+    if (fFrom.value) q.set('from', String(new Date(fFrom.value).getTime()));
+    if (fTo.value) q.set('to', String(new Date(fTo.value).getTime()));
+    return q;
+  }
   async function show() {
-    const f = filters();
-    const filtering = Boolean(f.key || f.model || f.status || f.from || f.to);
-    let before = cursors[cursors.length - 1];
-    const rows = [];
-    let scanned = 0;
-    let next = null;
-    for (;;) {
-      const l = await api(wsPath(`/usage/records?limit=${filtering ? 500 : PAGE}${before ? `&before=${before}` : ''}`));
-      const data = l.data ?? [];
-      scanned += data.length;
-      for (const r of data) if (match(f, r)) rows.push(r);
-      const tooOld = f.from && data.length > 0 && data[data.length - 1].created_ms < f.from - 3600000;
-      if (!l.has_more || tooOld) {
-        next = null;
-        break;
-      }
-      next = l.next_before;
-      if (!filtering || rows.length >= PAGE || scanned >= SCAN_MAX) break;
-      before = next;
-    }
-    loaded = rows;
+    const q = query();
+    q.set('limit', '50');
+    const before = cursors[cursors.length - 1];
+    if (before) q.set('before', String(before));
+    const l = await api(wsPath(`/usage/records?${q}`));
+    const rows = l.data ?? [];
     const prev = h('button', { type: 'button', id: 'newer', disabled: cursors.length === 1 }, '← Newer');
-    const older = h('button', { type: 'button', id: 'older', disabled: next === null }, 'Older →');
+    const older = h('button', { type: 'button', id: 'older', disabled: !l.has_more }, 'Older →');
     prev.addEventListener('click', () => {
       cursors.pop();
       show();
     });
     older.addEventListener('click', () => {
-      cursors.push(next);
+      cursors.push(l.next_before);
       show();
     });
-    note.textContent = filtering
-      ? `Filtered: ${fmtInt(rows.length)} of ${fmtInt(scanned)} records read (newest first).`
-      : 'One row per upstream attempt, newest first. Select a row for its routing decision.';
     clear(box).append(
-      recordsTable(rows, keyNames, (r) => recordDetail(r, loaded, keyNames)),
+      recordsTable(rows, keyNames, (r) => recordDetail(r, keyNames)),
       h('div', { class: 'pager' }, prev, older, h('button', { type: 'button', id: 'refresh', on: { click: () => show() } }, 'Refresh')),
     );
   }
@@ -1166,27 +1135,6 @@ function daysBetween(fromMs, toMs) {
   return out;
 }
 
-/** Model with the highest mean quality score (ties: dearest output, then input), among `ids`. */
-function strongest(cat, ids) {
-  const score = (m) => {
-    const q = m.quality && typeof m.quality === 'object' ? Object.values(m.quality).filter((v) => typeof v === 'number') : [];
-    return q.length ? q.reduce((a, b) => a + b, 0) / q.length : -1;
-  };
-  let best = null;
-  for (const m of cat) {
-    if (!ids.has(m.id)) continue;
-    if (!best) {
-      best = m;
-      continue;
-    }
-    const d = score(m) - score(best);
-    const po = usdToNano(m.output_per_m) - usdToNano(best.output_per_m);
-    const pi = usdToNano(m.input_per_m) - usdToNano(best.input_per_m);
-    if (d > 0 || (d === 0 && (po > 0n || (po === 0n && pi > 0n)))) best = m;
-  }
-  return best;
-}
-
 async function pageSpend(root) {
   if (needWorkspace(root)) return;
   root.append(h('h1', null, 'Spend'));
@@ -1201,12 +1149,12 @@ async function pageSpend(root) {
     const to = Date.now() + 60000;
     const from = Date.parse(`${utcDay(to - days * 86400000)}T00:00:00Z`);
     const q = `from=${from}&to=${to}`;
-    const [byDay, byModel, byKey, keys, cat] = await Promise.all([
+    const [byDay, byModel, byKey, keys, sv] = await Promise.all([
       api(wsPath(`/usage?${q}&group_by=day`)),
       api(wsPath(`/usage?${q}&group_by=model`)),
       api(wsPath(`/usage?${q}&group_by=key`)),
       keyList(),
-      models().catch(() => []),
+      api(wsPath(`/usage/savings?${q}`)),
     ]);
     const names = new Map(keys.map((k) => [k.id, k.name || k.id]));
     const t = byDay.total ?? {};
@@ -1214,7 +1162,7 @@ async function pageSpend(root) {
     const labels = daysBetween(from, to);
     const cost = labels.map((d) => usdToNano(dayMap.get(d)?.cost_usd ?? '0'));
     const reqs = labels.map((d) => Number(dayMap.get(d)?.requests ?? 0));
-    const saved = await autoSavings(from, to, cat, byModel.data ?? []);
+    const saved = savingsView(sv);
     clear(body).append(
       h(
         'div',
@@ -1222,7 +1170,7 @@ async function pageSpend(root) {
         card('Spend', fmtUsd(t.cost_usd ?? '0'), `${utcDay(from)} – ${utcDay(to)} (UTC days)`, 'spend-total'),
         card('Requests', fmtInt(t.requests ?? 0), `${fmtInt(t.errors ?? 0)} not ok`),
         card('Tokens', fmtInt(Number(t.tokens_in ?? 0) + Number(t.tokens_out ?? 0)), `${fmtInt(t.tokens_in ?? 0)} in · ${fmtInt(t.tokens_out ?? 0)} out`),
-        saved,
+        saved.card,
       ),
       h('div', { class: 'grid2' }, barChart('chart-spend', 'Spend per day (USD)', labels, cost, fmtUsd), barChart('chart-requests', 'Requests per day', labels, reqs, fmtInt, 'b2')),
       h(
@@ -1231,6 +1179,7 @@ async function pageSpend(root) {
         hbars('By model', (byModel.data ?? []).map((r) => ({ label: r.model, value: usdToNano(r.cost_usd), text: `${fmtUsd(r.cost_usd)} · ${fmtInt(r.requests)} req` })).sort((a, b) => (b.value > a.value ? 1 : b.value < a.value ? -1 : 0)), 'by-model'),
         hbars('By key', (byKey.data ?? []).map((r) => ({ label: names.get(r.key_id) ?? r.key_id, value: usdToNano(r.cost_usd), text: `${fmtUsd(r.cost_usd)} · ${fmtInt(r.requests)} req` })).sort((a, b) => (b.value > a.value ? 1 : b.value < a.value ? -1 : 0)), 'by-key'),
       ),
+      saved.table,
       h(
         'details',
         { class: 'panel' },
@@ -1247,40 +1196,22 @@ async function pageSpend(root) {
   await show();
 }
 
-/**
- * "Saved by auto routing": for each successful auto-routed request (model asked = auto,
- * strategy:* or industry:*) in the period, what the same tokens would have cost on the
- * strongest model the workspace used in the period, minus what they cost. Exact (BigInt
- * nano-USD, the gateway's own rounding). Reads at most 5,000 records of the request log.
- */
-async function autoSavings(from, to, cat, byModel) {
-  const used = new Set(byModel.map((r) => r.model));
-  const top = strongest(cat, used);
-  if (!top) return card('Saved by auto routing', fmtUsd('0'), 'no usage in this period', 'auto-saved');
-  let before = 0;
-  let n = 0;
-  let scanned = 0;
-  let saved = 0n;
-  let sawAsked = false;
-  for (;;) {
-    const l = await api(wsPath(`/usage/records?limit=500${before ? `&before=${before}` : ''}`));
-    let done = false;
-    for (const r of l.data ?? []) {
-      scanned++;
-      if (r.model_asked !== undefined) sawAsked = true;
-      if (r.created_ms < from - 3600000) {
-        done = true;
-        break;
-      }
-      if (r.created_ms >= to || r.created_ms < from || r.outcome !== 'ok' || !AUTO_FORM.test(r.model_asked ?? '')) continue;
-      saved += costAt(top, r) - usdToNano(r.cost_usd);
-      n++;
-    }
-    if (done || !l.has_more || scanned >= 5000) break;
-    before = l.next_before;
-  }
-  if (!sawAsked && scanned > 0) return card('Saved by auto routing', '—', 'this control plane does not record the model asked', 'auto-saved');
-  return card('Saved by auto routing', fmtUsd(saved), `${fmtInt(n)} auto-routed requests vs. all on ${top.id}${scanned >= 5000 ? ' (latest 5,000 records)' : ''}`, 'auto-saved');
+/** "Saved by auto routing" (GET …/usage/savings): the card and the per-task table. */
+function savingsView(sv) {
+  const c = card('Saved by auto routing', fmtUsd(sv.saved_usd), `${fmtInt(sv.routed_requests)} routed requests: ${fmtUsd(sv.cost_usd)} billed vs. ${fmtUsd(sv.baseline_usd)} on the strongest model used`, 'auto-saved');
+  const t = h(
+    'details',
+    { class: 'panel', id: 'savings' },
+    h('summary', null, 'What auto routing saved, by task'),
+    h('p', { class: 'hint' }, 'Each task’s routed requests priced again on the strongest model the workspace used for that task in this period (current prices), against what they were billed.'),
+    table(
+      null,
+      ['Task', 'Compared with', '#Requests', '#Billed', '#On that model', '#Saved'],
+      (sv.by_task ?? []).map((r) => h('tr', null, h('td', null, r.task || '(unclassified)'), h('td', null, r.baseline_model || '—'), h('td', { class: 'num' }, fmtInt(r.requests)), h('td', { class: 'num' }, fmtUsd(r.cost_usd)), h('td', { class: 'num' }, fmtUsd(r.baseline_usd)), h('td', { class: `num ${r.saved_usd.startsWith('-') ? 'bad' : 'ok'}` }, fmtUsd(r.saved_usd)))),
+      { label: 'Savings by task', empty: 'No request asked for auto routing in this period.' },
+    ),
+  );
+  return { card: c, table: t };
 }
 
 // ----------------------------------------------------------------------------------- models
