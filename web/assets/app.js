@@ -447,7 +447,7 @@ function onSubmit(form, fn) {
   form.append(err);
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    const btns = form.querySelectorAll('button');
+    const btns = [...form.querySelectorAll('button')].filter((b) => !b.disabled && !b.hasAttribute('data-keep'));
     btns.forEach((b) => (b.disabled = true));
     clear(err);
     try {
@@ -1198,7 +1198,7 @@ async function pageSpend(root) {
 
 /** "Saved by auto routing" (GET …/usage/savings): the card and the per-task table. */
 function savingsView(sv) {
-  const c = card('Saved by auto routing', fmtUsd(sv.saved_usd), `${fmtInt(sv.routed_requests)} routed requests: ${fmtUsd(sv.cost_usd)} billed vs. ${fmtUsd(sv.baseline_usd)} on the strongest model used`, 'auto-saved');
+  const c = card('Saved by auto routing', fmtUsd(sv.saved_usd), `${fmtInt(sv.routed_requests)} routed request${Number(sv.routed_requests) === 1 ? '' : 's'}: ${fmtUsd(sv.cost_usd)} billed vs. ${fmtUsd(sv.baseline_usd)} on the strongest model used`, 'auto-saved');
   const t = h(
     'details',
     { class: 'panel', id: 'savings' },
@@ -1287,7 +1287,7 @@ async function pagePlayground(root) {
   const maxTok = h('input', { type: 'number', name: 'max_tokens', id: 'pg-max', min: '1', max: '100000', placeholder: 'default' });
   const answer = h('div', { class: 'answer', id: 'pg-answer', 'aria-live': 'polite' });
   const routing = h('div', { id: 'pg-routing' });
-  const stop = h('button', { type: 'button', disabled: true }, 'Stop');
+  const stop = h('button', { type: 'button', disabled: true, 'data-keep': true, id: 'pg-stop' }, 'Stop');
   let ctl = null;
   stop.addEventListener('click', () => ctl?.abort());
   const form = h(
