@@ -27,7 +27,8 @@ static const char WS_COLS[] = "SELECT id, name, active, created_at, rpm, tpm FRO
 static const char KEY_COLS[] =
     "SELECT k.id, k.workspace_id, k.name, k.prefix, k.allowed_models, k.expires_at, k.revoked, k.created_at, "
     "k.budget_nano, k.rpm, k.tpm, p.rotated_ms, p.prefix, p.valid_until_ms, "
-    "(SELECT MAX(u.created_ms) FROM usage u WHERE u.key_id = k.id) FROM api_keys k "
+    "(SELECT MAX(u.created_ms) FROM usage u WHERE u.key_id = k.id), "
+    "(SELECT ks.spent_nano FROM key_spend ks WHERE ks.key_id = k.id) FROM api_keys k "
     "LEFT JOIN api_key_prev p ON p.key_id = k.id";
 
 /* "rpm" and "tpm" from columns `col` and `col` + 1; NULL (no limit) is JSON null. */
@@ -92,6 +93,18 @@ static cJSON *key_row(sqlite3_stmt *st)
     } else {
         cJSON_AddNullToObject(o, "previous_prefix");
         cJSON_AddNullToObject(o, "previous_valid_until_ms");
+    }
+    /* what the key has spent (all time, as debited) and, under a budget, what is left */
+    int64_t spent = sqlite3_column_type(st, 15) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 15);
+    char usd[32];
+    sy_money_format_usd(spent, usd);
+    cJSON_AddStringToObject(o, "spent_usd", usd);
+    if (sqlite3_column_type(st, 8) == SQLITE_NULL) {
+        cJSON_AddNullToObject(o, "budget_left_usd");
+    } else {
+        int64_t left = sqlite3_column_int64(st, 8) - spent;
+        sy_money_format_usd(left, usd);
+        cJSON_AddStringToObject(o, "budget_left_usd", usd);
     }
     /* the newest usage record of the key (the request log's index on key_id, created_ms) */
     if (sqlite3_column_type(st, 14) == SQLITE_NULL)

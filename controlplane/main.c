@@ -2,6 +2,8 @@
  * switchyard-cp: parses options and wires the modules (store, catalog, bus, probes, admin API).
  */
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,6 +314,17 @@ int main(int argc, char **argv)
     uint64_t version = 0;
     cp_store_snapshot_version(store, &version, err, sizeof(err));
     SY_INFO("msg=\"catalog ready\" file=%s version=%llu", catalog, (unsigned long long)version);
+
+    /* Every thread started from here on (nng's, the probes', the loop) inherits a mask with
+     * TERM, INT and HUP blocked: cp_api_run takes them with sigwait. Without this a second
+     * SIGTERM during the shutdown could be delivered to an nng thread and kill the process with
+     * the default action (the data plane had that bug: matrix_client.test.mjs H1). */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
     if (drop_notices) {
         SY_WARN("msg=\"--bus-drop-notices: no version notices will be published (test-only fault)\"");

@@ -345,7 +345,7 @@ test('the request log (GET /api/workspaces/{id}/usage/records): each record with
   assert.deepEqual(await ids(`?from=${T0 + 2000}&to=${T0 + 5000}`), want((i) => i >= 2 && i < 5));
   assert.deepEqual(await ids('?key=key_2&outcome=ok&limit=1'), want((i) => i >= 4 && i % 3 !== 0).slice(0, 1));
   assert.deepEqual(await ids('?key=nobody'), []);
-  for (const q of ['?key=', "?model=x'y", '?outcome=ok&outcome=ok', `?key=${'k'.repeat(129)}`, '?from=10&to=5']) {
+  for (const q of ['?key=', '?model=', '?outcome=ok&outcome=ok', `?key=${'k'.repeat(129)}`, '?from=10&to=5']) {
     const r = await cp.api(`/api/workspaces/ws_log/usage/records${q}`);
     assert.equal(r.status, 400, `${q}: ${r.text}`);
   }

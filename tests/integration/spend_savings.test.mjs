@@ -91,6 +91,17 @@ test('savings: routed requests priced on the strongest model the workspace used,
   assert.equal(empty.json.saved_usd, '0.000000000');
   assert.equal((await cp.api('/api/workspaces/ws_spend/usage/savings?from=5&to=5')).status, 400);
   assert.equal((await cp.api('/api/workspaces/ws_nobody/usage/savings')).status, 404);
+  // each key shows what it spent, when it was last used, and what is left of a budget
+  const keys = (await cp.api('/api/workspaces/ws_spend/keys')).json.data;
+  assert.equal(keys.length, 1);
+  const spent = recs.reduce((a, r) => a + BigInt(r.cost_nano), 0n);
+  const nanoOf = (usd) => BigInt(usd.replace('.', ''));
+  assert.equal(nanoOf(keys[0].spent_usd), spent);
+  assert.equal(keys[0].last_used_ms, Math.max(...recs.map((r) => r.created_ms)));
+  assert.equal(keys[0].budget_left_usd, null, 'no budget');
+  const withBudget = await cp.api(`/api/keys/${keys[0].id}`, { method: 'PATCH', body: { budget_usd: '1.00' } });
+  assert.equal(withBudget.status, 200, withBudget.text);
+  assert.equal(nanoOf(withBudget.json.budget_left_usd), 1000000000n - spent);
   await checkLedger(cp, { okRequests: { ws_spend: 6 } });
 });
 
