@@ -211,6 +211,12 @@ async function assertAccessibleLayout(page, where) {
 
 const api = (p, opts) => st.cp.api(p, opts);
 
+const usdNano = (s) => {
+  const [, neg, i, f = ''] = /^(-?)(\d+)(?:\.(\d*))?$/.exec(s);
+  const v = BigInt(i) * 1000000000n + BigInt(f.padEnd(9, '0'));
+  return neg ? -v : v;
+};
+
 /** The pages' way of showing an exact amount: "$1,234.50", "$0.0015" (zeros past cents dropped). */
 function humanUsd(s) {
   const [, neg, int, frac = ''] = /^(-?)(\d+)(?:\.(\d*))?$/.exec(s);
@@ -393,6 +399,12 @@ test('Add credits opens a Checkout Session on (fake) Stripe; the signed webhook 
   assert.equal(await page.locator('#balance .sub').textContent(), `exactly ${usd} USD`);
   assert.equal(await page.locator('#balance .value').textContent(), humanUsd(usd), 'the headline figure is the same exact amount');
   assert.ok((await page.locator('tr[data-kind="credit"]').count()) === 1, 'the credit in the ledger');
+  // the key's budget: spent and left, exactly as the API has them
+  const kv = (await api(`/api/keys/${st.keyId}`)).json;
+  assert.ok(usdNano(kv.spent_usd) > 0n, 'the chat was debited to the key');
+  assert.equal(usdNano(kv.budget_left_usd), 750000000n - usdNano(kv.spent_usd));
+  const budgetRow = await page.locator(`tr[data-key="${st.keyId}"]`).textContent();
+  assert.ok(budgetRow.includes(humanUsd(kv.spent_usd)) && budgetRow.includes(humanUsd(kv.budget_left_usd)), budgetRow);
   await assertInert(page, 'credits after payment');
   await assertAccessibleLayout(page, 'credits');
   await shot(page, 'credits');

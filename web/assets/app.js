@@ -638,20 +638,17 @@ async function pageKeys(root) {
   root.append(secretSlot, keyForm(catalog, secretSlot, () => refresh()), h('h2', null, 'Keys'), list);
 
   async function refresh() {
-    const [keys, spend] = await Promise.all([keyList(), api(wsPath('/usage?from=0&group_by=key')).catch(() => null)]);
-    const spent = new Map((spend?.data ?? []).map((r) => [r.key_id, r]));
+    const keys = await keyList();
     const rows = keys.map((k) => {
       const [st, cls] = keyState(k);
-      const s = spent.get(k.id);
-      const left = k.budget_usd ? usdToNano(k.budget_usd) - usdToNano(s?.cost_usd ?? '0') : null;
       return h(
         'tr',
         { 'data-key': k.id },
         h('td', null, h('div', { class: 'key-name' }, k.name || h('span', { class: 'muted' }, '(no name)')), h('div', { class: 'mono muted' }, k.prefix ?? '')),
         h('td', null, h('span', { class: `badge ${cls}` }, st)),
         h('td', { class: 'small' }, (k.allowed_models ?? []).includes('*') ? 'all models' : (k.allowed_models ?? []).join(', ')),
-        h('td', { class: 'num' }, fmtUsd(s?.cost_usd ?? '0')),
-        h('td', { class: 'num' }, k.budget_usd ? `${fmtUsd(k.budget_usd)} (${fmtUsd(left)} left)` : 'no budget'),
+        h('td', { class: 'num' }, fmtUsd(k.spent_usd ?? '0')),
+        h('td', { class: 'num' }, k.budget_usd ? `${fmtUsd(k.budget_usd)} (${fmtUsd(k.budget_left_usd)} left)` : 'no budget'),
         h('td', { class: 'num small' }, `${limitText(k.rpm)} rpm`, h('br'), `${limitText(k.tpm)} tpm`),
         h('td', { class: 'small nowrap' }, k.last_used_ms ? fmtTime(k.last_used_ms) : 'never'),
         h('td', { class: 'small nowrap' }, fmtDate(k.created_at * 1000), k.expires_at ? h('div', { class: 'muted' }, `expires ${fmtDate(k.expires_at * 1000)}`) : null),
@@ -847,8 +844,7 @@ async function pageCredits(root) {
   root.append(add);
 
   // key budgets
-  const [keys, spend] = await Promise.all([keyList(), api(wsPath('/usage?from=0&group_by=key'))]);
-  const spent = new Map((spend.data ?? []).map((r) => [r.key_id, r.cost_usd]));
+  const keys = await keyList();
   const budgeted = keys.filter((k) => k.budget_usd);
   root.append(
     h('h2', null, 'Key budgets'),
@@ -856,8 +852,8 @@ async function pageCredits(root) {
       null,
       ['Key', '#Budget', '#Spent', '#Left'],
       budgeted.map((k) => {
-        const left = usdToNano(k.budget_usd) - usdToNano(spent.get(k.id) ?? '0');
-        return h('tr', null, h('td', null, k.name), h('td', { class: 'num' }, fmtUsd(k.budget_usd)), h('td', { class: 'num' }, fmtUsd(spent.get(k.id) ?? '0')), h('td', { class: `num ${left <= 0n ? 'bad' : ''}` }, fmtUsd(left)));
+        const left = usdToNano(k.budget_left_usd);
+        return h('tr', { 'data-key': k.id }, h('td', null, k.name), h('td', { class: 'num' }, fmtUsd(k.budget_usd)), h('td', { class: 'num' }, fmtUsd(k.spent_usd)), h('td', { class: `num ${left <= 0n ? 'bad' : ''}` }, fmtUsd(k.budget_left_usd)));
       }),
       { empty: 'No key has a budget (set one on the Keys page).', label: 'Key budgets' },
     ),
