@@ -161,8 +161,10 @@ async function open(page, p) {
   await page.goto(st.web + p);
   await ready(page);
 }
+/** The page of the current URL has rendered (not the previous one, still on screen after a navigation). */
 async function ready(page) {
-  await page.waitForSelector('main section[data-ready]');
+  const name = new URL(page.url()).pathname.replace(/\/+$/, '').slice(1) || 'overview';
+  await page.waitForSelector(`main section[data-ready][data-page="${name}"]`);
 }
 
 async function shot(page, name, { fullPage = true } = {}) {
@@ -613,8 +615,9 @@ test('revoking the key on the Keys page: the SDK gets 401', async () => {
   // log out: the pages need a session again
   await page.click('#logout');
   await page.waitForURL(/\/login$/);
-  await open(page, '/requests');
-  await page.waitForURL(/\/login\?next=/);
+  await page.goto(st.web + '/requests');
+  await page.waitForURL(/\/login\?next=%2Frequests$/);
+  await ready(page);
   await checkLedger(st.cp, { paidSessions: { [st.ws]: st.paid } });
   assert.ok(st.shots.length >= 14, `screenshots: ${st.shots.length}`);
   console.log(`screenshots in ${OUT}`);
