@@ -137,6 +137,8 @@ void dp_respond_error(dp_req_t *r, sy_err_t e, const char *msg, const char *para
         int n = snprintf(v, sizeof(v), "%u", r->rl.retry_after_s);
         add_hdr(r->req, H2O_STRLIT("retry-after"), v, n);
     }
+    if (e == SY_E_OVERLOADED) /* the in-flight cap: slots free up as requests end */
+        add_hdr(r->req, H2O_STRLIT("retry-after"), "1", 1);
     if (sy_err_status(e) == 402)
         h2o_add_header_by_str(&r->req->pool, &r->req->res.headers, H2O_STRLIT("x-should-retry"), 0, NULL, H2O_STRLIT("false"));
     dp_respond_body(r, sy_err_status(e), "application/json", j, strlen(j));
