@@ -167,8 +167,8 @@ static void proxy(dp_req_t *r, dp_endpoint_t ep)
         return;
     }
     if (!gate_enter(r)) {
-        dp_respond_error(r, SY_E_OVERLOADED, "this node has too many requests in flight; retry shortly or on another node",
-                         NULL);
+        dp_respond_error(r, SY_E_OVERLOADED,
+                         "this node has too many requests in flight; retry shortly or on another node", NULL);
         return;
     }
     if ((e = dp_auth(r)) != SY_E_OK) {
