@@ -51,7 +51,8 @@ static void test_config(void)
     CHECK(s->timeouts.idle_ms == 60000); /* default kept */
     CHECK(s->limits.max_body_bytes == 2048);
     CHECK(s->limits.max_inflight == dp_max_inflight_default()); /* not set: the default */
-    CHECK(dp_max_inflight_default() >= DP_MAX_INFLIGHT_FLOOR && dp_max_inflight_default() <= DP_MAX_INFLIGHT_DEFAULT);
+    CHECK(dp_max_inflight_default() >= DP_MAX_INFLIGHT_FLOOR &&
+          dp_max_inflight_default() <= DP_MAX_INFLIGHT_DEFAULT);
     CHECK_STR(s->providers[0].chat_url, "http://127.0.0.1:9/v1/chat/completions"); /* trailing slash trimmed */
     CHECK_STR(s->providers[0].credential, "sk-upstream-secret");
     const dp_model_t *m = dp_snapshot_find_model(s, "small", 5);
@@ -77,7 +78,9 @@ static void test_config(void)
 
     /* rejected files: each names what is wrong */
     static const char *const bad[] = {
-        "{", "[]", "{\"providers\":{}}",
+        "{",
+        "[]",
+        "{\"providers\":{}}",
         "{\"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"ftp://x\"}]}",
         "{\"providers\":[{\"id\":\"p\",\"kind\":\"martian\",\"base_url\":\"http://x\"}]}",
         "{\"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"http://x\"}],"
