@@ -366,7 +366,8 @@ int cp_store_begin_write(cp_store_t *s, char *err, size_t errlen)
         until.tv_nsec -= 1000000000L;
     }
     if (pthread_mutex_clocklock(&g_write_gate, CLOCK_MONOTONIC, &until) != 0)
-        return sy_errf(err, errlen, "store: database is busy (another writer of this process held it for %d ms)",
+        return sy_errf(err, errlen,
+                       "store: database is busy (another writer of this process held it for %d ms)",
                        CP_BUSY_TIMEOUT_MS);
     s->gated = 1;
     if (run_script(s, "BEGIN IMMEDIATE", err, errlen) != 0) {
