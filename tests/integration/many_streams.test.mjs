@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { makeTempDir, startMock, startCp, startBusDp, prepaidWorkspace, checkLedger, balanceNano, waitFor, slack, sleep, httpRequest, parseMetrics, fdCensus, fdCount, rssKiB, spawnSyncChecked, stopAll } from './lib/harness.mjs';
+import { TIME_SCALE, makeTempDir, startMock, startCp, startBusDp, prepaidWorkspace, checkLedger, balanceNano, waitFor, slack, sleep, httpRequest, parseMetrics, fdCensus, fdCount, rssKiB, spawnSyncChecked, stopAll } from './lib/harness.mjs';
 
 const N = 500;
 const WS = 'ws_streams';
@@ -31,7 +31,8 @@ function catalog() {
     providers: [{ id: 'mock', kind: 'openai', base_url: mock.baseURL, api_key_env: 'MOCK_KEY', probe: { interval_ms: 0 } }],
     models: [
       { id: 'm-ok', provider: 'mock', upstream: 'mock', input_per_m: '1.00', output_per_m: '2.00', context_window: 128000, capabilities: ['chat'] },
-      { id: 'm-long', provider: 'mock', upstream: `mock+chunks=${CHUNKS}+delay_ms=100`, input_per_m: '1.00', output_per_m: '2.00', context_window: 128000, capabilities: ['chat'] },
+      // ~3 s per stream (x3 under ASan): long enough for all 500 to be open at once
+      { id: 'm-long', provider: 'mock', upstream: `mock+chunks=${CHUNKS}+delay_ms=${Math.round(100 * TIME_SCALE)}`, input_per_m: '1.00', output_per_m: '2.00', context_window: 128000, capabilities: ['chat'] },
     ],
     workspaces: [],
     keys: [],
