@@ -1,7 +1,7 @@
 // Fault matrix B6: 500 concurrent SSE streams through one data plane. A control plane, a
 // bus-mode data plane (2 loop threads, a spool directory), the mock, a prepaid workspace.
 // 500 clients open a stream each at once (raw HTTP, one connection per stream, no keep-alive)
-// on a model whose answer takes ~3 s (30 chunks, 100 ms apart), so all 500 are open together:
+// on a model whose answer takes ~4.5 s (30 chunks, 150 ms apart), so all 500 are open together:
 // the data plane's inflight-streams gauge and the mock's in-flight count both reach 500. Then:
 //   - every stream finishes with its finish chunk, its usage chunk and [DONE];
 //   - no descriptor leaks: every non-TCP descriptor (files, pipes, epoll, eventfd) is back to its
@@ -31,8 +31,8 @@ function catalog() {
     providers: [{ id: 'mock', kind: 'openai', base_url: mock.baseURL, api_key_env: 'MOCK_KEY', probe: { interval_ms: 0 } }],
     models: [
       { id: 'm-ok', provider: 'mock', upstream: 'mock', input_per_m: '1.00', output_per_m: '2.00', context_window: 128000, capabilities: ['chat'] },
-      // ~3 s per stream (x3 under ASan): long enough for all 500 to be open at once
-      { id: 'm-long', provider: 'mock', upstream: `mock+chunks=${CHUNKS}+delay_ms=${Math.round(100 * TIME_SCALE)}`, input_per_m: '1.00', output_per_m: '2.00', context_window: 128000, capabilities: ['chat'] },
+      // ~4.5 s per stream (x3 under ASan): long enough for all 500 to be open at once
+      { id: 'm-long', provider: 'mock', upstream: `mock+chunks=${CHUNKS}+delay_ms=${Math.round(150 * TIME_SCALE)}`, input_per_m: '1.00', output_per_m: '2.00', context_window: 128000, capabilities: ['chat'] },
     ],
     workspaces: [],
     keys: [],
@@ -123,14 +123,16 @@ test(`${N} concurrent SSE streams: all finish, no descriptor leaks, one usage re
   const t0 = Date.now();
   const all = Array.from({ length: N }, () => stream());
   // all 500 open at once, on the node and at the mock
+  let mockInFlight = 0;
   const peak = await waitFor(
     async () => {
       const m = await metrics();
-      return m.get('switchyard_inflight_streams') === N ? m : null;
+      if (m.get('switchyard_inflight_streams') !== N) return null;
+      mockInFlight = (await mock.stats()).in_flight;
+      return m;
     },
     { timeout: slack(20000), interval: 50, what: `${N} streams in flight on the node` },
   );
-  const mockInFlight = (await mock.stats()).in_flight;
   const fdsPeak = fdCount(dp.proc.pid);
   const rssPeak = rssKiB(dp.proc.pid);
   const results = await Promise.all(all);
