@@ -8,7 +8,8 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libh2o-evloop-dev libcurl4-openssl-dev libnng-dev libprotobuf-c-dev protobuf-c-compiler
       libsqlite3-dev libssl-dev libcjson-dev
       openssl curl ca-certificates wrk nginx-light util-linux procps gdb
-      prometheus) # for promtool (tests/integration/metrics.test.mjs checks both /metrics with it)
+      prometheus # for promtool (tests/integration/metrics.test.mjs checks both /metrics with it)
+      faketime sqlite3) # libfaketime: clock_jump.test.mjs steps the wall clock; the sqlite3 CLI: kill9, usage_spool, soak
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
