@@ -34,6 +34,7 @@
     X(NO_PROVIDER,         503, "server_error",          "no_provider_available",  "no_provider",      "overloaded_error")       \
     X(NOT_READY,           503, "server_error",          "not_ready",              "not_ready",        "overloaded_error")       \
     X(SHUTTING_DOWN,       503, "server_error",          "shutting_down",          "shutdown",         "overloaded_error")       \
+    X(OVERLOADED,          503, "server_error",          "overloaded",             "overloaded",       "overloaded_error")       \
     X(UPSTREAM_TIMEOUT,    504, "upstream_error",        "upstream_timeout",       "upstream_timeout", "timeout_error")          \
     X(CLIENT_CLOSED,       499, "",                      "",                       "client_gone",      "")
 

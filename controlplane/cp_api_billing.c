@@ -160,36 +160,24 @@ int cp_h_usage(h2o_req_t *req, const cp_call_t *c)
             return cp_send_error(req, SY_E_BAD_PARAM, "'group_by' must be day, model or key", "group_by");
     }
     int64_t from, to;
-    if (cp_query_time(req, "from", 0, &from) != 0 || cp_query_time(req, "to", INT64_MAX, &to) != 0)
+    if (cp_query_period(req, &from, &to) != 0)
         return 0;
-    if (to <= from)
-        return cp_send_error(req, SY_E_BAD_PARAM, "'to' must be after 'from'", "to");
     char err[256];
     cJSON *out;
     int rc = cp_usage_query_json(c->o->store, ws, from, to, group, &out, err, sizeof(err));
-    if (rc == 1)
-        return cp_send_error(req, SY_E_NOT_FOUND, "no such workspace", NULL);
-    if (rc != 0)
-        return cp_send_store_error(req, err);
-    return cp_send_owned(req, 200, out);
+    return cp_send_ws_result(req, rc, out, err);
 }
 
 /* GET /api/workspaces/{id}/usage/savings?from&to: what auto routing saved (cp_spend.h). */
 int cp_h_usage_savings(h2o_req_t *req, const cp_call_t *c)
 {
     int64_t from, to;
-    if (cp_query_time(req, "from", 0, &from) != 0 || cp_query_time(req, "to", INT64_MAX, &to) != 0)
+    if (cp_query_period(req, &from, &to) != 0)
         return 0;
-    if (to <= from)
-        return cp_send_error(req, SY_E_BAD_PARAM, "'to' must be after 'from'", "to");
     char err[256];
     cJSON *out;
     int rc = cp_spend_savings_json(c->o->store, c->id, from, to, &out, err, sizeof(err));
-    if (rc == 1)
-        return cp_send_error(req, SY_E_NOT_FOUND, "no such workspace", NULL);
-    if (rc != 0)
-        return cp_send_store_error(req, err);
-    return cp_send_owned(req, 200, out);
+    return cp_send_ws_result(req, rc, out, err);
 }
 
 /* GET /api/workspaces/{id}/usage/records: the request log, usage records one by one, newest
@@ -217,18 +205,12 @@ int cp_h_usage_records(h2o_req_t *req, const cp_call_t *c)
             set[i] = vals[i];
     }
     cp_usage_filter_t f = {set[0], set[1], set[2], set[3], 0, INT64_MAX};
-    if (cp_query_time(req, "from", 0, &f.from_ms) != 0 || cp_query_time(req, "to", INT64_MAX, &f.to_ms) != 0)
+    if (cp_query_period(req, &f.from_ms, &f.to_ms) != 0)
         return 0;
-    if (f.to_ms <= f.from_ms)
-        return cp_send_error(req, SY_E_BAD_PARAM, "'to' must be after 'from'", "to");
     char err[256];
     cJSON *out;
     int rc = cp_usage_records_json(c->o->store, ws, (int)limit, before, &f, &out, err, sizeof(err));
-    if (rc == 1)
-        return cp_send_error(req, SY_E_NOT_FOUND, "no such workspace", NULL);
-    if (rc != 0)
-        return cp_send_store_error(req, err);
-    return cp_send_owned(req, 200, out);
+    return cp_send_ws_result(req, rc, out, err);
 }
 
 /* Creates a Stripe Checkout Session for a top-up. Blocks the loop thread for at most

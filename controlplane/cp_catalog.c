@@ -358,10 +358,11 @@ static int load_settings(load_t *l, const cJSON *root)
         {"timeouts_ms", "idle", 3600000},          {"timeouts_ms", "total", 86400000},
         {"limits", "max_body_bytes", 1u << 30},    {"limits", "max_json_depth", 10000},
         {"limits", "max_attempts", 8},             {"limits", "reserve_output_tokens", 1u << 30},
+        {"limits", "max_inflight", 1000000},
     };
     static const char *const timeouts_allowed[] = {"connect", "first_byte", "idle", "total", NULL};
-    static const char *const limits_allowed[] = {"max_body_bytes", "max_json_depth", "max_attempts",
-                                                 "reserve_output_tokens", NULL};
+    static const char *const limits_allowed[] = {"max_body_bytes",        "max_json_depth", "max_attempts",
+                                                 "reserve_output_tokens", "max_inflight",   NULL};
     for (int sec = 0; sec < 2; sec++) {
         const char *name = sec ? "limits" : "timeouts_ms";
         const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, name);

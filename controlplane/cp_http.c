@@ -393,3 +393,23 @@ int cp_query_bool(h2o_req_t *req, const char *name)
     cp_send_error(req, SY_E_BAD_PARAM, msg, name);
     return -1;
 }
+
+int cp_query_period(h2o_req_t *req, int64_t *from, int64_t *to)
+{
+    if (cp_query_time(req, "from", 0, from) != 0 || cp_query_time(req, "to", INT64_MAX, to) != 0)
+        return -1;
+    if (*to <= *from) {
+        cp_send_error(req, SY_E_BAD_PARAM, "'to' must be after 'from'", "to");
+        return -1;
+    }
+    return 0;
+}
+
+int cp_send_ws_result(h2o_req_t *req, int rc, cJSON *out, const char *err)
+{
+    if (rc == 1)
+        return cp_send_error(req, SY_E_NOT_FOUND, "no such workspace", NULL);
+    if (rc != 0)
+        return cp_send_store_error(req, err);
+    return cp_send_owned(req, 200, out);
+}

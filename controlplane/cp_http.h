@@ -111,4 +111,9 @@ int cp_query_time(h2o_req_t *req, const char *name, int64_t def, int64_t *out);
 /* 1 when query parameter `name` is "true" or "1"; 0 when absent or "false"/"0"; -1 sent 400. */
 int cp_query_bool(h2o_req_t *req, const char *name);
 
+/* `from` and `to` (cp_query_time; absent: 0 and INT64_MAX), `to` after `from`; -1 sent 400. */
+int cp_query_period(h2o_req_t *req, int64_t *from, int64_t *to);
+/* The end of a workspace query returning 0 (out, taken), 1 (unknown workspace: 404) or -1 (err). */
+int cp_send_ws_result(h2o_req_t *req, int rc, cJSON *out, const char *err);
+
 #endif

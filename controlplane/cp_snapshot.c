@@ -299,6 +299,7 @@ static int settings(build_t *b, Switchyard__Snapshot *pb)
         {"limits.max_json_depth", &pb->limits->max_json_depth},
         {"limits.max_attempts", &pb->limits->max_attempts},
         {"limits.reserve_output_tokens", &pb->limits->reserve_output_tokens},
+        {"limits.max_inflight", &pb->limits->max_inflight},
         {"fleet.live_nodes", &pb->live_nodes}, /* cp_bus.c keeps it; shares in docs/admission.md */
     };
     sqlite3_stmt *st;

@@ -1,8 +1,10 @@
 #include "cp_store.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cp_metrics.h"
 #include "sy_util.h"
@@ -13,7 +15,27 @@
 
 struct cp_store {
     sqlite3 *db;
+    int gated; /* this handle holds g_write_gate (its write transaction is open) */
 };
+
+/* Writers of this process (the API loop thread, the bus thread, the probe thread: one handle
+ * each) take turns on this mutex before BEGIN IMMEDIATE and hold it until COMMIT or ROLLBACK.
+ * SQLite's busy handler alone polls the write lock with sleeps growing to 100 ms, so a waiting
+ * writer lost nearly every race against a thread that commits and begins again within a
+ * millisecond — the bus thread ingesting usage batches back to back: admin writes and Stripe
+ * webhooks waited up to 1.7 s (sqlite_contention.test.mjs), one step from the 5 s busy timeout
+ * and an SQLITE_BUSY answered as a 500. A mutex wakes its waiter on release instead. The wait
+ * is bounded by the same CP_BUSY_TIMEOUT_MS; the busy timeout still covers other processes on
+ * the file (--check-db, the sqlite3 CLI). */
+static pthread_mutex_t g_write_gate = PTHREAD_MUTEX_INITIALIZER;
+
+static void gate_leave(cp_store_t *s)
+{
+    if (s->gated) {
+        s->gated = 0;
+        pthread_mutex_unlock(&g_write_gate);
+    }
+}
 
 /*
  * The migrations. Entry i takes the schema from user_version i to i+1. Never edit an entry that
@@ -345,13 +367,31 @@ void cp_store_rollback(cp_store_t *s)
         char ignored[64];
         run_script(s, "ROLLBACK", ignored, sizeof(ignored));
     }
+    gate_leave(s);
 }
 
 int cp_store_begin_write(cp_store_t *s, char *err, size_t errlen)
 {
-    if (!sqlite3_get_autocommit(s->db))
+    if (!sqlite3_get_autocommit(s->db) || s->gated)
         return sy_errf(err, errlen, "store: a transaction is already open");
-    return run_script(s, "BEGIN IMMEDIATE", err, errlen);
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += CP_BUSY_TIMEOUT_MS / 1000;
+    until.tv_nsec += (long)(CP_BUSY_TIMEOUT_MS % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    if (pthread_mutex_clocklock(&g_write_gate, CLOCK_MONOTONIC, &until) != 0)
+        return sy_errf(err, errlen,
+                       "store: database is busy (another writer of this process held it for %d ms)",
+                       CP_BUSY_TIMEOUT_MS);
+    s->gated = 1;
+    if (run_script(s, "BEGIN IMMEDIATE", err, errlen) != 0) {
+        gate_leave(s);
+        return -1;
+    }
+    return 0;
 }
 
 int cp_store_commit_write(cp_store_t *s, uint64_t *version, char *err, size_t errlen)
@@ -363,6 +403,7 @@ int cp_store_commit_write(cp_store_t *s, uint64_t *version, char *err, size_t er
         cp_store_rollback(s);
         return -1;
     }
+    gate_leave(s);
     if (version)
         *version = (uint64_t)v;
     cp_metrics_txn_end(1);
@@ -375,6 +416,7 @@ int cp_store_commit_quiet(cp_store_t *s, char *err, size_t errlen)
         cp_store_rollback(s);
         return -1;
     }
+    gate_leave(s);
     cp_metrics_txn_end(1);
     return 0;
 }
@@ -422,6 +464,7 @@ static int migrate(cp_store_t *s, char *err, size_t errlen)
         snprintf(prefix, sizeof(prefix), "PRAGMA user_version = %d", have + 1);
         if (run_script(s, prefix, err, errlen) != 0 || run_script(s, "COMMIT", err, errlen) != 0)
             goto fail;
+        gate_leave(s);
     }
 fail:
     cp_store_rollback(s);

@@ -20,8 +20,12 @@
  *
  * Thread-safety: a handle (one SQLite connection, with its open transaction) belongs to one
  * thread at a time. Threads that need the store concurrently open their own handles on the
- * same file: WAL lets readers proceed while one writer commits, and the busy timeout makes a
- * second writer wait instead of failing.
+ * same file: WAL lets readers proceed while one writer commits. Writers of one process take
+ * turns on an in-process mutex held from cp_store_begin_write to the commit or rollback (woken
+ * on release, so a thread that commits and begins again at once cannot starve the others); the
+ * busy timeout makes a writer of another process wait instead of failing. Both waits are
+ * bounded by 5 s, then the write fails ("busy"). A handle must end its write transaction on the
+ * thread that began it.
  */
 #ifndef CP_STORE_H
 #define CP_STORE_H

@@ -132,6 +132,7 @@ typedef struct dp_req {
     /* stage 8: relay */
     h2o_generator_t gen;
     int started, inflight, final_sent, up_done, up_paused, done_seen;
+    int gated; /* counted in th->admitted (dp_accept.c's in-flight gate) until the request ends */
     dp_buf_t sending, pending; /* stream double buffer; non-stream: pending collects the body */
     sy_sse_t sse;
 
@@ -172,6 +173,17 @@ struct dp_thread {
     dp_breakers_t *breakers; /* dp_breaker.h: this thread's view of each upstream model */
     h2o_linklist_t active;
     size_t inflight, streams;
+    /* the node-wide in-flight cap (limits.max_inflight; dp_accept.c): this thread's model
+     * requests past the gate, and its refusals. Written only by this thread (relaxed atomic
+     * stores), read by the gate on every thread and by /metrics. */
+    size_t admitted;
+    uint64_t overload_refused;
+    /* accept(2) failing for lack of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM):
+     * this thread stops accepting for DP_ACCEPT_PAUSE_MS instead of spinning on a listener that
+     * stays readable (dp_server.c). */
+    h2o_timeout_t accept_pause;
+    h2o_timeout_entry_t accept_entry;
+    uint64_t accept_errors, accept_warned_ns, accept_unlogged;
     int draining, stop;
     h2o_timeout_t drain_tick;
     h2o_timeout_entry_t drain_entry;
@@ -187,6 +199,10 @@ typedef struct {
 extern dp_runtime_t dp_rt;
 uint64_t dp_now_ns(void);
 int dp_shutting_down(void);
+/* Model requests past the in-flight gate on the whole node: the sum of every loop thread's
+ * `admitted`, read with relaxed loads (a recent value; any thread). */
+size_t dp_server_admitted(void);
+#define DP_ACCEPT_PAUSE_MS 100
 
 /* ---- dp_accept.c (stage 1) ---- */
 int dp_on_req(h2o_handler_t *self, h2o_req_t *req);

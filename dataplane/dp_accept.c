@@ -47,6 +47,8 @@ static void on_anchor_dispose(void *p)
         r->end = SY_E_CLIENT_CLOSED;
     h2o_linklist_unlink(&r->link);
     __atomic_store_n(&r->th->inflight, r->th->inflight - 1, __ATOMIC_RELAXED); /* only this thread writes it */
+    if (r->gated)
+        __atomic_store_n(&r->th->admitted, r->th->admitted - 1, __ATOMIC_RELAXED);
     if (r->started && r->ep == DP_EP_CHAT && r->stream && r->status == 200)
         __atomic_store_n(&r->th->streams, r->th->streams - 1, __ATOMIC_RELAXED);
     dp_meter_finish(r);
@@ -129,6 +131,23 @@ static void respond_preflight(dp_req_t *r)
     dp_respond_body(r, 204, "text/plain", "", 0);
 }
 
+/* The node-wide cap on model requests in flight (limits.max_inflight; docs/dataplane.md,
+ * "Overload"), checked before anything else is spent on the request: authentication, rate-limit
+ * tokens, the body parse, a reservation, an upstream connection. The count is the sum of every
+ * loop thread's own counter, read with relaxed loads, so the hot path writes no shared cache
+ * line; threads admitting at the same instant may pass the cap by at most threads - 1. */
+static int gate_enter(dp_req_t *r)
+{
+    dp_thread_t *th = r->th;
+    if (dp_server_admitted() >= r->snap->limits.max_inflight) {
+        __atomic_store_n(&th->overload_refused, th->overload_refused + 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    __atomic_store_n(&th->admitted, th->admitted + 1, __ATOMIC_RELAXED);
+    r->gated = 1;
+    return 1;
+}
+
 static void proxy(dp_req_t *r, dp_endpoint_t ep)
 {
     char msg[256] = "";
@@ -146,6 +165,11 @@ static void proxy(dp_req_t *r, dp_endpoint_t ep)
     if (dp_usage_refusing()) {
         /* usage records cannot be spooled and the memory bound is reached (docs/billing.md) */
         dp_respond_error(r, SY_E_NOT_READY, "usage spool unavailable on this node; retry on another", NULL);
+        return;
+    }
+    if (!gate_enter(r)) {
+        dp_respond_error(r, SY_E_OVERLOADED,
+                         "this node has too many requests in flight; retry shortly or on another node", NULL);
         return;
     }
     if ((e = dp_auth(r, msg, sizeof(msg))) != SY_E_OK) {

@@ -344,7 +344,7 @@ int dp_nng_close_bounded(const nng_socket *socks, size_t n, unsigned timeout_ms,
         return 0;
     }
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
+    clock_gettime(CLOCK_MONOTONIC, &until);
     if (!atomic_load(&nng_wedged)) {
         until.tv_sec += timeout_ms / 1000;
         until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
@@ -353,7 +353,7 @@ int dp_nng_close_bounded(const nng_socket *socks, size_t n, unsigned timeout_ms,
             until.tv_nsec -= 1000000000L;
         }
     }
-    if (pthread_timedjoin_np(t, NULL, &until) != 0) {
+    if (pthread_clockjoin_np(t, NULL, CLOCK_MONOTONIC, &until) != 0) {
         if (!atomic_exchange(&nng_wedged, 1))
             SY_WARN("msg=\"nng sockets did not close in time; stopping without them\" what=%s timeout_ms=%u", what,
                     timeout_ms);

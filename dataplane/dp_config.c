@@ -201,14 +201,15 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
     }
     const cJSON *l = cJSON_GetObjectItemCaseSensitive(root, "limits");
     if (l != NULL) {
-        static const char *const allowed[] = {"max_body_bytes", "max_json_depth", "max_attempts",
-                                              "reserve_output_tokens", NULL};
-        uint64_t v[4] = {0, 0, 0, 0};
+        static const char *const allowed[] = {"max_body_bytes",        "max_json_depth", "max_attempts",
+                                              "reserve_output_tokens", "max_inflight",   NULL};
+        uint64_t v[5] = {0, 0, 0, 0, 0};
         if (!cJSON_IsObject(l) || check_keys(c, l, "limits", allowed) != 0 ||
             get_uint(c, l, "max_body_bytes", "limits", 1u << 30, &v[0]) ||
             get_uint(c, l, "max_json_depth", "limits", 10000, &v[1]) ||
             get_uint(c, l, "max_attempts", "limits", 8, &v[2]) ||
-            get_uint(c, l, "reserve_output_tokens", "limits", 1u << 30, &v[3]))
+            get_uint(c, l, "reserve_output_tokens", "limits", 1u << 30, &v[3]) ||
+            get_uint(c, l, "max_inflight", "limits", DP_MAX_INFLIGHT_MAX, &v[4]))
             return cJSON_IsObject(l) ? -1 : sy_errf(c->err, c->errlen, "\"limits\" must be an object");
         pb->limits = cz(c, sizeof(*pb->limits));
         switchyard__limits__init(pb->limits);
@@ -216,6 +217,7 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
         pb->limits->max_json_depth = (uint32_t)v[1];
         pb->limits->max_attempts = (uint32_t)v[2];
         pb->limits->reserve_output_tokens = (uint32_t)v[3];
+        pb->limits->max_inflight = (uint32_t)v[4];
     }
 
     const cJSON *routing = cJSON_GetObjectItemCaseSensitive(root, "routing");

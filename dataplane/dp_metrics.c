@@ -349,7 +349,8 @@ char *dp_metrics_render(size_t *len)
         free(o.b);
         return NULL;
     }
-    size_t inflight = 0, streams = 0;
+    size_t inflight = 0, streams = 0, admitted = 0;
+    uint64_t overload_refused = 0, accept_errors = 0;
     put(&o, "# HELP switchyard_requests_total Requests by final status, model and provider.\n"
             "# TYPE switchyard_requests_total counter\n");
     for (size_t t = 0; t < g_nthreads; t++) {
@@ -390,6 +391,9 @@ char *dp_metrics_render(size_t *len)
         /* gauges are plain word-sized counters owned by each thread: a scrape reads a recent value */
         inflight += __atomic_load_n(&g_threads[t]->inflight, __ATOMIC_RELAXED);
         streams += __atomic_load_n(&g_threads[t]->streams, __ATOMIC_RELAXED);
+        admitted += __atomic_load_n(&g_threads[t]->admitted, __ATOMIC_RELAXED);
+        overload_refused += __atomic_load_n(&g_threads[t]->overload_refused, __ATOMIC_RELAXED);
+        accept_errors += __atomic_load_n(&g_threads[t]->accept_errors, __ATOMIC_RELAXED);
     }
     for (size_t j = 0; j < sum->nseries; j++)
         put(&o, "switchyard_requests_total{status=\"%d\",model=\"%s\",provider=\"%s\"} %llu\n", sum->series[j].status,
@@ -411,6 +415,19 @@ char *dp_metrics_render(size_t *len)
             "switchyard_inflight_streams %zu\n",
         streams);
     dp_snapshot_t *s = dp_snapshot_acquire();
+    put(&o, "# HELP switchyard_inflight_admitted Model requests in flight past the in-flight cap's gate.\n"
+            "# TYPE switchyard_inflight_admitted gauge\nswitchyard_inflight_admitted %zu\n",
+        admitted);
+    put(&o, "# HELP switchyard_inflight_limit The node's cap on model requests in flight (limits.max_inflight).\n"
+            "# TYPE switchyard_inflight_limit gauge\nswitchyard_inflight_limit %u\n",
+        s ? s->limits.max_inflight : 0);
+    put(&o, "# HELP switchyard_overload_refused_total Requests refused with 503 overloaded at the in-flight cap.\n"
+            "# TYPE switchyard_overload_refused_total counter\nswitchyard_overload_refused_total %llu\n",
+        (unsigned long long)overload_refused);
+    put(&o, "# HELP switchyard_accept_errors_total accept() failures for lack of descriptors or memory (each pauses "
+            "accepting on its thread for 100 ms).\n"
+            "# TYPE switchyard_accept_errors_total counter\nswitchyard_accept_errors_total %llu\n",
+        (unsigned long long)accept_errors);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;

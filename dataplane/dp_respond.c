@@ -137,6 +137,8 @@ void dp_respond_error(dp_req_t *r, sy_err_t e, const char *msg, const char *para
         int n = snprintf(v, sizeof(v), "%u", r->rl.retry_after_s);
         add_hdr(r->req, H2O_STRLIT("retry-after"), v, n);
     }
+    if (e == SY_E_OVERLOADED) /* the in-flight cap: slots free up as requests end */
+        add_hdr(r->req, H2O_STRLIT("retry-after"), "1", 1);
     /* a 402 needs money, a throttled wrong key a different key: retrying the same request
      * cannot succeed, so the OpenAI SDKs are told not to */
     if (sy_err_status(e) == 402 || e == SY_E_AUTH_THROTTLED)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "sy_json.h"
@@ -112,6 +113,18 @@ static int index_model(dp_snapshot_t *s, const char *name, const dp_model_t *m)
     }
 }
 
+uint32_t dp_max_inflight_default(void)
+{
+    struct rlimit rl;
+    uint64_t n = DP_MAX_INFLIGHT_DEFAULT;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        uint64_t room = rl.rlim_cur > 64 ? (rl.rlim_cur - 64) / 2 : 0;
+        if (room < n)
+            n = room;
+    }
+    return n < DP_MAX_INFLIGHT_FLOOR ? DP_MAX_INFLIGHT_FLOOR : (uint32_t)n;
+}
+
 static const char *g_node_id = "";
 
 void dp_snapshot_set_node_id(const char *node_id)
@@ -197,7 +210,10 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
     s->limits.max_json_depth = 64;
     s->limits.max_attempts = 3;
     s->limits.reserve_output_tokens = DP_RESERVE_OUTPUT_TOKENS;
+    s->limits.max_inflight = dp_max_inflight_default();
     if (pb->limits) {
+        if (pb->limits->max_inflight)
+            s->limits.max_inflight = pb->limits->max_inflight;
         if (pb->limits->reserve_output_tokens)
             s->limits.reserve_output_tokens = pb->limits->reserve_output_tokens;
         if (pb->limits->max_body_bytes)
@@ -209,6 +225,8 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
     }
     if (s->limits.max_attempts > 8)
         return sy_errf(err, errlen, "limits.max_attempts must be 1..8");
+    if (s->limits.max_inflight > DP_MAX_INFLIGHT_MAX)
+        return sy_errf(err, errlen, "limits.max_inflight must be 1..%u", DP_MAX_INFLIGHT_MAX);
 
     s->providers = pool_calloc(pool, pb->n_providers, sizeof(dp_provider_t));
     for (size_t i = 0; i < pb->n_providers; i++) {

@@ -102,6 +102,15 @@ typedef struct {
 
 /* Output tokens a request without max_tokens reserves (limits.reserve_output_tokens). */
 #define DP_RESERVE_OUTPUT_TOKENS 4096
+/* limits.max_inflight: model requests in flight on the node (docs/dataplane.md, "Overload").
+ * Its default is min(DP_MAX_INFLIGHT_DEFAULT, (RLIMIT_NOFILE soft limit - 64) / 2), at least
+ * DP_MAX_INFLIGHT_FLOOR: each request in flight holds up to two descriptors (the client's and
+ * the upstream's), so the default sheds load before the descriptors run out. */
+#define DP_MAX_INFLIGHT_DEFAULT 4096
+#define DP_MAX_INFLIGHT_FLOOR 16
+#define DP_MAX_INFLIGHT_MAX 1000000
+/* The default above for this process (reads RLIMIT_NOFILE; any thread). */
+uint32_t dp_max_inflight_default(void);
 
 typedef struct dp_snapshot {
     atomic_long refs;
@@ -125,6 +134,7 @@ typedef struct dp_snapshot {
     struct {
         uint32_t max_body_bytes, max_json_depth, max_attempts;
         uint32_t reserve_output_tokens; /* output reserved without max_tokens (dp_reserve_worst_case) */
+        uint32_t max_inflight;          /* model requests in flight on this node (dp_accept.c's gate) */
     } limits;
     /* the router's settings (catalog `routing` section, or the defaults) */
     struct {

@@ -1069,14 +1069,15 @@ static void *spooler_main(void *arg)
         pthread_mutex_lock(&g.mu);
         /* idle: sleep a tick (also while stopping, so the grace period is not a busy loop) */
         if (g.qhead == NULL && !g.aio_done) {
+            /* a monotonic deadline: a wall-clock step back must not stall the spooler */
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
+            clock_gettime(CLOCK_MONOTONIC, &ts);
             ts.tv_nsec += WAKE_MS * 1000000L;
             if (ts.tv_nsec >= 1000000000L) {
                 ts.tv_sec++;
                 ts.tv_nsec -= 1000000000L;
             }
-            pthread_cond_timedwait(&g.cv, &g.mu, &ts);
+            pthread_cond_clockwait(&g.cv, &g.mu, CLOCK_MONOTONIC, &ts);
         }
         dp_usage_rec_t *q = g.qhead;
         g.qhead = g.qtail = NULL;

@@ -1,6 +1,7 @@
 /* Unit tests for the data plane's pure stages: config → snapshot, lookups, the per-thread
  * snapshot holder, body validation (stage 4) and routing (stage 5). */
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include "dp.h"
 #include "dp_config.h"
@@ -49,6 +50,9 @@ static void test_config(void)
     CHECK(s->timeouts.connect_ms == 500 && s->timeouts.first_byte_ms == 700);
     CHECK(s->timeouts.idle_ms == 60000); /* default kept */
     CHECK(s->limits.max_body_bytes == 2048);
+    CHECK(s->limits.max_inflight == dp_max_inflight_default()); /* not set: the default */
+    CHECK(dp_max_inflight_default() >= DP_MAX_INFLIGHT_FLOOR &&
+          dp_max_inflight_default() <= DP_MAX_INFLIGHT_DEFAULT);
     CHECK_STR(s->providers[0].chat_url, "http://127.0.0.1:9/v1/chat/completions"); /* trailing slash trimmed */
     CHECK_STR(s->providers[0].credential, "sk-upstream-secret");
     const dp_model_t *m = dp_snapshot_find_model(s, "small", 5);
@@ -74,7 +78,9 @@ static void test_config(void)
 
     /* rejected files: each names what is wrong */
     static const char *const bad[] = {
-        "{", "[]", "{\"providers\":{}}",
+        "{",
+        "[]",
+        "{\"providers\":{}}",
         "{\"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"ftp://x\"}]}",
         "{\"providers\":[{\"id\":\"p\",\"kind\":\"martian\",\"base_url\":\"http://x\"}]}",
         "{\"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"http://x\"}],"
@@ -90,6 +96,8 @@ static void test_config(void)
         "{\"workspaces\":[{\"id\":\"w\"}],\"keys\":[{\"id\":\"k\",\"sha256\":"
         "\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\",\"workspace\":\"nope\"}]}",
         "{\"limits\":{\"max_attempts\":99}}",
+        "{\"limits\":{\"max_inflight\":1000001}}",
+        "{\"limits\":{\"max_inflight\":-1}}",
         "{\"timeouts_ms\":{\"connect\":-1}}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -100,6 +108,27 @@ static void test_config(void)
         if (b)
             fprintf(stderr, "  accepted bad config %zu\n", i);
         dp_snapshot_unref(b);
+    }
+    /* limits.max_inflight: the node's in-flight cap, from the file */
+    {
+        static const char one[] = "{\"limits\":{\"max_inflight\":37}}";
+        dp_snapshot_t *c = load(one, err);
+        CHECK(c != NULL && c->limits.max_inflight == 37);
+        dp_snapshot_unref(c);
+    }
+    /* its default follows RLIMIT_NOFILE: two descriptors per request, 64 kept aside */
+    {
+        struct rlimit old, low = {.rlim_cur = 256, .rlim_max = 0};
+        if (getrlimit(RLIMIT_NOFILE, &old) == 0) {
+            low.rlim_max = old.rlim_max;
+            if (old.rlim_max >= 256 && setrlimit(RLIMIT_NOFILE, &low) == 0) {
+                CHECK(dp_max_inflight_default() == (256 - 64) / 2);
+                low.rlim_cur = 70; /* a floor, not zero */
+                if (setrlimit(RLIMIT_NOFILE, &low) == 0)
+                    CHECK(dp_max_inflight_default() == DP_MAX_INFLIGHT_FLOOR);
+                setrlimit(RLIMIT_NOFILE, &old);
+            }
+        }
     }
     /* a credential with CR/LF would inject headers upstream: rejected */
     setenv("SY_UNIT_KEY", "sk-x\r\nX-Evil: 1", 1);

@@ -979,16 +979,79 @@ export function fleetCerts(dir, nodes) {
  * Starts a bus-mode data plane following `cp` (from startCp); resolves once /readyz is 200.
  * On an authenticated bus, `busNode` names its certificate (and so its node id).
  */
-export async function startBusDp({ dir, cp, env = {}, args = [], threads = 2, name = 'switchyard-dp', busNode = null }) {
+export async function startBusDp({ dir, cp, env = {}, args = [], threads = 2, name = 'switchyard-dp', busNode = null, wrap = [] }) {
   requireBinary(DP_BIN, 'switchyard-dp');
   const n = ++seq;
   const portFile = path.join(dir, `dp-${n}.port`);
   // an authenticated bus (startCp busAuth): the node's credential is busNode's certificate
   const auth = cp.busAuth ? ['--control-plane-tls-ca', path.join(cp.busAuth, 'ca.pem'), '--control-plane-tls-cert', path.join(cp.busAuth, `${busNode}.pem`), '--control-plane-tls-key', path.join(cp.busAuth, `${busNode}.key`)] : [];
-  const proc = new Proc(name, privateBinary(DP_BIN, dir, `it-dp-${n}`), ['--control-plane-sub', cp.pubUrl, '--control-plane-req', cp.repUrl, ...auth, '--listen', '127.0.0.1:0', '--port-file', portFile, '--threads', String(threads), '--drain-ms', '2000', ...args], {
-    env: { ...childEnv(), ...env },
-  });
-  const url = `http://127.0.0.1:${await readPort(portFile, proc)}`;
+  const dpArgs = ['--control-plane-sub', cp.pubUrl, '--control-plane-req', cp.repUrl, ...auth, '--listen', '127.0.0.1:0', '--port-file', portFile, '--threads', String(threads), '--drain-ms', '2000', ...args];
+  // `wrap`: a command that execs the node (e.g. ['prlimit', '--nofile=256:256', '--']); the pid stays the node's
+  const bin = privateBinary(DP_BIN, dir, `it-dp-${n}`);
+  const proc = wrap.length ? new Proc(name, wrap[0], [...wrap.slice(1), bin, ...dpArgs], { env: { ...childEnv(), ...env } }) : new Proc(name, bin, dpArgs, { env: { ...childEnv(), ...env } });
+  const port = await readPort(portFile, proc);
+  const url = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await httpRequest(`${url}/readyz`)).status === 200, { timeout: slack(10000), what: `${name} /readyz = 200` });
-  return { proc, url };
+  return { proc, url, port };
+}
+
+// ------------------------------------------------------------------ process resources (/proc)
+
+/** VmRSS of `pid` in KiB. */
+export function rssKiB(pid) {
+  const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
+  return Number(m[1]);
+}
+
+/** Open descriptors of `pid`. */
+export function fdCount(pid) {
+  return fs.readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** CPU time (user + system) `pid` has used, in seconds. */
+export function cpuSeconds(pid) {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100 on Linux)
+}
+
+/**
+ * The descriptors of `pid`, sorted by what they are: `{ total, other, sockets: { [class]: n } }`.
+ * `other` counts everything that is not a TCP socket (files, pipes, epoll, eventfd, unix
+ * sockets); a TCP socket is classed by `classify({ localPort, remotePort, state })` (a name, or
+ * null for 'tcp'), from /proc/net/tcp{,6}.
+ */
+export function fdCensus(pid, classify) {
+  const tcp = new Map(); // inode -> { localPort, remotePort, state }
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text;
+    try {
+      text = fs.readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const c = line.trim().split(/\s+/);
+      if (c.length < 10) continue;
+      tcp.set(c[9], { localPort: parseInt(c[1].split(':')[1], 16), remotePort: parseInt(c[2].split(':')[1], 16), state: parseInt(c[3], 16) });
+    }
+  }
+  const out = { total: 0, other: 0, sockets: {} };
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    let link;
+    try {
+      link = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue; // closed meanwhile
+    }
+    out.total++;
+    const m = link.match(/^socket:\[(\d+)\]$/);
+    const t = m && tcp.get(m[1]);
+    if (!t) {
+      out.other++;
+      continue;
+    }
+    const k = classify(t) ?? 'tcp';
+    out.sockets[k] = (out.sockets[k] ?? 0) + 1;
+  }
+  return out;
 }
