@@ -240,6 +240,14 @@ test('sign up in the browser, create a key there (the secret read from the page)
   await ready(page);
   await assertAccessibleLayout(page, 'login');
   await shot(page, 'login');
+  // first load: everything from this origin (no CDN: works offline), JS + CSS within 150 KB
+  const loaded = await page.evaluate(() => performance.getEntriesByType('resource').map((e) => ({ url: e.name, size: e.decodedBodySize, type: e.initiatorType })));
+  assert.deepEqual(loaded.filter((r) => !r.url.startsWith(`${st.web}/`)), [], 'requests to other origins');
+  const assets = loaded.filter((r) => /\/assets\/.*\.(js|css)$/.test(r.url));
+  assert.deepEqual(assets.map((r) => new URL(r.url).pathname).sort(), ['/assets/app.css', '/assets/app.js']);
+  const weight = assets.reduce((a, r) => a + r.size, 0);
+  assert.equal(weight, fs.statSync(path.join(REPO, 'web', 'assets', 'app.js')).size + fs.statSync(path.join(REPO, 'web', 'assets', 'app.css')).size);
+  assert.ok(weight <= 150 * 1024, `first load of JS + CSS: ${weight} bytes`);
   await page.click('a[href="/signup"]');
   await ready(page);
   await shot(page, 'signup');
