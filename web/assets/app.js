@@ -600,7 +600,7 @@ async function pageOverview(root) {
   root.append(h('h1', null, 'Overview'));
   const now = Date.now();
   const from = now - 30 * 86400000;
-  const [bal, use, recs] = await Promise.all([api(wsPath('/balance')), api(wsPath(`/usage?from=${from}&to=${now + 60000}`)), api(wsPath('/usage/records?limit=8'))]);
+  const [bal, use, recs, keys] = await Promise.all([api(wsPath('/balance')), api(wsPath(`/usage?from=${from}&to=${now + 60000}`)), api(wsPath('/usage/records?limit=8')), keyList()]);
   const t = use.total ?? {};
   root.append(
     h(
@@ -612,7 +612,7 @@ async function pageOverview(root) {
       card('Tokens, 30 days', fmtInt(Number(t.tokens_in ?? 0) + Number(t.tokens_out ?? 0)), `${fmtInt(t.tokens_in ?? 0)} in · ${fmtInt(t.tokens_out ?? 0)} out`),
     ),
     h('h2', null, 'Latest requests'),
-    recordsTable(recs.data ?? [], new Map()),
+    recordsTable(recs.data ?? [], new Map(keys.map((k) => [k.id, k.name]))),
     h('p', null, h('a', { href: '/requests', 'data-link': true }, 'All requests →')),
   );
 }
