@@ -104,7 +104,7 @@ static int load_dir(const char *dir, const char *prefix, char *err, size_t errle
         fclose(f);
         wf->len = (size_t)st.st_size;
         wf->body[wf->len] = '\0';
-        snprintf(wf->name, sizeof(wf->name), "%s%s", prefix, e->d_name);
+        snprintf(wf->name, sizeof(wf->name), "%s%.100s", prefix, e->d_name); /* names are <= 100 (valid_name) */
         wf->type = type_of(e->d_name);
         uint8_t sha[SY_SHA256_LEN];
         char hex[2 * SY_SHA256_LEN + 1];
