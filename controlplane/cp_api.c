@@ -170,7 +170,7 @@ int cp_api_run(const cp_api_opts_t *o)
     }
     cp_routes_init(o);
     char werr[512];
-    if (cp_web_load(o->web_dir, werr, sizeof(werr)) != 0) {
+    if (cp_web_load(o->web_dir, o->public_api_url, werr, sizeof(werr)) != 0) {
         SY_ERROR("msg=\"cannot load the dashboard's pages\" err=\"%s\"", werr);
         return -1;
     }

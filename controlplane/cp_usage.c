@@ -15,7 +15,6 @@
 #define MAX_COST_NANO INT64_C(1000000000000000) /* one million USD for one request is not real */
 #define MAX_MS INT64_C(86400000)
 
-
 static int valid_outcome(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
@@ -116,8 +115,10 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
         return refuse(r, -1, NULL, 0, "batch over 1 MiB: split it");
     if (b->n_records > CP_USAGE_MAX_RECORDS)
         return refuse(r, -1, "records", 0, "batch over 1000 records: split it");
-    if (b->batch_id == NULL || strlen(b->batch_id) > 128 || (b->batch_id[0] != '\0' && !sy_valid_word(b->batch_id, 128)))
-        return refuse(r, -1, "batch_id", 0, "batch_id must be at most 128 printable ASCII bytes without spaces or quotes");
+    if (b->batch_id == NULL || strlen(b->batch_id) > 128 ||
+        (b->batch_id[0] != '\0' && !sy_valid_word(b->batch_id, 128)))
+        return refuse(r, -1, "batch_id", 0,
+                      "batch_id must be at most 128 printable ASCII bytes without spaces or quotes");
     for (size_t i = 0; i < b->n_records; i++) {
         const char *bad = check_record(b->records[i]);
         if (bad != NULL) {
@@ -144,10 +145,11 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
         refuse(r, -1, NULL, 1, err);
         goto fail;
     }
-    if (cp_store_prepare(s,
-                         "INSERT INTO key_spend (key_id, spent_nano) VALUES (?1, ?2) ON CONFLICT (key_id) DO UPDATE "
-                         "SET spent_nano = spent_nano + excluded.spent_nano",
-                         &spend, err, sizeof(err)) != 0) {
+    if (cp_store_prepare(
+            s,
+            "INSERT INTO key_spend (key_id, spent_nano) VALUES (?1, ?2) ON CONFLICT (key_id) DO UPDATE "
+            "SET spent_nano = spent_nano + excluded.spent_nano",
+            &spend, err, sizeof(err)) != 0) {
         refuse(r, -1, NULL, 1, err);
         goto fail;
     }
@@ -229,10 +231,11 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
         char ref[160];
         snprintf(ref, sizeof(ref), "usage:%s", u->id);
         cp_ledger_entry_t entry;
-        cp_ledger_rc_t lr =
-            cp_ledger_append(s, u->workspace, CP_LEDGER_DEBIT, -u->cost_nano, ref, "", now_ms, &entry, err, sizeof(err));
+        cp_ledger_rc_t lr = cp_ledger_append(s, u->workspace, CP_LEDGER_DEBIT, -u->cost_nano, ref, "", now_ms,
+                                             &entry, err, sizeof(err));
         /* the balance ran out with this record: the fleet must know now, not at the next refresh */
-        if (lr == CP_LEDGER_OK && entry.balance_after_nano <= 0 && entry.balance_after_nano + u->cost_nano > 0)
+        if (lr == CP_LEDGER_OK && entry.balance_after_nano <= 0 &&
+            entry.balance_after_nano + u->cost_nano > 0)
             crossed = 1;
         if (lr != CP_LEDGER_OK) {
             /* a debit without its usage row (DUPLICATE) means the store is inconsistent: refuse
@@ -256,7 +259,8 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
      * whole table several times a second under traffic, so only a batch that exhausts a balance
      * or a key budget bumps the version; the others commit quietly and the bus refreshes the
      * fleet's balances periodically (cp_bus.h, docs/billing.md). */
-    if ((crossed ? cp_store_commit_write(s, version, err, sizeof(err)) : cp_store_commit_quiet(s, err, sizeof(err))) != 0)
+    if ((crossed ? cp_store_commit_write(s, version, err, sizeof(err))
+                 : cp_store_commit_quiet(s, err, sizeof(err))) != 0)
         return refuse(r, -1, NULL, 1, err);
     r->quiet = !crossed;
     r->applied = applied;
@@ -291,8 +295,8 @@ static void add_sums(cJSON *o, sqlite3_stmt *st, int col)
     " COALESCE(SUM(cache_write_tokens), 0)"
 #define RANGE " FROM usage WHERE workspace_id = ?1 AND created_ms >= ?2 AND created_ms < ?3"
 
-int cp_usage_query_json(cp_store_t *s, const char *workspace_id, int64_t from_ms, int64_t to_ms, cp_usage_group_t g,
-                        cJSON **out, char *err, size_t errlen)
+int cp_usage_query_json(cp_store_t *s, const char *workspace_id, int64_t from_ms, int64_t to_ms,
+                        cp_usage_group_t g, cJSON **out, char *err, size_t errlen)
 {
     static const char *const group_sql[] = {
         [CP_USAGE_GROUP_NONE] = NULL,
@@ -390,18 +394,22 @@ int cp_usage_records_json(cp_store_t *s, const char *workspace_id, int limit, in
         ret = r == 0 ? 1 : -1;
         goto done;
     }
-    /* rowid order is ingestion order; the usage_workspace_time index does not cover it, but a
-     * page reads at most limit + 1 rows of one workspace */
-    if (cp_store_prepare(s,
-                         "SELECT rowid, id, key_id, model, provider, outcome, tokens_in, tokens_out,"
-                         " cache_read_tokens, cache_write_tokens, cost_nano, latency_ms, ttft_ms, streamed,"
-                         " estimated, node, created_ms, received_ms, request_id, attempt, model_asked, task,"
-                         " difficulty FROM usage"
-                         " WHERE workspace_id = ?1 AND (?2 <= 0 OR rowid < ?2) AND (?4 IS NULL OR key_id = ?4)"
-                         " AND (?5 IS NULL OR model = ?5) AND (?6 IS NULL OR outcome = ?6)"
-                         " AND (?7 IS NULL OR request_id = ?7) AND created_ms >= ?8 AND created_ms < ?9"
-                         " ORDER BY rowid DESC LIMIT ?3",
-                         &st, err, errlen) != 0)
+    /* rowid order is ingestion order. The WHERE clause names only the filters that are set (each a
+     * constant fragment; every value is bound), so SQLite can use the index that fits: a page
+     * with no period reads usage_workspace_log (workspace_id, rowid) in order and stops after
+     * limit + 1 rows; a request id uses usage_request, a period usage_workspace_time. Binding a
+     * parameter the text does not name is a harmless SQLITE_RANGE. */
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "SELECT rowid, id, key_id, model, provider, outcome, tokens_in, tokens_out, cache_read_tokens,"
+             " cache_write_tokens, cost_nano, latency_ms, ttft_ms, streamed, estimated, node, created_ms,"
+             " received_ms, request_id, attempt, model_asked, task, difficulty FROM usage"
+             " WHERE workspace_id = ?1%s%s%s%s%s%s%s ORDER BY rowid DESC LIMIT ?3",
+             before > 0 ? " AND rowid < ?2" : "", f->key_id ? " AND key_id = ?4" : "",
+             f->model ? " AND model = ?5" : "", f->outcome ? " AND outcome = ?6" : "",
+             f->request_id ? " AND request_id = ?7" : "", f->from_ms > 0 ? " AND created_ms >= ?8" : "",
+             f->to_ms < INT64_MAX ? " AND created_ms < ?9" : "");
+    if (cp_store_prepare(s, sql, &st, err, errlen) != 0)
         goto done;
     sqlite3_bind_text(st, 1, workspace_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, before);

@@ -104,7 +104,8 @@ static int load_dir(const char *dir, const char *prefix, char *err, size_t errle
         fclose(f);
         wf->len = (size_t)st.st_size;
         wf->body[wf->len] = '\0';
-        snprintf(wf->name, sizeof(wf->name), "%s%.100s", prefix, e->d_name); /* names are <= 100 (valid_name) */
+        snprintf(wf->name, sizeof(wf->name), "%s%.100s", prefix,
+                 e->d_name); /* names are <= 100 (valid_name) */
         wf->type = type_of(e->d_name);
         uint8_t sha[SY_SHA256_LEN];
         char hex[2 * SY_SHA256_LEN + 1];
@@ -118,10 +119,47 @@ static int load_dir(const char *dir, const char *prefix, char *err, size_t errle
     return rc;
 }
 
-int cp_web_load(const char *dir, char *err, size_t errlen)
+/* The Content-Security-Policy of every page: this origin only, plus the data plane's origin for
+ * the Playground's fetches when --public-api-url names another one (built once at load). */
+#define CSP_HEAD                                                                                             \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'"
+#define CSP_TAIL "; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+static char csp[512];
+static size_t csp_len;
+
+/* The origin ("scheme://host[:port]") of an http(s) URL, when it has only characters an origin
+ * may have; 0 on success. */
+static int origin_of(const char *url, char *out, size_t outlen)
+{
+    const char *p = strstr(url, "://");
+    if (p == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
+        return -1;
+    size_t n = (size_t)(p + 3 - url);
+    while (url[n] != '\0' && url[n] != '/' && url[n] != '?' && url[n] != '#') {
+        char c = url[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '-' || c == ':' || c == '[' || c == ']'))
+            return -1;
+        n++;
+    }
+    if (n == (size_t)(p + 3 - url) || n >= outlen)
+        return -1;
+    memcpy(out, url, n);
+    out[n] = '\0';
+    return 0;
+}
+
+int cp_web_load(const char *dir, const char *api_url, char *err, size_t errlen)
 {
     if (dir == NULL)
         return 0;
+    char origin[256] = "";
+    if (api_url != NULL && origin_of(api_url, origin, sizeof(origin)) != 0) {
+        sy_errf(err, errlen, "--public-api-url %s: not an http(s) URL with a plain host", api_url);
+        return -1;
+    }
+    int n = snprintf(csp, sizeof(csp), "%s%s%s%s", CSP_HEAD, origin[0] ? " " : "", origin, CSP_TAIL);
+    csp_len = n > 0 && (size_t)n < sizeof(csp) ? (size_t)n : 0;
     char assets[4096];
     snprintf(assets, sizeof(assets), "%s/assets", dir);
     if (load_dir(dir, "", err, errlen) != 0 || load_dir(assets, "assets/", err, errlen) != 0) {
@@ -164,10 +202,6 @@ static const char *const pages[] = {"/",       "/keys",  "/credits",    "/billin
 
 static h2o_generator_t gen = {NULL, NULL};
 
-#define CSP                                                                                                  \
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "    \
-    "font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-
 int cp_web_serve(h2o_req_t *req)
 {
     if (w.n == 0)
@@ -189,8 +223,9 @@ int cp_web_serve(h2o_req_t *req)
     h2o_add_header(&req->pool, h, H2O_TOKEN_CONTENT_TYPE, NULL, f->type, strlen(f->type));
     h2o_add_header(&req->pool, h, H2O_TOKEN_ETAG, NULL, f->etag, strlen(f->etag));
     h2o_add_header(&req->pool, h, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-cache"));
-    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("content-security-policy"), 0, NULL, H2O_STRLIT(CSP));
-    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("x-content-type-options"), 0, NULL, H2O_STRLIT("nosniff"));
+    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("content-security-policy"), 0, NULL, csp, csp_len);
+    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("x-content-type-options"), 0, NULL,
+                          H2O_STRLIT("nosniff"));
     h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("x-frame-options"), 0, NULL, H2O_STRLIT("DENY"));
     h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("referrer-policy"), 0, NULL, H2O_STRLIT("no-referrer"));
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_IF_NONE_MATCH, -1);

@@ -10,7 +10,8 @@
  *   - `/assets/NAME`: that file;
  * with a content type from the extension, an ETag (304 on If-None-Match) and the security
  * headers every page carries: a Content-Security-Policy allowing only this origin's scripts,
- * styles and fetches (no inline script, no framing), nosniff, no referrer.
+ * styles and fetches — and fetches to the data plane's origin when one is configured — (no
+ * inline script, no framing), nosniff, no referrer.
  * cp_web_file returns one loaded file by name (the OpenAPI document).
  *
  * Threading: load before the loop starts; serve on the loop thread (read-only after load).
@@ -25,8 +26,10 @@
 #define CP_WEB_MAX_FILES 256
 #define CP_WEB_MAX_BYTES (16u * 1024 * 1024)
 
-/* Loads DIR (NULL: no pages). -1 with err when DIR cannot be read or breaks a bound. */
-int cp_web_load(const char *dir, char *err, size_t errlen);
+/* Loads DIR (NULL: no pages). api_url (may be NULL): the data plane's public URL, whose origin
+ * the CSP's connect-src allows (the Playground). -1 with err when DIR cannot be read or breaks
+ * a bound, or api_url is not a plain http(s) URL. */
+int cp_web_load(const char *dir, const char *api_url, char *err, size_t errlen);
 /* Frees what cp_web_load read. */
 void cp_web_free(void);
 /* 0 when `req` was a page or asset path and has been answered; -1 when it is not one (nothing

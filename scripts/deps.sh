@@ -9,11 +9,8 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libsqlite3-dev libssl-dev libcjson-dev
       openssl curl ca-certificates wrk nginx-light util-linux procps gdb
       prometheus # for promtool (tests/integration/metrics.test.mjs checks both /metrics with it)
-<<<<<<< HEAD
-      chromium)  # the dashboard's browser tests (tests/integration/dashboard_browser.test.mjs, playwright-core)
-=======
+      chromium  # the dashboard's browser tests (tests/integration/dashboard_browser.test.mjs, playwright-core)
       faketime sqlite3) # libfaketime: clock_jump.test.mjs steps the wall clock; the sqlite3 CLI: kill9, usage_spool, soak
->>>>>>> main
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,7 +7,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { makeTempDir, startMock, startDp, startCp, closedPort, catalog, standardKeys, stopAll, slack, sleep, httpRequest } from './lib/harness.mjs';
+import path from 'node:path';
+import { makeTempDir, startMock, startDp, startCp, closedPort, catalog, standardKeys, stopAll, slack, sleep, httpRequest, REPO } from './lib/harness.mjs';
 
 const s = {};
 before(async () => {
@@ -20,7 +21,7 @@ before(async () => {
   s.dp = await startDp({ dir: s.tmp.dir, config, upstreamKey: 'sk-upstream-raw' });
   const cpCatalog = catalog({ mockPort: s.mock.port, deadPort: await closedPort() });
   delete cpCatalog.keys;
-  s.cp = await startCp({ dir: s.tmp.dir, catalog: cpCatalog, bus: false });
+  s.cp = await startCp({ dir: s.tmp.dir, catalog: cpCatalog, bus: false, args: ['--web-dir', path.join(REPO, 'web'), '--public-api-url', 'https://llm.example.test:8443/v1'] });
 });
 after(() => stopAll([s.dp, s.cp?.proc, s.mock], s.tmp));
 
@@ -173,5 +174,32 @@ test('path traversal (F8): encoded, double-encoded and backslash forms read no f
       assert.doesNotMatch(r.body, /root:|\/bin\/(ba)?sh/, `${svc} ${p}: no file content`);
       JSON.parse(r.body);
     }
+  }
+});
+
+test('the dashboard\u2019s files: pages and assets from memory with their security headers; the CSP lets the Playground reach --public-api-url', async () => {
+  const base = s.cp.base;
+  for (const p of ['/', '/keys', '/requests', '/login']) {
+    const r = await httpRequest(base + p);
+    assert.equal(r.status, 200, p);
+    assert.match(r.headers['content-type'], /^text\/html/);
+    assert.match(r.text, /<script src="\/assets\/app\.js"/i);
+    const csp = r.headers['content-security-policy'];
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /script-src 'self';/, 'no inline script');
+    assert.match(csp, /connect-src 'self' https:\/\/llm\.example\.test:8443;/, 'the data plane\u2019s origin, not its path');
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.equal(r.headers['x-content-type-options'], 'nosniff');
+    assert.equal(r.headers['x-frame-options'], 'DENY');
+  }
+  const js = await httpRequest(`${base}/assets/app.js`);
+  assert.equal(js.status, 200);
+  assert.match(js.headers['content-type'], /^text\/javascript/);
+  const again = await httpRequest(`${base}/assets/app.js`, { headers: { 'if-none-match': js.headers.etag } });
+  assert.equal(again.status, 304, 'ETag');
+  for (const p of ['/assets/nope.js', '/assets/', '/index.html', '/openapi.json', '/assets/..%2findex.html', '/dashboard']) {
+    const r = await httpRequest(base + p);
+    assert.equal(r.status, 404, p);
+    assert.match(r.headers['content-type'], /application\/json/, p);
   }
 });
