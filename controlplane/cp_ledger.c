@@ -397,6 +397,13 @@ static const check_query_t checks[] = {
     {"SELECT u.id, u.workspace_id, u.cost_nano FROM usage u LEFT JOIN ledger l ON l.ref = 'usage:' || u.id"
      " WHERE l.id IS NULL OR l.kind != 'debit' OR l.amount_nano != -u.cost_nano OR l.workspace_id != u.workspace_id",
      "ledger: usage record %s (workspace %s, cost %s) has no matching debit"},
+    /* the per-day rollup (usage_daily) adds up to the records, per workspace and day */
+    {"SELECT u.workspace_id, u.day, u.n, d.n, u.c FROM (SELECT workspace_id, created_ms / 86400000 AS day,"
+     " COUNT(*) AS n, SUM(cost_nano) AS c, SUM(tokens_in) AS ti, SUM(tokens_out) AS tt FROM usage GROUP BY 1, 2) u"
+     " FULL JOIN (SELECT workspace_id, day, SUM(requests) AS n, SUM(cost_nano) AS c, SUM(tokens_in) AS ti,"
+     " SUM(tokens_out) AS tt FROM usage_daily GROUP BY 1, 2) d ON d.workspace_id = u.workspace_id AND d.day = u.day"
+     " WHERE u.n IS NULL OR d.n IS NULL OR u.n != d.n OR u.c != d.c OR u.ti != d.ti OR u.tt != d.tt",
+     "ledger: usage of workspace %s on day %s: %s records but the daily rollup counts %s (cost %s)"},
 };
 
 static int run_check(cp_store_t *s, const check_query_t *q, FILE *out, cJSON *problems, int *count, char *err,

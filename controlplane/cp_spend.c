@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "cp_ledger.h"
+#include "cp_usage.h"
 #include "sy_catalog.h"
 #include "sy_money.h"
 #include "sy_util.h"
@@ -22,8 +23,6 @@ typedef struct {
 } used_model_t;
 
 #define ROUTED "(model_asked = 'auto' OR model_asked LIKE 'strategy:%' OR model_asked LIKE 'industry:%')"
-#define PERIOD                                                                                               \
-    " FROM usage WHERE workspace_id = ?1 AND created_ms >= ?2 AND created_ms < ?3 AND outcome = 'ok'"
 
 /* The catalog entry of each model the workspace's successful records of the period name. */
 static int used_models(cp_store_t *s, const char *ws, int64_t from, int64_t to, used_model_t *m, size_t *n,
@@ -31,16 +30,17 @@ static int used_models(cp_store_t *s, const char *ws, int64_t from, int64_t to, 
 {
     sqlite3_stmt *st;
     *n = 0;
+    /* the records of the partial edge days and the rollup of the whole days (cp_usage_split) */
     if (cp_store_prepare(
             s,
             "SELECT m.id, m.quality, m.input_per_m_nano, m.output_per_m_nano, m.cache_read_per_m_nano,"
-            " m.cache_write_per_m_nano FROM models m WHERE m.id IN (SELECT DISTINCT model" PERIOD ")"
-            " ORDER BY m.id",
+            " m.cache_write_per_m_nano FROM models m WHERE m.id IN (SELECT model FROM usage"
+            " WHERE workspace_id = ?1 AND outcome = 'ok' AND ((created_ms >= ?2 AND created_ms < ?4) OR"
+            " (created_ms >= ?5 AND created_ms < ?3)) UNION SELECT model FROM usage_daily"
+            " WHERE workspace_id = ?1 AND ok = 1 AND day >= ?6 AND day < ?7) ORDER BY m.id",
             &st, err, errlen) != 0)
         return -1;
-    sqlite3_bind_text(st, 1, ws, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, from);
-    sqlite3_bind_int64(st, 3, to);
+    cp_usage_bind_period(st, ws, from, to);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < MAX_USED_MODELS) {
         used_model_t *u = &m[*n];
@@ -114,15 +114,19 @@ int cp_spend_savings_json(cp_store_t *s, const char *workspace_id, int64_t from_
     int ret = -1;
     if (used_models(s, workspace_id, from_ms, to_ms, models, &n, err, errlen) != 0)
         goto done;
-    if (cp_store_prepare(s,
-                         "SELECT task, COUNT(*), SUM(tokens_in), SUM(tokens_out), SUM(cache_read_tokens),"
-                         " SUM(cache_write_tokens), SUM(cost_nano)" PERIOD " AND " ROUTED
-                         " GROUP BY task ORDER BY task",
-                         &st, err, errlen) != 0)
+    if (cp_store_prepare(
+            s,
+            "SELECT task, SUM(n), SUM(ti), SUM(tt), SUM(cr), SUM(cw), SUM(c) FROM ("
+            "SELECT task, COUNT(*) AS n, SUM(tokens_in) AS ti, SUM(tokens_out) AS tt,"
+            " SUM(cache_read_tokens) AS cr, SUM(cache_write_tokens) AS cw, SUM(cost_nano) AS c FROM usage"
+            " WHERE workspace_id = ?1 AND outcome = 'ok' AND " ROUTED " AND ((created_ms >= ?2 AND"
+            " created_ms < ?4) OR (created_ms >= ?5 AND created_ms < ?3)) GROUP BY task"
+            " UNION ALL SELECT task, SUM(requests), SUM(tokens_in), SUM(tokens_out), SUM(cache_read_tokens),"
+            " SUM(cache_write_tokens), SUM(cost_nano) FROM usage_daily WHERE workspace_id = ?1 AND ok = 1"
+            " AND routed = 1 AND day >= ?6 AND day < ?7 GROUP BY task) GROUP BY task ORDER BY task",
+            &st, err, errlen) != 0)
         goto done;
-    sqlite3_bind_text(st, 1, workspace_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, from_ms);
-    sqlite3_bind_int64(st, 3, to_ms);
+    cp_usage_bind_period(st, workspace_id, from_ms, to_ms);
     o = cJSON_CreateObject();
     tasks = cJSON_CreateArray();
     int64_t requests = 0;

@@ -96,6 +96,32 @@ static const char *check_record(const Switchyard__UsageRecord *u)
     return NULL;
 }
 
+int cp_usage_routed(const char *model_asked)
+{
+    return model_asked != NULL &&
+           (strcmp(model_asked, "auto") == 0 || strncmp(model_asked, "strategy:", 9) == 0 ||
+            strncmp(model_asked, "industry:", 9) == 0);
+}
+
+/* Adds a newly applied record to its day's rollup row (usage_daily). */
+static int add_daily(sqlite3_stmt *st, const Switchyard__UsageRecord *u)
+{
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, u->workspace, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, u->created_ms / CP_USAGE_DAY_MS);
+    sqlite3_bind_text(st, 3, u->model, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, u->key_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, u->task ? u->task : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 6, cp_usage_routed(u->model_asked));
+    sqlite3_bind_int(st, 7, strcmp(u->outcome, "ok") == 0);
+    sqlite3_bind_int64(st, 8, u->tokens_in);
+    sqlite3_bind_int64(st, 9, u->tokens_out);
+    sqlite3_bind_int64(st, 10, u->cache_read_tokens);
+    sqlite3_bind_int64(st, 11, u->cache_write_tokens);
+    sqlite3_bind_int64(st, 12, u->cost_nano);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+}
+
 static int workspace_exists(cp_store_t *s, sqlite3_stmt *st, const char *ws)
 {
     sqlite3_reset(st);
@@ -131,7 +157,7 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
 
     if (cp_store_begin_write(s, err, sizeof(err)) != 0)
         return refuse(r, -1, NULL, 1, err);
-    sqlite3_stmt *ws_st = NULL, *ins = NULL, *spend = NULL, *budget = NULL;
+    sqlite3_stmt *ws_st = NULL, *ins = NULL, *spend = NULL, *budget = NULL, *daily = NULL;
     int crossed = 0;
     if (cp_store_prepare(s, "SELECT 1 FROM workspaces WHERE id = ?1", &ws_st, err, sizeof(err)) != 0 ||
         cp_store_prepare(
@@ -142,6 +168,21 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
             " difficulty) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
             " ?18, ?19, ?20, ?21, ?22, ?23, ?24) ON CONFLICT (id) DO NOTHING",
             &ins, err, sizeof(err)) != 0) {
+        refuse(r, -1, NULL, 1, err);
+        goto fail;
+    }
+    if (cp_store_prepare(
+            s,
+            "INSERT INTO usage_daily (workspace_id, day, model, key_id, task, routed, ok, requests, "
+            "tokens_in,"
+            " tokens_out, cache_read_tokens, cache_write_tokens, cost_nano) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+            " ?7, 1, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (workspace_id, day, model, key_id, task, routed, ok)"
+            " DO UPDATE SET requests = requests + 1, tokens_in = tokens_in + excluded.tokens_in,"
+            " tokens_out = tokens_out + excluded.tokens_out,"
+            " cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,"
+            " cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,"
+            " cost_nano = cost_nano + excluded.cost_nano",
+            &daily, err, sizeof(err)) != 0) {
         refuse(r, -1, NULL, 1, err);
         goto fail;
     }
@@ -214,6 +255,10 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
             dups++;
             continue;
         }
+        if (add_daily(daily, u) != 0) {
+            refuse(r, -1, NULL, 1, sqlite3_errmsg(cp_store_db(s)));
+            goto fail;
+        }
         sqlite3_reset(spend);
         sqlite3_bind_text(spend, 1, u->key_id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(spend, 2, u->cost_nano);
@@ -250,6 +295,7 @@ int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packe
     sqlite3_finalize(ins);
     sqlite3_finalize(spend);
     sqlite3_finalize(budget);
+    sqlite3_finalize(daily);
     if (applied == 0) { /* a pure replay: nothing to commit, no version to bump */
         cp_store_rollback(s);
         r->duplicates = dups;
@@ -271,6 +317,7 @@ fail:
     sqlite3_finalize(ins);
     sqlite3_finalize(spend);
     sqlite3_finalize(budget);
+    sqlite3_finalize(daily);
     cp_store_rollback(s);
     return -1;
 }
@@ -289,21 +336,60 @@ static void add_sums(cJSON *o, sqlite3_stmt *st, int col)
     cp_ledger_add_int(o, "cache_write_tokens", sqlite3_column_int64(st, col + 6));
 }
 
-#define SUMS                                                                                                 \
-    "COUNT(*), COALESCE(SUM(outcome != 'ok'), 0), COALESCE(SUM(tokens_in), 0),"                              \
-    " COALESCE(SUM(tokens_out), 0), COALESCE(SUM(cost_nano), 0), COALESCE(SUM(cache_read_tokens), 0),"       \
-    " COALESCE(SUM(cache_write_tokens), 0)"
-#define RANGE " FROM usage WHERE workspace_id = ?1 AND created_ms >= ?2 AND created_ms < ?3"
+void cp_usage_split(int64_t from_ms, int64_t to_ms, cp_usage_split_t *sp)
+{
+    int64_t first = from_ms <= 0 ? 0 : (from_ms - 1) / CP_USAGE_DAY_MS + 1; /* the first whole day */
+    int64_t last = to_ms / CP_USAGE_DAY_MS;                                 /* the day `to` falls in */
+    if (first < last) {
+        sp->day_from = first;
+        sp->day_to = last;
+        sp->raw1_to = first * CP_USAGE_DAY_MS;
+        sp->raw2_from = last * CP_USAGE_DAY_MS;
+    } else {
+        sp->day_from = sp->day_to = 0;
+        sp->raw1_to = sp->raw2_from = to_ms;
+    }
+}
+
+/* The sums of a period, grouped by `graw` (over records) / `gday` (over the rollup): the records
+ * of the partial edge days and the rollup rows of the whole days, added up (cp_usage_split).
+ * Parameters: ?1 workspace, ?2 from, ?3 to, ?4 raw1_to, ?5 raw2_from, ?6 day_from, ?7 day_to. */
+#define PERIOD_SUMS(graw, gday)                                                                              \
+    "SELECT g, COALESCE(SUM(n), 0), COALESCE(SUM(e), 0), COALESCE(SUM(ti), 0), COALESCE(SUM(tt), 0),"        \
+    " COALESCE(SUM(c), 0), COALESCE(SUM(cr), 0), COALESCE(SUM(cw), 0) FROM ("                                \
+    "SELECT " graw                                                                                           \
+    " AS g, COUNT(*) AS n, SUM(outcome != 'ok') AS e, SUM(tokens_in) AS ti, SUM(tokens_out) AS tt,"          \
+    " SUM(cost_nano) AS c, SUM(cache_read_tokens) AS cr, SUM(cache_write_tokens) AS cw FROM usage"           \
+    " WHERE workspace_id = ?1 AND ((created_ms >= ?2 AND created_ms < ?4) OR (created_ms >= ?5 AND "         \
+    "created_ms < ?3))"                                                                                      \
+    " GROUP BY 1 UNION ALL SELECT " gday                                                                     \
+    " AS g, SUM(requests), SUM(CASE WHEN ok = 0 THEN requests ELSE 0 END),"                                  \
+    " SUM(tokens_in), SUM(tokens_out), SUM(cost_nano), SUM(cache_read_tokens), SUM(cache_write_tokens)"      \
+    " FROM usage_daily WHERE workspace_id = ?1 AND day >= ?6 AND day < ?7 GROUP BY 1)"
+
+void cp_usage_bind_period(sqlite3_stmt *st, const char *ws, int64_t from_ms, int64_t to_ms)
+{
+    cp_usage_split_t sp;
+    cp_usage_split(from_ms, to_ms, &sp);
+    sqlite3_bind_text(st, 1, ws, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, from_ms);
+    sqlite3_bind_int64(st, 3, to_ms);
+    sqlite3_bind_int64(st, 4, sp.raw1_to);
+    sqlite3_bind_int64(st, 5, sp.raw2_from);
+    sqlite3_bind_int64(st, 6, sp.day_from);
+    sqlite3_bind_int64(st, 7, sp.day_to);
+}
 
 int cp_usage_query_json(cp_store_t *s, const char *workspace_id, int64_t from_ms, int64_t to_ms,
                         cp_usage_group_t g, cJSON **out, char *err, size_t errlen)
 {
     static const char *const group_sql[] = {
         [CP_USAGE_GROUP_NONE] = NULL,
-        [CP_USAGE_GROUP_DAY] = "SELECT strftime('%Y-%m-%d', created_ms / 1000, 'unixepoch') AS g, " SUMS RANGE
-                               " GROUP BY g ORDER BY g",
-        [CP_USAGE_GROUP_MODEL] = "SELECT model AS g, " SUMS RANGE " GROUP BY g ORDER BY g",
-        [CP_USAGE_GROUP_KEY] = "SELECT key_id AS g, " SUMS RANGE " GROUP BY g ORDER BY g",
+        [CP_USAGE_GROUP_DAY] =
+            PERIOD_SUMS("strftime('%Y-%m-%d', created_ms / 1000, 'unixepoch')",
+                        "strftime('%Y-%m-%d', day * 86400, 'unixepoch')") " GROUP BY g ORDER BY g",
+        [CP_USAGE_GROUP_MODEL] = PERIOD_SUMS("model", "model") " GROUP BY g ORDER BY g",
+        [CP_USAGE_GROUP_KEY] = PERIOD_SUMS("key_id", "key_id") " GROUP BY g ORDER BY g",
     };
     static const char *const group_name[] = {"none", "day", "model", "key"};
     static const char *const group_field[] = {NULL, "day", "model", "key_id"};
@@ -338,9 +424,7 @@ int cp_usage_query_json(cp_store_t *s, const char *workspace_id, int64_t from_ms
     if (g != CP_USAGE_GROUP_NONE) {
         if (cp_store_prepare(s, group_sql[g], &st, err, errlen) != 0)
             goto done;
-        sqlite3_bind_text(st, 1, workspace_id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, from_ms);
-        sqlite3_bind_int64(st, 3, to_ms);
+        cp_usage_bind_period(st, workspace_id, from_ms, to_ms);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
             cJSON *row = cJSON_CreateObject();
             const unsigned char *k = sqlite3_column_text(st, 0);
@@ -355,16 +439,14 @@ int cp_usage_query_json(cp_store_t *s, const char *workspace_id, int64_t from_ms
             goto done;
         }
     }
-    if (cp_store_prepare(s, "SELECT " SUMS RANGE, &st, err, errlen) != 0)
+    if (cp_store_prepare(s, PERIOD_SUMS("''", "''"), &st, err, errlen) != 0)
         goto done;
-    sqlite3_bind_text(st, 1, workspace_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, from_ms);
-    sqlite3_bind_int64(st, 3, to_ms);
+    cp_usage_bind_period(st, workspace_id, from_ms, to_ms);
     if (sqlite3_step(st) != SQLITE_ROW) {
         sy_errf(err, errlen, "usage: %s", sqlite3_errmsg(cp_store_db(s)));
         goto done;
     }
-    add_sums(cJSON_AddObjectToObject(o, "total"), st, 0);
+    add_sums(cJSON_AddObjectToObject(o, "total"), st, 1);
     *out = o;
     o = NULL;
     ret = 0;

@@ -21,10 +21,12 @@
 #include <cjson/cJSON.h>
 
 #include "bus.pb-c.h"
+#include <sqlite3.h>
+
 #include "cp_store.h"
 
 enum {
-    CP_USAGE_MAX_RECORDS = 1000,          /* per batch */
+    CP_USAGE_MAX_RECORDS = 1000,           /* per batch */
     CP_USAGE_MAX_BATCH_BYTES = 1024 * 1024 /* packed BusRequest bytes per batch */
 };
 
@@ -47,14 +49,19 @@ typedef struct {
 int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packed_len, int64_t now_ms,
                     cp_usage_result_t *r, uint64_t *version);
 
-typedef enum { CP_USAGE_GROUP_NONE = 0, CP_USAGE_GROUP_DAY, CP_USAGE_GROUP_MODEL, CP_USAGE_GROUP_KEY } cp_usage_group_t;
+typedef enum {
+    CP_USAGE_GROUP_NONE = 0,
+    CP_USAGE_GROUP_DAY,
+    CP_USAGE_GROUP_MODEL,
+    CP_USAGE_GROUP_KEY
+} cp_usage_group_t;
 
 /* Sums of a workspace's usage with from_ms <= created_ms < to_ms, grouped:
  *   {"workspace","from_ms","to_ms","group_by","data":[{"day"|"model"|"key_id", "requests",
  *    "errors","tokens_in","tokens_out","cost_nano","cost_usd"}...],"total":{...same sums}}
  * Days are UTC (YYYY-MM-DD). Returns 0; 1 for an unknown workspace (*out NULL); -1 with err. */
-int cp_usage_query_json(cp_store_t *s, const char *workspace_id, int64_t from_ms, int64_t to_ms, cp_usage_group_t g,
-                        cJSON **out, char *err, size_t errlen);
+int cp_usage_query_json(cp_store_t *s, const char *workspace_id, int64_t from_ms, int64_t to_ms,
+                        cp_usage_group_t g, cJSON **out, char *err, size_t errlen);
 
 /* The workspace's usage records one by one (the request log: one record per upstream attempt),
  * newest first, `limit` (1..500) per page, `before` a cursor from a previous page's
@@ -71,5 +78,20 @@ typedef struct {
 } cp_usage_filter_t;
 int cp_usage_records_json(cp_store_t *s, const char *workspace_id, int limit, int64_t before,
                           const cp_usage_filter_t *f, cJSON **out, char *err, size_t errlen);
+
+/* Usage is kept per record (usage) and per UTC day (usage_daily, maintained with ingestion). */
+#define CP_USAGE_DAY_MS INT64_C(86400000)
+/* A period [from, to) split for reading: the whole UTC days [day_from, day_to) from the
+ * per-day rollup, the records of the partial edges [from, raw1_to) and [raw2_from, to); when the
+ * period holds no whole day, day_from == day_to and the records cover it all. */
+typedef struct {
+    int64_t raw1_to, raw2_from, day_from, day_to;
+} cp_usage_split_t;
+void cp_usage_split(int64_t from_ms, int64_t to_ms, cp_usage_split_t *sp);
+/* Binds a period query's parameters: ?1 workspace, ?2 from, ?3 to, ?4 raw1_to, ?5 raw2_from,
+ * ?6 day_from, ?7 day_to (cp_usage_split). */
+void cp_usage_bind_period(sqlite3_stmt *st, const char *ws, int64_t from_ms, int64_t to_ms);
+/* 1 when the client asked for a routing form ("auto", "strategy:...", "industry:..."). */
+int cp_usage_routed(const char *model_asked);
 
 #endif

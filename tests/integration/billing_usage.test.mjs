@@ -278,6 +278,60 @@ test('a batch that exhausts a balance is a versioned write at once; others wait 
   }
 });
 
+test('long periods read the per-day rollup: every period (whole days, partial edge days, within one day, open-ended) sums as the records do', async () => {
+  const r0 = await cp.api('/api/workspaces', { method: 'POST', body: { id: 'ws_roll', name: 'roll' } });
+  assert.equal(r0.status, 201, r0.text);
+  const DAY = 86400000;
+  const D0 = Date.UTC(2024, 5, 1); // 2024-06-01 00:00 UTC
+  // 60 records over 5 days at uneven times, 3 models, 2 keys, some errors, some routed
+  let x = 7;
+  const rnd = (n) => ((x = (x * 1103515245 + 12345) % 2147483648), x % n);
+  const recs = Array.from({ length: 60 }, (_, i) =>
+    record({ workspace: 'ws_roll', created_ms: D0 + rnd(5 * DAY), model: ['m-a', 'm-b', 'm-c'][i % 3], key_id: i % 2 ? 'key_p' : 'key_q', tokens_in: 1 + rnd(1000), tokens_out: rnd(500), cost_nano: rnd(1000000), outcome: i % 7 === 0 ? 'upstream_error' : 'ok', model_asked: i % 4 === 0 ? 'auto' : 'm-a', task: ['chat', 'code'][i % 2] }),
+  );
+  assert.equal((await send(batchOf(recs))).applied, 60);
+  // the same batch again: nothing counted twice, in the records or in the rollup
+  assert.equal((await send(batchOf(recs))).duplicates, 60);
+  const expect = (from, to, key) => {
+    const m = new Map();
+    for (const r of recs.filter((r) => r.created_ms >= from && r.created_ms < to)) {
+      const k = key(r);
+      const t = m.get(k) ?? { requests: 0, errors: 0, tokens_in: 0, tokens_out: 0, cost_nano: 0 };
+      t.requests++;
+      t.errors += r.outcome === 'ok' ? 0 : 1;
+      t.tokens_in += r.tokens_in;
+      t.tokens_out += r.tokens_out;
+      t.cost_nano += r.cost_nano;
+      m.set(k, t);
+    }
+    return [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  };
+  const pick = (d) => ({ requests: d.requests, errors: d.errors, tokens_in: d.tokens_in, tokens_out: d.tokens_out, cost_nano: d.cost_nano });
+  const dayOf = (ms) => new Date(ms).toISOString().slice(0, 10);
+  const periods = [
+    [D0, D0 + 5 * DAY],                     // whole days only
+    [D0 + 3600000, D0 + 4 * DAY + 7200000], // partial first and last day
+    [D0 + DAY + 1000, D0 + DAY + 50000000], // inside one day
+    [D0 + DAY - 1, D0 + DAY + 1],           // across one midnight, no whole day
+    [0, Date.UTC(2100, 0, 1)],              // open-ended (as far as the API takes)
+    [D0 + 2 * DAY, D0 + 3 * DAY],           // exactly one day
+  ];
+  for (const [from, to] of periods) {
+    const q = (g) => cp.api(`/api/workspaces/ws_roll/usage?from=${from}&to=${to}${g ? `&group_by=${g}` : ''}`);
+    const tr = await q('');
+    assert.equal(tr.status, 200, `${from}..${to}: ${tr.text}`);
+    const tot = tr.json.total;
+    const all = expect(from, to, () => '');
+    assert.deepEqual(pick(tot), all.length ? all[0][1] : { requests: 0, errors: 0, tokens_in: 0, tokens_out: 0, cost_nano: 0 }, `total ${from}..${to}`);
+    for (const [g, field, key] of [['day', 'day', (r) => dayOf(r.created_ms)], ['model', 'model', (r) => r.model], ['key', 'key_id', (r) => r.key_id]]) {
+      const got = (await q(g)).json.data.map((d) => [d[field], pick(d)]);
+      assert.deepEqual(got, expect(from, to, key), `group_by=${g} ${from}..${to}`);
+    }
+  }
+  const chk = await cp.api('/api/ledger/check');
+  assert.deepEqual(chk.json, { ok: true, problems: [] }, 'the rollup adds up to the records (the ledger check compares them)');
+});
+
 test('the request log (GET /api/workspaces/{id}/usage/records): each record with its fields, newest first, paged; errors', async () => {
   const r0 = await cp.api('/api/workspaces', { method: 'POST', body: { id: 'ws_log', name: 'log' } });
   assert.equal(r0.status, 201, r0.text);
