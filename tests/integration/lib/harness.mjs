@@ -93,7 +93,7 @@ export function makeTempDir(prefix = 'sy-it-') {
 
 // ---------------------------------------------------------------------------- processes
 
-const SANITIZER_RE = /AddressSanitizer|LeakSanitizer|runtime error:/;
+export const SANITIZER_RE = /AddressSanitizer|LeakSanitizer|runtime error:/;
 const live = new Set();
 process.on('exit', () => {
   for (const p of live) {
