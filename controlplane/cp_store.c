@@ -2,6 +2,9 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -579,4 +582,72 @@ int cp_store_set_provider_health(cp_store_t *s, const char *provider_id, unsigne
         return sy_errf(err, errlen, "provider health must be 0..3");
     return update_one(s, "UPDATE providers SET health = ?1 WHERE id = ?2", "provider", provider_id, health, version,
                       err, errlen);
+}
+
+int cp_store_backup(const char *db_path, const char *dest, char *err, size_t errlen)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", dest) >= (int)sizeof(tmp))
+        return sy_errf(err, errlen, "%s: path too long", dest);
+    sqlite3 *src = NULL, *dst = NULL;
+    int ret = -1;
+    /* the source as the service opens it (WAL, a busy timeout): the copy is one consistent
+     * snapshot even while the control plane writes; the source is never written */
+    if (sqlite3_open_v2(db_path, &src, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        sy_errf(err, errlen, "%s: %s", db_path, src ? sqlite3_errmsg(src) : "cannot open");
+        goto done;
+    }
+    sqlite3_busy_timeout(src, CP_BUSY_TIMEOUT_MS);
+    unlink(tmp);
+    if (sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        sy_errf(err, errlen, "%s: %s", tmp, dst ? sqlite3_errmsg(dst) : "cannot create");
+        goto done;
+    }
+    sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+    if (b == NULL) {
+        sy_errf(err, errlen, "backup: %s", sqlite3_errmsg(dst));
+        goto done;
+    }
+    /* all pages in one step: a step that has to restart because the source changed starts over
+     * by itself (SQLite's backup restarts on a write by another connection) */
+    int rc;
+    do {
+        rc = sqlite3_backup_step(b, -1);
+        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+            sqlite3_sleep(50);
+    } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+    sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE) {
+        sy_errf(err, errlen, "backup: %s", sqlite3_errstr(rc));
+        goto done;
+    }
+    /* the copy is a plain (rollback-journal) file, durable before it takes the name */
+    if (sqlite3_exec(dst, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL) != SQLITE_OK) {
+        sy_errf(err, errlen, "backup: %s", sqlite3_errmsg(dst));
+        goto done;
+    }
+    sqlite3_close(dst);
+    dst = NULL;
+    int fd = open(tmp, O_RDONLY);
+    if (fd < 0 || fsync(fd) != 0) {
+        if (fd >= 0)
+            close(fd);
+        sy_errf(err, errlen, "%s: fsync: %s", tmp, strerror(errno));
+        goto done;
+    }
+    close(fd);
+    if (rename(tmp, dest) != 0) {
+        sy_errf(err, errlen, "rename %s: %s", dest, strerror(errno));
+        goto done;
+    }
+    ret = 0;
+done:
+    if (dst != NULL)
+        sqlite3_close(dst);
+    if (src != NULL)
+        sqlite3_close(src);
+    if (ret != 0)
+        unlink(tmp);
+    return ret;
 }

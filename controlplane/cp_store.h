@@ -58,6 +58,12 @@ sqlite3 *cp_store_db(cp_store_t *s);
  * when one is open. */
 int cp_store_snapshot_version(cp_store_t *s, uint64_t *out, char *err, size_t errlen);
 
+/* --backup: copies the database at db_path into dest with SQLite's online backup API — one
+ * consistent snapshot, safe while the control plane runs and writes — as a plain file written
+ * to dest.tmp, fsynced, then renamed over dest. 0, or -1 with err (dest untouched). Opens its
+ * own connections; any thread. */
+int cp_store_backup(const char *db_path, const char *dest, char *err, size_t errlen);
+
 /* Write transactions: BEGIN IMMEDIATE takes the write lock up front, so the transaction never
  * fails half-way with SQLITE_BUSY on lock upgrade. commit bumps the snapshot version, commits,
  * and stores the new version in *version (may be NULL); if anything fails it rolls back and

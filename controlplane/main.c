@@ -66,6 +66,8 @@ static void usage(FILE *f)
                "                      nor the periodic republish); nodes converge by their own fetch\n"
                "  --probe-rise N      consecutive successful probes from degraded to healthy (default 2)\n"
                "  --probe-fall N      consecutive failed probes to down (default 3)\n"
+               "  --backup FILE       copy the --db database into FILE with SQLite's online backup API (safe\n"
+               "                      while the control plane runs), check the copy like --check-db, exit\n"
                "  --check-db FILE     open FILE (applying migrations), run PRAGMA integrity_check and\n"
                "                      foreign_key_check, print 'integrity ok' or the problems; exit 0\n"
                "                      when clean, 1 otherwise (the API is not started)\n"
@@ -90,7 +92,7 @@ int main(int argc, char **argv)
 {
     static char host[256] = "127.0.0.1";
     cp_api_opts_t o = {.host = host, .port = 8081, .max_body_bytes = 64 * 1024};
-    const char *db = NULL, *catalog = NULL, *bus_pub = NULL, *bus_rep = NULL, *check = NULL;
+    const char *db = NULL, *catalog = NULL, *bus_pub = NULL, *bus_rep = NULL, *check = NULL, *backup = NULL;
     const char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
     int drop_notices = 0, import_catalog = 0, import_force = 0;
     cp_probe_opts_t probe = {.rise = 2, .fall = 3};
@@ -107,6 +109,7 @@ int main(int argc, char **argv)
                                              {"bus-tls-cert", required_argument, NULL, 'e'},
                                              {"bus-tls-key", required_argument, NULL, 'k'},
                                              {"check-db", required_argument, NULL, 'C'},
+                                             {"backup", required_argument, NULL, 'K'},
                                              {"probe-rise", required_argument, NULL, 'r'},
                                              {"probe-fall", required_argument, NULL, 'f'},
                                              {"stripe-api-base", required_argument, NULL, 'S'},
@@ -167,6 +170,9 @@ int main(int argc, char **argv)
         }
         case 'C':
             check = optarg;
+            break;
+        case 'K':
+            backup = optarg;
             break;
         case 'r':
         case 'f': {
@@ -250,6 +256,18 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+    }
+    if (backup != NULL) {
+        if (optind != argc || db == NULL || check != NULL) {
+            usage(stderr);
+            return 2;
+        }
+        char berr[512];
+        if (cp_store_backup(db, backup, berr, sizeof(berr)) != 0) {
+            fprintf(stderr, "switchyard-cp: backup of %s failed: %s\n", db, berr);
+            return 1;
+        }
+        return check_db(backup);
     }
     if (check != NULL) {
         if (optind != argc || db != NULL || catalog != NULL || bus_pub != NULL || bus_rep != NULL) {

@@ -1,0 +1,88 @@
+// Backup and restore of the control plane (issue 17, point 3; docs/deploying.md): a backup
+// taken with `switchyard-cp --backup FILE --db DB` while the control plane ingests usage under
+// SDK traffic is one consistent snapshot that passes --check-db; restored in place of the
+// database (the control plane stopped), the service starts on it, the ledger invariants hold,
+// and billing carries on.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { OpenAI, CP_BIN, makeTempDir, startMock, startCp, restartCp, startBusDp, stopAll, checkLedger, childEnv, catalog, closedPort, prepaidWorkspace, balanceNano, sleep, slack, waitFor } from './lib/harness.mjs';
+
+let tmp, mock, cp, dp;
+before(async () => {
+  tmp = makeTempDir('sy-backup-');
+  mock = await startMock({ dir: tmp.dir });
+  const cat = catalog({ mockPort: mock.port, deadPort: await closedPort() });
+  cat.keys = [];
+  cp = await startCp({ dir: tmp.dir, catalog: cat });
+  dp = await startBusDp({ dir: tmp.dir, cp, env: { MOCK_KEY: 'sk-backup' }, args: ['--spool-dir', path.join(tmp.dir, 'spool'), '--node-id', 'backup'] });
+});
+after(() => stopAll([dp?.proc, cp?.proc, mock?.proc], tmp));
+
+function run(args) {
+  return new Promise((resolve) => {
+    const p = spawn(CP_BIN, args, { env: childEnv() });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.on('close', (code) => resolve({ code, out, err }));
+  });
+}
+
+const usageCount = async (ws) => Number((await cp.api(`/api/workspaces/${ws}/usage`)).json.total.requests);
+
+test('a backup taken under load is consistent; restored, the control plane serves from it with the ledger invariants holding', async () => {
+  const key = await prepaidWorkspace(cp, 'ws_bak', '10.00');
+  const client = new OpenAI({ apiKey: key, baseURL: `${dp.url}/v1`, maxRetries: 0, timeout: slack(20000) });
+  await waitFor(async () => (await client.models.list().then(() => true, () => false)), { timeout: slack(5000), what: 'the key on the node' });
+  let stop = false;
+  let ok = 0;
+  const load = (async () => {
+    while (!stop) {
+      await Promise.all(Array.from({ length: 4 }, () => client.chat.completions.create({ model: 'm-ok', messages: [{ role: 'user', content: 'hello' }] }).then(() => ok++)));
+    }
+  })();
+  await sleep(slack(800));
+  const file = path.join(tmp.dir, 'backup.sqlite');
+  const b = await run(['--backup', file, '--db', cp.db]);
+  await sleep(slack(500));
+  stop = true;
+  await load;
+  assert.equal(b.code, 0, `${b.out}${b.err}`);
+  assert.match(b.out, /integrity ok/, 'the copy passes the same check as --check-db');
+  assert.ok(ok > 0);
+  assert.equal(fs.existsSync(`${file}.tmp`), false, 'no temporary file left');
+  // the copy is a plain file on its own (no WAL beside it needed)
+  const check = spawnSync(CP_BIN, ['--check-db', file], { encoding: 'utf8', env: childEnv() });
+  assert.equal(check.status, 0, check.stdout + check.stderr);
+
+  // everything the live service has now, before the restore
+  await waitFor(async () => (await usageCount('ws_bak')) === ok, { timeout: slack(10000), what: 'every success recorded' });
+  await checkLedger(cp, { okRequests: { ws_bak: ok } });
+  const liveRecords = await usageCount('ws_bak');
+
+  // restore: stop the control plane, the backup in place of the database, start again
+  await cp.proc.stop();
+  for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${cp.db}${suffix}`, { force: true });
+  fs.copyFileSync(file, cp.db);
+  cp = await restartCp(cp);
+  const restored = await usageCount('ws_bak');
+  assert.ok(restored >= 0 && restored <= liveRecords, `the backup holds what was there when it was taken (${restored} of ${liveRecords})`);
+  await checkLedger(cp); // credits - debits = balance, refs once, every record its debit, the rollup
+  // billing carries on from the restored state: one more request, one more debit
+  const bal0 = await balanceNano(cp, 'ws_bak');
+  await waitFor(async () => (await client.chat.completions.create({ model: 'm-ok', messages: [{ role: 'user', content: 'after' }] }).then(() => true, () => false)), { timeout: slack(10000), what: 'a request after the restore' });
+  await waitFor(async () => (await balanceNano(cp, 'ws_bak')) < bal0, { timeout: slack(10000), what: 'the debit after the restore' });
+  await checkLedger(cp);
+});
+
+test('--backup needs --db and a database that exists; a failed backup leaves nothing', async () => {
+  const missing = await run(['--backup', path.join(tmp.dir, 'x.sqlite'), '--db', path.join(tmp.dir, 'nope', 'none.sqlite')]);
+  assert.equal(missing.code, 1, missing.err);
+  assert.equal(fs.existsSync(path.join(tmp.dir, 'x.sqlite')), false);
+  const usage = await run(['--backup', path.join(tmp.dir, 'y.sqlite')]);
+  assert.equal(usage.code, 2);
+});
