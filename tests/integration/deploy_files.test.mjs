@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import YAML from 'yaml';
-import { REPO, BUILD_DIR, DP_BIN, CP_BIN, MOCK_BIN, makeTempDir } from './lib/harness.mjs';
+import { REPO, BUILD_DIR, DP_BIN, CP_BIN, MOCK_BIN, makeTempDir, startCp, startBusDp, stopAll, waitFor, slack } from './lib/harness.mjs';
 
 const DEPLOY = path.join(REPO, 'deploy');
 const BIN = { 'switchyard-cp': CP_BIN, 'switchyard-dp': DP_BIN, 'switchyard-mockllm': MOCK_BIN };
@@ -280,6 +280,44 @@ test('Kubernetes: only data-plane pods reach the bus ports', () => {
     }
   }
   assert.ok(np.spec.ingress.some((r) => r.ports?.some((p) => p.port === 8090)), 'the API stays reachable');
+});
+
+test("Kubernetes: the init container's certificate joins an authenticated bus as the pod (two-CA recipe of docs/deploying.md)", async () => {
+  const tmp = makeTempDir('sy-k8s-certs-');
+  const d = (...p) => path.join(tmp.dir, ...p);
+  let cp = null;
+  let dp = null;
+  try {
+    const sh = (cmd, env = {}) => {
+      const r = spawnSync('sh', ['-ec', cmd], { encoding: 'utf8', env: { ...process.env, ...env } });
+      assert.equal(r.status, 0, `${cmd}: ${r.stderr}`);
+    };
+    // the Secrets as docs/deploying.md makes them
+    const fc = path.join(REPO, 'scripts', 'fleet-certs.sh');
+    sh(`"${fc}" "${d('fleet')}" && "${fc}" "${d('node-ca')}"`);
+    for (const x of ['cp-secret', 'issuer', 'certs']) fs.mkdirSync(d(x));
+    fs.writeFileSync(d('cp-secret', 'ca.pem'), fs.readFileSync(d('fleet', 'ca.pem'), 'utf8') + fs.readFileSync(d('node-ca', 'ca.pem'), 'utf8'));
+    fs.copyFileSync(d('fleet', 'cp.pem'), d('cp-secret', 'cp.pem'));
+    fs.copyFileSync(d('fleet', 'cp.key'), d('cp-secret', 'cp.key'));
+    fs.copyFileSync(d('node-ca', 'ca.pem'), d('issuer', 'node-ca.pem'));
+    fs.copyFileSync(d('node-ca', 'ca.key'), d('issuer', 'node-ca.key'));
+    fs.copyFileSync(d('fleet', 'ca.pem'), d('issuer', 'fleet-ca.pem'));
+    // the init container's script, run with its mounts moved under the temp dir
+    const init = find('Deployment', 'switchyard-dp').spec.template.spec.initContainers.find((x) => x.name === 'node-cert');
+    assert.deepEqual(init.command.slice(0, 2), ['/bin/sh', '-ec']);
+    const mounts = Object.fromEntries(init.volumeMounts.map((m) => [m.name, m.mountPath]));
+    const script = init.command[2].replaceAll(mounts['node-issuer'], d('issuer')).replaceAll(mounts['node-cert'], d('certs'));
+    const pod = 'switchyard-dp-7f9c8d5b4-x2k9q';
+    sh(script, { POD_NAME: pod });
+    assert.deepEqual(fs.readdirSync(d('certs')).sort(), ['ca.pem', 'node.key', 'node.pem']);
+    assert.equal(fs.statSync(d('certs', 'node.key')).mode & 0o777, 0o600);
+    // the control plane trusts both CAs; the node only the fleet CA, with the minted certificate
+    cp = await startCp({ dir: tmp.dir, catalog: fs.readFileSync(path.join(DEPLOY, 'demo.json'), 'utf8'), busAuth: d('cp-secret') });
+    dp = await startBusDp({ dir: tmp.dir, cp: { ...cp, busAuth: d('certs') }, busNode: 'node' });
+    await waitFor(async () => (await cp.api('/api/nodes')).json.nodes.some((n) => n.id === pod), { timeout: slack(10000), what: 'the pod in /api/nodes' });
+  } finally {
+    await stopAll([dp?.proc, cp?.proc], tmp);
+  }
 });
 
 // ---------------------------------------------------------------------------- container
