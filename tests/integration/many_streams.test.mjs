@@ -117,7 +117,22 @@ test(`${N} concurrent SSE streams: all finish, no descriptor leaks, one usage re
   const warm = await Promise.all([stream('m-ok'), stream('m-ok')]);
   for (const w of warm) assert.ok(w.status === 200 && w.done, JSON.stringify(w));
   await waitFor(() => (fdCensus(dp.proc.pid, classify).sockets.client ?? 0) === 0, { what: 'warm-up client connections closed' });
+  const spoolDir = path.join(tmp.dir, 'spool');
+  const spoolFds = () => {
+    let n = 0;
+    for (const fd of fs.readdirSync(`/proc/${dp.proc.pid}/fd`)) {
+      try {
+        if (fs.readlinkSync(`/proc/${dp.proc.pid}/fd/${fd}`).startsWith(spoolDir + '/')) n++;
+      } catch {
+        /* closed meanwhile */
+      }
+    }
+    return n;
+  };
   const base = fdCensus(dp.proc.pid, classify);
+  const baseSpool = spoolFds();
+  const links = () => fs.readdirSync(`/proc/${dp.proc.pid}/fd`).map((fd) => { try { return fs.readlinkSync(`/proc/${dp.proc.pid}/fd/${fd}`); } catch { return ''; } }).filter((l) => !l.startsWith('socket:')).sort();
+  const baseLinks = links();
   const rss0 = rssKiB(dp.proc.pid);
 
   const t0 = Date.now();
@@ -148,9 +163,14 @@ test(`${N} concurrent SSE streams: all finish, no descriptor leaks, one usage re
   await waitFor(() => (fdCensus(dp.proc.pid, classify).sockets.client ?? 0) === 0, { timeout: slack(5000), what: 'no client connection left on the node' });
   await waitFor(async () => (await metrics()).get('switchyard_inflight_requests') === 1, { what: 'nothing in flight but the scrape' });
   // (the spooler opens acked.tmp for a moment after each acknowledged batch: census until quiet)
-  let end;
-  await waitFor(() => (end = fdCensus(dp.proc.pid, classify)).other === base.other, { timeout: slack(3000), what: 'non-TCP descriptors back to the base' }).catch(() => {});
-  assert.equal(end.other, base.other, `non-TCP descriptors: ${JSON.stringify(base)} -> ${JSON.stringify(end)}`);
+  // The spool's own files are not leaks: 500 records can move the spool to a new segment file,
+  // which the spooler keeps open (docs/billing.md). They are counted apart, bounded by the
+  // segment files on disk; every other non-TCP descriptor must be back to its exact count.
+  const nonSpool = (c, sp) => c.other - sp;
+  let end, endSpool;
+  await waitFor(() => nonSpool((end = fdCensus(dp.proc.pid, classify)), (endSpool = spoolFds())) === nonSpool(base, baseSpool), { timeout: slack(3000), what: 'non-TCP descriptors back to the base' }).catch(() => {});
+  assert.equal(nonSpool(end, endSpool), nonSpool(base, baseSpool), `non-TCP descriptors besides the spool's: ${JSON.stringify(base)} (spool ${baseSpool}) -> ${JSON.stringify(end)} (spool ${endSpool}); non-socket links ${JSON.stringify(baseLinks)} -> ${JSON.stringify(links())}`);
+  assert.ok(endSpool <= fs.readdirSync(spoolDir).length, `spool descriptors (${endSpool}) within the spool's files`);
   assert.equal(end.sockets.listen, base.sockets.listen, 'listening sockets');
   assert.equal(end.sockets.bus ?? 0, base.sockets.bus ?? 0, 'bus connections');
   assert.ok((end.sockets.upstream ?? 0) <= 2 * 512, `idle upstream connections within curl's cache bound: ${end.sockets.upstream}`);
