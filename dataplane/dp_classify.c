@@ -27,6 +27,7 @@
 #include <string.h>
 
 #define CLF_MAGIC "SYCLSF\r\n"
+#define ROW_WIDTH 16
 #define CLF_FORMAT_VERSION 1u
 #define CLF_HEADER_BYTES 88u
 #define CLF_MIN_BITS 10u
@@ -40,7 +41,9 @@ struct dp_classify_model {
     float scale_task;
     float scale_diff;
     float bias[DP_CLASSIFY_OUTPUTS];
-    int16_t *w; /* buckets x DP_CLASSIFY_OUTPUTS */
+    int16_t *w; /* buckets x ROW_WIDTH: the file's 12 weights per row, padded with zeros to 16 so
+                 * a row is 32 bytes, 32-aligned (never straddles a cache line) and is added to
+                 * the accumulators as one vector */
 };
 
 static const char *const task_names[DP_TASK_COUNT] = {"code",          "math",        "reasoning", "writing", "extraction",
@@ -193,13 +196,24 @@ static inline ch_t ch_ascii(uint8_t c)
     return r;
 }
 
+static ch_t ch_multi(const uint8_t *p, size_t i, size_t n);
+
+/* ASCII classes, precomputed (the common case stays inline and branch-light). */
+static ch_t ascii_ch[128];
+
 /* Decodes one character at p[i] (i < n), folding case and Latin accents. Invalid UTF-8 is a
  * one-byte separator. */
-static inline ch_t ch_next(const uint8_t *p, size_t i, size_t n)
+static inline __attribute__((always_inline)) ch_t ch_next(const uint8_t *p, size_t i, size_t n)
 {
     uint8_t c = p[i];
     if (c < 0x80)
-        return ch_ascii(c);
+        return ascii_ch[c];
+    return ch_multi(p, i, n);
+}
+
+static ch_t ch_multi(const uint8_t *p, size_t i, size_t n)
+{
+    uint8_t c = p[i];
     ch_t r = {CH_SEP, 1, 0};
     if (c >= 0xC2 && c <= 0xDF && i + 1 < n && is_cont(p[i + 1])) {
         uint32_t cp = ((uint32_t)(c & 0x1F) << 6) | (p[i + 1] & 0x3F);
@@ -336,7 +350,7 @@ static inline int script_of(const ch_t *c)
 
 #include "dp_classify_lex.h"
 
-#define LEX_SLOTS 4096u
+#define LEX_SLOTS 16384u
 #define LEX_MIN_PREFIX 3
 #define LEX_MAX_PREFIX 14
 #define LEX_MAX_CJK 4
@@ -347,7 +361,6 @@ typedef struct {
 } lex_slot_t;
 
 static lex_slot_t lex_tab[LEX_SLOTS];
-static uint32_t lex_prefix_lens; /* bit k: some prefix entry has k units */
 static uint8_t lex_cjk_first[32]; /* bit per hashed first character of a CJK entry */
 static int lex_ready;
 
@@ -387,16 +400,39 @@ static inline uint32_t cjk_first_bit(uint32_t cp)
     return (cp * 2654435761u) >> 24;
 }
 
+static void byte_class_init(void);
+
+/* Bit 31 of a prefix slot: some longer prefix entry starts with these units. */
+#define LEX_CONT 0x80000000u
+
+static uint32_t lex_used;
+
+static void lex_insert(lex_slot_t *tab, uint32_t key, uint32_t mask)
+{
+    uint32_t i = key & (LEX_SLOTS - 1);
+    /* the table stays at most half full (probes stay short, lookups always end); the lexicon
+     * has about 5,000 keys */
+    if (lex_used >= LEX_SLOTS / 2)
+        return;
+    while (tab[i].key != 0 && tab[i].key != key)
+        i = (i + 1) & (LEX_SLOTS - 1);
+    if (tab[i].key == 0)
+        lex_used++;
+    tab[i].key = key;
+    tab[i].mask |= mask;
+}
+
 static void lex_init(void)
 {
     if (__atomic_load_n(&lex_ready, __ATOMIC_ACQUIRE))
         return;
+    byte_class_init();
     /* Built under no lock: racing threads compute the same table; the flag publishes it. The
      * data plane loads its model once at start, before the event loops run. */
     static lex_slot_t tab[LEX_SLOTS];
-    uint32_t plens = 0;
     uint8_t first[32] = {0};
     memset(tab, 0, sizeof tab);
+    lex_used = 0;
     for (size_t e = 0; e < sizeof dp_lex / sizeof dp_lex[0]; e++) {
         const uint8_t *w = (const uint8_t *)dp_lex[e].w;
         size_t n = strlen(dp_lex[e].w);
@@ -429,20 +465,29 @@ static void lex_init(void)
             if (units < LEX_MIN_PREFIX || units > LEX_MAX_PREFIX)
                 continue;
             kind = 1;
-            plens |= 1u << units;
         } else {
             kind = 0;
         }
         key = lex_key(h, units, kind);
-        uint32_t i = key & (LEX_SLOTS - 1);
-        while (tab[i].key != 0 && tab[i].key != key)
-            i = (i + 1) & (LEX_SLOTS - 1);
-        tab[i].key = key;
-        tab[i].mask |= 1u << dp_lex[e].c;
+        lex_insert(tab, key, 1u << dp_lex[e].c);
+        if (kind == 1) {
+            /* every shorter prefix (from LEX_MIN_PREFIX units) says "an entry may continue
+             * here", so the scan of a word stops at the first prefix that leads nowhere */
+            uint32_t hk = FNV_INIT, k = 0;
+            for (size_t i = 0; i < n && k + 1 < units;) {
+                ch_t c = ch_next(w, i, n);
+                if (c.cls == CH_LETTER || c.cls == CH_CJK) {
+                    hk = unit_hash(hk, c.unit);
+                    k++;
+                    if (k >= LEX_MIN_PREFIX)
+                        lex_insert(tab, lex_key(hk, k, 1), LEX_CONT);
+                }
+                i += c.nb;
+            }
+        }
     }
     memcpy(lex_tab, tab, sizeof tab);
     memcpy(lex_cjk_first, first, sizeof first);
-    lex_prefix_lens = plens;
     __atomic_store_n(&lex_ready, 1, __ATOMIC_RELEASE);
 }
 
@@ -455,6 +500,7 @@ static void lex_init(void)
 #define LX_SHORT_LAST 160 /* a closing prose paragraph up to this long, after material, is instruction */
 #define LX_SHORT_MID 300  /* a middle prose paragraph is instruction when no material was announced */
 #define LX_SENT_CAP 320   /* bytes of a first/last sentence */
+#define LX_LINE_SCAN 256  /* bytes of a line read to classify it */
 
 enum { LN_BLANK = 0, LN_PROSE, LN_DATA };
 
@@ -497,6 +543,42 @@ static int starts_with(const uint8_t *p, uint32_t i, uint32_t e, const char *s)
     return e - i >= n && memcmp(p + i, s, n) == 0;
 }
 
+/* Byte classes for the line classifier (one table read per byte instead of a chain of tests). */
+enum {
+    BC_LOWER = 1,
+    BC_UPPER = 2,
+    BC_ALPHA = BC_LOWER | BC_UPPER,
+    BC_DIGIT = 4,
+    BC_ALNUM = BC_ALPHA | BC_DIGIT,
+    BC_HIGH = 8,   /* UTF-8 lead byte: a letter of another script */
+    BC_SYM = 16,   /* code symbols */
+    BC_OTHER = 32, /* space, tab, comma, bar, semicolon, dot: counted one by one */
+    BC_OTHER_SPACE = 64,
+};
+static uint8_t byte_class[256];
+
+static void byte_class_init(void)
+{
+    for (int c = 0; c < 256; c++) {
+        uint8_t k = 0;
+        if (c >= 'a' && c <= 'z')
+            k = BC_LOWER;
+        else if (c >= 'A' && c <= 'Z')
+            k = BC_UPPER;
+        else if (c >= '0' && c <= '9')
+            k = BC_DIGIT;
+        else if (c >= 0xC0)
+            k = BC_HIGH;
+        else if (c == ' ' || c == '\t' || c == ',' || c == '.' || c == '|' || c == ';')
+            k = BC_OTHER;
+        else if (c < 0x80 && is_code_sym((uint8_t)c))
+            k = BC_SYM;
+        byte_class[c] = k;
+        if (c < 128)
+            ascii_ch[c] = ch_ascii((uint8_t)c);
+    }
+}
+
 static int ends_with_word(const uint8_t *p, uint32_t s, uint32_t e, const char *w)
 {
     size_t n = strlen(w);
@@ -534,40 +616,56 @@ static uint8_t line_kind(const uint8_t *p, uint32_t s, uint32_t e, int *in_fence
         return LN_DATA;
     int letters = 0, digits = 0, sym = 0, pipes = 0, commas = 0, semis = 0, spaces = 0, tabs = 0, dots = 0;
     int call = 0, snake = 0, camel = 0, eqsp = 0;
-    for (uint32_t j = i; j < e; j++) {
-        uint8_t c = p[j];
-        if ((uint8_t)((c | 0x20) - 'a') < 26) {
+    uint8_t prev = 0; /* class of the previous byte */
+    /* the first LX_LINE_SCAN bytes tell what a line is; a long prose line is not read twice */
+    uint32_t scan_end = e - i > LX_LINE_SCAN ? i + LX_LINE_SCAN : e;
+    for (uint32_t j = i; j < scan_end; j++) {
+        uint8_t c = p[j], k = byte_class[c];
+        if (k & BC_ALPHA) {
             letters++;
-            if (c >= 'A' && c <= 'Z' && j > i && p[j - 1] >= 'a' && p[j - 1] <= 'z')
+            if ((k & BC_UPPER) && (prev & BC_LOWER))
                 camel = 1;
-        } else if (c >= 0xC0) {
+        } else if (k & BC_HIGH) {
             letters++;
-        } else if ((uint8_t)(c - '0') < 10) {
+        } else if (k & BC_DIGIT) {
             digits++;
-        } else if (c == ' ') {
-            spaces++;
-        } else if (c == '\t') {
-            tabs++;
-        } else if (c == ',') {
-            commas++;
-        } else if (c == '|') {
-            pipes++;
+        } else if (k & BC_OTHER) {
+            switch (c) {
+            case ' ':
+                spaces++;
+                break;
+            case '\t':
+                tabs++;
+                break;
+            case ',':
+                commas++;
+                break;
+            case '|':
+                pipes++;
+                sym++;
+                break;
+            case ';':
+                semis++;
+                sym++;
+                break;
+            case '.':
+                if ((prev & BC_ALNUM) && j + 1 < e && (byte_class[p[j + 1]] & BC_ALNUM) &&
+                    !((prev & BC_DIGIT) && (byte_class[p[j + 1]] & BC_DIGIT)))
+                    dots++;
+                break;
+            default:
+                break;
+            }
+        } else if (k & BC_SYM) {
             sym++;
-        } else if (c == ';') {
-            semis++;
-            sym++;
-        } else if (c == '.') {
-            if (j > i && j + 1 < e && is_alnum_b(p[j - 1]) && is_alnum_b(p[j + 1]) && !(p[j - 1] <= '9' && p[j + 1] <= '9'))
-                dots++;
-        } else if (is_code_sym(c)) {
-            sym++;
-            if (c == '(' && j > i && is_alnum_b(p[j - 1]))
+            if (c == '(' && (prev & BC_ALNUM))
                 call = 1;
-            if (c == '_' && j > i && j + 1 < e && is_alnum_b(p[j - 1]) && is_alnum_b(p[j + 1]))
+            else if (c == '_' && (prev & BC_ALNUM) && j + 1 < e && (byte_class[p[j + 1]] & BC_ALNUM))
                 snake = 1;
-            if (c == '=' && ((j > i && (p[j - 1] == ' ' || p[j - 1] == '=')) || (j + 1 < e && p[j + 1] == '=')))
+            else if (c == '=' && (prev == BC_OTHER_SPACE || (j > i && p[j - 1] == '=') || (j + 1 < e && p[j + 1] == '=')))
                 eqsp = 1;
         }
+        prev = c == ' ' ? BC_OTHER_SPACE : k;
     }
     if (pipes >= 2)
         return LN_DATA;
@@ -681,30 +779,57 @@ static uint32_t skip_lead(const uint8_t *p, uint32_t s, uint32_t e)
     return s;
 }
 
-/* Start of the last sentence in [s, e). */
+static inline int is_term_at(const uint8_t *p, uint32_t i, uint32_t e, uint32_t *after)
+{
+    uint8_t c = p[i];
+    if ((c == '.' || c == '!' || c == '?' || c == ':') && (i + 1 == e || p[i + 1] == ' ' || p[i + 1] == '\t')) {
+        *after = i + 1;
+        return 1;
+    }
+    if (i + 2 < e && ((c == 0xE3 && p[i + 1] == 0x80 && p[i + 2] == 0x82) ||
+                           (c == 0xEF && p[i + 1] == 0xBC && (p[i + 2] == 0x81 || p[i + 2] == 0x9F || p[i + 2] == 0x9A)))) {
+        *after = i + 3;
+        return 1;
+    }
+    return 0;
+}
+
+/* Start of the last sentence in [s, e): after the last terminator that has text after it,
+ * found scanning backwards. */
 static uint32_t last_sentence_start(const uint8_t *p, uint32_t s, uint32_t e)
 {
-    uint32_t i = s, start = s;
-    while (i < e) {
-        uint32_t j = sentence_end(p, i, e);
-        /* only a sentence with something after it moves the start */
-        uint32_t k = j;
-        while (k < e && (p[k] == ' ' || p[k] == '\t'))
-            k++;
-        if (k < e)
-            start = k;
-        i = j;
+    /* skip what closes the last sentence: spaces, terminators, closing quotes */
+    uint32_t j = e, after;
+    for (;;) {
+        if (j > s && (p[j - 1] == ' ' || p[j - 1] == '\t' || p[j - 1] == '.' || p[j - 1] == '!' || p[j - 1] == '?' ||
+                      p[j - 1] == ':' || p[j - 1] == '"' || p[j - 1] == ')')) {
+            j--;
+            continue;
+        }
+        if (j >= s + 3 && (is_term_at(p, j - 3, e, &after) ||
+                           (p[j - 3] == 0xE3 && p[j - 2] == 0x80 && (p[j - 1] == 0x8D || p[j - 1] == 0x8F)) ||
+                           (p[j - 3] == 0xE2 && p[j - 2] == 0x80 && p[j - 1] == 0x9D))) {
+            j -= 3;
+            continue;
+        }
+        break;
     }
-    return start;
+    for (uint32_t i = j; i-- > s;) {
+        if (is_term_at(p, i, e, &after) && after <= j) {
+            while (after < e && (p[after] == ' ' || p[after] == '\t'))
+                after++;
+            return after < e ? after : s;
+        }
+    }
+    return s;
 }
 
 static void layout_window(const uint8_t *p, uint32_t from, uint32_t to, layout_t *L, int *in_fence)
 {
     uint32_t s = from;
     while (s < to && L->nln < LX_MAX_LINES) {
-        uint32_t e = s;
-        while (e < to && p[e] != '\n')
-            e++;
+        const uint8_t *nlp = memchr(p + s, '\n', to - s);
+        uint32_t e = nlp ? (uint32_t)(nlp - p) : to;
         line_t *l = &L->ln[L->nln++];
         l->s = s;
         l->e = e;
@@ -1022,6 +1147,7 @@ FX_INLINE void fx_text(fx_t *f, const uint8_t *p, uint32_t s, uint32_t e, const 
         int mode = quoted ? 1 : sc->mode;
         if (c.cls == CH_LETTER) {
             uint32_t st = i, h = FNV_INIT, units = 0, pmask = 0;
+            int probe = mode != 1;
             int sc0 = script_of(&c);
             while (i < e) {
                 ch_t d = ch_next(p, i, e);
@@ -1030,8 +1156,11 @@ FX_INLINE void fx_text(fx_t *f, const uint8_t *p, uint32_t s, uint32_t e, const 
                 if (units < 32) {
                     h = unit_hash(h, d.unit);
                     units++;
-                    if (mode != 1 && units <= LEX_MAX_PREFIX && (lex_prefix_lens & (1u << units)))
-                        pmask |= lex_get(lex_key(h, units, 1));
+                    if (probe && units >= LEX_MIN_PREFIX) {
+                        uint32_t v = lex_get(lex_key(h, units, 1));
+                        pmask |= v & ~LEX_CONT;
+                        probe = (v & LEX_CONT) != 0 && units < LEX_MAX_PREFIX;
+                    }
                 }
                 if (d.nb > 1)
                     f->high++;
@@ -1308,6 +1437,7 @@ void dp_classify_explain(const char *text, size_t len, char *mask)
 {
     if (text == NULL || mask == NULL)
         return;
+    lex_init();
     size_t n = len < DP_CLASSIFY_HEAD_BYTES ? len : DP_CLASSIFY_HEAD_BYTES;
     memset(mask, 'm', n);
     layout_t L;
@@ -1347,21 +1477,22 @@ void dp_classify_explain(const char *text, size_t len, char *mask)
 
 /* ------------------------------------------------------------------ scoring */
 
+typedef int16_t v16hi __attribute__((vector_size(32)));
+typedef int32_t v16si __attribute__((vector_size(64)));
+
 typedef struct {
+    v16si acc[DP_CLASSIFY_REGIONS];
     const int16_t *w;
     uint32_t mask;
     uint32_t n[DP_CLASSIFY_REGIONS];
-    int32_t acc[DP_CLASSIFY_REGIONS][DP_CLASSIFY_OUTPUTS];
 } acc_t;
 
 FX_INLINE void acc_emit(void *arg, uint32_t h, unsigned region)
 {
     acc_t *a = arg;
-    const int16_t *row = a->w + (size_t)(h & a->mask) * DP_CLASSIFY_OUTPUTS;
-    int32_t *acc = a->acc[region];
+    const v16hi *row = (const v16hi *)(a->w + (size_t)(h & a->mask) * ROW_WIDTH);
     a->n[region]++;
-    for (int k = 0; k < DP_CLASSIFY_OUTPUTS; k++)
-        acc[k] += row[k];
+    a->acc[region] += __builtin_convertvector(*row, v16si);
 }
 
 static void softmax(const float *z, float *p, int n)
@@ -1383,8 +1514,7 @@ void dp_classify_conv(const dp_classify_model_t *m, const char *text, size_t len
                       size_t nctx, dp_classify_result_t *out)
 {
     acc_t a;
-    memset(a.n, 0, sizeof a.n);
-    memset(a.acc, 0, sizeof a.acc);
+    memset(&a, 0, sizeof a);
     a.w = m->w;
     a.mask = m->mask;
     layout_t L;
@@ -1526,8 +1656,8 @@ int dp_classify_model_parse(const void *buf, size_t len, dp_classify_model_t **o
     }
     lex_init();
     dp_classify_model_t *m = calloc(1, sizeof *m);
-    size_t nw = ((size_t)1 << bits) * DP_CLASSIFY_OUTPUTS;
-    int16_t *w = m ? malloc(nw * sizeof *w) : NULL;
+    size_t rows = (size_t)1 << bits, nw = rows * DP_CLASSIFY_OUTPUTS;
+    int16_t *w = m ? aligned_alloc(32, rows * ROW_WIDTH * sizeof *w) : NULL;
     if (w == NULL) {
         free(m);
         seterr(err, errlen, "out of memory");
@@ -1543,8 +1673,9 @@ int dp_classify_model_parse(const void *buf, size_t len, dp_classify_model_t **o
         }
     }
     const uint8_t *q = p + CLF_HEADER_BYTES;
+    memset(w, 0, rows * ROW_WIDTH * sizeof *w);
     for (size_t i = 0; i < nw; i++)
-        w[i] = (int16_t)(uint16_t)(q[2 * i] | (uint16_t)q[2 * i + 1] << 8);
+        w[i / DP_CLASSIFY_OUTPUTS * ROW_WIDTH + i % DP_CLASSIFY_OUTPUTS] = (int16_t)(uint16_t)(q[2 * i] | (uint16_t)q[2 * i + 1] << 8);
     m->bits = bits;
     m->mask = ((uint32_t)1 << bits) - 1;
     m->scale_task = st;

@@ -1,8 +1,14 @@
 #!/usr/bin/env python3
-"""Builds data/prompts/eval/eval.jsonl from the hand-written sources in data/prompts/eval/src.
+"""Builds the JSONL files of the hand-written prompt sets from their text sources:
 
-    python3 tools/train/build_eval.py            # rewrites data/prompts/eval/eval.jsonl
-    python3 tools/train/build_eval.py --check    # exit 1 if the file is not up to date
+  data/prompts/eval/src/{task}.txt        -> data/prompts/eval/eval.jsonl            (the evaluation set)
+  data/prompts/train-src/realistic/*.txt  -> data/prompts/train/sw-realistic.jsonl   (training data)
+
+    python3 tools/train/build_eval.py            # rewrites both
+    python3 tools/train/build_eval.py --check    # exit 1 if either is not up to date
+
+The two sets have separate materials files and were written separately (the evaluation set
+first); nothing is shared between them.
 
 Source format (one file per task class, plus materials.txt):
 
@@ -24,17 +30,22 @@ import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SRC = os.path.join(ROOT, "data", "prompts", "eval", "src")
-OUT = os.path.join(ROOT, "data", "prompts", "eval", "eval.jsonl")
+SETS = [
+    # (source dir, output, source name, id prefix, one file per task class)
+    (os.path.join(ROOT, "data", "prompts", "eval", "src"), os.path.join(ROOT, "data", "prompts", "eval", "eval.jsonl"),
+     "switchyard-eval", "eval", True),
+    (os.path.join(ROOT, "data", "prompts", "train-src", "realistic"), os.path.join(ROOT, "data", "prompts", "train", "sw-realistic.jsonl"),
+     "sw-realistic", "sw-realistic", False),
+]
 TASKS = ["code", "math", "reasoning", "writing", "extraction", "summarization", "translation", "research", "chat"]
 DIFFS = ["easy", "medium", "hard"]
 
 
-def load_materials():
+def load_materials(src):
     mats = {}
     name = None
     buf = []
-    with open(os.path.join(SRC, "materials.txt"), encoding="utf-8") as f:
+    with open(os.path.join(src, "materials.txt"), encoding="utf-8") as f:
         for line in f:
             if line.startswith("@@@ "):
                 if name:
@@ -85,30 +96,35 @@ def parse_item(header, lines, mats, where):
     return task, diff, lang, msgs, used
 
 
-def build():
-    mats = load_materials()
+def build(src, source, prefix, per_task):
+    mats = load_materials(src)
     out = []
-    for task in TASKS:
-        path = os.path.join(SRC, task + ".txt")
+    if per_task:
+        files = [(t, os.path.join(src, t + ".txt")) for t in TASKS]
+    else:
+        files = [(None, os.path.join(src, f)) for f in sorted(os.listdir(src)) if f.endswith(".txt") and f != "materials.txt"]
+    counters = {}
+    for task, path in files:
         with open(path, encoding="utf-8") as f:
             text = f.read()
         items = re.split(r"^### ", text, flags=re.M)[1:]
-        n = 0
-        for it in items:
+        for k, it in enumerate(items):
             header, _, body = it.partition("\n")
             lines = body.rstrip("\n").split("\n")
-            t, d, lang, msgs, used = parse_item(header.strip(), lines, mats, f"{path} item {n + 1}")
-            if t != task:
-                raise SystemExit(f"{path}: item {n + 1} is labelled {t}")
+            t, d, lang, msgs, used = parse_item(header.strip(), lines, mats, f"{path} item {k + 1}")
+            if task is not None and t != task:
+                raise SystemExit(f"{path}: item {k + 1} is labelled {t}")
+            n = counters.get(t, 0)
+            counters[t] = n + 1
             has_sys = any(m["role"] == "system" for m in msgs)
             turns = sum(1 for m in msgs if m["role"] == "user")
             label = f"lang={lang}; system={'yes' if has_sys else 'no'}; user_turns={turns}"
             if used:
                 label += "; material=" + ",".join(sorted(set(used)))
             rec = {
-                "id": f"eval-{task}-{n:03d}",
+                "id": f"{prefix}-{t}-{n:03d}",
                 "prompt": msgs[-1]["content"],
-                "source": "switchyard-eval",
+                "source": source,
                 "source_label": label,
                 "task": t,
                 "difficulty": d,
@@ -117,22 +133,23 @@ def build():
             if len(msgs) > 1:
                 rec["messages"] = msgs
             out.append(json.dumps(rec, ensure_ascii=False))
-            n += 1
     return "\n".join(out) + "\n"
 
 
 def main():
-    data = build()
-    if "--check" in sys.argv:
-        with open(OUT, encoding="utf-8") as f:
-            if f.read() != data:
-                print("eval.jsonl is stale: run tools/train/build_eval.py", file=sys.stderr)
-                sys.exit(1)
-        return
-    with open(OUT, "w", encoding="utf-8") as f:
-        f.write(data)
-    recs = [json.loads(l) for l in data.splitlines()]
-    print(f"{OUT}: {len(recs)} prompts", file=sys.stderr)
+    rc = 0
+    for src, outp, source, prefix, per_task in SETS:
+        data = build(src, source, prefix, per_task)
+        if "--check" in sys.argv:
+            with open(outp, encoding="utf-8") as f:
+                if f.read() != data:
+                    print(f"{outp} is stale: run tools/train/build_eval.py", file=sys.stderr)
+                    rc = 1
+            continue
+        with open(outp, "w", encoding="utf-8") as f:
+            f.write(data)
+        print(f"{outp}: {len(data.splitlines())} prompts", file=sys.stderr)
+    sys.exit(rc)
 
 
 if __name__ == "__main__":

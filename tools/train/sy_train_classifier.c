@@ -18,6 +18,7 @@
  *     --min-diff X      exit 1 if eval-set difficulty accuracy < X (e.g. 0.70)
  *     --expect FILE     after training, say whether the model is byte-identical to FILE
  *     --dump FILE       write every eval-set prediction (id, label, predicted, confidences)
+ *     --loso-dump FILE  write every leave-one-source-out prediction (source, id, label, predicted)
  *     --quiet           only the summary lines
  *
  * Data lines: {"id", "prompt", "source", "task", "difficulty"} and optionally "messages" (the
@@ -396,6 +397,31 @@ static void scores(const example_t *e, const float *W, const float *B, float *z)
 
 static int epochs = 8;
 
+/* Sources whose difficulty label is a coarse source- or category-level prior, not a per-item
+ * judgement (data/prompts/public/README.md: Arena-Hard is "hard" for every prompt, BBH, MMLU,
+ * MT-Bench and Vicuna-Bench by category): their difficulty loss counts this much. Their task
+ * labels count fully. */
+#define PRIOR_DIFF_WEIGHT 0.3f
+static const char *const prior_diff_sources[] = {"arena_hard_v0.1", "bbh", "mmlu_stem", "mt_bench", "vicuna_bench"};
+static float src_diff_w[MAX_SOURCES];
+
+/* Hand-written, unique realistic prompts (data/prompts/train/sw-realistic.jsonl) count this much
+ * per example: they are few next to the templated sets. */
+#define REALISTIC_WEIGHT 3.0f
+static float src_w[MAX_SOURCES];
+
+static void set_source_weights(void)
+{
+    const char *rw = getenv("SY_REALISTIC_W");
+    for (size_t s = 0; s < nsources; s++) {
+        src_w[s] = strcmp(sources[s], "sw-realistic") == 0 ? (rw ? (float)atof(rw) : REALISTIC_WEIGHT) : 1.0f;
+        src_diff_w[s] = 1.0f;
+        for (size_t k = 0; k < sizeof prior_diff_sources / sizeof prior_diff_sources[0]; k++)
+            if (strcmp(sources[s], prior_diff_sources[k]) == 0)
+                src_diff_w[s] = PRIOR_DIFF_WEIGHT;
+    }
+}
+
 /* Multinomial logistic regression, two heads sharing the features, AdaGrad, on the examples
  * whose source is not `skip` (-1: all). Examples are weighted by source (cap above) and by
  * class, (mean class weight / class weight)^0.5 per head, computed on what is trained. */
@@ -407,7 +433,7 @@ static void train(unsigned bits, int skip, int fold, float *W, float *B)
     size_t *order = xmalloc(train_set.n * sizeof *order);
     size_t ntrain = 0;
     static size_t scnt[MAX_SOURCES][NT];
-    double tcnt[NT] = {0}, dcnt[ND] = {0}, total = 0;
+    double tcnt[NT] = {0}, dcnt[ND] = {0}, total = 0, dtotal = 0;
     if (G == NULL)
         exit(2);
     memset(W, 0, rows * NOUT * sizeof *W);
@@ -421,19 +447,20 @@ static void train(unsigned bits, int skip, int fold, float *W, float *B)
     static float sw[MAX_SOURCES][NT];
     for (size_t s = 0; s < nsources; s++)
         for (int k = 0; k < NT; k++)
-            sw[s][k] = scnt[s][k] > CELL_CAP ? CELL_CAP / (float)scnt[s][k] : 1.0f;
+            sw[s][k] = (scnt[s][k] > CELL_CAP ? CELL_CAP / (float)scnt[s][k] : 1.0f) * src_w[s];
     for (size_t oi = 0; oi < ntrain; oi++) {
         const example_t *e = &train_set.v[order[oi]];
         float w = sw[e->src][e->task];
         tcnt[e->task] += w;
-        dcnt[e->diff] += w;
+        dcnt[e->diff] += w * src_diff_w[e->src];
         total += w;
+        dtotal += w * src_diff_w[e->src];
     }
     float tw[NT], dw[ND];
     for (int k = 0; k < NT; k++)
         tw[k] = tcnt[k] > 0 ? (float)sqrt(total / NT / tcnt[k]) : 0;
     for (int k = 0; k < ND; k++)
-        dw[k] = dcnt[k] > 0 ? (float)sqrt(total / ND / dcnt[k]) : 0;
+        dw[k] = dcnt[k] > 0 ? (float)sqrt(dtotal / ND / dcnt[k]) : 0;
     const float lr = 0.4f, eps = 1e-6f;
     rng = 0x5eed5eed12345678ull;
     for (int ep = 0; ep < epochs; ep++) {
@@ -451,7 +478,7 @@ static void train(unsigned bits, int skip, int fold, float *W, float *B)
             softmax_grad(z, NT, e->task, g);
             softmax_grad(z + NT, ND, e->diff, g + NT);
             loss -= log((double)g[e->task] + 1.0 + 1e-9);
-            float a = tw[e->task] * sw[e->src][e->task], b = dw[e->diff] * sw[e->src][e->task];
+            float a = tw[e->task] * sw[e->src][e->task], b = dw[e->diff] * sw[e->src][e->task] * src_diff_w[e->src];
             for (int k = 0; k < NT; k++)
                 g[k] *= a;
             for (int k = NT; k < NOUT; k++)
@@ -667,8 +694,11 @@ static int eval_report(const dp_classify_model_t *m, double min_task, double min
 }
 
 /* Leave-one-source-out: train without each source, test on it (float model). Fills oos. */
+static const char *loso_dump;
+
 static void loso(unsigned bits, float *W, float *B, oos_t *oos)
 {
+    FILE *df = loso_dump ? fopen(loso_dump, "w") : NULL;
     printf("\n== leave-one-source-out (train without the source, test on it) ==\n");
     printf("  %-26s %6s %8s %11s\n", "source", "n", "task", "difficulty");
     size_t all = 0, atok = 0, adok = 0;
@@ -692,6 +722,8 @@ static void loso(unsigned bits, float *W, float *B, oos_t *oos)
             tok += bt == e->task;
             dok += bd == e->diff;
             n++;
+            if (df)
+                fprintf(df, "%s\t%s\t%s/%s\t%s/%s\n", sources[s], e->id, tname(e->task), dname(e->diff), tname(bt), dname(bd));
             memcpy(oos[i].z, z, sizeof z);
             oos[i].task = e->task;
             oos[i].diff = e->diff;
@@ -705,6 +737,8 @@ static void loso(unsigned bits, float *W, float *B, oos_t *oos)
     }
     printf("  %-26s %6zu %7.1f%% %10.1f%%   (pooled)\n", "all sources", all, 100.0 * (double)atok / (double)all,
            100.0 * (double)adok / (double)all);
+    if (df)
+        fclose(df);
 }
 
 static uint64_t norm_hash(const char *s)
@@ -767,6 +801,8 @@ int main(int argc, char **argv)
             expect = argv[++i];
         else if (strcmp(a, "--dump") == 0 && has)
             dump = argv[++i];
+        else if (strcmp(a, "--loso-dump") == 0 && has)
+            loso_dump = argv[++i];
         else if (strcmp(a, "--bits") == 0 && has)
             bits = (unsigned)atoi(argv[++i]);
         else if (strcmp(a, "--epochs") == 0 && has)
@@ -831,6 +867,7 @@ int main(int argc, char **argv)
         free(h);
     }
     printf("training examples: %zu from %zu sources; evaluation set: %zu\n", train_set.n, nsources, eval_set.n);
+    set_source_weights();
 
     clock_t t0 = clock();
     featurize(&train_set, bits);

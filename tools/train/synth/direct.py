@@ -111,24 +111,34 @@ CODE_ML = {
            ["Escribe una función en {pl} que {spec_es}, con pruebas.", "Explícame cómo funciona {algo} y escríbelo en {pl}.",
             "Mi aplicación en {pl} va cada vez más lenta, ¿cómo encuentro la fuga de memoria?",
             "Necesito un Dockerfile para una app {app} con build multietapa."],
-           ["Diseña e implementa en {pl} un {sys_es} con {req_es}, con pruebas de fallos y la arquitectura completa."]),
+           ["Diseña e implementa en {pl} un {sys_es} con {req_es}, con pruebas de fallos y la arquitectura completa.",
+            "Necesito la arquitectura completa y el código de un {sys_es} en {pl}: {req_es}; además, migraciones sin parada y pruebas de carga.",
+            "Escribe en {pl} un {sys_es} listo para producción ({req_es}), explica los compromisos de diseño e incluye un banco de pruebas."]),
     "de": (["Wie kehre ich in {pl} eine Liste um?", "Wie lese ich in {pl} eine Datei zeilenweise?", "Welcher git-Befehl {gitop_de}?"],
            ["Schreib eine {pl}-Funktion, die {spec_de}, inklusive Tests.", "Erklär mir {algo} und implementiere es in {pl}.",
             "Wie richte ich {tool} in einem {app}-Projekt ein?"],
-           ["Entwirf und implementiere in {pl} ein {sys_de} mit {req_de}; inklusive Architektur und Fehlerinjektions-Tests."]),
+           ["Entwirf und implementiere in {pl} ein {sys_de} mit {req_de}; inklusive Architektur und Fehlerinjektions-Tests.",
+            "Ich brauche ein produktionsreifes {sys_de} in {pl}: {req_de}, horizontale Skalierung und Benchmarks. Bitte Architektur, Kerncode und Tests.",
+            "Baue in {pl} ein {sys_de} ({req_de}) und beweise bzw. teste die Korrektheit unter Nebenläufigkeit."]),
     "fr": (["Comment inverser une chaîne en {pl} ?", "Quelle est la commande git pour {gitop_fr} ?"],
            ["Écris une fonction {pl} qui {spec_fr}, avec des tests.", "Explique-moi {algo} et code-le en {pl}."],
-           ["Conçois et implémente en {pl} un {sys_fr} avec {req_fr}, architecture et tests compris."]),
+           ["Conçois et implémente en {pl} un {sys_fr} avec {req_fr}, architecture et tests compris.",
+            "Il me faut un {sys_fr} prêt pour la production en {pl} : {req_fr}, montée en charge horizontale et tests d'injection de pannes."]),
     "pt": (["Como inverto uma string em {pl}?", "Como listo os arquivos de uma pasta em {pl}?"],
            ["Escreva uma função em {pl} que {spec_pt}, com testes.", "Me explica como funciona {algo} e implementa em {pl}."],
-           ["Projete e implemente em {pl} um {sys_pt} com {req_pt}, com arquitetura e testes de falha."]),
-    "it": (["Come inverto una stringa in {pl}?"], ["Scrivi una funzione {pl} che {spec_it}, con i test."], []),
+           ["Projete e implemente em {pl} um {sys_pt} com {req_pt}, com arquitetura e testes de falha.",
+            "Preciso de um {sys_pt} pronto para produção em {pl}: {req_pt}, migrações sem downtime e benchmarks."]),
+    "it": (["Come inverto una stringa in {pl}?", "Qual è il comando git per vedere la cronologia?"],
+           ["Scrivi una funzione {pl} che {spec_it}, con i test.", "Spiegami {algo} e implementalo in {pl}."],
+           ["Progetta e implementa in {pl} un sistema di code distribuito con elaborazione exactly-once, failover multi-regione e test di guasto."]),
     "ja": (["{pl}で文字列を反転する方法は？", "{pl}でファイルを1行ずつ読むには？"],
            ["{pl}で{spec_ja}関数を書いてください。テストも付けて。", "{algo}の仕組みを説明して、{pl}で実装してください。"],
-           ["{pl}で{sys_ja}を設計・実装してください。要件：{req_ja}。アーキテクチャとテストも含めて。"]),
+           ["{pl}で{sys_ja}を設計・実装してください。要件：{req_ja}。アーキテクチャとテストも含めて。",
+            "本番運用できる{sys_ja}を{pl}で作りたいです。{req_ja}を満たし、負荷試験と障害注入テストも含めて設計とコードをお願いします。"]),
     "zh": (["{pl}里怎么反转字符串？", "{pl}怎么读取JSON文件？"],
            ["用{pl}写一个函数，{spec_zh}，并附上测试。", "解释一下{algo}的原理，并用{pl}实现。"],
-           ["用{pl}设计并实现一个{sys_zh}，要求：{req_zh}。给出架构、核心代码和故障测试。"]),
+           ["用{pl}设计并实现一个{sys_zh}，要求：{req_zh}。给出架构、核心代码和故障测试。",
+            "我需要一个可上生产的{sys_zh}（{pl}实现）：{req_zh}，支持水平扩展和零停机迁移，请给出完整设计、代码和压测方案。"]),
 }
 ML_FILL = {
     "gitop_es": ["deshacer el último commit", "cambiar de rama", "ver el historial"], "gitop_de": ["macht den letzten Commit rückgängig", "zeigt die Historie"],
@@ -330,6 +340,9 @@ def _order_puzzle(r, k, lang):
 
 
 def gen_reasoning(r):
+    if r.random() < 0.65:
+        from . import reasoning
+        return reasoning.gen(r)
     lang = r.choices(["en", "es", "de", "fr", "pt", "it", "ja", "zh"], [10, 2, 2, 1.5, 1, 0.7, 1.3, 1.3])[0]
     diff = r.choices(["easy", "medium", "hard"], [1.2, 1.2, 0.8])[0]
     if diff == "easy":
@@ -537,14 +550,19 @@ LEGALS = ["facial recognition by police", "non-compete clauses", "cryptocurrency
 SCI = ["the human gut microbiome", "dark energy", "the origins of the Indo-European languages", "sleep and memory consolidation"]
 R_ML = {
     "es": (["¿Cuál es la capital de {country}?", "¿Quién escribió {book}?"], ["¿Por qué se producen las mareas?", "¿Cuáles fueron las causas de {histev}?", "¿Cómo funciona {tech}?"],
-           ["¿Qué dice la evidencia científica actual sobre {debate}? Distingue ensayos y estudios observacionales."]),
+           ["¿Qué dice la evidencia científica actual sobre {debate}? Distingue ensayos y estudios observacionales.",
+            "Haz una revisión crítica de la literatura sobre {debate}: estudios principales, diseños, limitaciones y preguntas abiertas.",
+            "Compara cómo regulan {jur1} y {jur2} {legal_es}, con las leyes y sentencias clave y los puntos todavía discutidos."]),
     "de": (["Was ist die Hauptstadt von {country}?", "Wer hat {book} geschrieben?"], ["Warum gibt es Jahreszeiten?", "Wie funktioniert {tech}?", "Was waren die Ursachen von {histev}?"],
-           ["Gib mir einen kritischen Überblick über den Forschungsstand zu {debate}, mit Studiendesigns und offenen Fragen."]),
+           ["Gib mir einen kritischen Überblick über den Forschungsstand zu {debate}, mit Studiendesigns und offenen Fragen.",
+            "Vergleiche, wie {jur1} und {jur2} {legal_de} regeln – mit den maßgeblichen Gesetzen, Urteilen und offenen Rechtsfragen."]),
     "fr": (["Quelle est la capitale de {country} ?", "Qui a écrit {book} ?"], ["Pourquoi le ciel est-il bleu ?", "Comment fonctionne {tech} ?"],
-           ["Fais le point sur l'état des connaissances concernant {debate}, avec les principales études et leurs limites."]),
+           ["Fais le point sur l'état des connaissances concernant {debate}, avec les principales études et leurs limites.",
+            "Compare la façon dont {jur1} et {jur2} encadrent {legal_fr}, avec les textes et décisions de référence."]),
     "pt": (["Qual é a capital de {country}?", "Quem escreveu {book}?"], ["Por que existem estações do ano?", "Como funciona {tech}?"],
            ["Qual é o estado atual das evidências sobre {debate}? Compare estudos e limitações."]),
-    "it": (["Qual è la capitale di {country}?"], ["Perché il cielo è blu?", "Quali furono le cause di {histev}?"], []),
+    "it": (["Qual è la capitale di {country}?", "Chi ha scritto {book}?"], ["Perché il cielo è blu?", "Quali furono le cause di {histev}?"],
+           ["Qual è lo stato delle evidenze scientifiche su {debate}? Distingui studi randomizzati e osservazionali e indica i limiti."]),
     "ja": (["{country}の首都はどこですか？", "{book}の作者は誰ですか？"], ["なぜ季節があるのですか？", "{tech}の仕組みを教えてください。"],
            ["{debate}について、現在の研究の到達点をエビデンスの質も含めて詳しくまとめてください。"]),
     "zh": (["{country}的首都是哪里？", "《{book}》的作者是谁？"], ["为什么天空是蓝色的？", "{tech}是怎么工作的？", "{histev}的主要原因是什么？"],
@@ -562,7 +580,10 @@ def gen_research(r):
          "unit": r.choice(["metres", "ounces", "seconds"]), "big": r.choice(["kilometre", "pound", "day"]), "first": r.choice(FIRSTS),
          "abbr": r.choice(ABBRS), "phen": r.choice(PHEN), "tech": r.choice(TECH), "a": a, "b": b, "concept2": r.choice(CONCEPTS2),
          "histev": r.choice(EVENTS_R), "area": r.choice(AREAS), "policy": r.choice(POLICIES), "fact": r.choice(FACTS), "travel": r.choice(TRAVEL),
-         "econ": r.choice(ECON), "debate": r.choice(DEBATES), "jur1": j1, "jur2": j2, "legal": r.choice(LEGALS), "sci": r.choice(SCI)}
+         "econ": r.choice(ECON), "debate": r.choice(DEBATES), "jur1": j1, "jur2": j2, "legal": r.choice(LEGALS), "sci": r.choice(SCI),
+         "legal_es": r.choice(["el reconocimiento facial policial", "los pactos de no competencia", "las plataformas de reparto"]),
+         "legal_de": r.choice(["Gesichtserkennung durch die Polizei", "Wettbewerbsverbote", "Plattformarbeit"]),
+         "legal_fr": r.choice(["la reconnaissance faciale", "les clauses de non-concurrence", "les travailleurs des plateformes"])}
     if lang == "en":
         pool = {"easy": R_EASY_EN, "medium": R_MED_EN, "hard": R_HARD_EN}[diff]
     else:

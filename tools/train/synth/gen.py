@@ -223,6 +223,9 @@ def compose_examples(r, n):
         fields = ", ".join(r.sample(m["fields"], min(len(m["fields"]), r.randint(1, 3)))) if m["fields"] else "names, dates and amounts"
         instr = tpl.format(noun=noun_for(r, kind if kind != "sentence" else "article", lang), tl=tl, n=r.randint(3, 6), fields=fields,
                            aud=r.choice(C.AUD), case=r.choice(case_list), case2=r.choice(case_list), plang=r.choice(PLANG_NAMES))
+        # LABELS.md: legal, medical and literary translation is hard whatever the template says
+        if task == "translation" and diff == "medium" and kind in ("contract", "medical", "story", "policy"):
+            diff = "hard"
         # multi-document summaries/extractions are hard
         if task in ("summarization", "extraction") and diff != "easy" and r.random() < 0.18:
             others = r.sample([x for x in mats if x["kind"] in C.PROSE and x is not m], 2)
@@ -241,7 +244,7 @@ def compose_examples(r, n):
 
 
 def direct_examples(r, n):
-    weights = {"code": 1.3, "math": 1.0, "reasoning": 1.5, "writing": 1.3, "research": 1.3, "chat": 1.3, "translation": 0.9,
+    weights = {"code": 1.3, "math": 1.0, "reasoning": 2.0, "writing": 1.3, "research": 1.3, "chat": 1.3, "translation": 0.9,
                "extraction": 0.6, "summarization": 0.5}
     tasks = list(weights)
     out, seen = [], set()
@@ -267,16 +270,19 @@ PUZZLE_IN_CHAT = {
     "de": ["Hey! Mein Kollege hat mir heute dieses Rätsel gestellt: {p}", "Guten Morgen :) kleines Rätsel zum Wachwerden: {p}"],
     "fr": ["Coucou ! Mon fils m'a posé cette énigme : {p}"], "ja": ["こんにちは！友達に出されたなぞなぞがわからなくて…{p}"], "zh": ["早上好！朋友出了个谜题我想不出来：{p}"],
 }
+# (text, difficulty): small talk is easy; wanting to be heard about a hard day is medium.
 MENTION_CHAT = {
-    "en": ["ugh, spent the whole day translating manuals for work. I'm exhausted. how was your day?",
-           "I had to summarise a 60-page report today and my brain is fried lol. anyway, what's new with you?",
-           "my boss made me fix bugs all weekend and I'm so done. I just want to talk about anything else",
-           "finally finished my maths homework 🎉 feels good. what should I do to celebrate?",
-           "I wrote a poem for the first time in years today! felt nice. do you ever get that feeling of finishing something?",
-           "lol my code finally compiled and I almost cried. programming is a rollercoaster. how's your day?"],
-    "es": ["Hoy me pasé el día traduciendo documentos y estoy muerta. ¿Qué tal tu día?"],
-    "de": ["Ich hab heute den ganzen Tag Code debuggt und bin fix und fertig. Erzähl mir was Schönes."],
-    "fr": ["J'ai passé ma journée à rédiger des rapports, je suis épuisée. On papote un peu ?"],
+    "en": [("ugh, spent the whole day translating manuals for work. I'm exhausted. how was your day?", "easy"),
+           ("I had to summarise a 60-page report today and my brain is fried lol. anyway, what's new with you?", "easy"),
+           ("my boss made me fix bugs all weekend and I'm so done. I just want to talk about anything else", "medium"),
+           ("finally finished my maths homework 🎉 feels good. what should I do to celebrate?", "easy"),
+           ("I wrote a poem for the first time in years today! felt nice. do you ever get that feeling of finishing something?", "easy"),
+           ("lol my code finally compiled and I almost cried. programming is a rollercoaster. how's your day?", "easy"),
+           ("I keep failing my coding interviews and I'm starting to feel like I'm not good enough. can we just talk?", "medium"),
+           ("translated my grandma's old letters this week and it brought up a lot of feelings. I miss her. can we talk a bit?", "medium")],
+    "es": [("Hoy me pasé el día traduciendo documentos y estoy muerta. ¿Qué tal tu día?", "easy")],
+    "de": [("Ich hab heute den ganzen Tag Code debuggt und bin fix und fertig. Erzähl mir was Schönes.", "easy")],
+    "fr": [("J'ai passé ma journée à rédiger des rapports, je suis épuisée. On papote un peu ?", "easy")],
 }
 
 
@@ -326,8 +332,8 @@ def dialog_examples(r, n):
                         "label": "puzzle in small talk"})
         else:
             lang = r.choice(list(MENTION_CHAT))
-            text = r.choice(MENTION_CHAT[lang])
-            out.append({"task": "chat", "difficulty": "easy" if r.random() < 0.6 else "medium", "lang": lang,
+            text, cdiff = r.choice(MENTION_CHAT[lang])
+            out.append({"task": "chat", "difficulty": cdiff, "lang": lang,
                         "messages": wrap_conversation(r, text, 0.3, 0.3), "label": "chat mentioning a task"})
     return out
 
