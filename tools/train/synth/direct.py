@@ -41,6 +41,17 @@ VSOPS = ["duplicate a line", "open the command palette", "rename a symbol everyw
 KWS = ["yield", "static", "defer", "async", "const", "final", "volatile", "lambda", "self", "mut"]
 SNIPPETS = ["x ??= 5", "a, *rest = items", "arr.map(Number)", "let _ = f()", "if err != nil", "?.", "**kwargs", "=>"]
 
+# Explanations of software in prose, no code asked for (LABELS.md: explaining software is code).
+CODE_EXPLAIN_EN = ["Explain {algo}.", "How does {algo} work?", "Can you explain {concept} in {pl}?", "What's the time complexity of {algo}, and why?",
+                   "explain {algo} like I'm a junior dev", "Why would I use {algo} instead of a simpler approach?", "What problem does {algo} solve?",
+                   "In plain words, what are {concept}?", "When should I reach for {concept} in {pl}?", "What's the idea behind {algo}? No code needed.",
+                   "How do {concept} work under the hood in {pl}?", "Is {algo} stable, and what does that mean?"]
+CODE_EXPLAIN_ML = {"es": ["Explícame {algo}.", "¿Cómo funciona {algo}?", "¿Qué son {concept_es} en {pl}?"],
+                   "de": ["Erklär mir {algo}.", "Wie funktioniert {algo}?", "Was sind {concept_de} in {pl}?"],
+                   "fr": ["Explique-moi {algo}.", "Comment fonctionne {algo} ?"], "pt": ["Me explica {algo}.", "Como funciona {algo}?"],
+                   "it": ["Spiegami {algo}.", "Come funziona {algo}?"], "ja": ["{algo}を説明してください。", "{algo}の仕組みは？"],
+                   "zh": ["解释一下{algo}。", "{algo}是怎么工作的？"]}
+
 CODE_MED_SPECS = [
     "parses a CSV of transactions and returns the total per category, ignoring malformed rows",
     "implements an LRU cache with get and put in O(1)",
@@ -177,6 +188,12 @@ def _fill(r, s, extra=None):
 
 def gen_code(r):
     lang = r.choices(["en", "es", "de", "fr", "pt", "it", "ja", "zh"], [10, 2, 2, 1.5, 1.5, 0.7, 1.5, 1.5])[0]
+    if r.random() < 0.15:
+        # explanation of an algorithm or language feature
+        pool = CODE_EXPLAIN_EN if lang == "en" else CODE_EXPLAIN_ML[lang]
+        t = _fill(r, r.choice(pool), {"concept_es": r.choice(["los closures", "los genéricos", "las corrutinas"]),
+                                      "concept_de": r.choice(["Closures", "Generics", "Koroutinen"])})
+        return t, "medium", lang  # an explanation (LABELS.md: explanatory = medium)
     diff = r.choices(["easy", "medium", "hard"], [1, 1.2, 1])[0]
     if lang == "en":
         pool = {"easy": CODE_EASY_EN, "medium": CODE_MED_EN, "hard": CODE_HARD_EN}[diff]
