@@ -673,9 +673,10 @@ static uint8_t line_kind(const uint8_t *p, uint32_t s, uint32_t e, int *in_fence
         return LN_DATA;
     if (tabs >= 2)
         return LN_DATA;
-    if (commas >= 3 && spaces <= commas)
+    /* CSV: three or more separators with few spaces, or two with none ("north,12,340.5") */
+    if ((commas >= 3 && spaces <= commas) || (commas >= 2 && spaces == 0))
         return LN_DATA;
-    if (semis >= 3 && spaces <= semis)
+    if ((semis >= 3 && spaces <= semis) || (semis >= 2 && spaces == 0))
         return LN_DATA;
     /* timestamps, dates, IP addresses at the start of a line: logs */
     if ((uint8_t)(p[i] - '0') < 10 && digits >= 4) {

@@ -34,6 +34,8 @@ add_executable(test_classify ${PROJECT_SOURCE_DIR}/tests/unit/test_classify.c)
 target_include_directories(test_classify PRIVATE ${PROJECT_SOURCE_DIR}/tests/unit)
 target_compile_definitions(test_classify PRIVATE SY_CLASSIFIER_MODEL="${SY_CLASSIFIER_MODEL}")
 target_link_libraries(test_classify PRIVATE sy_classify)
+# every allocation goes through the test's counters: dp_classify must not allocate per call
+target_link_options(test_classify PRIVATE -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc -Wl,--wrap=aligned_alloc)
 add_test(NAME unit_test_classify COMMAND test_classify ${SY_CLASSIFIER_MODEL})
 set_tests_properties(unit_test_classify PROPERTIES TIMEOUT 60)
 
