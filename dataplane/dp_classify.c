@@ -1244,10 +1244,15 @@ FX_INLINE void fx_text(fx_t *f, const uint8_t *p, uint32_t s, uint32_t e, const 
         }
         ncjk = 0;
         if (c.cls == CH_DIGIT) {
-            uint32_t st = i;
-            while (i < e && (uint8_t)(p[i] - '0') < 10)
-                i++;
-            uint32_t n = i - st;
+            /* ASCII or full-width digits ("１２３"): advance by what was decoded */
+            uint32_t st = i, n = 0;
+            while (i < e) {
+                ch_t d = ch_next(p, i, e);
+                if (d.cls != CH_DIGIT)
+                    break;
+                i += d.nb;
+                n++;
+            }
             f->digits += n;
             uint32_t t = tok_hash(K_NUM, n > 4 ? 4 : n);
             if (mode == 0)

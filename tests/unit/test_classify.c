@@ -212,6 +212,14 @@ static void test_robust(const dp_classify_model_t *m)
     dp_classify(m, (const char *)g, n, &r);
     CHECK((unsigned)r.task < DP_TASK_COUNT);
 
+    /* full-width digits and punctuation (Japanese/Chinese input) are decoded like ASCII ones:
+     * this prompt hung the classifier once (the digit scan only advanced over ASCII digits) */
+    const char *fw = "価格は１２３円です。合計を計算して？ Ｑ１：２＋３";
+    dp_classify(m, fw, strlen(fw), &r);
+    CHECK((unsigned)r.task < DP_TASK_COUNT);
+    static char fmask[64];
+    dp_classify_explain(fw, strlen(fw), fmask);
+
     /* only the head and the tail are read: changing the middle of a long prompt changes
      * nothing, changing the head does */
     for (size_t i = 0; i < n; i++)
