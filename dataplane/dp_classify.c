@@ -33,7 +33,8 @@
 #define CLF_MIN_BITS 10u
 #define CLF_MAX_BITS 22u
 /* A model file larger than this is not one of ours (2^22 rows of 12 int16 is 96 MiB). */
-#define CLF_MAX_FILE_BYTES ((size_t)CLF_HEADER_BYTES + ((size_t)1 << CLF_MAX_BITS) * DP_CLASSIFY_OUTPUTS * 2 + 4)
+#define CLF_MAX_FILE_BYTES                                                                                   \
+    ((size_t)CLF_HEADER_BYTES + ((size_t)1 << CLF_MAX_BITS) * DP_CLASSIFY_OUTPUTS * 2 + 4)
 
 struct dp_classify_model {
     uint32_t bits;
@@ -46,8 +47,8 @@ struct dp_classify_model {
                  * the accumulators as one vector */
 };
 
-static const char *const task_names[DP_TASK_COUNT] = {"code",          "math",        "reasoning", "writing", "extraction",
-                                                      "summarization", "translation", "research",  "chat"};
+static const char *const task_names[DP_TASK_COUNT] = {
+    "code", "math", "reasoning", "writing", "extraction", "summarization", "translation", "research", "chat"};
 static const char *const diff_names[DP_DIFFICULTY_COUNT] = {"easy", "medium", "hard"};
 
 const char *dp_task_name(dp_task_t t)
@@ -258,8 +259,9 @@ static ch_t ch_multi(const uint8_t *p, size_t i, size_t n)
         r.nb = 3;
         if (cp < 0x800) /* overlong */
             return r;
-        if ((cp >= 0x3040 && cp <= 0x30FF) || (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x4E00 && cp <= 0x9FFF) ||
-            (cp >= 0xAC00 && cp <= 0xD7AF) || (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x3130 && cp <= 0x318F)) {
+        if ((cp >= 0x3040 && cp <= 0x30FF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
+            (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xAC00 && cp <= 0xD7AF) ||
+            (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x3130 && cp <= 0x318F)) {
             r.cls = CH_CJK;
             r.unit = cp;
         } else if (cp >= 0x2000 && cp <= 0x206F) {
@@ -321,7 +323,18 @@ static ch_t ch_multi(const uint8_t *p, size_t i, size_t n)
 }
 
 /* Scripts, for the shape features. */
-enum { SC_LATIN = 0, SC_LATIN_EXT, SC_GREEK, SC_CYRILLIC, SC_RTL, SC_KANA, SC_HAN, SC_HANGUL, SC_OTHER, SC_COUNT };
+enum {
+    SC_LATIN = 0,
+    SC_LATIN_EXT,
+    SC_GREEK,
+    SC_CYRILLIC,
+    SC_RTL,
+    SC_KANA,
+    SC_HAN,
+    SC_HANGUL,
+    SC_OTHER,
+    SC_COUNT
+};
 
 static inline int script_of(const ch_t *c)
 {
@@ -523,9 +536,27 @@ typedef struct {
 static inline int is_code_sym(uint8_t c)
 {
     switch (c) {
-    case '{': case '}': case '[': case ']': case ';': case '=': case '<': case '>': case '_':
-    case '|': case '\\': case '`': case '#': case '$': case '^': case '*': case '/': case '&':
-    case '(': case ')': case '+':
+    case '{':
+    case '}':
+    case '[':
+    case ']':
+    case ';':
+    case '=':
+    case '<':
+    case '>':
+    case '_':
+    case '|':
+    case '\\':
+    case '`':
+    case '#':
+    case '$':
+    case '^':
+    case '*':
+    case '/':
+    case '&':
+    case '(':
+    case ')':
+    case '+':
         return 1;
     default:
         return 0;
@@ -596,7 +627,8 @@ static uint8_t line_kind(const uint8_t *p, uint32_t s, uint32_t e, int *in_fence
     }
     if (i == e)
         return *in_fence ? LN_DATA : LN_BLANK;
-    if (e - i >= 3 && ((p[i] == '`' && p[i + 1] == '`' && p[i + 2] == '`') || (p[i] == '~' && p[i + 1] == '~' && p[i + 2] == '~'))) {
+    if (e - i >= 3 && ((p[i] == '`' && p[i + 1] == '`' && p[i + 2] == '`') ||
+                       (p[i] == '~' && p[i + 1] == '~' && p[i + 2] == '~'))) {
         *in_fence = !*in_fence;
         *fence_seen = 1;
         return LN_DATA;
@@ -610,7 +642,8 @@ static uint8_t line_kind(const uint8_t *p, uint32_t s, uint32_t e, int *in_fence
     if (ind >= 4)
         return LN_DATA;
     if (starts_with(p, i, e, "at ") || starts_with(p, i, e, "File \"") || starts_with(p, i, e, "Traceback") ||
-        starts_with(p, i, e, "Caused by:") || starts_with(p, i, e, "goroutine ") || starts_with(p, i, e, "#0 "))
+        starts_with(p, i, e, "Caused by:") || starts_with(p, i, e, "goroutine ") ||
+        starts_with(p, i, e, "#0 "))
         return LN_DATA;
     if (p[i] == '[' && i + 1 < e && (is_alnum_b(p[i + 1])))
         return LN_DATA;
@@ -662,7 +695,8 @@ static uint8_t line_kind(const uint8_t *p, uint32_t s, uint32_t e, int *in_fence
                 call = 1;
             else if (c == '_' && (prev & BC_ALNUM) && j + 1 < e && (byte_class[p[j + 1]] & BC_ALNUM))
                 snake = 1;
-            else if (c == '=' && (prev == BC_OTHER_SPACE || (j > i && p[j - 1] == '=') || (j + 1 < e && p[j + 1] == '=')))
+            else if (c == '=' &&
+                     (prev == BC_OTHER_SPACE || (j > i && p[j - 1] == '=') || (j + 1 < e && p[j + 1] == '=')))
                 eqsp = 1;
         }
         prev = c == ' ' ? BC_OTHER_SPACE : k;
@@ -689,7 +723,8 @@ static uint8_t line_kind(const uint8_t *p, uint32_t s, uint32_t e, int *in_fence
         uint32_t j = i;
         while (j < e && (is_alnum_b(p[j]) || p[j] == '.' || p[j] == '_' || p[j] == '$'))
             j++;
-        if (j < e && p[j] == ':' && j - i >= 5 && (ends_with_word(p, i, j, "Error") || ends_with_word(p, i, j, "Exception")))
+        if (j < e && p[j] == ':' && j - i >= 5 &&
+            (ends_with_word(p, i, j, "Error") || ends_with_word(p, i, j, "Exception")))
             return LN_DATA;
     }
     int last = e - 1;
@@ -732,11 +767,13 @@ static uint32_t sentence_end(const uint8_t *p, uint32_t i, uint32_t e)
 {
     while (i < e) {
         uint8_t c = p[i];
-        if ((c == '.' || c == '!' || c == '?' || c == ':') && (i + 1 == e || p[i + 1] == ' ' || p[i + 1] == '\t'))
+        if ((c == '.' || c == '!' || c == '?' || c == ':') &&
+            (i + 1 == e || p[i + 1] == ' ' || p[i + 1] == '\t'))
             return i + 1;
         if (c == 0xE3 && i + 2 < e && p[i + 1] == 0x80 && p[i + 2] == 0x82)
             return i + 3;
-        if (c == 0xEF && i + 2 < e && p[i + 1] == 0xBC && (p[i + 2] == 0x81 || p[i + 2] == 0x9F || p[i + 2] == 0x9A))
+        if (c == 0xEF && i + 2 < e && p[i + 1] == 0xBC &&
+            (p[i + 2] == 0x81 || p[i + 2] == 0x9F || p[i + 2] == 0x9A))
             return i + 3;
         i++;
     }
@@ -750,7 +787,8 @@ static uint32_t count_words(const uint8_t *p, uint32_t s, uint32_t e)
     int in = 0;
     for (uint32_t i = s; i < e; i++) {
         uint8_t c = p[i];
-        int letter = (uint8_t)((c | 0x20) - 'a') < 26 || (c >= 0xC2 && c <= 0xDF) || (c >= 0x80 && c < 0xC0 && in);
+        int letter =
+            (uint8_t)((c | 0x20) - 'a') < 26 || (c >= 0xC2 && c <= 0xDF) || (c >= 0x80 && c < 0xC0 && in);
         if (c >= 0xE3 && c <= 0xED) {
             cjk++;
             in = 0;
@@ -783,12 +821,14 @@ static uint32_t skip_lead(const uint8_t *p, uint32_t s, uint32_t e)
 static inline int is_term_at(const uint8_t *p, uint32_t i, uint32_t e, uint32_t *after)
 {
     uint8_t c = p[i];
-    if ((c == '.' || c == '!' || c == '?' || c == ':') && (i + 1 == e || p[i + 1] == ' ' || p[i + 1] == '\t')) {
+    if ((c == '.' || c == '!' || c == '?' || c == ':') &&
+        (i + 1 == e || p[i + 1] == ' ' || p[i + 1] == '\t')) {
         *after = i + 1;
         return 1;
     }
-    if (i + 2 < e && ((c == 0xE3 && p[i + 1] == 0x80 && p[i + 2] == 0x82) ||
-                           (c == 0xEF && p[i + 1] == 0xBC && (p[i + 2] == 0x81 || p[i + 2] == 0x9F || p[i + 2] == 0x9A)))) {
+    if (i + 2 < e &&
+        ((c == 0xE3 && p[i + 1] == 0x80 && p[i + 2] == 0x82) ||
+         (c == 0xEF && p[i + 1] == 0xBC && (p[i + 2] == 0x81 || p[i + 2] == 0x9F || p[i + 2] == 0x9A)))) {
         *after = i + 3;
         return 1;
     }
@@ -802,8 +842,8 @@ static uint32_t last_sentence_start(const uint8_t *p, uint32_t s, uint32_t e)
     /* skip what closes the last sentence: spaces, terminators, closing quotes */
     uint32_t j = e, after;
     for (;;) {
-        if (j > s && (p[j - 1] == ' ' || p[j - 1] == '\t' || p[j - 1] == '.' || p[j - 1] == '!' || p[j - 1] == '?' ||
-                      p[j - 1] == ':' || p[j - 1] == '"' || p[j - 1] == ')')) {
+        if (j > s && (p[j - 1] == ' ' || p[j - 1] == '\t' || p[j - 1] == '.' || p[j - 1] == '!' ||
+                      p[j - 1] == '?' || p[j - 1] == ':' || p[j - 1] == '"' || p[j - 1] == ')')) {
             j--;
             continue;
         }
@@ -1345,8 +1385,10 @@ FX_INLINE void fx_shape(fx_t *f, size_t len, const layout_t *L, uint32_t nctx, u
     fx_out(f, tok_hash(K_DENSE, 0xA00 | ib), R);
     fx_out(f, tok_hash(K_DENSE, 0xB00 | bucket_of(f->isent, cnt_e, 5)), R);
     fx_out(f, tok_hash(K_DENSE, 0xC00 | (nctx > 3 ? 3 : nctx) | ctx_roles << 2), R);
-    fx_out(f, tok_hash(K_DENSE, 0xD00 | (uint32_t)(L->has_fence | L->has_quote_line << 1 | L->has_data << 2 |
-                                                   L->has_long_prose << 3)), R);
+    fx_out(f,
+           tok_hash(K_DENSE, 0xD00 | (uint32_t)(L->has_fence | L->has_quote_line << 1 | L->has_data << 2 |
+                                                L->has_long_prose << 3)),
+           R);
     uint32_t dom = 0;
     for (uint32_t k = 1; k < SC_COUNT; k++)
         if (f->script[k] > f->script[dom])
@@ -1516,8 +1558,8 @@ static void softmax(const float *z, float *p, int n)
         p[i] /= s;
 }
 
-void dp_classify_conv(const dp_classify_model_t *m, const char *text, size_t len, const dp_classify_span_t *ctx,
-                      size_t nctx, dp_classify_result_t *out)
+void dp_classify_conv(const dp_classify_model_t *m, const char *text, size_t len,
+                      const dp_classify_span_t *ctx, size_t nctx, dp_classify_result_t *out)
 {
     acc_t a;
     memset(&a, 0, sizeof a);
@@ -1632,7 +1674,8 @@ int dp_classify_model_parse(const void *buf, size_t len, dp_classify_model_t **o
         return -1;
     }
     if (fver != DP_CLASSIFY_FEATURE_VERSION) {
-        seterr(err, errlen, "model trained with feature version %u, runtime has %u", fver, DP_CLASSIFY_FEATURE_VERSION);
+        seterr(err, errlen, "model trained with feature version %u, runtime has %u", fver,
+               DP_CLASSIFY_FEATURE_VERSION);
         return -1;
     }
     if (bits < CLF_MIN_BITS || bits > CLF_MAX_BITS) {
@@ -1646,7 +1689,8 @@ int dp_classify_model_parse(const void *buf, size_t len, dp_classify_model_t **o
     }
     size_t want = file_size_for(bits);
     if (declared != want || len != want) {
-        seterr(err, errlen, "model size %zu, header says %u, expected %zu (truncated or corrupt)", len, declared, want);
+        seterr(err, errlen, "model size %zu, header says %u, expected %zu (truncated or corrupt)", len,
+               declared, want);
         return -1;
     }
     uint32_t crc = rd32(p + len - 4);
@@ -1681,7 +1725,8 @@ int dp_classify_model_parse(const void *buf, size_t len, dp_classify_model_t **o
     const uint8_t *q = p + CLF_HEADER_BYTES;
     memset(w, 0, rows * ROW_WIDTH * sizeof *w);
     for (size_t i = 0; i < nw; i++)
-        w[i / DP_CLASSIFY_OUTPUTS * ROW_WIDTH + i % DP_CLASSIFY_OUTPUTS] = (int16_t)(uint16_t)(q[2 * i] | (uint16_t)q[2 * i + 1] << 8);
+        w[i / DP_CLASSIFY_OUTPUTS * ROW_WIDTH + i % DP_CLASSIFY_OUTPUTS] =
+            (int16_t)(uint16_t)(q[2 * i] | (uint16_t)q[2 * i + 1] << 8);
     m->bits = bits;
     m->mask = ((uint32_t)1 << bits) - 1;
     m->scale_task = st;
@@ -1763,8 +1808,8 @@ static float head_scale(const float *w, size_t rows, int from, int to)
 int dp_classify_model_serialize(unsigned hash_bits, const float *weights, const float *bias, void **out,
                                 size_t *outlen)
 {
-    if (hash_bits < CLF_MIN_BITS || hash_bits > CLF_MAX_BITS || weights == NULL || bias == NULL || out == NULL ||
-        outlen == NULL)
+    if (hash_bits < CLF_MIN_BITS || hash_bits > CLF_MAX_BITS || weights == NULL || bias == NULL ||
+        out == NULL || outlen == NULL)
         return -1;
     size_t rows = (size_t)1 << hash_bits;
     size_t len = file_size_for(hash_bits);

@@ -59,7 +59,12 @@ typedef enum {
     DP_TASK_COUNT
 } dp_task_t;
 
-typedef enum { DP_DIFFICULTY_EASY = 0, DP_DIFFICULTY_MEDIUM, DP_DIFFICULTY_HARD, DP_DIFFICULTY_COUNT } dp_difficulty_t;
+typedef enum {
+    DP_DIFFICULTY_EASY = 0,
+    DP_DIFFICULTY_MEDIUM,
+    DP_DIFFICULTY_HARD,
+    DP_DIFFICULTY_COUNT
+} dp_difficulty_t;
 
 /* Lower-case names as used in the labelled data and the catalog ("code", "hard"); a static
  * string, "unknown" for an out-of-range value. */
@@ -74,12 +79,12 @@ int dp_difficulty_from_name(const char *name);
 #define DP_CLASSIFY_TAIL_BYTES 2048
 
 typedef struct {
-    dp_task_t task;             /* argmax of task_prob */
-    dp_difficulty_t difficulty; /* argmax of difficulty_prob */
+    dp_task_t task;                             /* argmax of task_prob */
+    dp_difficulty_t difficulty;                 /* argmax of difficulty_prob */
     float task_prob[DP_TASK_COUNT];             /* softmax of the task head, sums to 1 */
     float difficulty_prob[DP_DIFFICULTY_COUNT]; /* softmax of the difficulty head */
-    float task_confidence;       /* task_prob[task] */
-    float difficulty_confidence; /* difficulty_prob[difficulty] */
+    float task_confidence;                      /* task_prob[task] */
+    float difficulty_confidence;                /* difficulty_prob[difficulty] */
 } dp_classify_result_t;
 
 typedef struct dp_classify_model dp_classify_model_t;
@@ -95,7 +100,11 @@ void dp_classify_model_free(dp_classify_model_t *m);
  * first system (or developer) message, then at most the three messages before the last user
  * message, oldest first (the router, the trainer and the tests all use that rule). Only the
  * first DP_CLASSIFY_CTX_BYTES of each span are read; spans past DP_CLASSIFY_CTX_MAX are ignored. */
-typedef enum { DP_CLASSIFY_ROLE_SYSTEM = 0, DP_CLASSIFY_ROLE_USER, DP_CLASSIFY_ROLE_ASSISTANT } dp_classify_role_t;
+typedef enum {
+    DP_CLASSIFY_ROLE_SYSTEM = 0,
+    DP_CLASSIFY_ROLE_USER,
+    DP_CLASSIFY_ROLE_ASSISTANT
+} dp_classify_role_t;
 typedef struct {
     const char *text; /* may be NULL when len is 0 */
     size_t len;
@@ -106,8 +115,8 @@ typedef struct {
 
 /* Classifies the last user message text[0..len) (text may be NULL when len is 0) with its
  * context ctx[0..nctx) (ctx may be NULL when nctx is 0). Never fails for a loaded model. */
-void dp_classify_conv(const dp_classify_model_t *m, const char *text, size_t len, const dp_classify_span_t *ctx,
-                      size_t nctx, dp_classify_result_t *out);
+void dp_classify_conv(const dp_classify_model_t *m, const char *text, size_t len,
+                      const dp_classify_span_t *ctx, size_t nctx, dp_classify_result_t *out);
 /* The same without context. */
 void dp_classify(const dp_classify_model_t *m, const char *text, size_t len, dp_classify_result_t *out);
 

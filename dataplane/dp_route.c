@@ -155,7 +155,8 @@ static void span_of(const cJSON *msg, dp_classify_span_t *sp)
 
 static int is_system_role(const cJSON *role)
 {
-    return cJSON_IsString(role) && (strcmp(role->valuestring, "system") == 0 || strcmp(role->valuestring, "developer") == 0);
+    return cJSON_IsString(role) &&
+           (strcmp(role->valuestring, "system") == 0 || strcmp(role->valuestring, "developer") == 0);
 }
 
 /* The classifier's context (dp_classify.h): the first system (or developer) message before the
@@ -187,8 +188,9 @@ static size_t context_spans(const dp_req_t *r, const cJSON *last, dp_classify_sp
         const cJSON *pm = prev[k % 3];
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(pm, "role");
         span_of(pm, &out[n]);
-        out[n++].role = cJSON_IsString(role) && strcmp(role->valuestring, "assistant") == 0 ? DP_CLASSIFY_ROLE_ASSISTANT
-                                                                                            : DP_CLASSIFY_ROLE_USER;
+        out[n++].role = cJSON_IsString(role) && strcmp(role->valuestring, "assistant") == 0
+                            ? DP_CLASSIFY_ROLE_ASSISTANT
+                            : DP_CLASSIFY_ROLE_USER;
     }
     return n;
 }
@@ -418,7 +420,8 @@ typedef struct {
  * the reason. strict_cost: the cheapest model that can serve the request, whatever its quality
  * (the @cheap promise), else the objective's order. 0 picked = nothing in the catalog fits (the
  * reason says what was missing). */
-static size_t auto_pick(dp_req_t *r, const char *tier, const char *why_prefix, int strict_cost, const lean_t *lean)
+static size_t auto_pick(dp_req_t *r, const char *tier, const char *why_prefix, int strict_cost,
+                        const lean_t *lean)
 {
     const dp_snapshot_t *s = r->snap;
     /* unsure about difficulty: the objectives that use the quality bar take the stronger choice */
@@ -492,7 +495,8 @@ static size_t auto_pick(dp_req_t *r, const char *tier, const char *why_prefix, i
         switch (r->objective) {
         case DP_OBJ_COST:
             if (strict_cost)
-                snprintf(reason, 400, "%s: cheapest of %zu eligible models, whatever their quality; estimated %s USD",
+                snprintf(reason, 400,
+                         "%s: cheapest of %zu eligible models, whatever their quality; estimated %s USD",
                          why_prefix, n, cost);
             else if (b->clears)
                 snprintf(reason, 400, "%s: cheapest of %zu eligible models whose %s quality (%s) clears the %s bar "
@@ -506,11 +510,14 @@ static size_t auto_pick(dp_req_t *r, const char *tier, const char *why_prefix, i
             break;
         case DP_OBJ_LATENCY:
             if (b->ttft)
-                snprintf(reason, 400, "%s: lowest observed time to first byte (%llu us) of %zu eligible models", why_prefix,
-                         (unsigned long long)b->ttft, n);
+                snprintf(reason, 400,
+                         "%s: lowest observed time to first byte (%llu us) of %zu eligible models",
+                         why_prefix, (unsigned long long)b->ttft, n);
             else
-                snprintf(reason, 400, "%s: no time to first byte observed yet for %zu eligible models; the cheapest first "
-                         "(estimated %s USD)", why_prefix, n, cost);
+                snprintf(reason, 400,
+                         "%s: no time to first byte observed yet for %zu eligible models; the cheapest first "
+                         "(estimated %s USD)",
+                         why_prefix, n, cost);
             break;
         default:
             snprintf(reason, 400, "%s: best %s quality per dollar (%s at an estimated %s USD) of %zu eligible models%s",
@@ -520,8 +527,8 @@ static size_t auto_pick(dp_req_t *r, const char *tier, const char *why_prefix, i
         if (r->diff_leaned && lean != NULL) {
             size_t l = strlen(reason);
             snprintf(reason + l, 400 - l, "; difficulty uncertain (%s %.2f, harder %.2f): routed as %s",
-                     sy_difficulty_name((sy_difficulty_t)(lean->to - 1)), (double)lean->p_at, (double)lean->p_over,
-                     sy_difficulty_name((sy_difficulty_t)lean->to));
+                     sy_difficulty_name((sy_difficulty_t)(lean->to - 1)), (double)lean->p_at,
+                     (double)lean->p_over, sy_difficulty_name((sy_difficulty_t)lean->to));
         }
     }
     r->reason = reason;

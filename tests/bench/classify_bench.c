@@ -27,21 +27,24 @@
 #define SHAPES 5
 static const char *const pieces[SHAPES] = {
     ("I am preparing a quarterly report for our board and need help with the section on customer retention. "
-    "Our churn went from 4.1% to 3.2% after we introduced annual plans, but support tickets rose by a fifth. "
-    "Please explain the likely causes, suggest three charts, and write two paragraphs in a neutral tone. "),
+     "Our churn went from 4.1% to 3.2% after we introduced annual plans, but support tickets rose by a "
+     "fifth. "
+     "Please explain the likely causes, suggest three charts, and write two paragraphs in a neutral tone. "),
     ("Here is my function; it is slow on large inputs, can you make it faster and explain why?\n\n"
-    "def dedupe(items):\n    out = []\n    for x in items:\n        if x not in out:\n            out.append(x)\n"
-    "    return out\n\nfor i in range(10000): print(dedupe(list(range(i))))\n"),
+     "def dedupe(items):\n    out = []\n    for x in items:\n        if x not in out:\n            "
+     "out.append(x)\n"
+     "    return out\n\nfor i in range(10000): print(dedupe(list(range(i))))\n"),
     ("Bitte übersetze den folgenden Absatz ins Englische und behalte die Formatierung bei: "
-    "Die Lieferung verzögert sich um zwei Wochen. 納期は二週間遅れます。 Спасибо за терпение! "),
+     "Die Lieferung verzögert sich um zwei Wochen. 納期は二週間遅れます。 Спасибо за терпение! "),
     ("Summarise this log for the incident channel, three bullets, no diagnosis:\n"
-    "2025-03-04T02:14:09Z ERROR payments request_id=81aa webhook delivery failed status=503 attempt=3\n"
-    "2025-03-04T02:14:11Z ERROR payments request_id=9c01 db pool exhausted (max=20, waiting=57)\n"),
+     "2025-03-04T02:14:09Z ERROR payments request_id=81aa webhook delivery failed status=503 attempt=3\n"
+     "2025-03-04T02:14:11Z ERROR payments request_id=9c01 db pool exhausted (max=20, waiting=57)\n"),
     ("Summarise this log for the incident channel, three bullets, no diagnosis:\n"
-    "2025-03-04T02:14:09Z ERROR payments request_id=81aa webhook delivery failed status=503 attempt=3\n"
-    "2025-03-04T02:14:11Z ERROR payments request_id=9c01 db pool exhausted (max=20, waiting=57)\n"),
+     "2025-03-04T02:14:09Z ERROR payments request_id=81aa webhook delivery failed status=503 attempt=3\n"
+     "2025-03-04T02:14:11Z ERROR payments request_id=9c01 db pool exhausted (max=20, waiting=57)\n"),
 };
-static const char *const shape_names[SHAPES] = {"prose", "code", "multilingual", "pasted log", "conversation"};
+static const char *const shape_names[SHAPES] = {"prose", "code", "multilingual", "pasted log",
+                                                "conversation"};
 /* the conversation shape's context: a system prompt and two earlier turns */
 static const char *const ctx_text[3] = {
     "You are the on-call assistant of the payments team. Be concise and precise.",
@@ -87,7 +90,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 2;
     }
-    printf("model %s: %u buckets, loaded in %.1f ms\n", path, dp_classify_model_buckets(m), (now_ns() - t0) / 1e6);
+    printf("model %s: %u buckets, loaded in %.1f ms\n", path, dp_classify_model_buckets(m),
+           (now_ns() - t0) / 1e6);
     double *t = malloc((size_t)iters * sizeof *t);
     int rc = 0;
     dp_classify_span_t ctx[3] = {{ctx_text[0], strlen(ctx_text[0]), DP_CLASSIFY_ROLE_SYSTEM},
@@ -115,8 +119,8 @@ int main(int argc, char **argv)
         qsort(t, (size_t)iters, sizeof *t, cmpd);
         double med = t[iters / 2] / 1e3;
         printf("%-12s %d B: median %.2f us, p90 %.2f us, p99 %.2f us (%d calls) -> %s/%s\n", shape_names[s],
-               PROMPT_BYTES, med, t[iters * 9 / 10] / 1e3, t[iters * 99 / 100] / 1e3, iters, dp_task_name(r.task),
-               dp_difficulty_name(r.difficulty));
+               PROMPT_BYTES, med, t[iters * 9 / 10] / 1e3, t[iters * 99 / 100] / 1e3, iters,
+               dp_task_name(r.task), dp_difficulty_name(r.difficulty));
         if (max_median_us > 0 && med > max_median_us) {
             printf("FAIL: median %.2f us above %.2f us\n", med, max_median_us);
             rc = 1;

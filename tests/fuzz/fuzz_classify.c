@@ -52,13 +52,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t nctx = 0, from = 0;
     for (size_t i = 0; i < size && nctx < DP_CLASSIFY_CTX_MAX + 2; i++)
         if (data[i] == 0x1E) {
-            ctx[nctx] = (dp_classify_span_t){(const char *)data + from, i - from, (dp_classify_role_t)(nctx % 3)};
+            ctx[nctx] =
+                (dp_classify_span_t){(const char *)data + from, i - from, (dp_classify_role_t)(nctx % 3)};
             nctx++;
             from = i + 1;
         }
     dp_classify_result_t r;
     dp_classify_conv(base, (const char *)data + from, size - from, ctx, nctx, &r);
-    if ((unsigned)r.task >= DP_TASK_COUNT || (unsigned)r.difficulty >= DP_DIFFICULTY_COUNT || isnan(r.task_confidence))
+    if ((unsigned)r.task >= DP_TASK_COUNT || (unsigned)r.difficulty >= DP_DIFFICULTY_COUNT ||
+        isnan(r.task_confidence))
         abort();
     static char mask[DP_CLASSIFY_HEAD_BYTES];
     size_t mn = size < DP_CLASSIFY_HEAD_BYTES ? size : DP_CLASSIFY_HEAD_BYTES;

@@ -265,7 +265,8 @@ static void test_segmenter(void)
 {
     static char mask[DP_CLASSIFY_HEAD_BYTES];
     /* a code fence is material; the request before it is the first sentence */
-    const char *t1 = "Summarise this function for the changelog.\n\n```python\ndef total(xs):\n    return sum(x.price for x in "
+    const char *t1 = "Summarise this function for the changelog.\n\n```python\ndef total(xs):\n    return "
+                     "sum(x.price for x in "
                      "xs)\n```";
     dp_classify_explain(t1, strlen(t1), mask);
     CHECK(mask_at(t1, mask, "Summarise") == 'b');
@@ -274,9 +275,11 @@ static void test_segmenter(void)
 
     /* log lines, a stack trace and a CSV are material even without a fence; a closing
      * question after them is the last sentence */
-    const char *t2 = "Here's the log:\n2025-01-02T03:04:05Z ERROR db: connection refused\n2025-01-02T03:04:06Z ERROR db: "
-                     "connection refused\n  at com.acme.Db.open(Db.java:42)\nregion,units,revenue\nnorth,12,340.5\nsouth,9,"
-                     "120.0\n\nCan you translate the error messages into Spanish?";
+    const char *t2 =
+        "Here's the log:\n2025-01-02T03:04:05Z ERROR db: connection refused\n2025-01-02T03:04:06Z ERROR db: "
+        "connection refused\n  at "
+        "com.acme.Db.open(Db.java:42)\nregion,units,revenue\nnorth,12,340.5\nsouth,9,"
+        "120.0\n\nCan you translate the error messages into Spanish?";
     dp_classify_explain(t2, strlen(t2), mask);
     CHECK(is_instr(mask_at(t2, mask, "Here's")));
     CHECK(mask_at(t2, mask, "ERROR db") == 'm');
@@ -291,7 +294,8 @@ static void test_segmenter(void)
     CHECK(mask_at(t3, mask, "him was") == 'm');
 
     /* "> " quotes, tables with bars and indented blocks are material */
-    const char *t4 = "What does this mean?\n\n> The party of the first part shall indemnify the party of the second part.\n\n| a "
+    const char *t4 = "What does this mean?\n\n> The party of the first part shall indemnify the party of the "
+                     "second part.\n\n| a "
                      "| b |\n|---|---|\n| 1 | 2 |\n\n    x = compute(y)\n";
     dp_classify_explain(t4, strlen(t4), mask);
     CHECK(mask_at(t4, mask, "What does") == 'b');
@@ -303,15 +307,23 @@ static void test_segmenter(void)
      * are material */
     char t5[1400];
     snprintf(t5, sizeof t5, "%s\n\n%s\n\nGive me three bullet points.",
-             "The council met on Tuesday to discuss the new cycling lanes. Residents of the northern district asked for more "
-             "crossings near the schools, while shop owners worried about deliveries. The transport office presented counts "
-             "showing that cycling trips doubled since the first lane opened, and that car traffic on the main road fell by "
-             "a tenth. A decision on the second phase was postponed to the next meeting, pending a study of delivery bays "
-             "and a survey of parents. Several councillors asked for the survey to include teenagers who cycle to school, "
+             "The council met on Tuesday to discuss the new cycling lanes. Residents of the northern "
+             "district asked for more "
+             "crossings near the schools, while shop owners worried about deliveries. The transport office "
+             "presented counts "
+             "showing that cycling trips doubled since the first lane opened, and that car traffic on the "
+             "main road fell by "
+             "a tenth. A decision on the second phase was postponed to the next meeting, pending a study of "
+             "delivery bays "
+             "and a survey of parents. Several councillors asked for the survey to include teenagers who "
+             "cycle to school, "
              "and one proposed a trial of school streets closed to cars at drop-off time.",
-             "The meeting closed with a presentation on winter maintenance, including how the lanes will be cleared of snow "
-             "and who is responsible for gritting them. The office expects the cost to be covered by the existing road "
-             "maintenance budget, although two councillors asked for a separate line so that the spending can be tracked.");
+             "The meeting closed with a presentation on winter maintenance, including how the lanes will be "
+             "cleared of snow "
+             "and who is responsible for gritting them. The office expects the cost to be covered by the "
+             "existing road "
+             "maintenance budget, although two councillors asked for a separate line so that the spending "
+             "can be tracked.");
     dp_classify_explain(t5, strlen(t5), mask);
     CHECK(mask_at(t5, mask, "council met") == 'm');
     CHECK(mask_at(t5, mask, "winter maintenance") == 'm');
@@ -345,9 +357,11 @@ static void test_segmenter(void)
 /* No allocation per call, with or without context; the model file fits the size budget. */
 static void test_no_alloc(const dp_classify_model_t *m, const char *path)
 {
-    const char *t = "Please summarise the following log for the on-call channel:\n2025-01-01T00:00:00Z WARN disk 91%\n";
+    const char *t =
+        "Please summarise the following log for the on-call channel:\n2025-01-01T00:00:00Z WARN disk 91%\n";
     const char *sys = "You are an SRE assistant.";
-    dp_classify_span_t ctx[2] = {{sys, strlen(sys), DP_CLASSIFY_ROLE_SYSTEM}, {"earlier", 7, DP_CLASSIFY_ROLE_USER}};
+    dp_classify_span_t ctx[2] = {{sys, strlen(sys), DP_CLASSIFY_ROLE_SYSTEM},
+                                 {"earlier", 7, DP_CLASSIFY_ROLE_USER}};
     dp_classify_result_t r;
     dp_classify_conv(m, t, strlen(t), ctx, 2, &r);
     size_t before = n_allocs;
@@ -381,7 +395,8 @@ static void test_probabilities(const dp_classify_model_t *m)
     for (int k = 0; k < DP_DIFFICULTY_COUNT; k++)
         sd += a.difficulty_prob[k];
     CHECK(st > 0.999f && st < 1.001f && sd > 0.999f && sd < 1.001f);
-    CHECK(a.task_confidence == a.task_prob[a.task] && a.difficulty_confidence == a.difficulty_prob[a.difficulty]);
+    CHECK(a.task_confidence == a.task_prob[a.task] &&
+          a.difficulty_confidence == a.difficulty_prob[a.difficulty]);
     CHECK(a.task == DP_TASK_TRANSLATION && a.task_confidence > 0.8f);
     CHECK(b.task_confidence < a.task_confidence);
 }
@@ -392,10 +407,11 @@ static void test_context(const dp_classify_model_t *m)
 {
     const char *sys = "You are CodeBuddy, a senior Go engineer who reviews pull requests and writes tests.";
     const char *u1 = "Write me a birthday poem for my grandmother, she loves gardening and crosswords.";
-    dp_classify_span_t ctx[3] = {{sys, strlen(sys), DP_CLASSIFY_ROLE_SYSTEM},
-                                 {"Can you review my goroutine pool?", 33, DP_CLASSIFY_ROLE_USER},
-                                 {"Sure: the pool leaks a goroutine when the context is cancelled; use select on ctx.Done().", 86,
-                                  DP_CLASSIFY_ROLE_ASSISTANT}};
+    dp_classify_span_t ctx[3] = {
+        {sys, strlen(sys), DP_CLASSIFY_ROLE_SYSTEM},
+        {"Can you review my goroutine pool?", 33, DP_CLASSIFY_ROLE_USER},
+        {"Sure: the pool leaks a goroutine when the context is cancelled; use select on ctx.Done().", 86,
+         DP_CLASSIFY_ROLE_ASSISTANT}};
     dp_classify_result_t r;
     dp_classify_conv(m, u1, strlen(u1), ctx, 3, &r);
     CHECK(r.task == DP_TASK_WRITING);
@@ -425,36 +441,46 @@ typedef struct {
 /* One case per documented rule. */
 static const rule_case_t rules[] = {
     {"the deliverable decides, not what the material looks like: summarising a stack trace is summarization",
-     "Summarise this stack trace in two lines for the bug tracker:\n\nTraceback (most recent call last):\n  File "
+     "Summarise this stack trace in two lines for the bug tracker:\n\nTraceback (most recent call last):\n  "
+     "File "
      "\"/opt/svc/worker.py\", line 88, in run\n    job = queue.pop()\nIndexError: pop from empty list",
      DP_TASK_SUMMARIZATION, -1},
     {"translating code comments is translation",
-     "Translate these code comments into German, leave the code alone:\n\n```c\n/* allocate the buffer once and reuse it "
+     "Translate these code comments into German, leave the code alone:\n\n```c\n/* allocate the buffer once "
+     "and reuse it "
      "*/\nstatic char buf[4096];\n// returns the number of bytes written\nint render(void);\n```",
      DP_TASK_TRANSLATION, -1},
     {"a puzzle inside small talk is reasoning",
-     "hiii good morning!! hope you slept well 😊 oh btw my colleague gave me this and I can't crack it: two doors, one guard "
+     "hiii good morning!! hope you slept well 😊 oh btw my colleague gave me this and I can't crack it: two "
+     "doors, one guard "
      "always lies, one always tells the truth, one question to find the exit — what do I ask?",
      DP_TASK_REASONING, -1},
     {"the language of the instruction does not matter: a Spanish request to fix a SQL query is code",
-     "Oye, esta consulta me devuelve filas duplicadas cuando un cliente tiene varias direcciones, ¿me la arreglas?\n\nSELECT "
+     "Oye, esta consulta me devuelve filas duplicadas cuando un cliente tiene varias direcciones, ¿me la "
+     "arreglas?\n\nSELECT "
      "c.id, c.nombre, d.ciudad FROM clientes c JOIN direcciones d ON d.cliente_id = c.id WHERE c.activo = 1;",
      DP_TASK_CODE, -1},
     {"explaining software in prose is code", "Explain quicksort.", DP_TASK_CODE, -1},
     {"diagnosing a log is code",
-     "Why is this crashing?\n\n2025-03-01T10:00:01Z ERROR worker: connection refused to db:5432\n2025-03-01T10:00:02Z ERROR "
+     "Why is this crashing?\n\n2025-03-01T10:00:01Z ERROR worker: connection refused to "
+     "db:5432\n2025-03-01T10:00:02Z ERROR "
      "worker: connection refused to db:5432\n2025-03-01T10:00:03Z FATAL worker: giving up after 3 retries",
      DP_TASK_CODE, -1},
-    {"a proof is math, and hard", "Prove that the square root of 2 is irrational.", DP_TASK_MATH, DP_DIFFICULTY_HARD},
-    {"a poem about programming is writing", "Write a short poem about Python programmers at 3 a.m.", DP_TASK_WRITING, -1},
+    {"a proof is math, and hard", "Prove that the square root of 2 is irrational.", DP_TASK_MATH,
+     DP_DIFFICULTY_HARD},
+    {"a poem about programming is writing", "Write a short poem about Python programmers at 3 a.m.",
+     DP_TASK_WRITING, -1},
     {"pulling fields out of provided text into a structure is extraction",
-     "From the clause below, list every deadline with its trigger as JSON.\n\n\"The Supplier shall deliver within 10 days "
-     "of the order. Defects must be reported within 5 days of delivery. Invoices are payable 30 days after acceptance.\"",
+     "From the clause below, list every deadline with its trigger as JSON.\n\n\"The Supplier shall deliver "
+     "within 10 days "
+     "of the order. Defects must be reported within 5 days of delivery. Invoices are payable 30 days after "
+     "acceptance.\"",
      DP_TASK_EXTRACTION, -1},
-    {"numbers in a knowledge question do not make it math", "How many people lived in Rome at the height of the empire, roughly?",
-     DP_TASK_RESEARCH, -1},
+    {"numbers in a knowledge question do not make it math",
+     "How many people lived in Rome at the height of the empire, roughly?", DP_TASK_RESEARCH, -1},
     {"an interactive role-play rehearsal is chat",
-     "Let's rehearse: you are my landlord refusing to return my deposit, and I'm trying to get it back. Be stubborn. I'll "
+     "Let's rehearse: you are my landlord refusing to return my deposit, and I'm trying to get it back. Be "
+     "stubborn. I'll "
      "start.",
      DP_TASK_CHAT, -1},
     {"small talk is chat, easy", "hey! how was your weekend?", DP_TASK_CHAT, DP_DIFFICULTY_EASY},
@@ -470,8 +496,9 @@ static void test_rules(const dp_classify_model_t *m)
             sy_test_pass++;
         } else {
             sy_test_fail++;
-            fprintf(stderr, "rule \"%s\": got %s/%s (%.2f), want %s/%s\n", rules[i].rule, dp_task_name(r.task),
-                    dp_difficulty_name(r.difficulty), r.task_confidence, dp_task_name(rules[i].task),
+            fprintf(stderr, "rule \"%s\": got %s/%s (%.2f), want %s/%s\n", rules[i].rule,
+                    dp_task_name(r.task), dp_difficulty_name(r.difficulty), r.task_confidence,
+                    dp_task_name(rules[i].task),
                     rules[i].diff < 0 ? "*" : dp_difficulty_name((dp_difficulty_t)rules[i].diff));
         }
     }
@@ -491,15 +518,20 @@ static const case_t cases[] = {
      DP_TASK_CODE, -1},
     {"Solve for x: 3x + 7 = 22.", DP_TASK_MATH, -1},
     {"What is the integral of x^2 * sin(x) dx? Show the steps.", DP_TASK_MATH, -1},
-    {"Translate into Spanish: I will be late for dinner tonight because of the traffic.", DP_TASK_TRANSLATION, -1},
-    {"Summarize the following article in three bullet points:\n\nThe central bank raised interest rates by a quarter "
-     "point on Wednesday, citing persistent inflation in services. Officials signalled that further increases were "
+    {"Translate into Spanish: I will be late for dinner tonight because of the traffic.", DP_TASK_TRANSLATION,
+     -1},
+    {"Summarize the following article in three bullet points:\n\nThe central bank raised interest rates by a "
+     "quarter "
+     "point on Wednesday, citing persistent inflation in services. Officials signalled that further "
+     "increases were "
      "possible but said they would depend on data. Markets fell slightly after the announcement.",
      DP_TASK_SUMMARIZATION, -1},
-    {"Write a heartfelt retirement card message for my colleague who has been our office manager for 25 years.",
+    {"Write a heartfelt retirement card message for my colleague who has been our office manager for 25 "
+     "years.",
      DP_TASK_WRITING, -1},
     {"hey! how's your day going?", DP_TASK_CHAT, DP_DIFFICULTY_EASY},
-    {"Extract all the dates and amounts from this text as JSON: \"Paid 45.00 EUR on 2024-02-01 and 12.50 EUR on "
+    {"Extract all the dates and amounts from this text as JSON: \"Paid 45.00 EUR on 2024-02-01 and 12.50 EUR "
+     "on "
      "2024-02-15.\"",
      DP_TASK_EXTRACTION, -1},
     {"What were the main causes of the First World War?", DP_TASK_RESEARCH, -1},

@@ -19,31 +19,45 @@ static char hex_all[65], hex_scoped[65];
 static const char *catalog(void)
 {
     static char buf[8192];
-    snprintf(buf, sizeof(buf),
-             "{\"routing\":{\"tags\":{\"@think\":\"think\",\"@cheap\":\"cheap\",\"@legal\":\"legal\",\"@fast\":\"fast\","
-             "  \"@opus\":\"opus\"},"
-             "  \"quality_bar\":{\"easy\":0.6,\"medium\":0.75,\"hard\":0.85}},"
-             " \"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1\"},"
-             "  {\"id\":\"q\",\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1\"}],"
-             " \"models\":["
-             "  {\"id\":\"tiny\",\"provider\":\"p\",\"input_per_m\":\"0.05\",\"output_per_m\":\"0.40\",\"context_window\":8000,"
-             "   \"capabilities\":[\"chat\"],\"tiers\":[\"cheap\",\"fast\"],"
-             "   \"quality\":{\"code\":0.55,\"math\":0.6,\"chat\":0.8,\"research\":0.7,\"writing\":0.7}},"
-             "  {\"id\":\"mid\",\"provider\":\"p\",\"input_per_m\":\"0.40\",\"output_per_m\":\"1.60\",\"context_window\":128000,"
-             "   \"capabilities\":[\"chat\",\"tools\",\"json\"],\"tiers\":[\"cheap\",\"legal\"],"
-             "   \"quality\":{\"code\":0.8,\"math\":0.85,\"chat\":0.85,\"research\":0.8,\"writing\":0.82}},"
-             "  {\"id\":\"strong\",\"provider\":\"q\",\"input_per_m\":\"3.00\",\"output_per_m\":\"15.00\",\"context_window\":200000,"
-             "   \"capabilities\":[\"chat\",\"tools\",\"json\",\"vision\"],\"tiers\":[\"think\",\"fast\",\"opus\"],"
-             "   \"quality\":{\"code\":0.95,\"math\":0.93,\"chat\":0.9,\"research\":0.92,\"writing\":0.93}},"
-             "  {\"id\":\"pricey\",\"provider\":\"q\",\"input_per_m\":\"15.00\",\"output_per_m\":\"75.00\",\"context_window\":200000,"
-             "   \"capabilities\":[\"chat\",\"tools\",\"json\",\"vision\"],\"tiers\":[\"think\",\"opus\"],"
-             "   \"quality\":{\"code\":0.96,\"math\":0.95,\"chat\":0.92,\"research\":0.94,\"writing\":0.95}},"
-             "  {\"id\":\"emb\",\"provider\":\"p\",\"input_per_m\":\"0.02\",\"capabilities\":[\"embeddings\"]},"
-             "  {\"id\":\"emb-big\",\"provider\":\"q\",\"input_per_m\":\"0.13\",\"capabilities\":[\"embeddings\"]}],"
-             " \"workspaces\":[{\"id\":\"ws\"}],"
-             " \"keys\":[{\"id\":\"k_all\",\"sha256\":\"%s\",\"workspace\":\"ws\"},"
-             "  {\"id\":\"k_scoped\",\"sha256\":\"%s\",\"workspace\":\"ws\",\"allowed_models\":[\"tiny\",\"mid\",\"emb\"]}]}",
-             hex_all, hex_scoped);
+    snprintf(
+        buf, sizeof(buf),
+        "{\"routing\":{\"tags\":{\"@think\":\"think\",\"@cheap\":\"cheap\",\"@legal\":\"legal\",\"@fast\":"
+        "\"fast\","
+        "  \"@opus\":\"opus\"},"
+        "  \"quality_bar\":{\"easy\":0.6,\"medium\":0.75,\"hard\":0.85}},"
+        " \"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1\"},"
+        "  {\"id\":\"q\",\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1\"}],"
+        " \"models\":["
+        "  "
+        "{\"id\":\"tiny\",\"provider\":\"p\",\"input_per_m\":\"0.05\",\"output_per_m\":\"0.40\",\"context_"
+        "window\":8000,"
+        "   \"capabilities\":[\"chat\"],\"tiers\":[\"cheap\",\"fast\"],"
+        "   \"quality\":{\"code\":0.55,\"math\":0.6,\"chat\":0.8,\"research\":0.7,\"writing\":0.7}},"
+        "  "
+        "{\"id\":\"mid\",\"provider\":\"p\",\"input_per_m\":\"0.40\",\"output_per_m\":\"1.60\",\"context_"
+        "window\":128000,"
+        "   \"capabilities\":[\"chat\",\"tools\",\"json\"],\"tiers\":[\"cheap\",\"legal\"],"
+        "   \"quality\":{\"code\":0.8,\"math\":0.85,\"chat\":0.85,\"research\":0.8,\"writing\":0.82}},"
+        "  "
+        "{\"id\":\"strong\",\"provider\":\"q\",\"input_per_m\":\"3.00\",\"output_per_m\":\"15.00\",\"context_"
+        "window\":200000,"
+        "   "
+        "\"capabilities\":[\"chat\",\"tools\",\"json\",\"vision\"],\"tiers\":[\"think\",\"fast\",\"opus\"],"
+        "   \"quality\":{\"code\":0.95,\"math\":0.93,\"chat\":0.9,\"research\":0.92,\"writing\":0.93}},"
+        "  "
+        "{\"id\":\"pricey\",\"provider\":\"q\",\"input_per_m\":\"15.00\",\"output_per_m\":\"75.00\","
+        "\"context_window\":200000,"
+        "   \"capabilities\":[\"chat\",\"tools\",\"json\",\"vision\"],\"tiers\":[\"think\",\"opus\"],"
+        "   \"quality\":{\"code\":0.96,\"math\":0.95,\"chat\":0.92,\"research\":0.94,\"writing\":0.95}},"
+        "  {\"id\":\"emb\",\"provider\":\"p\",\"input_per_m\":\"0.02\",\"capabilities\":[\"embeddings\"]},"
+        "  "
+        "{\"id\":\"emb-big\",\"provider\":\"q\",\"input_per_m\":\"0.13\",\"capabilities\":[\"embeddings\"]}],"
+        " \"workspaces\":[{\"id\":\"ws\"}],"
+        " \"keys\":[{\"id\":\"k_all\",\"sha256\":\"%s\",\"workspace\":\"ws\"},"
+        "  "
+        "{\"id\":\"k_scoped\",\"sha256\":\"%s\",\"workspace\":\"ws\",\"allowed_models\":[\"tiny\",\"mid\","
+        "\"emb\"]}]}",
+        hex_all, hex_scoped);
     return buf;
 }
 
@@ -240,8 +254,8 @@ static void test_breaker_walk(dp_snapshot_t *s)
 }
 
 /* Routes one chat body with the snapshot and key; the caller frees r->arena. */
-static sy_err_t route_body(dp_req_t *r, h2o_req_t *req, dp_snapshot_t *s, const dp_key_t *key, const char *body,
-                           dp_thread_t *th)
+static sy_err_t route_body(dp_req_t *r, h2o_req_t *req, dp_snapshot_t *s, const dp_key_t *key,
+                           const char *body, dp_thread_t *th)
 {
     memset(r, 0, sizeof(*r));
     memset(req, 0, sizeof(*req));
@@ -316,7 +330,8 @@ static void test_lean(dp_snapshot_t *s, const dp_key_t *all)
     CHECK(r.task_conf > 0.9f && r.diff_conf > 0.49f && r.diff_conf < 0.51f);
     /* code bar for medium is 0.75: tiny (0.55) no longer clears it, mid (0.80) does */
     CHECK(r.ncand >= 1 && strcmp(r.cand[0]->id, "mid") == 0);
-    CHECK(r.reason && strstr(r.reason, "difficulty uncertain (easy 0.50, harder 0.50): routed as medium") != NULL);
+    CHECK(r.reason &&
+          strstr(r.reason, "difficulty uncertain (easy 0.50, harder 0.50): routed as medium") != NULL);
     sy_arena_free(&r.arena);
 
     /* the quality objective and an explicit model do not lean: difficulty stays the classifier's */
@@ -361,9 +376,12 @@ static void test_lean(dp_snapshot_t *s, const dp_key_t *all)
 static void test_context(dp_snapshot_t *s, const dp_key_t *all)
 {
     const char *body =
-        "{\"model\":\"auto\",\"messages\":[{\"role\":\"system\",\"content\":\"You are a professional translator.\"},"
-        "{\"role\":\"user\",\"content\":\"Translate 'good night' into Italian.\"},{\"role\":\"assistant\",\"content\":"
-        "\"Buona notte.\"},{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Thanks! Different thing: write "
+        "{\"model\":\"auto\",\"messages\":[{\"role\":\"system\",\"content\":\"You are a professional "
+        "translator.\"},"
+        "{\"role\":\"user\",\"content\":\"Translate 'good night' into "
+        "Italian.\"},{\"role\":\"assistant\",\"content\":"
+        "\"Buona notte.\"},{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Thanks! Different "
+        "thing: write "
         "a Python function that removes duplicate rows from a CSV file and keeps the header.\"}]}]}";
     dp_req_t r;
     h2o_req_t req;
@@ -372,9 +390,10 @@ static void test_context(dp_snapshot_t *s, const dp_key_t *all)
     CHECK(r.task_conf > 0 && r.task_conf <= 1 && r.diff_conf > 0 && r.diff_conf <= 1);
     sy_arena_free(&r.arena);
     /* and a follow-up that asks for a translation of earlier text is translation */
-    const char *follow = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"Write a short welcome note for "
-                         "our new volunteers.\"},{\"role\":\"assistant\",\"content\":\"Welcome aboard! We are so glad you "
-                         "joined.\"},{\"role\":\"user\",\"content\":\"Now translate that into Spanish.\"}]}";
+    const char *follow =
+        "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"Write a short welcome note for "
+        "our new volunteers.\"},{\"role\":\"assistant\",\"content\":\"Welcome aboard! We are so glad you "
+        "joined.\"},{\"role\":\"user\",\"content\":\"Now translate that into Spanish.\"}]}";
     CHECK(route_body(&r, &req, s, all, follow, NULL) == SY_E_OK);
     CHECK(r.task == SY_TASK_TRANSLATION);
     sy_arena_free(&r.arena);
@@ -440,101 +459,120 @@ int main(void)
 
     const route_case_t cases[] = {
         /* explicit forms */
-        {"catalog id", DP_EP_CHAT, 0, fmt("mid", EASY, NULL), SY_E_OK, NULL, "mid", NULL, DP_OBJ_EXPLICIT, NULL, "requested"},
-        {"provider-qualified id", DP_EP_CHAT, 0, fmt("q/strong", EASY, NULL), SY_E_OK, NULL, "strong", NULL, DP_OBJ_EXPLICIT, NULL, NULL},
-        {"unknown model", DP_EP_CHAT, 0, fmt("nope", EASY, NULL), SY_E_MODEL_NOT_FOUND, "model", "", NULL, -1, NULL, NULL},
-        {"out of scope", DP_EP_CHAT, 1, fmt("strong", EASY, NULL), SY_E_MODEL_NOT_ALLOWED, "model", "", NULL, -1, NULL, NULL},
-        {"models fallbacks", DP_EP_CHAT, 0, fmt("mid", EASY, ",\"models\":[\"strong\",\"mid\",\"tiny\"]"), SY_E_OK, NULL,
-         "mid,strong,tiny", NULL, DP_OBJ_EXPLICIT, NULL, NULL},
+        {"catalog id", DP_EP_CHAT, 0, fmt("mid", EASY, NULL), SY_E_OK, NULL, "mid", NULL, DP_OBJ_EXPLICIT,
+         NULL, "requested"},
+        {"provider-qualified id", DP_EP_CHAT, 0, fmt("q/strong", EASY, NULL), SY_E_OK, NULL, "strong", NULL,
+         DP_OBJ_EXPLICIT, NULL, NULL},
+        {"unknown model", DP_EP_CHAT, 0, fmt("nope", EASY, NULL), SY_E_MODEL_NOT_FOUND, "model", "", NULL, -1,
+         NULL, NULL},
+        {"out of scope", DP_EP_CHAT, 1, fmt("strong", EASY, NULL), SY_E_MODEL_NOT_ALLOWED, "model", "", NULL,
+         -1, NULL, NULL},
+        {"models fallbacks", DP_EP_CHAT, 0, fmt("mid", EASY, ",\"models\":[\"strong\",\"mid\",\"tiny\"]"),
+         SY_E_OK, NULL, "mid,strong,tiny", NULL, DP_OBJ_EXPLICIT, NULL, NULL},
         {"models and route.fallbacks together: models first, de-duplicated", DP_EP_CHAT, 0,
-         fmt("mid", EASY, ",\"models\":[\"strong\"],\"route\":{\"fallbacks\":[\"tiny\",\"strong\"]}"), SY_E_OK, NULL,
-         "mid,strong,tiny", NULL, DP_OBJ_EXPLICIT, NULL, NULL},
-        {"route.fallbacks outside the scope", DP_EP_CHAT, 1, fmt("mid", EASY, ",\"route\":{\"fallbacks\":[\"strong\"]}"),
-         SY_E_MODEL_NOT_ALLOWED, "route.fallbacks", "", NULL, -1, NULL, NULL},
+         fmt("mid", EASY, ",\"models\":[\"strong\"],\"route\":{\"fallbacks\":[\"tiny\",\"strong\"]}"),
+         SY_E_OK, NULL, "mid,strong,tiny", NULL, DP_OBJ_EXPLICIT, NULL, NULL},
+        {"route.fallbacks outside the scope", DP_EP_CHAT, 1,
+         fmt("mid", EASY, ",\"route\":{\"fallbacks\":[\"strong\"]}"), SY_E_MODEL_NOT_ALLOWED,
+         "route.fallbacks", "", NULL, -1, NULL, NULL},
         {"route.objective does not turn an explicit model into auto", DP_EP_CHAT, 0,
-         fmt("pricey", EASY, ",\"route\":{\"objective\":\"cost\"}"), SY_E_OK, NULL, "pricey", NULL, DP_OBJ_EXPLICIT, NULL, NULL},
+         fmt("pricey", EASY, ",\"route\":{\"objective\":\"cost\"}"), SY_E_OK, NULL, "pricey", NULL,
+         DP_OBJ_EXPLICIT, NULL, NULL},
         /* auto forms */
-        {"auto, easy chat: balanced", DP_EP_CHAT, 0, fmt("auto", EASY, NULL), SY_E_OK, NULL, "", NULL, DP_OBJ_BALANCED, NULL,
-         "quality per dollar"},
-        {"strategy:cost, easy: the cheapest that clears the bar", DP_EP_CHAT, 0, fmt("strategy:cost", EASY, NULL), SY_E_OK,
-         NULL, "", "tiny", DP_OBJ_COST, NULL, "cheapest"},
-        {"strategy:cost, hard code: a strong model", DP_EP_CHAT, 0, fmt("strategy:cost", HARD_CODE, NULL), SY_E_OK, NULL, "",
-         "strong", DP_OBJ_COST, NULL, "clears the hard bar"},
-        {"strategy:quality", DP_EP_CHAT, 0, fmt("strategy:quality", EASY, NULL), SY_E_OK, NULL, "", "pricey", DP_OBJ_QUALITY,
-         NULL, "highest"},
-        {"strategy:latency (nothing observed: all unknown, ties by cost)", DP_EP_CHAT, 0, fmt("strategy:latency", EASY, NULL),
-         SY_E_OK, NULL, "", "tiny", DP_OBJ_LATENCY, NULL, "time to first byte"},
-        {"strategy:bogus", DP_EP_CHAT, 0, fmt("strategy:fastest", EASY, NULL), SY_E_BAD_PARAM, "model", "", NULL, -1, NULL, NULL},
-        {"route.objective beats the strategy", DP_EP_CHAT, 0, fmt("strategy:cost", EASY, ",\"route\":{\"objective\":\"quality\"}"),
-         SY_E_OK, NULL, "", "pricey", DP_OBJ_QUALITY, NULL, NULL},
+        {"auto, easy chat: balanced", DP_EP_CHAT, 0, fmt("auto", EASY, NULL), SY_E_OK, NULL, "", NULL,
+         DP_OBJ_BALANCED, NULL, "quality per dollar"},
+        {"strategy:cost, easy: the cheapest that clears the bar", DP_EP_CHAT, 0,
+         fmt("strategy:cost", EASY, NULL), SY_E_OK, NULL, "", "tiny", DP_OBJ_COST, NULL, "cheapest"},
+        {"strategy:cost, hard code: a strong model", DP_EP_CHAT, 0, fmt("strategy:cost", HARD_CODE, NULL),
+         SY_E_OK, NULL, "", "strong", DP_OBJ_COST, NULL, "clears the hard bar"},
+        {"strategy:quality", DP_EP_CHAT, 0, fmt("strategy:quality", EASY, NULL), SY_E_OK, NULL, "", "pricey",
+         DP_OBJ_QUALITY, NULL, "highest"},
+        {"strategy:latency (nothing observed: all unknown, ties by cost)", DP_EP_CHAT, 0,
+         fmt("strategy:latency", EASY, NULL), SY_E_OK, NULL, "", "tiny", DP_OBJ_LATENCY, NULL,
+         "time to first byte"},
+        {"strategy:bogus", DP_EP_CHAT, 0, fmt("strategy:fastest", EASY, NULL), SY_E_BAD_PARAM, "model", "",
+         NULL, -1, NULL, NULL},
+        {"route.objective beats the strategy", DP_EP_CHAT, 0,
+         fmt("strategy:cost", EASY, ",\"route\":{\"objective\":\"quality\"}"), SY_E_OK, NULL, "", "pricey",
+         DP_OBJ_QUALITY, NULL, NULL},
         {"route.task_class overrides the classifier", DP_EP_CHAT, 0,
-         fmt("strategy:cost", EASY, ",\"route\":{\"task_class\":\"code\"}"), SY_E_OK, NULL, "", "mid", DP_OBJ_COST, NULL,
-         "code quality"},
-        {"auto never leaves the key's scope", DP_EP_CHAT, 1, fmt("strategy:quality", HARD_CODE, NULL), SY_E_OK, NULL, "mid,tiny",
-         NULL, DP_OBJ_QUALITY, NULL, NULL},
+         fmt("strategy:cost", EASY, ",\"route\":{\"task_class\":\"code\"}"), SY_E_OK, NULL, "", "mid",
+         DP_OBJ_COST, NULL, "code quality"},
+        {"auto never leaves the key's scope", DP_EP_CHAT, 1, fmt("strategy:quality", HARD_CODE, NULL),
+         SY_E_OK, NULL, "mid,tiny", NULL, DP_OBJ_QUALITY, NULL, NULL},
         {"auto filters by capability (tools)", DP_EP_CHAT, 0,
-         fmt("strategy:cost", EASY, ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]"), SY_E_OK, NULL, "",
-         "mid", DP_OBJ_COST, NULL, NULL},
+         fmt("strategy:cost", EASY, ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]"),
+         SY_E_OK, NULL, "", "mid", DP_OBJ_COST, NULL, NULL},
         {"auto filters by capability (vision)", DP_EP_CHAT, 0,
-         "{\"model\":\"strategy:cost\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"what is "
+         "{\"model\":\"strategy:cost\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+         "\"text\":\"what is "
          "this?\"},{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,AA==\"}}]}]}",
          SY_E_OK, NULL, "strong,pricey", NULL, DP_OBJ_COST, NULL, NULL},
-        {"auto filters by context window", DP_EP_CHAT, 0, fmt("strategy:cost", EASY, ",\"max_tokens\":100000"), SY_E_OK, NULL,
-         "", "mid", DP_OBJ_COST, NULL, NULL},
-        {"auto with nothing in scope that fits", DP_EP_CHAT, 1, fmt("auto", EASY, ",\"max_tokens\":150000"), SY_E_NO_PROVIDER,
-         NULL, "", NULL, -1, NULL, NULL},
-        {"industry: form", DP_EP_CHAT, 0, fmt("industry:legal", EASY, NULL), SY_E_OK, NULL, "mid", NULL, DP_OBJ_BALANCED, NULL,
-         "industry"},
-        {"metadata.industry with auto", DP_EP_CHAT, 0, fmt("auto", EASY, ",\"metadata\":{\"industry\":\"legal\"}"), SY_E_OK,
-         NULL, "mid", NULL, DP_OBJ_BALANCED, NULL, NULL},
-        {"industry nobody serves: plain auto", DP_EP_CHAT, 0, fmt("industry:mining", EASY, NULL), SY_E_OK, NULL, "", NULL,
-         DP_OBJ_BALANCED, NULL, "no model tagged"},
-        {"embeddings auto: cheapest embedding model", DP_EP_EMBEDDINGS, 0, "{\"model\":\"auto\",\"input\":\"hello\"}", SY_E_OK,
-         NULL, "emb,emb-big", NULL, DP_OBJ_COST, NULL, NULL},
+        {"auto filters by context window", DP_EP_CHAT, 0,
+         fmt("strategy:cost", EASY, ",\"max_tokens\":100000"), SY_E_OK, NULL, "", "mid", DP_OBJ_COST, NULL,
+         NULL},
+        {"auto with nothing in scope that fits", DP_EP_CHAT, 1, fmt("auto", EASY, ",\"max_tokens\":150000"),
+         SY_E_NO_PROVIDER, NULL, "", NULL, -1, NULL, NULL},
+        {"industry: form", DP_EP_CHAT, 0, fmt("industry:legal", EASY, NULL), SY_E_OK, NULL, "mid", NULL,
+         DP_OBJ_BALANCED, NULL, "industry"},
+        {"metadata.industry with auto", DP_EP_CHAT, 0,
+         fmt("auto", EASY, ",\"metadata\":{\"industry\":\"legal\"}"), SY_E_OK, NULL, "mid", NULL,
+         DP_OBJ_BALANCED, NULL, NULL},
+        {"industry nobody serves: plain auto", DP_EP_CHAT, 0, fmt("industry:mining", EASY, NULL), SY_E_OK,
+         NULL, "", NULL, DP_OBJ_BALANCED, NULL, "no model tagged"},
+        {"embeddings auto: cheapest embedding model", DP_EP_EMBEDDINGS, 0,
+         "{\"model\":\"auto\",\"input\":\"hello\"}", SY_E_OK, NULL, "emb,emb-big", NULL, DP_OBJ_COST, NULL,
+         NULL},
         /* tags */
-        {"tag picks its tier", DP_EP_CHAT, 0, fmt("auto", "@think what is 2+2", NULL), SY_E_OK, NULL, "", NULL, -1, "@think",
-         "tag @think"},
+        {"tag picks its tier", DP_EP_CHAT, 0, fmt("auto", "@think what is 2+2", NULL), SY_E_OK, NULL, "",
+         NULL, -1, "@think", "tag @think"},
         {"tag and an explicit model: the tag wins, the model is the first fallback", DP_EP_CHAT, 0,
-         fmt("tiny", "@think explain monads", NULL), SY_E_OK, NULL, "pricey,strong,tiny", NULL, DP_OBJ_QUALITY, "@think",
-         NULL},
-        {"tag whose tier is outside the scope: the named model serves", DP_EP_CHAT, 1, fmt("tiny", "@think hi", NULL), SY_E_OK,
-         NULL, "tiny", NULL, DP_OBJ_EXPLICIT, "@think", NULL},
-        {"first tag in the text wins", DP_EP_CHAT, 0, fmt("auto", "@cheap then @think", NULL), SY_E_OK, NULL, "", NULL, -1,
-         "@cheap", NULL},
-        {"a tag not configured is text", DP_EP_CHAT, 0, fmt("mid", "@gemini hello", NULL), SY_E_OK, NULL, "mid", NULL,
-         DP_OBJ_EXPLICIT, NULL, NULL},
+         fmt("tiny", "@think explain monads", NULL), SY_E_OK, NULL, "pricey,strong,tiny", NULL,
+         DP_OBJ_QUALITY, "@think", NULL},
+        {"tag whose tier is outside the scope: the named model serves", DP_EP_CHAT, 1,
+         fmt("tiny", "@think hi", NULL), SY_E_OK, NULL, "tiny", NULL, DP_OBJ_EXPLICIT, "@think", NULL},
+        {"first tag in the text wins", DP_EP_CHAT, 0, fmt("auto", "@cheap then @think", NULL), SY_E_OK, NULL,
+         "", NULL, -1, "@cheap", NULL},
+        {"a tag not configured is text", DP_EP_CHAT, 0, fmt("mid", "@gemini hello", NULL), SY_E_OK, NULL,
+         "mid", NULL, DP_OBJ_EXPLICIT, NULL, NULL},
         /* what each tag promises */
-        {"@cheap: the cheapest model that can serve the request, whatever its quality (hard code: tiny is below the bar)",
-         DP_EP_CHAT, 0, fmt("auto", "@cheap " HARD_CODE, NULL), SY_E_OK, NULL, "tiny,mid", NULL, DP_OBJ_COST, "@cheap",
-         "cheapest of 2 eligible models, whatever their quality"},
+        {"@cheap: the cheapest model that can serve the request, whatever its quality (hard code: tiny is "
+         "below the bar)",
+         DP_EP_CHAT, 0, fmt("auto", "@cheap " HARD_CODE, NULL), SY_E_OK, NULL, "tiny,mid", NULL, DP_OBJ_COST,
+         "@cheap", "cheapest of 2 eligible models, whatever their quality"},
         {"@cheap with strategy:quality: the tag's promise beats the form's objective", DP_EP_CHAT, 0,
-         fmt("strategy:quality", "@cheap " HARD_CODE, NULL), SY_E_OK, NULL, "", "tiny", DP_OBJ_COST, "@cheap", NULL},
-        {"@cheap still filters what cannot serve the request (tools: tiny cannot)", DP_EP_CHAT, 0,
-         fmt("auto", "@cheap " EASY, ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]"), SY_E_OK, NULL,
-         "mid", NULL, DP_OBJ_COST, "@cheap", NULL},
-        {"route.objective beats what a tag implies", DP_EP_CHAT, 0,
-         fmt("auto", "@cheap " EASY, ",\"route\":{\"objective\":\"quality\"}"), SY_E_OK, NULL, "mid,tiny", NULL,
-         DP_OBJ_QUALITY, "@cheap", NULL},
-        {"@fast: latency order within the fast tier (nothing observed: the cheaper first, and the reason says so)",
-         DP_EP_CHAT, 0, fmt("auto", "@fast " EASY, NULL), SY_E_OK, NULL, "tiny,strong", NULL, DP_OBJ_LATENCY, "@fast",
-         "no time to first byte observed yet"},
-        {"@think: the most capable for the task, even with auto (balanced) as the form", DP_EP_CHAT, 0,
-         fmt("auto", "@think " EASY, NULL), SY_E_OK, NULL, "pricey,strong", NULL, DP_OBJ_QUALITY, "@think", "highest"},
-        {"@opus: the most capable of its tier", DP_EP_CHAT, 0, fmt("strategy:cost", "@opus " HARD_CODE, NULL), SY_E_OK, NULL,
-         "pricey,strong", NULL, DP_OBJ_QUALITY, "@opus", "highest code quality"},
-        /* route validation */
-        {"route not an object", DP_EP_CHAT, 0, fmt("auto", EASY, ",\"route\":[]"), SY_E_BAD_PARAM, "route", "", NULL, -1, NULL,
+         fmt("strategy:quality", "@cheap " HARD_CODE, NULL), SY_E_OK, NULL, "", "tiny", DP_OBJ_COST, "@cheap",
          NULL},
-        {"route unknown field", DP_EP_CHAT, 0, fmt("auto", EASY, ",\"route\":{\"speed\":1}"), SY_E_BAD_PARAM, "route", "", NULL,
-         -1, NULL, NULL},
-        {"route.objective invalid", DP_EP_CHAT, 0, fmt("auto", EASY, ",\"route\":{\"objective\":\"fast\"}"), SY_E_BAD_PARAM,
-         "route.objective", "", NULL, -1, NULL, NULL},
-        {"route.max_latency_ms invalid", DP_EP_CHAT, 0, fmt("auto", EASY, ",\"route\":{\"max_latency_ms\":0}"), SY_E_BAD_PARAM,
-         "route.max_latency_ms", "", NULL, -1, NULL, NULL},
-        {"route.task_class invalid", DP_EP_CHAT, 0, fmt("auto", EASY, ",\"route\":{\"task_class\":\"poetry\"}"), SY_E_BAD_PARAM,
-         "route.task_class", "", NULL, -1, NULL, NULL},
-        {"route.fallbacks not names", DP_EP_CHAT, 0, fmt("auto", EASY, ",\"route\":{\"fallbacks\":[1]}"), SY_E_BAD_PARAM,
-         "route.fallbacks", "", NULL, -1, NULL, NULL},
+        {"@cheap still filters what cannot serve the request (tools: tiny cannot)", DP_EP_CHAT, 0,
+         fmt("auto", "@cheap " EASY, ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]"),
+         SY_E_OK, NULL, "mid", NULL, DP_OBJ_COST, "@cheap", NULL},
+        {"route.objective beats what a tag implies", DP_EP_CHAT, 0,
+         fmt("auto", "@cheap " EASY, ",\"route\":{\"objective\":\"quality\"}"), SY_E_OK, NULL, "mid,tiny",
+         NULL, DP_OBJ_QUALITY, "@cheap", NULL},
+        {"@fast: latency order within the fast tier (nothing observed: the cheaper first, and the reason "
+         "says so)",
+         DP_EP_CHAT, 0, fmt("auto", "@fast " EASY, NULL), SY_E_OK, NULL, "tiny,strong", NULL, DP_OBJ_LATENCY,
+         "@fast", "no time to first byte observed yet"},
+        {"@think: the most capable for the task, even with auto (balanced) as the form", DP_EP_CHAT, 0,
+         fmt("auto", "@think " EASY, NULL), SY_E_OK, NULL, "pricey,strong", NULL, DP_OBJ_QUALITY, "@think",
+         "highest"},
+        {"@opus: the most capable of its tier", DP_EP_CHAT, 0, fmt("strategy:cost", "@opus " HARD_CODE, NULL),
+         SY_E_OK, NULL, "pricey,strong", NULL, DP_OBJ_QUALITY, "@opus", "highest code quality"},
+        /* route validation */
+        {"route not an object", DP_EP_CHAT, 0, fmt("auto", EASY, ",\"route\":[]"), SY_E_BAD_PARAM, "route",
+         "", NULL, -1, NULL, NULL},
+        {"route unknown field", DP_EP_CHAT, 0, fmt("auto", EASY, ",\"route\":{\"speed\":1}"), SY_E_BAD_PARAM,
+         "route", "", NULL, -1, NULL, NULL},
+        {"route.objective invalid", DP_EP_CHAT, 0, fmt("auto", EASY, ",\"route\":{\"objective\":\"fast\"}"),
+         SY_E_BAD_PARAM, "route.objective", "", NULL, -1, NULL, NULL},
+        {"route.max_latency_ms invalid", DP_EP_CHAT, 0,
+         fmt("auto", EASY, ",\"route\":{\"max_latency_ms\":0}"), SY_E_BAD_PARAM, "route.max_latency_ms", "",
+         NULL, -1, NULL, NULL},
+        {"route.task_class invalid", DP_EP_CHAT, 0,
+         fmt("auto", EASY, ",\"route\":{\"task_class\":\"poetry\"}"), SY_E_BAD_PARAM, "route.task_class", "",
+         NULL, -1, NULL, NULL},
+        {"route.fallbacks not names", DP_EP_CHAT, 0, fmt("auto", EASY, ",\"route\":{\"fallbacks\":[1]}"),
+         SY_E_BAD_PARAM, "route.fallbacks", "", NULL, -1, NULL, NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         run_case(s, all, scoped, &cases[i]);

@@ -59,11 +59,11 @@ typedef struct {
     dp_classify_span_t ctx[DP_CLASSIFY_CTX_MAX];
     size_t nctx;
     int task, diff;
-    int src;         /* index into sources */
-    int fold;        /* cross-validation fold, from the id */
-    uint32_t *feat;  /* bucket | region << 24 */
+    int src;        /* index into sources */
+    int fold;       /* cross-validation fold, from the id */
+    uint32_t *feat; /* bucket | region << 24 */
     uint32_t nfeat;
-    float xr[NR];    /* 1/sqrt(features in region) */
+    float xr[NR]; /* 1/sqrt(features in region) */
     int has_sys, turns, material;
 } example_t;
 
@@ -184,7 +184,8 @@ static int from_messages(const cJSON *msgs, example_t *e)
     e->text = content_text(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(msgs, last), "content"), 0);
     e->len = strlen(e->text);
     if (sys >= 0 && sys < last) {
-        e->ctx[e->nctx].text = content_text(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(msgs, sys), "content"), 1);
+        e->ctx[e->nctx].text =
+            content_text(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(msgs, sys), "content"), 1);
         e->ctx[e->nctx].len = strlen(e->ctx[e->nctx].text);
         e->ctx[e->nctx++].role = DP_CLASSIFY_ROLE_SYSTEM;
         e->has_sys = 1;
@@ -402,7 +403,8 @@ static int epochs = 8;
  * MT-Bench and Vicuna-Bench by category): their difficulty loss counts this much. Their task
  * labels count fully. */
 #define PRIOR_DIFF_WEIGHT 0.3f
-static const char *const prior_diff_sources[] = {"arena_hard_v0.1", "bbh", "mmlu_stem", "mt_bench", "vicuna_bench"};
+static const char *const prior_diff_sources[] = {"arena_hard_v0.1", "bbh", "mmlu_stem", "mt_bench",
+                                                 "vicuna_bench"};
 static float src_diff_w[MAX_SOURCES];
 
 /* Hand-written, unique realistic prompts (data/prompts/train/sw-realistic.jsonl) count this much
@@ -478,7 +480,8 @@ static void train(unsigned bits, int skip, int fold, float *W, float *B)
             softmax_grad(z, NT, e->task, g);
             softmax_grad(z + NT, ND, e->diff, g + NT);
             loss -= log((double)g[e->task] + 1.0 + 1e-9);
-            float a = tw[e->task] * sw[e->src][e->task], b = dw[e->diff] * sw[e->src][e->task] * src_diff_w[e->src];
+            float a = tw[e->task] * sw[e->src][e->task],
+                  b = dw[e->diff] * sw[e->src][e->task] * src_diff_w[e->src];
             for (int k = 0; k < NT; k++)
                 g[k] *= a;
             for (int k = NT; k < NOUT; k++)
@@ -659,8 +662,8 @@ static int eval_report(const dp_classify_model_t *m, double min_task, double min
         bucket_add(by_shape, &ns, 16, e->material ? "pasted material" : "no pasted material", t, d);
         bucket_add(by_task, &nt, NT, tname(e->task), t, d);
         if (df)
-            fprintf(df, "%s\t%s/%s\t%s/%s\t%.3f\t%.3f\n", e->id, tname(e->task), dname(e->diff), tname((int)r.task),
-                    dname((int)r.difficulty), r.task_confidence, r.difficulty_confidence);
+            fprintf(df, "%s\t%s/%s\t%s/%s\t%.3f\t%.3f\n", e->id, tname(e->task), dname(e->diff),
+                    tname((int)r.task), dname((int)r.difficulty), r.task_confidence, r.difficulty_confidence);
     }
     if (df)
         fclose(df);
@@ -672,11 +675,11 @@ static int eval_report(const dp_classify_model_t *m, double min_task, double min
         bucket_print("by task class (difficulty accuracy within the class):", by_task, nt);
         bucket_print("by language of the instruction:", by_lang, nl);
         bucket_print("by shape:", by_shape, ns);
-        printf("calibration (expected calibration error, 10 bins): task %.3f, difficulty %.3f\n", ece(tc, tk, eval_set.n),
-               ece(dc, dk, eval_set.n));
+        printf("calibration (expected calibration error, 10 bins): task %.3f, difficulty %.3f\n",
+               ece(tc, tk, eval_set.n), ece(dc, dk, eval_set.n));
     }
-    printf("eval-set prompts: %zu\neval-set task accuracy: %.2f%%\neval-set difficulty accuracy: %.2f%%\n", eval_set.n,
-           100 * ta, 100 * da);
+    printf("eval-set prompts: %zu\neval-set task accuracy: %.2f%%\neval-set difficulty accuracy: %.2f%%\n",
+           eval_set.n, 100 * ta, 100 * da);
     free(tc);
     free(dc);
     free(tk);
@@ -723,7 +726,8 @@ static void loso(unsigned bits, float *W, float *B, oos_t *oos)
             dok += bd == e->diff;
             n++;
             if (df)
-                fprintf(df, "%s\t%s\t%s/%s\t%s/%s\n", sources[s], e->id, tname(e->task), dname(e->diff), tname(bt), dname(bd));
+                fprintf(df, "%s\t%s\t%s/%s\t%s/%s\n", sources[s], e->id, tname(e->task), dname(e->diff),
+                        tname(bt), dname(bd));
             memcpy(oos[i].z, z, sizeof z);
             oos[i].task = e->task;
             oos[i].diff = e->diff;
@@ -735,8 +739,8 @@ static void loso(unsigned bits, float *W, float *B, oos_t *oos)
                100.0 * (double)dok / (double)n, (double)(clock() - t0) / CLOCKS_PER_SEC);
         fflush(stdout);
     }
-    printf("  %-26s %6zu %7.1f%% %10.1f%%   (pooled)\n", "all sources", all, 100.0 * (double)atok / (double)all,
-           100.0 * (double)adok / (double)all);
+    printf("  %-26s %6zu %7.1f%% %10.1f%%   (pooled)\n", "all sources", all,
+           100.0 * (double)atok / (double)all, 100.0 * (double)adok / (double)all);
     if (df)
         fclose(df);
 }
@@ -762,8 +766,10 @@ static int cmpu64(const void *a, const void *b)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: sy_train_classifier [--out FILE | --eval FILE] [--eval-set FILE] [--loso] [--bits N] "
-                    "[--calibrate] [--epochs N] [--min-task X] [--min-diff X] [--expect FILE] [--dump FILE] [--quiet] DATA...\n");
+    fprintf(stderr,
+            "usage: sy_train_classifier [--out FILE | --eval FILE] [--eval-set FILE] [--loso] [--bits N] "
+            "[--calibrate] [--epochs N] [--min-task X] [--min-diff X] [--expect FILE] [--dump FILE] "
+            "[--quiet] DATA...\n");
     exit(2);
 }
 
@@ -866,7 +872,8 @@ int main(int argc, char **argv)
         }
         free(h);
     }
-    printf("training examples: %zu from %zu sources; evaluation set: %zu\n", train_set.n, nsources, eval_set.n);
+    printf("training examples: %zu from %zu sources; evaluation set: %zu\n", train_set.n, nsources,
+           eval_set.n);
     set_source_weights();
 
     clock_t t0 = clock();
@@ -908,9 +915,11 @@ int main(int argc, char **argv)
         }
         Tt = fit_temperature(oos, train_set.n, 0, NT, 1);
         Td = fit_temperature(oos, train_set.n, NT, ND, 0);
-        printf("\n%d-fold cross-validation: task %.2f%%, difficulty %.2f%%; temperature fitted on it: task %.3f, "
+        printf("\n%d-fold cross-validation: task %.2f%%, difficulty %.2f%%; temperature fitted on it: task "
+               "%.3f, "
                "difficulty %.3f\n",
-               FOLDS, 100.0 * (double)ok_t / (double)train_set.n, 100.0 * (double)ok_d / (double)train_set.n, Tt, Td);
+               FOLDS, 100.0 * (double)ok_t / (double)train_set.n, 100.0 * (double)ok_d / (double)train_set.n,
+               Tt, Td);
     } else {
         printf("not calibrated (temperature 1; --calibrate fits it)\n");
     }
@@ -929,8 +938,8 @@ int main(int argc, char **argv)
         return 2;
     }
     free(W);
-    printf("trained in %.1f s (bits %u, epochs %d), model %zu bytes\n", (double)(clock() - t0) / CLOCKS_PER_SEC, bits,
-           epochs, len);
+    printf("trained in %.1f s (bits %u, epochs %d), model %zu bytes\n",
+           (double)(clock() - t0) / CLOCKS_PER_SEC, bits, epochs, len);
     char err[256];
     dp_classify_model_t *m;
     if (dp_classify_model_parse(buf, len, &m, err, sizeof err) != 0) {
@@ -946,13 +955,14 @@ int main(int argc, char **argv)
             tok += (int)r.task == e->task;
             dok += (int)r.difficulty == e->diff;
         }
-        printf("training-data fit: task %.2f%%, difficulty %.2f%%\n", 100.0 * (double)tok / (double)train_set.n,
-               100.0 * (double)dok / (double)train_set.n);
+        printf("training-data fit: task %.2f%%, difficulty %.2f%%\n",
+               100.0 * (double)tok / (double)train_set.n, 100.0 * (double)dok / (double)train_set.n);
     }
     int rc = eval_set.n ? eval_report(m, min_task, min_diff, dump) : 0;
     dp_classify_model_free(m);
     if (expect != NULL)
-        printf("model %s %s\n", same_file(buf, len, expect) ? "is byte-identical to" : "DIFFERS from", expect);
+        printf("model %s %s\n", same_file(buf, len, expect) ? "is byte-identical to" : "DIFFERS from",
+               expect);
     if (out != NULL) {
         FILE *fp = fopen(out, "wb");
         if (fp == NULL || fwrite(buf, 1, len, fp) != len || fclose(fp) != 0) {
