@@ -217,7 +217,7 @@ static void test_robust(const dp_classify_model_t *m)
     const char *fw = "価格は１２３円です。合計を計算して？ Ｑ１：２＋３";
     dp_classify(m, fw, strlen(fw), &r);
     CHECK((unsigned)r.task < DP_TASK_COUNT);
-    static char fmask[64];
+    static char fmask[DP_CLASSIFY_HEAD_BYTES];
     dp_classify_explain(fw, strlen(fw), fmask);
 
     /* only the head and the tail are read: changing the middle of a long prompt changes
