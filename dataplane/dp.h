@@ -108,7 +108,11 @@ typedef struct dp_req {
     size_t ncand, next_cand, attempts;
     const dp_model_t *model; /* candidate of the current attempt */
     dp_objective_t objective;
-    int task, difficulty;    /* sy_task_t / sy_difficulty_t; -1 when not classified (embeddings) */
+    int task, difficulty; /* sy_task_t / sy_difficulty_t; -1 when not classified (embeddings). difficulty
+                           * is the one routing used: one level above the classifier's when it leaned */
+    float task_conf, diff_conf; /* the classifier's probabilities of its task and difficulty; < 0 when it did
+                                 * not run (no model, no text, embeddings) */
+    int diff_leaned;            /* 1: the classifier was unsure and routing took the next harder level */
     size_t considered;       /* catalog models the router looked at */
     const char *reason;      /* in `arena` */
     const char *tag;         /* the override tag found in the last user message, or NULL */

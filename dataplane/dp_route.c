@@ -10,9 +10,11 @@
  *   "models": [...]                                 explicit fallbacks
  *   "@think" … in the last user message             the operator's tag → tier map; stripped
  * Precedence: an override tag beats the model form (the explicit model, if any, becomes the
- * first fallback); route.objective beats the objective a form implies, but never turns an
- * explicit model into auto; then `models`, then route.fallbacks, de-duplicated, at most
- * DP_MAX_CANDIDATES. Every candidate passes the key's scope; auto never picks outside it.
+ * first fallback) and orders its tier by what the tag promises — tier "cheap": the cheapest
+ * model that can serve the request; tier "fast": the fastest; any other tier (@think, @opus, …):
+ * the most capable for the task; route.objective beats the objective a form or tag implies, but
+ * never turns an explicit model into auto; then `models`, then route.fallbacks, de-duplicated,
+ * at most DP_MAX_CANDIDATES. Every candidate passes the key's scope; auto never picks outside it.
  *
  * Auto selection filters the catalog by scope, the capabilities the request needs (chat or
  * embeddings; tools, JSON mode, vision), the context window against the estimated prompt, and
@@ -23,7 +25,11 @@
  *   balanced  highest quality per dollar among those clearing the bar; the rest by quality
  *   latency   lowest observed time to first byte on this thread (unknown last), within
  *             route.max_latency_ms
- * The classifier (dp_classify.c) gives task and difficulty in microseconds, locally.
+ * The classifier (dp_classify.c) gives task and difficulty in microseconds, locally, from the last
+ * user message with the system prompt and up to three earlier turns as context, with calibrated
+ * probabilities. When it is unsure about difficulty (the levels above its answer together have
+ * probability >= DP_LEAN_UP) the cost and balanced objectives use the next harder level's quality
+ * bar — the stronger choice — and the reason says so.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +44,11 @@ _Static_assert((int)DP_DIFFICULTY_COUNT == (int)SY_DIFF__COUNT, "classifier and 
 #define AUTO_PICKS 5          /* candidates auto routing contributes; fallbacks fill the rest */
 #define TEXT_CAP (16 * 1024)  /* bytes of the last user message the classifier sees */
 #define OUT_TOKENS_GUESS 500  /* output tokens assumed for cost ordering when max_tokens is absent */
+/* Lean to the harder difficulty when the classifier gives the harder levels together at least
+ * this probability (its probabilities are calibrated: docs/routing.md). Chosen a priori — a 40 %
+ * chance that the prompt needs a stronger model is worth the stronger model's price — not tuned
+ * on any evaluation data. */
+#define DP_LEAN_UP 0.40f
 
 const dp_classify_model_t *dp_router_classifier;
 
@@ -117,6 +128,71 @@ static const char *user_text(dp_req_t *r, cJSON *msg, size_t *len)
             break;
     }
     return buf;
+}
+
+/* The text of a context message: its string content, or its first text part. */
+static void span_of(const cJSON *msg, dp_classify_span_t *sp)
+{
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(msg, "content"), *part;
+    sp->text = NULL;
+    sp->len = 0;
+    if (cJSON_IsString(c)) {
+        sp->text = c->valuestring;
+    } else if (cJSON_IsArray(c)) {
+        cJSON_ArrayForEach(part, c)
+        {
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
+            if (cJSON_IsString(t)) {
+                sp->text = t->valuestring;
+                break;
+            }
+        }
+    }
+    /* the classifier reads at most DP_CLASSIFY_CTX_BYTES: no need to measure further */
+    if (sp->text != NULL)
+        sp->len = strnlen(sp->text, DP_CLASSIFY_CTX_BYTES);
+}
+
+static int is_system_role(const cJSON *role)
+{
+    return cJSON_IsString(role) &&
+           (strcmp(role->valuestring, "system") == 0 || strcmp(role->valuestring, "developer") == 0);
+}
+
+/* The classifier's context (dp_classify.h): the first system (or developer) message before the
+ * last user message, then at most the three other messages right before it, oldest first. The
+ * spans point into the request's JSON tree; nothing is copied. */
+static size_t context_spans(const dp_req_t *r, const cJSON *last, dp_classify_span_t *out)
+{
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(r->body, "messages"), *m;
+    const cJSON *sys = NULL, *prev[3] = {NULL, NULL, NULL};
+    size_t nprev = 0, n = 0;
+    cJSON_ArrayForEach(m, msgs)
+    {
+        if (m == last)
+            break;
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        if (is_system_role(role)) {
+            if (sys == NULL)
+                sys = m;
+            continue;
+        }
+        prev[nprev % 3] = m;
+        nprev++;
+    }
+    if (sys != NULL) {
+        span_of(sys, &out[n]);
+        out[n++].role = DP_CLASSIFY_ROLE_SYSTEM;
+    }
+    for (size_t k = nprev > 3 ? nprev - 3 : 0; k < nprev; k++) {
+        const cJSON *pm = prev[k % 3];
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(pm, "role");
+        span_of(pm, &out[n]);
+        out[n++].role = cJSON_IsString(role) && strcmp(role->valuestring, "assistant") == 0
+                            ? DP_CLASSIFY_ROLE_ASSISTANT
+                            : DP_CLASSIFY_ROLE_USER;
+    }
+    return n;
 }
 
 static int word_char(unsigned char c)
@@ -333,11 +409,27 @@ static void add_cand(dp_req_t *r, const dp_model_t *m)
         r->cand[r->ncand++] = m;
 }
 
+/* What the classifier said about difficulty, for leaning (see DP_LEAN_UP). */
+typedef struct {
+    int want;           /* the harder levels together reach DP_LEAN_UP */
+    int to;             /* the level routing uses then */
+    float p_at, p_over; /* probability of the classifier's level, of the harder ones */
+} lean_t;
+
 /* Auto selection: picks up to AUTO_PICKS models (restricted to `tier` when not NULL) and writes
- * the reason. 0 picked = nothing in the catalog fits (the reason says what was missing). */
-static size_t auto_pick(dp_req_t *r, const char *tier, const char *why_prefix)
+ * the reason. strict_cost: the cheapest model that can serve the request, whatever its quality
+ * (the @cheap promise), else the objective's order. 0 picked = nothing in the catalog fits (the
+ * reason says what was missing). */
+static size_t auto_pick(dp_req_t *r, const char *tier, const char *why_prefix, int strict_cost,
+                        const lean_t *lean)
 {
     const dp_snapshot_t *s = r->snap;
+    /* unsure about difficulty: the objectives that use the quality bar take the stronger choice */
+    if (lean != NULL && lean->want && !r->diff_leaned && !strict_cost &&
+        (r->objective == DP_OBJ_COST || r->objective == DP_OBJ_BALANCED)) {
+        r->difficulty = lean->to;
+        r->diff_leaned = 1;
+    }
     uint32_t need = needed_caps(r);
     uint64_t in = prompt_tokens(r), out = output_tokens(r);
     uint64_t out_guess = out ? (out < 4096 ? out : 4096) : OUT_TOKENS_GUESS;
@@ -367,7 +459,7 @@ static size_t auto_pick(dp_req_t *r, const char *tier, const char *why_prefix)
         scored_t *x = &sc[n];
         x->m = m;
         x->q = r->task >= 0 ? m->quality[r->task] : 0;
-        x->clears = x->q >= bar;
+        x->clears = strict_cost || x->q >= bar;
         x->cost = (uint64_t)sy_money_cost((int64_t)in, m->input_per_m) +
                   (uint64_t)sy_money_cost((int64_t)out_guess, m->output_per_m);
         x->health = m->provider->health == 3 ? 2 : m->provider->health == 2 ? 1 : 0;
@@ -402,7 +494,11 @@ static size_t auto_pick(dp_req_t *r, const char *tier, const char *why_prefix)
         const char *diff = r->difficulty >= 0 ? sy_difficulty_name((sy_difficulty_t)r->difficulty) : "-";
         switch (r->objective) {
         case DP_OBJ_COST:
-            if (b->clears)
+            if (strict_cost)
+                snprintf(reason, 400,
+                         "%s: cheapest of %zu eligible models, whatever their quality; estimated %s USD",
+                         why_prefix, n, cost);
+            else if (b->clears)
                 snprintf(reason, 400, "%s: cheapest of %zu eligible models whose %s quality (%s) clears the %s bar "
                          "(%u.%03u); estimated %s USD", why_prefix, n, task, q, diff, bar / 1000, bar % 1000, cost);
             else
@@ -413,17 +509,44 @@ static size_t auto_pick(dp_req_t *r, const char *tier, const char *why_prefix)
             snprintf(reason, 400, "%s: highest %s quality (%s) of %zu eligible models", why_prefix, task, q, n);
             break;
         case DP_OBJ_LATENCY:
-            snprintf(reason, 400, "%s: lowest observed time to first byte (%llu us) of %zu eligible models", why_prefix,
-                     (unsigned long long)b->ttft, n);
+            if (b->ttft)
+                snprintf(reason, 400,
+                         "%s: lowest observed time to first byte (%llu us) of %zu eligible models",
+                         why_prefix, (unsigned long long)b->ttft, n);
+            else
+                snprintf(reason, 400,
+                         "%s: no time to first byte observed yet for %zu eligible models; the cheapest first "
+                         "(estimated %s USD)",
+                         why_prefix, n, cost);
             break;
         default:
             snprintf(reason, 400, "%s: best %s quality per dollar (%s at an estimated %s USD) of %zu eligible models%s",
                      why_prefix, task, q, cost, n, b->clears ? "" : " (none clears the bar)");
             break;
         }
+        if (r->diff_leaned && lean != NULL) {
+            size_t l = strlen(reason);
+            snprintf(reason + l, 400 - l, "; difficulty uncertain (%s %.2f, harder %.2f): routed as %s",
+                     sy_difficulty_name((sy_difficulty_t)(lean->to - 1)), (double)lean->p_at,
+                     (double)lean->p_over, sy_difficulty_name((sy_difficulty_t)lean->to));
+        }
     }
     r->reason = reason;
     return picked;
+}
+
+/* What a tag promises: tier "cheap" the cheapest model that can serve the request, "fast" the
+ * fastest, any other tier (think, opus, research, …) the most capable for the task. */
+static dp_objective_t tag_objective(const char *tier, int *strict_cost)
+{
+    *strict_cost = 0;
+    if (strcmp(tier, "cheap") == 0) {
+        *strict_cost = 1;
+        return DP_OBJ_COST;
+    }
+    if (strcmp(tier, "fast") == 0)
+        return DP_OBJ_LATENCY;
+    return DP_OBJ_QUALITY;
 }
 
 /* An explicitly named model (the `model` form or a fallback): it must exist, be in scope
@@ -453,6 +576,9 @@ sy_err_t dp_route(dp_req_t *r, char *msg, size_t msglen, const char **param)
 {
     r->objective = DP_OBJ_EXPLICIT;
     r->task = r->difficulty = -1;
+    r->task_conf = r->diff_conf = -1.0f;
+    r->diff_leaned = 0;
+    lean_t lean = {0, 0, 0, 0};
     *param = NULL;
     const char *model = cJSON_GetObjectItemCaseSensitive(r->body, "model")->valuestring;
 
@@ -507,10 +633,19 @@ sy_err_t dp_route(dp_req_t *r, char *msg, size_t msglen, const char **param)
         r->task = SY_TASK_CHAT;
         r->difficulty = SY_DIFF_MEDIUM;
         if (dp_router_classifier != NULL && len > 0) {
+            dp_classify_span_t ctx[DP_CLASSIFY_CTX_MAX];
+            size_t nctx = context_spans(r, last, ctx);
             dp_classify_result_t cr;
-            dp_classify(dp_router_classifier, text, len, &cr);
+            dp_classify_conv(dp_router_classifier, text, len, ctx, nctx, &cr);
             r->task = (int)cr.task;
             r->difficulty = (int)cr.difficulty;
+            r->task_conf = cr.task_confidence;
+            r->diff_conf = cr.difficulty_confidence;
+            float over = 0;
+            for (int k = (int)cr.difficulty + 1; k < DP_DIFFICULTY_COUNT; k++)
+                over += cr.difficulty_prob[k];
+            if ((int)cr.difficulty + 1 < DP_DIFFICULTY_COUNT && over >= DP_LEAN_UP)
+                lean = (lean_t){1, (int)cr.difficulty + 1, cr.difficulty_confidence, over};
         }
         if (rtc)
             r->task = sy_task_parse(rtc->valuestring, strlen(rtc->valuestring));
@@ -542,20 +677,26 @@ sy_err_t dp_route(dp_req_t *r, char *msg, size_t msglen, const char **param)
 
     sy_err_t e;
     if (tier != NULL) {
-        r->objective = ro ? route_obj : (is_auto ? form_obj : DP_OBJ_QUALITY);
+        int strict_cost;
+        dp_objective_t tag_obj = tag_objective(tier, &strict_cost);
+        if (ro)
+            strict_cost = 0; /* route.objective is the caller's explicit choice */
+        r->objective = ro ? route_obj : tag_obj;
         char why[96];
         snprintf(why, sizeof(why), "tag %s -> tier %s", r->tag, tier);
         char *w = sy_arena_alloc(&r->arena, strlen(why) + 1);
         if (w)
             strcpy(w, why);
-        if (auto_pick(r, tier, w ? w : "tag") == 0 && !is_auto) {
+        if (auto_pick(r, tier, w ? w : "tag", strict_cost, &lean) == 0 && !is_auto) {
             /* nothing in that tier for this key: the named model serves, and says so */
             r->objective = DP_OBJ_EXPLICIT;
         }
         if (!is_auto && (e = add_named(r, model, "model", msg, msglen, param)) != SY_E_OK)
             return e;
-        if (is_auto && r->ncand == 0)
-            auto_pick(r, NULL, "tag matched no eligible model; auto");
+        if (is_auto && r->ncand == 0) {
+            r->objective = ro ? route_obj : form_obj;
+            auto_pick(r, NULL, "tag matched no eligible model; auto", 0, &lean);
+        }
     } else if (is_auto) {
         r->objective = ro ? route_obj : form_obj;
         size_t got = 0;
@@ -565,11 +706,11 @@ sy_err_t dp_route(dp_req_t *r, char *msg, size_t msglen, const char **param)
             char *t = sy_arena_alloc(&r->arena, strlen(tierbuf) + 1);
             if (t) {
                 strcpy(t, tierbuf);
-                got = auto_pick(r, t, "industry");
+                got = auto_pick(r, t, "industry", 0, &lean);
             }
         }
         if (got == 0)
-            auto_pick(r, NULL, industry ? "no model tagged for the industry; auto" : model);
+            auto_pick(r, NULL, industry ? "no model tagged for the industry; auto" : model, 0, &lean);
     } else {
         if ((e = add_named(r, model, "model", msg, msglen, param)) != SY_E_OK)
             return e;

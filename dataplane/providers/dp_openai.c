@@ -547,6 +547,15 @@ static char *routing_json(dp_req_t *r)
     if (r->task >= 0) {
         cJSON_AddStringToObject(routing, "task", sy_task_name((sy_task_t)r->task));
         cJSON_AddStringToObject(routing, "difficulty", sy_difficulty_name((sy_difficulty_t)r->difficulty));
+        if (r->task_conf >= 0) {
+            /* the classifier's calibrated probabilities of the task and difficulty it found
+             * (docs/routing.md); "difficulty" above is one level harder when routing leaned */
+            cJSON *conf = cJSON_AddObjectToObject(routing, "confidence");
+            cJSON_AddNumberToObject(conf, "task", (double)(int)(r->task_conf * 1000 + 0.5f) / 1000);
+            cJSON_AddNumberToObject(conf, "difficulty", (double)(int)(r->diff_conf * 1000 + 0.5f) / 1000);
+            if (r->diff_leaned)
+                cJSON_AddBoolToObject(conf, "difficulty_leaned", 1);
+        }
     }
     if (r->tag != NULL)
         cJSON_AddStringToObject(routing, "tag", r->tag);

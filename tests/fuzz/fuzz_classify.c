@@ -7,7 +7,9 @@
  *          the fuzzer gets past the checksum and reaches the field checks and the weights;
  * whatever parses is then used to classify the input itself and a few fixed prompts, and
  * the result must be in range. A small valid model is also used to classify the raw input,
- * so dp_classify sees every byte sequence the fuzzer invents.
+ * so dp_classify sees every byte sequence the fuzzer invents — alone, and cut at 0x1E bytes
+ * into a last message plus context spans (dp_classify_conv), and through the segmenter
+ * (dp_classify_explain), whose mask may only hold its five letters.
  */
 #include <math.h>
 #include <stdint.h>
@@ -45,6 +47,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(w);
     }
     check(base, data, size);
+    /* the input cut at 0x1E (record separator) bytes: context spans, then the last message */
+    dp_classify_span_t ctx[DP_CLASSIFY_CTX_MAX + 2];
+    size_t nctx = 0, from = 0;
+    for (size_t i = 0; i < size && nctx < DP_CLASSIFY_CTX_MAX + 2; i++)
+        if (data[i] == 0x1E) {
+            ctx[nctx] =
+                (dp_classify_span_t){(const char *)data + from, i - from, (dp_classify_role_t)(nctx % 3)};
+            nctx++;
+            from = i + 1;
+        }
+    dp_classify_result_t r;
+    dp_classify_conv(base, (const char *)data + from, size - from, ctx, nctx, &r);
+    if ((unsigned)r.task >= DP_TASK_COUNT || (unsigned)r.difficulty >= DP_DIFFICULTY_COUNT ||
+        isnan(r.task_confidence))
+        abort();
+    static char mask[DP_CLASSIFY_HEAD_BYTES];
+    size_t mn = size < DP_CLASSIFY_HEAD_BYTES ? size : DP_CLASSIFY_HEAD_BYTES;
+    dp_classify_explain((const char *)data, size, mask);
+    for (size_t i = 0; i < mn; i++)
+        if (mask[i] != 'f' && mask[i] != 'l' && mask[i] != 'b' && mask[i] != 'i' && mask[i] != 'm')
+            abort();
     if (size == 0)
         return 0;
 

@@ -105,8 +105,7 @@ before(async () => {
     p.api_key_env = 'MOCK_KEY';
   }
   cat.timeouts_ms = { ...TIMEOUTS };
-  // an industry tag for the industry: form (the shipped catalog has none)
-  for (const m of cat.models) if (m.id === 'claude-sonnet-4-5' || m.id === 'gpt-5-mini') m.tiers = [...m.tiers, 'healthcare'];
+  // the shipped catalog's industry tiers (legal, healthcare, finance) are used as they are
   cat.workspaces = [{ id: 'ws', active: true }];
   cat.keys = [
     { id: 'key_main', sha256: st.keys.main.sha256, workspace: 'ws', allowed_models: ['*'] },
@@ -659,14 +658,79 @@ test('industry:<tag> and metadata.industry pick among the models with that tier'
   const roB = assertRouting(b.data);
   assert.equal(roB.selected, roA.selected, 'metadata.industry is the same as industry:');
   assert.deepEqual(roB.candidates, roA.candidates);
-  // metadata is an OpenAI field: forwarded as it is
-  assert.deepEqual(calls(st.providerMock[catModel(roB.selected).provider], b.rid)[0]?.body.metadata, { industry: 'healthcare' });
+  // metadata is an OpenAI field: forwarded as it is to an OpenAI-dialect upstream (the tier's
+  // selection may be an Anthropic or Gemini model, whose dialect has no such field: then the
+  // tier's OpenAI model is asked explicitly)
+  const kindOf = (id) => st.deployCatalog.providers.find((p) => p.id === catModel(id).provider).kind;
+  const oai = kindOf(roB.selected) === 'openai' ? roB.selected : tagged.find((id) => kindOf(id) === 'openai');
+  assert.ok(oai, `an OpenAI-dialect model is tagged healthcare (${tagged})`);
+  const bo = oai === roB.selected ? b : await chat(st.deploy, { model: oai, metadata: { industry: 'healthcare' }, messages: [{ role: 'user', content: 'Summarize the contraindications of ibuprofen.' }] });
+  assert.deepEqual(calls(st.providerMock[catModel(oai).provider], bo.rid)[0]?.body.metadata, { industry: 'healthcare' });
 
   // an industry no model is tagged for: plain auto, and the reason says so
   const c = await chat(st.deploy, { model: 'industry:aerospace', messages: [{ role: 'user', content: 'hi' }] });
   const roC = assertRouting(c.data);
   assert.match(roC.reason, /no model tagged for the industry; auto/);
   assert.equal(roC.candidates_considered, st.deployCatalog.models.length);
+});
+
+test('the shipped catalog has the industries docs/routing.md names, listed as industry: forms', async () => {
+  for (const ind of ['legal', 'healthcare', 'finance']) {
+    const tagged = st.deployCatalog.models.filter((m) => isChat(m) && m.tiers.includes(ind));
+    assert.ok(tagged.length >= 2, `${ind}: ${tagged.map((m) => m.id)}`);
+  }
+  const r = await fetch(`${st.deploy.baseURL}/models`, { headers: { authorization: `Bearer ${st.keys.main.key}` } });
+  assert.equal(r.status, 200);
+  const ids = (await r.json()).data.map((m) => m.id);
+  for (const ind of ['legal', 'healthcare', 'finance']) assert.ok(ids.includes(`industry:${ind}`), `industry:${ind} listed`);
+  const f = await chat(st.deploy, { model: 'industry:finance', messages: [{ role: 'user', content: 'Explain what a bond duration of 7 years means.' }] });
+  const ro = assertRouting(f.data);
+  assert.ok(catModel(ro.selected).tiers.includes('finance'), `${ro.selected} is tagged finance`);
+  assert.match(ro.reason, /^industry: /);
+});
+
+test('override tags keep their promise on the shipped catalog: @cheap cheapest, @fast fastest, @opus/@think most capable', async () => {
+  const text = 'Implement a B-tree with deletion in Rust and prove the height bound.';
+  // @cheap: the cheapest model of the cheap tier that can serve the request, whatever its quality
+  const c = await chat(st.deploy, { model: 'auto', messages: [{ role: 'user', content: `@cheap ${text}` }] });
+  const roC = assertRouting(c.data, { objective: 'cost' });
+  assert.equal(roC.tag, '@cheap');
+  const inTok = Math.floor(JSON.stringify([{ role: 'user', content: text }]).length / 4) + 1;
+  const cost = (m) => inTok * Number(m.input_per_m) + 500 * Number(m.output_per_m);
+  const cheapTier = st.deployCatalog.models.filter((m) => isChat(m) && m.tiers.includes('cheap'));
+  const min = Math.min(...cheapTier.map(cost));
+  assert.ok(cost(catModel(roC.selected)) - min < 1e-6, `${roC.selected} is the cheapest of the cheap tier (${cheapTier.map((m) => m.id)})`);
+  assert.match(roC.reason, /^tag @cheap -> tier cheap: cheapest of \d+ eligible models, whatever their quality/);
+  assert.equal(calls(st.providerMock[catModel(roC.selected).provider], c.rid)[0]?.body.messages.at(-1).content, text, 'the tag is gone');
+
+  // @fast: the latency objective within the fast tier
+  const f = await chat(st.deploy, { model: 'auto', messages: [{ role: 'user', content: `${text} @fast` }] });
+  const roF = assertRouting(f.data, { objective: 'latency' });
+  assert.ok(catModel(roF.selected).tiers.includes('fast'), `${roF.selected} is in the fast tier`);
+  for (const id of roF.candidates) assert.ok(catModel(id).tiers.includes('fast'), `${id} is in the fast tier`);
+
+  // @opus and @think: the highest quality for the task within the tier, whatever the form's objective
+  for (const tag of ['@opus', '@think']) {
+    const t = await chat(st.deploy, { model: 'strategy:cost', messages: [{ role: 'user', content: `${tag} ${text}` }] });
+    const ro = assertRouting(t.data, { objective: 'quality' });
+    const tier = tag.slice(1);
+    const task = t.h('x-switchyard-task');
+    const best = Math.max(...st.deployCatalog.models.filter((m) => isChat(m) && m.tiers.includes(tier)).map((m) => m.quality[task]));
+    assert.equal(catModel(ro.selected).quality[task], best, `${tag}: ${ro.selected} has the best ${task} quality of tier ${tier}`);
+  }
+});
+
+test('routing carries the classifier\'s confidence, and the reason says when routing leaned to a harder difficulty', async () => {
+  const r = await chat(st.deploy, { model: 'strategy:cost', messages: [{ role: 'user', content: HARD_CODE_PROMPT }] });
+  const ro = assertRouting(r.data);
+  assert.ok(ro.confidence && typeof ro.confidence === 'object', JSON.stringify(ro));
+  for (const k of ['task', 'difficulty']) assert.ok(ro.confidence[k] > 0 && ro.confidence[k] <= 1, `confidence.${k} = ${ro.confidence[k]}`);
+  assert.ok(ro.confidence.task > 0.5, 'a clear code request is classified confidently');
+  // existing fields are all still there
+  for (const k of ['selected', 'provider', 'objective', 'candidates_considered', 'candidates', 'task', 'difficulty', 'attempts', 'reason'])
+    assert.ok(k in ro, `routing.${k}`);
+  if (ro.confidence.difficulty_leaned) assert.match(ro.reason, /difficulty uncertain \(\w+ [0-9.]+, harder [0-9.]+\): routed as \w+/);
+  else assert.doesNotMatch(ro.reason, /uncertain/);
 });
 
 test('route object: objective + task_class + fallbacks', async () => {

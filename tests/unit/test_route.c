@@ -1,7 +1,12 @@
 /* Table-driven tests of stage 5 (dp_route.c): every model form, their conflicts and the
  * documented precedence, candidate filtering and the objectives, with the real classifier and
- * a catalog built for the purpose (cheap/strong/free models with quality scores). The breaker
- * walk (dp_route_next) is tested at the end with a thread-less breaker table. */
+ * a catalog built for the purpose (cheap/strong/free models with quality scores). Then what each
+ * override tag promises (@cheap the cheapest, @fast the fastest, @think/@opus the most capable),
+ * leaning to the harder difficulty when the classifier is unsure (with a constructed model whose
+ * probabilities are known), the confidence fields, the classifier's context, and the industry
+ * tiers of the shipped catalog. The breaker walk (dp_route_next) is tested at the end with a
+ * thread-less breaker table. */
+#include <math.h>
 #include <stdlib.h>
 
 #include "dp.h"
@@ -14,30 +19,45 @@ static char hex_all[65], hex_scoped[65];
 static const char *catalog(void)
 {
     static char buf[8192];
-    snprintf(buf, sizeof(buf),
-             "{\"routing\":{\"tags\":{\"@think\":\"think\",\"@cheap\":\"cheap\",\"@legal\":\"legal\"},"
-             "  \"quality_bar\":{\"easy\":0.6,\"medium\":0.75,\"hard\":0.85}},"
-             " \"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1\"},"
-             "  {\"id\":\"q\",\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1\"}],"
-             " \"models\":["
-             "  {\"id\":\"tiny\",\"provider\":\"p\",\"input_per_m\":\"0.05\",\"output_per_m\":\"0.40\",\"context_window\":8000,"
-             "   \"capabilities\":[\"chat\"],\"tiers\":[\"cheap\"],"
-             "   \"quality\":{\"code\":0.55,\"math\":0.6,\"chat\":0.8,\"research\":0.7,\"writing\":0.7}},"
-             "  {\"id\":\"mid\",\"provider\":\"p\",\"input_per_m\":\"0.40\",\"output_per_m\":\"1.60\",\"context_window\":128000,"
-             "   \"capabilities\":[\"chat\",\"tools\",\"json\"],\"tiers\":[\"cheap\",\"legal\"],"
-             "   \"quality\":{\"code\":0.8,\"math\":0.85,\"chat\":0.85,\"research\":0.8,\"writing\":0.82}},"
-             "  {\"id\":\"strong\",\"provider\":\"q\",\"input_per_m\":\"3.00\",\"output_per_m\":\"15.00\",\"context_window\":200000,"
-             "   \"capabilities\":[\"chat\",\"tools\",\"json\",\"vision\"],\"tiers\":[\"think\"],"
-             "   \"quality\":{\"code\":0.95,\"math\":0.93,\"chat\":0.9,\"research\":0.92,\"writing\":0.93}},"
-             "  {\"id\":\"pricey\",\"provider\":\"q\",\"input_per_m\":\"15.00\",\"output_per_m\":\"75.00\",\"context_window\":200000,"
-             "   \"capabilities\":[\"chat\",\"tools\",\"json\",\"vision\"],\"tiers\":[\"think\"],"
-             "   \"quality\":{\"code\":0.96,\"math\":0.95,\"chat\":0.92,\"research\":0.94,\"writing\":0.95}},"
-             "  {\"id\":\"emb\",\"provider\":\"p\",\"input_per_m\":\"0.02\",\"capabilities\":[\"embeddings\"]},"
-             "  {\"id\":\"emb-big\",\"provider\":\"q\",\"input_per_m\":\"0.13\",\"capabilities\":[\"embeddings\"]}],"
-             " \"workspaces\":[{\"id\":\"ws\"}],"
-             " \"keys\":[{\"id\":\"k_all\",\"sha256\":\"%s\",\"workspace\":\"ws\"},"
-             "  {\"id\":\"k_scoped\",\"sha256\":\"%s\",\"workspace\":\"ws\",\"allowed_models\":[\"tiny\",\"mid\",\"emb\"]}]}",
-             hex_all, hex_scoped);
+    snprintf(
+        buf, sizeof(buf),
+        "{\"routing\":{\"tags\":{\"@think\":\"think\",\"@cheap\":\"cheap\",\"@legal\":\"legal\",\"@fast\":"
+        "\"fast\","
+        "  \"@opus\":\"opus\"},"
+        "  \"quality_bar\":{\"easy\":0.6,\"medium\":0.75,\"hard\":0.85}},"
+        " \"providers\":[{\"id\":\"p\",\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1\"},"
+        "  {\"id\":\"q\",\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1\"}],"
+        " \"models\":["
+        "  "
+        "{\"id\":\"tiny\",\"provider\":\"p\",\"input_per_m\":\"0.05\",\"output_per_m\":\"0.40\",\"context_"
+        "window\":8000,"
+        "   \"capabilities\":[\"chat\"],\"tiers\":[\"cheap\",\"fast\"],"
+        "   \"quality\":{\"code\":0.55,\"math\":0.6,\"chat\":0.8,\"research\":0.7,\"writing\":0.7}},"
+        "  "
+        "{\"id\":\"mid\",\"provider\":\"p\",\"input_per_m\":\"0.40\",\"output_per_m\":\"1.60\",\"context_"
+        "window\":128000,"
+        "   \"capabilities\":[\"chat\",\"tools\",\"json\"],\"tiers\":[\"cheap\",\"legal\"],"
+        "   \"quality\":{\"code\":0.8,\"math\":0.85,\"chat\":0.85,\"research\":0.8,\"writing\":0.82}},"
+        "  "
+        "{\"id\":\"strong\",\"provider\":\"q\",\"input_per_m\":\"3.00\",\"output_per_m\":\"15.00\",\"context_"
+        "window\":200000,"
+        "   "
+        "\"capabilities\":[\"chat\",\"tools\",\"json\",\"vision\"],\"tiers\":[\"think\",\"fast\",\"opus\"],"
+        "   \"quality\":{\"code\":0.95,\"math\":0.93,\"chat\":0.9,\"research\":0.92,\"writing\":0.93}},"
+        "  "
+        "{\"id\":\"pricey\",\"provider\":\"q\",\"input_per_m\":\"15.00\",\"output_per_m\":\"75.00\","
+        "\"context_window\":200000,"
+        "   \"capabilities\":[\"chat\",\"tools\",\"json\",\"vision\"],\"tiers\":[\"think\",\"opus\"],"
+        "   \"quality\":{\"code\":0.96,\"math\":0.95,\"chat\":0.92,\"research\":0.94,\"writing\":0.95}},"
+        "  {\"id\":\"emb\",\"provider\":\"p\",\"input_per_m\":\"0.02\",\"capabilities\":[\"embeddings\"]},"
+        "  "
+        "{\"id\":\"emb-big\",\"provider\":\"q\",\"input_per_m\":\"0.13\",\"capabilities\":[\"embeddings\"]}],"
+        " \"workspaces\":[{\"id\":\"ws\"}],"
+        " \"keys\":[{\"id\":\"k_all\",\"sha256\":\"%s\",\"workspace\":\"ws\"},"
+        "  "
+        "{\"id\":\"k_scoped\",\"sha256\":\"%s\",\"workspace\":\"ws\",\"allowed_models\":[\"tiny\",\"mid\","
+        "\"emb\"]}]}",
+        hex_all, hex_scoped);
     return buf;
 }
 
@@ -233,6 +253,184 @@ static void test_breaker_walk(dp_snapshot_t *s)
     dp_breakers_destroy(th.breakers);
 }
 
+/* Routes one chat body with the snapshot and key; the caller frees r->arena. */
+static sy_err_t route_body(dp_req_t *r, h2o_req_t *req, dp_snapshot_t *s, const dp_key_t *key,
+                           const char *body, dp_thread_t *th)
+{
+    memset(r, 0, sizeof(*r));
+    memset(req, 0, sizeof(*req));
+    req->entity = h2o_iovec_init(body, strlen(body));
+    r->body_src = req->entity;
+    r->req = req;
+    r->in = &dp_openai_inbound;
+    r->snap = s;
+    r->ep = DP_EP_CHAT;
+    r->key = key;
+    r->th = th;
+    char msg[512];
+    const char *param;
+    sy_err_t e = dp_body_parse(r, msg, sizeof(msg), &param);
+    return e == SY_E_OK ? dp_route(r, msg, sizeof(msg), &param) : e;
+}
+
+/* @fast with observed times to first byte: the fastest of the tier first, though it costs more. */
+static void test_fast_observed(dp_snapshot_t *s, const dp_key_t *all)
+{
+    dp_thread_t th;
+    memset(&th, 0, sizeof(th));
+    th.breakers = dp_breakers_create();
+    uint64_t now = dp_now_ns();
+    dp_breaker_success(th.breakers, "tiny", 900, now);
+    dp_breaker_success(th.breakers, "strong", 300, now);
+    dp_req_t r;
+    h2o_req_t req;
+    CHECK(route_body(&r, &req, s, all, fmt("auto", "@fast " EASY, NULL), &th) == SY_E_OK);
+    CHECK(r.objective == DP_OBJ_LATENCY && r.ncand == 2);
+    CHECK(r.ncand >= 1 && strcmp(r.cand[0]->id, "strong") == 0);
+    CHECK(r.reason && strstr(r.reason, "lowest observed time to first byte (300 us)") != NULL);
+    sy_arena_free(&r.arena);
+    dp_breakers_destroy(th.breakers);
+}
+
+/* A model with zero weights: every prompt gets the biases' probabilities. */
+static dp_classify_model_t *fixed_model(float p_easy, float p_medium, float p_hard)
+{
+    size_t rows = 1u << 10;
+    float *w = calloc(rows * DP_CLASSIFY_OUTPUTS, sizeof *w);
+    float b[DP_CLASSIFY_OUTPUTS] = {0};
+    b[DP_TASK_CODE] = 5.0f;
+    b[DP_TASK_COUNT + 0] = logf(p_easy);
+    b[DP_TASK_COUNT + 1] = logf(p_medium);
+    b[DP_TASK_COUNT + 2] = logf(p_hard);
+    void *buf;
+    size_t len;
+    dp_classify_model_t *m = NULL;
+    if (w && dp_classify_model_serialize(10, w, b, &buf, &len) == 0) {
+        dp_classify_model_parse(buf, len, &m, NULL, 0);
+        free(buf);
+    }
+    free(w);
+    return m;
+}
+
+/* Unsure about difficulty: cost and balanced take the next harder level's bar, and say so; the
+ * confidence fields carry the classifier's probabilities. */
+static void test_lean(dp_snapshot_t *s, const dp_key_t *all)
+{
+    const dp_classify_model_t *real = dp_router_classifier;
+    dp_req_t r;
+    h2o_req_t req;
+
+    /* easy 0.50, medium 0.35, hard 0.15: the harder levels have 0.50 >= 0.40 -> medium's bar */
+    dp_classify_model_t *unsure = fixed_model(0.50f, 0.35f, 0.15f);
+    CHECK(unsure != NULL);
+    dp_router_classifier = unsure;
+    CHECK(route_body(&r, &req, s, all, fmt("strategy:cost", "anything", NULL), NULL) == SY_E_OK);
+    CHECK(r.task == SY_TASK_CODE && r.difficulty == SY_DIFF_MEDIUM && r.diff_leaned == 1);
+    CHECK(r.task_conf > 0.9f && r.diff_conf > 0.49f && r.diff_conf < 0.51f);
+    /* code bar for medium is 0.75: tiny (0.55) no longer clears it, mid (0.80) does */
+    CHECK(r.ncand >= 1 && strcmp(r.cand[0]->id, "mid") == 0);
+    CHECK(r.reason &&
+          strstr(r.reason, "difficulty uncertain (easy 0.50, harder 0.50): routed as medium") != NULL);
+    sy_arena_free(&r.arena);
+
+    /* the quality objective and an explicit model do not lean: difficulty stays the classifier's */
+    CHECK(route_body(&r, &req, s, all, fmt("strategy:quality", "anything", NULL), NULL) == SY_E_OK);
+    CHECK(r.difficulty == SY_DIFF_EASY && r.diff_leaned == 0);
+    sy_arena_free(&r.arena);
+    CHECK(route_body(&r, &req, s, all, fmt("mid", "anything", NULL), NULL) == SY_E_OK);
+    CHECK(r.difficulty == SY_DIFF_EASY && r.diff_leaned == 0 && r.task_conf > 0.9f);
+    sy_arena_free(&r.arena);
+    /* @cheap promises the cheapest whatever the difficulty: no lean either */
+    CHECK(route_body(&r, &req, s, all, fmt("auto", "@cheap anything", NULL), NULL) == SY_E_OK);
+    CHECK(r.diff_leaned == 0 && r.ncand >= 1 && strcmp(r.cand[0]->id, "tiny") == 0);
+    sy_arena_free(&r.arena);
+    dp_classify_model_free(unsure);
+
+    /* confident (easy 0.80): no lean, the cheapest that clears the easy bar */
+    dp_classify_model_t *sure = fixed_model(0.80f, 0.15f, 0.05f);
+    dp_router_classifier = sure;
+    CHECK(route_body(&r, &req, s, all, fmt("strategy:cost", "anything", NULL), NULL) == SY_E_OK);
+    CHECK(r.difficulty == SY_DIFF_EASY && r.diff_leaned == 0);
+    CHECK(r.reason && strstr(r.reason, "uncertain") == NULL);
+    sy_arena_free(&r.arena);
+    /* hard is the top: nothing harder to lean to */
+    dp_classify_model_free(sure);
+    dp_classify_model_t *top = fixed_model(0.05f, 0.45f, 0.50f);
+    dp_router_classifier = top;
+    CHECK(route_body(&r, &req, s, all, fmt("strategy:cost", "anything", NULL), NULL) == SY_E_OK);
+    CHECK(r.difficulty == SY_DIFF_HARD && r.diff_leaned == 0);
+    sy_arena_free(&r.arena);
+    dp_classify_model_free(top);
+
+    /* no classifier: chat/medium, no confidence */
+    dp_router_classifier = NULL;
+    CHECK(route_body(&r, &req, s, all, fmt("strategy:cost", "anything", NULL), NULL) == SY_E_OK);
+    CHECK(r.task == SY_TASK_CHAT && r.difficulty == SY_DIFF_MEDIUM && r.task_conf < 0 && r.diff_conf < 0);
+    sy_arena_free(&r.arena);
+    dp_router_classifier = real;
+}
+
+/* The classifier sees the system prompt and earlier turns as context, the last user message as
+ * the request: a translator persona and an earlier chat do not make a code request translation. */
+static void test_context(dp_snapshot_t *s, const dp_key_t *all)
+{
+    const char *body =
+        "{\"model\":\"auto\",\"messages\":[{\"role\":\"system\",\"content\":\"You are a professional "
+        "translator.\"},"
+        "{\"role\":\"user\",\"content\":\"Translate 'good night' into "
+        "Italian.\"},{\"role\":\"assistant\",\"content\":"
+        "\"Buona notte.\"},{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Thanks! Different "
+        "thing: write "
+        "a Python function that removes duplicate rows from a CSV file and keeps the header.\"}]}]}";
+    dp_req_t r;
+    h2o_req_t req;
+    CHECK(route_body(&r, &req, s, all, body, NULL) == SY_E_OK);
+    CHECK(r.task == SY_TASK_CODE);
+    CHECK(r.task_conf > 0 && r.task_conf <= 1 && r.diff_conf > 0 && r.diff_conf <= 1);
+    sy_arena_free(&r.arena);
+    /* and a follow-up that asks for a translation of earlier text is translation */
+    const char *follow =
+        "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"Write a short welcome note for "
+        "our new volunteers.\"},{\"role\":\"assistant\",\"content\":\"Welcome aboard! We are so glad you "
+        "joined.\"},{\"role\":\"user\",\"content\":\"Now translate that into Spanish.\"}]}";
+    CHECK(route_body(&r, &req, s, all, follow, NULL) == SY_E_OK);
+    CHECK(r.task == SY_TASK_TRANSLATION);
+    sy_arena_free(&r.arena);
+}
+
+/* The shipped catalog has a tier for every industry docs/routing.md names, on chat models, and
+ * industry:<name> routes within it. */
+static void test_shipped_industries(void)
+{
+    char path[1024], err[512];
+    snprintf(path, sizeof(path), "%s/deploy/catalog.json", SY_REPO_DIR);
+    FILE *fp = fopen(path, "rb");
+    CHECK(fp != NULL);
+    if (fp == NULL)
+        return;
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof(text) - 1, fp);
+    fclose(fp);
+    text[n] = 0;
+    dp_snapshot_t *s = dp_config_parse(text, n, 1, err, sizeof(err));
+    CHECK(s != NULL);
+    if (s == NULL) {
+        fprintf(stderr, "deploy/catalog.json: %s\n", err);
+        return;
+    }
+    static const char *const industries[] = {"legal", "healthcare", "finance"};
+    for (size_t i = 0; i < sizeof(industries) / sizeof(industries[0]); i++) {
+        size_t tagged = 0;
+        for (size_t k = 0; k < s->nmodels; k++)
+            for (size_t t = 0; t < s->models[k].ntiers; t++)
+                if (strcmp(s->models[k].tiers[t], industries[i]) == 0 && (s->models[k].caps & DP_CAP_CHAT))
+                    tagged++;
+        CHECK(tagged >= 2);
+    }
+    dp_snapshot_unref(s);
+}
+
 int main(void)
 {
     sy_json_hooks_install();
@@ -261,86 +459,128 @@ int main(void)
 
     const route_case_t cases[] = {
         /* explicit forms */
-        {"catalog id", DP_EP_CHAT, 0, fmt("mid", EASY, NULL), SY_E_OK, NULL, "mid", NULL, DP_OBJ_EXPLICIT, NULL, "requested"},
-        {"provider-qualified id", DP_EP_CHAT, 0, fmt("q/strong", EASY, NULL), SY_E_OK, NULL, "strong", NULL, DP_OBJ_EXPLICIT, NULL, NULL},
-        {"unknown model", DP_EP_CHAT, 0, fmt("nope", EASY, NULL), SY_E_MODEL_NOT_FOUND, "model", "", NULL, -1, NULL, NULL},
-        {"out of scope", DP_EP_CHAT, 1, fmt("strong", EASY, NULL), SY_E_MODEL_NOT_ALLOWED, "model", "", NULL, -1, NULL, NULL},
-        {"models fallbacks", DP_EP_CHAT, 0, fmt("mid", EASY, ",\"models\":[\"strong\",\"mid\",\"tiny\"]"), SY_E_OK, NULL,
-         "mid,strong,tiny", NULL, DP_OBJ_EXPLICIT, NULL, NULL},
+        {"catalog id", DP_EP_CHAT, 0, fmt("mid", EASY, NULL), SY_E_OK, NULL, "mid", NULL, DP_OBJ_EXPLICIT,
+         NULL, "requested"},
+        {"provider-qualified id", DP_EP_CHAT, 0, fmt("q/strong", EASY, NULL), SY_E_OK, NULL, "strong", NULL,
+         DP_OBJ_EXPLICIT, NULL, NULL},
+        {"unknown model", DP_EP_CHAT, 0, fmt("nope", EASY, NULL), SY_E_MODEL_NOT_FOUND, "model", "", NULL, -1,
+         NULL, NULL},
+        {"out of scope", DP_EP_CHAT, 1, fmt("strong", EASY, NULL), SY_E_MODEL_NOT_ALLOWED, "model", "", NULL,
+         -1, NULL, NULL},
+        {"models fallbacks", DP_EP_CHAT, 0, fmt("mid", EASY, ",\"models\":[\"strong\",\"mid\",\"tiny\"]"),
+         SY_E_OK, NULL, "mid,strong,tiny", NULL, DP_OBJ_EXPLICIT, NULL, NULL},
         {"models and route.fallbacks together: models first, de-duplicated", DP_EP_CHAT, 0,
-         fmt("mid", EASY, ",\"models\":[\"strong\"],\"route\":{\"fallbacks\":[\"tiny\",\"strong\"]}"), SY_E_OK, NULL,
-         "mid,strong,tiny", NULL, DP_OBJ_EXPLICIT, NULL, NULL},
-        {"route.fallbacks outside the scope", DP_EP_CHAT, 1, fmt("mid", EASY, ",\"route\":{\"fallbacks\":[\"strong\"]}"),
-         SY_E_MODEL_NOT_ALLOWED, "route.fallbacks", "", NULL, -1, NULL, NULL},
+         fmt("mid", EASY, ",\"models\":[\"strong\"],\"route\":{\"fallbacks\":[\"tiny\",\"strong\"]}"),
+         SY_E_OK, NULL, "mid,strong,tiny", NULL, DP_OBJ_EXPLICIT, NULL, NULL},
+        {"route.fallbacks outside the scope", DP_EP_CHAT, 1,
+         fmt("mid", EASY, ",\"route\":{\"fallbacks\":[\"strong\"]}"), SY_E_MODEL_NOT_ALLOWED,
+         "route.fallbacks", "", NULL, -1, NULL, NULL},
         {"route.objective does not turn an explicit model into auto", DP_EP_CHAT, 0,
-         fmt("pricey", EASY, ",\"route\":{\"objective\":\"cost\"}"), SY_E_OK, NULL, "pricey", NULL, DP_OBJ_EXPLICIT, NULL, NULL},
+         fmt("pricey", EASY, ",\"route\":{\"objective\":\"cost\"}"), SY_E_OK, NULL, "pricey", NULL,
+         DP_OBJ_EXPLICIT, NULL, NULL},
         /* auto forms */
-        {"auto, easy chat: balanced", DP_EP_CHAT, 0, fmt("auto", EASY, NULL), SY_E_OK, NULL, "", NULL, DP_OBJ_BALANCED, NULL,
-         "quality per dollar"},
-        {"strategy:cost, easy: the cheapest that clears the bar", DP_EP_CHAT, 0, fmt("strategy:cost", EASY, NULL), SY_E_OK,
-         NULL, "", "tiny", DP_OBJ_COST, NULL, "cheapest"},
-        {"strategy:cost, hard code: a strong model", DP_EP_CHAT, 0, fmt("strategy:cost", HARD_CODE, NULL), SY_E_OK, NULL, "",
-         "strong", DP_OBJ_COST, NULL, "clears the hard bar"},
-        {"strategy:quality", DP_EP_CHAT, 0, fmt("strategy:quality", EASY, NULL), SY_E_OK, NULL, "", "pricey", DP_OBJ_QUALITY,
-         NULL, "highest"},
-        {"strategy:latency (nothing observed: all unknown, ties by cost)", DP_EP_CHAT, 0, fmt("strategy:latency", EASY, NULL),
-         SY_E_OK, NULL, "", "tiny", DP_OBJ_LATENCY, NULL, "time to first byte"},
-        {"strategy:bogus", DP_EP_CHAT, 0, fmt("strategy:fastest", EASY, NULL), SY_E_BAD_PARAM, "model", "", NULL, -1, NULL, NULL},
-        {"route.objective beats the strategy", DP_EP_CHAT, 0, fmt("strategy:cost", EASY, ",\"route\":{\"objective\":\"quality\"}"),
-         SY_E_OK, NULL, "", "pricey", DP_OBJ_QUALITY, NULL, NULL},
+        {"auto, easy chat: balanced", DP_EP_CHAT, 0, fmt("auto", EASY, NULL), SY_E_OK, NULL, "", NULL,
+         DP_OBJ_BALANCED, NULL, "quality per dollar"},
+        {"strategy:cost, easy: the cheapest that clears the bar", DP_EP_CHAT, 0,
+         fmt("strategy:cost", EASY, NULL), SY_E_OK, NULL, "", "tiny", DP_OBJ_COST, NULL, "cheapest"},
+        {"strategy:cost, hard code: a strong model", DP_EP_CHAT, 0, fmt("strategy:cost", HARD_CODE, NULL),
+         SY_E_OK, NULL, "", "strong", DP_OBJ_COST, NULL, "clears the hard bar"},
+        {"strategy:quality", DP_EP_CHAT, 0, fmt("strategy:quality", EASY, NULL), SY_E_OK, NULL, "", "pricey",
+         DP_OBJ_QUALITY, NULL, "highest"},
+        {"strategy:latency (nothing observed: all unknown, ties by cost)", DP_EP_CHAT, 0,
+         fmt("strategy:latency", EASY, NULL), SY_E_OK, NULL, "", "tiny", DP_OBJ_LATENCY, NULL,
+         "time to first byte"},
+        {"strategy:bogus", DP_EP_CHAT, 0, fmt("strategy:fastest", EASY, NULL), SY_E_BAD_PARAM, "model", "",
+         NULL, -1, NULL, NULL},
+        {"route.objective beats the strategy", DP_EP_CHAT, 0,
+         fmt("strategy:cost", EASY, ",\"route\":{\"objective\":\"quality\"}"), SY_E_OK, NULL, "", "pricey",
+         DP_OBJ_QUALITY, NULL, NULL},
         {"route.task_class overrides the classifier", DP_EP_CHAT, 0,
-         fmt("strategy:cost", EASY, ",\"route\":{\"task_class\":\"code\"}"), SY_E_OK, NULL, "", "mid", DP_OBJ_COST, NULL,
-         "code quality"},
-        {"auto never leaves the key's scope", DP_EP_CHAT, 1, fmt("strategy:quality", HARD_CODE, NULL), SY_E_OK, NULL, "mid,tiny",
-         NULL, DP_OBJ_QUALITY, NULL, NULL},
+         fmt("strategy:cost", EASY, ",\"route\":{\"task_class\":\"code\"}"), SY_E_OK, NULL, "", "mid",
+         DP_OBJ_COST, NULL, "code quality"},
+        {"auto never leaves the key's scope", DP_EP_CHAT, 1, fmt("strategy:quality", HARD_CODE, NULL),
+         SY_E_OK, NULL, "mid,tiny", NULL, DP_OBJ_QUALITY, NULL, NULL},
         {"auto filters by capability (tools)", DP_EP_CHAT, 0,
-         fmt("strategy:cost", EASY, ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]"), SY_E_OK, NULL, "",
-         "mid", DP_OBJ_COST, NULL, NULL},
+         fmt("strategy:cost", EASY, ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]"),
+         SY_E_OK, NULL, "", "mid", DP_OBJ_COST, NULL, NULL},
         {"auto filters by capability (vision)", DP_EP_CHAT, 0,
-         "{\"model\":\"strategy:cost\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"what is "
+         "{\"model\":\"strategy:cost\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+         "\"text\":\"what is "
          "this?\"},{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,AA==\"}}]}]}",
          SY_E_OK, NULL, "strong,pricey", NULL, DP_OBJ_COST, NULL, NULL},
-        {"auto filters by context window", DP_EP_CHAT, 0, fmt("strategy:cost", EASY, ",\"max_tokens\":100000"), SY_E_OK, NULL,
-         "", "mid", DP_OBJ_COST, NULL, NULL},
-        {"auto with nothing in scope that fits", DP_EP_CHAT, 1, fmt("auto", EASY, ",\"max_tokens\":150000"), SY_E_NO_PROVIDER,
-         NULL, "", NULL, -1, NULL, NULL},
-        {"industry: form", DP_EP_CHAT, 0, fmt("industry:legal", EASY, NULL), SY_E_OK, NULL, "mid", NULL, DP_OBJ_BALANCED, NULL,
-         "industry"},
-        {"metadata.industry with auto", DP_EP_CHAT, 0, fmt("auto", EASY, ",\"metadata\":{\"industry\":\"legal\"}"), SY_E_OK,
-         NULL, "mid", NULL, DP_OBJ_BALANCED, NULL, NULL},
-        {"industry nobody serves: plain auto", DP_EP_CHAT, 0, fmt("industry:mining", EASY, NULL), SY_E_OK, NULL, "", NULL,
-         DP_OBJ_BALANCED, NULL, "no model tagged"},
-        {"embeddings auto: cheapest embedding model", DP_EP_EMBEDDINGS, 0, "{\"model\":\"auto\",\"input\":\"hello\"}", SY_E_OK,
-         NULL, "emb,emb-big", NULL, DP_OBJ_COST, NULL, NULL},
+        {"auto filters by context window", DP_EP_CHAT, 0,
+         fmt("strategy:cost", EASY, ",\"max_tokens\":100000"), SY_E_OK, NULL, "", "mid", DP_OBJ_COST, NULL,
+         NULL},
+        {"auto with nothing in scope that fits", DP_EP_CHAT, 1, fmt("auto", EASY, ",\"max_tokens\":150000"),
+         SY_E_NO_PROVIDER, NULL, "", NULL, -1, NULL, NULL},
+        {"industry: form", DP_EP_CHAT, 0, fmt("industry:legal", EASY, NULL), SY_E_OK, NULL, "mid", NULL,
+         DP_OBJ_BALANCED, NULL, "industry"},
+        {"metadata.industry with auto", DP_EP_CHAT, 0,
+         fmt("auto", EASY, ",\"metadata\":{\"industry\":\"legal\"}"), SY_E_OK, NULL, "mid", NULL,
+         DP_OBJ_BALANCED, NULL, NULL},
+        {"industry nobody serves: plain auto", DP_EP_CHAT, 0, fmt("industry:mining", EASY, NULL), SY_E_OK,
+         NULL, "", NULL, DP_OBJ_BALANCED, NULL, "no model tagged"},
+        {"embeddings auto: cheapest embedding model", DP_EP_EMBEDDINGS, 0,
+         "{\"model\":\"auto\",\"input\":\"hello\"}", SY_E_OK, NULL, "emb,emb-big", NULL, DP_OBJ_COST, NULL,
+         NULL},
         /* tags */
-        {"tag picks its tier", DP_EP_CHAT, 0, fmt("auto", "@think what is 2+2", NULL), SY_E_OK, NULL, "", NULL, -1, "@think",
-         "tag @think"},
+        {"tag picks its tier", DP_EP_CHAT, 0, fmt("auto", "@think what is 2+2", NULL), SY_E_OK, NULL, "",
+         NULL, -1, "@think", "tag @think"},
         {"tag and an explicit model: the tag wins, the model is the first fallback", DP_EP_CHAT, 0,
-         fmt("tiny", "@think explain monads", NULL), SY_E_OK, NULL, "pricey,strong,tiny", NULL, DP_OBJ_QUALITY, "@think",
+         fmt("tiny", "@think explain monads", NULL), SY_E_OK, NULL, "pricey,strong,tiny", NULL,
+         DP_OBJ_QUALITY, "@think", NULL},
+        {"tag whose tier is outside the scope: the named model serves", DP_EP_CHAT, 1,
+         fmt("tiny", "@think hi", NULL), SY_E_OK, NULL, "tiny", NULL, DP_OBJ_EXPLICIT, "@think", NULL},
+        {"first tag in the text wins", DP_EP_CHAT, 0, fmt("auto", "@cheap then @think", NULL), SY_E_OK, NULL,
+         "", NULL, -1, "@cheap", NULL},
+        {"a tag not configured is text", DP_EP_CHAT, 0, fmt("mid", "@gemini hello", NULL), SY_E_OK, NULL,
+         "mid", NULL, DP_OBJ_EXPLICIT, NULL, NULL},
+        /* what each tag promises */
+        {"@cheap: the cheapest model that can serve the request, whatever its quality (hard code: tiny is "
+         "below the bar)",
+         DP_EP_CHAT, 0, fmt("auto", "@cheap " HARD_CODE, NULL), SY_E_OK, NULL, "tiny,mid", NULL, DP_OBJ_COST,
+         "@cheap", "cheapest of 2 eligible models, whatever their quality"},
+        {"@cheap with strategy:quality: the tag's promise beats the form's objective", DP_EP_CHAT, 0,
+         fmt("strategy:quality", "@cheap " HARD_CODE, NULL), SY_E_OK, NULL, "", "tiny", DP_OBJ_COST, "@cheap",
          NULL},
-        {"tag whose tier is outside the scope: the named model serves", DP_EP_CHAT, 1, fmt("tiny", "@think hi", NULL), SY_E_OK,
-         NULL, "tiny", NULL, DP_OBJ_EXPLICIT, "@think", NULL},
-        {"first tag in the text wins", DP_EP_CHAT, 0, fmt("auto", "@cheap then @think", NULL), SY_E_OK, NULL, "", NULL, -1,
-         "@cheap", NULL},
-        {"a tag not configured is text", DP_EP_CHAT, 0, fmt("mid", "@opus hello", NULL), SY_E_OK, NULL, "mid", NULL,
-         DP_OBJ_EXPLICIT, NULL, NULL},
+        {"@cheap still filters what cannot serve the request (tools: tiny cannot)", DP_EP_CHAT, 0,
+         fmt("auto", "@cheap " EASY, ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]"),
+         SY_E_OK, NULL, "mid", NULL, DP_OBJ_COST, "@cheap", NULL},
+        {"route.objective beats what a tag implies", DP_EP_CHAT, 0,
+         fmt("auto", "@cheap " EASY, ",\"route\":{\"objective\":\"quality\"}"), SY_E_OK, NULL, "mid,tiny",
+         NULL, DP_OBJ_QUALITY, "@cheap", NULL},
+        {"@fast: latency order within the fast tier (nothing observed: the cheaper first, and the reason "
+         "says so)",
+         DP_EP_CHAT, 0, fmt("auto", "@fast " EASY, NULL), SY_E_OK, NULL, "tiny,strong", NULL, DP_OBJ_LATENCY,
+         "@fast", "no time to first byte observed yet"},
+        {"@think: the most capable for the task, even with auto (balanced) as the form", DP_EP_CHAT, 0,
+         fmt("auto", "@think " EASY, NULL), SY_E_OK, NULL, "pricey,strong", NULL, DP_OBJ_QUALITY, "@think",
+         "highest"},
+        {"@opus: the most capable of its tier", DP_EP_CHAT, 0, fmt("strategy:cost", "@opus " HARD_CODE, NULL),
+         SY_E_OK, NULL, "pricey,strong", NULL, DP_OBJ_QUALITY, "@opus", "highest code quality"},
         /* route validation */
-        {"route not an object", DP_EP_CHAT, 0, fmt("auto", EASY, ",\"route\":[]"), SY_E_BAD_PARAM, "route", "", NULL, -1, NULL,
-         NULL},
-        {"route unknown field", DP_EP_CHAT, 0, fmt("auto", EASY, ",\"route\":{\"speed\":1}"), SY_E_BAD_PARAM, "route", "", NULL,
-         -1, NULL, NULL},
-        {"route.objective invalid", DP_EP_CHAT, 0, fmt("auto", EASY, ",\"route\":{\"objective\":\"fast\"}"), SY_E_BAD_PARAM,
-         "route.objective", "", NULL, -1, NULL, NULL},
-        {"route.max_latency_ms invalid", DP_EP_CHAT, 0, fmt("auto", EASY, ",\"route\":{\"max_latency_ms\":0}"), SY_E_BAD_PARAM,
-         "route.max_latency_ms", "", NULL, -1, NULL, NULL},
-        {"route.task_class invalid", DP_EP_CHAT, 0, fmt("auto", EASY, ",\"route\":{\"task_class\":\"poetry\"}"), SY_E_BAD_PARAM,
-         "route.task_class", "", NULL, -1, NULL, NULL},
-        {"route.fallbacks not names", DP_EP_CHAT, 0, fmt("auto", EASY, ",\"route\":{\"fallbacks\":[1]}"), SY_E_BAD_PARAM,
-         "route.fallbacks", "", NULL, -1, NULL, NULL},
+        {"route not an object", DP_EP_CHAT, 0, fmt("auto", EASY, ",\"route\":[]"), SY_E_BAD_PARAM, "route",
+         "", NULL, -1, NULL, NULL},
+        {"route unknown field", DP_EP_CHAT, 0, fmt("auto", EASY, ",\"route\":{\"speed\":1}"), SY_E_BAD_PARAM,
+         "route", "", NULL, -1, NULL, NULL},
+        {"route.objective invalid", DP_EP_CHAT, 0, fmt("auto", EASY, ",\"route\":{\"objective\":\"fast\"}"),
+         SY_E_BAD_PARAM, "route.objective", "", NULL, -1, NULL, NULL},
+        {"route.max_latency_ms invalid", DP_EP_CHAT, 0,
+         fmt("auto", EASY, ",\"route\":{\"max_latency_ms\":0}"), SY_E_BAD_PARAM, "route.max_latency_ms", "",
+         NULL, -1, NULL, NULL},
+        {"route.task_class invalid", DP_EP_CHAT, 0,
+         fmt("auto", EASY, ",\"route\":{\"task_class\":\"poetry\"}"), SY_E_BAD_PARAM, "route.task_class", "",
+         NULL, -1, NULL, NULL},
+        {"route.fallbacks not names", DP_EP_CHAT, 0, fmt("auto", EASY, ",\"route\":{\"fallbacks\":[1]}"),
+         SY_E_BAD_PARAM, "route.fallbacks", "", NULL, -1, NULL, NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         run_case(s, all, scoped, &cases[i]);
     test_tag_stripping(s, all);
+    test_fast_observed(s, all);
+    test_lean(s, all);
+    test_context(s, all);
+    test_shipped_industries();
     test_breaker_walk(s);
 
     dp_snapshot_unref(s);
