@@ -347,16 +347,8 @@ cp_ledger_rc_t cp_ledger_list_json(cp_store_t *s, const char *workspace_id, int 
         db_fail(s, err, errlen, "ledger list");
         goto done;
     }
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "object", "list");
-    cJSON_AddItemToObject(o, "data", data);
+    *out = cp_ledger_page(data, more, last);
     data = NULL;
-    cJSON_AddBoolToObject(o, "has_more", more);
-    if (more)
-        cp_ledger_add_int(o, "next_before", last);
-    else
-        cJSON_AddNullToObject(o, "next_before");
-    *out = o;
     ret = CP_LEDGER_OK;
 done:
     cJSON_Delete(data);
@@ -450,4 +442,17 @@ int cp_ledger_check(cp_store_t *s, FILE *out, cJSON *problems, char *err, size_t
     }
     cp_store_end_read(s);
     return count;
+}
+
+cJSON *cp_ledger_page(cJSON *data, int more, int64_t last)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "object", "list");
+    cJSON_AddItemToObject(o, "data", data);
+    cJSON_AddBoolToObject(o, "has_more", more);
+    if (more)
+        cp_ledger_add_int(o, "next_before", last);
+    else
+        cJSON_AddNullToObject(o, "next_before");
+    return o;
 }

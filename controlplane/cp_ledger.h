@@ -82,6 +82,9 @@ cJSON *cp_ledger_entry_json(const cp_ledger_entry_t *e);
 
 /* Adds `name` to `obj` as an exact integer (a raw JSON number). */
 void cp_ledger_add_int(cJSON *obj, const char *name, int64_t v);
+/* A cursor-paged list, {"object":"list","data":data,"has_more","next_before": last or null};
+ * takes data. Shared by the ledger and the request log. */
+cJSON *cp_ledger_page(cJSON *data, int more, int64_t last);
 /* Adds `name` as the exact decimal USD string of nano-USD `v`. */
 void cp_ledger_add_usd(cJSON *obj, const char *name, sy_nano_t v);
 

@@ -547,16 +547,8 @@ int cp_usage_records_json(cp_store_t *s, const char *workspace_id, int limit, in
         sy_errf(err, errlen, "usage records: %s", sqlite3_errmsg(cp_store_db(s)));
         goto done;
     }
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "object", "list");
-    cJSON_AddItemToObject(o, "data", data);
+    *out = cp_ledger_page(data, more, last);
     data = NULL;
-    cJSON_AddBoolToObject(o, "has_more", more);
-    if (more)
-        cp_ledger_add_int(o, "next_before", last);
-    else
-        cJSON_AddNullToObject(o, "next_before");
-    *out = o;
     ret = 0;
 done:
     sqlite3_finalize(st);
