@@ -30,8 +30,27 @@ enum {
     /* Live nodes (docs/admission.md): a node that heartbeated within CP_LIVE_NODE_MS counts.
      * Heartbeats come every second, so a live node is missed only after ~3 lost in a row. */
     CP_BUS_LIVE_CHECK_MS = 250,
-    CP_BUS_REQ_MAX = CP_USAGE_MAX_BATCH_BYTES + 16 * 1024
+    CP_BUS_REQ_MAX = CP_USAGE_MAX_BATCH_BYTES + 16 * 1024,
+    /* Group commit: the usage batches received together (at most this many) share one write
+     * transaction and one fsync; their acks go out after its commit. */
+    CP_BUS_GROUP_MAX = 32,
+    /* A raw REP message's header is the request's backtrace: a pipe id and a request id, plus 4
+     * bytes per device hop (nng caps hops at 15). */
+    CP_BUS_HDR_MAX = 64
 };
+
+/* Where a reply goes: the backtrace header of the request it answers (raw REP). */
+typedef struct {
+    uint8_t b[CP_BUS_HDR_MAX];
+    size_t len;
+} bus_hdr_t;
+
+/* A usage batch waiting for the group's commit; owns the unpacked request. */
+typedef struct {
+    Switchyard__BusRequest *br;
+    size_t packed_len;
+    bus_hdr_t hdr;
+} pending_usage_t;
 
 static struct {
     atomic_int running; /* 1 while the PUB socket may be used by cp_bus_notify */
@@ -51,6 +70,11 @@ static struct {
     /* Usage was committed without a version bump since the last refresh (bus thread only). */
     int balances_dirty;
     uint64_t next_balance_refresh;
+    /* The request being answered (bus thread only), and the usage batches of the group being
+     * gathered (bus thread only). */
+    bus_hdr_t cur;
+    pending_usage_t pending[CP_BUS_GROUP_MAX];
+    size_t npending;
     /* Bus authentication (cp_bus_set_tls): both NULL on a plain bus. Immutable once started. */
     sy_busauth_tls_t *tls;
     sy_busauth_verifier_t *verifier;
@@ -180,10 +204,14 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void reply_bytes(const void *b, size_t len)
+/* Sends `b` as the reply to the request whose backtrace is `h` (the REP socket is raw: replies
+ * are routed by that header, so several requests can be outstanding at once). */
+static void reply_to(const bus_hdr_t *h, const void *b, size_t len)
 {
     nng_msg *rep = NULL;
     int rv = nng_msg_alloc(&rep, 0);
+    if (rv == 0)
+        rv = nng_msg_header_append(rep, h->b, h->len);
     if (rv == 0)
         rv = nng_msg_append(rep, b, len);
     if (rv == 0)
@@ -193,6 +221,12 @@ static void reply_bytes(const void *b, size_t len)
             nng_msg_free(rep);
         SY_WARN("msg=\"bus reply failed\" err=\"%s\"", nng_strerror(rv));
     }
+}
+
+/* Replies to the request being served. */
+static void reply_bytes(const void *b, size_t len)
+{
+    reply_to(&g.cur, b, len);
 }
 
 /* Records a heartbeat in dp_nodes (no snapshot version bump) and answers "ok" (or "error":
@@ -220,41 +254,33 @@ static void serve_heartbeat(const Switchyard__Heartbeat *hb)
     check_live_nodes(); /* after the reply: the node is not kept waiting for a versioned write */
 }
 
-/* Applies a usage batch (cp_usage_ingest: one transaction, or nothing) and answers a packed
- * UsageAck — only after the commit, so an ack always means "durable". */
-static void serve_usage(const Switchyard__UsageBatch *b, size_t packed_len)
+/* Answers a usage batch of the group just committed (or refused) with a packed UsageAck — only
+ * after the commit, so an ack always means "durable". */
+static void ack_usage(const pending_usage_t *p, const cp_usage_result_t *r, int committed, uint64_t version)
 {
-    cp_usage_result_t r;
-    uint64_t version = 0;
-    int rc = cp_usage_ingest(g.store, b, packed_len, wall_ms(), &r, &version);
-    cp_metrics_usage_batch(rc == 0, r.retry, r.applied, r.duplicates);
+    const Switchyard__UsageBatch *b = p->br->usage;
+    int rc = r->error[0] != '\0' ? -1 : 0;
+    cp_metrics_usage_batch(rc == 0, r->retry, r->applied, r->duplicates);
     Switchyard__UsageAck ack = SWITCHYARD__USAGE_ACK__INIT;
     ack.batch_id = b->batch_id ? b->batch_id : (char *)"";
-    ack.applied = r.applied;
-    ack.duplicates = r.duplicates;
-    ack.error = r.error;
-    ack.retry = rc != 0 && r.retry;
-    ack.bad_record = r.bad_record;
-    ack.param = (char *)(r.param ? r.param : "");
+    ack.applied = r->applied;
+    ack.duplicates = r->duplicates;
+    ack.error = (char *)r->error;
+    ack.retry = rc != 0 && r->retry;
+    ack.bad_record = r->bad_record;
+    ack.param = (char *)(r->param ? r->param : "");
     if (rc != 0)
         SY_WARN("msg=\"usage batch refused\" node=%s batch=%s records=%zu bad_record=%d param=%s retry=%d "
                 "err=\"%s\"",
-                b->node_id ? b->node_id : "-", ack.batch_id, b->n_records, r.bad_record, ack.param, ack.retry,
-                r.error);
+                b->node_id ? b->node_id : "-", ack.batch_id, b->n_records, r->bad_record, ack.param, ack.retry,
+                r->error);
     else
-        SY_INFO("msg=\"usage batch\" node=%s batch=%s applied=%u duplicates=%u",
-                b->node_id ? b->node_id : "-", ack.batch_id, r.applied, r.duplicates);
-    if (rc == 0 && r.applied > 0 && !r.quiet) {
+        SY_INFO("msg=\"usage batch\" node=%s batch=%s applied=%u duplicates=%u", b->node_id ? b->node_id : "-",
+                ack.batch_id, r->applied, r->duplicates);
+    if (committed && rc == 0 && r->applied > 0 && !r->quiet)
         /* the moment the fleet's refusals are measured from (docs/admission.md, "Exhaustion") */
         SY_INFO("msg=\"balance or budget exhausted\" node=%s batch=%s version=%llu", b->node_id ? b->node_id : "-",
                 ack.batch_id, (unsigned long long)version);
-        publish_version(version); /* a balance or budget ran out: nodes fetch now */
-    }
-    else if (rc == 0 && r.applied > 0 && !g.balances_dirty) {
-        /* the first unpublished change starts the clock: the fleet sees it within one period */
-        g.balances_dirty = 1;
-        g.next_balance_refresh = now_ms() + g_balance_refresh_ms;
-    }
     size_t len = switchyard__usage_ack__get_packed_size(&ack);
     uint8_t *buf = malloc(len ? len : 1);
     if (buf == NULL) {
@@ -262,8 +288,53 @@ static void serve_usage(const Switchyard__UsageBatch *b, size_t packed_len)
         return; /* no reply: the node resends, and the batch is idempotent */
     }
     switchyard__usage_ack__pack(&ack, buf);
-    reply_bytes(buf, len);
+    reply_to(&p->hdr, buf, len);
     free(buf);
+}
+
+/* Applies the gathered usage batches in one transaction (cp_usage_ingest_group), then acks each. */
+static void flush_usage(void)
+{
+    size_t n = g.npending;
+    if (n == 0)
+        return;
+    const Switchyard__UsageBatch *batches[CP_BUS_GROUP_MAX];
+    size_t lens[CP_BUS_GROUP_MAX];
+    cp_usage_result_t results[CP_BUS_GROUP_MAX];
+    for (size_t i = 0; i < n; i++) {
+        batches[i] = g.pending[i].br->usage;
+        lens[i] = g.pending[i].packed_len;
+    }
+    uint64_t version = 0;
+    int committed = cp_usage_ingest_group(g.store, n, batches, lens, wall_ms(), results, &version) == 0;
+    SY_WARN("msg=\"XGROUP\" n=%zu", n);
+    uint32_t applied = 0;
+    int exhausted = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (results[i].error[0] == '\0') {
+            applied += results[i].applied;
+            exhausted |= results[i].applied > 0 && !results[i].quiet;
+        }
+        ack_usage(&g.pending[i], &results[i], committed, version);
+        switchyard__bus_request__free_unpacked(g.pending[i].br, NULL);
+    }
+    g.npending = 0;
+    if (committed && exhausted)
+        publish_version(version); /* a balance or budget ran out: nodes fetch now */
+    else if (committed && applied > 0 && !g.balances_dirty) {
+        /* the first unpublished change starts the clock: the fleet sees it within one period */
+        g.balances_dirty = 1;
+        g.next_balance_refresh = now_ms() + g_balance_refresh_ms;
+    }
+}
+
+/* Takes a usage batch into the group (the request's ownership passes to it); a full group is
+ * applied first. */
+static void gather_usage(Switchyard__BusRequest *br, size_t packed_len)
+{
+    if (g.npending == CP_BUS_GROUP_MAX)
+        flush_usage();
+    g.pending[g.npending++] = (pending_usage_t){.br = br, .packed_len = packed_len, .hdr = g.cur};
 }
 
 /* Refuses a heartbeat or usage batch on an authenticated bus, writing nothing: logged, and
@@ -361,7 +432,13 @@ static Switchyard__BusRequest *unwrap_signed(const Switchyard__SignedRequest *sr
  * must come signed (SignedRequest) by the node whose id they carry. */
 static void serve_one(nng_msg *req)
 {
-    size_t req_len = nng_msg_len(req);
+    size_t req_len = nng_msg_len(req), hl = nng_msg_header_len(req);
+    if (hl == 0 || hl > sizeof(g.cur.b)) { /* not routable: a raw REP message always has a backtrace */
+        nng_msg_free(req);
+        return;
+    }
+    memcpy(g.cur.b, nng_msg_header(req), hl);
+    g.cur.len = hl;
     Switchyard__BusRequest *br = switchyard__bus_request__unpack(NULL, req_len, nng_msg_body(req));
     nng_msg_free(req);
     char cnbuf[SY_BUSAUTH_CN_MAX + 1];
@@ -378,8 +455,9 @@ static void serve_one(nng_msg *req)
     int auth = g.verifier != NULL;
     if (br != NULL && br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_USAGE && br->usage != NULL) {
         if (!auth || authorized(br, cn))
-            serve_usage(br->usage, req_len);
-        switchyard__bus_request__free_unpacked(br, NULL);
+            gather_usage(br, req_len); /* answered after the group's commit (flush_usage) */
+        else
+            switchyard__bus_request__free_unpacked(br, NULL);
         return;
     }
     if (br != NULL && br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_HEARTBEAT && br->heartbeat != NULL) {
@@ -486,10 +564,18 @@ static void *bus_main(void *arg)
         }
         nng_msg *req = NULL;
         int rv = nng_recvmsg(g.rep, &req, 0);
+        if (rv != 0 && rv != NNG_ETIMEDOUT && rv != NNG_ECLOSED)
+            SY_WARN("msg=\"bus receive failed\" err=\"%s\"", nng_strerror(rv));
+        /* group commit: everything already queued is served — fetches and heartbeats at once,
+         * usage batches gathered — then the batches are applied in one transaction. Nothing
+         * waits on purpose: the batches that arrive while a group commits form the next group. */
+        for (size_t k = 0; rv == 0 && k < 4 * CP_BUS_GROUP_MAX; k++) {
+            serve_one(req);
+            rv = nng_recvmsg(g.rep, &req, NNG_FLAG_NONBLOCK);
+        }
         if (rv == 0)
             serve_one(req);
-        else if (rv != NNG_ETIMEDOUT && rv != NNG_ECLOSED)
-            SY_WARN("msg=\"bus receive failed\" err=\"%s\"", nng_strerror(rv));
+        flush_usage();
     }
     return NULL;
 }
@@ -501,7 +587,7 @@ static int open_sockets(const char *pub_url, const char *rep_url, char *err, siz
     if ((rv = nng_pub0_open(&g.pub)) != 0)
         goto fail;
     what = "rep open";
-    if ((rv = nng_rep0_open(&g.rep)) != 0) {
+    if ((rv = nng_rep0_open_raw(&g.rep)) != 0) {
         nng_close(g.pub);
         goto fail;
     }

@@ -4,14 +4,17 @@
  *   PUB  (pub_url): 8-byte big-endian snapshot version notices. One after every successful
  *        admin write (cp_bus_notify) and the current version every 500 ms, so a lost notice
  *        is repaired quickly. A notice is a hint only; nodes fetch by REQ.
- *   REP  (rep_url): requests are Switchyard__BusRequest (proto/bus.proto). A `fetch` — and,
+ *   REP  (rep_url, a raw REP socket: replies are routed by each request's backtrace header, so
+ *        many requests are outstanding at once): requests are Switchyard__BusRequest
+ *        (proto/bus.proto). A `fetch` — and,
  *        for compatibility, an empty or unparsable request — is answered with the current
  *        packed Switchyard__Snapshot (cp_snapshot_build, built once per version and kept), or
  *        with "unchanged" when the fetch's have_version is the current version. A `heartbeat` upserts the node's
  *        dp_nodes row (last_seen_ms = wall-clock now) WITHOUT bumping the snapshot version
  *        (cp_admin_record_heartbeat) and is answered "ok" ("error" if not recorded).
- *        A `usage` batch is validated and committed in one transaction (cp_usage_ingest) and
- *        answered with a packed Switchyard__UsageAck only after the commit (format in
+ *        A `usage` batch is gathered with the other batches already queued (group commit, at
+ *        most 32) and applied with them in one transaction (cp_usage_ingest_group); each is
+ *        answered with a packed Switchyard__UsageAck only after that commit (format in
  *        proto/bus.proto); requests up to CP_USAGE_MAX_BATCH_BYTES + 16 KiB are received.
  *        Requests are idempotent (REQ may resend; usage records are applied once by id).
  *

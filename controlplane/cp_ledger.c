@@ -51,13 +51,30 @@ static cp_ledger_rc_t db_fail(cp_store_t *s, char *err, size_t errlen, const cha
 }
 
 /* Runs one statement without a result (SAVEPOINT, RELEASE, ...). */
+/* The ledger's statements, prepared once per store handle (cp_store_cached). */
+static const char SQL_SAVEPOINT[] = "SAVEPOINT ledger_append";
+static const char SQL_RELEASE[] = "RELEASE ledger_append";
+static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO ledger_append";
+static const char SQL_FIND_REF[] =
+    "SELECT id, workspace_id, kind, amount_nano, balance_after_nano FROM ledger WHERE ref = ?1";
+static const char SQL_BALANCE[] = "SELECT 1, b.balance_nano FROM workspaces w LEFT JOIN balances b"
+                                  " ON b.workspace_id = w.id WHERE w.id = ?1";
+/* ?5 || ?6: the reference is a prefix and a suffix ("usage:" and the record's id), joined by SQLite */
+static const char SQL_INSERT[] =
+    "INSERT INTO ledger (workspace_id, kind, amount_nano, balance_after_nano, ref, note, created_ms)"
+    " VALUES (?1, ?2, ?3, ?4, ?5 || ?6, ?7, ?8)";
+static const char SQL_SET_BALANCE[] =
+    "INSERT INTO balances (workspace_id, balance_nano, last_entry) VALUES (?1, ?2, ?3)"
+    " ON CONFLICT (workspace_id) DO UPDATE SET balance_nano = excluded.balance_nano,"
+    " last_entry = excluded.last_entry";
+
 static int exec1(cp_store_t *s, const char *sql, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    if (cp_store_prepare(s, sql, &st, err, errlen) != 0)
+    if (cp_store_cached(s, sql, &st, err, errlen) != 0)
         return -1;
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return sy_errf(err, errlen, "%s: %s", sql, sqlite3_errmsg(cp_store_db(s)));
     return 0;
@@ -67,9 +84,7 @@ static int exec1(cp_store_t *s, const char *sql, char *err, size_t errlen)
 static int find_ref(cp_store_t *s, const char *ref, cp_ledger_entry_t *e, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    if (cp_store_prepare(s,
-                         "SELECT id, workspace_id, kind, amount_nano, balance_after_nano FROM ledger WHERE ref = ?1",
-                         &st, err, errlen) != 0)
+    if (cp_store_cached(s, SQL_FIND_REF, &st, err, errlen) != 0)
         return -1;
     sqlite3_bind_text(st, 1, ref, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(st), found = 0;
@@ -87,10 +102,69 @@ static int find_ref(cp_store_t *s, const char *ref, cp_ledger_entry_t *e, char *
         sy_errf(err, errlen, "ledger lookup: %s", sqlite3_errmsg(cp_store_db(s)));
         found = -1;
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return found;
 }
 
+/* The workspace's balance: CP_LEDGER_OK, CP_LEDGER_NO_WORKSPACE or CP_LEDGER_ERROR. */
+static cp_ledger_rc_t read_balance(cp_store_t *s, const char *ws, sy_nano_t *balance, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    if (cp_store_cached(s, SQL_BALANCE, &st, err, errlen) != 0)
+        return CP_LEDGER_ERROR;
+    sqlite3_bind_text(st, 1, ws, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    *balance = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0; /* NULL (no entry yet) reads as 0 */
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) {
+        sy_errf(err, errlen, "workspace '%s' not found", ws);
+        return CP_LEDGER_NO_WORKSPACE;
+    }
+    return rc == SQLITE_ROW ? CP_LEDGER_OK : db_fail(s, err, errlen, "balance");
+}
+
+/* Inserts one entry whose balance_after is `after`; its id into *id. */
+static cp_ledger_rc_t insert_entry(cp_store_t *s, const char *ws, cp_ledger_kind_t kind, sy_nano_t amount,
+                                   sy_nano_t after, const char *ref_prefix, const char *ref, const char *note,
+                                   int64_t now_ms, int64_t *id, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    if (cp_store_cached(s, SQL_INSERT, &st, err, errlen) != 0)
+        return CP_LEDGER_ERROR;
+    sqlite3_bind_text(st, 1, ws, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, cp_ledger_kind_name(kind), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, amount);
+    sqlite3_bind_int64(st, 4, after);
+    sqlite3_bind_text(st, 5, ref_prefix, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, ref, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 7, note, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 8, now_ms);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        if (sqlite3_extended_errcode(cp_store_db(s)) == SQLITE_CONSTRAINT_UNIQUE) {
+            sy_errf(err, errlen, "ledger reference '%s%s' exists", ref_prefix, ref);
+            return CP_LEDGER_DUPLICATE;
+        }
+        return db_fail(s, err, errlen, "ledger insert");
+    }
+    *id = sqlite3_last_insert_rowid(cp_store_db(s));
+    return CP_LEDGER_OK;
+}
+
+static cp_ledger_rc_t set_balance(cp_store_t *s, const char *ws, sy_nano_t balance, int64_t last_entry, char *err,
+                                  size_t errlen)
+{
+    sqlite3_stmt *st;
+    if (cp_store_cached(s, SQL_SET_BALANCE, &st, err, errlen) != 0)
+        return CP_LEDGER_ERROR;
+    sqlite3_bind_text(st, 1, ws, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, balance);
+    sqlite3_bind_int64(st, 3, last_entry);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? CP_LEDGER_OK : db_fail(s, err, errlen, "balance update");
+}
 
 /* The body of an append, between SAVEPOINT and RELEASE. */
 static cp_ledger_rc_t append_in(cp_store_t *s, const char *ws, cp_ledger_kind_t kind, sy_nano_t amount,
@@ -104,58 +178,19 @@ static cp_ledger_rc_t append_in(cp_store_t *s, const char *ws, cp_ledger_kind_t 
         sy_errf(err, errlen, "ledger reference '%s' exists (entry %" PRId64 ")", ref, out->id);
         return CP_LEDGER_DUPLICATE;
     }
-    if ((r = cp_store_exists(s, "SELECT 1 FROM workspaces WHERE id = ?1", ws, err, errlen)) <= 0) {
-        if (r == 0)
-            sy_errf(err, errlen, "workspace '%s' not found", ws);
-        return r == 0 ? CP_LEDGER_NO_WORKSPACE : CP_LEDGER_ERROR;
-    }
-    sqlite3_stmt *st;
-    sy_nano_t balance = 0;
-    if (cp_store_prepare(s, "SELECT balance_nano FROM balances WHERE workspace_id = ?1", &st, err, errlen) != 0)
-        return CP_LEDGER_ERROR;
-    sqlite3_bind_text(st, 1, ws, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        balance = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_fail(s, err, errlen, "balance");
-    sy_nano_t after;
+    sy_nano_t balance, after;
+    cp_ledger_rc_t rc = read_balance(s, ws, &balance, err, errlen);
+    if (rc != CP_LEDGER_OK)
+        return rc;
     /* integers only, and never a silent wrap: an overflowing balance is refused */
     if (__builtin_add_overflow(balance, amount, &after)) {
         sy_errf(err, errlen, "balance of workspace '%s' would overflow", ws);
         return CP_LEDGER_INVALID;
     }
-    if (cp_store_prepare(s,
-                         "INSERT INTO ledger (workspace_id, kind, amount_nano, balance_after_nano, ref, note, created_ms)"
-                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                         &st, err, errlen) != 0)
-        return CP_LEDGER_ERROR;
-    sqlite3_bind_text(st, 1, ws, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, cp_ledger_kind_name(kind), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, amount);
-    sqlite3_bind_int64(st, 4, after);
-    sqlite3_bind_text(st, 5, ref, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 6, note, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 7, now_ms);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return db_fail(s, err, errlen, "ledger insert");
-    int64_t id = sqlite3_last_insert_rowid(cp_store_db(s));
-    if (cp_store_prepare(s,
-                         "INSERT INTO balances (workspace_id, balance_nano, last_entry) VALUES (?1, ?2, ?3)"
-                         " ON CONFLICT (workspace_id) DO UPDATE SET balance_nano = excluded.balance_nano,"
-                         " last_entry = excluded.last_entry",
-                         &st, err, errlen) != 0)
-        return CP_LEDGER_ERROR;
-    sqlite3_bind_text(st, 1, ws, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, after);
-    sqlite3_bind_int64(st, 3, id);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return db_fail(s, err, errlen, "balance update");
+    int64_t id;
+    if ((rc = insert_entry(s, ws, kind, amount, after, "", ref, note, now_ms, &id, err, errlen)) != CP_LEDGER_OK ||
+        (rc = set_balance(s, ws, after, id, err, errlen)) != CP_LEDGER_OK)
+        return rc;
     if (out != NULL) {
         memset(out, 0, sizeof(*out));
         out->id = id;
@@ -168,13 +203,24 @@ static cp_ledger_rc_t append_in(cp_store_t *s, const char *ws, cp_ledger_kind_t 
     return CP_LEDGER_OK;
 }
 
-cp_ledger_rc_t cp_ledger_append(cp_store_t *s, const char *workspace_id, cp_ledger_kind_t kind, sy_nano_t amount,
-                                const char *ref, const char *note, int64_t now_ms, cp_ledger_entry_t *out, char *err,
-                                size_t errlen)
+/* Ends the savepoint an append opened: released when `rc` is CP_LEDGER_OK, else rolled back to
+ * (the caller's transaction as it was before the append); returns the append's outcome. */
+static cp_ledger_rc_t in_savepoint(cp_store_t *s, cp_ledger_rc_t rc, char *err, size_t errlen)
 {
-    cp_ledger_entry_t tmp;
-    if (out == NULL)
-        out = &tmp;
+    char ignored[128];
+    if (rc != CP_LEDGER_OK)
+        exec1(s, SQL_ROLLBACK_TO, ignored, sizeof(ignored));
+    if (exec1(s, SQL_RELEASE, rc == CP_LEDGER_OK ? err : ignored, rc == CP_LEDGER_OK ? errlen : sizeof(ignored)) !=
+            0 &&
+        rc == CP_LEDGER_OK)
+        return CP_LEDGER_ERROR;
+    return rc;
+}
+
+/* The argument checks both appends share. */
+static cp_ledger_rc_t check_args(cp_store_t *s, const char *workspace_id, cp_ledger_kind_t kind, sy_nano_t amount,
+                                 const char *ref, const char *note, char *err, size_t errlen)
+{
     if (sqlite3_get_autocommit(cp_store_db(s))) {
         sy_errf(err, errlen, "ledger: append outside a write transaction");
         return CP_LEDGER_ERROR;
@@ -184,8 +230,6 @@ cp_ledger_rc_t cp_ledger_append(cp_store_t *s, const char *workspace_id, cp_ledg
         sy_errf(err, errlen, "ledger: reference must be 1..%d bytes", MAX_REF);
         return CP_LEDGER_INVALID;
     }
-    if (note == NULL)
-        note = "";
     if (strlen(note) > MAX_NOTE) {
         sy_errf(err, errlen, "ledger: note longer than %d bytes", MAX_NOTE);
         return CP_LEDGER_INVALID;
@@ -196,19 +240,40 @@ cp_ledger_rc_t cp_ledger_append(cp_store_t *s, const char *workspace_id, cp_ledg
                 cp_ledger_kind_name(kind));
         return CP_LEDGER_INVALID;
     }
+    return CP_LEDGER_OK;
+}
+
+cp_ledger_rc_t cp_ledger_append(cp_store_t *s, const char *workspace_id, cp_ledger_kind_t kind, sy_nano_t amount,
+                                const char *ref, const char *note, int64_t now_ms, cp_ledger_entry_t *out, char *err,
+                                size_t errlen)
+{
+    cp_ledger_entry_t tmp;
+    if (out == NULL)
+        out = &tmp;
+    if (note == NULL)
+        note = "";
+    cp_ledger_rc_t rc = check_args(s, workspace_id, kind, amount, ref, note, err, errlen);
+    if (rc != CP_LEDGER_OK)
+        return rc;
     /* a savepoint, so that a failure half-way (entry written, balance not) leaves the caller's
      * transaction exactly as it was */
-    if (exec1(s, "SAVEPOINT ledger_append", err, errlen) != 0)
+    if (exec1(s, SQL_SAVEPOINT, err, errlen) != 0)
         return CP_LEDGER_ERROR;
-    cp_ledger_rc_t rc = append_in(s, workspace_id, kind, amount, ref, note, now_ms, out, err, errlen);
-    char ignored[128];
-    if (rc != CP_LEDGER_OK)
-        exec1(s, "ROLLBACK TO ledger_append", ignored, sizeof(ignored));
-    if (exec1(s, "RELEASE ledger_append", rc == CP_LEDGER_OK ? err : ignored,
-              rc == CP_LEDGER_OK ? errlen : sizeof(ignored)) != 0 &&
-        rc == CP_LEDGER_OK)
-        return CP_LEDGER_ERROR;
-    return rc;
+    return in_savepoint(s, append_in(s, workspace_id, kind, amount, ref, note, now_ms, out, err, errlen), err,
+                        errlen);
+}
+
+cp_ledger_rc_t cp_ledger_append_bare(cp_store_t *s, const char *workspace_id, cp_ledger_kind_t kind, sy_nano_t amount,
+                                     const char *ref, const char *note, int64_t now_ms, cp_ledger_entry_t *out,
+                                     char *err, size_t errlen)
+{
+    cp_ledger_entry_t tmp;
+    if (out == NULL)
+        out = &tmp;
+    if (note == NULL)
+        note = "";
+    cp_ledger_rc_t rc = check_args(s, workspace_id, kind, amount, ref, note, err, errlen);
+    return rc != CP_LEDGER_OK ? rc : append_in(s, workspace_id, kind, amount, ref, note, now_ms, out, err, errlen);
 }
 
 cp_ledger_rc_t cp_ledger_grant(cp_store_t *s, const char *workspace_id, sy_nano_t amount, const char *reference,
@@ -386,9 +451,18 @@ static const check_query_t checks[] = {
      "ledger: entry %s belongs to no workspace ('%s')"},
     {"SELECT b.workspace_id FROM balances b WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = b.workspace_id)",
      "ledger: balance row of unknown workspace '%s'"},
-    {"SELECT u.id, u.workspace_id, u.cost_nano FROM usage u LEFT JOIN ledger l ON l.ref = 'usage:' || u.id"
-     " WHERE l.id IS NULL OR l.kind != 'debit' OR l.amount_nano != -u.cost_nano OR l.workspace_id != u.workspace_id",
-     "ledger: usage record %s (workspace %s, cost %s) has no matching debit"},
+    /* every usage record is charged by exactly one debit: the one named after the head of its run
+     * (debit_row, migration 14; 0 = the record itself), which equals the sum of its run */
+    {"SELECT h.id, h.workspace_id, g.cost, g.n, l.amount_nano FROM (SELECT CASE debit_row WHEN 0 THEN rowid"
+     " ELSE debit_row END AS head, SUM(cost_nano) AS cost, COUNT(*) AS n, MIN(workspace_id) AS ws1,"
+     " MAX(workspace_id) AS ws2 FROM usage GROUP BY 1) g LEFT JOIN usage h ON h.rowid = g.head"
+     " LEFT JOIN ledger l ON l.ref = 'usage:' || h.id"
+     " WHERE h.rowid IS NULL OR l.id IS NULL OR l.kind != 'debit' OR l.amount_nano != -g.cost"
+     " OR l.workspace_id != h.workspace_id OR g.ws1 != g.ws2 OR g.ws1 != h.workspace_id",
+     "ledger: usage run of record %s (workspace %s, cost %s over %s records) has no matching debit (%s)"},
+    {"SELECT l.id, l.ref FROM ledger l WHERE l.ref LIKE 'usage:%' AND NOT EXISTS"
+     " (SELECT 1 FROM usage u WHERE u.id = substr(l.ref, 7))",
+     "ledger: debit %s (%s) names no usage record"},
     /* the per-day rollup (usage_daily) adds up to the records, per workspace and day */
     {"SELECT u.workspace_id, u.day, u.n, d.n, u.c FROM (SELECT workspace_id, created_ms / 86400000 AS day,"
      " COUNT(*) AS n, SUM(cost_nano) AS c, SUM(tokens_in) AS ti, SUM(tokens_out) AS tt FROM usage GROUP BY 1, 2) u"

@@ -8,10 +8,10 @@
  * A workspace's balance (table `balances`) changes only together with an entry, in the same
  * transaction, and may go negative (usage is metered after the fact).
  *
- * Writers: cp_ledger_append runs INSIDE a write transaction the caller opened with
- * cp_store_begin_write (and commits with cp_store_commit_write, which bumps the snapshot
- * version: balances travel to the data planes). cp_ledger_grant is a whole transaction of its
- * own. Prepared statements only.
+ * Writers: cp_ledger_append (and _bare) run INSIDE a write transaction the caller
+ * opened with cp_store_begin_write (and commits with cp_store_commit_write, which bumps the
+ * snapshot version: balances travel to the data planes). cp_ledger_grant is a whole transaction
+ * of its own. Prepared statements only, cached on the store handle (cp_store_cached).
  *
  * Readers allocate cJSON the caller frees. Money in JSON: `*_nano` members are exact integers
  * (emitted as raw JSON numbers, exact even beyond 2^53), `*_usd` members exact decimal strings.
@@ -59,6 +59,12 @@ const char *cp_ledger_kind_name(cp_ledger_kind_t k);
 cp_ledger_rc_t cp_ledger_append(cp_store_t *s, const char *workspace_id, cp_ledger_kind_t kind, sy_nano_t amount,
                                 const char *ref, const char *note, int64_t now_ms, cp_ledger_entry_t *out, char *err,
                                 size_t errlen);
+/* The same append without the savepoint — for a caller that rolls its WHOLE transaction back on
+ * any failure (usage ingestion: a savepoint costs a copy of every page it touches). On anything
+ * but CP_LEDGER_OK the transaction may hold half an append and must be rolled back. */
+cp_ledger_rc_t cp_ledger_append_bare(cp_store_t *s, const char *workspace_id, cp_ledger_kind_t kind, sy_nano_t amount,
+                                     const char *ref, const char *note, int64_t now_ms, cp_ledger_entry_t *out,
+                                     char *err, size_t errlen);
 
 /* An admin grant as one transaction: ref "grant:<reference>". A reference used before with the
  * same workspace and amount is CP_LEDGER_DUPLICATE (nothing written, *out = the original); with a

@@ -16,9 +16,16 @@
  * are short (one catalog load or one key change), so seconds mean something is wrong. */
 #define CP_BUSY_TIMEOUT_MS 5000
 
+#define CP_STORE_CACHED 32
+
 struct cp_store {
     sqlite3 *db;
     int gated; /* this handle holds g_write_gate (its write transaction is open) */
+    struct {
+        const char *sql; /* the caller's static text: the cache key is its address */
+        sqlite3_stmt *st;
+    } cached[CP_STORE_CACHED];
+    size_t ncached;
 };
 
 /* Writers of this process (the API loop thread, the bus thread, the probe thread: one handle
@@ -271,6 +278,12 @@ static const char *const migrations[] = {
      * totals over long periods read days, not records. The ledger check compares it with the
      * records. Backfilled from the records already there. (One literal, as for 5 and 8-12.) */
     "CREATE TABLE usage_daily (workspace_id TEXT NOT NULL, day INTEGER NOT NULL, model TEXT NOT NULL, key_id TEXT NOT NULL, task TEXT NOT NULL, routed INTEGER NOT NULL CHECK (routed IN (0, 1)), ok INTEGER NOT NULL CHECK (ok IN (0, 1)), requests INTEGER NOT NULL, tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL, cache_read_tokens INTEGER NOT NULL, cache_write_tokens INTEGER NOT NULL, cost_nano INTEGER NOT NULL, PRIMARY KEY (workspace_id, day, model, key_id, task, routed, ok)) STRICT, WITHOUT ROWID; INSERT INTO usage_daily SELECT workspace_id, created_ms / 86400000, model, key_id, task, (model_asked = 'auto' OR model_asked LIKE 'strategy:%' OR model_asked LIKE 'industry:%'), outcome = 'ok', COUNT(*), SUM(tokens_in), SUM(tokens_out), SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cost_nano) FROM usage GROUP BY 1, 2, 3, 4, 5, 6, 7;",
+    /* 14: one ledger debit per workspace per usage batch instead of one per record (cp_usage_ingest.c;
+     * docs/billing.md): the debit `usage:<id>` is named after the first new record of its run, and
+     * every other record of the run points at that record's rowid here (0: the record names its own
+     * debit, as all records before this migration did). The ledger check proves each debit equals
+     * the sum of the records that point at it. */
+    "ALTER TABLE usage ADD COLUMN debit_row INTEGER NOT NULL DEFAULT 0 CHECK (debit_row >= 0);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -295,6 +308,31 @@ int cp_store_prepare(cp_store_t *s, const char *sql, sqlite3_stmt **st, char *er
     *st = NULL;
     if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
         return db_err(s, err, errlen, "prepare");
+    return 0;
+}
+
+void cp_store_global_init(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+int cp_store_cached(cp_store_t *s, const char *sql, sqlite3_stmt **st, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < s->ncached; i++) {
+        if (s->cached[i].sql == sql) {
+            *st = s->cached[i].st;
+            sqlite3_reset(*st);
+            sqlite3_clear_bindings(*st);
+            return 0;
+        }
+    }
+    *st = NULL;
+    if (s->ncached == CP_STORE_CACHED)
+        return sy_errf(err, errlen, "prepare: more than %d cached statements", CP_STORE_CACHED);
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
+        return db_err(s, err, errlen, "prepare");
+    s->cached[s->ncached].sql = sql;
+    s->cached[s->ncached++].st = *st;
     return 0;
 }
 
@@ -507,8 +545,12 @@ int cp_store_open(const char *path, cp_store_t **out, char *err, size_t errlen)
         sy_errf(err, errlen, "%s: cannot switch to WAL journal mode", path);
         goto fail;
     }
-    /* FULL: a committed ledger or key change survives power loss, not just a process crash. */
-    if (run_script(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;", err, errlen) != 0)
+    /* FULL: a committed ledger or key change survives power loss, not just a process crash.
+     * cache_size: 64 MiB of page cache per handle (SQLite's default is 2 MiB): usage ingestion
+     * writes six b-trees per record at random places (ids are random), and with the default
+     * cache the rate fell by 5x as the table grew past a few MB (tests/bench/ingest.mjs). */
+    if (run_script(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384; PRAGMA temp_store = MEMORY;", err,
+                   errlen) != 0)
         goto fail;
     int64_t fk = 0;
     if (query_int(s, "PRAGMA foreign_keys", &fk, err, errlen) != 0 || fk != 1) {
@@ -531,6 +573,8 @@ void cp_store_close(cp_store_t *s)
     if (s == NULL)
         return;
     cp_store_rollback(s);
+    for (size_t i = 0; i < s->ncached; i++)
+        sqlite3_finalize(s->cached[i].st);
     sqlite3_close(s->db);
     free(s);
 }

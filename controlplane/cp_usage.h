@@ -2,12 +2,16 @@
  * cp_usage — usage records from the data planes: ingestion (the bus's `usage` request) and the
  * dashboard's usage/spend queries (docs/billing.md).
  *
- * Ingestion is all or nothing: every record of a batch is validated first (format, ranges,
- * caps), then ONE write transaction checks the workspaces, inserts each record whose id is new
- * and appends its ledger debit `usage:<id>` (-cost_nano), and commits. A record whose id is
- * already stored is a duplicate and is skipped (a batch resent after a lost ack is counted
- * once). One invalid record refuses the whole batch and nothing is written. A batch that
- * contains only duplicates writes nothing and does not bump the snapshot version.
+ * Ingestion is all or nothing per batch: every record of a batch is validated first (format,
+ * ranges, caps), then the write transaction checks the workspaces, inserts each record whose id
+ * is new, appends ONE ledger debit per workspace for the batch's new records of that workspace
+ * (`usage:<id of the first of them>`, -sum of their cost_nano; the others point at that record,
+ * usage.debit_row), and commits. A record whose id is already stored is a duplicate and is
+ * skipped (a batch resent after a lost ack is counted once). One invalid record refuses the
+ * whole batch and nothing of it is written. A batch that contains only duplicates writes
+ * nothing and does not bump the snapshot version. Several batches may share one transaction
+ * (cp_usage_ingest_group: the bus's group commit), each under its own savepoint, so a refused
+ * batch leaves the others applied.
  *
  * Thread-safety: uses the store's connection; the same rules as cp_store. The bus thread calls
  * cp_usage_ingest on its own handle, the API thread the queries on another.
@@ -46,6 +50,14 @@ typedef struct {
  * balance or a key budget is a versioned write (*version, may be NULL, gets the new version);
  * any other is committed without a bump (r->quiet = 1), and the caller refreshes the fleet's
  * balances later (cp_bus). */
+/* Group commit: n batches (packed_len[i] each) in ONE write transaction, each applied whole or
+ * refused on its own (results[i] as cp_usage_ingest's *r; results[i].error "" when applied or
+ * all duplicates). One commit — versioned when any batch exhausted a balance or a key budget,
+ * else quiet — and one fsync for all. If the transaction cannot begin or commit, every batch not
+ * refused on its own gets a retry refusal and -1 is returned; else 0. Batches and their records
+ * are borrowed for the call. */
+int cp_usage_ingest_group(cp_store_t *s, size_t n, const Switchyard__UsageBatch *const *batches,
+                          const size_t *packed_len, int64_t now_ms, cp_usage_result_t *results, uint64_t *version);
 int cp_usage_ingest(cp_store_t *s, const Switchyard__UsageBatch *b, size_t packed_len, int64_t now_ms,
                     cp_usage_result_t *r, uint64_t *version);
 

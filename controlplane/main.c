@@ -96,6 +96,7 @@ int main(int argc, char **argv)
     const char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
     int drop_notices = 0, import_catalog = 0, import_force = 0;
     cp_probe_opts_t probe = {.rise = 2, .fall = 3};
+    cp_store_global_init();
     static const struct option longopts[] = {{"db", required_argument, NULL, 'd'},
                                              {"catalog", required_argument, NULL, 'c'},
                                              {"listen", required_argument, NULL, 'l'},

@@ -129,8 +129,11 @@ test('a batch is applied once: ack after commit, replays in sequence and concurr
   assert.equal(await balance(), b0 - 4501n);
 
   const led = (await cp.api('/api/workspaces/ws_u/ledger?limit=500')).json.data;
-  assert.equal(led.filter((e) => e.ref === `usage:${recs[1].id}`).length, 1);
-  assert.equal(led.find((e) => e.ref === `usage:${recs[1].id}`).amount_usd, '-0.000002500');
+  // one debit per workspace per batch, named after the batch's first new record of it
+  assert.equal(led.filter((e) => e.ref === `usage:${recs[0].id}`).length, 1);
+  assert.equal(led.find((e) => e.ref === `usage:${recs[0].id}`).amount_usd, '-0.000004000');
+  assert.match(led.find((e) => e.ref === `usage:${recs[0].id}`).note, /^3 requests \(batch /);
+  assert.equal(led.filter((e) => e.ref === `usage:${recs[1].id}` || e.ref === `usage:${recs[2].id}`).length, 0);
   await invariants();
 });
 

@@ -145,7 +145,10 @@ test('both /metrics pass promtool and count the traffic, the usage, the webhook 
   assert.equal(cdelta('switchyard_cp_stripe_webhooks_total{outcome="credited"}'), 1);
   assert.equal(cdelta('switchyard_cp_stripe_webhooks_total{outcome="replay"}'), 1);
   assert.equal(cdelta('switchyard_cp_ledger_entries_total{kind="credit"}'), 1, 'the webhook credit');
-  assert.equal(cdelta('switchyard_cp_ledger_entries_total{kind="debit"}'), 4, 'one debit per applied usage record');
+  // one debit per workspace per usage batch: one for the batch by hand, one or two for the node's
+  // two records (sent together or apart)
+  const debits = cdelta('switchyard_cp_ledger_entries_total{kind="debit"}');
+  assert.ok(debits >= 2 && debits <= 3, `debits: ${debits}`);
   assert.equal(get(cpm, 'switchyard_cp_ledger_entries_total{kind="grant"}'), 1, 'the grant of the setup');
   assert.equal(cdelta('switchyard_cp_http_requests_total{route="/stripe/webhook",method="POST",status="200"}'), 2);
   assert.equal(get(cpm, 'switchyard_cp_http_requests_total{route="/api/workspaces/{id}/keys",method="POST",status="201"}'), 1);
