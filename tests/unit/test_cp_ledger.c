@@ -269,6 +269,55 @@ static void test_usage(cp_store_t *s)
     CHECK(problems(s) == 0);
 }
 
+static int usage_exists(cp_store_t *s, const char *id)
+{
+    char err[256];
+    return cp_store_exists(s, "SELECT 1 FROM usage WHERE id = ?1", id, err, sizeof(err));
+}
+
+/* Group commit: five batches in one transaction — applied, refused after writing (the group runs
+ * again without it), applied, refused before writing, all duplicates. */
+static void test_usage_group(cp_store_t *s)
+{
+    char sql[256];
+    int64_t a0 = balance(s, "ws_a"), b0 = balance(s, "ws_b");
+    /* ws_a one debit away from an int64 overflow (restored below) */
+    snprintf(sql, sizeof(sql), "UPDATE balances SET balance_nano = %lld WHERE workspace_id = 'ws_a'",
+             (long long)(INT64_MIN + 50));
+    CHECK(exec(s, sql) == 0);
+    Switchyard__UsageRecord *ra[2] = {rec("g1", "ws_b", 10), rec("g2", "ws_b", 20)};
+    Switchyard__UsageRecord *rb[2] = {rec("g3", "ws_b", 7), rec("g4", "ws_a", 100)};
+    Switchyard__UsageRecord *rc[1] = {rec("g5", "ws_b", 30)};
+    Switchyard__UsageRecord *rd[1] = {rec("g6", "ws_nope", 1)};
+    Switchyard__UsageBatch b[5];
+    Switchyard__UsageRecord **recs[5] = {ra, rb, rc, rd, ra};
+    size_t n[5] = {2, 2, 1, 1, 2}, lens[5] = {100, 100, 100, 100, 100};
+    const Switchyard__UsageBatch *pb[5];
+    for (int i = 0; i < 5; i++) {
+        switchyard__usage_batch__init(&b[i]);
+        b[i].batch_id = (char *)"g";
+        b[i].node_id = (char *)"dp-1";
+        b[i].records = recs[i];
+        b[i].n_records = n[i];
+        pb[i] = &b[i];
+    }
+    cp_usage_result_t r[5];
+    uint64_t v = 0;
+    CHECK(cp_usage_ingest_group(s, 5, pb, lens, 8, r, &v) == 0);
+    CHECK(r[0].error[0] == '\0' && r[0].applied == 2 && r[0].duplicates == 0);
+    CHECK(r[1].error[0] != '\0' && !r[1].retry && r[1].bad_record == 1 && strcmp(r[1].param, "cost_nano") == 0);
+    CHECK(r[2].error[0] == '\0' && r[2].applied == 1);
+    CHECK(r[3].error[0] != '\0' && !r[3].retry && r[3].bad_record == 0 && strcmp(r[3].param, "workspace") == 0);
+    CHECK(r[4].error[0] == '\0' && r[4].applied == 0 && r[4].duplicates == 2);
+    CHECK(balance(s, "ws_b") == b0 - 60);
+    CHECK(balance(s, "ws_a") == INT64_MIN + 50);
+    CHECK(usage_exists(s, "g1") == 1 && usage_exists(s, "g5") == 1);
+    CHECK(usage_exists(s, "g3") == 0 && usage_exists(s, "g4") == 0); /* nothing of the refused batch */
+    snprintf(sql, sizeof(sql), "UPDATE balances SET balance_nano = %lld WHERE workspace_id = 'ws_a'", (long long)a0);
+    CHECK(exec(s, sql) == 0);
+    CHECK(problems(s) == 0);
+}
+
 static cp_stripe_ev_rc_t event(cp_store_t *s, const char *json, cp_stripe_ev_result_t *r)
 {
     char err[256];
@@ -331,6 +380,7 @@ int main(void)
     if (s != NULL) {
         test_ledger(s);
         test_usage(s);
+        test_usage_group(s);
         test_stripe_events(s);
         cp_store_close(s);
     }
