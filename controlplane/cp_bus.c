@@ -30,6 +30,9 @@ enum {
     /* Live nodes (docs/admission.md): a node that heartbeated within CP_LIVE_NODE_MS counts.
      * Heartbeats come every second, so a live node is missed only after ~3 lost in a row. */
     CP_BUS_LIVE_CHECK_MS = 250,
+    /* A turn of the bus loop longer than this (normally <= the 100 ms receive timeout plus one
+     * request) is a stall: heartbeats waited unrecorded (check_live_nodes). */
+    CP_BUS_STALL_MS = 1000,
     CP_BUS_REQ_MAX = CP_USAGE_MAX_BATCH_BYTES + 16 * 1024,
     /* Group commit: the usage batches received together (at most this many) share one write
      * transaction and one fsync; their acks go out after its commit. */
@@ -67,6 +70,10 @@ static struct {
     /* The live-node count last written to meta 'fleet.live_nodes' (-1: not read yet). Only
      * the bus thread touches it. */
     int64_t live_nodes;
+    /* Monotonic ms until which the live-node count may only grow (bus thread only): set when
+     * the bus thread itself stalled (check_live_nodes). */
+    uint64_t live_hold_until;
+    uint64_t last_loop_ms; /* when bus_main last came round its loop (0: not yet) */
     /* Usage was committed without a version bump since the last refresh (bus thread only). */
     int balances_dirty;
     uint64_t next_balance_refresh;
@@ -148,6 +155,19 @@ static int query_count(const char *sql, int64_t arg, int64_t *out)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* One turn of the bus loop takes at most the receive timeout plus one request; longer means
+ * this thread stalled and heartbeats queued unrecorded: the live-node count is then held
+ * (check_live_nodes). Called at the top of the loop and before each live-node check (a
+ * heartbeat served right after a stall checks before the loop comes round). */
+static void note_stall(uint64_t t)
+{
+    if (g.last_loop_ms == 0 || t - g.last_loop_ms <= CP_BUS_STALL_MS || t < g.live_hold_until)
+        return;
+    SY_WARN("msg=\"bus thread stalled; live-node count held\" stalled_ms=%llu",
+            (unsigned long long)(t - g.last_loop_ms));
+    g.live_hold_until = t + CP_LIVE_NODE_MS + CP_BUS_LIVE_CHECK_MS;
+}
+
 /* Counts the nodes seen within CP_LIVE_NODE_MS; when the count differs from what the snapshot
  * carries, writes it (a versioned write: the fleet fetches a snapshot with the new count and
  * every node's rate-limit share follows). Called every CP_BUS_LIVE_CHECK_MS and after each
@@ -156,6 +176,7 @@ static int query_count(const char *sql, int64_t arg, int64_t *out)
 static void check_live_nodes(void)
 {
     int64_t n = 0;
+    note_stall(now_ms());
     if (g.live_nodes < 0) {
         if (query_count("SELECT value FROM meta WHERE key = 'fleet.live_nodes' AND ?1 = ?1", 0,
                         &g.live_nodes) != 0)
@@ -167,6 +188,17 @@ static void check_live_nodes(void)
     cp_metrics_live_nodes(n);
     if (n == g.live_nodes)
         return;
+    /* Heartbeats that waited in the REP queue while this thread was busy (a long snapshot
+     * build, a slow disk, SIGSTOP) were not recorded: the nodes look dead although the control
+     * plane is the one that stalled. Dropping them would be a versioned write, every node would
+     * fetch the snapshot again — which at 100,000 keys stalls this thread again (measured with
+     * tests/bench/fleet_scale.mjs: the count flapped and the fleet never converged). So after a
+     * stall the count may grow but not shrink until the nodes had CP_LIVE_NODE_MS to be heard. */
+    if (n < g.live_nodes && now_ms() < g.live_hold_until) {
+        SY_DEBUG("msg=\"live-node drop held: the bus thread stalled\" from=%lld to=%lld",
+                 (long long)g.live_nodes, (long long)n);
+        return;
+    }
     char err[256];
     uint64_t v = 0;
     sqlite3_stmt *st = NULL;
@@ -547,6 +579,8 @@ static void *bus_main(void *arg)
     uint64_t next = 0, next_live = 0;
     while (!atomic_load(&g.stop)) {
         uint64_t t = now_ms();
+        note_stall(t);
+        g.last_loop_ms = t;
         if (t >= next_live) {
             check_live_nodes();
             next_live = t + CP_BUS_LIVE_CHECK_MS;
@@ -642,6 +676,8 @@ int cp_bus_start(const char *pub_url, const char *rep_url, const char *db_path, 
     }
     atomic_store(&g.stop, 0);
     g.live_nodes = -1;
+    g.last_loop_ms = 0;
+    g.live_hold_until = 0;
     atomic_store(&g.running, 1);
     /* the bus thread must never take a process signal: cp_api waits for them elsewhere */
     sigset_t set, old;
