@@ -588,17 +588,14 @@ cp_admin_rc_t cp_admin_record_heartbeat(cp_store_t *s, const cp_admin_heartbeat_
         sy_errf(err, errlen, "build longer than 128 bytes");
         return CP_ADMIN_INVALID;
     }
-    /* one statement in autocommit mode: its own transaction; meta.snapshot_version untouched */
+    /* one statement: in the caller's transaction (the bus's group of heartbeats) or, in
+     * autocommit mode, its own; meta.snapshot_version untouched */
     static const char sql[] =
         "INSERT INTO dp_nodes (id, build, snapshot_version, last_seen_ms, load) VALUES (?1, ?2, ?3, ?4, ?5) "
         "ON CONFLICT(id) DO UPDATE SET build = excluded.build, snapshot_version = excluded.snapshot_version, "
         "last_seen_ms = excluded.last_seen_ms, load = excluded.load";
-    if (!sqlite3_get_autocommit(cp_store_db(s))) {
-        sy_errf(err, errlen, "store: a transaction is already open");
-        return CP_ADMIN_ERROR;
-    }
     sqlite3_stmt *st;
-    if (cp_store_prepare(s, sql, &st, err, errlen) != 0)
+    if (cp_store_cached(s, sql, &st, err, errlen) != 0)
         return CP_ADMIN_ERROR;
     uint64_t v = hb->snapshot_version > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : hb->snapshot_version;
     double load = hb->load == hb->load ? hb->load : 0; /* NaN cannot be stored in a REAL NOT NULL */
@@ -608,7 +605,7 @@ cp_admin_rc_t cp_admin_record_heartbeat(cp_store_t *s, const cp_admin_heartbeat_
     sqlite3_bind_int64(st, 4, hb->now_ms);
     sqlite3_bind_double(st, 5, load);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
         sy_errf(err, errlen, "upsert node: %s", sqlite3_errmsg(cp_store_db(s)));
         return CP_ADMIN_ERROR;

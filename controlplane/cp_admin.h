@@ -171,9 +171,10 @@ typedef struct {
     int64_t now_ms; /* wall-clock ms: stored as last_seen_ms */
 } cp_admin_heartbeat_t;
 
-/* Upserts the node's row in one single-statement (autocommit) transaction. Unlike every other
- * writer here it does NOT bump the snapshot version: heartbeats do not change what nodes
- * serve. */
+/* Upserts the node's row: inside the caller's write transaction when one is open (the bus
+ * records the heartbeats it received together in one, cp_store_commit_quiet), else as one
+ * single-statement (autocommit) transaction. Unlike every other writer here it does NOT bump the
+ * snapshot version: heartbeats do not change what nodes serve. */
 cp_admin_rc_t cp_admin_record_heartbeat(cp_store_t *s, const cp_admin_heartbeat_t *hb, const char **param,
                                         char *err, size_t errlen);
 /* All nodes in id order as a JSON array of {"id","build","snapshot_version","last_seen_ms",

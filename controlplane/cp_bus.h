@@ -11,7 +11,8 @@
  *        packed Switchyard__Snapshot (cp_snapshot_build, built once per version and kept), or
  *        with "unchanged" when the fetch's have_version is the current version. A `heartbeat` upserts the node's
  *        dp_nodes row (last_seen_ms = wall-clock now) WITHOUT bumping the snapshot version
- *        (cp_admin_record_heartbeat) and is answered "ok" ("error" if not recorded).
+ *        (cp_admin_record_heartbeat; the heartbeats of one turn of the loop share one
+ *        transaction) and is answered "ok" after its commit ("error" if not recorded).
  *        A `usage` batch is gathered with the other batches already queued (group commit, at
  *        most 32) and applied with them in one transaction (cp_usage_ingest_group); each is
  *        answered with a packed Switchyard__UsageAck only after that commit (format in

@@ -93,7 +93,8 @@ static int find_ref(cp_store_t *s, const char *ref, cp_ledger_entry_t *e, char *
         if (e != NULL) {
             memset(e, 0, sizeof(*e));
             e->id = sqlite3_column_int64(st, 0);
-            snprintf(e->workspace_id, sizeof(e->workspace_id), "%s", (const char *)sqlite3_column_text(st, 1));
+            snprintf(e->workspace_id, sizeof(e->workspace_id), "%s",
+                     (const char *)sqlite3_column_text(st, 1));
             e->kind = kind_of((const char *)sqlite3_column_text(st, 2));
             e->amount_nano = sqlite3_column_int64(st, 3);
             e->balance_after_nano = sqlite3_column_int64(st, 4);
@@ -107,7 +108,8 @@ static int find_ref(cp_store_t *s, const char *ref, cp_ledger_entry_t *e, char *
 }
 
 /* The workspace's balance: CP_LEDGER_OK, CP_LEDGER_NO_WORKSPACE or CP_LEDGER_ERROR. */
-static cp_ledger_rc_t read_balance(cp_store_t *s, const char *ws, sy_nano_t *balance, char *err, size_t errlen)
+static cp_ledger_rc_t read_balance(cp_store_t *s, const char *ws, sy_nano_t *balance, char *err,
+                                   size_t errlen)
 {
     sqlite3_stmt *st;
     if (cp_store_cached(s, SQL_BALANCE, &st, err, errlen) != 0)
@@ -152,8 +154,8 @@ static cp_ledger_rc_t insert_entry(cp_store_t *s, const char *ws, cp_ledger_kind
     return CP_LEDGER_OK;
 }
 
-static cp_ledger_rc_t set_balance(cp_store_t *s, const char *ws, sy_nano_t balance, int64_t last_entry, char *err,
-                                  size_t errlen)
+static cp_ledger_rc_t set_balance(cp_store_t *s, const char *ws, sy_nano_t balance, int64_t last_entry,
+                                  char *err, size_t errlen)
 {
     sqlite3_stmt *st;
     if (cp_store_cached(s, SQL_SET_BALANCE, &st, err, errlen) != 0)
@@ -168,8 +170,8 @@ static cp_ledger_rc_t set_balance(cp_store_t *s, const char *ws, sy_nano_t balan
 
 /* The body of an append, between SAVEPOINT and RELEASE. */
 static cp_ledger_rc_t append_in(cp_store_t *s, const char *ws, cp_ledger_kind_t kind, sy_nano_t amount,
-                                const char *ref, const char *note, int64_t now_ms, cp_ledger_entry_t *out, char *err,
-                                size_t errlen)
+                                const char *ref, const char *note, int64_t now_ms, cp_ledger_entry_t *out,
+                                char *err, size_t errlen)
 {
     int r = find_ref(s, ref, out, err, errlen);
     if (r < 0)
@@ -188,7 +190,8 @@ static cp_ledger_rc_t append_in(cp_store_t *s, const char *ws, cp_ledger_kind_t 
         return CP_LEDGER_INVALID;
     }
     int64_t id;
-    if ((rc = insert_entry(s, ws, kind, amount, after, "", ref, note, now_ms, &id, err, errlen)) != CP_LEDGER_OK ||
+    if ((rc = insert_entry(s, ws, kind, amount, after, "", ref, note, now_ms, &id, err, errlen)) !=
+            CP_LEDGER_OK ||
         (rc = set_balance(s, ws, after, id, err, errlen)) != CP_LEDGER_OK)
         return rc;
     if (out != NULL) {
@@ -210,16 +213,17 @@ static cp_ledger_rc_t in_savepoint(cp_store_t *s, cp_ledger_rc_t rc, char *err, 
     char ignored[128];
     if (rc != CP_LEDGER_OK)
         exec1(s, SQL_ROLLBACK_TO, ignored, sizeof(ignored));
-    if (exec1(s, SQL_RELEASE, rc == CP_LEDGER_OK ? err : ignored, rc == CP_LEDGER_OK ? errlen : sizeof(ignored)) !=
-            0 &&
+    if (exec1(s, SQL_RELEASE, rc == CP_LEDGER_OK ? err : ignored,
+              rc == CP_LEDGER_OK ? errlen : sizeof(ignored)) != 0 &&
         rc == CP_LEDGER_OK)
         return CP_LEDGER_ERROR;
     return rc;
 }
 
 /* The argument checks both appends share. */
-static cp_ledger_rc_t check_args(cp_store_t *s, const char *workspace_id, cp_ledger_kind_t kind, sy_nano_t amount,
-                                 const char *ref, const char *note, char *err, size_t errlen)
+static cp_ledger_rc_t check_args(cp_store_t *s, const char *workspace_id, cp_ledger_kind_t kind,
+                                 sy_nano_t amount, const char *ref, const char *note, char *err,
+                                 size_t errlen)
 {
     if (sqlite3_get_autocommit(cp_store_db(s))) {
         sy_errf(err, errlen, "ledger: append outside a write transaction");
@@ -243,9 +247,9 @@ static cp_ledger_rc_t check_args(cp_store_t *s, const char *workspace_id, cp_led
     return CP_LEDGER_OK;
 }
 
-cp_ledger_rc_t cp_ledger_append(cp_store_t *s, const char *workspace_id, cp_ledger_kind_t kind, sy_nano_t amount,
-                                const char *ref, const char *note, int64_t now_ms, cp_ledger_entry_t *out, char *err,
-                                size_t errlen)
+cp_ledger_rc_t cp_ledger_append(cp_store_t *s, const char *workspace_id, cp_ledger_kind_t kind,
+                                sy_nano_t amount, const char *ref, const char *note, int64_t now_ms,
+                                cp_ledger_entry_t *out, char *err, size_t errlen)
 {
     cp_ledger_entry_t tmp;
     if (out == NULL)
@@ -263,9 +267,9 @@ cp_ledger_rc_t cp_ledger_append(cp_store_t *s, const char *workspace_id, cp_ledg
                         errlen);
 }
 
-cp_ledger_rc_t cp_ledger_append_bare(cp_store_t *s, const char *workspace_id, cp_ledger_kind_t kind, sy_nano_t amount,
-                                     const char *ref, const char *note, int64_t now_ms, cp_ledger_entry_t *out,
-                                     char *err, size_t errlen)
+cp_ledger_rc_t cp_ledger_append_bare(cp_store_t *s, const char *workspace_id, cp_ledger_kind_t kind,
+                                     sy_nano_t amount, const char *ref, const char *note, int64_t now_ms,
+                                     cp_ledger_entry_t *out, char *err, size_t errlen)
 {
     cp_ledger_entry_t tmp;
     if (out == NULL)
@@ -273,12 +277,13 @@ cp_ledger_rc_t cp_ledger_append_bare(cp_store_t *s, const char *workspace_id, cp
     if (note == NULL)
         note = "";
     cp_ledger_rc_t rc = check_args(s, workspace_id, kind, amount, ref, note, err, errlen);
-    return rc != CP_LEDGER_OK ? rc : append_in(s, workspace_id, kind, amount, ref, note, now_ms, out, err, errlen);
+    return rc != CP_LEDGER_OK ? rc
+                              : append_in(s, workspace_id, kind, amount, ref, note, now_ms, out, err, errlen);
 }
 
-cp_ledger_rc_t cp_ledger_grant(cp_store_t *s, const char *workspace_id, sy_nano_t amount, const char *reference,
-                               const char *note, int64_t now_ms, cp_ledger_entry_t *out, uint64_t *version, char *err,
-                               size_t errlen)
+cp_ledger_rc_t cp_ledger_grant(cp_store_t *s, const char *workspace_id, sy_nano_t amount,
+                               const char *reference, const char *note, int64_t now_ms,
+                               cp_ledger_entry_t *out, uint64_t *version, char *err, size_t errlen)
 {
     char ref[MAX_REF + 8];
     if (reference == NULL || strlen(reference) == 0 || strlen(reference) > 128) {
@@ -288,9 +293,10 @@ cp_ledger_rc_t cp_ledger_grant(cp_store_t *s, const char *workspace_id, sy_nano_
     snprintf(ref, sizeof(ref), "grant:%s", reference);
     if (cp_store_begin_write(s, err, errlen) != 0)
         return CP_LEDGER_ERROR;
-    cp_ledger_rc_t rc = cp_ledger_append(s, workspace_id, CP_LEDGER_GRANT, amount, ref, note, now_ms, out, err, errlen);
-    if (rc == CP_LEDGER_DUPLICATE &&
-        (out->kind != CP_LEDGER_GRANT || out->amount_nano != amount || strcmp(out->workspace_id, workspace_id) != 0)) {
+    cp_ledger_rc_t rc =
+        cp_ledger_append(s, workspace_id, CP_LEDGER_GRANT, amount, ref, note, now_ms, out, err, errlen);
+    if (rc == CP_LEDGER_DUPLICATE && (out->kind != CP_LEDGER_GRANT || out->amount_nano != amount ||
+                                      strcmp(out->workspace_id, workspace_id) != 0)) {
         sy_errf(err, errlen, "reference '%s' was already used for a different grant", reference);
         rc = CP_LEDGER_INVALID;
     }
@@ -316,7 +322,8 @@ cJSON *cp_ledger_entry_json(const cp_ledger_entry_t *e)
     return o;
 }
 
-cp_ledger_rc_t cp_ledger_balance_json(cp_store_t *s, const char *workspace_id, cJSON **out, char *err, size_t errlen)
+cp_ledger_rc_t cp_ledger_balance_json(cp_store_t *s, const char *workspace_id, cJSON **out, char *err,
+                                      size_t errlen)
 {
     *out = NULL;
     if (cp_store_begin_read(s, err, errlen) != 0)
@@ -357,8 +364,8 @@ done:
     return ret;
 }
 
-cp_ledger_rc_t cp_ledger_list_json(cp_store_t *s, const char *workspace_id, int limit, int64_t before, cJSON **out,
-                                   char *err, size_t errlen)
+cp_ledger_rc_t cp_ledger_list_json(cp_store_t *s, const char *workspace_id, int limit, int64_t before,
+                                   cJSON **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (limit < 1 || limit > 500) {
@@ -436,7 +443,8 @@ static const check_query_t checks[] = {
      " WHERE b.balance_nano IS NULL OR b.balance_nano != s.total",
      "ledger: workspace %s stored balance %s != sum of its entries %s"},
     {"SELECT b.workspace_id, b.balance_nano FROM balances b"
-     " WHERE b.balance_nano != 0 AND NOT EXISTS (SELECT 1 FROM ledger l WHERE l.workspace_id = b.workspace_id)",
+     " WHERE b.balance_nano != 0 AND NOT EXISTS (SELECT 1 FROM ledger l WHERE l.workspace_id = "
+     "b.workspace_id)",
      "ledger: workspace %s has balance %s but no entries"},
     {"SELECT id, workspace_id, amount_nano, balance_after_nano, prev FROM ("
      "  SELECT id, workspace_id, amount_nano, balance_after_nano,"
@@ -447,9 +455,11 @@ static const check_query_t checks[] = {
      " JOIN ledger l ON l.id = (SELECT MAX(id) FROM ledger WHERE workspace_id = b.workspace_id)"
      " WHERE l.balance_after_nano != b.balance_nano OR l.id != b.last_entry",
      "ledger: workspace %s balance %s != last entry's balance_after %s (last_entry %s, newest entry %s)"},
-    {"SELECT l.id, l.workspace_id FROM ledger l WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = l.workspace_id)",
+    {"SELECT l.id, l.workspace_id FROM ledger l WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = "
+     "l.workspace_id)",
      "ledger: entry %s belongs to no workspace ('%s')"},
-    {"SELECT b.workspace_id FROM balances b WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = b.workspace_id)",
+    {"SELECT b.workspace_id FROM balances b WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = "
+     "b.workspace_id)",
      "ledger: balance row of unknown workspace '%s'"},
     /* every usage record is charged by exactly one debit: the one named after the head of its run
      * (debit_row, migration 14; 0 = the record itself), which equals the sum of its run */
@@ -465,9 +475,11 @@ static const check_query_t checks[] = {
      "ledger: debit %s (%s) names no usage record"},
     /* the per-day rollup (usage_daily) adds up to the records, per workspace and day */
     {"SELECT u.workspace_id, u.day, u.n, d.n, u.c FROM (SELECT workspace_id, created_ms / 86400000 AS day,"
-     " COUNT(*) AS n, SUM(cost_nano) AS c, SUM(tokens_in) AS ti, SUM(tokens_out) AS tt FROM usage GROUP BY 1, 2) u"
+     " COUNT(*) AS n, SUM(cost_nano) AS c, SUM(tokens_in) AS ti, SUM(tokens_out) AS tt FROM usage GROUP BY "
+     "1, 2) u"
      " FULL JOIN (SELECT workspace_id, day, SUM(requests) AS n, SUM(cost_nano) AS c, SUM(tokens_in) AS ti,"
-     " SUM(tokens_out) AS tt FROM usage_daily GROUP BY 1, 2) d ON d.workspace_id = u.workspace_id AND d.day = u.day"
+     " SUM(tokens_out) AS tt FROM usage_daily GROUP BY 1, 2) d ON d.workspace_id = u.workspace_id AND d.day "
+     "= u.day"
      " WHERE u.n IS NULL OR d.n IS NULL OR u.n != d.n OR u.c != d.c OR u.ti != d.ti OR u.tt != d.tt",
      "ledger: usage of workspace %s on day %s: %s records but the daily rollup counts %s (cost %s)"},
 };

@@ -122,7 +122,8 @@ static const char *const migrations[] = {
     "ALTER TABLE providers ADD COLUMN probe_path TEXT NOT NULL DEFAULT '/models';"
     "ALTER TABLE providers ADD COLUMN probe_interval_ms INTEGER NOT NULL DEFAULT 10000"
     "  CHECK (probe_interval_ms >= 0);"
-    "ALTER TABLE providers ADD COLUMN probe_timeout_ms INTEGER NOT NULL DEFAULT 3000 CHECK (probe_timeout_ms > 0);"
+    "ALTER TABLE providers ADD COLUMN probe_timeout_ms INTEGER NOT NULL DEFAULT 3000 CHECK (probe_timeout_ms "
+    "> 0);"
     "ALTER TABLE providers ADD COLUMN health_changed_ms INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE providers ADD COLUMN last_probe_ms INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE providers ADD COLUMN last_probe_latency_ms INTEGER NOT NULL DEFAULT 0;"
@@ -211,7 +212,8 @@ static const char *const migrations[] = {
     /* 5: workspace rate limits (docs/admission.md), fleet-wide per minute; NULL = no limit.
      * The live-node count the bus publishes for per-node shares is meta 'fleet.live_nodes'. */
     /* (one literal: clang's -Wstring-concatenation flags a two-piece array element) */
-    "ALTER TABLE workspaces ADD COLUMN rpm INTEGER CHECK (rpm >= 0); ALTER TABLE workspaces ADD COLUMN tpm INTEGER CHECK (tpm >= 0);",
+    "ALTER TABLE workspaces ADD COLUMN rpm INTEGER CHECK (rpm >= 0); ALTER TABLE workspaces ADD COLUMN tpm "
+    "INTEGER CHECK (tpm >= 0);",
     /* 6: per-node shares of a balance (cp_snapshot.c) sum each node's recent spend by arrival
      * time at every snapshot build; without this index that is a scan of the whole table. */
     "CREATE INDEX usage_received ON usage(received_ms);",
@@ -247,26 +249,48 @@ static const char *const migrations[] = {
      * ms until which it still authenticates (valid_until_ms = rotated_ms: no grace). A second
      * rotation overwrites the row. Like api_keys, only the SHA-256 and display prefix. (One
      * literal, as for 5; this file is not run through clang-format, which would split it.) */
-    "CREATE TABLE api_key_prev (key_id TEXT PRIMARY KEY REFERENCES api_keys(id), sha256 BLOB NOT NULL UNIQUE CHECK (length(sha256) = 32), prefix TEXT NOT NULL DEFAULT '', rotated_ms INTEGER NOT NULL CHECK (rotated_ms > 0), valid_until_ms INTEGER NOT NULL CHECK (valid_until_ms >= rotated_ms)) STRICT;",
+    "CREATE TABLE api_key_prev (key_id TEXT PRIMARY KEY REFERENCES api_keys(id), sha256 BLOB NOT NULL UNIQUE "
+    "CHECK (length(sha256) = 32), prefix TEXT NOT NULL DEFAULT '', rotated_ms INTEGER NOT NULL CHECK "
+    "(rotated_ms > 0), valid_until_ms INTEGER NOT NULL CHECK (valid_until_ms >= rotated_ms)) STRICT;",
     /* 9: cache prices and cache tokens (docs/billing.md, "Cost"). models: the catalog's
      * cache_read_per_m / cache_write_per_m in nano-USD, NULL = the model has no such price (those
      * tokens are billed at input_per_m). providers: stream_usage (catalog "stream_usage", 0 = an
      * OpenAI-compatible server that ignores stream_options.include_usage). usage: the prompt
      * tokens each record billed as cache reads / writes, so a debit can be audited against tokens
      * x prices. (One literal, as for 5 and 8.) */
-    "ALTER TABLE models ADD COLUMN cache_read_per_m_nano INTEGER CHECK (cache_read_per_m_nano >= 0); ALTER TABLE models ADD COLUMN cache_write_per_m_nano INTEGER CHECK (cache_write_per_m_nano >= 0); ALTER TABLE providers ADD COLUMN stream_usage INTEGER NOT NULL DEFAULT 1 CHECK (stream_usage IN (0, 1)); ALTER TABLE usage ADD COLUMN cache_read_tokens INTEGER NOT NULL DEFAULT 0 CHECK (cache_read_tokens >= 0); ALTER TABLE usage ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0 CHECK (cache_write_tokens >= 0);",
+    "ALTER TABLE models ADD COLUMN cache_read_per_m_nano INTEGER CHECK (cache_read_per_m_nano >= 0); ALTER "
+    "TABLE models ADD COLUMN cache_write_per_m_nano INTEGER CHECK (cache_write_per_m_nano >= 0); ALTER TABLE "
+    "providers ADD COLUMN stream_usage INTEGER NOT NULL DEFAULT 1 CHECK (stream_usage IN (0, 1)); ALTER "
+    "TABLE usage ADD COLUMN cache_read_tokens INTEGER NOT NULL DEFAULT 0 CHECK (cache_read_tokens >= 0); "
+    "ALTER TABLE usage ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0 CHECK (cache_write_tokens >= "
+    "0);",
     /* 10: dashboard accounts (cp_accounts.h, docs/dashboard.md). Users log in with an email
      * (stored lower-cased) and a scrypt hash; a membership gives a user a role in a workspace;
      * sessions and invitations are kept as the SHA-256 of their secret, with an expiry (an
      * invitation's created_by is NULL when the operator made it). None of
      * this is in the snapshot. Migration 1's placeholder `users` table (one workspace per user,
      * never written by any version) is replaced. (One literal, as for 5, 8 and 9.) */
-    "DROP INDEX users_workspace; DROP TABLE users; CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, pw_hash TEXT NOT NULL, created_ms INTEGER NOT NULL, active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1))) STRICT; CREATE TABLE memberships (user_id TEXT NOT NULL REFERENCES users(id), workspace_id TEXT NOT NULL REFERENCES workspaces(id), role TEXT NOT NULL CHECK (role IN ('owner', 'member')), created_ms INTEGER NOT NULL, PRIMARY KEY (user_id, workspace_id)) STRICT; CREATE INDEX memberships_ws ON memberships(workspace_id); CREATE TABLE sessions (sha256 BLOB PRIMARY KEY CHECK (length(sha256) = 32), user_id TEXT NOT NULL REFERENCES users(id), created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL) STRICT; CREATE INDEX sessions_user ON sessions(user_id); CREATE TABLE invites (sha256 BLOB PRIMARY KEY CHECK (length(sha256) = 32), workspace_id TEXT NOT NULL REFERENCES workspaces(id), role TEXT NOT NULL CHECK (role IN ('owner', 'member')), created_by TEXT REFERENCES users(id), created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, used_by TEXT REFERENCES users(id), used_ms INTEGER) STRICT;",
+    "DROP INDEX users_workspace; DROP TABLE users; CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT NOT "
+    "NULL UNIQUE, pw_hash TEXT NOT NULL, created_ms INTEGER NOT NULL, active INTEGER NOT NULL DEFAULT 1 "
+    "CHECK (active IN (0, 1))) STRICT; CREATE TABLE memberships (user_id TEXT NOT NULL REFERENCES users(id), "
+    "workspace_id TEXT NOT NULL REFERENCES workspaces(id), role TEXT NOT NULL CHECK (role IN ('owner', "
+    "'member')), created_ms INTEGER NOT NULL, PRIMARY KEY (user_id, workspace_id)) STRICT; CREATE INDEX "
+    "memberships_ws ON memberships(workspace_id); CREATE TABLE sessions (sha256 BLOB PRIMARY KEY CHECK "
+    "(length(sha256) = 32), user_id TEXT NOT NULL REFERENCES users(id), created_ms INTEGER NOT NULL, "
+    "expires_ms INTEGER NOT NULL) STRICT; CREATE INDEX sessions_user ON sessions(user_id); CREATE TABLE "
+    "invites (sha256 BLOB PRIMARY KEY CHECK (length(sha256) = 32), workspace_id TEXT NOT NULL REFERENCES "
+    "workspaces(id), role TEXT NOT NULL CHECK (role IN ('owner', 'member')), created_by TEXT REFERENCES "
+    "users(id), created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, used_by TEXT REFERENCES users(id), "
+    "used_ms INTEGER) STRICT;",
     /* 11: the request log (GET /api/workspaces/{id}/usage/records): each usage record names the
      * request it belongs to, its attempt number, the model the client asked for, and the
      * classifier's task and difficulty ("" / 0 for records from older nodes). The indexes serve a
      * request's attempts and a key's last use. (One literal, as for 5 and 8-10.) */
-    "ALTER TABLE usage ADD COLUMN request_id TEXT NOT NULL DEFAULT ''; ALTER TABLE usage ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0 CHECK (attempt >= 0); ALTER TABLE usage ADD COLUMN model_asked TEXT NOT NULL DEFAULT ''; ALTER TABLE usage ADD COLUMN task TEXT NOT NULL DEFAULT ''; ALTER TABLE usage ADD COLUMN difficulty TEXT NOT NULL DEFAULT ''; CREATE INDEX usage_request ON usage(workspace_id, request_id); CREATE INDEX usage_key_time ON usage(key_id, created_ms);",
+    "ALTER TABLE usage ADD COLUMN request_id TEXT NOT NULL DEFAULT ''; ALTER TABLE usage ADD COLUMN attempt "
+    "INTEGER NOT NULL DEFAULT 0 CHECK (attempt >= 0); ALTER TABLE usage ADD COLUMN model_asked TEXT NOT NULL "
+    "DEFAULT ''; ALTER TABLE usage ADD COLUMN task TEXT NOT NULL DEFAULT ''; ALTER TABLE usage ADD COLUMN "
+    "difficulty TEXT NOT NULL DEFAULT ''; CREATE INDEX usage_request ON usage(workspace_id, request_id); "
+    "CREATE INDEX usage_key_time ON usage(key_id, created_ms);",
     /* 12: the request log's page query (cp_usage_records_json: one workspace's records by rowid,
      * newest first). An index on workspace_id alone is ordered by (workspace_id, rowid), so a page
      * reads limit + 1 index entries instead of sorting the workspace's whole log through
@@ -277,7 +301,15 @@ static const char *const migrations[] = {
      * routing form) and ok (outcome 'ok'), kept in the ingestion transaction of each record, so
      * totals over long periods read days, not records. The ledger check compares it with the
      * records. Backfilled from the records already there. (One literal, as for 5 and 8-12.) */
-    "CREATE TABLE usage_daily (workspace_id TEXT NOT NULL, day INTEGER NOT NULL, model TEXT NOT NULL, key_id TEXT NOT NULL, task TEXT NOT NULL, routed INTEGER NOT NULL CHECK (routed IN (0, 1)), ok INTEGER NOT NULL CHECK (ok IN (0, 1)), requests INTEGER NOT NULL, tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL, cache_read_tokens INTEGER NOT NULL, cache_write_tokens INTEGER NOT NULL, cost_nano INTEGER NOT NULL, PRIMARY KEY (workspace_id, day, model, key_id, task, routed, ok)) STRICT, WITHOUT ROWID; INSERT INTO usage_daily SELECT workspace_id, created_ms / 86400000, model, key_id, task, (model_asked = 'auto' OR model_asked LIKE 'strategy:%' OR model_asked LIKE 'industry:%'), outcome = 'ok', COUNT(*), SUM(tokens_in), SUM(tokens_out), SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cost_nano) FROM usage GROUP BY 1, 2, 3, 4, 5, 6, 7;",
+    "CREATE TABLE usage_daily (workspace_id TEXT NOT NULL, day INTEGER NOT NULL, model TEXT NOT NULL, key_id "
+    "TEXT NOT NULL, task TEXT NOT NULL, routed INTEGER NOT NULL CHECK (routed IN (0, 1)), ok INTEGER NOT "
+    "NULL CHECK (ok IN (0, 1)), requests INTEGER NOT NULL, tokens_in INTEGER NOT NULL, tokens_out INTEGER "
+    "NOT NULL, cache_read_tokens INTEGER NOT NULL, cache_write_tokens INTEGER NOT NULL, cost_nano INTEGER "
+    "NOT NULL, PRIMARY KEY (workspace_id, day, model, key_id, task, routed, ok)) STRICT, WITHOUT ROWID; "
+    "INSERT INTO usage_daily SELECT workspace_id, created_ms / 86400000, model, key_id, task, (model_asked = "
+    "'auto' OR model_asked LIKE 'strategy:%' OR model_asked LIKE 'industry:%'), outcome = 'ok', COUNT(*), "
+    "SUM(tokens_in), SUM(tokens_out), SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cost_nano) FROM "
+    "usage GROUP BY 1, 2, 3, 4, 5, 6, 7;",
     /* 14: one ledger debit per workspace per usage batch instead of one per record (cp_usage_ingest.c;
      * docs/billing.md): the debit `usage:<id>` is named after the first new record of its run, and
      * every other record of the run points at that record's rowid here (0: the record names its own
@@ -495,7 +527,8 @@ static int migrate(cp_store_t *s, char *err, size_t errlen)
         if (have < 0)
             goto fail;
         if (have > NMIGRATIONS) {
-            sy_errf(err, errlen, "database schema version %d is newer than this build's %d", have, NMIGRATIONS);
+            sy_errf(err, errlen, "database schema version %d is newer than this build's %d", have,
+                    NMIGRATIONS);
             goto fail;
         }
         if (have == NMIGRATIONS) {
@@ -524,7 +557,8 @@ int cp_store_open(const char *path, cp_store_t **out, char *err, size_t errlen)
     cp_store_t *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return sy_errf(err, errlen, "out of memory");
-    int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc =
+        sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         sy_errf(err, errlen, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
         goto fail;
@@ -549,8 +583,10 @@ int cp_store_open(const char *path, cp_store_t **out, char *err, size_t errlen)
      * cache_size: 64 MiB of page cache per handle (SQLite's default is 2 MiB): usage ingestion
      * writes six b-trees per record at random places (ids are random), and with the default
      * cache the rate fell by 5x as the table grew past a few MB (tests/bench/ingest.mjs). */
-    if (run_script(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384; PRAGMA temp_store = MEMORY;", err,
-                   errlen) != 0)
+    if (run_script(s,
+                   "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536; PRAGMA "
+                   "wal_autocheckpoint = 16384; PRAGMA temp_store = MEMORY;",
+                   err, errlen) != 0)
         goto fail;
     int64_t fk = 0;
     if (query_int(s, "PRAGMA foreign_keys", &fk, err, errlen) != 0 || fk != 1) {
@@ -609,14 +645,15 @@ fail:
 
 int cp_store_revoke_key(cp_store_t *s, const char *key_id, uint64_t *version, char *err, size_t errlen)
 {
-    return update_one(s, "UPDATE api_keys SET revoked = ?1 WHERE id = ?2", "key", key_id, 1, version, err, errlen);
+    return update_one(s, "UPDATE api_keys SET revoked = ?1 WHERE id = ?2", "key", key_id, 1, version, err,
+                      errlen);
 }
 
 int cp_store_set_workspace_active(cp_store_t *s, const char *ws_id, int active, uint64_t *version, char *err,
                                   size_t errlen)
 {
-    return update_one(s, "UPDATE workspaces SET active = ?1 WHERE id = ?2", "workspace", ws_id, active ? 1 : 0,
-                      version, err, errlen);
+    return update_one(s, "UPDATE workspaces SET active = ?1 WHERE id = ?2", "workspace", ws_id,
+                      active ? 1 : 0, version, err, errlen);
 }
 
 int cp_store_set_provider_health(cp_store_t *s, const char *provider_id, unsigned health, uint64_t *version,
@@ -624,8 +661,8 @@ int cp_store_set_provider_health(cp_store_t *s, const char *provider_id, unsigne
 {
     if (health > CP_HEALTH_DOWN)
         return sy_errf(err, errlen, "provider health must be 0..3");
-    return update_one(s, "UPDATE providers SET health = ?1 WHERE id = ?2", "provider", provider_id, health, version,
-                      err, errlen);
+    return update_one(s, "UPDATE providers SET health = ?1 WHERE id = ?2", "provider", provider_id, health,
+                      version, err, errlen);
 }
 
 int cp_store_backup(const char *db_path, const char *dest, char *err, size_t errlen)

@@ -108,22 +108,27 @@ static const char *check_record(const Switchyard__UsageRecord *u)
 
 static const char SQL_WORKSPACE[] = "SELECT 1 FROM workspaces WHERE id = ?1";
 static const char SQL_USAGE[] =
-    "INSERT INTO usage (id, workspace_id, key_id, model, provider, tokens_in, tokens_out, cost_nano, latency_ms,"
+    "INSERT INTO usage (id, workspace_id, key_id, model, provider, tokens_in, tokens_out, cost_nano, "
+    "latency_ms,"
     " ttft_ms, outcome, streamed, estimated, node, created_ms, batch_id, received_ms, cache_read_tokens,"
-    " cache_write_tokens, request_id, attempt, model_asked, task, difficulty, debit_row) VALUES (?1, ?2, ?3, ?4,"
+    " cache_write_tokens, request_id, attempt, model_asked, task, difficulty, debit_row) VALUES (?1, ?2, ?3, "
+    "?4,"
     " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
     " ON CONFLICT (id) DO NOTHING";
 static const char SQL_DAILY[] =
-    "INSERT INTO usage_daily (workspace_id, day, model, key_id, task, routed, ok, requests, tokens_in, tokens_out,"
-    " cache_read_tokens, cache_write_tokens, cost_nano) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+    "INSERT INTO usage_daily (workspace_id, day, model, key_id, task, routed, ok, requests, tokens_in, "
+    "tokens_out,"
+    " cache_read_tokens, cache_write_tokens, cost_nano) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+    "?11, ?12,"
     " ?13) ON CONFLICT (workspace_id, day, model, key_id, task, routed, ok) DO UPDATE SET"
     " requests = requests + excluded.requests, tokens_in = tokens_in + excluded.tokens_in,"
     " tokens_out = tokens_out + excluded.tokens_out,"
     " cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,"
     " cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,"
     " cost_nano = cost_nano + excluded.cost_nano";
-static const char SQL_SPEND[] = "INSERT INTO key_spend (key_id, spent_nano) VALUES (?1, ?2) ON CONFLICT (key_id)"
-                                " DO UPDATE SET spent_nano = spent_nano + excluded.spent_nano";
+static const char SQL_SPEND[] =
+    "INSERT INTO key_spend (key_id, spent_nano) VALUES (?1, ?2) ON CONFLICT (key_id)"
+    " DO UPDATE SET spent_nano = spent_nano + excluded.spent_nano";
 static const char SQL_BUDGET[] = "SELECT COALESCE(k.budget_nano, 0), s.spent_nano FROM key_spend s"
                                  " LEFT JOIN api_keys k ON k.id = s.key_id WHERE s.key_id = ?1";
 
@@ -196,8 +201,8 @@ static int check_workspaces(cp_store_t *s, const Switchyard__UsageBatch *b, cp_u
     return 0;
 }
 
-static int insert_one(sqlite3_stmt *st, const Switchyard__UsageRecord *u, const char *batch_id, int64_t now_ms,
-                      int64_t debit_row)
+static int insert_one(sqlite3_stmt *st, const Switchyard__UsageRecord *u, const char *batch_id,
+                      int64_t now_ms, int64_t debit_row)
 {
     sqlite3_reset(st);
     /* SQLITE_STATIC: the batch outlives every step of this transaction */
@@ -234,8 +239,8 @@ static int insert_one(sqlite3_stmt *st, const Switchyard__UsageRecord *u, const 
 /* Step 2, workspace by workspace: the records (recs[0..n), sorted by workspace then batch order)
  * inserted, and one debit for each run's new records. The new records are compacted to the
  * front of recs; their count into *applied, the others counted in *dups. */
-static int insert_and_debit(cp_store_t *s, const Switchyard__UsageBatch *b, int64_t now_ms, rec_t *recs, size_t n,
-                            size_t *applied, uint32_t *dups, int *crossed, cp_usage_result_t *r)
+static int insert_and_debit(cp_store_t *s, const Switchyard__UsageBatch *b, int64_t now_ms, rec_t *recs,
+                            size_t n, size_t *applied, uint32_t *dups, int *crossed, cp_usage_result_t *r)
 {
     char err[256], note[192];
     sqlite3_stmt *st;
@@ -457,7 +462,8 @@ static int apply_group(cp_store_t *s, size_t n, const Switchyard__UsageBatch *co
      * whole table several times a second under traffic, so only a group that exhausts a balance
      * or a key budget bumps the version; the others commit quietly and the bus refreshes the
      * fleet's balances periodically (cp_bus.h, docs/billing.md). */
-    if ((crossed ? cp_store_commit_write(s, version, err, errlen) : cp_store_commit_quiet(s, err, errlen)) != 0)
+    if ((crossed ? cp_store_commit_write(s, version, err, errlen) : cp_store_commit_quiet(s, err, errlen)) !=
+        0)
         return -1;
     for (size_t i = 0; i < n; i++)
         results[i].quiet = !crossed;
@@ -465,7 +471,8 @@ static int apply_group(cp_store_t *s, size_t n, const Switchyard__UsageBatch *co
 }
 
 int cp_usage_ingest_group(cp_store_t *s, size_t n, const Switchyard__UsageBatch *const *batches,
-                          const size_t *packed_len, int64_t now_ms, cp_usage_result_t *results, uint64_t *version)
+                          const size_t *packed_len, int64_t now_ms, cp_usage_result_t *results,
+                          uint64_t *version)
 {
     char err[256];
     size_t todo = 0;

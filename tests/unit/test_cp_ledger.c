@@ -37,8 +37,8 @@ static void test_signature(void)
     CHECK(verify("t=1700000000,v1=" SIG, now) == CP_STRIPE_SIG_OK);
     CHECK(verify("t=1700000000,v1=" OTHER ",v1=" SIG, now) == CP_STRIPE_SIG_OK); /* any v1 matches */
     CHECK(verify("t=1700000000,v1=" SIG ",v0=" OTHER, now) == CP_STRIPE_SIG_OK);
-    CHECK(verify("v1=" SIG ",t=1700000000", now) == CP_STRIPE_SIG_OK);            /* order is free */
-    CHECK(verify("t=1700000000, v1=" SIG, now) == CP_STRIPE_SIG_OK);              /* space after comma */
+    CHECK(verify("v1=" SIG ",t=1700000000", now) == CP_STRIPE_SIG_OK); /* order is free */
+    CHECK(verify("t=1700000000, v1=" SIG, now) == CP_STRIPE_SIG_OK);   /* space after comma */
     CHECK(verify("t=1700000000,v1=0C8670ED117751CC551A20E35839447075C42800EA3CF3E8A2FBDA99CD1E6EDD", now) ==
           CP_STRIPE_SIG_OK);
     CHECK(verify("t=1700000000,v1=" OTHER, now) == CP_STRIPE_SIG_MISMATCH);
@@ -60,7 +60,8 @@ static void test_signature(void)
                          "t=17000x0000,v1=" SIG,
                          "t=1700000000,t=1700000000,v1=" SIG,
                          "t=1700000000,v1=" SIG "0",
-                         "t=1700000000,v1=" "0c8670ed117751cc551a20e35839447075c42800ea3cf3e8a2fbda99cd1e6ed",
+                         "t=1700000000,v1="
+                         "0c8670ed117751cc551a20e35839447075c42800ea3cf3e8a2fbda99cd1e6ed",
                          "t=1700000000,v1=zz8670ed117751cc551a20e35839447075c42800ea3cf3e8a2fbda99cd1e6edd",
                          "t=1700000000,=x,v1=" SIG,
                          "t=1700000000,v1" SIG,
@@ -131,7 +132,9 @@ static void test_ledger(cp_store_t *s)
     char err[256];
     cp_ledger_entry_t e;
     uint64_t v0 = 0, v1 = 0;
-    CHECK(exec(s, "INSERT INTO workspaces (id, name, created_at) VALUES ('ws_a', 'A', 0), ('ws_b', 'B', 0)") == 0);
+    CHECK(
+        exec(s, "INSERT INTO workspaces (id, name, created_at) VALUES ('ws_a', 'A', 0), ('ws_b', 'B', 0)") ==
+        0);
     CHECK(problems(s) == 0);
     cp_store_snapshot_version(s, &v0, err, sizeof(err));
     CHECK(cp_ledger_grant(s, "ws_a", 5 * SY_NANO_PER_USD, "r1", "first", 1, &e, &v1, err, sizeof(err)) ==
@@ -152,13 +155,16 @@ static void test_ledger(cp_store_t *s)
     CHECK(balance(s, "ws_zz") == INT64_MIN);
 
     /* appends need the caller's transaction; a debit may take the balance below zero */
-    CHECK(cp_ledger_append(s, "ws_a", CP_LEDGER_DEBIT, -1, "x:1", "", 3, NULL, err, sizeof(err)) == CP_LEDGER_ERROR);
+    CHECK(cp_ledger_append(s, "ws_a", CP_LEDGER_DEBIT, -1, "x:1", "", 3, NULL, err, sizeof(err)) ==
+          CP_LEDGER_ERROR);
     CHECK(cp_store_begin_write(s, err, sizeof(err)) == 0);
-    CHECK(cp_ledger_append(s, "ws_a", CP_LEDGER_DEBIT, -7 * SY_NANO_PER_USD, "x:1", "", 3, &e, err, sizeof(err)) ==
-          CP_LEDGER_OK);
+    CHECK(cp_ledger_append(s, "ws_a", CP_LEDGER_DEBIT, -7 * SY_NANO_PER_USD, "x:1", "", 3, &e, err,
+                           sizeof(err)) == CP_LEDGER_OK);
     CHECK(e.balance_after_nano == -2 * SY_NANO_PER_USD);
-    CHECK(cp_ledger_append(s, "ws_a", CP_LEDGER_DEBIT, 1, "x:2", "", 3, NULL, err, sizeof(err)) == CP_LEDGER_INVALID);
-    CHECK(cp_ledger_append(s, "ws_a", CP_LEDGER_REFUND, 0, "x:3", "", 3, NULL, err, sizeof(err)) == CP_LEDGER_OK);
+    CHECK(cp_ledger_append(s, "ws_a", CP_LEDGER_DEBIT, 1, "x:2", "", 3, NULL, err, sizeof(err)) ==
+          CP_LEDGER_INVALID);
+    CHECK(cp_ledger_append(s, "ws_a", CP_LEDGER_REFUND, 0, "x:3", "", 3, NULL, err, sizeof(err)) ==
+          CP_LEDGER_OK);
     CHECK(cp_ledger_append(s, "ws_a", CP_LEDGER_CREDIT, INT64_MAX, "x:4", "", 3, NULL, err, sizeof(err)) ==
           CP_LEDGER_OK);
     CHECK(cp_ledger_append(s, "ws_a", CP_LEDGER_CREDIT, INT64_MAX, "x:5", "", 3, NULL, err, sizeof(err)) ==
@@ -305,15 +311,18 @@ static void test_usage_group(cp_store_t *s)
     uint64_t v = 0;
     CHECK(cp_usage_ingest_group(s, 5, pb, lens, 8, r, &v) == 0);
     CHECK(r[0].error[0] == '\0' && r[0].applied == 2 && r[0].duplicates == 0);
-    CHECK(r[1].error[0] != '\0' && !r[1].retry && r[1].bad_record == 1 && strcmp(r[1].param, "cost_nano") == 0);
+    CHECK(r[1].error[0] != '\0' && !r[1].retry && r[1].bad_record == 1 &&
+          strcmp(r[1].param, "cost_nano") == 0);
     CHECK(r[2].error[0] == '\0' && r[2].applied == 1);
-    CHECK(r[3].error[0] != '\0' && !r[3].retry && r[3].bad_record == 0 && strcmp(r[3].param, "workspace") == 0);
+    CHECK(r[3].error[0] != '\0' && !r[3].retry && r[3].bad_record == 0 &&
+          strcmp(r[3].param, "workspace") == 0);
     CHECK(r[4].error[0] == '\0' && r[4].applied == 0 && r[4].duplicates == 2);
     CHECK(balance(s, "ws_b") == b0 - 60);
     CHECK(balance(s, "ws_a") == INT64_MIN + 50);
     CHECK(usage_exists(s, "g1") == 1 && usage_exists(s, "g5") == 1);
     CHECK(usage_exists(s, "g3") == 0 && usage_exists(s, "g4") == 0); /* nothing of the refused batch */
-    snprintf(sql, sizeof(sql), "UPDATE balances SET balance_nano = %lld WHERE workspace_id = 'ws_a'", (long long)a0);
+    snprintf(sql, sizeof(sql), "UPDATE balances SET balance_nano = %lld WHERE workspace_id = 'ws_a'",
+             (long long)a0);
     CHECK(exec(s, sql) == 0);
     CHECK(problems(s) == 0);
 }
@@ -328,16 +337,18 @@ static void test_stripe_events(cp_store_t *s)
 {
     cp_stripe_ev_result_t r;
     int64_t b0 = balance(s, "ws_b");
-    const char *paid = "{\"id\":\"evt_c1\",\"type\":\"checkout.session.completed\",\"data\":{\"object\":{"
-                       "\"id\":\"cs_1\",\"payment_status\":\"paid\",\"amount_total\":1250,\"currency\":\"usd\","
-                       "\"client_reference_id\":\"ws_b\",\"payment_intent\":\"pi_1\"}}}";
+    const char *paid =
+        "{\"id\":\"evt_c1\",\"type\":\"checkout.session.completed\",\"data\":{\"object\":{"
+        "\"id\":\"cs_1\",\"payment_status\":\"paid\",\"amount_total\":1250,\"currency\":\"usd\","
+        "\"client_reference_id\":\"ws_b\",\"payment_intent\":\"pi_1\"}}}";
     CHECK(event(s, paid, &r) == CP_STRIPE_EV_APPLIED && strcmp(r.outcome, "credited") == 0);
     CHECK(balance(s, "ws_b") == b0 + 1250 * CP_STRIPE_NANO_PER_CENT);
     CHECK(event(s, paid, &r) == CP_STRIPE_EV_REPLAY);
     /* the same session through the async path: credited once */
-    const char *async = "{\"id\":\"evt_c2\",\"type\":\"checkout.session.async_payment_succeeded\",\"data\":{\"object\":{"
-                        "\"id\":\"cs_1\",\"payment_status\":\"paid\",\"amount_total\":1250,\"currency\":\"usd\","
-                        "\"client_reference_id\":\"ws_b\"}}}";
+    const char *async =
+        "{\"id\":\"evt_c2\",\"type\":\"checkout.session.async_payment_succeeded\",\"data\":{\"object\":{"
+        "\"id\":\"cs_1\",\"payment_status\":\"paid\",\"amount_total\":1250,\"currency\":\"usd\","
+        "\"client_reference_id\":\"ws_b\"}}}";
     CHECK(event(s, async, &r) == CP_STRIPE_EV_IGNORED && strcmp(r.outcome, "already_credited") == 0);
     CHECK(balance(s, "ws_b") == b0 + 1250 * CP_STRIPE_NANO_PER_CENT);
     /* refunds: metadata-less charge found through the payment intent; deltas once */
@@ -349,9 +360,10 @@ static void test_stripe_events(cp_store_t *s)
     CHECK(event(s, rf1, &r) == CP_STRIPE_EV_REPLAY);
     CHECK(event(s, rf2, &r) == CP_STRIPE_EV_APPLIED && r.amount_nano == -750 * CP_STRIPE_NANO_PER_CENT);
     CHECK(balance(s, "ws_b") == b0 + 250 * CP_STRIPE_NANO_PER_CENT);
-    const char *unknown = "{\"id\":\"evt_u\",\"type\":\"checkout.session.completed\",\"data\":{\"object\":{"
-                          "\"id\":\"cs_2\",\"payment_status\":\"paid\",\"amount_total\":100,\"currency\":\"usd\","
-                          "\"client_reference_id\":\"ws_nope\"}}}";
+    const char *unknown =
+        "{\"id\":\"evt_u\",\"type\":\"checkout.session.completed\",\"data\":{\"object\":{"
+        "\"id\":\"cs_2\",\"payment_status\":\"paid\",\"amount_total\":100,\"currency\":\"usd\","
+        "\"client_reference_id\":\"ws_nope\"}}}";
     CHECK(event(s, unknown, &r) == CP_STRIPE_EV_IGNORED && strcmp(r.outcome, "unknown_workspace") == 0);
     const char *eur = "{\"id\":\"evt_e\",\"type\":\"checkout.session.completed\",\"data\":{\"object\":{"
                       "\"id\":\"cs_3\",\"payment_status\":\"paid\",\"amount_total\":100,\"currency\":\"eur\","
@@ -361,9 +373,10 @@ static void test_stripe_events(cp_store_t *s)
           CP_STRIPE_EV_IGNORED);
     CHECK(event(s, "{\"id\":\"evt_y\"}", &r) == CP_STRIPE_EV_INVALID);
     CHECK(event(s, "[1,2", &r) == CP_STRIPE_EV_INVALID);
-    const char *frac = "{\"id\":\"evt_f\",\"type\":\"checkout.session.completed\",\"data\":{\"object\":{"
-                       "\"id\":\"cs_4\",\"payment_status\":\"paid\",\"amount_total\":1.5,\"currency\":\"usd\","
-                       "\"client_reference_id\":\"ws_b\"}}}";
+    const char *frac =
+        "{\"id\":\"evt_f\",\"type\":\"checkout.session.completed\",\"data\":{\"object\":{"
+        "\"id\":\"cs_4\",\"payment_status\":\"paid\",\"amount_total\":1.5,\"currency\":\"usd\","
+        "\"client_reference_id\":\"ws_b\"}}}";
     CHECK(event(s, frac, &r) == CP_STRIPE_EV_INVALID);
     CHECK(balance(s, "ws_b") == b0 + 250 * CP_STRIPE_NANO_PER_CENT);
     CHECK(problems(s) == 0);
