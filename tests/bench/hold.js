@@ -2,7 +2,10 @@
 // Opens N concurrent streaming chat requests and holds them until they finish.
 //   node hold.js N URL KEY MODEL BODYFILE PID
 // Once every stream has delivered its first SSE data line (or after 30 s), samples VmRSS of PID;
-// when all have ended, samples VmHWM. Prints one JSON line.
+// when all have ended, samples VmHWM. Prints one JSON line: n, first_data (streams that had their
+// first data line when VmRSS was sampled), rss_all_open_kb, max_open (most streams open at once:
+// first data line seen, end not yet), all_first_ms (start -> the last stream's first data line),
+// ok (200 and `data: [DONE]`), done, errors, hwm_kb, total_ms.
 'use strict';
 const http = require('http');
 const fs = require('fs');
@@ -18,15 +21,18 @@ function status(field) {
   return m ? parseInt(m[1], 10) : null;
 }
 
-let first = 0, done = 0, ok = 0, sampled = false;
+let first = 0, done = 0, ok = 0, open = 0, sampled = false;
+const t0 = Date.now();
 const errors = {};
 const out = { n: N };
+let maxOpen = 0;
 function err(e) { errors[e] = (errors[e] || 0) + 1; }
 
 function sample() {
   if (sampled) return;
   sampled = true;
   out.first_data = first;
+  out.all_first_ms = first === N ? Date.now() - t0 : null;
   out.rss_all_open_kb = status('VmRSS');
 }
 const sampleTimer = setTimeout(sample, 30000);
@@ -36,8 +42,10 @@ function finish() {
   sample();
   out.ok = ok;
   out.done = done;
+  out.max_open = maxOpen;
   out.errors = errors;
   out.hwm_kb = status('VmHWM');
+  out.total_ms = Date.now() - t0;
   console.log(JSON.stringify(out));
   process.exit(0);
 }
@@ -49,6 +57,7 @@ for (let i = 0; i < N; i++) {
     if (ended) return;
     ended = true;
     done++;
+    if (gotFirst) open--;
     if (ok1) ok++; else err(why);
     if (done === N) finish();
   };
@@ -63,6 +72,7 @@ for (let i = 0; i < N; i++) {
       buf += d;
       if (!gotFirst && /(^|\n)data:/.test(buf)) {
         gotFirst = true;
+        if (++open > maxOpen) maxOpen = open;
         if (++first === N) sample();
       }
       if (buf.includes('data: [DONE]')) sawDone = true;
