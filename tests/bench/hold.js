@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // Opens N concurrent streaming chat requests and holds them until they finish.
-//   node hold.js N URL KEY MODEL BODYFILE PID
+//   node hold.js N URL KEY MODEL BODYFILE PID [RAMP]
+// At most RAMP (default 256) streams are being opened at a time (sent, first data line not yet
+// seen): a storm of N connects at once overflows the accept queues (the kernel caps the listen
+// backlog at net.core.somaxconn) and measures resets, not memory. Streams must outlast the ramp;
+// max_open tells whether all N were open at once.
 // Once every stream has delivered its first SSE data line (or after 30 s), samples VmRSS of PID;
 // when all have ended, samples VmHWM. Prints one JSON line: n, first_data (streams that had their
 // first data line when VmRSS was sampled), rss_all_open_kb, max_open (most streams open at once:
@@ -10,8 +14,9 @@
 const http = require('http');
 const fs = require('fs');
 
-const [n, url, key, model, bodyFile, pid] = process.argv.slice(2);
+const [n, url, key, model, bodyFile, pid, ramp] = process.argv.slice(2);
 const N = parseInt(n, 10);
+const RAMP = parseInt(ramp || '256', 10);
 const u = new URL(url);
 const body = JSON.stringify(Object.assign(JSON.parse(fs.readFileSync(bodyFile, 'utf8')), { model, stream: true }));
 const agent = new http.Agent({ keepAlive: false, maxSockets: N });
@@ -35,7 +40,7 @@ function sample() {
   out.all_first_ms = first === N ? Date.now() - t0 : null;
   out.rss_all_open_kb = status('VmRSS');
 }
-const sampleTimer = setTimeout(sample, 30000);
+const sampleTimer = setTimeout(sample, 120000);
 
 function finish() {
   clearTimeout(sampleTimer);
@@ -49,15 +54,20 @@ function finish() {
   console.log(JSON.stringify(out));
   process.exit(0);
 }
-setTimeout(() => { err('deadline'); finish(); }, 90000);
+setTimeout(() => { err('deadline'); finish(); }, 180000);
 
-for (let i = 0; i < N; i++) {
+let started = 0;
+function next() { if (started < N) start(started++); }
+for (let i = 0; i < Math.min(RAMP, N); i++) next();
+
+function start() {
   let gotFirst = false, ended = false, sawDone = false;
   const end = (ok1, why) => {
     if (ended) return;
     ended = true;
     done++;
     if (gotFirst) open--;
+    else next();
     if (ok1) ok++; else err(why);
     if (done === N) finish();
   };
@@ -74,6 +84,7 @@ for (let i = 0; i < N; i++) {
         gotFirst = true;
         if (++open > maxOpen) maxOpen = open;
         if (++first === N) sample();
+        next();
       }
       if (buf.includes('data: [DONE]')) sawDone = true;
       if (buf.length > 4096) buf = buf.slice(-64);
