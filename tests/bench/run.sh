@@ -420,7 +420,8 @@ hold_streams() { # name pid url model -> H[name.*]
     H[$name.hwm_kb]=$(node -e 'console.log(require(process.argv[1]).hwm_kb)' "$WORK/hold.$name.json")
     H[$name.ok]=$(node -e 'console.log(require(process.argv[1]).ok)' "$WORK/hold.$name.json")
     H[$name.max_open]=$(node -e 'console.log(require(process.argv[1]).max_open)' "$WORK/hold.$name.json")
-    H[$name.per_stream]=$(awk -v h="${H[$name.hwm_kb]}" -v i="${H[$name.idle_kb]}" -v n="$HOLD_N" 'BEGIN{printf "%.1f", (h-i)/n}')
+    # per stream actually open at the peak (a server that refused some is not credited with them)
+    H[$name.per_stream]=$(awk -v h="${H[$name.hwm_kb]}" -v i="${H[$name.idle_kb]}" -v n="${H[$name.max_open]}" 'BEGIN{printf "%.1f", (n > 0) ? (h-i)/n : 0}')
 }
 declare -A H
 if [ "$BENCH_EXTRAS" = 1 ]; then
@@ -517,8 +518,8 @@ if [ "$BENCH_EXTRAS" = 1 ]; then
     if [ -n "${HOLD_NOTE:-}" ]; then echo "memory test: $HOLD_NOTE"; fi
     for n in switchyard nginx; do
         [ -n "${H[$n.json]:-}" ] || continue
-        printf 'memory, %s streams held through %-10s idle %s kB, peak (VmHWM) %s kB, %s KiB per stream\n' "$HOLD_N" "$n:" \
-            "${H[$n.idle_kb]}" "${H[$n.hwm_kb]}" "${H[$n.per_stream]}"
+        printf 'memory, %s streams held through %-10s idle %s kB, peak (VmHWM) %s kB, %s open at once: %s KiB per stream\n' "$HOLD_N" "$n:" \
+            "${H[$n.idle_kb]}" "${H[$n.hwm_kb]}" "${H[$n.max_open]}" "${H[$n.per_stream]}"
         printf '           client: %s\n' "${H[$n.json]}"
     done
 fi
