@@ -27,7 +27,7 @@ static const char WS_COLS[] = "SELECT id, name, active, created_at, rpm, tpm FRO
 static const char KEY_COLS[] =
     "SELECT k.id, k.workspace_id, k.name, k.prefix, k.allowed_models, k.expires_at, k.revoked, k.created_at, "
     "k.budget_nano, k.rpm, k.tpm, p.rotated_ms, p.prefix, p.valid_until_ms, "
-    "(SELECT MAX(u.created_ms) FROM usage u WHERE u.key_id = k.id), "
+    "(SELECT NULLIF(ks.last_used_ms, 0) FROM key_spend ks WHERE ks.key_id = k.id), "
     "(SELECT ks.spent_nano FROM key_spend ks WHERE ks.key_id = k.id) FROM api_keys k "
     "LEFT JOIN api_key_prev p ON p.key_id = k.id";
 
@@ -106,7 +106,7 @@ static cJSON *key_row(sqlite3_stmt *st)
         sy_money_format_usd(left, usd);
         cJSON_AddStringToObject(o, "budget_left_usd", usd);
     }
-    /* the newest usage record of the key (the request log's index on key_id, created_ms) */
+    /* the key's last use, kept with its spend by usage ingestion (key_spend.last_used_ms) */
     if (sqlite3_column_type(st, 14) == SQLITE_NULL)
         cJSON_AddNullToObject(o, "last_used_ms");
     else

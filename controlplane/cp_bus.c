@@ -376,7 +376,6 @@ static void flush_usage(void)
     }
     uint64_t version = 0;
     int committed = cp_usage_ingest_group(g.store, n, batches, lens, wall_ms(), results, &version) == 0;
-    SY_WARN("msg=\"XGROUP\" n=%zu", n);
     uint32_t applied = 0;
     int exhausted = 0;
     for (size_t i = 0; i < n; i++) {

@@ -316,6 +316,10 @@ static const char *const migrations[] = {
      * debit, as all records before this migration did). The ledger check proves each debit equals
      * the sum of the records that point at it. */
     "ALTER TABLE usage ADD COLUMN debit_row INTEGER NOT NULL DEFAULT 0 CHECK (debit_row >= 0);",
+    /* 15: a key's last use kept with its spend (cp_usage_ingest.c: one upsert per key per batch)
+     * instead of read from an index on usage(key_id, created_ms) — that index had an insertion
+     * point per key and cost every usage record a b-tree insert (tests/bench/ingest.mjs). */
+    "ALTER TABLE key_spend ADD COLUMN last_used_ms INTEGER NOT NULL DEFAULT 0; UPDATE key_spend SET last_used_ms = COALESCE((SELECT MAX(created_ms) FROM usage u WHERE u.key_id = key_spend.key_id), 0); DROP INDEX usage_key_time;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -7,7 +7,7 @@
  * per record (its id is the idempotency key: a stored id is a duplicate, skipped), then ONE
  * ledger debit for the run's new records, `usage:<id of the run's first new record>`, with every
  * other record of the run pointing at that record (usage.debit_row). Then, aggregated over the
- * batch: key spend (one upsert per key, then its budget checked) and the daily rollup (one
+ * batch: key spend and last use (one upsert per key, then its budget checked) and the daily rollup (one
  * upsert per group). Grouping sorts the batch's records (at most CP_USAGE_MAX_RECORDS); every
  * statement is prepared once per store handle (cp_store_cached). Measured by
  * tests/bench/ingest.mjs (docs/controlplane.md, "Fleet scale").
@@ -127,8 +127,9 @@ static const char SQL_DAILY[] =
     " cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,"
     " cost_nano = cost_nano + excluded.cost_nano";
 static const char SQL_SPEND[] =
-    "INSERT INTO key_spend (key_id, spent_nano) VALUES (?1, ?2) ON CONFLICT (key_id)"
-    " DO UPDATE SET spent_nano = spent_nano + excluded.spent_nano";
+    "INSERT INTO key_spend (key_id, spent_nano, last_used_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key_id)"
+    " DO UPDATE SET spent_nano = spent_nano + excluded.spent_nano,"
+    " last_used_ms = MAX(last_used_ms, excluded.last_used_ms)";
 static const char SQL_BUDGET[] = "SELECT COALESCE(k.budget_nano, 0), s.spent_nano FROM key_spend s"
                                  " LEFT JOIN api_keys k ON k.id = s.key_id WHERE s.key_id = ?1";
 
@@ -303,12 +304,16 @@ static int add_key_spend(cp_store_t *s, rec_t *recs, size_t n, int *crossed, cp_
         return refuse(r, -1, NULL, 1, err);
     qsort(recs, n, sizeof(*recs), by_key);
     for (size_t i = 0, j; i < n; i = j) {
-        int64_t sum = recs[i].u->cost_nano;
-        for (j = i + 1; j < n && strcmp(recs[j].u->key_id, recs[i].u->key_id) == 0; j++)
+        int64_t sum = recs[i].u->cost_nano, last = recs[i].u->created_ms;
+        for (j = i + 1; j < n && strcmp(recs[j].u->key_id, recs[i].u->key_id) == 0; j++) {
             sum += recs[j].u->cost_nano; /* <= 1000 x MAX_COST_NANO: no overflow */
+            if (recs[j].u->created_ms > last)
+                last = recs[j].u->created_ms;
+        }
         sqlite3_reset(spend);
         sqlite3_bind_text(spend, 1, recs[i].u->key_id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(spend, 2, sum);
+        sqlite3_bind_int64(spend, 3, last);
         int rc = sqlite3_step(spend);
         sqlite3_reset(spend);
         if (rc != SQLITE_DONE)

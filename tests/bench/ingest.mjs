@@ -8,8 +8,11 @@
 // from proto/bus.proto; every batch is encoded before the clock starts, so the encoder is not
 // measured) — from INGEST_SENDERS concurrent senders, as that many nodes would. Records: ids as
 // data planes mint them (dp_usage_mint_id: "u" + a random boot id + thread + a sequence, so one
-// node's ids ascend), batch b from node b % INGEST_NODES, workspaces drawn at random from
-// INGEST_WORKSPACES, INGEST_KEYS keys, 6 models, 4 tasks, 3 % errors, created over the last hour.
+// node's ids ascend), batch b from node b % INGEST_NODES; INGEST_WORKSPACES workspaces with
+// INGEST_KEYS / INGEST_WORKSPACES keys each, 6 models, 4 tasks, 3 % errors, created over the last
+// hour. Workspaces, their keys and models are drawn Zipf-like (s = INGEST_SKEW, default 1: the
+// busiest of 200 workspaces sends ~17 % of the traffic, as real tenants do); INGEST_SKEW=0 draws
+// uniformly — the worst case for the per-day rollup, where nearly every record is its own group.
 // Then every INGEST_REPLAY-th batch is sent again (a node that lost an ack): each must come back
 // with applied 0 and all its records counted as duplicates.
 //
@@ -41,10 +44,31 @@ const protobuf = createRequire(path.join(here, '..', 'integration', 'package.jso
 const N_RECORDS = Number(process.env.INGEST_RECORDS || 500000);
 const N_WS = Number(process.env.INGEST_WORKSPACES || 200);
 const N_KEYS = Number(process.env.INGEST_KEYS || 2000);
-const SENDERS = Number(process.env.INGEST_SENDERS || 8);
+const SENDERS = Number(process.env.INGEST_SENDERS || 50);
 const NODES = Number(process.env.INGEST_NODES || 50);
 const REPLAY = Number(process.env.INGEST_REPLAY || 20);
 const TARGET = Number(process.env.INGEST_TARGET || 50000);
+const SKEW = Number(process.env.INGEST_SKEW ?? 1);
+const KEYS_PER_WS = Math.max(1, Math.round(N_KEYS / N_WS));
+
+/** A sampler of 0..n-1 with P(i) proportional to 1 / (i + 1)^SKEW (uniform when SKEW is 0). */
+function zipf(n) {
+  const w = Array.from({ length: n }, (_, i) => 1 / Math.pow(i + 1, SKEW));
+  const cdf = [];
+  let acc = 0;
+  for (const x of w) cdf.push((acc += x));
+  return () => {
+    const u = Math.random() * acc;
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cdf[mid] < u) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+}
 const BATCH = 1000;
 const GRANT_NANO = 1000000n * 1000000000n;
 
@@ -97,11 +121,15 @@ try {
   const batches = [];
   const boots = Array.from({ length: NODES }, () => crypto.randomBytes(8).toString('hex'));
   const seqs = new Array(NODES).fill(0);
+  const pickWs = zipf(N_WS);
+  const pickKey = zipf(KEYS_PER_WS);
+  const pickModel = zipf(models.length);
   for (let made = 0, b = 0; made < N_RECORDS; b++) {
     const node = b % NODES;
     const records = [];
     for (let i = 0; i < BATCH && made < N_RECORDS; i++, made++) {
-      const ws = wsIds[crypto.randomInt(N_WS)];
+      const w = pickWs();
+      const ws = wsIds[w];
       const cost = 1000 + crypto.randomInt(2000000);
       spent.set(ws, spent.get(ws) + BigInt(cost));
       count.set(ws, count.get(ws) + 1);
@@ -109,8 +137,8 @@ try {
       records.push({
         id: `u${boots[node]}${(made % 2).toString(16).padStart(2, '0')}${(++seqs[node]).toString(16).padStart(12, '0')}`,
         workspace: ws,
-        key_id: `key_${crypto.randomInt(N_KEYS)}`,
-        model: models[made % models.length],
+        key_id: `key_${w}_${pickKey()}`,
+        model: models[pickModel()],
         provider: 'p',
         tokens_in: 200 + (made % 900),
         tokens_out: 50 + (made % 400),
@@ -124,14 +152,14 @@ try {
         created_ms: now - 3600000 + Math.floor((made / N_RECORDS) * 3600000),
         request_id: `req-${made.toString(16).padStart(12, '0')}`,
         attempt: 1,
-        model_asked: made % 3 === 0 ? 'auto' : models[made % models.length],
+        model_asked: made % 3 === 0 ? 'auto' : 'direct',
         task: ['code', 'chat', 'math', 'writing'][made % 4],
         difficulty: ['easy', 'medium', 'hard'][made % 3],
       });
     }
     batches.push({ n: records.length, buf: Buffer.from(BusRequest.encode(BusRequest.fromObject({ usage: { node_id: `dp-${node}`, batch_id: `bench-${b}`, records } })).finish()) });
   }
-  console.log(`${N_RECORDS} records in ${batches.length} batches from ${NODES} nodes, ${N_WS} workspaces, ${N_KEYS} keys, ${SENDERS} senders; encoded ${(batches.reduce((a, b) => a + b.buf.length, 0) / 1e6).toFixed(1)} MB`);
+  console.log(`${N_RECORDS} records in ${batches.length} batches from ${NODES} nodes, ${N_WS} workspaces x ${KEYS_PER_WS} keys, skew ${SKEW}, ${SENDERS} senders; encoded ${(batches.reduce((a, b) => a + b.buf.length, 0) / 1e6).toFixed(1)} MB`);
 
   async function send(buf) {
     for (let tries = 0; ; tries++) {
