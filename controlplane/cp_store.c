@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cp_metrics.h"
+#include "sy_log.h"
 #include "sy_util.h"
 
 /* How long a connection waits for another writer before giving up with SQLITE_BUSY. Writes
@@ -319,7 +320,9 @@ static const char *const migrations[] = {
     /* 15: a key's last use kept with its spend (cp_usage_ingest.c: one upsert per key per batch)
      * instead of read from an index on usage(key_id, created_ms) — that index had an insertion
      * point per key and cost every usage record a b-tree insert (tests/bench/ingest.mjs). */
-    "ALTER TABLE key_spend ADD COLUMN last_used_ms INTEGER NOT NULL DEFAULT 0; UPDATE key_spend SET last_used_ms = COALESCE((SELECT MAX(created_ms) FROM usage u WHERE u.key_id = key_spend.key_id), 0); DROP INDEX usage_key_time;",
+    "ALTER TABLE key_spend ADD COLUMN last_used_ms INTEGER NOT NULL DEFAULT 0; UPDATE key_spend SET "
+    "last_used_ms = COALESCE((SELECT MAX(created_ms) FROM usage u WHERE u.key_id = key_spend.key_id), 0); "
+    "DROP INDEX usage_key_time;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -345,6 +348,84 @@ int cp_store_prepare(cp_store_t *s, const char *sql, sqlite3_stmt **st, char *er
     if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
         return db_err(s, err, errlen, "prepare");
     return 0;
+}
+
+static struct {
+    pthread_t tid;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int running, stop;
+    sqlite3 *db;
+} g_ckpt = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void *checkpointer_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&g_ckpt.mu);
+    while (!g_ckpt.stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&g_ckpt.cv, &g_ckpt.mu, &ts);
+        if (g_ckpt.stop)
+            break;
+        pthread_mutex_unlock(&g_ckpt.mu);
+        int logged = 0, ckpt = 0;
+        int rc = sqlite3_wal_checkpoint_v2(g_ckpt.db, NULL, SQLITE_CHECKPOINT_PASSIVE, &logged, &ckpt);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            SY_WARN("msg=\"wal checkpoint failed\" err=\"%s\"", sqlite3_errmsg(g_ckpt.db));
+        pthread_mutex_lock(&g_ckpt.mu);
+    }
+    pthread_mutex_unlock(&g_ckpt.mu);
+    return NULL;
+}
+
+int cp_store_checkpointer_start(const char *db_path, char *err, size_t errlen)
+{
+    if (g_ckpt.running)
+        return 0;
+    if (sqlite3_open_v2(db_path, &g_ckpt.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        sy_errf(err, errlen, "checkpointer: %s", g_ckpt.db ? sqlite3_errmsg(g_ckpt.db) : "out of memory");
+        sqlite3_close(g_ckpt.db);
+        g_ckpt.db = NULL;
+        return -1;
+    }
+    sqlite3_busy_timeout(g_ckpt.db, CP_BUSY_TIMEOUT_MS);
+    /* a connection opens the file (and finds the WAL) at its first statement: until then a
+     * checkpoint call does nothing */
+    if (sqlite3_exec(g_ckpt.db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK) {
+        sy_errf(err, errlen, "checkpointer: %s", sqlite3_errmsg(g_ckpt.db));
+        sqlite3_close(g_ckpt.db);
+        g_ckpt.db = NULL;
+        return -1;
+    }
+    g_ckpt.stop = 0;
+    if (pthread_create(&g_ckpt.tid, NULL, checkpointer_main, NULL) != 0) {
+        sqlite3_close(g_ckpt.db);
+        g_ckpt.db = NULL;
+        return sy_errf(err, errlen, "checkpointer: cannot start its thread");
+    }
+    g_ckpt.running = 1;
+    return 0;
+}
+
+void cp_store_checkpointer_stop(void)
+{
+    if (!g_ckpt.running)
+        return;
+    pthread_mutex_lock(&g_ckpt.mu);
+    g_ckpt.stop = 1;
+    pthread_cond_signal(&g_ckpt.cv);
+    pthread_mutex_unlock(&g_ckpt.mu);
+    pthread_join(g_ckpt.tid, NULL);
+    sqlite3_close(g_ckpt.db);
+    g_ckpt.db = NULL;
+    g_ckpt.running = 0;
 }
 
 void cp_store_global_init(void)

@@ -44,6 +44,14 @@ enum { CP_HEALTH_UNKNOWN = 0, CP_HEALTH_HEALTHY = 1, CP_HEALTH_DEGRADED = 2, CP_
  * any thread: no memory statistics (SQLite otherwise takes a global mutex around every
  * allocation — ~3 % of usage ingestion's CPU). */
 void cp_store_global_init(void);
+/* Background WAL checkpoints: a thread with its own connection on db_path runs a PASSIVE
+ * checkpoint every 100 ms (it never blocks readers or the writer), so the writers — the bus
+ * thread ingesting usage above all — do not copy pages back and fsync the database file inside
+ * their commits; a writer still checkpoints itself if the WAL ever passes 16,384 pages. Start
+ * once after the database exists; stop joins the thread and closes its connection (no-op when
+ * not started). 0, or -1 with err. */
+int cp_store_checkpointer_start(const char *db_path, char *err, size_t errlen);
+void cp_store_checkpointer_stop(void);
 /* Opens (creating if needed) the database at `path` and applies pending migrations.
  * Returns 0 and a new handle in *out, or -1 with a message in err. */
 int cp_store_open(const char *path, cp_store_t **out, char *err, size_t errlen);

@@ -41,51 +41,52 @@ static int check_db(const char *path)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: switchyard-cp --db FILE --catalog FILE [options]\n"
-               "       switchyard-cp --check-db FILE\n"
-               "  --db FILE           SQLite database (created if missing)\n"
-               "  --catalog FILE      catalog file (docs/config.md): imported at start into a database that\n"
-               "                      has none; later starts apply nothing (the database is the catalog)\n"
-               "                      and warn when the file differs from the last import\n"
-               "  --import-catalog[=force]  import FILE at start anyway; refuses (exit 1) when it would\n"
-               "                      overwrite fields edited through the admin API, unless =force\n"
-               "  --listen HOST:PORT  admin API address (default 127.0.0.1:8081; port 0 = any free port)\n"
-               "  --port-file FILE    write the bound port here once listening\n"
-               "  --log-level LEVEL   debug|info|warn|error|off (default info)\n"
-               "  --bus-pub URL       nng PUB address for version notices (e.g. tcp://127.0.0.1:7001)\n"
-               "  --bus-rep URL       nng REP address serving the packed snapshot (both or neither)\n"
-               "  --bus-tls-ca FILE   authenticate the bus (docs/controlplane.md): the fleet CA(s), PEM;\n"
-               "                      with --bus-tls-cert/--bus-tls-key (all three or none) both bus\n"
-               "                      URLs must be tls+tcp://, nodes need a certificate from this CA,\n"
-               "                      and heartbeats/usage must be signed by the node they name\n"
-               "  --bus-tls-cert FILE the control plane's certificate (CN switchyard-cp), PEM\n"
-               "  --bus-tls-key FILE  its private key, PEM (keep it mode 0600)\n"
-               "  --balance-refresh-ms N  how often usage-driven balance changes reach the fleet\n"
-               "                      (default 5000; a balance or key budget running out is immediate)\n"
-               "  --bus-drop-notices  FOR TESTS ONLY: publish no version notices (neither after writes\n"
-               "                      nor the periodic republish); nodes converge by their own fetch\n"
-               "  --probe-rise N      consecutive successful probes from degraded to healthy (default 2)\n"
-               "  --probe-fall N      consecutive failed probes to down (default 3)\n"
-               "  --backup FILE       copy the --db database into FILE with SQLite's online backup API (safe\n"
-               "                      while the control plane runs), check the copy like --check-db, exit\n"
-               "  --check-db FILE     open FILE (applying migrations), run PRAGMA integrity_check and\n"
-               "                      foreign_key_check, print 'integrity ok' or the problems; exit 0\n"
-               "                      when clean, 1 otherwise (the API is not started)\n"
-               "  --stripe-api-base URL  Stripe API base for checkout sessions (default $STRIPE_API_BASE,\n"
-               "                      else https://api.stripe.com; tests point it at a local fake)\n"
-               "  --stripe-timeout-ms N  bound on the (blocking) checkout call, 100..30000 (default 10000)\n"
-               "  --signup MODE       dashboard sign-up: open (anyone may create an account and a workspace)\n"
-               "                      or invite (only with an owner's invitation; the default)\n"
-               "  --session-ttl-s N   dashboard session lifetime, 1..2592000 seconds (default 43200: 12 h)\n"
-               "  --public-api-url URL  the data plane's base URL as users reach it (e.g.\n"
-               "                      https://llm.example.com/v1), shown by the dashboard (GET /api/config)\n"
-               "  --web-dir DIR       serve the dashboard's pages from DIR (index.html, assets/); read once\n"
-               "                      at start (default: none, pages answer 404)\n"
-               "  --cookie-secure     mark the session cookie Secure (set it when users reach this port\n"
-               "                      through HTTPS, e.g. behind a TLS proxy)\n"
-               "environment: SWITCHYARD_OPERATOR_TOKEN (required) is the bearer token for /api/*;\n"
-               "  STRIPE_WEBHOOK_SECRET (whsec_...) enables POST /stripe/webhook; STRIPE_SECRET_KEY\n"
-               "  enables POST /api/workspaces/{id}/checkout (docs/billing.md). Secrets are never logged.\n");
+    fprintf(f,
+            "usage: switchyard-cp --db FILE --catalog FILE [options]\n"
+            "       switchyard-cp --check-db FILE\n"
+            "  --db FILE           SQLite database (created if missing)\n"
+            "  --catalog FILE      catalog file (docs/config.md): imported at start into a database that\n"
+            "                      has none; later starts apply nothing (the database is the catalog)\n"
+            "                      and warn when the file differs from the last import\n"
+            "  --import-catalog[=force]  import FILE at start anyway; refuses (exit 1) when it would\n"
+            "                      overwrite fields edited through the admin API, unless =force\n"
+            "  --listen HOST:PORT  admin API address (default 127.0.0.1:8081; port 0 = any free port)\n"
+            "  --port-file FILE    write the bound port here once listening\n"
+            "  --log-level LEVEL   debug|info|warn|error|off (default info)\n"
+            "  --bus-pub URL       nng PUB address for version notices (e.g. tcp://127.0.0.1:7001)\n"
+            "  --bus-rep URL       nng REP address serving the packed snapshot (both or neither)\n"
+            "  --bus-tls-ca FILE   authenticate the bus (docs/controlplane.md): the fleet CA(s), PEM;\n"
+            "                      with --bus-tls-cert/--bus-tls-key (all three or none) both bus\n"
+            "                      URLs must be tls+tcp://, nodes need a certificate from this CA,\n"
+            "                      and heartbeats/usage must be signed by the node they name\n"
+            "  --bus-tls-cert FILE the control plane's certificate (CN switchyard-cp), PEM\n"
+            "  --bus-tls-key FILE  its private key, PEM (keep it mode 0600)\n"
+            "  --balance-refresh-ms N  how often usage-driven balance changes reach the fleet\n"
+            "                      (default 5000; a balance or key budget running out is immediate)\n"
+            "  --bus-drop-notices  FOR TESTS ONLY: publish no version notices (neither after writes\n"
+            "                      nor the periodic republish); nodes converge by their own fetch\n"
+            "  --probe-rise N      consecutive successful probes from degraded to healthy (default 2)\n"
+            "  --probe-fall N      consecutive failed probes to down (default 3)\n"
+            "  --backup FILE       copy the --db database into FILE with SQLite's online backup API (safe\n"
+            "                      while the control plane runs), check the copy like --check-db, exit\n"
+            "  --check-db FILE     open FILE (applying migrations), run PRAGMA integrity_check and\n"
+            "                      foreign_key_check, print 'integrity ok' or the problems; exit 0\n"
+            "                      when clean, 1 otherwise (the API is not started)\n"
+            "  --stripe-api-base URL  Stripe API base for checkout sessions (default $STRIPE_API_BASE,\n"
+            "                      else https://api.stripe.com; tests point it at a local fake)\n"
+            "  --stripe-timeout-ms N  bound on the (blocking) checkout call, 100..30000 (default 10000)\n"
+            "  --signup MODE       dashboard sign-up: open (anyone may create an account and a workspace)\n"
+            "                      or invite (only with an owner's invitation; the default)\n"
+            "  --session-ttl-s N   dashboard session lifetime, 1..2592000 seconds (default 43200: 12 h)\n"
+            "  --public-api-url URL  the data plane's base URL as users reach it (e.g.\n"
+            "                      https://llm.example.com/v1), shown by the dashboard (GET /api/config)\n"
+            "  --web-dir DIR       serve the dashboard's pages from DIR (index.html, assets/); read once\n"
+            "                      at start (default: none, pages answer 404)\n"
+            "  --cookie-secure     mark the session cookie Secure (set it when users reach this port\n"
+            "                      through HTTPS, e.g. behind a TLS proxy)\n"
+            "environment: SWITCHYARD_OPERATOR_TOKEN (required) is the bearer token for /api/*;\n"
+            "  STRIPE_WEBHOOK_SECRET (whsec_...) enables POST /stripe/webhook; STRIPE_SECRET_KEY\n"
+            "  enables POST /api/workspaces/{id}/checkout (docs/billing.md). Secrets are never logged.\n");
 }
 
 int main(int argc, char **argv)
@@ -299,7 +300,8 @@ int main(int argc, char **argv)
         o.stripe_timeout_ms = 10000;
     /* whether, never what: the secrets themselves stay out of every log */
     SY_INFO("msg=\"stripe\" webhook=%s checkout=%s api_base=%s",
-            o.stripe_webhook_secret && o.stripe_webhook_secret[0] ? "enabled" : "disabled (no STRIPE_WEBHOOK_SECRET)",
+            o.stripe_webhook_secret && o.stripe_webhook_secret[0] ? "enabled"
+                                                                  : "disabled (no STRIPE_WEBHOOK_SECRET)",
             o.stripe_secret_key && o.stripe_secret_key[0] ? "enabled" : "disabled (no STRIPE_SECRET_KEY)",
             o.stripe_api_base);
 
@@ -360,9 +362,12 @@ int main(int argc, char **argv)
         return 1;
     }
     probe.db_path = db;
+    if (cp_store_checkpointer_start(db, err, sizeof(err)) != 0)
+        SY_WARN("msg=\"no background checkpoints; writers checkpoint themselves\" err=\"%s\"", err);
     if (cp_probe_start(&probe, err, sizeof(err)) != 0) {
         SY_ERROR("msg=\"cannot start the health probes\" err=\"%s\"", err);
         cp_bus_stop();
+        cp_store_checkpointer_stop();
         cp_store_close(store);
         return 1;
     }
@@ -372,6 +377,7 @@ int main(int argc, char **argv)
     int rc = cp_api_run(&o);
     cp_probe_stop();
     cp_bus_stop();
+    cp_store_checkpointer_stop();
     cp_store_close(store);
     return rc == 0 ? 0 : 1;
 }

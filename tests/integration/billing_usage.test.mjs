@@ -7,6 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import protobuf from 'protobufjs';
@@ -244,6 +245,24 @@ test('ingestion and admin grants at the same time (two writers, two store handle
     assert.equal(rs[i + 1].status, 201, rs[i + 1].text);
   }
   assert.equal(await balance(), b0 - 10n * 20n * 3n + 10n * 100n);
+  await invariants();
+});
+
+test('the WAL is checkpointed in the background, not in the commits of the writers', async () => {
+  // writers checkpoint themselves only past 16,384 WAL pages (64 MiB); this writes far less, so
+  // the database file grows only if the control plane's checkpointer thread copies pages back
+  const size = () => fs.statSync(cp.db).size;
+  await waitFor(async () => { // settle: what was written so far is checkpointed
+    const a = size();
+    await sleep(300);
+    return size() === a;
+  }, { timeout: slack(5000), what: 'a settled database file' });
+  const s0 = size();
+  for (let i = 0; i < 4; i++) {
+    const ack = await send(batchOf(Array.from({ length: 250 }, () => record({ cost_nano: 1, created_ms: T0 + i }))));
+    assert.equal(ack.applied, 250, JSON.stringify(ack));
+  }
+  await waitFor(async () => size() > s0, { timeout: slack(3000), what: 'the database file to grow (a background checkpoint)' });
   await invariants();
 });
 
