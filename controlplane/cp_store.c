@@ -1,5 +1,6 @@
 #include "cp_store.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <fcntl.h>
@@ -556,6 +557,50 @@ int cp_store_begin_write(cp_store_t *s, char *err, size_t errlen)
         return -1;
     }
     return 0;
+}
+
+int cp_store_restore(const char *src, const char *db_path, int64_t now_ms, uint64_t *version, char *err,
+                     size_t errlen)
+{
+    char side[PATH_MAX];
+    for (int i = 0; i < 2; i++) { /* an old WAL beside the restored file would be replayed into it */
+        if (snprintf(side, sizeof(side), "%s%s", db_path, i ? "-shm" : "-wal") >= (int)sizeof(side))
+            return sy_errf(err, errlen, "restore: path too long");
+        if (unlink(side) != 0 && errno != ENOENT)
+            return sy_errf(err, errlen, "restore: cannot remove %s: %s", side, strerror(errno));
+    }
+    if (cp_store_backup(src, db_path, err, errlen) != 0)
+        return -1;
+    cp_store_t *s;
+    if (cp_store_open(db_path, &s, err, errlen) != 0)
+        return -1;
+    int64_t v = 0;
+    int rc = -1;
+    if (cp_store_begin_write(s, err, errlen) == 0) {
+        sqlite3_stmt *st;
+        if (cp_store_prepare(s, "UPDATE meta SET value = MAX(value + 1, ?1) WHERE key = 'snapshot_version'",
+                             &st, err, errlen) == 0) {
+            sqlite3_bind_int64(st, 1, now_ms);
+            int step = sqlite3_step(st);
+            sqlite3_finalize(st);
+            if (step == SQLITE_DONE &&
+                query_int(s, "SELECT value FROM meta WHERE key = 'snapshot_version'", &v, err, errlen) == 0 &&
+                run_script(s, "COMMIT", err, errlen) == 0)
+                rc = 0;
+            else if (step != SQLITE_DONE)
+                db_err(s, err, errlen, "restore: version");
+        }
+        if (rc != 0)
+            cp_store_rollback(s);
+        else {
+            gate_leave(s);
+            cp_metrics_txn_end(1);
+        }
+    }
+    cp_store_close(s);
+    if (rc == 0 && version != NULL)
+        *version = (uint64_t)v;
+    return rc;
 }
 
 int cp_store_commit_write(cp_store_t *s, uint64_t *version, char *err, size_t errlen)

@@ -76,6 +76,16 @@ int cp_store_snapshot_version(cp_store_t *s, uint64_t *out, char *err, size_t er
  * own connections; any thread. */
 int cp_store_backup(const char *db_path, const char *dest, char *err, size_t errlen);
 
+/* --restore: puts the backup at src in place of the database at db_path (the control plane
+ * must be stopped): removes db_path's -wal and -shm, copies src with the online backup API
+ * (cp_store_backup: dest.tmp, fsync, rename), then raises the snapshot version to
+ * max(version + 1, now_ms) so every node — which refuses a version older than the one it serves
+ * — takes the restored state at its next fetch. Versions count writes from 0, so a wall-clock
+ * floor is above any version served before, as long as fewer than 1,000 versioned writes a
+ * second were made on average since the last floor. *version gets the new version. 0, or -1
+ * with err. */
+int cp_store_restore(const char *src, const char *db_path, int64_t now_ms, uint64_t *version, char *err,
+                     size_t errlen);
 /* Write transactions: BEGIN IMMEDIATE takes the write lock up front, so the transaction never
  * fails half-way with SQLITE_BUSY on lock upgrade. commit bumps the snapshot version, commits,
  * and stores the new version in *version (may be NULL); if anything fails it rolls back and

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cp_api.h"
 #include "cp_bus.h"
@@ -69,6 +70,10 @@ static void usage(FILE *f)
             "  --probe-fall N      consecutive failed probes to down (default 3)\n"
             "  --backup FILE       copy the --db database into FILE with SQLite's online backup API (safe\n"
             "                      while the control plane runs), check the copy like --check-db, exit\n"
+            "  --restore FILE      put the backup FILE (checked like --check-db first) in place of the\n"
+            "                      --db database — the control plane must be stopped — and raise its\n"
+            "                      snapshot version above any the fleet was served, so nodes take the\n"
+            "                      restored state; exit\n"
             "  --check-db FILE     open FILE (applying migrations), run PRAGMA integrity_check and\n"
             "                      foreign_key_check, print 'integrity ok' or the problems; exit 0\n"
             "                      when clean, 1 otherwise (the API is not started)\n"
@@ -93,7 +98,8 @@ int main(int argc, char **argv)
 {
     static char host[256] = "127.0.0.1";
     cp_api_opts_t o = {.host = host, .port = 8081, .max_body_bytes = 64 * 1024};
-    const char *db = NULL, *catalog = NULL, *bus_pub = NULL, *bus_rep = NULL, *check = NULL, *backup = NULL;
+    const char *db = NULL, *catalog = NULL, *bus_pub = NULL, *bus_rep = NULL, *check = NULL, *backup = NULL,
+               *restore = NULL;
     const char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
     int drop_notices = 0, import_catalog = 0, import_force = 0;
     cp_probe_opts_t probe = {.rise = 2, .fall = 3};
@@ -112,6 +118,7 @@ int main(int argc, char **argv)
                                              {"bus-tls-key", required_argument, NULL, 'k'},
                                              {"check-db", required_argument, NULL, 'C'},
                                              {"backup", required_argument, NULL, 'K'},
+                                             {"restore", required_argument, NULL, 'O'},
                                              {"probe-rise", required_argument, NULL, 'r'},
                                              {"probe-fall", required_argument, NULL, 'f'},
                                              {"stripe-api-base", required_argument, NULL, 'S'},
@@ -175,6 +182,9 @@ int main(int argc, char **argv)
             break;
         case 'K':
             backup = optarg;
+            break;
+        case 'O':
+            restore = optarg;
             break;
         case 'r':
         case 'f': {
@@ -258,6 +268,28 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+    }
+    if (restore != NULL) {
+        if (optind != argc || db == NULL || check != NULL || backup != NULL) {
+            usage(stderr);
+            return 2;
+        }
+        if (check_db(restore) != 0) { /* never put a damaged copy in place */
+            fprintf(stderr, "switchyard-cp: %s is not a clean backup; nothing restored\n", restore);
+            return 1;
+        }
+        char rerr[512];
+        uint64_t v = 0;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        if (cp_store_restore(restore, db, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, &v, rerr,
+                             sizeof(rerr)) != 0) {
+            fprintf(stderr, "switchyard-cp: restore of %s into %s failed: %s\n", restore, db, rerr);
+            return 1;
+        }
+        printf("restored %s into %s; snapshot version %llu (nodes take it at their next fetch)\n", restore,
+               db, (unsigned long long)v);
+        return 0;
     }
     if (backup != NULL) {
         if (optind != argc || db == NULL || check != NULL) {

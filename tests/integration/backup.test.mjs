@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { OpenAI, CP_BIN, makeTempDir, startMock, startCp, restartCp, startBusDp, stopAll, checkLedger, childEnv, catalog, closedPort, prepaidWorkspace, balanceNano, sleep, slack, waitFor } from './lib/harness.mjs';
+import { OpenAI, CP_BIN, chatStatus, httpRequest, makeTempDir, startMock, startCp, restartCp, startBusDp, stopAll, checkLedger, childEnv, catalog, closedPort, prepaidWorkspace, balanceNano, sleep, slack, waitFor } from './lib/harness.mjs';
 
 let tmp, mock, cp, dp;
 before(async () => {
@@ -64,11 +64,23 @@ test('a backup taken under load is consistent; restored, the control plane serve
   await checkLedger(cp, { okRequests: { ws_bak: ok } });
   const liveRecords = await usageCount('ws_bak');
 
-  // restore: stop the control plane, the backup in place of the database, start again
+  // a key made after the backup: the node serves it until the restore
+  const lateKey = await prepaidWorkspace(cp, 'ws_late', '1.00');
+  await waitFor(async () => (await chatStatus(dp.url, lateKey)) === 200, { timeout: slack(5000), what: 'the late key on the node' });
+  const served = Number((await httpRequest(`${dp.url}/metrics`)).text.match(/^switchyard_config_version (\d+)$/m)[1]);
+
+  // restore: stop the control plane, --restore (checks the copy, puts it in place of the database
+  // with the WAL removed, raises the version above anything served), start again
   await cp.proc.stop();
-  for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${cp.db}${suffix}`, { force: true });
-  fs.copyFileSync(file, cp.db);
+  const r = await run(['--restore', file, '--db', cp.db]);
+  assert.equal(r.code, 0, `${r.out}${r.err}`);
+  const v = Number(/snapshot version (\d+)/.exec(r.out)[1]);
+  assert.ok(v > served, `the restored version ${v} is above the one the node serves (${served})`);
+  assert.equal(fs.existsSync(`${cp.db}-wal`), false);
   cp = await restartCp(cp);
+  // the node takes the restored state: the late key is gone, the old one works
+  await waitFor(async () => (await chatStatus(dp.url, lateKey)) === 401, { timeout: slack(5000), what: 'the node on the restored state' });
+  assert.equal(await chatStatus(dp.url, key), 200);
   const restored = await usageCount('ws_bak');
   assert.ok(restored >= 0 && restored <= liveRecords, `the backup holds what was there when it was taken (${restored} of ${liveRecords})`);
   await checkLedger(cp); // credits - debits = balance, refs once, every record its debit, the rollup
