@@ -280,6 +280,9 @@ static void flush_heartbeats(void)
         return;
     char err[256];
     int ok[CP_BUS_GROUP_MAX] = {0};
+    /* heartbeats are soft state (a lost second of them costs nothing): their commit does not
+     * wait for an fsync, so a fetch queued behind it is not kept waiting either */
+    sqlite3_exec(cp_store_db(g.store), "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
     int open = cp_store_begin_write(g.store, err, sizeof(err)) == 0;
     if (!open)
         SY_WARN("msg=\"bus heartbeats not recorded\" count=%zu err=\"%s\"", n, err);
@@ -303,6 +306,7 @@ static void flush_heartbeats(void)
         SY_WARN("msg=\"bus heartbeats not recorded\" count=%zu err=\"%s\"", n, err);
         memset(ok, 0, sizeof(ok));
     }
+    sqlite3_exec(cp_store_db(g.store), "PRAGMA synchronous = FULL", NULL, NULL, NULL);
     for (size_t i = 0; i < n; i++) {
         cp_metrics_heartbeat(ok[i]);
         if (ok[i])
@@ -378,22 +382,24 @@ static void flush_usage(void)
     int committed = cp_usage_ingest_group(g.store, n, batches, lens, wall_ms(), results, &version) == 0;
     uint32_t applied = 0;
     int exhausted = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         if (results[i].error[0] == '\0') {
             applied += results[i].applied;
             exhausted |= results[i].applied > 0 && !results[i].quiet;
         }
-        ack_usage(&g.pending[i], &results[i], committed, version);
-        switchyard__bus_request__free_unpacked(g.pending[i].br, NULL);
-    }
-    g.npending = 0;
+    /* a balance or budget ran out: the notice goes out before the acks, nodes fetch now */
     if (committed && exhausted)
-        publish_version(version); /* a balance or budget ran out: nodes fetch now */
+        publish_version(version);
     else if (committed && applied > 0 && !g.balances_dirty) {
         /* the first unpublished change starts the clock: the fleet sees it within one period */
         g.balances_dirty = 1;
         g.next_balance_refresh = now_ms() + g_balance_refresh_ms;
     }
+    for (size_t i = 0; i < n; i++) {
+        ack_usage(&g.pending[i], &results[i], committed, version);
+        switchyard__bus_request__free_unpacked(g.pending[i].br, NULL);
+    }
+    g.npending = 0;
 }
 
 /* Takes a usage batch into the group (the request's ownership passes to it); a full group is
@@ -646,8 +652,8 @@ static void *bus_main(void *arg)
         }
         if (rv == 0)
             serve_one(req);
+        flush_usage(); /* first: an exhausted balance is published before heartbeats commit */
         flush_heartbeats();
-        flush_usage();
     }
     return NULL;
 }

@@ -20,8 +20,8 @@
 static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                  0.25,   0.5,     1,      2.5,   5,      10,    30,   60,    120};
 #define NB (sizeof(buckets) / sizeof(buckets[0]))
-static const char *const uperr_names[DP_UPERR__COUNT] = {"connect", "timeout",  "status_5xx", "status_429",
-                                                         "status_4xx", "reset", "malformed", "other"};
+static const char *const uperr_names[DP_UPERR__COUNT] = {"connect",    "timeout", "status_5xx", "status_429",
+                                                         "status_4xx", "reset",   "malformed",  "other"};
 
 typedef struct {
     uint64_t count[NB + 1];
@@ -359,7 +359,8 @@ char *dp_metrics_render(size_t *len)
         for (size_t i = 0; i < m->nseries; i++) {
             size_t j;
             for (j = 0; j < sum->nseries; j++)
-                if (sum->series[j].status == m->series[i].status && !strcmp(sum->series[j].model, m->series[i].model) &&
+                if (sum->series[j].status == m->series[i].status &&
+                    !strcmp(sum->series[j].model, m->series[i].model) &&
                     !strcmp(sum->series[j].provider, m->series[i].provider))
                     break;
             if (j == sum->nseries) {
@@ -396,11 +397,13 @@ char *dp_metrics_render(size_t *len)
         accept_errors += __atomic_load_n(&g_threads[t]->accept_errors, __ATOMIC_RELAXED);
     }
     for (size_t j = 0; j < sum->nseries; j++)
-        put(&o, "switchyard_requests_total{status=\"%d\",model=\"%s\",provider=\"%s\"} %llu\n", sum->series[j].status,
-            sum->series[j].model, sum->series[j].provider, (unsigned long long)sum->series[j].n);
-    put_hist(&o, "switchyard_request_duration_seconds", "Time from request arrival to response end.", &sum->total);
-    put_hist(&o, "switchyard_gateway_overhead_seconds", "Request duration minus time spent waiting on upstreams.",
-             &sum->overhead);
+        put(&o, "switchyard_requests_total{status=\"%d\",model=\"%s\",provider=\"%s\"} %llu\n",
+            sum->series[j].status, sum->series[j].model, sum->series[j].provider,
+            (unsigned long long)sum->series[j].n);
+    put_hist(&o, "switchyard_request_duration_seconds", "Time from request arrival to response end.",
+             &sum->total);
+    put_hist(&o, "switchyard_gateway_overhead_seconds",
+             "Request duration minus time spent waiting on upstreams.", &sum->overhead);
     put_ttfb(&o, sum->ttfb);
     put_usage(&o);
     put(&o, "# HELP switchyard_upstream_errors_total Failed upstream attempts by kind.\n"
@@ -408,35 +411,53 @@ char *dp_metrics_render(size_t *len)
     for (size_t i = 0; i < DP_UPERR__COUNT; i++)
         put(&o, "switchyard_upstream_errors_total{kind=\"%s\"} %llu\n", uperr_names[i],
             (unsigned long long)sum->uperr[i]);
-    put(&o, "# HELP switchyard_inflight_requests Requests in flight.\n# TYPE switchyard_inflight_requests gauge\n"
-            "switchyard_inflight_requests %zu\n",
+    put(&o,
+        "# HELP switchyard_inflight_requests Requests in flight.\n# TYPE switchyard_inflight_requests gauge\n"
+        "switchyard_inflight_requests %zu\n",
         inflight);
-    put(&o, "# HELP switchyard_inflight_streams Streamed responses in flight.\n# TYPE switchyard_inflight_streams gauge\n"
-            "switchyard_inflight_streams %zu\n",
+    put(&o,
+        "# HELP switchyard_inflight_streams Streamed responses in flight.\n# TYPE "
+        "switchyard_inflight_streams gauge\n"
+        "switchyard_inflight_streams %zu\n",
         streams);
     dp_snapshot_t *s = dp_snapshot_acquire();
-    put(&o, "# HELP switchyard_inflight_admitted Model requests in flight past the in-flight cap's gate.\n"
-            "# TYPE switchyard_inflight_admitted gauge\nswitchyard_inflight_admitted %zu\n",
+    put(&o,
+        "# HELP switchyard_inflight_admitted Model requests in flight past the in-flight cap's gate.\n"
+        "# TYPE switchyard_inflight_admitted gauge\nswitchyard_inflight_admitted %zu\n",
         admitted);
-    put(&o, "# HELP switchyard_inflight_limit The node's cap on model requests in flight (limits.max_inflight).\n"
-            "# TYPE switchyard_inflight_limit gauge\nswitchyard_inflight_limit %u\n",
+    put(&o,
+        "# HELP switchyard_inflight_limit The node's cap on model requests in flight (limits.max_inflight).\n"
+        "# TYPE switchyard_inflight_limit gauge\nswitchyard_inflight_limit %u\n",
         s ? s->limits.max_inflight : 0);
-    put(&o, "# HELP switchyard_overload_refused_total Requests refused with 503 overloaded at the in-flight cap.\n"
-            "# TYPE switchyard_overload_refused_total counter\nswitchyard_overload_refused_total %llu\n",
+    put(&o,
+        "# HELP switchyard_overload_refused_total Requests refused with 503 overloaded at the in-flight "
+        "cap.\n"
+        "# TYPE switchyard_overload_refused_total counter\nswitchyard_overload_refused_total %llu\n",
         (unsigned long long)overload_refused);
-    put(&o, "# HELP switchyard_accept_errors_total accept() failures for lack of descriptors or memory (each pauses "
-            "accepting on its thread for 100 ms).\n"
-            "# TYPE switchyard_accept_errors_total counter\nswitchyard_accept_errors_total %llu\n",
+    put(&o,
+        "# HELP switchyard_accept_errors_total accept() failures for lack of descriptors or memory (each "
+        "pauses "
+        "accepting on its thread for 100 ms).\n"
+        "# TYPE switchyard_accept_errors_total counter\nswitchyard_accept_errors_total %llu\n",
         (unsigned long long)accept_errors);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    put(&o, "# HELP switchyard_config_version Version of the routing snapshot in use.\n"
-            "# TYPE switchyard_config_version gauge\nswitchyard_config_version %llu\n",
+    put(&o,
+        "# HELP switchyard_config_version Version of the routing snapshot in use.\n"
+        "# TYPE switchyard_config_version gauge\nswitchyard_config_version %llu\n",
         (unsigned long long)(s ? s->version : 0));
-    put(&o, "# HELP switchyard_config_age_seconds Age of the routing snapshot in use.\n"
-            "# TYPE switchyard_config_age_seconds gauge\nswitchyard_config_age_seconds %.3f\n",
+    put(&o,
+        "# HELP switchyard_config_age_seconds Age of the routing snapshot in use.\n"
+        "# TYPE switchyard_config_age_seconds gauge\nswitchyard_config_age_seconds %.3f\n",
         s ? (double)(now_ms - s->created_at_ms) / 1000.0 : -1.0);
+    put(&o,
+        "# HELP switchyard_config_built_timestamp_seconds Wall-clock time the routing snapshot in use was "
+        "built "
+        "on this node (put in use right after).\n"
+        "# TYPE switchyard_config_built_timestamp_seconds gauge\nswitchyard_config_built_timestamp_seconds "
+        "%.3f\n",
+        s ? (double)s->created_at_ms / 1000.0 : 0.0);
     dp_snapshot_unref(s);
     put(&o, "# HELP switchyard_snapshot_applied_total Routing snapshots put in use, by source.\n"
             "# TYPE switchyard_snapshot_applied_total counter\n");

@@ -280,6 +280,22 @@ async function fleetWait(nodes, probe, want, since, stats) {
   return ms;
 }
 
+// Node-side propagation: once every node answers the new way, each node's
+// switchyard_config_built_timestamp_seconds is when it built (and right after put in use) the
+// snapshot it serves; the latest of them minus the wall-clock time the change was SENT (before
+// the control plane committed it: conservative) is how long the change took to reach the last
+// node — without the prober's own delay. A node that took a later version meanwhile reports a
+// later time (conservative again).
+async function nodeSide(nodes, sentWall, xs) {
+  const ts = await Promise.all(nodes.map(async (n) => {
+    const r = await request(n.agent, `${n.url}/metrics`, {});
+    const m = /^switchyard_config_built_timestamp_seconds ([\d.]+)$/m.exec(r.text || '');
+    return m ? Math.round(Number(m[1]) * 1000) : NaN;
+  }));
+  if (ts.some((t) => !Number.isFinite(t))) return;
+  xs.push(Math.max(...ts) - sentWall);
+}
+
 // ------------------------------------------------------------------ statistics and output
 
 function pct(sorted, p) {
@@ -310,6 +326,15 @@ function verdict(name, stats, n) {
   const p99 = pct([...stats.all].sort((a, b) => a - b), 99);
   const pass = stats.fails === 0 && stats.all.length === n && n > 0 && p99 < TARGET_MS;
   verdicts.push(`${pass ? 'PASS' : 'FAIL'}: ${name} p99 ${Number.isFinite(p99) ? p99.toFixed(1) : 'n/a'} ms across ${N_NODES} nodes (target < ${TARGET_MS} ms, ${stats.all.length}/${n} measured)`);
+  return pass;
+}
+
+// The target judged node-side (the change reached the node: it serves a snapshot that has it);
+// every event must also have been confirmed by the prober on every node.
+function verdictNode(name, xs, stats, n) {
+  const p99 = pct([...xs].sort((a, b) => a - b), 99);
+  const pass = stats.fails === 0 && stats.all.length === n && xs.length === n && n > 0 && p99 < TARGET_MS;
+  verdicts.push(`${pass ? 'PASS' : 'FAIL'}: ${name} p99 ${Number.isFinite(p99) ? p99.toFixed(1) : 'n/a'} ms to the last of ${N_NODES} nodes, node-side (target < ${TARGET_MS} ms, ${xs.length}/${n} measured, every one confirmed by the prober)`);
   return pass;
 }
 
@@ -502,19 +527,23 @@ async function main() {
 
   // ---- part 1: revocation, small table
   const rev = newStats();
+  const revNode = [];
   let t1 = performance.now();
   for (let i = 0; i < keys.length && performance.now() - t1 < PHASE_S * 1000; i++) {
+    const sent = Date.now();
     const r = await apiOk(`/api/keys/${keys[i].id}/revoke`, 'POST', undefined, 200);
-    await fleetWait(nodes, (n) => probeModels(n, keys[i].key), 401, r.t, rev);
+    if ((await fleetWait(nodes, (n) => probeModels(n, keys[i].key), 401, r.t, rev)) !== null) await nodeSide(nodes, sent, revNode);
   }
   out(`1. key revocation (API answer -> first 401 on the last of ${N_NODES} nodes), ${N_REVOKES} keys in the table`);
-  out(line('  revocation, all nodes', rev.all));
+  out(line('  revocation, all nodes (node-side)', revNode));
+  out(line('  revocation, seen by the prober', rev.all));
   for (const l of probeLines(rev, N_NODES)) out(l);
-  const pass1 = verdict('revocation', rev, N_REVOKES);
+  const pass1 = verdictNode('revocation', revNode, rev, N_REVOKES);
   progress(`part 1 done: ${rev.all.length} revocations`);
 
   // ---- part 2: balance exhaustion and top-up
   const exh = newStats();
+  const exhNode = [];
   const topup = newStats();
   // first: the seed credit reached every node
   await fleetWait(nodes, (n) => probeChat(n, balKey.key), 200, performance.now(), newStats());
@@ -522,20 +551,22 @@ async function main() {
   for (let i = 0; i < N_BALANCE && performance.now() - t1 < PHASE_S * 1000; i++) {
     const bal = (await apiOk('/api/workspaces/ws_bal/balance', 'GET', undefined, 200)).json.balance_nano;
     if (!(bal > 0)) throw new Error(`ws_bal balance ${bal} before trial ${i}`);
+    const sentX = Date.now();
     const sp = await spRequest(repUrl, usageBatchRequest({ id: `fleet-exhaust-${i}-${crypto.randomBytes(4).toString('hex')}`, workspace: 'ws_bal', keyId: balKey.id, costNano: bal }), { timeoutMs: 10000 });
     const tAck = performance.now();
     const ack = parseAck(sp.body);
     if (ack.error || ack.applied !== 1) throw new Error(`usage batch ${i}: ${JSON.stringify(ack)}`);
-    await fleetWait(nodes, (n) => probeChat(n, balKey.key), 402, tAck, exh);
+    if ((await fleetWait(nodes, (n) => probeChat(n, balKey.key), 402, tAck, exh)) !== null) await nodeSide(nodes, sentX, exhNode);
     const c = await apiOk('/api/workspaces/ws_bal/credits', 'POST', { amount_usd: '1', reference: `bal-topup-${i}` }, 201);
     await fleetWait(nodes, (n) => probeChat(n, balKey.key), 200, c.t, topup);
   }
   out('');
   out(`2. balance exhaustion (usage batch ack -> first 402 on the last node; the batch takes the balance to 0)`);
-  out(line('  exhaustion, all nodes', exh.all));
+  out(line('  exhaustion, all nodes (node-side)', exhNode));
+  out(line('  exhaustion, seen by the prober', exh.all));
   for (const l of probeLines(exh, N_NODES)) out(l);
   out(line('  top-up (credit API answer -> 200)', topup.all));
-  const pass2 = verdict('balance exhaustion', exh, N_BALANCE);
+  const pass2 = verdictNode('balance exhaustion', exhNode, exh, N_BALANCE);
   progress(`part 2 done: ${exh.all.length} exhaustions`);
 
   // ---- part 3: a snapshot of N_KEYS keys
