@@ -8,7 +8,7 @@
  * first good event; before that, any failure moves on to the next candidate. After it, a
  * failure ends the stream with an OpenAI-style error event, never a silent 200.
  *
- * Every entry point (curl callbacks, h2o proceed/stop, the retry timer) marks the request
+ * Every entry point (engine callbacks, h2o proceed/stop, the retry timer) marks the request
  * busy while it runs, so a dispose that happens underneath never frees it mid-function.
  */
 #include <stddef.h>
@@ -271,7 +271,7 @@ static void reset_attempt(dp_req_t *r)
     sy_sse_init(&r->sse, DP_MAX_SSE_EVENT);
     free(r->up_body);
     r->up_body = NULL;
-    r->up_headers = NULL; /* arena node + the provider's shared list: nothing to free */
+    memset(&r->up_headers, 0, sizeof(r->up_headers)); /* arena lines + the provider's block: nothing to free */
 }
 
 void dp_relay_forward(dp_req_t *r)
@@ -313,7 +313,7 @@ void dp_relay_forward(dp_req_t *r)
             r->t_up_ns = dp_now_ns();
             dp_watch_arm(r);
         }
-        r->up = dp_upstream_start(r->th->curl, &spec, &relay_cb, r);
+        r->up = dp_upstream_start(r->th->engine, &spec, &relay_cb, r);
         if (r->up != NULL)
             return;
         note_failure(r, SY_E_UPSTREAM_ERROR, "cannot start the upstream transfer");
@@ -329,7 +329,7 @@ static void on_retry_timer(h2o_timeout_entry_t *entry)
     leave(r);
 }
 
-/* From inside curl's callbacks a new transfer may not be added: defer to a zero timeout. */
+/* From inside the engine's callbacks a new transfer is not started: defer to a zero timeout. */
 static void retry_deferred(dp_req_t *r)
 {
     if (r->up != NULL) {

@@ -219,7 +219,7 @@ static void *thread_main(void *arg)
     th->accept_entry.cb = on_accept_resume;
     th->metrics = dp_metrics_create();
     th->breakers = dp_breakers_create();
-    th->curl = dp_curl_create(th->loop, &th->ctx);
+    th->engine = dp_engine_create(th->loop, &th->ctx);
     th->watch = dp_watch_create(th->loop);
     th->linger = sy_linger_thread_init(th->loop, NULL);
     th->authfail = dp_authfail_create(); /* NULL (out of memory): no failed-auth limit on this thread */
@@ -245,7 +245,7 @@ static void *thread_main(void *arg)
     if (h2o_timeout_is_linked(&th->accept_entry))
         h2o_timeout_unlink(&th->accept_entry);
     h2o_multithread_unregister_receiver(th->ctx.queue, &th->receiver);
-    dp_curl_destroy(th->curl);
+    dp_engine_destroy(th->engine);
     dp_breakers_destroy(th->breakers);
     dp_authfail_destroy(th->authfail);
     th->authfail = NULL;
