@@ -52,6 +52,7 @@ ssize_t phr_decode_chunked(struct phr_chunked_decoder *decoder, char *buf, size_
 #define MAX_RESPONSE_HEAD (64 * 1024) /* status line + headers of one answer */
 #define MAX_RESPONSE_HEADERS 100
 #define MAX_ORIGINS 256
+#define DELIVER_MAX 16384 /* body bytes per on_data call: the relay's pause check runs between them */
 
 typedef struct dp_origin dp_origin_t;
 
@@ -675,7 +676,8 @@ static void deliver(dp_upstream_t *u)
             }
             unlink_timer(&u->timer);
             u->in_cb = 1;
-            int rc = u->cb.on_data(u->ctx, in->bytes, u->held);
+            size_t n = u->held < DELIVER_MAX ? u->held : DELIVER_MAX;
+            int rc = u->cb.on_data(u->ctx, in->bytes, n);
             u->in_cb = 0;
             if (u->cancelled) {
                 finish(u, SY_E_OK, "cancelled");
@@ -687,8 +689,10 @@ static void deliver(dp_upstream_t *u)
                 h2o_socket_read_stop(sock);
                 return;
             }
-            h2o_buffer_consume(&sock->input, u->held);
-            u->held = 0;
+            h2o_buffer_consume(&sock->input, n);
+            u->held -= n;
+            if (u->held > 0)
+                continue;
         }
         if (u->complete_after) {
             if (!u->got_response) {
