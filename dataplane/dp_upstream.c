@@ -52,6 +52,7 @@ ssize_t phr_decode_chunked(struct phr_chunked_decoder *decoder, char *buf, size_
 #define MAX_RESPONSE_HEAD (64 * 1024) /* status line + headers of one answer */
 #define MAX_RESPONSE_HEADERS 100
 #define MAX_ORIGINS 256
+#define MAX_ADDRS 4       /* addresses of one name tried before giving up */
 #define DELIVER_MAX 16384 /* body bytes per on_data call: the relay's pause check runs between them */
 
 typedef struct dp_origin dp_origin_t;
@@ -108,6 +109,10 @@ struct dp_upstream {
     h2o_timeout_t *fb_timeout, *idle_timeout, *connect_timeout;
     const char *deferred_why;
     h2o_iovec_t body;
+    /* the addresses a name resolved to, tried in order until one connects */
+    struct sockaddr_storage addrs[MAX_ADDRS];
+    socklen_t addrlens[MAX_ADDRS];
+    size_t naddrs, next_addr;
     /* the attempt */
     int reused, retried, written, got_bytes, got_response, keepalive, paused, cancelled, in_cb, state;
     int status, retry_after;
@@ -469,10 +474,19 @@ static void on_handshake(h2o_socket_t *sock, const char *err)
     send_request(u);
 }
 
+static void start_connect(dp_upstream_t *u, struct sockaddr *sa, socklen_t salen);
+
 static void on_connect(h2o_socket_t *sock, const char *err)
 {
     dp_upstream_t *u = sock->data;
     if (err != NULL) {
+        if (u->next_addr < u->naddrs) {
+            /* the name has another address (e.g. localhost: ::1 refused, 127.0.0.1 next) */
+            release_conn(u, 0);
+            size_t i = u->next_addr++;
+            start_connect(u, (struct sockaddr *)&u->addrs[i], u->addrlens[i]);
+            return;
+        }
         finish(u, SY_E_UPSTREAM_ERROR, "could not connect to upstream");
         return;
     }
@@ -521,8 +535,19 @@ static void on_resolved(h2o_hostinfo_getaddr_req_t *req, const char *errstr, str
         finish(u, SY_E_UPSTREAM_ERROR, "could not connect to upstream (name resolution)");
         return;
     }
-    struct addrinfo *ai = h2o_hostinfo_select_one(res);
-    start_connect(u, ai->ai_addr, ai->ai_addrlen);
+    u->naddrs = 0;
+    for (struct addrinfo *ai = res; ai != NULL && u->naddrs < MAX_ADDRS; ai = ai->ai_next) {
+        if (ai->ai_addrlen > sizeof(u->addrs[0]))
+            continue;
+        memcpy(&u->addrs[u->naddrs], ai->ai_addr, ai->ai_addrlen);
+        u->addrlens[u->naddrs++] = ai->ai_addrlen;
+    }
+    if (u->naddrs == 0) {
+        finish(u, SY_E_UPSTREAM_ERROR, "could not connect to upstream (name resolution)");
+        return;
+    }
+    u->next_addr = 1;
+    start_connect(u, (struct sockaddr *)&u->addrs[0], u->addrlens[0]);
 }
 
 static void connect_fresh(dp_upstream_t *u)
