@@ -53,6 +53,7 @@ ssize_t phr_decode_chunked(struct phr_chunked_decoder *decoder, char *buf, size_
 #define MAX_RESPONSE_HEADERS 100
 #define MAX_ORIGINS 256
 #define MAX_ADDRS 4       /* addresses of one name tried before giving up */
+#define READ_MAX 65536    /* bytes one read(2) of a plain upstream connection takes */
 #define DELIVER_MAX 16384 /* body bytes per on_data call: the relay's pause check runs between them */
 
 typedef struct dp_origin dp_origin_t;
@@ -116,9 +117,10 @@ struct dp_upstream {
     /* the attempt */
     int reused, retried, written, got_bytes, got_response, keepalive, paused, cancelled, in_cb, state;
     int status, retry_after;
-    uint64_t remaining; /* BODY_LENGTH: bytes still to come */
-    size_t held;        /* decoded body bytes at the front of the input, offered but not taken */
-    int complete_after; /* the held bytes end the answer */
+    uint64_t remaining;     /* BODY_LENGTH: bytes still to come */
+    size_t held;            /* decoded body bytes at the front of the input, offered but not taken */
+    int complete_after;     /* the held bytes end the answer */
+    const char *fail_after; /* the held bytes are followed by broken framing: fail after them */
     struct phr_chunked_decoder dec;
     size_t headlen;
     char head[]; /* request line, Host, the attempt's own lines, the provider's block, Content-Length */
@@ -490,9 +492,11 @@ static void on_connect(h2o_socket_t *sock, const char *err)
         finish(u, SY_E_UPSTREAM_ERROR, "could not connect to upstream");
         return;
     }
-    int one = 1;
-    setsockopt(h2o_socket_get_fd(sock), IPPROTO_TCP, TCP_NODELAY, &one,
-               sizeof(one)); /* once per connection */
+    /* h2o_socket_connect set TCP_NODELAY. A plain connection is read by us (read_bounded), not
+     * by h2o, whose read loop keeps reading while the peer keeps writing: a fast upstream could
+     * fill any amount of memory before the relay's first chance to pause it. */
+    if (!u->o->tls)
+        h2o_socket_dont_read(sock, 1);
     if (u->o->tls) {
         SSL_CTX *ssl = origin_ssl(u->o);
         if (ssl == NULL) {
@@ -658,7 +662,7 @@ static void deliver(dp_upstream_t *u)
     h2o_socket_t *sock = u->conn->sock;
     for (;;) {
         h2o_buffer_t *in = sock->input;
-        if (u->held == 0 && !u->complete_after) {
+        if (u->held == 0 && !u->complete_after && u->fail_after == NULL) {
             if (u->state == BODY_LENGTH && u->remaining == 0) {
                 u->complete_after = 1;
             } else if (in->size == 0) {
@@ -666,12 +670,10 @@ static void deliver(dp_upstream_t *u)
             } else if (u->state == BODY_CHUNKED) {
                 size_t sz = in->size;
                 ssize_t rc = phr_decode_chunked(&u->dec, in->bytes, &sz);
-                if (rc == -1) {
-                    finish(u, SY_E_UPSTREAM_ERROR, "malformed chunked answer from upstream");
-                    return;
-                }
                 in->size = sz; /* the decoder took every byte; the decoded ones are at the front */
                 u->held = sz;
+                if (rc == -1) /* what came before the bad framing still counts (a cut stream) */
+                    u->fail_after = "upstream connection broke (malformed chunked framing)";
                 if (rc >= 0) {
                     u->complete_after = 1;
                     if (rc > 0)
@@ -719,6 +721,10 @@ static void deliver(dp_upstream_t *u)
             if (u->held > 0)
                 continue;
         }
+        if (u->fail_after != NULL) {
+            finish(u, SY_E_UPSTREAM_ERROR, u->fail_after);
+            return;
+        }
         if (u->complete_after) {
             if (!u->got_response) {
                 u->in_cb = 1;
@@ -737,9 +743,35 @@ static void deliver(dp_upstream_t *u)
     }
 }
 
+/* One read(2) of at most READ_MAX into the input of a plain connection (h2o only told us it is
+ * readable). NULL, or h2o's error for EOF / a failed read; EAGAIN is NULL with nothing added. */
+static const char *read_bounded(h2o_socket_t *sock)
+{
+    h2o_iovec_t buf = h2o_buffer_reserve(&sock->input, READ_MAX);
+    if (buf.base == NULL)
+        return h2o_socket_error_out_of_memory;
+    ssize_t n;
+    while ((n = read(h2o_socket_get_fd(sock), buf.base, buf.len < READ_MAX ? buf.len : READ_MAX)) == -1 &&
+           errno == EINTR)
+        ;
+    if (n > 0) {
+        sock->input->size += (size_t)n;
+        return NULL;
+    }
+    if (n == 0)
+        return h2o_socket_error_closed;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? NULL : h2o_socket_error_io;
+}
+
 static void on_read(h2o_socket_t *sock, const char *err)
 {
     dp_upstream_t *u = sock->data;
+    if (!u->o->tls && err == NULL) {
+        size_t before = sock->input->size;
+        err = read_bounded(sock);
+        if (err == NULL && sock->input->size == before)
+            return; /* spurious wake-up */
+    }
     if (sock->input->size != 0)
         u->got_bytes = 1;
     if (u->state == HEAD && sock->input->size != 0) {
