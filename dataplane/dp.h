@@ -162,6 +162,7 @@ typedef struct dp_req {
     h2o_timeout_entry_t retry_entry; /* next attempt, deferred out of the engine's callbacks */
     h2o_timeout_entry_t watch_entry; /* dp_watch.c: delay before watching the client */
     int watch_fd;                    /* client fd in the watch set, or -1 */
+    h2o_socket_t *hold_sock;         /* dp_watch_hold: the client socket we keep watched, or NULL */
 
     /* stage 9: the usage record — one per upstream attempt (dp_meter_attempt_end, dp_usage.h) */
     int ua_open;               /* an attempt started and its record is not submitted yet */
@@ -301,6 +302,11 @@ dp_watch_t *dp_watch_create(h2o_evloop_t *loop);
 void dp_watch_destroy(h2o_evloop_t *loop, dp_watch_t *w);
 void dp_watch_arm(dp_req_t *r);
 void dp_watch_disarm(dp_req_t *r);
+/* HTTP/1: keeps the client socket read-watched (without reading) while the upstream works,
+ * saving h2o's epoll_ctl DEL + ADD per request; release gives it back (from the request's
+ * dispose, before h2o reads the next request). */
+void dp_watch_hold(dp_req_t *r);
+void dp_watch_release(dp_req_t *r);
 
 /* ---- dp_meter.c (stage 9) ---- */
 sy_nano_t dp_meter_cost(const dp_req_t *r);
