@@ -39,6 +39,7 @@
 #include "dp_snapshot.h"
 #include "sy_arena.h"
 #include "sy_json.h"
+#include "sy_log.h"
 #include "sy_error.h"
 #include "sy_sse.h"
 
@@ -205,6 +206,10 @@ struct dp_thread {
     h2o_timeout_t drain_tick;
     h2o_timeout_entry_t drain_entry;
     uint64_t req_seq;
+    /* dp_meter.c: access-log lines of this iteration, written as one batch (SY_LOG_BATCH) */
+    char log_buf[SY_LOG_BATCH];
+    size_t log_len;
+    h2o_timeout_entry_t log_entry;
 };
 
 /* ---- dp_server.c ---- */
@@ -312,6 +317,10 @@ void dp_watch_release(dp_req_t *r);
 sy_nano_t dp_meter_cost(const dp_req_t *r);
 /* Access log line and metrics, once per request; submits the last attempt's usage record. */
 void dp_meter_finish(dp_req_t *r);
+/* The access log's batch: a whole line appended (written at the end of the loop iteration);
+ * flush writes what is pending now (thread exit). th may be NULL (written at once). */
+void dp_meter_log(dp_thread_t *th, const char *line, size_t len);
+void dp_meter_log_flush(dp_thread_t *th);
 /* Starts the usage record of a new attempt (r->model set); submits a previous one still open. */
 void dp_meter_attempt_begin(dp_req_t *r);
 /* Submits the current attempt's usage record (no-op when none is open). Outcome from `err`

@@ -63,10 +63,12 @@ static void decorate_h2o_error(h2o_req_t *req)
     /* the request never reached dp_on_req: mint its id here */
     static __thread uint64_t seq;
     char id[48];
-    int n = snprintf(id, sizeof(id), "req_h2o_%zu_%llu", dp_self ? dp_self->index : 0, (unsigned long long)++seq);
+    int n =
+        snprintf(id, sizeof(id), "req_h2o_%zu_%llu", dp_self ? dp_self->index : 0, (unsigned long long)++seq);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
                           h2o_strdup(&req->pool, id, (size_t)n).base, (size_t)n);
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL, H2O_STRLIT("*"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL,
+                   H2O_STRLIT("*"));
 }
 
 size_t dp_server_admitted(void)
@@ -239,6 +241,7 @@ static void *thread_main(void *arg)
 
     while (!th->stop)
         h2o_evloop_run(th->loop, INT32_MAX);
+    dp_meter_log_flush(th);
 
     if (h2o_timeout_is_linked(&th->drain_entry))
         h2o_timeout_unlink(&th->drain_entry);
@@ -281,7 +284,8 @@ int dp_server_run(const dp_server_opts_t *o, void (*reload)(void))
     signal(SIGPIPE, SIG_IGN);
 
     char err[256];
-    if (o->tls_cert != NULL && (g.ssl_ctx = sy_tls_server_ctx(o->tls_cert, o->tls_key, err, sizeof(err))) == NULL) {
+    if (o->tls_cert != NULL &&
+        (g.ssl_ctx = sy_tls_server_ctx(o->tls_cert, o->tls_key, err, sizeof(err))) == NULL) {
         SY_ERROR("msg=\"%s\"", err);
         return -1;
     }
@@ -318,7 +322,8 @@ int dp_server_run(const dp_server_opts_t *o, void (*reload)(void))
 
     if (o->on_ready != NULL)
         o->on_ready();
-    SY_INFO("msg=listening addr=%s:%u threads=%zu tls=%s", o->host, bound, g.nthreads, g.ssl_ctx ? "on" : "off");
+    SY_INFO("msg=listening addr=%s:%u threads=%zu tls=%s", o->host, bound, g.nthreads,
+            g.ssl_ctx ? "on" : "off");
     if (o->port_file != NULL)
         sy_write_port_file(o->port_file, bound);
 
