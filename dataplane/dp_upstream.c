@@ -322,8 +322,14 @@ static SSL_CTX *origin_ssl(dp_origin_t *o)
 
 static void on_idle_read(h2o_socket_t *sock, const char *err)
 {
-    /* an idle connection has nothing to say: EOF, an error, or stray bytes all end it */
-    conn_close(sock->data);
+    dp_conn_t *c = sock->data;
+    /* TLS: h2o read something that decrypted to nothing (a session ticket, a partial record):
+     * not a reason to drop the connection */
+    if (c->o->tls && err == NULL && sock->input->size == 0)
+        return;
+    /* an idle connection has nothing to say: EOF, an error, or stray bytes all end it (a plain
+     * one is DONT_READ: readable at all means one of these) */
+    conn_close(c);
 }
 
 static void on_idle_timeout(h2o_timeout_entry_t *entry)
