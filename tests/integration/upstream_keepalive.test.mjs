@@ -7,16 +7,20 @@
 //     retried (a POST is not sent a third time);
 //   - response framing: chunked (split at awkward places) and close-delimited answers; after a
 //     chunked answer the connection is clean and reused;
-//   - a provider named by host name (localhost) is resolved and connected.
+//   - a provider named by host name (localhost) is resolved and connected;
+//   - TLS: connections are reused too; a certificate its CA vouches for but that does not name
+//     the host connected to is refused (the engine's own hostname check).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import net from 'node:net';
-import { useStack, requestId, postRaw, assertOpenAIError, sleep } from './lib/harness.mjs';
+import tls from 'node:tls';
+import { useStack, requestId, postRaw, assertOpenAIError, sleep, makeTempDir, makeSelfSignedCert } from './lib/harness.mjs';
 
 // ---- the raw upstream: every request is logged as {conn, idx (1-based on its connection), model, rid}
 const log = [];
 let nconns = 0;
-const raw = net.createServer((sock) => {
+function serve(sock) {
   const conn = ++nconns;
   let idx = 0;
   let buf = Buffer.alloc(0);
@@ -39,10 +43,23 @@ const raw = net.createServer((sock) => {
       answer(sock, model, idx);
     }
   });
-});
+}
+const raw = net.createServer(serve);
 await new Promise((resolve) => raw.listen(0, '127.0.0.1', resolve));
 const RAW_PORT = raw.address().port;
-after(() => raw.close());
+// the same upstream over TLS, with a certificate for IP 127.0.0.1 only
+const certDir = makeTempDir();
+const cert = makeSelfSignedCert(certDir.dir);
+let tlsHandshakeErrors = 0;
+const rawTls = tls.createServer({ cert: fs.readFileSync(cert.cert), key: fs.readFileSync(cert.key) }, serve);
+rawTls.on('tlsClientError', () => tlsHandshakeErrors++);
+await new Promise((resolve) => rawTls.listen(0, '127.0.0.1', resolve));
+const TLS_PORT = rawTls.address().port;
+after(() => {
+  raw.close();
+  rawTls.close();
+  certDir.cleanup();
+});
 
 function completion(model, text) {
   return JSON.stringify({
@@ -91,10 +108,15 @@ const s = useStack({
     c.providers.push(
       { id: 'raw', kind: 'openai', base_url: `http://127.0.0.1:${RAW_PORT}/v1`, api_key_env: 'MOCK_KEY' },
       { id: 'raw-name', kind: 'openai', base_url: `http://localhost:${RAW_PORT}/v1`, api_key_env: 'MOCK_KEY' },
+      { id: 'raw-tls', kind: 'openai', base_url: `https://127.0.0.1:${TLS_PORT}/v1`, api_key_env: 'MOCK_KEY', ca_file: cert.cert },
+      // the same trusted certificate, reached by a name it does not carry
+      { id: 'raw-tls-name', kind: 'openai', base_url: `https://localhost:${TLS_PORT}/v1`, api_key_env: 'MOCK_KEY', ca_file: cert.cert },
     );
     for (const m of ['ka', 'drop-reused', 'drop-all', 'chunked', 'close-delim'])
       c.models.push({ id: `raw-${m}`, provider: 'raw', upstream: m, capabilities: ['chat'] });
     c.models.push({ id: 'raw-by-name', provider: 'raw-name', upstream: 'ka', capabilities: ['chat'] });
+    c.models.push({ id: 'raw-tls-ka', provider: 'raw-tls', upstream: 'ka', capabilities: ['chat'] });
+    c.models.push({ id: 'raw-tls-wrong-name', provider: 'raw-tls-name', upstream: 'ka', capabilities: ['chat'] });
   },
 });
 
@@ -177,4 +199,26 @@ test('a provider named by host name (localhost) is resolved off the loop and con
   const r = await chat('raw-by-name', rid);
   assert.equal(r.status, 200, r.text);
   assert.match(seen(rid)[0].head, /\r\nHost: localhost:\d+\r\n/);
+});
+
+test('TLS: sequential requests ride one verified keep-alive connection', async () => {
+  const rids = [];
+  for (let i = 0; i < 3; i++) {
+    const rid = requestId('tlska');
+    rids.push(rid);
+    const r = await chat('raw-tls-ka', rid);
+    assert.equal(r.status, 200, r.text);
+  }
+  const conns = new Set(rids.map((rid) => seen(rid)[0].conn));
+  assert.equal(conns.size, 1, `one TLS connection for 3 sequential requests: ${JSON.stringify(rids.map(seen))}`);
+});
+
+test('TLS: a trusted certificate that does not name the host connected to is refused (502)', async () => {
+  const errorsBefore = tlsHandshakeErrors;
+  const rid = requestId('tlsname');
+  const r = await chat('raw-tls-wrong-name', rid);
+  assertOpenAIError(r, { status: 502, code: 'upstream_error' }, 'certificate for IP 127.0.0.1, host localhost');
+  await sleep(100);
+  assert.equal(seen(rid).length, 0, 'no request was sent over it');
+  assert.ok(tlsHandshakeErrors > errorsBefore, 'the handshake reached the server and was aborted by the gateway');
 });
