@@ -2,9 +2,8 @@
  * sy_steady — a gettimeofday(2) that never jumps, for h2o's event loop.
  *
  * h2o 2.2.5's evloop reads the wall clock (gettimeofday) for `loop->_now`, and every h2o timer
- * fires when `registered_at + timeout <= _now`: the data plane's upstream first-byte and idle
- * timeouts, libcurl's own timers (connect and total timeouts reach curl through an h2o timer),
- * the client watch, the drain tick, lingering closes, h2o's keep-alive timeout. A wall-clock
+ * fires when `registered_at + timeout <= _now`: the data plane's upstream connect, first-byte,
+ * idle and total timeouts and its pooled connections' keep-alive timeout, the client watch, the drain tick, lingering closes, h2o's keep-alive timeout. A wall-clock
  * step therefore moved all of them: a step forward fired every pending timer at once (a request
  * waiting 0.5 s for its first token got 504 after an NTP correction of +1 h), a step back held
  * them for as long as the step (a hung upstream was not timed out for an hour).
@@ -13,7 +12,7 @@
  * library), interposes the process's gettimeofday. It returns the wall clock read once at the
  * first call plus CLOCK_MONOTONIC elapsed since then: it follows the wall clock's rate (NTP
  * slewing applies to CLOCK_MONOTONIC too) but never a step. Callers in the process: h2o (timers
- * and the `Date` header cache), OpenSSL and libcurl fallbacks, SQLite's 'now' in the control
+ * and the `Date` header cache), OpenSSL (and the control plane's libcurl) fallbacks, SQLite's 'now' in the control
  * plane (unused). Everything that must be the real wall time reads clock_gettime(CLOCK_REALTIME)
  * or time(2) and is unaffected: usage records' created_ms, key expiry and rotation graces, the
  * log, Stripe's signature tolerance. So after a step the `Date` header differs from the system

@@ -10,7 +10,7 @@
  *   dp_admit.c    worst case reserved against balance and key budget (stage 3b,
  *                 dp_admit_reserve: needs the candidates; dp_reserve.h)
  *   providers/    adapt the request to the candidate's dialect       (stage 6)
- *   dp_upstream.c libcurl multi transfer on the loop                 (stage 7)
+ *   dp_upstream.c HTTP/1.1 client on h2o sockets, keep-alive pools  (stage 7)
  *   dp_relay.c    response/stream back to the client, failover       (stage 8)
  *   dp_meter.c    usage, cost, access log, metrics                   (stage 9)
  * Any stage may end the request through dp_respond_error (dp_respond.c), the only place an
@@ -28,7 +28,6 @@
 #define DP_H
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <h2o.h>
 #include <stdint.h>
 
@@ -40,6 +39,7 @@
 #include "dp_snapshot.h"
 #include "sy_arena.h"
 #include "sy_json.h"
+#include "sy_log.h"
 #include "sy_error.h"
 #include "sy_sse.h"
 
@@ -50,11 +50,14 @@
 #define DP_MAX_SSE_EVENT (1u << 20)          /* one upstream SSE event cap */
 #define DP_MAX_TOP_MEMBERS 256               /* top-level fields in a request body */
 #define DP_WATCH_DELAY_MS 100                /* a request waits this long before its client is watched */
+#define DP_UPSTREAM_POOL_CAP 128             /* idle keep-alive connections per upstream origin and thread */
+#define DP_UPSTREAM_KEEPALIVE_MS 30000       /* an idle upstream connection is closed after this */
+#define DP_UP_EXTRA_HEADERS 4                /* per-attempt header lines in front of the provider's block */
 
 typedef struct dp_thread dp_thread_t;
 typedef struct dp_upstream dp_upstream_t;
 typedef struct dp_metrics dp_metrics_t;
-typedef struct dp_curl dp_curl_t;
+typedef struct dp_engine dp_engine_t;
 typedef struct dp_watch dp_watch_t;
 
 /* OTHER: health checks and scrapes (no access log line); UNKNOWN: a path we do not serve (logged). */
@@ -71,6 +74,16 @@ typedef struct dp_buf {
 } dp_buf_t;
 int dp_buf_append(dp_buf_t *b, const void *p, size_t n, size_t limit);
 void dp_buf_free(dp_buf_t *b);
+
+/* The upstream request headers of one attempt: `extra` lines of its own (each "Name: value\r\n",
+ * in the request arena), then `fixed`, the provider's block built once per snapshot
+ * (dp_provider_t.headers_json/_sse: CRLF-terminated lines). The engine adds the request line,
+ * Host and Content-Length. */
+typedef struct dp_up_headers {
+    h2o_iovec_t extra[DP_UP_EXTRA_HEADERS];
+    size_t nextra;
+    h2o_iovec_t fixed;
+} dp_up_headers_t;
 
 typedef struct dp_req {
     h2o_req_t *req; /* NULL once h2o disposed the request */
@@ -125,7 +138,7 @@ typedef struct dp_req {
     char *up_body; /* upstream request body, owned (free) */
     size_t up_body_len;
     const char *up_url;
-    struct curl_slist *up_headers; /* first node in `arena`, the rest the provider's (shared) */
+    dp_up_headers_t up_headers; /* the attempt's own lines (arena) + the provider's prebuilt block */
     int up_status;
     int up_retry_after; /* seconds, -1 when none */
     sy_err_t last_err;
@@ -147,9 +160,10 @@ typedef struct dp_req {
     int anchored; /* the h2o pool still refers to us */
     int busy;     /* a relay callback is on the stack: do not free */
     int overflow; /* upstream answer exceeded DP_MAX_RESPONSE_BYTES */
-    h2o_timeout_entry_t retry_entry; /* next attempt, deferred out of curl's callbacks */
+    h2o_timeout_entry_t retry_entry; /* next attempt, deferred out of the engine's callbacks */
     h2o_timeout_entry_t watch_entry; /* dp_watch.c: delay before watching the client */
     int watch_fd;                    /* client fd in the watch set, or -1 */
+    h2o_socket_t *hold_sock;         /* dp_watch_hold: the client socket we keep watched, or NULL */
 
     /* stage 9: the usage record — one per upstream attempt (dp_meter_attempt_end, dp_usage.h) */
     int ua_open;               /* an attempt started and its record is not submitted yet */
@@ -169,7 +183,7 @@ struct dp_thread {
     h2o_socket_t *listener;
     h2o_multithread_receiver_t receiver;
     dp_snapshot_holder_t holder;
-    dp_curl_t *curl;
+    dp_engine_t *engine; /* dp_upstream.c: this thread's upstream connections */
     dp_watch_t *watch;
     struct sy_linger *linger; /* sy_linger.h: lingering closes after h2o's own 413 */
     struct dp_authfail *authfail; /* dp_authfail.h: failed authentications per client (this thread's) */
@@ -192,6 +206,10 @@ struct dp_thread {
     h2o_timeout_t drain_tick;
     h2o_timeout_entry_t drain_entry;
     uint64_t req_seq;
+    /* dp_meter.c: access-log lines of this iteration, written as one batch (SY_LOG_BATCH) */
+    char log_buf[SY_LOG_BATCH];
+    size_t log_len;
+    h2o_timeout_entry_t log_entry;
 };
 
 /* ---- dp_server.c ---- */
@@ -251,16 +269,24 @@ typedef struct {
     void (*on_done)(void *ctx, sy_err_t err, const char *why);
 } dp_upstream_cb_t;
 typedef struct {
-    const char *url;
-    struct curl_slist *headers;
+    const char *url; /* http(s)://authority/path?query */
+    dp_up_headers_t headers;
     const char *body;
     size_t body_len;
     const char *ca_file; /* NULL = system CAs; verification is always on */
     uint32_t connect_ms, first_byte_ms, idle_ms, total_ms;
 } dp_upstream_spec_t;
-dp_curl_t *dp_curl_create(h2o_evloop_t *loop, h2o_context_t *ctx);
-void dp_curl_destroy(dp_curl_t *c);
-dp_upstream_t *dp_upstream_start(dp_curl_t *c, const dp_upstream_spec_t *spec, const dp_upstream_cb_t *cb,
+/* One engine per loop thread (created and destroyed on it): keep-alive pools per origin
+ * (scheme, host:port, ca_file), DP_UPSTREAM_POOL_CAP idle connections each, closed after
+ * DP_UPSTREAM_KEEPALIVE_MS idle. */
+dp_engine_t *dp_engine_create(h2o_evloop_t *loop, h2o_context_t *ctx);
+void dp_engine_destroy(dp_engine_t *e);
+/* Starts a POST. The spec's strings are copied except `body`, which must stay valid until
+ * on_done or dp_upstream_cancel. NULL when the URL cannot be used (nothing was started);
+ * failures after that (connect, TLS, name resolution) come through on_done, never from inside
+ * this call. A reused keep-alive connection found closed before any byte of the answer is
+ * retried once on a fresh connection, invisibly. */
+dp_upstream_t *dp_upstream_start(dp_engine_t *e, const dp_upstream_spec_t *spec, const dp_upstream_cb_t *cb,
                                  void *ctx);
 void dp_upstream_resume(dp_upstream_t *u);
 /* Cancels a transfer; no callback is called afterwards. Safe from any callback. */
@@ -281,11 +307,20 @@ dp_watch_t *dp_watch_create(h2o_evloop_t *loop);
 void dp_watch_destroy(h2o_evloop_t *loop, dp_watch_t *w);
 void dp_watch_arm(dp_req_t *r);
 void dp_watch_disarm(dp_req_t *r);
+/* HTTP/1: keeps the client socket read-watched (without reading) while the upstream works,
+ * saving h2o's epoll_ctl DEL + ADD per request; release gives it back (from the request's
+ * dispose, before h2o reads the next request). */
+void dp_watch_hold(dp_req_t *r);
+void dp_watch_release(dp_req_t *r);
 
 /* ---- dp_meter.c (stage 9) ---- */
 sy_nano_t dp_meter_cost(const dp_req_t *r);
 /* Access log line and metrics, once per request; submits the last attempt's usage record. */
 void dp_meter_finish(dp_req_t *r);
+/* The access log's batch: a whole line appended (written at the end of the loop iteration);
+ * flush writes what is pending now (thread exit). th may be NULL (written at once). */
+void dp_meter_log(dp_thread_t *th, const char *line, size_t len);
+void dp_meter_log_flush(dp_thread_t *th);
 /* Starts the usage record of a new attempt (r->model set); submits a previous one still open. */
 void dp_meter_attempt_begin(dp_req_t *r);
 /* Submits the current attempt's usage record (no-op when none is open). Outcome from `err`

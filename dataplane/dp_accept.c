@@ -33,6 +33,7 @@ static void on_anchor_dispose(void *p)
 {
     dp_req_t *r = *(dp_req_t **)p;
     dp_watch_disarm(r); /* before r->req is gone: the fd is still the client's */
+    dp_watch_release(r);
     r->req = NULL;
     r->anchored = 0;
     if (r->up != NULL) {
@@ -46,7 +47,8 @@ static void on_anchor_dispose(void *p)
     else if (r->status == 0 && r->end == SY_E_OK)
         r->end = SY_E_CLIENT_CLOSED;
     h2o_linklist_unlink(&r->link);
-    __atomic_store_n(&r->th->inflight, r->th->inflight - 1, __ATOMIC_RELAXED); /* only this thread writes it */
+    __atomic_store_n(&r->th->inflight, r->th->inflight - 1,
+                     __ATOMIC_RELAXED); /* only this thread writes it */
     if (r->gated)
         __atomic_store_n(&r->th->admitted, r->th->admitted - 1, __ATOMIC_RELAXED);
     if (r->started && r->ep == DP_EP_CHAT && r->stream && r->status == 200)
@@ -61,8 +63,8 @@ static int valid_request_id(const char *s, size_t n)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-              c == '.' || c == ':'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '_' || c == '.' || c == ':'))
             return 0;
     }
     return 1;
@@ -85,8 +87,8 @@ static void assign_id(dp_req_t *r)
     if (salt == 0)
         salt = dp_now_ns();
     uint64_t seq = ++r->th->req_seq;
-    snprintf(r->id, sizeof(r->id), "req_%08x%02x%010llx", (unsigned)(salt & 0xffffffffu), (unsigned)(r->th->index & 0xff),
-             (unsigned long long)seq);
+    snprintf(r->id, sizeof(r->id), "req_%08x%02x%010llx", (unsigned)(salt & 0xffffffffu),
+             (unsigned)(r->th->index & 0xff), (unsigned long long)seq);
 }
 
 static int path_is(h2o_req_t *req, const char *p, size_t n)
@@ -114,8 +116,8 @@ static void note_path(dp_req_t *r)
     p[n] = '\0';
     char *note = sy_arena_alloc(&r->arena, 140);
     if (note != NULL)
-        snprintf(note, 140, " method=%.*s path=\"%s\"", (int)(q->method.len < 16 ? q->method.len : 16), q->method.base,
-                 p);
+        snprintf(note, 140, " method=%.*s path=\"%s\"", (int)(q->method.len < 16 ? q->method.len : 16),
+                 q->method.base, p);
     r->path_note = note;
 }
 
@@ -218,12 +220,14 @@ static void count_tokens(dp_req_t *r)
         return;
     }
     r->count_only = 1;
-    if ((e = dp_admit(r, msg, sizeof(msg))) != SY_E_OK || (e = r->in->parse(r, msg, sizeof(msg), &param)) != SY_E_OK) {
+    if ((e = dp_admit(r, msg, sizeof(msg))) != SY_E_OK ||
+        (e = r->in->parse(r, msg, sizeof(msg), &param)) != SY_E_OK) {
         dp_respond_error(r, e, msg, param);
         return;
     }
     char out[64];
-    int n = snprintf(out, sizeof(out), "{\"input_tokens\":%llu}", (unsigned long long)((r->body_src.len + 3) / 4));
+    int n = snprintf(out, sizeof(out), "{\"input_tokens\":%llu}",
+                     (unsigned long long)((r->body_src.len + 3) / 4));
     dp_respond_body(r, 200, "application/json", out, (size_t)n);
 }
 
@@ -262,7 +266,8 @@ static void dispatch(dp_req_t *r)
         } else if ((e = dp_auth(r, r->last_msg, sizeof(r->last_msg))) != SY_E_OK) {
             dp_respond_error(r, e, r->last_msg, NULL);
         } else if ((e = dp_admit(r, r->last_msg, sizeof(r->last_msg))) != SY_E_OK) {
-            dp_respond_error(r, e, r->last_msg, NULL); /* revoked/expired 401, deactivated 403, as for model calls */
+            dp_respond_error(r, e, r->last_msg,
+                             NULL); /* revoked/expired 401, deactivated 403, as for model calls */
         } else if (req->path_normalized.len == sizeof("/v1/models") - 1) {
             dp_info_models(r, NULL, 0);
         } else {
@@ -288,8 +293,9 @@ static void dispatch(dp_req_t *r)
     } else {
         r->ep = DP_EP_UNKNOWN; /* logged like any other request */
         note_path(r);
-        dp_respond_error(r, SY_E_NOT_FOUND, "Unknown path. Switchyard serves /v1/chat/completions, /v1/embeddings "
-                                            "and /v1/models.",
+        dp_respond_error(r, SY_E_NOT_FOUND,
+                         "Unknown path. Switchyard serves /v1/chat/completions, /v1/embeddings "
+                         "and /v1/models.",
                          NULL);
     }
 }

@@ -170,7 +170,9 @@ static void attempt_end(dp_req_t *r, sy_err_t err, int durable)
     u->cost_nano = cost;
     uint64_t now = dp_now_ns();
     u->latency_ms = ms_capped(now > r->t_attempt_ns ? now - r->t_attempt_ns : 0);
-    u->ttft_ms = r->stream && r->t_attempt_fb_ns > r->t_attempt_ns ? ms_capped(r->t_attempt_fb_ns - r->t_attempt_ns) : 0;
+    u->ttft_ms = r->stream && r->t_attempt_fb_ns > r->t_attempt_ns
+                     ? ms_capped(r->t_attempt_fb_ns - r->t_attempt_ns)
+                     : 0;
     u->streamed = r->stream != 0;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -256,13 +258,55 @@ void dp_meter_finish(dp_req_t *r)
      * usage arrived (usage=estimated); failed attempts are listed in failed= */
     char cost[32];
     sy_money_format_usd(r->billed, cost);
-    const char *usage = r->billed_estimated ? "estimated" : (r->billed_in || r->billed_out) ? "provider" : "none";
-    SY_INFO("msg=access id=%s ep=%s%s status=%d end=%s model=%s provider=%s key=%s attempts=%zu%s%s stream=%d "
-            "tokens_in=%lld tokens_out=%lld usage=%s cost_usd=%s total_us=%llu upstream_us=%llu ttfb_us=%llu",
-            r->id, ep_name(r), r->path_note ? r->path_note : "", status, sy_strerror(r->end),
-            r->model ? r->model->id : "-", r->model ? r->model->provider->id : "-", r->key ? r->key->id : "-",
-            r->attempts, r->failed_len ? " failed=" : "", r->failed_len ? r->failed : "", r->stream,
-            (long long)r->billed_in, (long long)r->billed_out, usage, cost, (unsigned long long)(total / 1000),
-            (unsigned long long)(up / 1000),
-            (unsigned long long)(r->t_first_byte_ns ? (r->t_first_byte_ns - r->t_start_ns) / 1000 : 0));
+    const char *usage = r->billed_estimated               ? "estimated"
+                        : (r->billed_in || r->billed_out) ? "provider"
+                                                          : "none";
+    char line[2048];
+    size_t len = sy_log_format(
+        SY_LOG_INFO, line, sizeof(line),
+        "msg=access id=%s ep=%s%s status=%d end=%s model=%s provider=%s key=%s attempts=%zu%s%s stream=%d "
+        "tokens_in=%lld tokens_out=%lld usage=%s cost_usd=%s total_us=%llu upstream_us=%llu ttfb_us=%llu",
+        r->id, ep_name(r), r->path_note ? r->path_note : "", status, sy_strerror(r->end),
+        r->model ? r->model->id : "-", r->model ? r->model->provider->id : "-", r->key ? r->key->id : "-",
+        r->attempts, r->failed_len ? " failed=" : "", r->failed_len ? r->failed : "", r->stream,
+        (long long)r->billed_in, (long long)r->billed_out, usage, cost, (unsigned long long)(total / 1000),
+        (unsigned long long)(up / 1000),
+        (unsigned long long)(r->t_first_byte_ns ? (r->t_first_byte_ns - r->t_start_ns) / 1000 : 0));
+    dp_meter_log(r->th, line, len);
+}
+
+/* Access lines are batched per thread and written at the end of the loop iteration (h2o's
+ * zero timeout) or when the next line would pass SY_LOG_BATCH: at load that is one write(2)
+ * for many requests instead of one each (docs/dataplane.md, "Syscalls per request"). */
+static void on_log_flush(h2o_timeout_entry_t *entry)
+{
+    dp_thread_t *th = H2O_STRUCT_FROM_MEMBER(dp_thread_t, log_entry, entry);
+    dp_meter_log_flush(th);
+}
+
+void dp_meter_log_flush(dp_thread_t *th)
+{
+    if (th == NULL)
+        return;
+    if (h2o_timeout_is_linked(&th->log_entry))
+        h2o_timeout_unlink(&th->log_entry);
+    if (th->log_len > 0)
+        sy_log_write(th->log_buf, th->log_len);
+    th->log_len = 0;
+}
+
+void dp_meter_log(dp_thread_t *th, const char *line, size_t len)
+{
+    if (th == NULL || th->loop == NULL || len > sizeof(th->log_buf)) {
+        sy_log_write(line, len);
+        return;
+    }
+    if (th->log_len + len > sizeof(th->log_buf))
+        dp_meter_log_flush(th);
+    memcpy(th->log_buf + th->log_len, line, len);
+    th->log_len += len;
+    if (!h2o_timeout_is_linked(&th->log_entry)) {
+        th->log_entry.cb = on_log_flush;
+        h2o_timeout_link(th->loop, &th->ctx.zero_timeout, &th->log_entry);
+    }
 }

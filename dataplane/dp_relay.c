@@ -8,7 +8,7 @@
  * first good event; before that, any failure moves on to the next candidate. After it, a
  * failure ends the stream with an OpenAI-style error event, never a silent 200.
  *
- * Every entry point (curl callbacks, h2o proceed/stop, the retry timer) marks the request
+ * Every entry point (engine callbacks, h2o proceed/stop, the retry timer) marks the request
  * busy while it runs, so a dispose that happens underneath never frees it mid-function.
  */
 #include <stddef.h>
@@ -121,7 +121,8 @@ static void note_failed_attempt(dp_req_t *r, dp_uperr_t kind)
     if (n < 0)
         return;
     if (r->failed_len + (size_t)n + 2 > sizeof(r->failed)) {
-        if (r->failed_len + 2 <= sizeof(r->failed) && (r->failed_len == 0 || r->failed[r->failed_len - 1] != '+')) {
+        if (r->failed_len + 2 <= sizeof(r->failed) &&
+            (r->failed_len == 0 || r->failed[r->failed_len - 1] != '+')) {
             r->failed[r->failed_len++] = '+';
             r->failed[r->failed_len] = '\0';
         }
@@ -202,9 +203,11 @@ static void start_stream(dp_req_t *r)
     h2o_req_t *req = r->req;
     req->res.status = 200;
     req->res.reason = "OK";
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("text/event-stream"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("text/event-stream"));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-cache"));
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-accel-buffering"), 0, NULL, H2O_STRLIT("no"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-accel-buffering"), 0, NULL,
+                          H2O_STRLIT("no"));
     dp_add_common_headers(r);
     dp_add_routing_headers(r);
     /* A stream's headers leave before its usage, so a stream carries no x-switchyard-cost: its
@@ -252,8 +255,8 @@ static void fail_final(dp_req_t *r)
     if (e == SY_E_RATE_LIMITED && r->req != NULL && r->up_retry_after >= 0) {
         char v[16];
         int n = snprintf(v, sizeof(v), "%d", r->up_retry_after);
-        h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, h2o_strdup(&r->req->pool, v, (size_t)n).base,
-                       (size_t)n);
+        h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                       h2o_strdup(&r->req->pool, v, (size_t)n).base, (size_t)n);
     }
     dp_respond_error(r, e, r->last_msg[0] ? r->last_msg : "no upstream could serve the request", NULL);
 }
@@ -271,7 +274,8 @@ static void reset_attempt(dp_req_t *r)
     sy_sse_init(&r->sse, DP_MAX_SSE_EVENT);
     free(r->up_body);
     r->up_body = NULL;
-    r->up_headers = NULL; /* arena node + the provider's shared list: nothing to free */
+    memset(&r->up_headers, 0,
+           sizeof(r->up_headers)); /* arena lines + the provider's block: nothing to free */
 }
 
 void dp_relay_forward(dp_req_t *r)
@@ -308,12 +312,14 @@ void dp_relay_forward(dp_req_t *r)
                                    .connect_ms = s->timeouts.connect_ms,
                                    .first_byte_ms = s->timeouts.first_byte_ms,
                                    .idle_ms = s->timeouts.idle_ms, /* between body chunks, streamed or not */
-                                   .total_ms = s->timeouts.total_ms - (uint32_t)(spent_ms < s->timeouts.total_ms ? spent_ms : 0)};
+                                   .total_ms = s->timeouts.total_ms -
+                                               (uint32_t)(spent_ms < s->timeouts.total_ms ? spent_ms : 0)};
         if (r->t_up_ns == 0) {
             r->t_up_ns = dp_now_ns();
             dp_watch_arm(r);
+            dp_watch_hold(r);
         }
-        r->up = dp_upstream_start(r->th->curl, &spec, &relay_cb, r);
+        r->up = dp_upstream_start(r->th->engine, &spec, &relay_cb, r);
         if (r->up != NULL)
             return;
         note_failure(r, SY_E_UPSTREAM_ERROR, "cannot start the upstream transfer");
@@ -329,7 +335,7 @@ static void on_retry_timer(h2o_timeout_entry_t *entry)
     leave(r);
 }
 
-/* From inside curl's callbacks a new transfer may not be added: defer to a zero timeout. */
+/* From inside the engine's callbacks a new transfer is not started: defer to a zero timeout. */
 static void retry_deferred(dp_req_t *r)
 {
     if (r->up != NULL) {
@@ -363,7 +369,8 @@ static void note_usage(dp_req_t *r, const dp_event_t *e)
 {
     if (e->usage_invalid) {
         if (!r->usage_invalid_logged)
-            SY_WARN("msg=\"provider usage out of range; the request is billed an estimate\" id=%s model=%s provider=%s",
+            SY_WARN("msg=\"provider usage out of range; the request is billed an estimate\" id=%s model=%s "
+                    "provider=%s",
                     r->id, r->model->id, r->model->provider->id);
         r->usage_invalid_logged = 1;
         memset(&r->usage, 0, sizeof(r->usage));
@@ -505,7 +512,8 @@ static void pass_through_error(dp_req_t *r)
 {
     breaker_success(r); /* the provider answered, about the request: it is up */
     char said[256], msg[300];
-    r->model->provider->ops->error_message(r->pending.base ? r->pending.base : "", r->pending.len, said, sizeof(said));
+    r->model->provider->ops->error_message(r->pending.base ? r->pending.base : "", r->pending.len, said,
+                                           sizeof(said));
     snprintf(msg, sizeof(msg), "upstream rejected the request: %s", said);
     r->last_err = r->up_status == 404 ? SY_E_MODEL_NOT_FOUND : SY_E_BAD_REQUEST;
     dp_respond_error(r, r->last_err, msg, NULL);
@@ -549,7 +557,8 @@ static void on_done(void *ctx, sy_err_t err, const char *why)
     if (!r->stream) {
         finish_nonstream(r);
     } else if (!r->done_seen) {
-        const char *w = sy_sse_pending(&r->sse) ? "upstream stream ended mid-event" : "upstream stream ended without [DONE]";
+        const char *w = sy_sse_pending(&r->sse) ? "upstream stream ended mid-event"
+                                                : "upstream stream ended without [DONE]";
         if (!r->started) {
             note_failure(r, SY_E_UPSTREAM_ERROR, w);
             dp_relay_forward(r);

@@ -63,10 +63,12 @@ static void decorate_h2o_error(h2o_req_t *req)
     /* the request never reached dp_on_req: mint its id here */
     static __thread uint64_t seq;
     char id[48];
-    int n = snprintf(id, sizeof(id), "req_h2o_%zu_%llu", dp_self ? dp_self->index : 0, (unsigned long long)++seq);
+    int n =
+        snprintf(id, sizeof(id), "req_h2o_%zu_%llu", dp_self ? dp_self->index : 0, (unsigned long long)++seq);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
                           h2o_strdup(&req->pool, id, (size_t)n).base, (size_t)n);
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL, H2O_STRLIT("*"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL,
+                   H2O_STRLIT("*"));
 }
 
 size_t dp_server_admitted(void)
@@ -219,7 +221,7 @@ static void *thread_main(void *arg)
     th->accept_entry.cb = on_accept_resume;
     th->metrics = dp_metrics_create();
     th->breakers = dp_breakers_create();
-    th->curl = dp_curl_create(th->loop, &th->ctx);
+    th->engine = dp_engine_create(th->loop, &th->ctx);
     th->watch = dp_watch_create(th->loop);
     th->linger = sy_linger_thread_init(th->loop, NULL);
     th->authfail = dp_authfail_create(); /* NULL (out of memory): no failed-auth limit on this thread */
@@ -239,13 +241,14 @@ static void *thread_main(void *arg)
 
     while (!th->stop)
         h2o_evloop_run(th->loop, INT32_MAX);
+    dp_meter_log_flush(th);
 
     if (h2o_timeout_is_linked(&th->drain_entry))
         h2o_timeout_unlink(&th->drain_entry);
     if (h2o_timeout_is_linked(&th->accept_entry))
         h2o_timeout_unlink(&th->accept_entry);
     h2o_multithread_unregister_receiver(th->ctx.queue, &th->receiver);
-    dp_curl_destroy(th->curl);
+    dp_engine_destroy(th->engine);
     dp_breakers_destroy(th->breakers);
     dp_authfail_destroy(th->authfail);
     th->authfail = NULL;
@@ -281,7 +284,8 @@ int dp_server_run(const dp_server_opts_t *o, void (*reload)(void))
     signal(SIGPIPE, SIG_IGN);
 
     char err[256];
-    if (o->tls_cert != NULL && (g.ssl_ctx = sy_tls_server_ctx(o->tls_cert, o->tls_key, err, sizeof(err))) == NULL) {
+    if (o->tls_cert != NULL &&
+        (g.ssl_ctx = sy_tls_server_ctx(o->tls_cert, o->tls_key, err, sizeof(err))) == NULL) {
         SY_ERROR("msg=\"%s\"", err);
         return -1;
     }
@@ -318,7 +322,8 @@ int dp_server_run(const dp_server_opts_t *o, void (*reload)(void))
 
     if (o->on_ready != NULL)
         o->on_ready();
-    SY_INFO("msg=listening addr=%s:%u threads=%zu tls=%s", o->host, bound, g.nthreads, g.ssl_ctx ? "on" : "off");
+    SY_INFO("msg=listening addr=%s:%u threads=%zu tls=%s", o->host, bound, g.nthreads,
+            g.ssl_ctx ? "on" : "off");
     if (o->port_file != NULL)
         sy_write_port_file(o->port_file, bound);
 

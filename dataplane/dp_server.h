@@ -2,7 +2,7 @@
  * dp_server — h2o wiring: the listener, one event loop per thread, TLS, signals, drain.
  *
  * Threads: `threads` loop threads each accept from a dup of one listening socket and run
- * their own h2o context, curl engine and metrics. The calling thread only waits for signals:
+ * their own h2o context, upstream engine and metrics. The calling thread only waits for signals:
  * SIGHUP calls `reload` (which publishes a new snapshot or keeps the old one), SIGTERM/SIGINT
  * start a graceful drain: stop accepting, let in-flight requests finish until `drain_ms`,
  * then end what is left with an error event, and return.

@@ -257,22 +257,12 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
                 return sy_errf(err, errlen, "provider %s: invalid ca_file", p->id);
             d->ca_file = pool_strdup(pool, p->ca_file);
         }
-        s->nproviders++; /* counted now: dp_snapshot_free releases the header lists from here on */
-        static const char *const common[] = {"Content-Type: application/json", "User-Agent: switchyard/0.1",
-                                             /* curl would add 100-continue over 1 MiB: a 1 s stall on
-                                              * servers that ignore it */
-                                             "Expect:"};
-        for (int v = 0; v < 2; v++) {
-            struct curl_slist *l =
-                curl_slist_append(NULL, v ? "Accept: text/event-stream" : "Accept: application/json");
-            for (size_t j = 0; l && j < sizeof(common) / sizeof(common[0]); j++)
-                l = curl_slist_append(l, common[j]);
-            for (const char *const *h = d->ops->fixed_headers; l && h && *h; h++)
-                l = curl_slist_append(l, *h);
-            if (l == NULL)
-                return sy_errf(err, errlen, "out of memory");
-            *(v ? &d->headers_sse : &d->headers_json) = l;
-        }
+        s->nproviders++;
+        /* The header lines every request to this provider sends, as one CRLF-terminated block
+         * per accept kind: the engine copies it behind the request line, Host and the request's
+         * own lines (dp.h dp_up_headers_t). No Expect: the engine never waits for 100-continue. */
+        const char *cred_line = NULL;
+        size_t cred_len = 0;
         if (p->api_key_env[0] != '\0') {
             const char *v = getenv(p->api_key_env);
             if (v != NULL) {
@@ -281,12 +271,27 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
                                    "provider %s: credential in %s contains CR/LF or is over 4 KiB", p->id,
                                    p->api_key_env);
                 d->credential = pool_strdup(pool, v);
-                char *line = h2o_mem_alloc_pool(pool, strlen(v) + 32);
-                sprintf(line, d->ops->auth_header, v); /* a format with one %s (dp_provider.h) */
-                if (curl_slist_append(d->headers_json, line) == NULL ||
-                    curl_slist_append(d->headers_sse, line) == NULL)
-                    return sy_errf(err, errlen, "out of memory");
+                char *line = h2o_mem_alloc_pool(pool, strlen(v) + strlen(d->ops->auth_header) + 3);
+                cred_len = (size_t)sprintf(line, d->ops->auth_header, v); /* a format with one %s (dp_provider.h) */
+                memcpy(line + cred_len, "\r\n", 3);
+                cred_len += 2;
+                cred_line = line;
             }
+        }
+        static const char common[] = "Content-Type: application/json\r\nUser-Agent: switchyard/0.1\r\n";
+        for (int v = 0; v < 2; v++) {
+            const char *accept = v ? "Accept: text/event-stream\r\n" : "Accept: application/json\r\n";
+            size_t len = strlen(accept) + sizeof(common) - 1 + cred_len;
+            for (const char *const *h = d->ops->fixed_headers; h && *h; h++)
+                len += strlen(*h) + 2;
+            char *b = h2o_mem_alloc_pool(pool, len + 1), *q = b;
+            q += sprintf(q, "%s%s", accept, common);
+            for (const char *const *h = d->ops->fixed_headers; h && *h; h++)
+                q += sprintf(q, "%s\r\n", *h);
+            if (cred_line != NULL)
+                memcpy(q, cred_line, cred_len), q += cred_len;
+            *q = '\0';
+            *(v ? &d->headers_sse : &d->headers_json) = h2o_iovec_init(b, (size_t)(q - b));
         }
     }
 
@@ -467,10 +472,6 @@ static int index_prev(dp_snapshot_t *s, size_t nprev, char *err, size_t errlen)
 
 static void snapshot_free(dp_snapshot_t *s)
 {
-    for (size_t i = 0; i < s->nproviders; i++) {
-        curl_slist_free_all(s->providers[i].headers_json);
-        curl_slist_free_all(s->providers[i].headers_sse);
-    }
     h2o_mem_clear_pool(&s->pool);
     free(s);
 }

@@ -21,7 +21,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
 #include <h2o/memory.h>
 
 #include "snapshot.pb-c.h"
@@ -39,9 +38,10 @@ typedef struct {
     const char *chat_url;       /* base_url + "/chat/completions" */
     const char *embeddings_url; /* base_url + "/embeddings" */
     const char *ca_file;        /* NULL = the system's CA store */
-    /* The upstream headers that are the same for every request to this provider (built once,
-     * read-only; a request prepends its own X-Request-Id node): JSON and SSE answers. */
-    struct curl_slist *headers_json, *headers_sse;
+    /* The upstream header lines that are the same for every request to this provider, one
+     * CRLF-terminated block per accept kind (JSON and SSE answers), built once with the snapshot
+     * (in its pool, read-only); a request puts its own lines (X-Request-Id, …) in front. */
+    h2o_iovec_t headers_json, headers_sse;
     unsigned health;
     int stream_usage; /* add stream_options.include_usage to streams (catalog "stream_usage", default 1) */
 } dp_provider_t;

@@ -1,7 +1,6 @@
 /*
  * switchyard-dp: parses options and wires the modules. Nothing else lives here.
  */
-#include <curl/curl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -370,7 +369,6 @@ int main(int argc, char **argv)
     sigaddset(&stop_sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
     sy_json_hooks_install();
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     /* Usage records (bus mode): the spooler starts before the loops and stops after they are
      * all joined, so every attempt's record — drain included — reaches it. */
     if (cp_sub_url != NULL) {
@@ -389,7 +387,6 @@ int main(int argc, char **argv)
             fprintf(stderr, "switchyard-dp: usage spool: %s\n", err);
             dp_snapshot_publish(NULL);
             dp_classify_model_free(classifier);
-            curl_global_cleanup();
             return 1;
         }
     }
@@ -398,7 +395,6 @@ int main(int argc, char **argv)
     dp_snapshot_publish(NULL);
     dp_router_classifier = NULL;
     dp_classify_model_free(classifier);
-    curl_global_cleanup();
     sy_busauth_signer_free(bus_signer);
     sy_busauth_tls_free(bus_tls);
     return rc == 0 ? 0 : 1;

@@ -296,25 +296,18 @@ static char *splice_own(dp_req_t *r, size_t *out_len)
 }
 
 /* The client's anthropic-beta header, for an Anthropic provider (printable, bounded). */
-static struct curl_slist *beta_header(dp_req_t *r, struct curl_slist *next)
+static int beta_header(dp_req_t *r)
 {
     ssize_t i = h2o_find_header_by_str(&r->req->headers, H2O_STRLIT("anthropic-beta"), -1);
     if (i < 0)
-        return next;
+        return 0;
     h2o_iovec_t v = r->req->headers.entries[i].value;
     if (v.len == 0 || v.len > 512)
-        return next;
+        return 0;
     for (size_t j = 0; j < v.len; j++)
         if ((unsigned char)v.base[j] < 0x20 || (unsigned char)v.base[j] > 0x7e)
-            return next;
-    struct curl_slist *node = sy_arena_alloc(&r->arena, sizeof(*node));
-    char *line = sy_arena_alloc(&r->arena, v.len + sizeof("anthropic-beta: "));
-    if (node == NULL || line == NULL)
-        return next;
-    snprintf(line, v.len + sizeof("anthropic-beta: "), "anthropic-beta: %.*s", (int)v.len, v.base);
-    node->data = line;
-    node->next = next;
-    return node;
+            return 0;
+    return dp_provider_header_add(r, H2O_STRLIT("anthropic-beta"), v.base, v.len);
 }
 
 static int anthropic_prepare(dp_req_t *r)
@@ -336,11 +329,9 @@ static int anthropic_prepare(dp_req_t *r)
     if (r->up_body == NULL)
         return -1;
     r->up_url = p->chat_url;
-    struct curl_slist *node = dp_provider_headers(r);
-    if (node == NULL)
+    if (dp_provider_headers(r) != 0)
         return -1;
-    r->up_headers = own ? beta_header(r, node) : node;
-    return 0;
+    return own ? beta_header(r) : 0;
 }
 
 /* ---- answers ---- */

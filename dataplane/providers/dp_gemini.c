@@ -395,8 +395,7 @@ static int gemini_prepare(dp_req_t *r)
     r->up_url = model_url(r, suffix);
     if (r->up_url == NULL || dp_provider_body(r, s) != 0)
         return -1;
-    r->up_headers = dp_provider_headers(r);
-    return r->up_headers != NULL ? 0 : -1;
+    return dp_provider_headers(r);
 }
 
 /* ---- answers ---- */

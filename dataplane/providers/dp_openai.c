@@ -106,8 +106,7 @@ static int openai_prepare(dp_req_t *r)
 
     /* one node of our own in front of the provider's shared, read-only list: no per-request
      * formatting of the fixed headers and credential */
-    r->up_headers = dp_provider_headers(r);
-    return r->up_headers != NULL ? 0 : -1;
+    return dp_provider_headers(r);
 }
 
 /* ---- upstream answers (stage 8) ---- */

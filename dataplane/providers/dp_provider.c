@@ -19,18 +19,35 @@ const dp_upstream_ops_t *dp_upstream_ops_by_kind(const char *kind)
     return NULL;
 }
 
-struct curl_slist *dp_provider_headers(dp_req_t *r)
+int dp_provider_headers(dp_req_t *r)
 {
     const dp_provider_t *p = r->model->provider;
-    struct curl_slist *node = sy_arena_alloc(&r->arena, sizeof(*node));
-    char *line = sy_arena_alloc(&r->arena, sizeof("X-Request-Id: ") + DP_REQUEST_ID_MAX);
-    if (node == NULL || line == NULL)
-        return NULL;
+    size_t idl = strlen(r->id); /* validated or minted in stage 1: [A-Za-z0-9._:-]{1,64} */
+    char *line = sy_arena_alloc(&r->arena, sizeof("X-Request-Id: \r\n") + idl);
+    if (line == NULL)
+        return -1;
     memcpy(line, "X-Request-Id: ", 14);
-    strcpy(line + 14, r->id); /* validated or minted in stage 1: [A-Za-z0-9._:-]{1,64} */
-    node->data = line;
-    node->next = r->stream ? p->headers_sse : p->headers_json;
-    return node;
+    memcpy(line + 14, r->id, idl);
+    memcpy(line + 14 + idl, "\r\n", 2);
+    r->up_headers.extra[0] = h2o_iovec_init(line, 16 + idl);
+    r->up_headers.nextra = 1;
+    r->up_headers.fixed = r->stream ? p->headers_sse : p->headers_json;
+    return 0;
+}
+
+int dp_provider_header_add(dp_req_t *r, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    if (r->up_headers.nextra == DP_UP_EXTRA_HEADERS)
+        return -1;
+    char *line = sy_arena_alloc(&r->arena, nlen + vlen + 4);
+    if (line == NULL)
+        return -1;
+    memcpy(line, name, nlen);
+    memcpy(line + nlen, ": ", 2);
+    memcpy(line + nlen + 2, value, vlen);
+    memcpy(line + nlen + 2 + vlen, "\r\n", 2);
+    r->up_headers.extra[r->up_headers.nextra++] = h2o_iovec_init(line, nlen + vlen + 4);
+    return 0;
 }
 
 int dp_provider_body(dp_req_t *r, const char *s)

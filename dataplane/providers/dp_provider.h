@@ -152,9 +152,12 @@ extern const dp_inbound_ops_t dp_anthropic_inbound;
 const dp_upstream_ops_t *dp_upstream_ops_by_kind(const char *kind);
 
 /* ---- shared by the dialects (dp_provider.c) ---- */
-/* The upstream headers of r's attempt: a request-id line (in the arena) in front of the
- * provider's fixed list (JSON or SSE). NULL when out of memory. */
-struct curl_slist *dp_provider_headers(dp_req_t *r);
+/* The upstream headers of r's attempt (r->up_headers): a request-id line (in the arena) in
+ * front of the provider's prebuilt block (JSON or SSE). 0, or -1 when out of memory. */
+int dp_provider_headers(dp_req_t *r);
+/* One more line of the attempt's own ("name: value", CR/LF-free, in the arena), after
+ * dp_provider_headers. 0, or -1 (out of memory, or DP_UP_EXTRA_HEADERS lines already). */
+int dp_provider_header_add(dp_req_t *r, const char *name, size_t nlen, const char *value, size_t vlen);
 /* r->up_body = a malloc'ed copy of s (the printed upstream request). 0, or -1. */
 int dp_provider_body(dp_req_t *r, const char *s);
 /* o[k] when it is a string, else NULL; o[k] when it is a count in 0..1e12, else 0. */

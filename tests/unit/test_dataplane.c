@@ -280,10 +280,15 @@ static void test_body_and_route(void)
                          "\"messages\":[{\"role\":\"user\",\"content\":\"a\\\"}b\"}],\"n\":1}");
     CHECK(r.up_body_len == strlen(r.up_body));
     CHECK_STR(r.up_url, "http://127.0.0.1:9/v1/chat/completions");
-    int saw_auth = 0;
-    for (struct curl_slist *l = r.up_headers; l; l = l->next)
-        saw_auth |= strcmp(l->data, "Authorization: Bearer sk-upstream-secret") == 0;
-    CHECK(saw_auth);
+    /* the headers: the request's own X-Request-Id line, then the provider's prebuilt block
+     * (every line CRLF-terminated, the credential in it) */
+    CHECK(r.up_headers.nextra == 1);
+    CHECK(r.up_headers.extra[0].len >= 16 && memcmp(r.up_headers.extra[0].base, "X-Request-Id: ", 14) == 0 &&
+          memcmp(r.up_headers.extra[0].base + r.up_headers.extra[0].len - 2, "\r\n", 2) == 0);
+    CHECK(r.up_headers.fixed.len > 0 && r.up_headers.fixed.base[r.up_headers.fixed.len] == '\0' &&
+          strstr(r.up_headers.fixed.base, "\r\nAuthorization: Bearer sk-upstream-secret\r\n") != NULL &&
+          strncmp(r.up_headers.fixed.base, "Accept: application/json\r\n", 26) == 0 &&
+          memcmp(r.up_headers.fixed.base + r.up_headers.fixed.len - 2, "\r\n", 2) == 0);
     free(r.up_body);
     sy_arena_free(&r.arena);
 
