@@ -75,21 +75,28 @@ export async function debits(cp, ws) {
 }
 
 /**
- * The billing of a set of records: each has exactly one ledger debit `usage:<id>` of
- * -cost_nano, there are no other debits, and the balance is the credit minus their sum.
- * Returns the sum (BigInt).
+ * The billing of a set of records: one debit per workspace per usage batch (docs/billing.md) —
+ * each named `usage:<id>` after one of these records, their notes counting exactly these records
+ * and their amounts summing to -(the records' cost) — no other debits, the control plane's
+ * ledger check clean (it proves each record is charged by exactly one debit, in its run's sum),
+ * and the balance is the credit minus the sum. Returns the sum (BigInt).
  */
 export async function assertBilled(cp, ws, recs, creditUsd) {
   const led = await debits(cp, ws);
-  assert.equal(led.length, recs.length, `${ws}: one ledger row per usage record: ${JSON.stringify(led)}`);
-  let sum = 0n;
-  for (const rec of recs) {
-    const rows = led.filter((e) => e.ref === `usage:${rec.id}`);
-    assert.equal(rows.length, 1, `${ws}: record ${rec.id} debited once`);
-    assert.equal(rows[0].kind, 'debit');
-    assert.equal(BigInt(rows[0].amount_nano), -BigInt(rec.cost_nano), `${ws}: debit of ${rec.id} = -cost`);
-    sum += BigInt(rec.cost_nano);
+  const ids = new Set(recs.map((r) => r.id));
+  let counted = 0;
+  let debited = 0n;
+  for (const e of led) {
+    assert.equal(e.kind, 'debit', `${ws}: only usage debits: ${JSON.stringify(e)}`);
+    assert.ok(e.ref.startsWith('usage:') && ids.has(e.ref.slice(6)), `${ws}: debit ${e.ref} names one of the records`);
+    counted += Number(/^(\d+) requests? /.exec(e.note)[1]);
+    debited += BigInt(e.amount_nano);
   }
+  assert.equal(counted, recs.length, `${ws}: the debits charge exactly the ${recs.length} records: ${JSON.stringify(led)}`);
+  const sum = recs.reduce((a, r) => a + BigInt(r.cost_nano), 0n);
+  assert.equal(debited, -sum, `${ws}: debits = -(the records' cost)`);
+  const check = await cp.api('/api/ledger/check');
+  assert.deepEqual(check.json, { ok: true, problems: [] }, `ledger invariants: ${check.text}`);
   const bal = await cp.api(`/api/workspaces/${ws}/balance`);
   assert.equal(BigInt(bal.text.match(/"balance_nano":(-?\d+)/)[1]), usdNano(creditUsd) - sum, `${ws}: balance = credit - debits`);
   return sum;
