@@ -46,14 +46,15 @@ int sy_catalog_probe(const cJSON *probe, const char *where, sy_probe_conf_t *out
             ok = c > 0x20 && c < 0x7f && c != '\\' && c != '"' && c != '#';
         }
         if (!ok)
-            return sy_errf(err, errlen, "%s: probe \"path\" must start with '/' and be at most %u printable bytes",
-                           where, SY_PROBE_MAX_PATH);
+            return sy_errf(err, errlen,
+                           "%s: probe \"path\" must start with '/' and be at most %u printable bytes", where,
+                           SY_PROBE_MAX_PATH);
         out->path = p->valuestring;
     }
-    if (get_ms(probe, "interval_ms", where, SY_PROBE_MIN_INTERVAL_MS, SY_PROBE_MAX_INTERVAL_MS, 1, &out->interval_ms,
-               err, errlen) != 0 ||
-        get_ms(probe, "timeout_ms", where, SY_PROBE_MIN_TIMEOUT_MS, SY_PROBE_MAX_TIMEOUT_MS, 0, &out->timeout_ms, err,
-               errlen) != 0)
+    if (get_ms(probe, "interval_ms", where, SY_PROBE_MIN_INTERVAL_MS, SY_PROBE_MAX_INTERVAL_MS, 1,
+               &out->interval_ms, err, errlen) != 0 ||
+        get_ms(probe, "timeout_ms", where, SY_PROBE_MIN_TIMEOUT_MS, SY_PROBE_MAX_TIMEOUT_MS, 0,
+               &out->timeout_ms, err, errlen) != 0)
         return -1;
     return 0;
 }
@@ -134,8 +135,8 @@ static int valid_word(const char *s, size_t max, int tag)
         return 0;
     for (size_t i = tag ? 1 : 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-              c == '.' || c == ':'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '_' || c == '.' || c == ':'))
             return 0;
     }
     return 1;
@@ -161,14 +162,16 @@ int sy_catalog_routing(const cJSON *routing, sy_routing_conf_t *out, char *err, 
     const cJSON *e;
     cJSON_ArrayForEach(e, routing)
     {
-        if (strcmp(e->string, "tags") != 0 && strcmp(e->string, "quality_bar") != 0 && strcmp(e->string, "breaker") != 0)
+        if (strcmp(e->string, "tags") != 0 && strcmp(e->string, "quality_bar") != 0 &&
+            strcmp(e->string, "breaker") != 0 && strcmp(e->string, "classify") != 0)
             return sy_errf(err, errlen, "routing: unknown field \"%.64s\"", e->string);
     }
     const cJSON *tags = cJSON_GetObjectItemCaseSensitive(routing, "tags");
     if (tags != NULL) {
         /* the operator's map replaces the defaults whole: what is not listed is not a tag */
         if (!cJSON_IsObject(tags) || cJSON_GetArraySize(tags) > SY_ROUTING_MAX_TAGS)
-            return sy_errf(err, errlen, "routing: \"tags\" must be an object of at most %d \"@tag\": \"tier\"",
+            return sy_errf(err, errlen,
+                           "routing: \"tags\" must be an object of at most %d \"@tag\": \"tier\"",
                            SY_ROUTING_MAX_TAGS);
         out->ntags = 0;
         cJSON_ArrayForEach(e, tags)
@@ -192,10 +195,18 @@ int sy_catalog_routing(const cJSON *routing, sy_routing_conf_t *out, char *err, 
                 if (strcmp(e->string, diff_names[i]) == 0)
                     d = i;
             if (d < 0 || !cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble <= 1))
-                return sy_errf(err, errlen, "routing: quality_bar \"%.32s\" must be easy|medium|hard with a number 0..1",
+                return sy_errf(err, errlen,
+                               "routing: quality_bar \"%.32s\" must be easy|medium|hard with a number 0..1",
                                e->string);
             out->bar_milli[d] = (uint32_t)(e->valuedouble * 1000.0 + 0.5);
         }
+    }
+    const cJSON *cl = cJSON_GetObjectItemCaseSensitive(routing, "classify");
+    if (cl != NULL) {
+        if (!cJSON_IsString(cl) ||
+            (strcmp(cl->valuestring, "routed") != 0 && strcmp(cl->valuestring, "all") != 0))
+            return sy_errf(err, errlen, "routing: \"classify\" must be \"routed\" or \"all\"");
+        out->classify_all = strcmp(cl->valuestring, "all") == 0;
     }
     const cJSON *br = cJSON_GetObjectItemCaseSensitive(routing, "breaker");
     if (br != NULL) {
@@ -205,8 +216,10 @@ int sy_catalog_routing(const cJSON *routing, sy_routing_conf_t *out, char *err, 
         {
             int f = strcmp(e->string, "failures") == 0, c = strcmp(e->string, "cooldown_ms") == 0;
             double d = cJSON_IsNumber(e) ? e->valuedouble : -1;
-            if ((!f && !c) || d != (double)(uint32_t)d || (f && (d < 1 || d > 100)) || (c && (d < 100 || d > 600000)))
-                return sy_errf(err, errlen, "routing: breaker \"%.32s\": failures 1..100, cooldown_ms 100..600000",
+            if ((!f && !c) || d != (double)(uint32_t)d || (f && (d < 1 || d > 100)) ||
+                (c && (d < 100 || d > 600000)))
+                return sy_errf(err, errlen,
+                               "routing: breaker \"%.32s\": failures 1..100, cooldown_ms 100..600000",
                                e->string);
             if (f)
                 out->breaker_failures = (uint32_t)d;

@@ -78,6 +78,11 @@ typedef struct {
     size_t ntags;
     uint32_t bar_milli[SY_DIFF__COUNT];
     uint32_t breaker_failures, breaker_cooldown_ms;
+    /* `"classify": "routed"` (default): the prompt classifier runs only when routing reads its
+     * answer (auto, strategy:, industry:, an override tag); `"all"`: also for a named model, so
+     * every chat answer and request-log row carries task and difficulty (~15 % more CPU per
+     * request, docs/routing.md "When the classifier runs"). */
+    int classify_all;
 } sy_routing_conf_t;
 int sy_catalog_routing(const cJSON *routing, sy_routing_conf_t *out, char *err, size_t errlen);
 

@@ -225,6 +225,7 @@ static int routing(build_t *b, Switchyard__Snapshot *pb)
     r->bar_hard_milli = conf.bar_milli[SY_DIFF_HARD];
     r->breaker_failures = conf.breaker_failures;
     r->breaker_cooldown_ms = conf.breaker_cooldown_ms;
+    r->classify_all = conf.classify_all != 0;
     pb->routing = r;
     cJSON_Delete(j);
     return b->oom ? sy_errf(b->err, b->errlen, "out of memory") : 0;

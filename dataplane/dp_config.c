@@ -241,6 +241,7 @@ static int to_pb(ctx_t *c, const cJSON *root, Switchyard__Snapshot *pb)
         pr->bar_hard_milli = rc.bar_milli[SY_DIFF_HARD];
         pr->breaker_failures = rc.breaker_failures;
         pr->breaker_cooldown_ms = rc.breaker_cooldown_ms;
+        pr->classify_all = rc.classify_all != 0;
         pb->routing = pr;
     }
 

@@ -10,11 +10,12 @@
 
 static h2o_generator_t inline_gen = {NULL, NULL};
 
-static const char expose[] = "x-request-id, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset, retry-after, "
-                             "x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests, "
-                             "x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens, "
-                             "x-switchyard-model, x-switchyard-provider, x-switchyard-task, x-switchyard-difficulty, "
-                             "x-switchyard-cost, x-switchyard-cost-estimate, x-switchyard-attempts";
+static const char expose[] =
+    "x-request-id, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset, retry-after, "
+    "x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests, "
+    "x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens, "
+    "x-switchyard-model, x-switchyard-provider, x-switchyard-task, x-switchyard-difficulty, "
+    "x-switchyard-cost, x-switchyard-cost-estimate, x-switchyard-attempts";
 
 static void add_hdr(h2o_req_t *req, const char *name, size_t nlen, const char *v, int vlen)
 {
@@ -67,10 +68,13 @@ static void add_ratelimit_headers(dp_req_t *r)
 void dp_add_common_headers(dp_req_t *r)
 {
     h2o_req_t *req = r->req;
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, r->id, strlen(r->id));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, r->id,
+                          strlen(r->id));
     add_ratelimit_headers(r);
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL, H2O_STRLIT("*"));
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-expose-headers"), 0, NULL, H2O_STRLIT(expose));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL,
+                   H2O_STRLIT("*"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-expose-headers"), 0, NULL,
+                          H2O_STRLIT(expose));
 }
 
 void dp_add_routing_headers(dp_req_t *r)
@@ -78,17 +82,25 @@ void dp_add_routing_headers(dp_req_t *r)
     if (r->model == NULL)
         return;
     h2o_req_t *req = r->req;
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-model"), 0, NULL, r->model->id,
-                          strlen(r->model->id));
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-provider"), 0, NULL, r->model->provider->id, strlen(r->model->provider->id));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-model"), 0, NULL,
+                          r->model->id, strlen(r->model->id));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-provider"), 0, NULL,
+                          r->model->provider->id, strlen(r->model->provider->id));
     char n[16];
     int l = snprintf(n, sizeof(n), "%zu", r->attempts);
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-attempts"), 0, NULL, h2o_strdup(&req->pool, n, (size_t)l).base, (size_t)l);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-attempts"), 0, NULL,
+                          h2o_strdup(&req->pool, n, (size_t)l).base, (size_t)l);
+    /* absent when the request was not classified (routing.classify "routed", a named model);
+     * a route.task_class without classification names the task only */
     if (r->task >= 0) {
-        const char *t = sy_task_name((sy_task_t)r->task), *d = sy_difficulty_name((sy_difficulty_t)r->difficulty);
-        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-task"), 0, NULL, t, strlen(t));
-        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-difficulty"), 0, NULL, d,
-                              strlen(d));
+        const char *t = sy_task_name((sy_task_t)r->task);
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-task"), 0, NULL, t,
+                              strlen(t));
+    }
+    if (r->difficulty >= 0) {
+        const char *d = sy_difficulty_name((sy_difficulty_t)r->difficulty);
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-difficulty"), 0, NULL,
+                              d, strlen(d));
     }
 }
 
@@ -103,7 +115,8 @@ void dp_respond_body(dp_req_t *r, int status, const char *content_type, const ch
     req->res.status = status;
     req->res.reason = status < 300 ? "OK" : "Error";
     req->res.content_length = len;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type,
+                   strlen(content_type));
     dp_add_common_headers(r);
     h2o_iovec_t buf = h2o_strdup(&req->pool, body, len);
     dp_watch_disarm(r);
@@ -125,8 +138,9 @@ void dp_respond_error(dp_req_t *r, sy_err_t e, const char *msg, const char *para
         r->end = e;
     char *j = r->in->error_json(e, msg, param); /* in the client's dialect */
     if (j == NULL) {
-        static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,"
-                                  "\"code\":\"internal_error\"}}";
+        static const char oom[] =
+            "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,"
+            "\"code\":\"internal_error\"}}";
         dp_respond_body(r, 500, "application/json", oom, sizeof(oom) - 1);
         return;
     }
@@ -142,7 +156,8 @@ void dp_respond_error(dp_req_t *r, sy_err_t e, const char *msg, const char *para
     /* a 402 needs money, a throttled wrong key a different key: retrying the same request
      * cannot succeed, so the OpenAI SDKs are told not to */
     if (sy_err_status(e) == 402 || e == SY_E_AUTH_THROTTLED)
-        h2o_add_header_by_str(&r->req->pool, &r->req->res.headers, H2O_STRLIT("x-should-retry"), 0, NULL, H2O_STRLIT("false"));
+        h2o_add_header_by_str(&r->req->pool, &r->req->res.headers, H2O_STRLIT("x-should-retry"), 0, NULL,
+                              H2O_STRLIT("false"));
     dp_respond_body(r, sy_err_status(e), "application/json", j, strlen(j));
     free(j);
 }

@@ -41,9 +41,9 @@
 _Static_assert((int)DP_TASK_COUNT == (int)SY_TASK__COUNT, "classifier and catalog task classes differ");
 _Static_assert((int)DP_DIFFICULTY_COUNT == (int)SY_DIFF__COUNT, "classifier and catalog difficulties differ");
 
-#define AUTO_PICKS 5          /* candidates auto routing contributes; fallbacks fill the rest */
-#define TEXT_CAP (16 * 1024)  /* bytes of the last user message the classifier sees */
-#define OUT_TOKENS_GUESS 500  /* output tokens assumed for cost ordering when max_tokens is absent */
+#define AUTO_PICKS 5         /* candidates auto routing contributes; fallbacks fill the rest */
+#define TEXT_CAP (16 * 1024) /* bytes of the last user message the classifier sees */
+#define OUT_TOKENS_GUESS 500 /* output tokens assumed for cost ordering when max_tokens is absent */
 /* Lean to the harder difficulty when the classifier gives the harder levels together at least
  * this probability (its probabilities are calibrated: docs/routing.md). Chosen a priori — a 40 %
  * chance that the prompt needs a stronger model is worth the stronger model's price — not tuned
@@ -56,7 +56,8 @@ static const char *const objective_names[] = {"explicit", "cost", "quality", "ba
 
 const char *dp_objective_name(dp_objective_t o)
 {
-    return (unsigned)o < sizeof(objective_names) / sizeof(objective_names[0]) ? objective_names[o] : "explicit";
+    return (unsigned)o < sizeof(objective_names) / sizeof(objective_names[0]) ? objective_names[o]
+                                                                              : "explicit";
 }
 
 /* "quality-per-dollar" (Neural Router's name for it) is the balanced objective. */
@@ -197,8 +198,8 @@ static size_t context_spans(const dp_req_t *r, const cJSON *last, dp_classify_sp
 
 static int word_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-           c == '@';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '@';
 }
 
 /* Where the configured tag `tag` occurs in s as a whole word, or NULL. */
@@ -296,7 +297,8 @@ static uint32_t needed_caps(const dp_req_t *r)
         need |= DP_CAP_TOOLS;
     const cJSON *rf = cJSON_GetObjectItemCaseSensitive(r->body, "response_format");
     const cJSON *type = cJSON_IsObject(rf) ? cJSON_GetObjectItemCaseSensitive(rf, "type") : NULL;
-    if (cJSON_IsString(type) && (strcmp(type->valuestring, "json_object") == 0 || strcmp(type->valuestring, "json_schema") == 0))
+    if (cJSON_IsString(type) &&
+        (strcmp(type->valuestring, "json_object") == 0 || strcmp(type->valuestring, "json_schema") == 0))
         need |= DP_CAP_JSON;
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(r->body, "messages"), *m, *part;
     cJSON_ArrayForEach(m, msgs)
@@ -319,7 +321,8 @@ static uint64_t prompt_tokens(const dp_req_t *r)
 {
     for (int i = 0; i < r->nmembers; i++) {
         const sy_json_member_t *m = &r->members[i];
-        if ((m->key_len == 8 && memcmp(m->key, "messages", 8) == 0) || (m->key_len == 5 && memcmp(m->key, "input", 5) == 0))
+        if ((m->key_len == 8 && memcmp(m->key, "messages", 8) == 0) ||
+            (m->key_len == 5 && memcmp(m->key, "input", 5) == 0))
             return m->value_len / 4 + 1;
     }
     return 1;
@@ -337,11 +340,11 @@ static uint64_t output_tokens(const dp_req_t *r)
 
 typedef struct {
     const dp_model_t *m;
-    uint64_t cost;   /* estimated nano-USD of this request */
-    uint32_t q;      /* quality for the task, thousandths */
-    int clears;      /* q >= the bar for the difficulty */
-    int health;      /* 0 healthy/unknown, 1 degraded, 2 down */
-    uint64_t ttft;   /* observed, µs; 0 unknown */
+    uint64_t cost; /* estimated nano-USD of this request */
+    uint32_t q;    /* quality for the task, thousandths */
+    int clears;    /* q >= the bar for the difficulty */
+    int health;    /* 0 healthy/unknown, 1 degraded, 2 down */
+    uint64_t ttft; /* observed, µs; 0 unknown */
 } scored_t;
 
 static int cmp_u64(uint64_t a, uint64_t b)
@@ -370,7 +373,8 @@ static int compare(const void *pa, const void *pb, void *ctx)
         } else {
             /* quality per dollar: q/cost, compared as q_a * cost_b vs q_b * cost_a (+1 nano so a free
              * model's score is finite and the better free model still wins) */
-            unsigned __int128 x = (unsigned __int128)a->q * (b->cost + 1), y = (unsigned __int128)b->q * (a->cost + 1);
+            unsigned __int128 x = (unsigned __int128)a->q * (b->cost + 1),
+                              y = (unsigned __int128)b->q * (a->cost + 1);
             c = x > y ? -1 : x < y;
         }
         break;
@@ -474,10 +478,11 @@ static size_t auto_pick(dp_req_t *r, const char *tier, const char *why_prefix, i
     char *reason = sy_arena_alloc(&r->arena, 400);
     if (n == 0) {
         if (reason)
-            snprintf(reason, 400,
-                     "%s: no catalog model fits (%zu considered; outside the key's scope %zu, missing a needed "
-                     "capability %zu, context too small %zu, slower than max_latency_ms %zu)",
-                     why_prefix, r->considered, out_of_scope, no_caps, too_small, too_slow);
+            snprintf(
+                reason, 400,
+                "%s: no catalog model fits (%zu considered; outside the key's scope %zu, missing a needed "
+                "capability %zu, context too small %zu, slower than max_latency_ms %zu)",
+                why_prefix, r->considered, out_of_scope, no_caps, too_small, too_slow);
         r->reason = reason;
         return 0;
     }
@@ -499,14 +504,19 @@ static size_t auto_pick(dp_req_t *r, const char *tier, const char *why_prefix, i
                          "%s: cheapest of %zu eligible models, whatever their quality; estimated %s USD",
                          why_prefix, n, cost);
             else if (b->clears)
-                snprintf(reason, 400, "%s: cheapest of %zu eligible models whose %s quality (%s) clears the %s bar "
-                         "(%u.%03u); estimated %s USD", why_prefix, n, task, q, diff, bar / 1000, bar % 1000, cost);
+                snprintf(reason, 400,
+                         "%s: cheapest of %zu eligible models whose %s quality (%s) clears the %s bar "
+                         "(%u.%03u); estimated %s USD",
+                         why_prefix, n, task, q, diff, bar / 1000, bar % 1000, cost);
             else
-                snprintf(reason, 400, "%s: no eligible model clears the %s bar for %s; the best %s quality (%s) "
-                         "of %zu", why_prefix, diff, task, task, q, n);
+                snprintf(reason, 400,
+                         "%s: no eligible model clears the %s bar for %s; the best %s quality (%s) "
+                         "of %zu",
+                         why_prefix, diff, task, task, q, n);
             break;
         case DP_OBJ_QUALITY:
-            snprintf(reason, 400, "%s: highest %s quality (%s) of %zu eligible models", why_prefix, task, q, n);
+            snprintf(reason, 400, "%s: highest %s quality (%s) of %zu eligible models", why_prefix, task, q,
+                     n);
             break;
         case DP_OBJ_LATENCY:
             if (b->ttft)
@@ -520,7 +530,8 @@ static size_t auto_pick(dp_req_t *r, const char *tier, const char *why_prefix, i
                          why_prefix, n, cost);
             break;
         default:
-            snprintf(reason, 400, "%s: best %s quality per dollar (%s at an estimated %s USD) of %zu eligible models%s",
+            snprintf(reason, 400,
+                     "%s: best %s quality per dollar (%s at an estimated %s USD) of %zu eligible models%s",
                      why_prefix, task, q, cost, n, b->clears ? "" : " (none clears the bar)");
             break;
         }
@@ -558,7 +569,8 @@ static sy_err_t add_named(dp_req_t *r, const char *n, const char *param, char *m
     if (m == NULL || !dp_key_allows(r->key, m))
         /* a model outside the key's scope is reported as such only when it exists */
         return fail(msg, msglen, perr, param, m ? SY_E_MODEL_NOT_ALLOWED : SY_E_MODEL_NOT_FOUND,
-                    m ? "this API key may not use the model '%.200s'" : "The model '%.200s' does not exist", n);
+                    m ? "this API key may not use the model '%.200s'" : "The model '%.200s' does not exist",
+                    n);
     uint32_t need = r->ep == DP_EP_EMBEDDINGS ? DP_CAP_EMBEDDINGS : DP_CAP_CHAT;
     if ((m->caps & need) == 0) {
         snprintf(msg, msglen, "the model '%.200s' does not support %s", n,
@@ -592,23 +604,26 @@ sy_err_t dp_route(dp_req_t *r, char *msg, size_t msglen, const char **param)
         const cJSON *e;
         cJSON_ArrayForEach(e, route)
         {
-            if (strcmp(e->string, "objective") && strcmp(e->string, "fallbacks") && strcmp(e->string, "max_latency_ms") &&
-                strcmp(e->string, "task_class"))
-                return fail(msg, msglen, param, "route", SY_E_BAD_PARAM, "unknown field 'route.%.64s'", e->string);
+            if (strcmp(e->string, "objective") && strcmp(e->string, "fallbacks") &&
+                strcmp(e->string, "max_latency_ms") && strcmp(e->string, "task_class"))
+                return fail(msg, msglen, param, "route", SY_E_BAD_PARAM, "unknown field 'route.%.64s'",
+                            e->string);
         }
         ro = cJSON_GetObjectItemCaseSensitive(route, "objective");
         rfb = cJSON_GetObjectItemCaseSensitive(route, "fallbacks");
         rml = cJSON_GetObjectItemCaseSensitive(route, "max_latency_ms");
         rtc = cJSON_GetObjectItemCaseSensitive(route, "task_class");
         if (ro && (!cJSON_IsString(ro) || parse_objective(ro->valuestring, &route_obj) != 0))
-            return fail(msg, msglen, param, "route.objective", SY_E_BAD_PARAM, "%s",
-                        "'route.objective' must be one of cost, quality, latency, balanced, quality-per-dollar");
+            return fail(
+                msg, msglen, param, "route.objective", SY_E_BAD_PARAM, "%s",
+                "'route.objective' must be one of cost, quality, latency, balanced, quality-per-dollar");
         if (rfb && (!cJSON_IsArray(rfb) || cJSON_GetArraySize(rfb) > DP_MAX_CANDIDATES))
             return fail(msg, msglen, param, "route.fallbacks", SY_E_BAD_PARAM, "%s",
                         "'route.fallbacks' must be an array of at most 8 model names");
         const cJSON *f;
         cJSON_ArrayForEach(f, rfb) if (!cJSON_IsString(f) || f->valuestring[0] == '\0') return fail(
-            msg, msglen, param, "route.fallbacks", SY_E_BAD_PARAM, "%s", "'route.fallbacks' entries must be model names");
+            msg, msglen, param, "route.fallbacks", SY_E_BAD_PARAM, "%s",
+            "'route.fallbacks' entries must be model names");
         if (rml && (!cJSON_IsNumber(rml) || !(rml->valuedouble >= 1 && rml->valuedouble <= 3600000)))
             return fail(msg, msglen, param, "route.max_latency_ms", SY_E_BAD_PARAM, "%s",
                         "'route.max_latency_ms' must be a number of milliseconds 1..3600000");
@@ -620,6 +635,32 @@ sy_err_t dp_route(dp_req_t *r, char *msg, size_t msglen, const char **param)
             r->max_latency_ms = (uint32_t)rml->valuedouble;
     }
 
+    /* the form */
+    const char *industry = NULL;
+    int is_auto = 0;
+    dp_objective_t form_obj = DP_OBJ_BALANCED;
+    if (strcmp(model, "auto") == 0) {
+        is_auto = 1;
+    } else if (strncmp(model, "strategy:", 9) == 0) {
+        is_auto = 1;
+        if (parse_objective(model + 9, &form_obj) != 0)
+            return fail(
+                msg, msglen, param, "model", SY_E_BAD_PARAM, "%s",
+                "'strategy:' must be followed by cost, quality, latency, balanced or quality-per-dollar");
+    } else if (strncmp(model, "industry:", 9) == 0) {
+        is_auto = 1;
+        industry = model + 9;
+        if (industry[0] == '\0')
+            return fail(msg, msglen, param, "model", SY_E_BAD_PARAM, "%s",
+                        "'industry:' must name an industry tag");
+    }
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(r->body, "metadata");
+    const cJSON *mind = cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "industry") : NULL;
+    if (is_auto && industry == NULL && cJSON_IsString(mind) && mind->valuestring[0])
+        industry = mind->valuestring;
+    if (r->ep == DP_EP_EMBEDDINGS && is_auto && form_obj == DP_OBJ_BALANCED && !ro)
+        form_obj = DP_OBJ_COST; /* embeddings have no task quality: the cheapest fitting one */
+
     /* classify (chat): task and difficulty of the last user message; tags come out first so
      * the classifier sees what the model will see */
     const char *tier = NULL;
@@ -628,11 +669,16 @@ sy_err_t dp_route(dp_req_t *r, char *msg, size_t msglen, const char **param)
         sy_json_arena_begin(&r->arena);
         tier = last ? take_tag(r, last) : NULL;
         sy_json_arena_end();
-        size_t len;
-        const char *text = user_text(r, last, &len);
-        r->task = SY_TASK_CHAT;
-        r->difficulty = SY_DIFF_MEDIUM;
-        if (dp_router_classifier != NULL && len > 0) {
+        /* routing.classify "routed" (the default): a named model without an override tag does
+         * not need the classifier's answer, so it does not pay for it (docs/routing.md) */
+        int classify = is_auto || tier != NULL || r->snap->routing.classify_all;
+        size_t len = 0;
+        const char *text = classify ? user_text(r, last, &len) : NULL;
+        if (classify) {
+            r->task = SY_TASK_CHAT;
+            r->difficulty = SY_DIFF_MEDIUM;
+        }
+        if (classify && dp_router_classifier != NULL && len > 0) {
             dp_classify_span_t ctx[DP_CLASSIFY_CTX_MAX];
             size_t nctx = context_spans(r, last, ctx);
             dp_classify_result_t cr;
@@ -650,30 +696,6 @@ sy_err_t dp_route(dp_req_t *r, char *msg, size_t msglen, const char **param)
         if (rtc)
             r->task = sy_task_parse(rtc->valuestring, strlen(rtc->valuestring));
     }
-
-    /* the form */
-    const char *industry = NULL;
-    int is_auto = 0;
-    dp_objective_t form_obj = DP_OBJ_BALANCED;
-    if (strcmp(model, "auto") == 0) {
-        is_auto = 1;
-    } else if (strncmp(model, "strategy:", 9) == 0) {
-        is_auto = 1;
-        if (parse_objective(model + 9, &form_obj) != 0)
-            return fail(msg, msglen, param, "model", SY_E_BAD_PARAM, "%s",
-                        "'strategy:' must be followed by cost, quality, latency, balanced or quality-per-dollar");
-    } else if (strncmp(model, "industry:", 9) == 0) {
-        is_auto = 1;
-        industry = model + 9;
-        if (industry[0] == '\0')
-            return fail(msg, msglen, param, "model", SY_E_BAD_PARAM, "%s", "'industry:' must name an industry tag");
-    }
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(r->body, "metadata");
-    const cJSON *mind = cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "industry") : NULL;
-    if (is_auto && industry == NULL && cJSON_IsString(mind) && mind->valuestring[0])
-        industry = mind->valuestring;
-    if (r->ep == DP_EP_EMBEDDINGS && is_auto && form_obj == DP_OBJ_BALANCED && !ro)
-        form_obj = DP_OBJ_COST; /* embeddings have no task quality: the cheapest fitting one */
 
     sy_err_t e;
     if (tier != NULL) {
@@ -719,8 +741,10 @@ sy_err_t dp_route(dp_req_t *r, char *msg, size_t msglen, const char **param)
 
     /* explicit fallbacks: `models`, then route.fallbacks */
     const cJSON *models = cJSON_GetObjectItemCaseSensitive(r->body, "models"), *m;
-    cJSON_ArrayForEach(m, models) if ((e = add_named(r, m->valuestring, "models", msg, msglen, param)) != SY_E_OK) return e;
-    cJSON_ArrayForEach(m, rfb) if ((e = add_named(r, m->valuestring, "route.fallbacks", msg, msglen, param)) != SY_E_OK) return e;
+    cJSON_ArrayForEach(m, models) if ((e = add_named(r, m->valuestring, "models", msg, msglen, param)) !=
+                                      SY_E_OK) return e;
+    cJSON_ArrayForEach(m, rfb) if ((e = add_named(r, m->valuestring, "route.fallbacks", msg, msglen,
+                                                  param)) != SY_E_OK) return e;
 
     if (r->ncand == 0) {
         snprintf(msg, msglen, "%s", r->reason ? r->reason : "no model can serve this request");

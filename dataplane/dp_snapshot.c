@@ -205,6 +205,7 @@ static int build(dp_snapshot_t *s, const Switchyard__Snapshot *pb, char *err, si
             s->routing.breaker_failures = pr->breaker_failures;
         if (pr->breaker_cooldown_ms)
             s->routing.breaker_cooldown_ms = pr->breaker_cooldown_ms;
+        s->routing.classify_all = pr->classify_all;
     }
     s->limits.max_body_bytes = 4u << 20;
     s->limits.max_json_depth = 64;

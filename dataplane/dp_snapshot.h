@@ -145,6 +145,7 @@ typedef struct dp_snapshot {
         size_t ntags;
         uint32_t bar_milli[SY_DIFF__COUNT];
         uint32_t breaker_failures, breaker_cooldown_ms;
+        int classify_all; /* sy_routing_conf_t.classify_all */
     } routing;
     /* open-addressing indexes (power-of-two sizes) */
     const dp_key_t **key_index;

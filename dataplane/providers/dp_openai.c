@@ -545,7 +545,9 @@ static char *routing_json(dp_req_t *r)
         cJSON_AddItemToArray(cands, cJSON_CreateString(r->cand[i]->id));
     if (r->task >= 0) {
         cJSON_AddStringToObject(routing, "task", sy_task_name((sy_task_t)r->task));
-        cJSON_AddStringToObject(routing, "difficulty", sy_difficulty_name((sy_difficulty_t)r->difficulty));
+        if (r->difficulty >= 0)
+            cJSON_AddStringToObject(routing, "difficulty",
+                                    sy_difficulty_name((sy_difficulty_t)r->difficulty));
         if (r->task_conf >= 0) {
             /* the classifier's calibrated probabilities of the task and difficulty it found
              * (docs/routing.md); "difficulty" above is one level harder when routing leaned */

@@ -828,19 +828,48 @@ test('auto never picks outside the key scope', async () => {
 
 // ------------------------------------------------------------ 7. task / difficulty headers
 
-test('x-switchyard-task and x-switchyard-difficulty on chat responses (non-stream, stream, explicit, auto)', async () => {
+test('x-switchyard-task and x-switchyard-difficulty: auto always; a named model only with routing.classify "all"', async () => {
   const check = (h, ctx) => {
     assert.ok(TASKS.includes(h('x-switchyard-task')), `${ctx}: x-switchyard-task ${h('x-switchyard-task')}`);
     assert.ok(DIFFICULTIES.includes(h('x-switchyard-difficulty')), `${ctx}: x-switchyard-difficulty ${h('x-switchyard-difficulty')}`);
   };
-  const a = await chat(st.main, { model: 'f-b' });
-  check(a.h, 'explicit, non-stream');
-  assert.equal(a.data.routing.task, a.h('x-switchyard-task'));
-  assert.equal(a.data.routing.difficulty, a.h('x-switchyard-difficulty'));
+  // the default ("routed"): a named model is not classified, so nothing claims a task
+  const n = await chat(st.main, { model: 'f-b' });
+  assert.equal(n.response.status, 200);
+  assert.equal(n.h('x-switchyard-task'), null, 'named model, default classify: no task header');
+  assert.equal(n.h('x-switchyard-difficulty'), null);
+  assert.equal(n.data.routing.task, undefined);
+  assert.equal(n.data.routing.difficulty, undefined);
+  const ns = await rawStream(st.main, { model: 'f-b' });
+  assert.equal(ns.status, 200);
+  assert.equal(ns.headers.get('x-switchyard-task'), null);
+  // route.task_class names the task without classifying: no difficulty is made up
+  const tc = await chat(st.main, { model: 'f-b', route: { task_class: 'math' } });
+  assert.equal(tc.h('x-switchyard-task'), 'math');
+  assert.equal(tc.h('x-switchyard-difficulty'), null);
+  assert.equal(tc.data.routing.task, 'math');
+  assert.equal(tc.data.routing.difficulty, undefined);
 
-  const s = await rawStream(st.main, { model: 'f-b' });
-  assert.equal(s.status, 200);
-  check((n) => s.headers.get(n), 'explicit, stream');
+  // routing.classify "all": named models are classified too
+  const cfg = ownConfig({ classify: 'all' }, [{ id: 'key_main', sha256: st.keys.main.sha256, workspace: 'ws', allowed_models: ['*'] }]);
+  const all = await startDp({ dir: st.tmp.dir, config: cfg, upstreamKey: 'sk-upstream-classify', threads: 1 });
+  try {
+    const a = await chat(all, { model: 'f-b' });
+    check(a.h, 'explicit, classify all, non-stream');
+    assert.equal(a.data.routing.task, a.h('x-switchyard-task'));
+    assert.equal(a.data.routing.difficulty, a.h('x-switchyard-difficulty'));
+    const s = await rawStream(all, { model: 'f-b' });
+    assert.equal(s.status, 200);
+    check((k) => s.headers.get(k), 'explicit, classify all, stream');
+    const code = await chat(all, { model: 'f-b', messages: [{ role: 'user', content: HARD_CODE_PROMPT }] });
+    assert.equal(code.h('x-switchyard-task'), 'code');
+    assert.equal(code.h('x-switchyard-difficulty'), 'hard');
+  } finally {
+    await stopAll([all]);
+  }
+  // anything else is refused when the catalog is loaded
+  const bad = ownConfig({ classify: 'sometimes' }, []);
+  await assert.rejects(startDp({ dir: st.tmp.dir, config: bad, upstreamKey: 'sk-upstream-classify', threads: 1 }), /classify/);
 
   const h = await chat(st.deploy, { model: 'auto', messages: [{ role: 'user', content: HARD_CODE_PROMPT }] });
   assert.equal(h.h('x-switchyard-task'), 'code');

@@ -62,16 +62,19 @@ static const char *catalog(void)
 }
 
 #define EASY "What is the capital of France?"
-#define HARD_CODE                                                                                                      \
-    "Implement a lock-free multi-producer multi-consumer queue in C11 using atomics. Handle the ABA problem with "    \
-    "tagged pointers or hazard pointers, explain the memory orderings you choose for each operation, provide a "      \
-    "stress test with 16 threads, and analyse the throughput compared with a mutex-based queue. The code must "       \
+#define HARD_CODE                                                                                            \
+    "Implement a lock-free multi-producer multi-consumer queue in C11 using atomics. Handle the ABA "        \
+    "problem with "                                                                                          \
+    "tagged pointers or hazard pointers, explain the memory orderings you choose for each operation, "       \
+    "provide a "                                                                                             \
+    "stress test with 16 threads, and analyse the throughput compared with a mutex-based queue. The code "   \
+    "must "                                                                                                  \
     "compile with -Wall -Wextra and pass ThreadSanitizer."
 
 typedef struct {
     const char *name;
-    int ep;             /* DP_EP_CHAT or DP_EP_EMBEDDINGS */
-    int scoped;         /* use the scoped key */
+    int ep;     /* DP_EP_CHAT or DP_EP_EMBEDDINGS */
+    int scoped; /* use the scoped key */
     const char *body;
     sy_err_t want;
     const char *param;  /* expected error param, or NULL */
@@ -88,8 +91,9 @@ static char *fmt(const char *model, const char *content, const char *extra)
     static char buf[64][2048];
     static int i;
     i = (i + 1) % 64;
-    snprintf(buf[i], sizeof(buf[i]), "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]%s}", model,
-             content, extra ? extra : "");
+    snprintf(buf[i], sizeof(buf[i]),
+             "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]%s}", model, content,
+             extra ? extra : "");
     return buf[i];
 }
 
@@ -135,11 +139,12 @@ static void run_case(dp_snapshot_t *s, const dp_key_t *all, const dp_key_t *scop
     } else {
         sy_test_fail++;
         fprintf(stderr,
-                "route case '%s': got %s param=%s cands=[%s] objective=%s tag=%s task=%s/%s reason=\"%s\" msg=\"%s\"\n",
-                c->name, sy_strerror(e), param ? param : "-", got, dp_objective_name(r.objective), r.tag ? r.tag : "-",
-                r.task >= 0 ? sy_task_name((sy_task_t)r.task) : "-",
-                r.difficulty >= 0 ? sy_difficulty_name((sy_difficulty_t)r.difficulty) : "-", r.reason ? r.reason : "",
-                e == SY_E_OK ? "" : msg);
+                "route case '%s': got %s param=%s cands=[%s] objective=%s tag=%s task=%s/%s reason=\"%s\" "
+                "msg=\"%s\"\n",
+                c->name, sy_strerror(e), param ? param : "-", got, dp_objective_name(r.objective),
+                r.tag ? r.tag : "-", r.task >= 0 ? sy_task_name((sy_task_t)r.task) : "-",
+                r.difficulty >= 0 ? sy_difficulty_name((sy_difficulty_t)r.difficulty) : "-",
+                r.reason ? r.reason : "", e == SY_E_OK ? "" : msg);
     }
     sy_arena_free(&r.arena);
 }
@@ -147,8 +152,9 @@ static void run_case(dp_snapshot_t *s, const dp_key_t *all, const dp_key_t *scop
 /* The tag is removed from what goes upstream, and only the messages member changes. */
 static void test_tag_stripping(dp_snapshot_t *s, const dp_key_t *all)
 {
-    const char *body = "{\"model\":\"auto\",\"messages\":[{\"role\":\"system\",\"content\":\"be brief @think\"},"
-                       "{\"role\":\"user\",\"content\":\"@think prove that sqrt 2 is irrational @think\"}],\"n\":1}";
+    const char *body =
+        "{\"model\":\"auto\",\"messages\":[{\"role\":\"system\",\"content\":\"be brief @think\"},"
+        "{\"role\":\"user\",\"content\":\"@think prove that sqrt 2 is irrational @think\"}],\"n\":1}";
     dp_req_t r;
     h2o_req_t req;
     memset(&r, 0, sizeof(r));
@@ -184,7 +190,8 @@ static void test_tag_stripping(dp_snapshot_t *s, const dp_key_t *all)
     sy_arena_free(&r.arena);
 
     /* an address is not a tag; a tag glued to a word is not a tag */
-    body = "{\"model\":\"mid\",\"messages\":[{\"role\":\"user\",\"content\":\"mail bob@think.io or x@cheap\"}]}";
+    body =
+        "{\"model\":\"mid\",\"messages\":[{\"role\":\"user\",\"content\":\"mail bob@think.io or x@cheap\"}]}";
     memset(&r, 0, sizeof(r));
     req.entity = h2o_iovec_init(body, strlen(body));
     r.body_src = req.entity; /* stage 4 parses body_src (dp.h) */
@@ -338,9 +345,17 @@ static void test_lean(dp_snapshot_t *s, const dp_key_t *all)
     CHECK(route_body(&r, &req, s, all, fmt("strategy:quality", "anything", NULL), NULL) == SY_E_OK);
     CHECK(r.difficulty == SY_DIFF_EASY && r.diff_leaned == 0);
     sy_arena_free(&r.arena);
+    /* a named model is not classified by default (routing.classify "routed") ... */
+    CHECK(route_body(&r, &req, s, all, fmt("mid", "anything", NULL), NULL) == SY_E_OK);
+    CHECK(r.task == -1 && r.difficulty == -1 && r.task_conf < 0 && r.diff_leaned == 0);
+    CHECK(r.ncand == 1 && strcmp(r.cand[0]->id, "mid") == 0);
+    sy_arena_free(&r.arena);
+    /* ... with "all" it is, and does not lean */
+    s->routing.classify_all = 1;
     CHECK(route_body(&r, &req, s, all, fmt("mid", "anything", NULL), NULL) == SY_E_OK);
     CHECK(r.difficulty == SY_DIFF_EASY && r.diff_leaned == 0 && r.task_conf > 0.9f);
     sy_arena_free(&r.arena);
+    s->routing.classify_all = 0;
     /* @cheap promises the cheapest whatever the difficulty: no lean either */
     CHECK(route_body(&r, &req, s, all, fmt("auto", "@cheap anything", NULL), NULL) == SY_E_OK);
     CHECK(r.diff_leaned == 0 && r.ncand >= 1 && strcmp(r.cand[0]->id, "tiny") == 0);
