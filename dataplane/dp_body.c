@@ -14,7 +14,8 @@
 #define MAX_MODEL_NAME 256
 #define MAX_FALLBACKS (DP_MAX_CANDIDATES - 1)
 
-static sy_err_t bad(char *msg, size_t msglen, const char **param, const char *p, const char *fmt, const char *a)
+static sy_err_t bad(char *msg, size_t msglen, const char **param, const char *p, const char *fmt,
+                    const char *a)
 {
     snprintf(msg, msglen, fmt, a);
     *param = p;
@@ -43,7 +44,8 @@ static int int_ok(const cJSON *o, const char *name, double lo, double hi)
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
     if (v == NULL || cJSON_IsNull(v))
         return 1;
-    return cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi && floor(v->valuedouble) == v->valuedouble;
+    return cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi &&
+           floor(v->valuedouble) == v->valuedouble;
 }
 
 static int type_ok(const cJSON *o, const char *name, int (*is)(const cJSON *))
@@ -94,14 +96,16 @@ static sy_err_t check_messages(const cJSON *msgs, char *msg, size_t msglen, cons
                        "each message needs a 'role' of system, developer, user, assistant or tool");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
         if (content != NULL && !cJSON_IsNull(content) && !cJSON_IsString(content) && !cJSON_IsArray(content))
-            return bad(msg, msglen, param, "messages.content", "%s", "'content' must be a string or an array of parts");
+            return bad(msg, msglen, param, "messages.content", "%s",
+                       "'content' must be a string or an array of parts");
         /* as OpenAI: only an assistant turn that calls tools may go without content */
         int calls = strcmp(role->valuestring, "assistant") == 0 &&
                     (cJSON_GetObjectItemCaseSensitive(m, "tool_calls") != NULL ||
                      cJSON_GetObjectItemCaseSensitive(m, "function_call") != NULL);
         if ((content == NULL || cJSON_IsNull(content)) && !calls)
-            return bad(msg, msglen, param, "messages.content", "%s",
-                       "each message needs 'content' (only an assistant message with 'tool_calls' may omit it)");
+            return bad(
+                msg, msglen, param, "messages.content", "%s",
+                "each message needs 'content' (only an assistant message with 'tool_calls' may omit it)");
     }
     return SY_E_OK;
 }
@@ -120,9 +124,11 @@ static sy_err_t check_chat(dp_req_t *r, cJSON *b, char *msg, size_t msglen, cons
     if (!range_ok(b, "top_p", 0, 1))
         return bad(msg, msglen, param, "top_p", "%s", "'top_p' must be a number between 0 and 1");
     if (!range_ok(b, "presence_penalty", -2, 2))
-        return bad(msg, msglen, param, "presence_penalty", "%s", "'presence_penalty' must be between -2 and 2");
+        return bad(msg, msglen, param, "presence_penalty", "%s",
+                   "'presence_penalty' must be between -2 and 2");
     if (!range_ok(b, "frequency_penalty", -2, 2))
-        return bad(msg, msglen, param, "frequency_penalty", "%s", "'frequency_penalty' must be between -2 and 2");
+        return bad(msg, msglen, param, "frequency_penalty", "%s",
+                   "'frequency_penalty' must be between -2 and 2");
     if (!int_ok(b, "max_tokens", 1, 1e9))
         return bad(msg, msglen, param, "max_tokens", "%s", "'max_tokens' must be a positive integer");
     if (!int_ok(b, "max_completion_tokens", 1, 1e9))
@@ -195,7 +201,8 @@ sy_err_t dp_body_parse(dp_req_t *r, char *msg, size_t msglen, const char **param
         snprintf(msg, msglen, "malformed JSON (byte %ld)", end ? (long)(end - body.base) : -1L);
         return SY_E_BAD_JSON;
     }
-    while (end != NULL && end < body.base + body.len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+    while (end != NULL && end < body.base + body.len &&
+           (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
         end++;
     if (end != body.base + body.len) {
         snprintf(msg, msglen, "unexpected data after the JSON value (byte %ld)", (long)(end - body.base));
@@ -212,11 +219,21 @@ sy_err_t dp_body_parse(dp_req_t *r, char *msg, size_t msglen, const char **param
         return SY_E_BAD_JSON;
     }
     cJSON *b = r->body;
-    r->members = sy_arena_alloc(&r->arena, DP_MAX_TOP_MEMBERS * sizeof(*r->members));
-    if (r->members == NULL || (r->nmembers = sy_json_members(body.base, body.len, r->members, DP_MAX_TOP_MEMBERS)) < 0) {
-        snprintf(msg, msglen, "the request body must be a JSON object with at most %d fields", DP_MAX_TOP_MEMBERS);
+    /* listed on the stack, kept at their exact size: a request lives as long as its stream, and
+     * room for DP_MAX_TOP_MEMBERS (10 KiB) in each held stream was a third of its memory */
+    sy_json_member_t all[DP_MAX_TOP_MEMBERS];
+    r->nmembers = sy_json_members(body.base, body.len, all, DP_MAX_TOP_MEMBERS);
+    if (r->nmembers < 0) {
+        snprintf(msg, msglen, "the request body must be a JSON object with at most %d fields",
+                 DP_MAX_TOP_MEMBERS);
         return SY_E_BAD_JSON;
     }
+    r->members = sy_arena_alloc(&r->arena, (r->nmembers ? (size_t)r->nmembers : 1) * sizeof(*r->members));
+    if (r->members == NULL) {
+        snprintf(msg, msglen, "out of memory");
+        return SY_E_INTERNAL;
+    }
+    memcpy(r->members, all, (size_t)r->nmembers * sizeof(*r->members));
     for (int i = 0; i < r->nmembers; i++) {
         const sy_json_member_t *m = &r->members[i];
         /* keys are matched as raw bytes when the body is spliced for the upstream, so a key
@@ -242,10 +259,12 @@ sy_err_t dp_body_parse(dp_req_t *r, char *msg, size_t msglen, const char **param
     const cJSON *models = cJSON_GetObjectItemCaseSensitive(b, "models");
     if (models != NULL && !cJSON_IsNull(models)) {
         if (!cJSON_IsArray(models) || cJSON_GetArraySize(models) > MAX_FALLBACKS)
-            return bad(msg, msglen, param, "models", "%s", "'models' must be an array of at most 7 model names");
+            return bad(msg, msglen, param, "models", "%s",
+                       "'models' must be an array of at most 7 model names");
         const cJSON *m;
-        cJSON_ArrayForEach(m, models) if (!is_model_name(m)) return bad(msg, msglen, param, "models", "%s",
-                                                                        "'models' entries must be model names");
+        cJSON_ArrayForEach(m, models) if (!is_model_name(m)) return bad(
+            msg, msglen, param, "models", "%s", "'models' entries must be model names");
     }
-    return r->ep == DP_EP_CHAT ? check_chat(r, b, msg, msglen, param) : check_embeddings(b, msg, msglen, param);
+    return r->ep == DP_EP_CHAT ? check_chat(r, b, msg, msglen, param)
+                               : check_embeddings(b, msg, msglen, param);
 }

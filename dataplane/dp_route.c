@@ -202,16 +202,24 @@ static int word_char(unsigned char c)
            c == '_' || c == '@';
 }
 
-/* Where the configured tag `tag` occurs in s as a whole word, or NULL. */
-static const char *find_tag(const char *s, size_t n, const char *tag, size_t tl)
+/* The configured tag (every one starts with '@', dp_snapshot.c) that occurs first in s as a
+ * whole word, or -1; one pass over the text, whatever the number of tags. At one position at
+ * most one tag is a whole word (a longer tag continues with a word character), so "first" is
+ * well defined: the earliest position, and the table order among equal tags. */
+static int first_tag(const dp_snapshot_t *snap, const char *s, size_t n)
 {
-    for (const char *p = s; (p = memmem(p, (size_t)(s + n - p), tag, tl)) != NULL; p++) {
-        int before = p == s || !word_char((unsigned char)p[-1]);
-        int after = p + tl == s + n || !word_char((unsigned char)p[tl]);
-        if (before && after)
-            return p;
+    for (const char *p = s; (p = memchr(p, '@', (size_t)(s + n - p))) != NULL; p++) {
+        if (p != s && word_char((unsigned char)p[-1]))
+            continue;
+        size_t left = (size_t)(s + n - p);
+        for (size_t t = 0; t < snap->routing.ntags; t++) {
+            size_t tl = snap->routing.tags[t].tag_len;
+            if (tl <= left && memcmp(p, snap->routing.tags[t].tag, tl) == 0 &&
+                (tl == left || !word_char((unsigned char)p[tl])))
+                return (int)t;
+        }
     }
-    return NULL;
+    return -1;
 }
 
 /* Removes every configured tag word from a string (and one space next to it). Returns a new
@@ -255,17 +263,11 @@ static const char *take_tag(dp_req_t *r, cJSON *msg)
 {
     size_t len;
     const char *text = user_text(r, msg, &len);
-    const char *first = NULL, *tier = NULL;
-    for (size_t t = 0; t < r->snap->routing.ntags; t++) {
-        const char *p = find_tag(text, len, r->snap->routing.tags[t].tag, r->snap->routing.tags[t].tag_len);
-        if (p != NULL && (first == NULL || p < first)) {
-            first = p;
-            tier = r->snap->routing.tags[t].tier;
-            r->tag = r->snap->routing.tags[t].tag;
-        }
-    }
-    if (tier == NULL)
+    int t = first_tag(r->snap, text, len);
+    if (t < 0)
         return NULL;
+    const char *tier = r->snap->routing.tags[t].tier;
+    r->tag = r->snap->routing.tags[t].tag;
     cJSON *c = cJSON_GetObjectItemCaseSensitive(msg, "content");
     cJSON *part;
     if (cJSON_IsString(c)) {
