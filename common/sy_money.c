@@ -1,5 +1,7 @@
 #include "sy_money.h"
 
+#include "sy_util.h"
+
 #include <stdio.h>
 
 int sy_money_parse_usd(const char *s, sy_nano_t *out)
@@ -81,6 +83,13 @@ void sy_money_format_usd(sy_nano_t v, char out[32])
         sign = "-";
         u = (uint64_t)0 - u;
     }
-    snprintf(out, 32, "%s%llu.%09llu", sign, (unsigned long long)(u / 1000000000u),
-             (unsigned long long)(u % 1000000000u));
+    size_t n = 0;
+    if (*sign)
+        out[n++] = '-';
+    n += sy_fmt_u64(out + n, u / 1000000000u); /* at most 11 digits: fits 32 with the rest */
+    out[n++] = '.';
+    uint64_t frac = u % 1000000000u;
+    for (int i = 8; i >= 0; i--, frac /= 10)
+        out[n + (size_t)i] = (char)('0' + frac % 10);
+    out[n + 9] = '\0';
 }

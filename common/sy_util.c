@@ -57,8 +57,8 @@ SSL_CTX *sy_tls_server_ctx(const char *cert, const char *key, char *err, size_t 
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION);
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 || SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(ctx) != 1) {
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
         unsigned long e = ERR_get_error();
         sy_errf(err, errlen, "cannot load TLS certificate or key: %s", ERR_reason_error_string(e));
         SSL_CTX_free(ctx);
@@ -69,7 +69,9 @@ SSL_CTX *sy_tls_server_ctx(const char *cert, const char *key, char *err, size_t 
 
 int sy_listen_tcp(const char *host, uint16_t port, int backlog, uint16_t *bound, char *err, size_t errlen)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
                     *res;
     char p[8];
     snprintf(p, sizeof(p), "%u", port);
@@ -112,4 +114,18 @@ int sy_valid_word(const char *s, size_t max)
         if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '/')
             return 0;
     return 1;
+}
+
+size_t sy_fmt_u64(char *out, uint64_t v)
+{
+    char tmp[SY_FMT_U64_MAX];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return n;
 }

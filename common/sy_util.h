@@ -26,6 +26,11 @@ int sy_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
  * with err set. */
 int sy_listen_tcp(const char *host, uint16_t port, int backlog, uint16_t *bound, char *err, size_t errlen);
 
+/* v in decimal into out (at least SY_FMT_U64_MAX bytes), NUL-terminated; returns the length.
+ * For the hot path: printf's format parsing is a visible share of a request's CPU. */
+#define SY_FMT_U64_MAX 21
+size_t sy_fmt_u64(char *out, uint64_t v);
+
 /* Writes "PORT\n" to path (for tests and supervisors that started us on port 0); best effort. */
 void sy_write_port_file(const char *path, uint16_t port);
 

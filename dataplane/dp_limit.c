@@ -18,6 +18,7 @@
 
 #include "dp_stripe.h"
 #include "sy_json.h"
+#include "sy_util.h"
 
 typedef struct {
     uint64_t id;     /* 0 = never used; key: SHA-256 prefix, workspace: hash of its id */
@@ -95,10 +96,10 @@ static uint64_t debt_ns(uint64_t units, uint32_t share)
 
 typedef struct {
     slot_t *slot;
-    int kind;        /* 0 requests, 1 tokens */
-    uint32_t limit;  /* configured */
-    uint32_t share;  /* this node's */
-    uint64_t cost;   /* units charged (clamped to the share) */
+    int kind;       /* 0 requests, 1 tokens */
+    uint32_t limit; /* configured */
+    uint32_t share; /* this node's */
+    uint64_t cost;  /* units charged (clamped to the share) */
     uint64_t base, next;
     int ok;
 } bucket_t;
@@ -120,8 +121,8 @@ static uint64_t remaining(const bucket_t *b, uint64_t tat, uint64_t now)
     return (uint64_t)((unsigned __int128)(DP_LIMIT_WINDOW_NS - debt) * b->share / DP_LIMIT_WINDOW_NS);
 }
 
-dp_limit_reason_t dp_limit_admit(const dp_key_t *k, uint32_t nodes, int charge, int64_t est_tokens, uint64_t now_ns,
-                                 dp_limit_view_t *v)
+dp_limit_reason_t dp_limit_admit(const dp_key_t *k, uint32_t nodes, int charge, int64_t est_tokens,
+                                 uint64_t now_ns, dp_limit_view_t *v)
 {
     memset(v, 0, sizeof(*v));
     v->set = 1;
@@ -187,14 +188,16 @@ dp_limit_reason_t dp_limit_admit(const dp_key_t *k, uint32_t nodes, int charge, 
         uint64_t reset_ms = (tat > now_ns ? tat - now_ns + 999999 : 0) / 1000000;
         /* the binding limit of each kind: least remaining; on a tie the smaller limit */
         if (x->kind == 0) {
-            if (!v->has_req || rem < v->req_remaining || (rem == v->req_remaining && x->limit < v->req_limit)) {
+            if (!v->has_req || rem < v->req_remaining ||
+                (rem == v->req_remaining && x->limit < v->req_limit)) {
                 v->has_req = 1;
                 v->req_limit = x->limit;
                 v->req_remaining = rem;
                 v->req_reset_ms = reset_ms;
             }
         } else {
-            if (!v->has_tok || rem < v->tok_remaining || (rem == v->tok_remaining && x->limit < v->tok_limit)) {
+            if (!v->has_tok || rem < v->tok_remaining ||
+                (rem == v->tok_remaining && x->limit < v->tok_limit)) {
                 v->has_tok = 1;
                 v->tok_limit = x->limit;
                 v->tok_remaining = rem;
@@ -301,30 +304,30 @@ size_t dp_limit_metrics_render(char *buf, size_t cap)
         nodes = s->live_nodes;
         dp_snapshot_unref(s);
     }
-    int n = snprintf(buf, cap,
-                     "# HELP switchyard_ratelimit_refused_total Requests refused with 429 rate_limited, by the limit "
-                     "that refused them.\n"
-                     "# TYPE switchyard_ratelimit_refused_total counter\n"
-                     "switchyard_ratelimit_refused_total{reason=\"rate_limited_requests\"} %llu\n"
-                     "switchyard_ratelimit_refused_total{reason=\"rate_limited_tokens\"} %llu\n"
-                     "# HELP switchyard_ratelimit_admitted_total Requests admitted under at least one rate limit.\n"
-                     "# TYPE switchyard_ratelimit_admitted_total counter\n"
-                     "switchyard_ratelimit_admitted_total %llu\n"
-                     "# HELP switchyard_ratelimit_table_full_total Requests admitted unlimited because the limiter "
-                     "table had no free entry (fail open).\n"
-                     "# TYPE switchyard_ratelimit_table_full_total counter\n"
-                     "switchyard_ratelimit_table_full_total %llu\n"
-                     "# HELP switchyard_ratelimit_entries Limiter table entries ever claimed (of %u).\n"
-                     "# TYPE switchyard_ratelimit_entries gauge\n"
-                     "switchyard_ratelimit_entries %u\n"
-                     "# HELP switchyard_ratelimit_live_nodes Live data planes this node divides fleet limits by "
-                     "(its share is ceil(limit / this)).\n"
-                     "# TYPE switchyard_ratelimit_live_nodes gauge\n"
-                     "switchyard_ratelimit_live_nodes %u\n",
-                     (unsigned long long)atomic_load(&g_m.refused_req), (unsigned long long)atomic_load(&g_m.refused_tok),
-                     (unsigned long long)atomic_load(&g_m.admitted), (unsigned long long)atomic_load(&g_m.table_full),
-                     (unsigned)(DP_LIMIT_STRIPES * DP_LIMIT_SLOTS_PER_STRIPE), atomic_load(&g_m.used),
-                     nodes);
+    int n = snprintf(
+        buf, cap,
+        "# HELP switchyard_ratelimit_refused_total Requests refused with 429 rate_limited, by the limit "
+        "that refused them.\n"
+        "# TYPE switchyard_ratelimit_refused_total counter\n"
+        "switchyard_ratelimit_refused_total{reason=\"rate_limited_requests\"} %llu\n"
+        "switchyard_ratelimit_refused_total{reason=\"rate_limited_tokens\"} %llu\n"
+        "# HELP switchyard_ratelimit_admitted_total Requests admitted under at least one rate limit.\n"
+        "# TYPE switchyard_ratelimit_admitted_total counter\n"
+        "switchyard_ratelimit_admitted_total %llu\n"
+        "# HELP switchyard_ratelimit_table_full_total Requests admitted unlimited because the limiter "
+        "table had no free entry (fail open).\n"
+        "# TYPE switchyard_ratelimit_table_full_total counter\n"
+        "switchyard_ratelimit_table_full_total %llu\n"
+        "# HELP switchyard_ratelimit_entries Limiter table entries ever claimed (of %u).\n"
+        "# TYPE switchyard_ratelimit_entries gauge\n"
+        "switchyard_ratelimit_entries %u\n"
+        "# HELP switchyard_ratelimit_live_nodes Live data planes this node divides fleet limits by "
+        "(its share is ceil(limit / this)).\n"
+        "# TYPE switchyard_ratelimit_live_nodes gauge\n"
+        "switchyard_ratelimit_live_nodes %u\n",
+        (unsigned long long)atomic_load(&g_m.refused_req), (unsigned long long)atomic_load(&g_m.refused_tok),
+        (unsigned long long)atomic_load(&g_m.admitted), (unsigned long long)atomic_load(&g_m.table_full),
+        (unsigned)(DP_LIMIT_STRIPES * DP_LIMIT_SLOTS_PER_STRIPE), atomic_load(&g_m.used), nodes);
     if (n < 0)
         return 0;
     return (size_t)n < cap ? (size_t)n : cap ? cap - 1 : 0;
@@ -332,18 +335,30 @@ size_t dp_limit_metrics_render(char *buf, size_t cap)
 
 int dp_limit_format_duration(uint64_t ms, char *out)
 {
-    if (ms < 1000)
-        return snprintf(out, 32, "%llums", (unsigned long long)ms);
+    size_t n;
+    if (ms < 1000) {
+        n = sy_fmt_u64(out, ms);
+        memcpy(out + n, "ms", 3);
+        return (int)n + 2;
+    }
     uint64_t s = ms / 1000, frac = ms % 1000;
-    if (s >= 60)
-        return snprintf(out, 32, "%llum%llus", (unsigned long long)(s / 60), (unsigned long long)(s % 60));
-    if (frac == 0)
-        return snprintf(out, 32, "%llus", (unsigned long long)s);
-    char f[8];
-    snprintf(f, sizeof(f), "%03u", (unsigned)frac);
-    for (int i = 2; i > 0 && f[i] == '0'; i--)
-        f[i] = '\0';
-    return snprintf(out, 32, "%llu.%ss", (unsigned long long)s, f);
+    if (s >= 60) {
+        n = sy_fmt_u64(out, s / 60);
+        out[n++] = 'm';
+        n += sy_fmt_u64(out + n, s % 60);
+    } else {
+        n = sy_fmt_u64(out, s);
+        if (frac != 0) { /* ".5", ".25", ".125": no trailing zeros */
+            out[n++] = '.';
+            char f[3] = {(char)('0' + frac / 100), (char)('0' + frac / 10 % 10), (char)('0' + frac % 10)};
+            size_t fl = f[2] != '0' ? 3 : f[1] != '0' ? 2 : 1;
+            memcpy(out + n, f, fl);
+            n += fl;
+        }
+    }
+    out[n++] = 's';
+    out[n] = '\0';
+    return (int)n;
 }
 
 void dp_limit_reset_all(void)

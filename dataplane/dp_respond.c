@@ -7,6 +7,7 @@
 
 #include "dp.h"
 #include "sy_catalog.h"
+#include "sy_util.h"
 
 static h2o_generator_t inline_gen = {NULL, NULL};
 
@@ -37,13 +38,15 @@ static void add_ratelimit_headers(dp_req_t *r)
     char a[32], b[32], c[32];
     int la, lb, lc;
     if (v->has_req) {
-        la = snprintf(a, sizeof(a), "%u", v->req_limit);
-        lb = snprintf(b, sizeof(b), "%llu", (unsigned long long)v->req_remaining);
-        lc = snprintf(c, sizeof(c), "%llu", (unsigned long long)((v->req_reset_ms + 999) / 1000));
+        la = (int)sy_fmt_u64(a, v->req_limit);
+        lb = (int)sy_fmt_u64(b, v->req_remaining);
+        lc = (int)sy_fmt_u64(c, (v->req_reset_ms + 999) / 1000);
     } else {
-        la = lb = snprintf(a, sizeof(a), "unlimited");
-        memcpy(b, a, (size_t)la + 1);
-        lc = snprintf(c, sizeof(c), "0");
+        la = lb = (int)sizeof("unlimited") - 1;
+        memcpy(a, "unlimited", sizeof("unlimited"));
+        memcpy(b, a, sizeof("unlimited"));
+        lc = 1;
+        memcpy(c, "0", 2);
     }
     add_hdr(req, H2O_STRLIT("x-ratelimit-limit"), a, la);
     add_hdr(req, H2O_STRLIT("x-ratelimit-remaining"), b, lb);
@@ -53,11 +56,12 @@ static void add_ratelimit_headers(dp_req_t *r)
     lc = dp_limit_format_duration(v->has_req ? v->req_reset_ms : 0, c);
     add_hdr(req, H2O_STRLIT("x-ratelimit-reset-requests"), c, lc);
     if (v->has_tok) {
-        la = snprintf(a, sizeof(a), "%u", v->tok_limit);
-        lb = snprintf(b, sizeof(b), "%llu", (unsigned long long)v->tok_remaining);
+        la = (int)sy_fmt_u64(a, v->tok_limit);
+        lb = (int)sy_fmt_u64(b, v->tok_remaining);
     } else {
-        la = lb = snprintf(a, sizeof(a), "unlimited");
-        memcpy(b, a, (size_t)la + 1);
+        la = lb = (int)sizeof("unlimited") - 1;
+        memcpy(a, "unlimited", sizeof("unlimited"));
+        memcpy(b, a, sizeof("unlimited"));
     }
     lc = dp_limit_format_duration(v->has_tok ? v->tok_reset_ms : 0, c);
     add_hdr(req, H2O_STRLIT("x-ratelimit-limit-tokens"), a, la);
@@ -86,8 +90,8 @@ void dp_add_routing_headers(dp_req_t *r)
                           r->model->id, strlen(r->model->id));
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-provider"), 0, NULL,
                           r->model->provider->id, strlen(r->model->provider->id));
-    char n[16];
-    int l = snprintf(n, sizeof(n), "%zu", r->attempts);
+    char n[SY_FMT_U64_MAX];
+    int l = (int)sy_fmt_u64(n, r->attempts);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-switchyard-attempts"), 0, NULL,
                           h2o_strdup(&req->pool, n, (size_t)l).base, (size_t)l);
     /* absent when the request was not classified (routing.classify "routed", a named model);

@@ -1,4 +1,5 @@
 /* Unit tests for common/: error table, JSON pre-check, money, SSE parser, hashing. */
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "sy_error.h"
@@ -7,6 +8,7 @@
 #include "sy_money.h"
 #include "sy_sse.h"
 #include "sy_test.h"
+#include "sy_util.h"
 
 static void test_error_table(void)
 {
@@ -82,7 +84,7 @@ static void test_money(void)
     /* rounding half up: 1 token at $0.0000015/M = 0.0015 nano → 0; at $0.5/M = 0.5 nano → 1 */
     CHECK(sy_money_cost(1, 1500) == 0);
     CHECK(sy_money_cost(1, 500000000) == 500);
-    CHECK(sy_money_cost(3, 500000) == 2); /* 1.5 nano rounds up */
+    CHECK(sy_money_cost(3, 500000) == 2);                    /* 1.5 nano rounds up */
     CHECK(sy_money_cost(INT64_MAX, INT64_MAX) == INT64_MAX); /* saturates, no overflow */
     CHECK(sy_money_cost(-5, 100) == 0);
     /* a request's cost with cache prices ($3/M in, $15/M out, $0.30/M cache read, $3.75/M cache
@@ -138,6 +140,19 @@ static void test_money(void)
     CHECK_STR(buf, "12.000000001");
     sy_money_format_usd(-1, buf);
     CHECK_STR(buf, "-0.000000001");
+    sy_money_format_usd(0, buf);
+    CHECK_STR(buf, "0.000000000");
+    sy_money_format_usd(INT64_MIN, buf);
+    CHECK_STR(buf, "-9223372036.854775808");
+    sy_money_format_usd(INT64_MAX, buf);
+    CHECK_STR(buf, "9223372036.854775807");
+    char d[SY_FMT_U64_MAX];
+    CHECK(sy_fmt_u64(d, 0) == 1);
+    CHECK_STR(d, "0");
+    CHECK(sy_fmt_u64(d, 1234567890) == 10);
+    CHECK_STR(d, "1234567890");
+    CHECK(sy_fmt_u64(d, UINT64_MAX) == 20);
+    CHECK_STR(d, "18446744073709551615");
 }
 
 typedef struct {

@@ -163,12 +163,15 @@ static void test_table(void)
 
 static void test_estimate_and_format(void)
 {
-    const char b1[] = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":50}";
+    const char b1[] =
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":50}";
     CHECK(dp_limit_estimate(b1, sizeof(b1) - 1, 0) == (int64_t)(sizeof(b1) - 1) / 4 + 50);
     const char b2[] = "{\"model\":\"m\",\"messages\":[{\"content\":\"\\\"max_tokens\\\":9\"}]}";
-    CHECK(dp_limit_estimate(b2, sizeof(b2) - 1, 0) == (int64_t)(sizeof(b2) - 1) / 4 + DP_LIMIT_DEFAULT_COMPLETION);
+    CHECK(dp_limit_estimate(b2, sizeof(b2) - 1, 0) ==
+          (int64_t)(sizeof(b2) - 1) / 4 + DP_LIMIT_DEFAULT_COMPLETION);
     const char b3[] = "{\"max_completion_tokens\":7,\"x\":[1,2";
-    CHECK(dp_limit_estimate(b3, sizeof(b3) - 1, 0) == (int64_t)(sizeof(b3) - 1) / 4 + DP_LIMIT_DEFAULT_COMPLETION);
+    CHECK(dp_limit_estimate(b3, sizeof(b3) - 1, 0) ==
+          (int64_t)(sizeof(b3) - 1) / 4 + DP_LIMIT_DEFAULT_COMPLETION);
     CHECK(dp_limit_estimate(b1, sizeof(b1) - 1, 1) == (int64_t)(sizeof(b1) - 1) / 4);
     CHECK(dp_limit_estimate(NULL, 0, 0) == DP_LIMIT_DEFAULT_COMPLETION);
     char d[32];
@@ -184,6 +187,18 @@ static void test_estimate_and_format(void)
     CHECK_STR(d, "2.05s");
     dp_limit_format_duration(360000, d);
     CHECK_STR(d, "6m0s");
+    CHECK(dp_limit_format_duration(59999, d) == 7);
+    CHECK_STR(d, "59.999s");
+    dp_limit_format_duration(1005, d);
+    CHECK_STR(d, "1.005s");
+    dp_limit_format_duration(1100, d);
+    CHECK_STR(d, "1.1s");
+    CHECK(dp_limit_format_duration(999, d) == 5);
+    CHECK_STR(d, "999ms");
+    dp_limit_format_duration(61500, d);
+    CHECK_STR(d, "1m1s");
+    dp_limit_format_duration(UINT64_MAX, d); /* no overflow of the 32-byte buffer */
+    CHECK(strlen(d) < 32 && d[strlen(d) - 1] == 's');
 }
 
 /* Two threads hammering one key at one instant admit exactly the burst: the stripe lock makes
