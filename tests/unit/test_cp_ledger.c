@@ -157,10 +157,23 @@ static void test_ledger(cp_store_t *s)
     /* appends need the caller's transaction; a debit may take the balance below zero */
     CHECK(cp_ledger_append(s, "ws_a", CP_LEDGER_DEBIT, -1, "x:1", "", 3, NULL, err, sizeof(err)) ==
           CP_LEDGER_ERROR);
+    CHECK(sqlite3_get_autocommit(cp_store_db(s))); /* and opened none (no stray savepoint) */
     CHECK(cp_store_begin_write(s, err, sizeof(err)) == 0);
     CHECK(cp_ledger_append(s, "ws_a", CP_LEDGER_DEBIT, -7 * SY_NANO_PER_USD, "x:1", "", 3, &e, err,
                            sizeof(err)) == CP_LEDGER_OK);
     CHECK(e.balance_after_nano == -2 * SY_NANO_PER_USD);
+    /* a refused append leaves the caller's transaction open, with what it held */
+    CHECK(cp_ledger_append(s, "ws_a", CP_LEDGER_DEBIT, -1, "x:1", "", 3, &e, err, sizeof(err)) ==
+          CP_LEDGER_DUPLICATE);
+    CHECK(e.amount_nano == -7 * SY_NANO_PER_USD && strcmp(e.workspace_id, "ws_a") == 0);
+    CHECK(cp_ledger_append(s, "ws_zz", CP_LEDGER_DEBIT, -1, "x:9", "", 3, NULL, err, sizeof(err)) ==
+          CP_LEDGER_NO_WORKSPACE);
+    CHECK(!sqlite3_get_autocommit(cp_store_db(s)));
+    sqlite3_stmt *bst = NULL;
+    CHECK(sqlite3_prepare_v2(cp_store_db(s), "SELECT balance_nano FROM balances WHERE workspace_id = 'ws_a'",
+                             -1, &bst, NULL) == SQLITE_OK);
+    CHECK(sqlite3_step(bst) == SQLITE_ROW && sqlite3_column_int64(bst, 0) == -2 * SY_NANO_PER_USD);
+    sqlite3_finalize(bst);
     CHECK(cp_ledger_append(s, "ws_a", CP_LEDGER_DEBIT, 1, "x:2", "", 3, NULL, err, sizeof(err)) ==
           CP_LEDGER_INVALID);
     CHECK(cp_ledger_append(s, "ws_a", CP_LEDGER_REFUND, 0, "x:3", "", 3, NULL, err, sizeof(err)) ==
