@@ -280,10 +280,8 @@ static void flush_heartbeats(void)
         return;
     char err[256];
     int ok[CP_BUS_GROUP_MAX] = {0};
-    /* heartbeats are soft state (a lost second of them costs nothing): their commit does not
-     * wait for an fsync, so a fetch queued behind it is not kept waiting either */
-    sqlite3_exec(cp_store_db(g.store), "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
-    int open = cp_store_begin_write(g.store, err, sizeof(err)) == 0;
+    /* heartbeats are soft state: their commit does not wait for an fsync (cp_store_begin_soft) */
+    int open = cp_store_begin_soft(g.store, err, sizeof(err)) == 0;
     if (!open)
         SY_WARN("msg=\"bus heartbeats not recorded\" count=%zu err=\"%s\"", n, err);
     for (size_t i = 0; open && i < n; i++) {
@@ -302,11 +300,10 @@ static void flush_heartbeats(void)
             SY_DEBUG("msg=\"bus heartbeat\" node=%s version=%llu", hb->node_id,
                      (unsigned long long)hb->snapshot_version);
     }
-    if (open && cp_store_commit_quiet(g.store, err, sizeof(err)) != 0) {
+    if (open && cp_store_commit_soft(g.store, err, sizeof(err)) != 0) {
         SY_WARN("msg=\"bus heartbeats not recorded\" count=%zu err=\"%s\"", n, err);
         memset(ok, 0, sizeof(ok));
     }
-    sqlite3_exec(cp_store_db(g.store), "PRAGMA synchronous = FULL", NULL, NULL, NULL);
     for (size_t i = 0; i < n; i++) {
         cp_metrics_heartbeat(ok[i]);
         if (ok[i])

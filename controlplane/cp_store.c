@@ -23,6 +23,7 @@
 struct cp_store {
     sqlite3 *db;
     int gated; /* this handle holds g_write_gate (its write transaction is open) */
+    int soft;  /* its open write transaction began with cp_store_begin_soft (synchronous NORMAL) */
     struct {
         const char *sql; /* the caller's static text: the cache key is its address */
         sqlite3_stmt *st;
@@ -525,6 +526,16 @@ int cp_store_snapshot_version(cp_store_t *s, uint64_t *out, char *err, size_t er
     return 0;
 }
 
+/* Back to synchronous FULL after a soft transaction (SQLite refuses to change it inside one). */
+static void soft_end(cp_store_t *s)
+{
+    if (!s->soft)
+        return;
+    char ignored[64];
+    run_script(s, "PRAGMA synchronous = FULL", ignored, sizeof(ignored));
+    s->soft = 0;
+}
+
 void cp_store_rollback(cp_store_t *s)
 {
     cp_metrics_txn_end(0); /* ledger entries staged in this transaction were not written */
@@ -533,6 +544,7 @@ void cp_store_rollback(cp_store_t *s)
         run_script(s, "ROLLBACK", ignored, sizeof(ignored));
     }
     gate_leave(s);
+    soft_end(s);
 }
 
 int cp_store_begin_write(cp_store_t *s, char *err, size_t errlen)
@@ -628,6 +640,27 @@ int cp_store_commit_quiet(cp_store_t *s, char *err, size_t errlen)
     gate_leave(s);
     cp_metrics_txn_end(1);
     return 0;
+}
+
+int cp_store_begin_soft(cp_store_t *s, char *err, size_t errlen)
+{
+    if (!sqlite3_get_autocommit(s->db) || s->gated)
+        return sy_errf(err, errlen, "store: a transaction is already open");
+    if (run_script(s, "PRAGMA synchronous = NORMAL", err, errlen) != 0)
+        return -1;
+    s->soft = 1;
+    if (cp_store_begin_write(s, err, errlen) != 0) {
+        soft_end(s);
+        return -1;
+    }
+    return 0;
+}
+
+int cp_store_commit_soft(cp_store_t *s, char *err, size_t errlen)
+{
+    int rc = cp_store_commit_quiet(s, err, errlen);
+    soft_end(s);
+    return rc;
 }
 
 int cp_store_begin_read(cp_store_t *s, char *err, size_t errlen)
