@@ -34,9 +34,15 @@ enum {
      * request) is a stall: heartbeats waited unrecorded (check_live_nodes). */
     CP_BUS_STALL_MS = 1000,
     CP_BUS_REQ_MAX = CP_USAGE_MAX_BATCH_BYTES + 16 * 1024,
-    /* Group commit: the usage batches received together (at most this many) share one write
-     * transaction and one fsync; their acks go out after its commit. */
+    /* Group commit: the heartbeats received together (at most this many) share one write
+     * transaction; their replies go out after its commit. */
     CP_BUS_GROUP_MAX = 32,
+    /* The same for usage batches, with one fsync for all: a fleet of 50 nodes each with a batch
+     * in flight fits in one group (tests/bench/ingest.mjs: a group of 48 batches costs ~6 % less
+     * CPU per record than three of 16 — fewer commits write each hot page fewer times, and key
+     * spend and the rollup are added once per group). At most 64 unpacked batches (each <= 1 MiB
+     * packed) are held. */
+    CP_BUS_USAGE_GROUP_MAX = 64,
     /* A raw REP message's header is the request's backtrace: a pipe id and a request id, plus 4
      * bytes per device hop (nng caps hops at 15). */
     CP_BUS_HDR_MAX = 64
@@ -86,7 +92,7 @@ static struct {
     /* The request being answered (bus thread only), and the usage batches of the group being
      * gathered (bus thread only). */
     bus_hdr_t cur;
-    pending_usage_t pending[CP_BUS_GROUP_MAX];
+    pending_usage_t pending[CP_BUS_USAGE_GROUP_MAX];
     size_t npending;
     pending_hb_t hbs[CP_BUS_GROUP_MAX];
     size_t nhbs;
@@ -368,9 +374,9 @@ static void flush_usage(void)
     size_t n = g.npending;
     if (n == 0)
         return;
-    const Switchyard__UsageBatch *batches[CP_BUS_GROUP_MAX];
-    size_t lens[CP_BUS_GROUP_MAX];
-    cp_usage_result_t results[CP_BUS_GROUP_MAX];
+    const Switchyard__UsageBatch *batches[CP_BUS_USAGE_GROUP_MAX];
+    size_t lens[CP_BUS_USAGE_GROUP_MAX];
+    cp_usage_result_t results[CP_BUS_USAGE_GROUP_MAX];
     for (size_t i = 0; i < n; i++) {
         batches[i] = g.pending[i].br->usage;
         lens[i] = g.pending[i].packed_len;
@@ -403,7 +409,7 @@ static void flush_usage(void)
  * applied first. */
 static void gather_usage(Switchyard__BusRequest *br, size_t packed_len)
 {
-    if (g.npending == CP_BUS_GROUP_MAX)
+    if (g.npending == CP_BUS_USAGE_GROUP_MAX)
         flush_usage();
     g.pending[g.npending++] = (pending_usage_t){.br = br, .packed_len = packed_len, .hdr = g.cur};
 }

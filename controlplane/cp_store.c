@@ -22,8 +22,8 @@
 
 struct cp_store {
     sqlite3 *db;
-    int gated; /* this handle holds g_write_gate (its write transaction is open) */
-    int soft;  /* its open write transaction began with cp_store_begin_soft (synchronous NORMAL) */
+    int gated;        /* this handle holds g_write_gate (its write transaction is open) */
+    unsigned relaxed; /* what its open write transaction relaxed (RELAX_*): put back when it ends */
     struct {
         const char *sql; /* the caller's static text: the cache key is its address */
         sqlite3_stmt *st;
@@ -526,14 +526,18 @@ int cp_store_snapshot_version(cp_store_t *s, uint64_t *out, char *err, size_t er
     return 0;
 }
 
-/* Back to synchronous FULL after a soft transaction (SQLite refuses to change it inside one). */
-static void soft_end(cp_store_t *s)
+/* What a write transaction may relax, set before its BEGIN (SQLite refuses to change either
+ * inside a transaction) and put back when it ends. */
+enum { RELAX_SYNC = 1, RELAX_FK = 2 };
+
+static void relax_end(cp_store_t *s)
 {
-    if (!s->soft)
-        return;
     char ignored[64];
-    run_script(s, "PRAGMA synchronous = FULL", ignored, sizeof(ignored));
-    s->soft = 0;
+    if (s->relaxed & RELAX_SYNC)
+        run_script(s, "PRAGMA synchronous = FULL", ignored, sizeof(ignored));
+    if (s->relaxed & RELAX_FK)
+        run_script(s, "PRAGMA foreign_keys = ON", ignored, sizeof(ignored));
+    s->relaxed = 0;
 }
 
 void cp_store_rollback(cp_store_t *s)
@@ -544,7 +548,7 @@ void cp_store_rollback(cp_store_t *s)
         run_script(s, "ROLLBACK", ignored, sizeof(ignored));
     }
     gate_leave(s);
-    soft_end(s);
+    relax_end(s);
 }
 
 int cp_store_begin_write(cp_store_t *s, char *err, size_t errlen)
@@ -625,6 +629,7 @@ int cp_store_commit_write(cp_store_t *s, uint64_t *version, char *err, size_t er
         return -1;
     }
     gate_leave(s);
+    relax_end(s);
     if (version)
         *version = (uint64_t)v;
     cp_metrics_txn_end(1);
@@ -638,29 +643,38 @@ int cp_store_commit_quiet(cp_store_t *s, char *err, size_t errlen)
         return -1;
     }
     gate_leave(s);
+    relax_end(s);
     cp_metrics_txn_end(1);
     return 0;
 }
 
-int cp_store_begin_soft(cp_store_t *s, char *err, size_t errlen)
+static int begin_relaxed(cp_store_t *s, unsigned relax, char *err, size_t errlen)
 {
     if (!sqlite3_get_autocommit(s->db) || s->gated)
         return sy_errf(err, errlen, "store: a transaction is already open");
-    if (run_script(s, "PRAGMA synchronous = NORMAL", err, errlen) != 0)
-        return -1;
-    s->soft = 1;
-    if (cp_store_begin_write(s, err, errlen) != 0) {
-        soft_end(s);
+    s->relaxed = relax;
+    if (((relax & RELAX_SYNC) && run_script(s, "PRAGMA synchronous = NORMAL", err, errlen) != 0) ||
+        ((relax & RELAX_FK) && run_script(s, "PRAGMA foreign_keys = OFF", err, errlen) != 0) ||
+        cp_store_begin_write(s, err, errlen) != 0) {
+        relax_end(s);
         return -1;
     }
     return 0;
 }
 
+int cp_store_begin_soft(cp_store_t *s, char *err, size_t errlen)
+{
+    return begin_relaxed(s, RELAX_SYNC, err, errlen);
+}
+
 int cp_store_commit_soft(cp_store_t *s, char *err, size_t errlen)
 {
-    int rc = cp_store_commit_quiet(s, err, errlen);
-    soft_end(s);
-    return rc;
+    return cp_store_commit_quiet(s, err, errlen);
+}
+
+int cp_store_begin_write_parents_checked(cp_store_t *s, char *err, size_t errlen)
+{
+    return begin_relaxed(s, RELAX_FK, err, errlen);
 }
 
 int cp_store_begin_read(cp_store_t *s, char *err, size_t errlen)

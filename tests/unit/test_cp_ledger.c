@@ -294,6 +294,29 @@ static int usage_exists(cp_store_t *s, const char *id)
     return cp_store_exists(s, "SELECT 1 FROM usage WHERE id = ?1", id, err, sizeof(err));
 }
 
+static int64_t one_int(cp_store_t *s, const char *sql, const char *arg)
+{
+    sqlite3_stmt *st;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(cp_store_db(s), sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int64_t key_spent(cp_store_t *s, const char *key)
+{
+    return one_int(s, "SELECT COALESCE(SUM(spent_nano), 0) FROM key_spend WHERE key_id = ?1", key);
+}
+
+static int64_t daily_cost(cp_store_t *s, const char *ws)
+{
+    return one_int(s, "SELECT COALESCE(SUM(cost_nano), 0) FROM usage_daily WHERE workspace_id = ?1", ws);
+}
+
 /* Group commit: five batches in one transaction — applied, refused after writing (the group runs
  * again without it), applied, refused before writing, all duplicates. */
 static void test_usage_group(cp_store_t *s)
@@ -322,7 +345,12 @@ static void test_usage_group(cp_store_t *s)
     }
     cp_usage_result_t r[5];
     uint64_t v = 0;
+    int64_t k0 = key_spent(s, "key_1"), d0 = daily_cost(s, "ws_b");
     CHECK(cp_usage_ingest_group(s, 5, pb, lens, 8, r, &v) == 0);
+    /* key spend and the rollup are added once for the group: the applied batches' records, not
+     * the refused batch's, not the duplicates' */
+    CHECK(key_spent(s, "key_1") == k0 + 60);
+    CHECK(daily_cost(s, "ws_b") == d0 + 60);
     CHECK(r[0].error[0] == '\0' && r[0].applied == 2 && r[0].duplicates == 0);
     CHECK(r[1].error[0] != '\0' && !r[1].retry && r[1].bad_record == 1 &&
           strcmp(r[1].param, "cost_nano") == 0);

@@ -189,6 +189,48 @@ static void test_soft_commit(void)
     cp_store_close(s);
 }
 
+/* Usage ingestion's transaction: foreign key enforcement off inside (the writer checked the
+ * parents), back on after the commit or a rollback. */
+static void test_parents_checked(void)
+{
+    char err[256] = "", path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/fk.db", dir); /* its own file: commit_write bumps the version */
+    cp_store_t *s = NULL;
+    CHECK(cp_store_open(path, &s, err, sizeof(err)) == 0);
+    if (s == NULL)
+        return;
+    CHECK(cp_store_begin_write_parents_checked(s, err, sizeof(err)) == 0);
+    CHECK(count(s, "PRAGMA foreign_keys") == 0);
+    CHECK(count(s, "PRAGMA synchronous") == 2); /* durability untouched */
+    CHECK(cp_store_commit_quiet(s, err, sizeof(err)) == 0);
+    CHECK(count(s, "PRAGMA foreign_keys") == 1);
+    CHECK(cp_store_begin_write_parents_checked(s, err, sizeof(err)) == 0);
+    cp_store_rollback(s);
+    CHECK(count(s, "PRAGMA foreign_keys") == 1);
+    CHECK(cp_store_begin_write_parents_checked(s, err, sizeof(err)) == 0);
+    CHECK(cp_store_commit_write(s, NULL, err, sizeof(err)) == 0);
+    CHECK(count(s, "PRAGMA foreign_keys") == 1);
+    /* enforced again: a usage row of no workspace is refused */
+    sqlite3_stmt *st;
+    CHECK(cp_store_begin_write(s, err, sizeof(err)) == 0);
+    CHECK(cp_store_prepare(
+              s,
+              "INSERT INTO usage (id, workspace_id, key_id, model, provider, tokens_in, tokens_out,"
+              " cost_nano, latency_ms, ttft_ms, outcome, streamed, estimated, created_ms, received_ms)"
+              " VALUES ('fk1', 'ws_none', 'k', 'm', 'p', 0, 0, 0, 0, 0, 'ok', 0, 0, 1, 1)",
+              &st, err, sizeof(err)) == 0);
+    CHECK(sqlite3_step(st) == SQLITE_CONSTRAINT_FOREIGNKEY); /* extended result codes are on */
+    sqlite3_finalize(st);
+    cp_store_rollback(s);
+    cp_store_close(s);
+    static const char *const sfx[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char p[PATH_MAX + 32];
+        snprintf(p, sizeof(p), "%s%s", path, sfx[i]);
+        unlink(p);
+    }
+}
+
 static void test_newer_schema_refused(void)
 {
     char path[PATH_MAX + 16], err[256] = "";
@@ -766,6 +808,7 @@ int main(void)
 
     test_open_and_migrate();
     test_soft_commit();
+    test_parents_checked();
     test_newer_schema_refused();
     test_catalog_and_snapshot();
     test_probe_hysteresis();
