@@ -70,6 +70,17 @@ static const char *catalog(void)
     return buf;
 }
 
+/* Removes a database file and its -wal and -shm. */
+static void remove_db(const char *path)
+{
+    static const char *const sfx[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char p[PATH_MAX + 32];
+        snprintf(p, sizeof(p), "%s%s", path, sfx[i]);
+        unlink(p);
+    }
+}
+
 static int64_t count(cp_store_t *s, const char *sql)
 {
     sqlite3_stmt *st;
@@ -223,12 +234,7 @@ static void test_parents_checked(void)
     sqlite3_finalize(st);
     cp_store_rollback(s);
     cp_store_close(s);
-    static const char *const sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        char p[PATH_MAX + 32];
-        snprintf(p, sizeof(p), "%s%s", path, sfx[i]);
-        unlink(p);
-    }
+    remove_db(path);
 }
 
 static void test_newer_schema_refused(void)
@@ -612,12 +618,7 @@ static void test_money_in_snapshot(void)
     }
     dp_snapshot_set_node_id(NULL);
     cp_store_close(s);
-    static const char *const suffix[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        char p[PATH_MAX + 32];
-        snprintf(p, sizeof(p), "%s%s", db, suffix[i]);
-        unlink(p);
-    }
+    remove_db(db);
 }
 
 /* The shipped catalog (deploy/catalog.json) loads in both modes: into the control plane's
@@ -647,12 +648,7 @@ static void test_deploy_catalog(void)
     }
     CHECK(providers == 5 && models >= 15);
     cp_store_close(s);
-    static const char *const suffix[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        char p[PATH_MAX + 32];
-        snprintf(p, sizeof(p), "%s%s", db, suffix[i]);
-        unlink(p);
-    }
+    remove_db(db);
 
     dp_snapshot_t *d = dp_config_load(path, 1, err, sizeof(err));
     if (d == NULL)
