@@ -172,29 +172,31 @@ static int db_refuse(cp_store_t *s, cp_usage_result_t *r)
 }
 
 /* Step 1: every workspace named exists (before anything is inserted: the refusal names the
- * first record with an unknown one). */
-static int check_workspaces(cp_store_t *s, const Switchyard__UsageBatch *b, cp_usage_result_t *r)
+ * first record, in batch order, with an unknown one). `recs` is the batch sorted by_workspace:
+ * one lookup per workspace, not per record. */
+static int check_workspaces(cp_store_t *s, const rec_t *recs, size_t n, cp_usage_result_t *r)
 {
     char err[256], msg[256];
     sqlite3_stmt *st;
     if (cp_store_cached(s, SQL_WORKSPACE, &st, err, sizeof(err)) != 0)
         return refuse(r, -1, NULL, 1, err);
-    const char *last = NULL;
-    for (size_t i = 0; i < b->n_records; i++) {
-        const char *ws = b->records[i]->workspace;
-        if (last != NULL && strcmp(ws, last) == 0)
-            continue;
+    const rec_t *bad = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *ws = recs[i].u->workspace;
+        if (i > 0 && strcmp(ws, recs[i - 1].u->workspace) == 0)
+            continue; /* the run's first record has its lowest index */
         sqlite3_reset(st);
         sqlite3_bind_text(st, 1, ws, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         sqlite3_reset(st);
-        if (rc == SQLITE_DONE) {
-            snprintf(msg, sizeof(msg), "record %zu: unknown workspace '%s'", i, ws);
-            return refuse(r, (int)i, "workspace", 0, msg);
-        }
-        if (rc != SQLITE_ROW)
+        if (rc == SQLITE_DONE && (bad == NULL || recs[i].index < bad->index))
+            bad = &recs[i];
+        else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
             return db_refuse(s, r);
-        last = ws;
+    }
+    if (bad != NULL) {
+        snprintf(msg, sizeof(msg), "record %zu: unknown workspace '%s'", bad->index, bad->u->workspace);
+        return refuse(r, (int)bad->index, "workspace", 0, msg);
     }
     return 0;
 }
@@ -405,8 +407,6 @@ static int apply_batch(cp_store_t *s, const Switchyard__UsageBatch *b, int64_t n
 {
     if (b->n_records == 0)
         return 0;
-    if (check_workspaces(s, b, r) != 0)
-        return r->retry ? -1 : 1;
     for (size_t i = 0; i < b->n_records; i++) {
         const Switchyard__UsageRecord *u = b->records[i];
         recs[i] = (rec_t){.u = u,
@@ -416,6 +416,8 @@ static int apply_batch(cp_store_t *s, const Switchyard__UsageBatch *b, int64_t n
                           .ok = strcmp(u->outcome, "ok") == 0};
     }
     qsort(recs, b->n_records, sizeof(*recs), by_workspace);
+    if (check_workspaces(s, recs, b->n_records, r) != 0)
+        return r->retry ? -1 : 1;
     size_t n = 0;
     uint32_t dups = 0;
     int x = 0;

@@ -216,6 +216,8 @@ static void test_ledger(cp_store_t *s)
     cJSON_Delete(page);
 }
 
+static int usage_exists(cp_store_t *s, const char *id);
+
 static Switchyard__UsageRecord *rec(const char *id, const char *ws, int64_t cost)
 {
     static Switchyard__UsageRecord r[16];
@@ -260,6 +262,16 @@ static void test_usage(cp_store_t *s)
     b.n_records = 2;
     CHECK(cp_usage_ingest(s, &b, 100, 7, &r, NULL) == -1);
     CHECK(r.bad_record == 1 && r.param && strcmp(r.param, "workspace") == 0 && !r.retry);
+    /* two unknown workspaces: the refusal names the first record in batch order, though the
+     * other's name sorts first; nothing written */
+    Switchyard__UsageRecord *bad3[3] = {rec("u5", "ws_b", 5), rec("u6", "ws_zz", 5), rec("u7", "ws_aa", 5)};
+    b.records = bad3;
+    b.n_records = 3;
+    CHECK(cp_usage_ingest(s, &b, 100, 7, &r, NULL) == -1);
+    CHECK(r.bad_record == 1 && strcmp(r.param, "workspace") == 0 && strstr(r.error, "'ws_zz'") != NULL);
+    CHECK(usage_exists(s, "u5") == 0);
+    b.records = bad;
+    b.n_records = 2;
     bad[1] = rec("u4", "ws_b", -5);
     CHECK(cp_usage_ingest(s, &b, 100, 7, &r, NULL) == -1);
     CHECK(r.bad_record == 1 && strcmp(r.param, "cost_nano") == 0);
