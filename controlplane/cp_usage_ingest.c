@@ -134,19 +134,51 @@ static const char SQL_SPEND[] =
 static const char SQL_BUDGET[] = "SELECT COALESCE(k.budget_nano, 0), s.spent_nano FROM key_spend s"
                                  " LEFT JOIN api_keys k ON k.id = s.key_id WHERE s.key_id = ?1";
 
-/* A record that was new, with what grouping compares. */
+/* A record of the batch, with what grouping compares. The sorts only have to bring equal keys
+ * together, so they compare 64-bit hashes of the strings first and the strings only on a tie:
+ * still a total order (a collision falls through to strcmp), and most comparisons are one
+ * integer compare instead of a chain of strcmp (those were ~10 % of the bus thread's samples). */
 typedef struct {
     const Switchyard__UsageRecord *u;
     size_t index; /* in the batch: the order of the ledger entries within a workspace */
     int64_t day;
     int routed, ok;
+    uint64_t h_ws, h_key, h_row; /* hashes of the workspace, the key, the rest of the rollup row */
 } rec_t;
 
+/* FNV-1a, continued from h. */
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * UINT64_C(0x100000001b3);
+    return (h ^ 0xff) * UINT64_C(0x100000001b3); /* a separator: ("ab","c") != ("a","bc") */
+}
+
+static void rec_hash(rec_t *r)
+{
+    const uint64_t basis = UINT64_C(0xcbf29ce484222325);
+    const Switchyard__UsageRecord *u = r->u;
+    r->h_ws = hash_str(basis, u->workspace);
+    r->h_key = hash_str(basis, u->key_id);
+    uint64_t h = hash_str(hash_str(r->h_ws, u->model), u->task);
+    r->h_row = (h ^ (uint64_t)r->day ^ ((uint64_t)r->routed << 62) ^ ((uint64_t)r->ok << 63)) *
+               UINT64_C(0x100000001b3);
+}
+
+static int cmp_u64(uint64_t a, uint64_t b)
+{
+    return (a > b) - (a < b);
+}
+
+/* By workspace (hash, then name), then batch order: a workspace's records are contiguous and
+ * in the order they were sent. */
 static int by_workspace(const void *pa, const void *pb)
 {
     const rec_t *a = pa, *b = pb;
-    int c = strcmp(a->u->workspace, b->u->workspace);
-    return c != 0 ? c : (a->index > b->index) - (a->index < b->index);
+    int c = cmp_u64(a->h_ws, b->h_ws);
+    if (c == 0 && (c = strcmp(a->u->workspace, b->u->workspace)) == 0)
+        c = (a->index > b->index) - (a->index < b->index);
+    return c;
 }
 
 /* The order key spend and the rollup read the group's new records in: by key, then by rollup
@@ -155,7 +187,8 @@ static int by_key_then_day_group(const void *pa, const void *pb)
 {
     const rec_t *a = pa, *b = pb;
     int c;
-    if ((c = strcmp(a->u->key_id, b->u->key_id)) != 0 || (c = strcmp(a->u->workspace, b->u->workspace)) != 0)
+    if ((c = cmp_u64(a->h_key, b->h_key)) != 0 || (c = strcmp(a->u->key_id, b->u->key_id)) != 0 ||
+        (c = cmp_u64(a->h_row, b->h_row)) != 0 || (c = strcmp(a->u->workspace, b->u->workspace)) != 0)
         return c;
     if (a->day != b->day)
         return a->day < b->day ? -1 : 1;
@@ -414,6 +447,7 @@ static int apply_batch(cp_store_t *s, const Switchyard__UsageBatch *b, int64_t n
                           .day = u->created_ms / CP_USAGE_DAY_MS,
                           .routed = cp_usage_routed(u->model_asked),
                           .ok = strcmp(u->outcome, "ok") == 0};
+        rec_hash(&recs[i]);
     }
     qsort(recs, b->n_records, sizeof(*recs), by_workspace);
     if (check_workspaces(s, recs, b->n_records, r) != 0)
