@@ -331,20 +331,21 @@ static const char *const migrations[] = {
      * (tests/bench/ingest.mjs, callgrind). The same rules as ORs of equalities; the table is
      * rebuilt (a CHECK cannot be altered) with its ids, its AUTOINCREMENT sequence, its index
      * and its append-only triggers. (One literal, as for 5 and 8-12.) */
-    "DROP TRIGGER ledger_no_update; DROP TRIGGER ledger_no_delete; CREATE TABLE ledger_new (id INTEGER PRIMARY "
-    "KEY AUTOINCREMENT, workspace_id TEXT NOT NULL REFERENCES workspaces(id), kind TEXT NOT NULL CHECK (kind = "
-    "'credit' OR kind = 'grant' OR kind = 'debit' OR kind = 'refund' OR kind = 'dispute'), amount_nano INTEGER "
-    "NOT NULL CHECK (((kind = 'credit' OR kind = 'grant') AND amount_nano > 0) OR ((kind = 'debit' OR kind = "
-    "'refund' OR kind = 'dispute') AND amount_nano <= 0)), balance_after_nano INTEGER NOT NULL, ref TEXT NOT "
-    "NULL UNIQUE CHECK (length(ref) BETWEEN 1 AND 200), note TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT "
-    "NULL) STRICT; INSERT INTO ledger_new (id, workspace_id, kind, amount_nano, balance_after_nano, ref, note, "
-    "created_ms) SELECT id, workspace_id, kind, amount_nano, balance_after_nano, ref, note, created_ms FROM "
-    "ledger ORDER BY id; UPDATE sqlite_sequence SET seq = MAX(seq, COALESCE((SELECT seq FROM sqlite_sequence "
-    "WHERE name = 'ledger'), 0)) WHERE name = 'ledger_new'; DROP TABLE ledger; ALTER TABLE ledger_new RENAME "
-    "TO ledger; CREATE INDEX ledger_workspace ON ledger(workspace_id, id); CREATE TRIGGER ledger_no_update "
-    "BEFORE UPDATE ON ledger BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END; CREATE TRIGGER "
-    "ledger_no_delete BEFORE DELETE ON ledger BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); "
-    "END;",
+    "DROP TRIGGER ledger_no_update; DROP TRIGGER ledger_no_delete; CREATE TABLE ledger_new (id INTEGER "
+    "PRIMARY KEY AUTOINCREMENT, workspace_id TEXT NOT NULL REFERENCES workspaces(id), kind TEXT NOT NULL "
+    "CHECK (kind = 'credit' OR kind = 'grant' OR kind = 'debit' OR kind = 'refund' OR kind = 'dispute'), "
+    "amount_nano INTEGER NOT NULL CHECK (((kind = 'credit' OR kind = 'grant') AND amount_nano > 0) OR "
+    "((kind = 'debit' OR kind = 'refund' OR kind = 'dispute') AND amount_nano <= 0)), balance_after_nano "
+    "INTEGER NOT NULL, ref TEXT NOT NULL UNIQUE CHECK (length(ref) BETWEEN 1 AND 200), note TEXT NOT "
+    "NULL DEFAULT '', created_ms INTEGER NOT NULL) STRICT; INSERT INTO ledger_new (id, workspace_id, "
+    "kind, amount_nano, balance_after_nano, ref, note, created_ms) SELECT id, workspace_id, kind, "
+    "amount_nano, balance_after_nano, ref, note, created_ms FROM ledger ORDER BY id; UPDATE "
+    "sqlite_sequence SET seq = MAX(seq, COALESCE((SELECT seq FROM sqlite_sequence WHERE name = "
+    "'ledger'), 0)) WHERE name = 'ledger_new'; DROP TABLE ledger; ALTER TABLE ledger_new RENAME TO "
+    "ledger; CREATE INDEX ledger_workspace ON ledger(workspace_id, id); CREATE TRIGGER ledger_no_update "
+    "BEFORE UPDATE ON ledger BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END; CREATE "
+    "TRIGGER ledger_no_delete BEFORE DELETE ON ledger BEGIN SELECT RAISE(ABORT, 'ledger entries are "
+    "append-only'); END;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
