@@ -34,9 +34,15 @@ enum {
      * request) is a stall: heartbeats waited unrecorded (check_live_nodes). */
     CP_BUS_STALL_MS = 1000,
     CP_BUS_REQ_MAX = CP_USAGE_MAX_BATCH_BYTES + 16 * 1024,
-    /* Group commit: the usage batches received together (at most this many) share one write
-     * transaction and one fsync; their acks go out after its commit. */
+    /* Group commit: the heartbeats received together (at most this many) share one write
+     * transaction; their replies go out after its commit. */
     CP_BUS_GROUP_MAX = 32,
+    /* The same for usage batches, with one fsync for all: a fleet of 50 nodes each with a batch
+     * in flight fits in one group (tests/bench/ingest.mjs: a group of 48 batches costs ~6 % less
+     * CPU per record than three of 16 — fewer commits write each hot page fewer times, and key
+     * spend and the rollup are added once per group). At most 64 unpacked batches (each <= 1 MiB
+     * packed) are held. */
+    CP_BUS_USAGE_GROUP_MAX = 64,
     /* A raw REP message's header is the request's backtrace: a pipe id and a request id, plus 4
      * bytes per device hop (nng caps hops at 15). */
     CP_BUS_HDR_MAX = 64
@@ -86,7 +92,7 @@ static struct {
     /* The request being answered (bus thread only), and the usage batches of the group being
      * gathered (bus thread only). */
     bus_hdr_t cur;
-    pending_usage_t pending[CP_BUS_GROUP_MAX];
+    pending_usage_t pending[CP_BUS_USAGE_GROUP_MAX];
     size_t npending;
     pending_hb_t hbs[CP_BUS_GROUP_MAX];
     size_t nhbs;
@@ -280,10 +286,8 @@ static void flush_heartbeats(void)
         return;
     char err[256];
     int ok[CP_BUS_GROUP_MAX] = {0};
-    /* heartbeats are soft state (a lost second of them costs nothing): their commit does not
-     * wait for an fsync, so a fetch queued behind it is not kept waiting either */
-    sqlite3_exec(cp_store_db(g.store), "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
-    int open = cp_store_begin_write(g.store, err, sizeof(err)) == 0;
+    /* heartbeats are soft state: their commit does not wait for an fsync (cp_store_begin_soft) */
+    int open = cp_store_begin_soft(g.store, err, sizeof(err)) == 0;
     if (!open)
         SY_WARN("msg=\"bus heartbeats not recorded\" count=%zu err=\"%s\"", n, err);
     for (size_t i = 0; open && i < n; i++) {
@@ -302,11 +306,10 @@ static void flush_heartbeats(void)
             SY_DEBUG("msg=\"bus heartbeat\" node=%s version=%llu", hb->node_id,
                      (unsigned long long)hb->snapshot_version);
     }
-    if (open && cp_store_commit_quiet(g.store, err, sizeof(err)) != 0) {
+    if (open && cp_store_commit_soft(g.store, err, sizeof(err)) != 0) {
         SY_WARN("msg=\"bus heartbeats not recorded\" count=%zu err=\"%s\"", n, err);
         memset(ok, 0, sizeof(ok));
     }
-    sqlite3_exec(cp_store_db(g.store), "PRAGMA synchronous = FULL", NULL, NULL, NULL);
     for (size_t i = 0; i < n; i++) {
         cp_metrics_heartbeat(ok[i]);
         if (ok[i])
@@ -371,9 +374,9 @@ static void flush_usage(void)
     size_t n = g.npending;
     if (n == 0)
         return;
-    const Switchyard__UsageBatch *batches[CP_BUS_GROUP_MAX];
-    size_t lens[CP_BUS_GROUP_MAX];
-    cp_usage_result_t results[CP_BUS_GROUP_MAX];
+    const Switchyard__UsageBatch *batches[CP_BUS_USAGE_GROUP_MAX];
+    size_t lens[CP_BUS_USAGE_GROUP_MAX];
+    cp_usage_result_t results[CP_BUS_USAGE_GROUP_MAX];
     for (size_t i = 0; i < n; i++) {
         batches[i] = g.pending[i].br->usage;
         lens[i] = g.pending[i].packed_len;
@@ -406,7 +409,7 @@ static void flush_usage(void)
  * applied first. */
 static void gather_usage(Switchyard__BusRequest *br, size_t packed_len)
 {
-    if (g.npending == CP_BUS_GROUP_MAX)
+    if (g.npending == CP_BUS_USAGE_GROUP_MAX)
         flush_usage();
     g.pending[g.npending++] = (pending_usage_t){.br = br, .packed_len = packed_len, .hdr = g.cur};
 }

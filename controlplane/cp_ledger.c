@@ -50,7 +50,6 @@ static cp_ledger_rc_t db_fail(cp_store_t *s, char *err, size_t errlen, const cha
     return CP_LEDGER_ERROR;
 }
 
-/* Runs one statement without a result (SAVEPOINT, RELEASE, ...). */
 /* The ledger's statements, prepared once per store handle (cp_store_cached). */
 static const char SQL_SAVEPOINT[] = "SAVEPOINT ledger_append";
 static const char SQL_RELEASE[] = "RELEASE ledger_append";
@@ -59,15 +58,15 @@ static const char SQL_FIND_REF[] =
     "SELECT id, workspace_id, kind, amount_nano, balance_after_nano FROM ledger WHERE ref = ?1";
 static const char SQL_BALANCE[] = "SELECT 1, b.balance_nano FROM workspaces w LEFT JOIN balances b"
                                   " ON b.workspace_id = w.id WHERE w.id = ?1";
-/* ?5 || ?6: the reference is a prefix and a suffix ("usage:" and the record's id), joined by SQLite */
 static const char SQL_INSERT[] =
     "INSERT INTO ledger (workspace_id, kind, amount_nano, balance_after_nano, ref, note, created_ms)"
-    " VALUES (?1, ?2, ?3, ?4, ?5 || ?6, ?7, ?8)";
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 static const char SQL_SET_BALANCE[] =
     "INSERT INTO balances (workspace_id, balance_nano, last_entry) VALUES (?1, ?2, ?3)"
     " ON CONFLICT (workspace_id) DO UPDATE SET balance_nano = excluded.balance_nano,"
     " last_entry = excluded.last_entry";
 
+/* Runs one statement without a result (SAVEPOINT, RELEASE, ...). */
 static int exec1(cp_store_t *s, const char *sql, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
@@ -127,8 +126,8 @@ static cp_ledger_rc_t read_balance(cp_store_t *s, const char *ws, sy_nano_t *bal
 
 /* Inserts one entry whose balance_after is `after`; its id into *id. */
 static cp_ledger_rc_t insert_entry(cp_store_t *s, const char *ws, cp_ledger_kind_t kind, sy_nano_t amount,
-                                   sy_nano_t after, const char *ref_prefix, const char *ref, const char *note,
-                                   int64_t now_ms, int64_t *id, char *err, size_t errlen)
+                                   sy_nano_t after, const char *ref, const char *note, int64_t now_ms,
+                                   int64_t *id, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
     if (cp_store_cached(s, SQL_INSERT, &st, err, errlen) != 0)
@@ -137,15 +136,14 @@ static cp_ledger_rc_t insert_entry(cp_store_t *s, const char *ws, cp_ledger_kind
     sqlite3_bind_text(st, 2, cp_ledger_kind_name(kind), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, amount);
     sqlite3_bind_int64(st, 4, after);
-    sqlite3_bind_text(st, 5, ref_prefix, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, ref, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 7, note, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 8, now_ms);
+    sqlite3_bind_text(st, 5, ref, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, note, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 7, now_ms);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
         if (sqlite3_extended_errcode(cp_store_db(s)) == SQLITE_CONSTRAINT_UNIQUE) {
-            sy_errf(err, errlen, "ledger reference '%s%s' exists", ref_prefix, ref);
+            sy_errf(err, errlen, "ledger reference '%s' exists", ref);
             return CP_LEDGER_DUPLICATE;
         }
         return db_fail(s, err, errlen, "ledger insert");
@@ -190,7 +188,7 @@ static cp_ledger_rc_t append_in(cp_store_t *s, const char *ws, cp_ledger_kind_t 
         return CP_LEDGER_INVALID;
     }
     int64_t id;
-    if ((rc = insert_entry(s, ws, kind, amount, after, "", ref, note, now_ms, &id, err, errlen)) !=
+    if ((rc = insert_entry(s, ws, kind, amount, after, ref, note, now_ms, &id, err, errlen)) !=
             CP_LEDGER_OK ||
         (rc = set_balance(s, ws, after, id, err, errlen)) != CP_LEDGER_OK)
         return rc;
@@ -220,15 +218,22 @@ static cp_ledger_rc_t in_savepoint(cp_store_t *s, cp_ledger_rc_t rc, char *err, 
     return rc;
 }
 
-/* The argument checks both appends share. */
+/* 1 (with the message in err) when no transaction is open: an append is part of the caller's. */
+static int outside_txn(cp_store_t *s, char *err, size_t errlen)
+{
+    if (!sqlite3_get_autocommit(cp_store_db(s)))
+        return 0;
+    sy_errf(err, errlen, "ledger: append outside a write transaction");
+    return 1;
+}
+
+/* The checks of an append's arguments, before anything is written. */
 static cp_ledger_rc_t check_args(cp_store_t *s, const char *workspace_id, cp_ledger_kind_t kind,
                                  sy_nano_t amount, const char *ref, const char *note, char *err,
                                  size_t errlen)
 {
-    if (sqlite3_get_autocommit(cp_store_db(s))) {
-        sy_errf(err, errlen, "ledger: append outside a write transaction");
+    if (outside_txn(s, err, errlen))
         return CP_LEDGER_ERROR;
-    }
     size_t rl = ref ? strlen(ref) : 0;
     if (rl == 0 || rl > MAX_REF || workspace_id == NULL || strlen(workspace_id) > 128) {
         sy_errf(err, errlen, "ledger: reference must be 1..%d bytes", MAX_REF);
@@ -247,26 +252,6 @@ static cp_ledger_rc_t check_args(cp_store_t *s, const char *workspace_id, cp_led
     return CP_LEDGER_OK;
 }
 
-cp_ledger_rc_t cp_ledger_append(cp_store_t *s, const char *workspace_id, cp_ledger_kind_t kind,
-                                sy_nano_t amount, const char *ref, const char *note, int64_t now_ms,
-                                cp_ledger_entry_t *out, char *err, size_t errlen)
-{
-    cp_ledger_entry_t tmp;
-    if (out == NULL)
-        out = &tmp;
-    if (note == NULL)
-        note = "";
-    cp_ledger_rc_t rc = check_args(s, workspace_id, kind, amount, ref, note, err, errlen);
-    if (rc != CP_LEDGER_OK)
-        return rc;
-    /* a savepoint, so that a failure half-way (entry written, balance not) leaves the caller's
-     * transaction exactly as it was */
-    if (exec1(s, SQL_SAVEPOINT, err, errlen) != 0)
-        return CP_LEDGER_ERROR;
-    return in_savepoint(s, append_in(s, workspace_id, kind, amount, ref, note, now_ms, out, err, errlen), err,
-                        errlen);
-}
-
 cp_ledger_rc_t cp_ledger_append_bare(cp_store_t *s, const char *workspace_id, cp_ledger_kind_t kind,
                                      sy_nano_t amount, const char *ref, const char *note, int64_t now_ms,
                                      cp_ledger_entry_t *out, char *err, size_t errlen)
@@ -279,6 +264,20 @@ cp_ledger_rc_t cp_ledger_append_bare(cp_store_t *s, const char *workspace_id, cp
     cp_ledger_rc_t rc = check_args(s, workspace_id, kind, amount, ref, note, err, errlen);
     return rc != CP_LEDGER_OK ? rc
                               : append_in(s, workspace_id, kind, amount, ref, note, now_ms, out, err, errlen);
+}
+
+cp_ledger_rc_t cp_ledger_append(cp_store_t *s, const char *workspace_id, cp_ledger_kind_t kind,
+                                sy_nano_t amount, const char *ref, const char *note, int64_t now_ms,
+                                cp_ledger_entry_t *out, char *err, size_t errlen)
+{
+    /* the bare append inside a savepoint, so that a failure half-way (entry written, balance
+     * not) leaves the caller's transaction exactly as it was; checked first because outside a
+     * transaction SAVEPOINT would open one */
+    if (outside_txn(s, err, errlen) || exec1(s, SQL_SAVEPOINT, err, errlen) != 0)
+        return CP_LEDGER_ERROR;
+    return in_savepoint(
+        s, cp_ledger_append_bare(s, workspace_id, kind, amount, ref, note, now_ms, out, err, errlen), err,
+        errlen);
 }
 
 cp_ledger_rc_t cp_ledger_grant(cp_store_t *s, const char *workspace_id, sy_nano_t amount,

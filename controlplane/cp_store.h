@@ -98,6 +98,24 @@ int cp_store_commit_write(cp_store_t *s, uint64_t *version, char *err, size_t er
  * (usage debits that cross no limit — see cp_usage.h); -1 (rolled back) on failure. */
 int cp_store_commit_quiet(cp_store_t *s, char *err, size_t errlen);
 void cp_store_rollback(cp_store_t *s);
+/* Soft state (node heartbeats: losing the last second of them costs nothing): a write
+ * transaction whose commit does not wait for an fsync — synchronous NORMAL, which in WAL mode
+ * may lose the last commits on power loss but never corrupts — so a request queued behind it is
+ * not kept waiting either. begin_soft is cp_store_begin_write after switching the handle to
+ * NORMAL (SQLite refuses that switch inside a transaction); commit_soft commits WITHOUT bumping
+ * the snapshot version, like cp_store_commit_quiet. Whatever ends the transaction (these, or
+ * cp_store_commit_write/commit_quiet/rollback) puts the handle back to synchronous FULL. 0, or
+ * -1 with err. */
+int cp_store_begin_soft(cp_store_t *s, char *err, size_t errlen);
+int cp_store_commit_soft(cp_store_t *s, char *err, size_t errlen);
+/* Usage ingestion: a write transaction without SQLite's foreign key enforcement, for a writer
+ * that has checked, in the same transaction, every parent row its inserts name (cp_usage_ingest
+ * looks up each workspace of a batch before its first insert) — SQLite would look the parent up
+ * again for every inserted row. Ended as any write transaction (commit_write, commit_quiet,
+ * rollback), which switches enforcement back on; --check-db's foreign_key_check still proves the
+ * result. Switching the pragma (before BEGIN: not allowed inside a transaction) expires the
+ * handle's prepared statements, which SQLite re-prepares on their next use. 0, or -1 with err. */
+int cp_store_begin_write_parents_checked(cp_store_t *s, char *err, size_t errlen);
 
 /* Read transactions: every statement between begin and end sees one consistent state. */
 int cp_store_begin_read(cp_store_t *s, char *err, size_t errlen);

@@ -10,8 +10,9 @@
  * skipped (a batch resent after a lost ack is counted once). One invalid record refuses the
  * whole batch and nothing of it is written. A batch that contains only duplicates writes
  * nothing and does not bump the snapshot version. Several batches may share one transaction
- * (cp_usage_ingest_group: the bus's group commit), each under its own savepoint, so a refused
- * batch leaves the others applied.
+ * (cp_usage_ingest_group: the bus's group commit): a batch refused after it wrote rolls the
+ * transaction back and the group runs again without it, so a refused batch leaves the others
+ * applied. Key spend and the daily rollup are added once per transaction.
  *
  * Thread-safety: uses the store's connection; the same rules as cp_store. The bus thread calls
  * cp_usage_ingest on its own handle, the API thread the queries on another.

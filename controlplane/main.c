@@ -29,6 +29,18 @@ static int check_db(const char *path)
         fprintf(stderr, "switchyard-cp: %s: no such database file\n", path);
         return 1;
     }
+    /* nor take an empty (truncated) file for one: SQLite would open it as an empty database, the
+     * migrations would fill it, and the check — and a --restore of it — would pass */
+    static const char magic[16] = "SQLite format 3";
+    char head[16] = {0};
+    FILE *f = fopen(path, "rb");
+    size_t got = f != NULL ? fread(head, 1, sizeof(head), f) : 0;
+    if (f != NULL)
+        fclose(f);
+    if (got != sizeof(head) || memcmp(head, magic, sizeof(head)) != 0) {
+        fprintf(stderr, "switchyard-cp: %s: not an SQLite database\n", path);
+        return 1;
+    }
     if (cp_store_open(path, &store, err, sizeof(err)) != 0) {
         fprintf(stderr, "switchyard-cp: cannot open %s: %s\n", path, err);
         return 1;

@@ -31,6 +31,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -159,7 +160,7 @@ try {
     }
     batches.push({ n: records.length, buf: Buffer.from(BusRequest.encode(BusRequest.fromObject({ usage: { node_id: `dp-${node}`, batch_id: `bench-${b}`, records } })).finish()) });
   }
-  console.log(`${N_RECORDS} records in ${batches.length} batches from ${NODES} nodes, ${N_WS} workspaces x ${KEYS_PER_WS} keys, skew ${SKEW}, ${SENDERS} senders; encoded ${(batches.reduce((a, b) => a + b.buf.length, 0) / 1e6).toFixed(1)} MB`);
+  console.log(`${N_RECORDS} records in ${batches.length} batches from ${NODES} nodes, ${N_WS} workspaces x ${KEYS_PER_WS} keys, skew ${SKEW}, ${SENDERS} senders; encoded ${(batches.reduce((a, b) => a + b.buf.length, 0) / 1e6).toFixed(1)} MB; control plane pid ${cp.proc.pid}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
   async function send(buf) {
     for (let tries = 0; ; tries++) {
@@ -191,7 +192,7 @@ try {
   const cpu = cpuSeconds(cp.proc.pid) - cpu0;
   const written = ioWritten(cp.proc.pid) - w0;
   const rate = applied / secs;
-  console.log(`ingested ${applied} records in ${secs.toFixed(2)} s: ${Math.round(rate)} records/s; control plane CPU ${cpu.toFixed(2)} s (${(cpu * 1e6 / applied).toFixed(1)} us/record), peak RSS ${hwmMiB(cp.proc.pid).toFixed(0)} MiB, ${(written / applied / 1024).toFixed(1)} KiB written per record`);
+  console.log(`ingested ${applied} records in ${secs.toFixed(2)} s: ${Math.round(rate)} records/s; control plane CPU ${cpu.toFixed(2)} s (${(cpu * 1e6 / applied).toFixed(1)} us/record), peak RSS ${hwmMiB(cp.proc.pid).toFixed(0)} MiB, ${(written / applied / 1024).toFixed(1)} KiB written per record; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   // batches complete out of order (several senders): fifths of the run by completion time
   const done = doneAt.map((t, i) => ({ t, n: batches[i].n })).sort((x, y) => x.t - y.t);
   const parts = [];

@@ -12,51 +12,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cp_ledger.h"
-#include "cp_store.h"
 #include "cp_stripe.h"
+#include "fuzz_store.h"
 
 #define SECRET "whsec_fuzz"
 
-static cp_store_t *store;
-static unsigned long runs;
-static char dir[] = "/tmp/fuzz_stripe.XXXXXX";
-
-static void cleanup(void)
-{
-    char p[128];
-    cp_store_close(store);
-    store = NULL;
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof(p), "%s/fuzz.db%s", dir, sfx[i]);
-        unlink(p);
-    }
-    rmdir(dir);
-}
-
-static void setup(void)
-{
-    char path[128], err[256];
-    if (mkdtemp(dir) == NULL)
-        abort();
-    snprintf(path, sizeof(path), "%s/fuzz.db", dir);
-    if (cp_store_open(path, &store, err, sizeof(err)) != 0) {
-        fprintf(stderr, "fuzz: %s\n", err);
-        abort();
-    }
-    atexit(cleanup);
-    /* speed, not durability: the database is scratch */
-    sqlite3_exec(cp_store_db(store), "PRAGMA synchronous = OFF", NULL, NULL, NULL);
-    sqlite3_exec(cp_store_db(store),
-                 "INSERT INTO workspaces (id, name, created_at) VALUES ('ws_a', '', 0), ('ws_b', '', 0)", NULL, NULL,
-                 NULL);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (store == NULL)
-        setup();
+    cp_store_t *store = fuzz_store_get("fuzz_stripe");
     const uint8_t *nl = memchr(data, '\n', size);
     size_t hlen = nl ? (size_t)(nl - data) : size;
     const char *body = nl ? (const char *)nl + 1 : "";
@@ -87,18 +50,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!found)
                 abort(); /* verified without a matching signature */
         }
-    } else if (cp_stripe_verify(h, hlen, b, blen, SECRET, 0, CP_STRIPE_TOLERANCE_S) != CP_STRIPE_SIG_MALFORMED) {
+    } else if (cp_stripe_verify(h, hlen, b, blen, SECRET, 0, CP_STRIPE_TOLERANCE_S) !=
+               CP_STRIPE_SIG_MALFORMED) {
         abort(); /* the verifier must refuse what the parser refuses */
     }
 
     char err[256];
     cp_stripe_ev_result_t res;
     cp_stripe_handle_event(store, b, blen, 1, &res, err, sizeof(err));
-    if (++runs % 256 == 0) {
-        int p = cp_ledger_check(store, stderr, NULL, err, sizeof(err));
-        if (p != 0)
-            abort();
-    }
+    fuzz_store_check_every_256();
     free(h);
     free(b);
     return 0;

@@ -12,50 +12,17 @@
 #include <unistd.h>
 
 #include "bus.pb-c.h"
-#include "cp_ledger.h"
-#include "cp_store.h"
 #include "cp_usage.h"
+#include "fuzz_store.h"
 
 static cp_store_t *store;
-static unsigned long runs;
-static char dir[] = "/tmp/fuzz_usage.XXXXXX";
-
-static void cleanup(void)
-{
-    char p[128];
-    cp_store_close(store);
-    store = NULL;
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof(p), "%s/fuzz.db%s", dir, sfx[i]);
-        unlink(p);
-    }
-    rmdir(dir);
-}
-
-static void setup(void)
-{
-    char path[128], err[256];
-    if (mkdtemp(dir) == NULL)
-        abort();
-    snprintf(path, sizeof(path), "%s/fuzz.db", dir);
-    if (cp_store_open(path, &store, err, sizeof(err)) != 0) {
-        fprintf(stderr, "fuzz: %s\n", err);
-        abort();
-    }
-    atexit(cleanup);
-    /* speed, not durability: the database is scratch */
-    sqlite3_exec(cp_store_db(store), "PRAGMA synchronous = OFF", NULL, NULL, NULL);
-    sqlite3_exec(cp_store_db(store),
-                 "INSERT INTO workspaces (id, name, created_at) VALUES ('ws_a', '', 0), ('ws_b', '', 0)", NULL, NULL,
-                 NULL);
-}
 
 static int64_t count(const char *sql)
 {
     sqlite3_stmt *st;
     int64_t n = -1;
-    if (sqlite3_prepare_v2(cp_store_db(store), sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    if (sqlite3_prepare_v2(cp_store_db(store), sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
         n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return n;
@@ -63,8 +30,7 @@ static int64_t count(const char *sql)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (store == NULL)
-        setup();
+    store = fuzz_store_get("fuzz_usage");
     Switchyard__BusRequest *br = switchyard__bus_request__unpack(NULL, size, data);
     if (br == NULL)
         return 0;
@@ -83,8 +49,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     switchyard__bus_request__free_unpacked(br, NULL);
-    char err[256];
-    if (++runs % 256 == 0 && cp_ledger_check(store, stderr, NULL, err, sizeof(err)) != 0)
-        abort();
+    fuzz_store_check_every_256();
     return 0;
 }

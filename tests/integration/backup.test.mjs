@@ -5,6 +5,7 @@
 // and billing carries on.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
@@ -100,4 +101,33 @@ test('--backup needs --db and a database that exists; a failed backup leaves not
   assert.equal(fs.existsSync(path.join(tmp.dir, 'x.sqlite')), false);
   const usage = await run(['--backup', path.join(tmp.dir, 'y.sqlite')]);
   assert.equal(usage.code, 2);
+});
+
+test('--restore refuses a missing, junk or empty file with the database untouched; without --db it is a usage error', async () => {
+  // the database a refused restore must leave alone: a consistent copy of the live one
+  const target = path.join(tmp.dir, 'target.sqlite');
+  const b = await run(['--backup', target, '--db', cp.db]);
+  assert.equal(b.code, 0, `${b.out}${b.err}`);
+  const digest = () => crypto.createHash('sha256').update(fs.readFileSync(target)).digest('hex');
+  const before = digest();
+  const junk = path.join(tmp.dir, 'junk.sqlite');
+  fs.writeFileSync(junk, Buffer.concat([Buffer.from('not a database\n'), crypto.randomBytes(8192)]));
+  const empty = path.join(tmp.dir, 'empty.sqlite'); // a backup truncated to nothing
+  fs.writeFileSync(empty, '');
+  for (const [what, src] of [['missing', path.join(tmp.dir, 'no-such-backup.sqlite')], ['junk', junk], ['empty', empty]]) {
+    const r = await run(['--restore', src, '--db', target]);
+    assert.equal(r.code, 1, `${what}: ${r.out}${r.err}`);
+    assert.match(r.err, /is not a clean backup; nothing restored/, what);
+    assert.equal(digest(), before, `${what}: the database is byte for byte as it was`);
+    assert.equal(fs.existsSync(`${target}.tmp`), false, `${what}: no temporary copy left`);
+  }
+  assert.equal(fs.existsSync(path.join(tmp.dir, 'no-such-backup.sqlite')), false, 'the missing backup was not created by the check');
+  assert.equal(fs.statSync(empty).size, 0, 'the empty file was not turned into a database by the check');
+  // still a database that passes the ledger check, with the workspaces it had
+  const check = spawnSync(CP_BIN, ['--check-db', target], { encoding: 'utf8', env: childEnv() });
+  assert.equal(check.status, 0, check.stdout + check.stderr);
+  assert.equal(digest(), before);
+  const noDb = await run(['--restore', junk]);
+  assert.equal(noDb.code, 2, noDb.err);
+  assert.match(noDb.err, /usage: switchyard-cp/);
 });

@@ -157,10 +157,23 @@ static void test_ledger(cp_store_t *s)
     /* appends need the caller's transaction; a debit may take the balance below zero */
     CHECK(cp_ledger_append(s, "ws_a", CP_LEDGER_DEBIT, -1, "x:1", "", 3, NULL, err, sizeof(err)) ==
           CP_LEDGER_ERROR);
+    CHECK(sqlite3_get_autocommit(cp_store_db(s))); /* and opened none (no stray savepoint) */
     CHECK(cp_store_begin_write(s, err, sizeof(err)) == 0);
     CHECK(cp_ledger_append(s, "ws_a", CP_LEDGER_DEBIT, -7 * SY_NANO_PER_USD, "x:1", "", 3, &e, err,
                            sizeof(err)) == CP_LEDGER_OK);
     CHECK(e.balance_after_nano == -2 * SY_NANO_PER_USD);
+    /* a refused append leaves the caller's transaction open, with what it held */
+    CHECK(cp_ledger_append(s, "ws_a", CP_LEDGER_DEBIT, -1, "x:1", "", 3, &e, err, sizeof(err)) ==
+          CP_LEDGER_DUPLICATE);
+    CHECK(e.amount_nano == -7 * SY_NANO_PER_USD && strcmp(e.workspace_id, "ws_a") == 0);
+    CHECK(cp_ledger_append(s, "ws_zz", CP_LEDGER_DEBIT, -1, "x:9", "", 3, NULL, err, sizeof(err)) ==
+          CP_LEDGER_NO_WORKSPACE);
+    CHECK(!sqlite3_get_autocommit(cp_store_db(s)));
+    sqlite3_stmt *bst = NULL;
+    CHECK(sqlite3_prepare_v2(cp_store_db(s), "SELECT balance_nano FROM balances WHERE workspace_id = 'ws_a'",
+                             -1, &bst, NULL) == SQLITE_OK);
+    CHECK(sqlite3_step(bst) == SQLITE_ROW && sqlite3_column_int64(bst, 0) == -2 * SY_NANO_PER_USD);
+    sqlite3_finalize(bst);
     CHECK(cp_ledger_append(s, "ws_a", CP_LEDGER_DEBIT, 1, "x:2", "", 3, NULL, err, sizeof(err)) ==
           CP_LEDGER_INVALID);
     CHECK(cp_ledger_append(s, "ws_a", CP_LEDGER_REFUND, 0, "x:3", "", 3, NULL, err, sizeof(err)) ==
@@ -202,6 +215,8 @@ static void test_ledger(cp_store_t *s)
     CHECK(page && cJSON_GetArraySize(cJSON_GetObjectItem(page, "data")) == 1);
     cJSON_Delete(page);
 }
+
+static int usage_exists(cp_store_t *s, const char *id);
 
 static Switchyard__UsageRecord *rec(const char *id, const char *ws, int64_t cost)
 {
@@ -247,6 +262,16 @@ static void test_usage(cp_store_t *s)
     b.n_records = 2;
     CHECK(cp_usage_ingest(s, &b, 100, 7, &r, NULL) == -1);
     CHECK(r.bad_record == 1 && r.param && strcmp(r.param, "workspace") == 0 && !r.retry);
+    /* two unknown workspaces: the refusal names the first record in batch order, though the
+     * other's name sorts first; nothing written */
+    Switchyard__UsageRecord *bad3[3] = {rec("u5", "ws_b", 5), rec("u6", "ws_zz", 5), rec("u7", "ws_aa", 5)};
+    b.records = bad3;
+    b.n_records = 3;
+    CHECK(cp_usage_ingest(s, &b, 100, 7, &r, NULL) == -1);
+    CHECK(r.bad_record == 1 && strcmp(r.param, "workspace") == 0 && strstr(r.error, "'ws_zz'") != NULL);
+    CHECK(usage_exists(s, "u5") == 0);
+    b.records = bad;
+    b.n_records = 2;
     bad[1] = rec("u4", "ws_b", -5);
     CHECK(cp_usage_ingest(s, &b, 100, 7, &r, NULL) == -1);
     CHECK(r.bad_record == 1 && strcmp(r.param, "cost_nano") == 0);
@@ -281,6 +306,29 @@ static int usage_exists(cp_store_t *s, const char *id)
     return cp_store_exists(s, "SELECT 1 FROM usage WHERE id = ?1", id, err, sizeof(err));
 }
 
+static int64_t one_int(cp_store_t *s, const char *sql, const char *arg)
+{
+    sqlite3_stmt *st;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(cp_store_db(s), sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int64_t key_spent(cp_store_t *s, const char *key)
+{
+    return one_int(s, "SELECT COALESCE(SUM(spent_nano), 0) FROM key_spend WHERE key_id = ?1", key);
+}
+
+static int64_t daily_cost(cp_store_t *s, const char *ws)
+{
+    return one_int(s, "SELECT COALESCE(SUM(cost_nano), 0) FROM usage_daily WHERE workspace_id = ?1", ws);
+}
+
 /* Group commit: five batches in one transaction — applied, refused after writing (the group runs
  * again without it), applied, refused before writing, all duplicates. */
 static void test_usage_group(cp_store_t *s)
@@ -309,7 +357,12 @@ static void test_usage_group(cp_store_t *s)
     }
     cp_usage_result_t r[5];
     uint64_t v = 0;
+    int64_t k0 = key_spent(s, "key_1"), d0 = daily_cost(s, "ws_b");
     CHECK(cp_usage_ingest_group(s, 5, pb, lens, 8, r, &v) == 0);
+    /* key spend and the rollup are added once for the group: the applied batches' records, not
+     * the refused batch's, not the duplicates' */
+    CHECK(key_spent(s, "key_1") == k0 + 60);
+    CHECK(daily_cost(s, "ws_b") == d0 + 60);
     CHECK(r[0].error[0] == '\0' && r[0].applied == 2 && r[0].duplicates == 0);
     CHECK(r[1].error[0] != '\0' && !r[1].retry && r[1].bad_record == 1 &&
           strcmp(r[1].param, "cost_nano") == 0);
@@ -382,6 +435,62 @@ static void test_stripe_events(cp_store_t *s)
     CHECK(problems(s) == 0);
 }
 
+/* Migration 16 (the ledger rebuilt with its CHECKs as ORs, no IN lists): an insert builds no
+ * temporary b-tree; run again over a ledger with entries (user_version set back one), it keeps
+ * every entry, id and the AUTOINCREMENT sequence, and the rules still hold: signs by kind, known
+ * kinds, unique references, append-only, the ledger check clean. */
+static cp_store_t *test_ledger_rebuild(cp_store_t *s)
+{
+    char err[256], sql[128];
+    sqlite3_stmt *st;
+    int ephemeral = 0;
+    CHECK(sqlite3_prepare_v2(
+              cp_store_db(s),
+              "EXPLAIN INSERT INTO ledger (workspace_id, kind, amount_nano, balance_after_nano, ref,"
+              " note, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+              -1, &st, NULL) == SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        ephemeral += strcmp((const char *)sqlite3_column_text(st, 1), "OpenEphemeral") == 0;
+    sqlite3_finalize(st);
+    CHECK(ephemeral == 0);
+
+    int64_t n0 = one_int(s, "SELECT COUNT(*) FROM ledger WHERE ?1 IS NOT NULL", "x");
+    int64_t sum0 = one_int(s, "SELECT SUM(amount_nano) + SUM(id) FROM ledger WHERE ?1 IS NOT NULL", "x");
+    int64_t seq0 = one_int(s, "SELECT seq FROM sqlite_sequence WHERE name = ?1", "ledger");
+    CHECK(n0 > 0 && seq0 >= n0);
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", cp_store_schema_latest() - 1);
+    CHECK(exec(s, sql) == 0);
+    cp_store_close(s);
+    s = open_store();
+    CHECK(s != NULL);
+    if (s == NULL)
+        return NULL;
+    CHECK(cp_store_schema_version(s, err, sizeof(err)) == cp_store_schema_latest());
+    CHECK(one_int(s, "SELECT COUNT(*) FROM ledger WHERE ?1 IS NOT NULL", "x") == n0);
+    CHECK(one_int(s, "SELECT SUM(amount_nano) + SUM(id) FROM ledger WHERE ?1 IS NOT NULL", "x") == sum0);
+    CHECK(one_int(s, "SELECT seq FROM sqlite_sequence WHERE name = ?1", "ledger") == seq0);
+    CHECK(one_int(s, "SELECT COUNT(*) FROM sqlite_sequence WHERE name = ?1", "ledger_new") == 0);
+    CHECK(problems(s) == 0);
+    cp_ledger_entry_t e;
+    CHECK(cp_ledger_grant(s, "ws_a", 1, "after-rebuild", "", 9, &e, NULL, err, sizeof(err)) == CP_LEDGER_OK);
+    CHECK(e.id == seq0 + 1);
+    /* the schema's rules, whatever the code does */
+    CHECK(exec(s, "INSERT INTO ledger (workspace_id, kind, amount_nano, balance_after_nano, ref, created_ms)"
+                  " VALUES ('ws_a', 'debit', 5, 0, 'r16:1', 0)") != 0); /* a positive debit */
+    CHECK(exec(s, "INSERT INTO ledger (workspace_id, kind, amount_nano, balance_after_nano, ref, created_ms)"
+                  " VALUES ('ws_a', 'grant', -5, 0, 'r16:2', 0)") != 0); /* a negative grant */
+    CHECK(exec(s, "INSERT INTO ledger (workspace_id, kind, amount_nano, balance_after_nano, ref, created_ms)"
+                  " VALUES ('ws_a', 'gift', 5, 0, 'r16:3', 0)") != 0); /* no such kind */
+    CHECK(exec(s, "INSERT INTO ledger (workspace_id, kind, amount_nano, balance_after_nano, ref, created_ms)"
+                  " VALUES ('ws_a', 'grant', 5, 0, 'grant:after-rebuild', 0)") != 0); /* reference used */
+    CHECK(exec(s, "UPDATE ledger SET amount_nano = 1") != 0);
+    CHECK(exec(s, "DELETE FROM ledger") != 0);
+    CHECK(one_int(s, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                  "ledger_workspace") == 1);
+    CHECK(problems(s) == 0);
+    return s;
+}
+
 int main(void)
 {
     test_signature();
@@ -395,6 +504,7 @@ int main(void)
         test_usage(s);
         test_usage_group(s);
         test_stripe_events(s);
+        s = test_ledger_rebuild(s);
         cp_store_close(s);
     }
     char p[PATH_MAX];

@@ -70,6 +70,17 @@ static const char *catalog(void)
     return buf;
 }
 
+/* Removes a database file and its -wal and -shm. */
+static void remove_db(const char *path)
+{
+    static const char *const sfx[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char p[PATH_MAX + 32];
+        snprintf(p, sizeof(p), "%s%s", path, sfx[i]);
+        unlink(p);
+    }
+}
+
 static int64_t count(cp_store_t *s, const char *sql)
 {
     sqlite3_stmt *st;
@@ -147,6 +158,83 @@ static void test_open_and_migrate(void)
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('workspaces', 'users', "
                 "'api_keys', 'providers', 'models', 'dp_nodes', 'meta')") == 7);
     cp_store_close(s);
+}
+
+/* Soft transactions (heartbeats): synchronous NORMAL inside, FULL again after the commit or a
+ * rollback; no snapshot version bump; the data is committed. */
+static void test_soft_commit(void)
+{
+    char err[256] = "";
+    cp_store_t *s = NULL;
+    CHECK(cp_store_open(db_path, &s, err, sizeof(err)) == 0);
+    if (s == NULL)
+        return;
+    uint64_t v0 = version_of(s);
+    CHECK(cp_store_begin_soft(s, err, sizeof(err)) == 0);
+    CHECK(count(s, "PRAGMA synchronous") == 1);            /* NORMAL */
+    CHECK(cp_store_begin_soft(s, err, sizeof(err)) == -1); /* one transaction at a time */
+    sqlite3_stmt *st;
+    CHECK(cp_store_prepare(s, "INSERT INTO meta (key, value) VALUES ('soft_probe', 7)", &st, err,
+                           sizeof(err)) == 0);
+    CHECK(sqlite3_step(st) == SQLITE_DONE);
+    sqlite3_finalize(st);
+    CHECK(cp_store_commit_soft(s, err, sizeof(err)) == 0);
+    CHECK(count(s, "PRAGMA synchronous") == 2); /* FULL again */
+    CHECK(count(s, "SELECT value FROM meta WHERE key = 'soft_probe'") == 7);
+    CHECK(version_of(s) == v0);
+    /* a rolled-back soft transaction also ends at FULL, and writes nothing */
+    CHECK(cp_store_begin_soft(s, err, sizeof(err)) == 0);
+    CHECK(cp_store_prepare(s, "DELETE FROM meta WHERE key = 'soft_probe'", &st, err, sizeof(err)) == 0);
+    CHECK(sqlite3_step(st) == SQLITE_DONE);
+    sqlite3_finalize(st);
+    cp_store_rollback(s);
+    CHECK(count(s, "PRAGMA synchronous") == 2);
+    CHECK(count(s, "SELECT value FROM meta WHERE key = 'soft_probe'") == 7);
+    /* a normal write transaction after them is FULL */
+    CHECK(cp_store_begin_write(s, err, sizeof(err)) == 0);
+    CHECK(count(s, "PRAGMA synchronous") == 2);
+    CHECK(cp_store_prepare(s, "DELETE FROM meta WHERE key = 'soft_probe'", &st, err, sizeof(err)) == 0);
+    CHECK(sqlite3_step(st) == SQLITE_DONE);
+    sqlite3_finalize(st);
+    CHECK(cp_store_commit_quiet(s, err, sizeof(err)) == 0);
+    cp_store_close(s);
+}
+
+/* Usage ingestion's transaction: foreign key enforcement off inside (the writer checked the
+ * parents), back on after the commit or a rollback. */
+static void test_parents_checked(void)
+{
+    char err[256] = "", path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/fk.db", dir); /* its own file: commit_write bumps the version */
+    cp_store_t *s = NULL;
+    CHECK(cp_store_open(path, &s, err, sizeof(err)) == 0);
+    if (s == NULL)
+        return;
+    CHECK(cp_store_begin_write_parents_checked(s, err, sizeof(err)) == 0);
+    CHECK(count(s, "PRAGMA foreign_keys") == 0);
+    CHECK(count(s, "PRAGMA synchronous") == 2); /* durability untouched */
+    CHECK(cp_store_commit_quiet(s, err, sizeof(err)) == 0);
+    CHECK(count(s, "PRAGMA foreign_keys") == 1);
+    CHECK(cp_store_begin_write_parents_checked(s, err, sizeof(err)) == 0);
+    cp_store_rollback(s);
+    CHECK(count(s, "PRAGMA foreign_keys") == 1);
+    CHECK(cp_store_begin_write_parents_checked(s, err, sizeof(err)) == 0);
+    CHECK(cp_store_commit_write(s, NULL, err, sizeof(err)) == 0);
+    CHECK(count(s, "PRAGMA foreign_keys") == 1);
+    /* enforced again: a usage row of no workspace is refused */
+    sqlite3_stmt *st;
+    CHECK(cp_store_begin_write(s, err, sizeof(err)) == 0);
+    CHECK(cp_store_prepare(
+              s,
+              "INSERT INTO usage (id, workspace_id, key_id, model, provider, tokens_in, tokens_out,"
+              " cost_nano, latency_ms, ttft_ms, outcome, streamed, estimated, created_ms, received_ms)"
+              " VALUES ('fk1', 'ws_none', 'k', 'm', 'p', 0, 0, 0, 0, 0, 'ok', 0, 0, 1, 1)",
+              &st, err, sizeof(err)) == 0);
+    CHECK(sqlite3_step(st) == SQLITE_CONSTRAINT_FOREIGNKEY); /* extended result codes are on */
+    sqlite3_finalize(st);
+    cp_store_rollback(s);
+    cp_store_close(s);
+    remove_db(path);
 }
 
 static void test_newer_schema_refused(void)
@@ -530,12 +618,7 @@ static void test_money_in_snapshot(void)
     }
     dp_snapshot_set_node_id(NULL);
     cp_store_close(s);
-    static const char *const suffix[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        char p[PATH_MAX + 32];
-        snprintf(p, sizeof(p), "%s%s", db, suffix[i]);
-        unlink(p);
-    }
+    remove_db(db);
 }
 
 /* The shipped catalog (deploy/catalog.json) loads in both modes: into the control plane's
@@ -565,12 +648,7 @@ static void test_deploy_catalog(void)
     }
     CHECK(providers == 5 && models >= 15);
     cp_store_close(s);
-    static const char *const suffix[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        char p[PATH_MAX + 32];
-        snprintf(p, sizeof(p), "%s%s", db, suffix[i]);
-        unlink(p);
-    }
+    remove_db(db);
 
     dp_snapshot_t *d = dp_config_load(path, 1, err, sizeof(err));
     if (d == NULL)
@@ -582,7 +660,6 @@ static void test_deploy_catalog(void)
         dp_snapshot_unref(d);
     }
 }
-
 
 /* Imports: a first import is recorded; aliases are validated against the catalog; an admin edit
  * makes a re-import that would change it a conflict (store unchanged) unless forced; the
@@ -606,8 +683,9 @@ static void test_imports_and_aliases(void)
     CHECK(cp_catalog_import(s, base, strlen(base), &o, &rep, err, sizeof(err)) == 0);
     if (err[0])
         fprintf(stderr, "  import: %s\n", err);
-    CHECK(rep != NULL && cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(
-                             cJSON_GetObjectItem(rep, "counts"), "aliases"), "created")) == 2);
+    CHECK(rep != NULL &&
+          cJSON_GetNumberValue(cJSON_GetObjectItem(
+              cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "counts"), "aliases"), "created")) == 2);
     cJSON_Delete(rep);
     CHECK(count(s, "SELECT count(*) FROM catalog_imports") == 1);
     CHECK(count(s, "SELECT count(*) FROM model_aliases") == 2);
@@ -616,20 +694,17 @@ static void test_imports_and_aliases(void)
     static const struct {
         const char *aliases, *expect;
     } bad[] = {
-        {"{\"m1\":\"m2\"}", "collides with a model id"},
-        {"{\"x\":\"nope\"}", "unknown model"},
-        {"{\"has space\":\"m1\"}", "invalid name"},
-        {"{\"a/b\":\"m1\"}", "invalid name"},
-        {"{\"auto\":\"m1\"}", "invalid name"},
-        {"{\"strategy:x\":\"m1\"}", "invalid name"},
-        {"{\"x\":1}", "must name a catalog model id"},
-        {"[\"x\"]", "must be an object"},
+        {"{\"m1\":\"m2\"}", "collides with a model id"}, {"{\"x\":\"nope\"}", "unknown model"},
+        {"{\"has space\":\"m1\"}", "invalid name"},      {"{\"a/b\":\"m1\"}", "invalid name"},
+        {"{\"auto\":\"m1\"}", "invalid name"},           {"{\"strategy:x\":\"m1\"}", "invalid name"},
+        {"{\"x\":1}", "must name a catalog model id"},   {"[\"x\"]", "must be an object"},
         {"{\"x\":\"fast\"}", "unknown model"}, /* an alias of an alias */
     };
     uint64_t v = version_of(s);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char text[512];
-        snprintf(text, sizeof(text), "{\"models\":[{\"id\":\"m3\",\"provider\":\"p\"}],\"aliases\":%s}", bad[i].aliases);
+        snprintf(text, sizeof(text), "{\"models\":[{\"id\":\"m3\",\"provider\":\"p\"}],\"aliases\":%s}",
+                 bad[i].aliases);
         err[0] = '\0';
         int rc = cp_catalog_load_json(s, text, strlen(text), err, sizeof(err));
         CHECK(rc == -1 && strstr(err, bad[i].expect) != NULL);
@@ -638,7 +713,8 @@ static void test_imports_and_aliases(void)
     }
     /* a model may not take an alias's name */
     static const char clash[] = "{\"models\":[{\"id\":\"fast\",\"provider\":\"p\"}]}";
-    CHECK(cp_catalog_load_json(s, clash, strlen(clash), err, sizeof(err)) == -1 && strstr(err, "collides") != NULL);
+    CHECK(cp_catalog_load_json(s, clash, strlen(clash), err, sizeof(err)) == -1 &&
+          strstr(err, "collides") != NULL);
     CHECK(version_of(s) == v && count(s, "SELECT count(*) FROM models WHERE id = 'm3'") == 0);
 
     /* an admin edit, then the same file again: a conflict naming the field, nothing changes */
@@ -651,9 +727,11 @@ static void test_imports_and_aliases(void)
     CHECK(cp_admin_put_alias(s, "fast", "m2", &out, &created, &v, &param, err, sizeof(err)) == CP_ADMIN_OK &&
           !created);
     cJSON_Delete(out);
-    CHECK(cp_admin_put_alias(s, "m1", "m2", &out, &created, &v, &param, err, sizeof(err)) == CP_ADMIN_INVALID &&
+    CHECK(cp_admin_put_alias(s, "m1", "m2", &out, &created, &v, &param, err, sizeof(err)) ==
+              CP_ADMIN_INVALID &&
           strcmp(param, "alias") == 0);
-    CHECK(cp_admin_put_alias(s, "new", "zz", &out, &created, &v, &param, err, sizeof(err)) == CP_ADMIN_INVALID &&
+    CHECK(cp_admin_put_alias(s, "new", "zz", &out, &created, &v, &param, err, sizeof(err)) ==
+              CP_ADMIN_INVALID &&
           strcmp(param, "model") == 0);
     CHECK(count(s, "SELECT count(*) FROM catalog_edits") == 2);
     v = version_of(s);
@@ -664,7 +742,8 @@ static void test_imports_and_aliases(void)
           strstr(txt, "\"id\":\"fast\"") && !strstr(txt, "m2\",\"fields"));
     cJSON_free(txt);
     cJSON_Delete(rep);
-    CHECK(version_of(s) == v && count(s, "SELECT input_per_m_nano FROM models WHERE id = 'm1'") == 5000000000);
+    CHECK(version_of(s) == v &&
+          count(s, "SELECT input_per_m_nano FROM models WHERE id = 'm1'") == 5000000000);
     CHECK(count(s, "SELECT count(*) FROM catalog_imports") == 1);
 
     /* forced: the file wins, the record lists what it overwrote, the marks are gone */
@@ -724,6 +803,8 @@ int main(void)
     snprintf(db_path, sizeof(db_path), "%s/cp.db", dir);
 
     test_open_and_migrate();
+    test_soft_commit();
+    test_parents_checked();
     test_newer_schema_refused();
     test_catalog_and_snapshot();
     test_probe_hysteresis();
