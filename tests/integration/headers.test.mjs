@@ -160,6 +160,13 @@ test('CORS: OPTIONS preflight is 204 with allow-* headers; responses expose the 
   assert.ok(c.headers['access-control-allow-origin'], 'allow-origin on the actual response');
   const expose = (c.headers['access-control-expose-headers'] ?? '').toLowerCase();
   for (const h of ['x-request-id', 'x-switchyard-model', 'x-switchyard-provider', 'x-switchyard-cost', 'x-switchyard-cost-estimate']) assert.ok(expose.includes(h), `expose-headers has ${h}: ${expose}`);
+
+  // not a browser (no Origin: an SDK, curl): no CORS headers on the answer, the rest unchanged
+  const n = await postRaw(s.dp, '/v1/chat/completions', { model: 'm-ok', messages: MESSAGES }, { key: s.keys.main.key });
+  assert.equal(n.status, 200);
+  assert.equal(n.headers['access-control-allow-origin'], undefined);
+  assert.equal(n.headers['access-control-expose-headers'], undefined);
+  assert.ok(n.headers['x-request-id'] && n.headers['x-switchyard-model'], 'the gateway headers stay');
 });
 
 test('the X-API-Key header authenticates like Authorization: Bearer', async () => {

@@ -158,7 +158,15 @@ test('x-ratelimit-* headers on every response: 200, streamed, 401, 404, 429, mod
   assertRateHeaders(r.headers, 'no limit');
   assert.equal(r.headers['x-ratelimit-limit'], 'unlimited');
   assert.equal(r.headers['x-ratelimit-remaining-tokens'], 'unlimited');
-  assert.match(r.headers['access-control-expose-headers'], /x-ratelimit-remaining-tokens/);
+  assert.equal(r.headers['access-control-expose-headers'], undefined, 'no Origin: no CORS headers');
+  // a browser (it sends Origin) may read them
+  const b = await httpRequest(`${dp.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${keys.free}`, 'content-type': 'application/json', origin: 'https://app.example' },
+    body: JSON.stringify({ model: 'm-ok', messages: [{ role: 'user', content: 'hi' }], max_tokens: 16 }),
+  });
+  assert.equal(b.status, 200);
+  assert.match(b.headers['access-control-expose-headers'], /x-ratelimit-remaining-tokens/);
 });
 
 test('one node stopped: live nodes drop, version bumps, the other node admits the whole limit', async () => {

@@ -877,8 +877,15 @@ test('x-switchyard-task and x-switchyard-difficulty: auto always; a named model 
   const hs = await rawStream(st.deploy, { model: 'auto', messages: [{ role: 'user', content: HARD_CODE_PROMPT }] });
   assert.equal(hs.headers.get('x-switchyard-task'), 'code');
   assert.equal(hs.headers.get('x-switchyard-difficulty'), 'hard');
-  // browsers may read them
-  const expose = hs.headers.get('access-control-expose-headers') ?? '';
+  // browsers (they send Origin) may read them
+  const br = await fetch(`${st.deploy.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${st.keys.main.key}`, 'content-type': 'application/json', origin: 'https://app.example' },
+    body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: HARD_CODE_PROMPT }] }),
+  });
+  assert.equal(br.status, 200);
+  await br.text();
+  const expose = br.headers.get('access-control-expose-headers') ?? '';
   assert.match(expose, /x-switchyard-task/);
   assert.match(expose, /x-switchyard-difficulty/);
 });
