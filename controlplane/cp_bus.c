@@ -13,6 +13,7 @@
 
 #include "bus.pb-c.h"
 #include "cp_admin.h"
+#include "cp_delta.h"
 #include "cp_metrics.h"
 #include "cp_snapshot.h"
 #include "cp_store.h"
@@ -39,8 +40,23 @@ enum {
     CP_BUS_GROUP_MAX = 32,
     /* A raw REP message's header is the request's backtrace: a pipe id and a request id, plus 4
      * bytes per device hop (nng caps hops at 15). */
-    CP_BUS_HDR_MAX = 64
+    CP_BUS_HDR_MAX = 64,
+    /* Delta updates (docs/controlplane.md, "Delta updates"): the row digests of this many recent
+     * versions are kept (the current one included), so a node up to CP_BUS_DELTA_RING - 1 built
+     * versions behind still gets a delta; one larger than CP_BUS_DELTA_MAX gets the whole table. */
+    CP_BUS_DELTA_RING = 6,
+    CP_BUS_DELTA_MAX = 256 * 1024
 };
+
+/* A recent version's row digests, and the delta from it to the current version (built at the
+ * first fetch that wants it, then served to every node at that version). */
+typedef struct {
+    cp_rows_t *rows;
+    uint8_t *delta; /* CP_DELTA_MAGIC + SnapshotDelta, NULL: not built (or none possible) */
+    size_t delta_len;
+    uint64_t delta_to; /* the version `delta` leads to; 0: none tried */
+    int no_delta;      /* tried for delta_to: only the whole snapshot will do */
+} ring_t;
 
 /* Where a reply goes: the backtrace header of the request it answers (raw REP). */
 typedef struct {
@@ -73,6 +89,9 @@ static struct {
     uint8_t *packed;
     size_t packed_len;
     uint64_t packed_version;
+    /* Row digests of the last versions built, newest first (ring[0] is packed_version's; bus
+     * thread only). */
+    ring_t ring[CP_BUS_DELTA_RING];
     /* The live-node count last written to meta 'fleet.live_nodes' (-1: not read yet). Only
      * the bus thread touches it. */
     int64_t live_nodes;
@@ -142,7 +161,7 @@ void cp_bus_notify(uint64_t version)
         publish_version(version);
 }
 
-static void serve_snapshot(uint64_t have);
+static void serve_snapshot(uint64_t have, int delta_ok);
 static int64_t wall_ms(void);
 
 static int query_count(const char *sql, int64_t arg, int64_t *out)
@@ -542,14 +561,90 @@ static void serve_one(nng_msg *req)
         return;
     }
     uint64_t have = 0;
-    if (br != NULL && br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_FETCH && br->fetch != NULL)
+    int delta_ok = 0;
+    if (br != NULL && br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_FETCH && br->fetch != NULL) {
         have = br->fetch->have_version;
+        delta_ok = br->fetch->delta_ok;
+    }
     if (br != NULL)
         switchyard__bus_request__free_unpacked(br, NULL);
-    serve_snapshot(have);
+    serve_snapshot(have, delta_ok);
 }
 
-static void serve_snapshot(uint64_t have)
+static void ring_clear_delta(ring_t *e)
+{
+    free(e->delta);
+    e->delta = NULL;
+    e->delta_len = 0;
+    e->delta_to = 0;
+    e->no_delta = 0;
+}
+
+static void ring_free(void)
+{
+    for (size_t i = 0; i < CP_BUS_DELTA_RING; i++) {
+        ring_clear_delta(&g.ring[i]);
+        cp_rows_free(g.ring[i].rows);
+        g.ring[i].rows = NULL;
+    }
+}
+
+/* A new version was built into g.packed: its row digests become ring[0], the oldest drop out,
+ * and every cached delta (to the previous current version) is stale. When the new snapshot
+ * cannot be indexed the ring is emptied: whole snapshots until the next version. */
+static void ring_push(void)
+{
+    cp_rows_t *r = cp_rows_index(g.packed, g.packed_len);
+    if (r == NULL) {
+        SY_WARN("msg=\"bus snapshot not indexed for deltas; whole snapshots until the next version\" "
+                "version=%llu",
+                (unsigned long long)g.packed_version);
+        ring_free();
+        return;
+    }
+    ring_clear_delta(&g.ring[CP_BUS_DELTA_RING - 1]);
+    cp_rows_free(g.ring[CP_BUS_DELTA_RING - 1].rows);
+    memmove(&g.ring[1], &g.ring[0], (CP_BUS_DELTA_RING - 1) * sizeof(ring_t));
+    g.ring[0] = (ring_t){.rows = r};
+    for (size_t i = 1; i < CP_BUS_DELTA_RING; i++)
+        ring_clear_delta(&g.ring[i]);
+}
+
+/* Answers a fetch from a node at `have` with a delta when one leads from there to the current
+ * version (built once per base version and kept until the next version). 1 answered. */
+static int serve_delta(uint64_t have)
+{
+    if (g.ring[0].rows == NULL || cp_rows_version(g.ring[0].rows) != g.packed_version || have == 0 ||
+        have >= g.packed_version)
+        return 0;
+    for (size_t i = 1; i < CP_BUS_DELTA_RING; i++) {
+        ring_t *e = &g.ring[i];
+        if (e->rows == NULL || cp_rows_version(e->rows) != have)
+            continue;
+        if (e->delta_to != g.packed_version) {
+            ring_clear_delta(e);
+            e->delta_to = g.packed_version;
+            uint64_t t0 = now_ns();
+            int rc = cp_delta_build(e->rows, g.ring[0].rows, g.packed, g.packed_len, CP_BUS_DELTA_MAX,
+                                    &e->delta, &e->delta_len);
+            e->no_delta = rc != 0;
+            SY_DEBUG("msg=\"bus delta built\" from=%llu to=%llu bytes=%zu result=%s us=%llu",
+                     (unsigned long long)have, (unsigned long long)g.packed_version, e->delta_len,
+                     rc == 0  ? "delta"
+                     : rc > 0 ? "whole"
+                              : "oom",
+                     (unsigned long long)((now_ns() - t0) / 1000));
+        }
+        if (e->no_delta || e->delta == NULL)
+            return 0;
+        cp_metrics_bus_fetch(2);
+        reply_bytes(e->delta, e->delta_len);
+        return 1;
+    }
+    return 0;
+}
+
+static void serve_snapshot(uint64_t have, int delta_ok)
 {
     char err[256];
     uint64_t cur = 0;
@@ -579,7 +674,15 @@ static void serve_snapshot(uint64_t have)
         g.packed = buf;
         g.packed_len = len;
         g.packed_version = v;
+        ring_push();
     }
+    if (have != 0 && have == g.packed_version) { /* the build saw the node's version after all */
+        cp_metrics_bus_fetch(1);
+        reply_bytes("unchanged", 9);
+        return;
+    }
+    if (delta_ok && serve_delta(have))
+        return;
     cp_metrics_bus_fetch(0);
     reply_bytes(g.packed, g.packed_len);
     SY_DEBUG("msg=\"bus snapshot served\" version=%llu bytes=%zu", (unsigned long long)g.packed_version,
@@ -764,5 +867,6 @@ void cp_bus_stop(void)
     g.store = NULL;
     free(g.packed);
     g.packed = NULL;
+    ring_free();
     free_auth();
 }

@@ -1,0 +1,317 @@
+#include "cp_delta.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Top-level field numbers of Switchyard__Snapshot and Switchyard__SnapshotDelta. */
+enum {
+    F_VERSION = 1,
+    F_CREATED = 2,
+    F_WORKSPACES = 5,
+    F_KEYS = 6,
+    F_FROM = 20,
+    F_REMOVED_WS = 21,
+    F_REMOVED_KEYS = 22
+};
+
+typedef struct {
+    uint32_t id_off, id_len; /* in cp_rows.ids */
+    uint32_t off, len;       /* the whole field (tag, length, body) in the packed buffer */
+    uint64_t hash;           /* of those bytes */
+} row_t;
+
+typedef struct {
+    row_t *v;
+    size_t n, cap;
+} rows_t;
+
+struct cp_rows {
+    uint64_t version;
+    int64_t created_at_ms;
+    uint8_t *rest; /* every other top-level field, in order */
+    size_t rest_len, rest_cap;
+    char *ids;
+    size_t ids_len, ids_cap;
+    rows_t keys, ws;
+};
+
+static int rd_varint(const uint8_t *p, size_t len, size_t *i, uint64_t *v)
+{
+    *v = 0;
+    for (int sh = 0; sh < 64 && *i < len; sh += 7) {
+        uint8_t b = p[(*i)++];
+        *v |= (uint64_t)(b & 0x7f) << sh;
+        if (!(b & 0x80))
+            return 0;
+    }
+    return -1;
+}
+
+/* Skips the value of a field of wire type wt starting at *i; for length-delimited ones returns
+ * the body's offset and length. */
+static int skip_value(const uint8_t *p, size_t len, size_t *i, unsigned wt, size_t *body, size_t *blen)
+{
+    uint64_t v;
+    switch (wt) {
+    case 0:
+        return rd_varint(p, len, i, &v);
+    case 1:
+        if (len - *i < 8)
+            return -1;
+        *i += 8;
+        return 0;
+    case 5:
+        if (len - *i < 4)
+            return -1;
+        *i += 4;
+        return 0;
+    case 2:
+        if (rd_varint(p, len, i, &v) != 0 || v > len - *i)
+            return -1;
+        *body = *i;
+        *blen = (size_t)v;
+        *i += (size_t)v;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+static uint64_t digest(const uint8_t *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull ^ n;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
+
+static int grow(void **buf, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < need)
+        c *= 2;
+    void *n = realloc(*buf, c * elem);
+    if (n == NULL)
+        return -1;
+    *buf = n;
+    *cap = c;
+    return 0;
+}
+
+static int cmp_id(const cp_rows_t *a, const row_t *x, const cp_rows_t *b, const row_t *y)
+{
+    size_t n = x->id_len < y->id_len ? x->id_len : y->id_len;
+    int c = memcmp(a->ids + x->id_off, b->ids + y->id_off, n);
+    if (c != 0)
+        return c;
+    return x->id_len < y->id_len ? -1 : x->id_len > y->id_len;
+}
+
+static const cp_rows_t *g_sort_rows; /* qsort context; bus thread only */
+
+static int cmp_row(const void *a, const void *b)
+{
+    return cmp_id(g_sort_rows, a, g_sort_rows, b);
+}
+
+/* The id (field 1) of a packed Workspace or ApiKey; "" when absent. */
+static int add_row(cp_rows_t *r, rows_t *t, const uint8_t *p, size_t field_off, size_t body, size_t blen,
+                   size_t end)
+{
+    const uint8_t *id = (const uint8_t *)"";
+    size_t idlen = 0;
+    for (size_t i = body; i < body + blen;) {
+        uint64_t tag;
+        size_t b = 0, bl = 0;
+        if (rd_varint(p, body + blen, &i, &tag) != 0 || skip_value(p, body + blen, &i, tag & 7, &b, &bl) != 0)
+            return -1;
+        if ((tag >> 3) == 1 && (tag & 7) == 2) {
+            id = p + b;
+            idlen = bl;
+        }
+    }
+    if (grow((void **)&t->v, &t->cap, t->n + 1, sizeof(row_t)) != 0 ||
+        grow((void **)&r->ids, &r->ids_cap, r->ids_len + idlen + 1, 1) != 0)
+        return -1;
+    memcpy(r->ids + r->ids_len, id, idlen);
+    t->v[t->n++] = (row_t){.id_off = (uint32_t)r->ids_len,
+                           .id_len = (uint32_t)idlen,
+                           .off = (uint32_t)field_off,
+                           .len = (uint32_t)(end - field_off),
+                           .hash = digest(p + field_off, end - field_off)};
+    r->ids_len += idlen;
+    return 0;
+}
+
+static void sort_rows(cp_rows_t *r, rows_t *t)
+{
+    for (size_t i = 1; i < t->n; i++)
+        if (cmp_id(r, &t->v[i - 1], r, &t->v[i]) >= 0) {
+            g_sort_rows = r;
+            qsort(t->v, t->n, sizeof(row_t), cmp_row);
+            return;
+        }
+}
+
+cp_rows_t *cp_rows_index(const uint8_t *p, size_t len)
+{
+    if (len >= UINT32_MAX)
+        return NULL;
+    cp_rows_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    for (size_t i = 0; i < len;) {
+        size_t start = i, b = 0, bl = 0;
+        uint64_t tag, v = 0;
+        if (rd_varint(p, len, &i, &tag) != 0)
+            goto fail;
+        unsigned no = (unsigned)(tag >> 3), wt = (unsigned)(tag & 7);
+        if ((no == F_VERSION || no == F_CREATED) && wt == 0) {
+            if (rd_varint(p, len, &i, &v) != 0)
+                goto fail;
+            if (no == F_VERSION)
+                r->version = v;
+            else
+                r->created_at_ms = (int64_t)v;
+            continue;
+        }
+        if (skip_value(p, len, &i, wt, &b, &bl) != 0)
+            goto fail;
+        if ((no == F_WORKSPACES || no == F_KEYS) && wt == 2) {
+            if (add_row(r, no == F_KEYS ? &r->keys : &r->ws, p, start, b, bl, i) != 0)
+                goto fail;
+            continue;
+        }
+        if (grow((void **)&r->rest, &r->rest_cap, r->rest_len + (i - start), 1) != 0)
+            goto fail;
+        memcpy(r->rest + r->rest_len, p + start, i - start);
+        r->rest_len += i - start;
+    }
+    sort_rows(r, &r->keys);
+    sort_rows(r, &r->ws);
+    return r;
+fail:
+    cp_rows_free(r);
+    return NULL;
+}
+
+void cp_rows_free(cp_rows_t *r)
+{
+    if (r == NULL)
+        return;
+    free(r->rest);
+    free(r->ids);
+    free(r->keys.v);
+    free(r->ws.v);
+    free(r);
+}
+
+uint64_t cp_rows_version(const cp_rows_t *r)
+{
+    return r->version;
+}
+
+size_t cp_rows_count(const cp_rows_t *r)
+{
+    return r->keys.n + r->ws.n;
+}
+
+typedef struct {
+    uint8_t *b;
+    size_t len, cap, limit;
+    int over, oom;
+} out_t;
+
+static void put(out_t *o, const void *p, size_t n)
+{
+    if (o->over || o->oom)
+        return;
+    if (o->len + n > o->limit) {
+        o->over = 1;
+        return;
+    }
+    if (grow((void **)&o->b, &o->cap, o->len + n, 1) != 0) {
+        o->oom = 1;
+        return;
+    }
+    memcpy(o->b + o->len, p, n);
+    o->len += n;
+}
+
+static void put_varint(out_t *o, uint64_t v)
+{
+    uint8_t b[10];
+    size_t n = 0;
+    do {
+        b[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    put(o, b, n);
+}
+
+/* The changed and new rows of `to` (copied), then the removed ids of `from` as field `rm_no`. */
+static void diff(out_t *o, const cp_rows_t *from, const rows_t *ft, const cp_rows_t *to, const rows_t *tt,
+                 const uint8_t *to_packed, unsigned rm_no)
+{
+    size_t i = 0, j = 0;
+    while (j < tt->n && !o->over && !o->oom) {
+        int c = i < ft->n ? cmp_id(from, &ft->v[i], to, &tt->v[j]) : 1;
+        if (c < 0) {
+            i++; /* removed: listed below */
+            continue;
+        }
+        if (c > 0 || ft->v[i].hash != tt->v[j].hash || ft->v[i].len != tt->v[j].len)
+            put(o, to_packed + tt->v[j].off, tt->v[j].len);
+        if (c == 0)
+            i++;
+        j++;
+    }
+    for (i = 0, j = 0; i < ft->n && !o->over && !o->oom;) {
+        int c = j < tt->n ? cmp_id(from, &ft->v[i], to, &tt->v[j]) : -1;
+        if (c < 0) {
+            put_varint(o, (uint64_t)rm_no << 3 | 2);
+            put_varint(o, ft->v[i].id_len);
+            put(o, from->ids + ft->v[i].id_off, ft->v[i].id_len);
+            i++;
+        } else {
+            if (c == 0)
+                i++;
+            j++;
+        }
+    }
+}
+
+int cp_delta_build(const cp_rows_t *from, const cp_rows_t *to, const uint8_t *to_packed, size_t to_len,
+                   size_t cap, uint8_t **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (from == NULL || to == NULL || from->version == 0 || from->version >= to->version ||
+        from->rest_len != to->rest_len || memcmp(from->rest, to->rest, from->rest_len) != 0)
+        return 1;
+    (void)to_len;
+    out_t o = {.limit = cap};
+    put(&o, CP_DELTA_MAGIC, CP_DELTA_MAGIC_LEN);
+    put_varint(&o, F_VERSION << 3 | 0);
+    put_varint(&o, to->version);
+    put_varint(&o, F_CREATED << 3 | 0);
+    put_varint(&o, (uint64_t)to->created_at_ms);
+    put_varint(&o, F_FROM << 3 | 0);
+    put_varint(&o, from->version);
+    diff(&o, from, &from->ws, to, &to->ws, to_packed, F_REMOVED_WS);
+    diff(&o, from, &from->keys, to, &to->keys, to_packed, F_REMOVED_KEYS);
+    if (o.oom || o.over) {
+        free(o.b);
+        return o.oom ? -1 : 1;
+    }
+    *out = o.b;
+    *out_len = o.len;
+    return 0;
+}

@@ -1,0 +1,42 @@
+/*
+ * cp_delta — what changed between two packed snapshots, as a SnapshotDelta (proto/snapshot.proto;
+ * docs/controlplane.md, "Delta updates").
+ *
+ * cp_rows_index scans one packed Switchyard__Snapshot (as cp_snapshot_build made it) without
+ * unpacking it: per key and per workspace row its id, a 64-bit digest of its packed bytes and
+ * where it lies in the buffer; for everything else (providers, models, aliases, routing,
+ * timeouts, limits, live_nodes) one copy of those bytes, "the rest". Two versions whose rests are
+ * equal differ only in key and workspace rows, and cp_delta_build packs the difference from a
+ * merge walk of the two id-sorted row lists: the changed and new rows copied byte for byte from
+ * the newer snapshot, the ids of the removed ones.
+ *
+ * Ownership: a cp_rows_t owns copies of the ids and the rest; it does NOT keep the packed
+ * buffer, whose bytes cp_delta_build needs again (pass the same buffer for `to`).
+ * Threading: no shared state; the bus thread uses it.
+ */
+#ifndef CP_DELTA_H
+#define CP_DELTA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cp_rows cp_rows_t;
+
+/* Indexes a packed snapshot. NULL when it does not parse (or out of memory). */
+cp_rows_t *cp_rows_index(const uint8_t *packed, size_t len);
+void cp_rows_free(cp_rows_t *r);
+uint64_t cp_rows_version(const cp_rows_t *r);
+size_t cp_rows_count(const cp_rows_t *r); /* keys + workspaces */
+
+/* The reply prefix of a delta on the bus (proto/bus.proto FetchSnapshot.delta_ok). */
+#define CP_DELTA_MAGIC "delta"
+#define CP_DELTA_MAGIC_LEN 5
+
+/* Packs CP_DELTA_MAGIC + a SnapshotDelta from `from` to `to` (to_packed/to_len: the buffer `to`
+ * was indexed from) into *out (malloc'd, the caller frees). 0 done; 1 no delta possible (the
+ * versions are not in order, something besides keys and workspaces changed, or the delta would
+ * exceed `cap` bytes): send the whole snapshot; -1 out of memory. */
+int cp_delta_build(const cp_rows_t *from, const cp_rows_t *to, const uint8_t *to_packed, size_t to_len,
+                   size_t cap, uint8_t **out, size_t *out_len);
+
+#endif
