@@ -161,7 +161,7 @@ void cp_bus_notify(uint64_t version)
         publish_version(version);
 }
 
-static void serve_snapshot(uint64_t have, int delta_ok);
+static void serve_snapshot(uint64_t have, int64_t have_created, int delta_ok);
 static int64_t wall_ms(void);
 
 static int query_count(const char *sql, int64_t arg, int64_t *out)
@@ -561,14 +561,16 @@ static void serve_one(nng_msg *req)
         return;
     }
     uint64_t have = 0;
+    int64_t have_created = 0;
     int delta_ok = 0;
     if (br != NULL && br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_FETCH && br->fetch != NULL) {
         have = br->fetch->have_version;
+        have_created = br->fetch->have_created_at_ms;
         delta_ok = br->fetch->delta_ok;
     }
     if (br != NULL)
         switchyard__bus_request__free_unpacked(br, NULL);
-    serve_snapshot(have, delta_ok);
+    serve_snapshot(have, have_created, delta_ok);
 }
 
 static void ring_clear_delta(ring_t *e)
@@ -612,7 +614,7 @@ static void ring_push(void)
 
 /* Answers a fetch from a node at `have` with a delta when one leads from there to the current
  * version (built once per base version and kept until the next version). 1 answered. */
-static int serve_delta(uint64_t have)
+static int serve_delta(uint64_t have, int64_t have_created)
 {
     if (g.ring[0].rows == NULL || cp_rows_version(g.ring[0].rows) != g.packed_version || have == 0 ||
         have >= g.packed_version)
@@ -621,6 +623,8 @@ static int serve_delta(uint64_t have)
         ring_t *e = &g.ring[i];
         if (e->rows == NULL || cp_rows_version(e->rows) != have)
             continue;
+        if (cp_rows_created(e->rows) != have_created)
+            return 0; /* the node's version `have` is another state (a restored database counted again) */
         if (e->delta_to != g.packed_version) {
             ring_clear_delta(e);
             e->delta_to = g.packed_version;
@@ -644,7 +648,7 @@ static int serve_delta(uint64_t have)
     return 0;
 }
 
-static void serve_snapshot(uint64_t have, int delta_ok)
+static void serve_snapshot(uint64_t have, int64_t have_created, int delta_ok)
 {
     char err[256];
     uint64_t cur = 0;
@@ -681,7 +685,7 @@ static void serve_snapshot(uint64_t have, int delta_ok)
         reply_bytes("unchanged", 9);
         return;
     }
-    if (delta_ok && serve_delta(have))
+    if (delta_ok && serve_delta(have, have_created))
         return;
     cp_metrics_bus_fetch(0);
     reply_bytes(g.packed, g.packed_len);

@@ -11,7 +11,8 @@ enum {
     F_KEYS = 6,
     F_FROM = 20,
     F_REMOVED_WS = 21,
-    F_REMOVED_KEYS = 22
+    F_REMOVED_KEYS = 22,
+    F_FROM_CREATED = 23
 };
 
 typedef struct {
@@ -218,6 +219,11 @@ uint64_t cp_rows_version(const cp_rows_t *r)
     return r->version;
 }
 
+int64_t cp_rows_created(const cp_rows_t *r)
+{
+    return r->created_at_ms;
+}
+
 size_t cp_rows_count(const cp_rows_t *r)
 {
     return r->keys.n + r->ws.n;
@@ -305,6 +311,8 @@ int cp_delta_build(const cp_rows_t *from, const cp_rows_t *to, const uint8_t *to
     put_varint(&o, (uint64_t)to->created_at_ms);
     put_varint(&o, F_FROM << 3 | 0);
     put_varint(&o, from->version);
+    put_varint(&o, F_FROM_CREATED << 3 | 0);
+    put_varint(&o, (uint64_t)from->created_at_ms);
     diff(&o, from, &from->ws, to, &to->ws, to_packed, F_REMOVED_WS);
     diff(&o, from, &from->keys, to, &to->keys, to_packed, F_REMOVED_KEYS);
     if (o.oom || o.over) {

@@ -26,6 +26,7 @@ typedef struct cp_rows cp_rows_t;
 cp_rows_t *cp_rows_index(const uint8_t *packed, size_t len);
 void cp_rows_free(cp_rows_t *r);
 uint64_t cp_rows_version(const cp_rows_t *r);
+int64_t cp_rows_created(const cp_rows_t *r); /* the snapshot's created_at_ms */
 size_t cp_rows_count(const cp_rows_t *r); /* keys + workspaces */
 
 /* The reply prefix of a delta on the bus (proto/bus.proto FetchSnapshot.delta_ok). */

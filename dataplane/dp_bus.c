@@ -27,6 +27,9 @@ enum {
     DP_BUS_HEARTBEAT_MS = 1000,
     DP_BUS_REQ_TIMEOUT_MS = 2000,
     DP_BUS_NOTICE_MAX = 64,
+    /* With a cache directory and deltas applied since the cache was written, the whole snapshot
+     * is fetched (not built) and written there at most this often (dp_cache.h). */
+    DP_BUS_CACHE_REFRESH_MS = 5000,
 };
 #define DP_BUS_BUILD "switchyard-dp/0.1"
 #define DP_BUS_SNAPSHOT_MAX ((size_t)64 << 20)
@@ -39,6 +42,9 @@ static struct {
     const sy_busauth_tls_t *tls;       /* borrowed (dp_bus_set_auth); NULL: plain bus */
     const sy_busauth_signer_t *signer; /* borrowed; signs heartbeats when set */
     pthread_t tid;
+    /* Bus thread only: the cache holds an older version than the one served (deltas applied). */
+    int cache_behind;
+    uint64_t cache_written_ms;
 } g;
 
 void dp_bus_set_auth(const sy_busauth_tls_t *tls, const sy_busauth_signer_t *signer)
@@ -150,7 +156,11 @@ static void apply(const uint8_t *buf, size_t len, double fetch_ms)
             (t3 - t2) / 1e3);
     dp_snapshot_publish(s);
     dp_metrics_snapshot_applied(DP_SNAP_SRC_BUS);
+    dp_metrics_bus_update(0);
+    dp_metrics_overlay_rows(0);
     dp_server_snapshot_changed();
+    g.cache_behind = 0;
+    g.cache_written_ms = now_ms();
     if (g.cache_dir != NULL) {
         if (dp_cache_write(g.cache_dir, buf, len, err, sizeof(err)) != 0)
             SY_ERROR("msg=\"snapshot cache not written\" version=%llu err=\"%s\"", (unsigned long long)v,
@@ -184,24 +194,101 @@ static nng_msg *request(const Switchyard__BusRequest *br, int sign, const char *
     return m;
 }
 
-static void fetch(void)
+/* Applies a delta (the bytes after the "delta" prefix) on top of the snapshot in use. 0 applied;
+ * 1 refused (counted and logged): the caller fetches the whole snapshot. */
+static int apply_delta(const uint8_t *buf, size_t len, double fetch_ms)
+{
+    dp_snapshot_t *cur = dp_snapshot_acquire();
+    if (cur == NULL) { /* cannot happen: a delta is only asked for on top of a version */
+        dp_metrics_delta_refused(DP_DELTA_WRONG_BASE);
+        return 1;
+    }
+    uint64_t from = cur->version;
+    dp_delta_result_t r = DP_DELTA_OK;
+    char err[512];
+    double t0 = now_us();
+    dp_snapshot_t *s = dp_snapshot_apply_delta(cur, buf, len, &r, err, sizeof(err));
+    double t1 = now_us();
+    dp_snapshot_unref(cur);
+    if (s == NULL) {
+        dp_metrics_delta_refused(r);
+        SY_WARN("msg=\"bus delta refused; fetching the whole snapshot\" from=%llu bytes=%zu err=\"%s\"",
+                (unsigned long long)from, len, err);
+        return 1;
+    }
+    SY_INFO(
+        "msg=\"snapshot applied\" source=bus kind=delta version=%llu from=%llu overlay_rows=%zu bytes=%zu "
+        "fetch_ms=%.1f apply_ms=%.2f",
+        (unsigned long long)s->version, (unsigned long long)from, s->noverlay, len, fetch_ms,
+        (t1 - t0) / 1e3);
+    size_t rows = s->noverlay;
+    dp_snapshot_publish(s);
+    dp_metrics_snapshot_applied(DP_SNAP_SRC_BUS);
+    dp_metrics_bus_update(1);
+    dp_metrics_overlay_rows(rows);
+    dp_server_snapshot_changed();
+    g.cache_behind = g.cache_dir != NULL;
+    return 0;
+}
+
+/* Fetches and applies what is new: a delta when `delta_ok` and the control plane has one from the
+ * version in use, else the whole snapshot. `whole_for_cache`: asks for the whole snapshot of the
+ * current version only to write it to the cache (dp_cache.h), without building it when it is
+ * the version in use. Returns 1 when a delta was refused (fetch again with delta_ok 0). */
+static int fetch(int delta_ok, int whole_for_cache)
 {
     Switchyard__FetchSnapshot f = SWITCHYARD__FETCH_SNAPSHOT__INIT;
-    f.have_version = dp_snapshot_current_version();
+    uint64_t have = 0;
+    dp_snapshot_t *cur = dp_snapshot_acquire(); /* the bus thread is the only publisher: stays current */
+    if (cur != NULL) {
+        have = cur->version;
+        f.have_created_at_ms = cur->created_at_ms;
+        dp_snapshot_unref(cur);
+    }
+    f.have_version = whole_for_cache ? 0 : have;
+    f.delta_ok = delta_ok && have != 0 && !whole_for_cache;
     Switchyard__BusRequest br = SWITCHYARD__BUS_REQUEST__INIT;
     br.kind_case = SWITCHYARD__BUS_REQUEST__KIND_FETCH;
     br.fetch = &f;
     double t0 = now_us();
     nng_msg *m = request(&br, 0, "snapshot fetch");
     if (m == NULL)
-        return;
+        return 0;
+    const uint8_t *body = nng_msg_body(m);
+    size_t len = nng_msg_len(m);
+    int rc = 0;
     /* the safety-net fetch of a node that is current costs nine bytes, not the table */
-    if (nng_msg_len(m) == 9 && memcmp(nng_msg_body(m), "unchanged", 9) == 0) {
+    if (len == 9 && memcmp(body, "unchanged", 9) == 0) {
         nng_msg_free(m);
-        return;
+        return 0;
     }
-    apply(nng_msg_body(m), nng_msg_len(m), (now_us() - t0) / 1e3);
+    if (len >= 5 && memcmp(body, "delta", 5) == 0) {
+        rc = f.delta_ok ? apply_delta(body + 5, len - 5, (now_us() - t0) / 1e3) : 1;
+        nng_msg_free(m);
+        return rc;
+    }
+    if (whole_for_cache) {
+        Switchyard__Snapshot *pb = switchyard__snapshot__unpack(NULL, len, body);
+        uint64_t v = pb ? pb->version : 0;
+        if (pb != NULL)
+            switchyard__snapshot__free_unpacked(pb, NULL);
+        if (v != 0 && v == dp_snapshot_current_version()) {
+            char err[256];
+            g.cache_behind = 0;
+            g.cache_written_ms = now_ms();
+            if (dp_cache_write(g.cache_dir, body, len, err, sizeof(err)) != 0)
+                SY_ERROR("msg=\"snapshot cache not written\" version=%llu err=\"%s\"", (unsigned long long)v,
+                         err);
+            else
+                SY_DEBUG("msg=\"snapshot cached after deltas\" version=%llu bytes=%zu", (unsigned long long)v,
+                         len);
+            nng_msg_free(m);
+            return 0;
+        }
+    }
+    apply(body, len, (now_us() - t0) / 1e3);
     nng_msg_free(m);
+    return rc;
 }
 
 /* Tells the control plane this node is alive and which version it serves. Returns that version. */
@@ -233,9 +320,13 @@ static void *bus_main(void *arg)
         dp_snapshot_reap(); /* snapshots the loops let go of are freed here, not on a loop */
         uint64_t t = now_ms();
         if (want || t - last_fetch >= DP_BUS_SAFETY_MS) {
-            fetch();
+            if (fetch(1, 0) != 0 && !atomic_load(&g.stop))
+                fetch(0, 0); /* the delta was refused: the whole snapshot, which becomes the new base */
             last_fetch = now_ms();
             want = 0;
+        } else if (g.cache_behind && t - g.cache_written_ms >= DP_BUS_CACHE_REFRESH_MS) {
+            fetch(0, 1); /* deltas are not written to the cache: refresh it with the whole table */
+            g.cache_written_ms = now_ms();
         }
         /* every second, and at once when the served version changed */
         t = now_ms();
@@ -268,8 +359,8 @@ static void *bus_main(void *arg)
     return NULL;
 }
 
-int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir, const char *node_id, char *err,
-                 size_t errlen)
+int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir, const char *node_id,
+                 char *err, size_t errlen)
 {
     int rv;
     g.cache_dir = cache_dir;
@@ -355,8 +446,8 @@ int dp_nng_close_bounded(const nng_socket *socks, size_t n, unsigned timeout_ms,
     }
     if (pthread_clockjoin_np(t, NULL, CLOCK_MONOTONIC, &until) != 0) {
         if (!atomic_exchange(&nng_wedged, 1))
-            SY_WARN("msg=\"nng sockets did not close in time; stopping without them\" what=%s timeout_ms=%u", what,
-                    timeout_ms);
+            SY_WARN("msg=\"nng sockets did not close in time; stopping without them\" what=%s timeout_ms=%u",
+                    what, timeout_ms);
         pthread_detach(t);
         return -1;
     }
