@@ -45,14 +45,14 @@
 
 #define DP_MAX_CANDIDATES 8
 #define DP_REQUEST_ID_MAX 64
-#define DP_STREAM_PENDING_CAP (32 * 1024) /* bytes queued for a slow client before pausing upstream */
-#define DP_MAX_RESPONSE_BYTES (32u << 20) /* non-streamed upstream answer cap */
-#define DP_MAX_SSE_EVENT (1u << 20)       /* one upstream SSE event cap */
-#define DP_MAX_TOP_MEMBERS 256            /* top-level fields in a request body */
-#define DP_WATCH_DELAY_MS 100             /* a request waits this long before its client is watched */
-#define DP_UPSTREAM_POOL_CAP 128          /* idle keep-alive connections per upstream origin and thread */
-#define DP_UPSTREAM_KEEPALIVE_MS 30000    /* an idle upstream connection is closed after this */
-#define DP_UP_EXTRA_HEADERS 4             /* per-attempt header lines in front of the provider's block */
+#define DP_STREAM_PENDING_CAP (32 * 1024)    /* bytes queued for a slow client before pausing upstream */
+#define DP_MAX_RESPONSE_BYTES (32u << 20)    /* non-streamed upstream answer cap */
+#define DP_MAX_SSE_EVENT (1u << 20)          /* one upstream SSE event cap */
+#define DP_MAX_TOP_MEMBERS 256               /* top-level fields in a request body */
+#define DP_WATCH_DELAY_MS 100                /* a request waits this long before its client is watched */
+#define DP_UPSTREAM_POOL_CAP 128             /* idle keep-alive connections per upstream origin and thread */
+#define DP_UPSTREAM_KEEPALIVE_MS 30000       /* an idle upstream connection is closed after this */
+#define DP_UP_EXTRA_HEADERS 4                /* per-attempt header lines in front of the provider's block */
 
 typedef struct dp_thread dp_thread_t;
 typedef struct dp_upstream dp_upstream_t;
@@ -61,14 +61,7 @@ typedef struct dp_engine dp_engine_t;
 typedef struct dp_watch dp_watch_t;
 
 /* OTHER: health checks and scrapes (no access log line); UNKNOWN: a path we do not serve (logged). */
-typedef enum {
-    DP_EP_OTHER = 0,
-    DP_EP_CHAT,
-    DP_EP_EMBEDDINGS,
-    DP_EP_MODELS,
-    DP_EP_UNKNOWN,
-    DP_EP__COUNT
-} dp_endpoint_t;
+typedef enum { DP_EP_OTHER = 0, DP_EP_CHAT, DP_EP_EMBEDDINGS, DP_EP_MODELS, DP_EP_UNKNOWN, DP_EP__COUNT } dp_endpoint_t;
 
 /* How the candidate list was ordered (docs/routing.md). */
 typedef enum { DP_OBJ_EXPLICIT, DP_OBJ_COST, DP_OBJ_QUALITY, DP_OBJ_BALANCED, DP_OBJ_LATENCY } dp_objective_t;
@@ -107,11 +100,10 @@ typedef struct dp_req {
     h2o_iovec_t body_src;       /* what stage 4 parses: the entity, or the inbound dialect's canonical
                                  * translation of it (r->in->parse, in the arena) */
     unsigned char in_state[64]; /* the inbound writer's own (dp_provider.h) */
-    const char *path_note;      /* DP_EP_UNKNOWN: " method=… path=…" for the access log (arena) */
+    const char *path_note; /* DP_EP_UNKNOWN: " method=… path=…" for the access log (arena) */
     const dp_key_t *key;
     dp_limit_view_t rl; /* stage 3: rate-limit outcome, for the x-ratelimit-* headers and settlement */
-    dp_reserve_t rsv;   /* stage 3b (after routing): the worst case held against balance/budget; closed in
-                           dp_meter_finish */
+    dp_reserve_t rsv;   /* stage 3b (after routing): the worst case held against balance/budget; closed in dp_meter_finish */
 
     /* request-lifetime memory: the parsed body and the parsed upstream answer live here */
     sy_arena_t arena;
@@ -134,10 +126,10 @@ typedef struct dp_req {
     float task_conf, diff_conf; /* the classifier's probabilities of its task and difficulty; < 0 when it did
                                  * not run (no model, no text, embeddings) */
     int diff_leaned;            /* 1: the classifier was unsure and routing took the next harder level */
-    size_t considered;          /* catalog models the router looked at */
-    const char *reason;         /* in `arena` */
-    const char *tag;            /* the override tag found in the last user message, or NULL */
-    char *messages_override;    /* the `messages` member re-printed without the tag (arena), or NULL */
+    size_t considered;       /* catalog models the router looked at */
+    const char *reason;      /* in `arena` */
+    const char *tag;         /* the override tag found in the last user message, or NULL */
+    char *messages_override; /* the `messages` member re-printed without the tag (arena), or NULL */
     uint32_t max_latency_ms;
 
     /* stage 6/7: the current upstream attempt */
@@ -165,18 +157,18 @@ typedef struct dp_req {
     dp_usage_t usage;
     sy_err_t end; /* why the request ended */
     int status;
-    int anchored;                    /* the h2o pool still refers to us */
-    int busy;                        /* a relay callback is on the stack: do not free */
-    int overflow;                    /* upstream answer exceeded DP_MAX_RESPONSE_BYTES */
+    int anchored; /* the h2o pool still refers to us */
+    int busy;     /* a relay callback is on the stack: do not free */
+    int overflow; /* upstream answer exceeded DP_MAX_RESPONSE_BYTES */
     h2o_timeout_entry_t retry_entry; /* next attempt, deferred out of the engine's callbacks */
     h2o_timeout_entry_t watch_entry; /* dp_watch.c: delay before watching the client */
     int watch_fd;                    /* client fd in the watch set, or -1 */
     h2o_socket_t *hold_sock;         /* dp_watch_hold: the client socket we keep watched, or NULL */
 
     /* stage 9: the usage record — one per upstream attempt (dp_meter_attempt_end, dp_usage.h) */
-    int ua_open;                   /* an attempt started and its record is not submitted yet */
-    uint64_t ua_content_bytes;     /* string content relayed in this attempt's stream (the estimate) */
-    sy_nano_t billed;              /* sum of the attempts' billed cost: what the ledger will debit */
+    int ua_open;               /* an attempt started and its record is not submitted yet */
+    uint64_t ua_content_bytes; /* string content relayed in this attempt's stream (the estimate) */
+    sy_nano_t billed;          /* sum of the attempts' billed cost: what the ledger will debit */
     int64_t billed_in, billed_out; /* and their tokens (provider counts or estimates) */
     int billed_estimated;          /* some attempt was billed an estimate */
     int usage_invalid_logged;      /* a provider's absurd usage was logged for this request */
@@ -193,7 +185,7 @@ struct dp_thread {
     dp_snapshot_holder_t holder;
     dp_engine_t *engine; /* dp_upstream.c: this thread's upstream connections */
     dp_watch_t *watch;
-    struct sy_linger *linger;     /* sy_linger.h: lingering closes after h2o's own 413 */
+    struct sy_linger *linger; /* sy_linger.h: lingering closes after h2o's own 413 */
     struct dp_authfail *authfail; /* dp_authfail.h: failed authentications per client (this thread's) */
     dp_metrics_t *metrics;
     dp_breakers_t *breakers; /* dp_breaker.h: this thread's view of each upstream model */
@@ -371,26 +363,12 @@ void dp_metrics_request(dp_metrics_t *m, int status, const char *model, const ch
 #define DP_METRICS_USAGE_SERIES 512
 void dp_metrics_usage(dp_metrics_t *m, const char *model, const char *provider, int64_t prompt_tokens,
                       int64_t completion_tokens, int64_t cost_nano);
-typedef enum {
-    DP_UPERR_CONNECT,
-    DP_UPERR_TIMEOUT,
-    DP_UPERR_STATUS_5XX,
-    DP_UPERR_STATUS_429,
-    DP_UPERR_STATUS_4XX,
-    DP_UPERR_RESET,
-    DP_UPERR_MALFORMED,
-    DP_UPERR_OTHER,
-    DP_UPERR__COUNT
-} dp_uperr_t;
+typedef enum { DP_UPERR_CONNECT, DP_UPERR_TIMEOUT, DP_UPERR_STATUS_5XX, DP_UPERR_STATUS_429, DP_UPERR_STATUS_4XX,
+               DP_UPERR_RESET, DP_UPERR_MALFORMED, DP_UPERR_OTHER, DP_UPERR__COUNT } dp_uperr_t;
 void dp_metrics_upstream_error(dp_metrics_t *m, dp_uperr_t kind);
 /* Process-wide snapshot counters (atomics; any thread, e.g. the bus thread or main at start). */
 typedef enum { DP_SNAP_SRC_BUS, DP_SNAP_SRC_CACHE, DP_SNAP_SRC_FILE, DP_SNAP_SRC__COUNT } dp_snap_src_t;
-typedef enum {
-    DP_SNAP_REJ_CORRUPT,
-    DP_SNAP_REJ_STALE,
-    DP_SNAP_REJ_INVALID,
-    DP_SNAP_REJ__COUNT
-} dp_snap_rej_t;
+typedef enum { DP_SNAP_REJ_CORRUPT, DP_SNAP_REJ_STALE, DP_SNAP_REJ_INVALID, DP_SNAP_REJ__COUNT } dp_snap_rej_t;
 void dp_metrics_snapshot_applied(dp_snap_src_t src);
 void dp_metrics_snapshot_rejected(dp_snap_rej_t reason);
 /* Bus updates put in use by kind — a whole snapshot built (kind 0) or a delta applied (1) — a
