@@ -952,7 +952,7 @@ static dp_delta_result_t build_overlay(dp_snapshot_t *s, const dp_snapshot_t *b,
     ov->key_index = pool_calloc(pool, ov->key_mask + 1, sizeof(*ov->key_index));
     s->nweighted = b->nweighted;
     for (size_t i = 0; i < m->n_removed_workspaces; i++) {
-        const char *id = m->removed_workspaces[i];
+        const char *id = m->removed_workspaces[i] ? pool_strdup(pool, m->removed_workspaces[i]) : NULL;
         if (id == NULL || strset_add(ov->ws_removed, ov->ws_removed_mask, id)) {
             sy_errf(err, errlen, "delta: removed workspace %zu named twice", i);
             return DP_DELTA_INVALID;
@@ -1013,7 +1013,8 @@ static dp_delta_result_t build_overlay(dp_snapshot_t *s, const dp_snapshot_t *b,
         ov->nkeys++;
     }
     for (size_t i = 0; i < m->n_removed_keys; i++)
-        if (m->removed_keys[i] == NULL || strset_add(ov->hidden, ov->hidden_mask, m->removed_keys[i])) {
+        if (m->removed_keys[i] == NULL ||
+            strset_add(ov->hidden, ov->hidden_mask, pool_strdup(pool, m->removed_keys[i]))) {
             sy_errf(err, errlen, "delta: removed key %zu is also changed or named twice", i);
             return DP_DELTA_INVALID;
         }
