@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -45,6 +46,10 @@ enum {
      * versions are kept (the current one included), so a node up to CP_BUS_DELTA_RING - 1 built
      * versions behind still gets a delta; one larger than CP_BUS_DELTA_MAX gets the whole table. */
     CP_BUS_DELTA_RING = 6,
+    /* A version is patched from the last one (cp_delta_patch) but built whole at least this
+     * often: the repair for anything the change tracking cannot see (a write on an unwatched
+     * connection, the time window of the per-node balance shares). */
+    CP_BUS_WHOLE_EVERY_MS = 60000,
     CP_BUS_DELTA_MAX = 256 * 1024
 };
 
@@ -92,6 +97,11 @@ static struct {
     /* Row digests of the last versions built, newest first (ring[0] is packed_version's; bus
      * thread only). */
     ring_t ring[CP_BUS_DELTA_RING];
+    /* Change tracking (bus thread): the ids taken at the last build, whether that take had
+     * overflowed, when the last whole build was. */
+    cp_idlist_t prev_keys, prev_ws;
+    int track_over;
+    uint64_t last_whole_ms;
     /* The live-node count last written to meta 'fleet.live_nodes' (-1: not read yet). Only
      * the bus thread touches it. */
     int64_t live_nodes;
@@ -115,6 +125,23 @@ static struct {
 } g;
 
 static uint32_t g_balance_refresh_ms = 5000;
+
+/* Which connections report their key and workspace writes (cp_bus_watch_writes). */
+static struct {
+    atomic_int enabled, failed;
+} g_watch;
+
+int cp_bus_watch_writes(cp_store_t *s)
+{
+    char err[256];
+    if (cp_delta_watch(cp_store_db(s), err, sizeof(err)) != 0) {
+        atomic_store(&g_watch.failed, 1);
+        SY_WARN("msg=\"write tracking not installed; every version is built whole\" err=\"%s\"", err);
+        return -1;
+    }
+    atomic_store(&g_watch.enabled, 1);
+    return 0;
+}
 
 void cp_bus_set_balance_refresh_ms(uint32_t ms)
 {
@@ -594,9 +621,10 @@ static void ring_free(void)
 /* A new version was built into g.packed: its row digests become ring[0], the oldest drop out,
  * and every cached delta (to the previous current version) is stale. When the new snapshot
  * cannot be indexed the ring is emptied: whole snapshots until the next version. */
-static void ring_push(void)
+static void ring_push(cp_rows_t *r)
 {
-    cp_rows_t *r = cp_rows_index(g.packed, g.packed_len);
+    if (r == NULL)
+        r = cp_rows_index(g.packed, g.packed_len);
     if (r == NULL) {
         SY_WARN("msg=\"bus snapshot not indexed for deltas; whole snapshots until the next version\" "
                 "version=%llu",
@@ -648,6 +676,71 @@ static int serve_delta(uint64_t have, int64_t have_created)
     return 0;
 }
 
+/* Builds the current version into g.packed and the ring: patched from the last one (only the
+ * key and workspace rows the watched writes named are read again; cp_delta.h) when possible,
+ * else whole — at most CP_BUS_WHOLE_EVERY_MS after the last whole build, after the tracker
+ * overflowed, without watched writers, or with no previous version indexed. */
+static int build_version(char *err, size_t errlen)
+{
+    cp_idlist_t tk = {0}, tw = {0}, lk = {0}, lw = {0};
+    int over = cp_delta_take(&tk, &tw);
+    uint64_t t = now_ms();
+    int patch = atomic_load(&g_watch.enabled) && !atomic_load(&g_watch.failed) && !over && !g.track_over &&
+                g.packed != NULL && g.ring[0].rows != NULL &&
+                cp_rows_version(g.ring[0].rows) == g.packed_version &&
+                t - g.last_whole_ms < CP_BUS_WHOLE_EVERY_MS;
+    /* this build reads the rows named now and those named before the last build: a write whose
+     * triggers fired before that build but which committed after it is read again now */
+    if (patch && (cp_idlist_union(&lk, &tk) != 0 || cp_idlist_union(&lk, &g.prev_keys) != 0 ||
+                  cp_idlist_union(&lw, &tw) != 0 || cp_idlist_union(&lw, &g.prev_ws) != 0))
+        patch = 0;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    uint64_t v = 0;
+    cp_rows_t *rows = NULL;
+    uint64_t t0 = now_ns();
+    int rc;
+    if (patch) {
+        char *jk = cp_idlist_json(&lk), *jw = cp_idlist_json(&lw);
+        uint8_t *part = NULL;
+        size_t plen = 0;
+        rc = jk && jw ? cp_snapshot_build_partial(g.store, jk, jw, &part, &plen, &v, err, errlen) : -1;
+        if (rc == 0 &&
+            cp_delta_patch(g.ring[0].rows, g.packed, part, plen, &lk, &lw, &buf, &len, &rows) != 0) {
+            snprintf(err, errlen, "patching the snapshot failed");
+            rc = -1;
+        }
+        free(jk);
+        free(jw);
+        free(part);
+        if (rc == 0)
+            cp_metrics_snapshot_patched();
+        SY_DEBUG("msg=\"bus snapshot patched\" version=%llu keys=%zu workspaces=%zu us=%llu",
+                 (unsigned long long)v, lk.n, lw.n, (unsigned long long)((now_ns() - t0) / 1000));
+    } else {
+        rc = cp_snapshot_build(g.store, &buf, &len, &v, err, errlen);
+        if (rc == 0)
+            g.last_whole_ms = t;
+    }
+    cp_metrics_snapshot_build(rc == 0, now_ns() - t0);
+    cp_idlist_free(&lk);
+    cp_idlist_free(&lw);
+    cp_idlist_free(&g.prev_keys);
+    cp_idlist_free(&g.prev_ws);
+    g.prev_keys = tk; /* kept for the next build (see above) */
+    g.prev_ws = tw;
+    g.track_over = over || rc != 0;
+    if (rc != 0)
+        return -1;
+    /* the build reads in its own transaction and may see a write newer than the version asked */
+    free(g.packed);
+    g.packed = buf;
+    g.packed_len = len;
+    g.packed_version = v;
+    ring_push(rows);
+    return 0;
+}
+
 static void serve_snapshot(uint64_t have, int64_t have_created, int delta_ok)
 {
     char err[256];
@@ -662,23 +755,9 @@ static void serve_snapshot(uint64_t have, int64_t have_created, int delta_ok)
         reply_bytes("unchanged", 9);
         return;
     }
-    if (g.packed == NULL || g.packed_version != cur) {
-        uint8_t *buf = NULL;
-        size_t len = 0;
-        uint64_t v = 0;
-        uint64_t t0 = now_ns();
-        int brc = cp_snapshot_build(g.store, &buf, &len, &v, err, sizeof(err));
-        cp_metrics_snapshot_build(brc == 0, now_ns() - t0);
-        if (brc != 0) {
-            SY_ERROR("msg=\"bus snapshot build failed\" err=\"%s\"", err);
-            return;
-        }
-        /* the build reads in its own transaction and may see a write newer than `cur` */
-        free(g.packed);
-        g.packed = buf;
-        g.packed_len = len;
-        g.packed_version = v;
-        ring_push();
+    if ((g.packed == NULL || g.packed_version != cur) && build_version(err, sizeof(err)) != 0) {
+        SY_ERROR("msg=\"bus snapshot build failed\" err=\"%s\"", err);
+        return;
     }
     if (have != 0 && have == g.packed_version) { /* the build saw the node's version after all */
         cp_metrics_bus_fetch(1);
@@ -819,6 +898,13 @@ int cp_bus_start(const char *pub_url, const char *rep_url, const char *db_path, 
 {
     if (cp_store_open(db_path, &g.store, err, errlen) != 0)
         return -1;
+    g.track_over = 1; /* the first build is whole */
+    if (cp_delta_watch(cp_store_db(g.store), err, errlen) != 0) {
+        SY_WARN("msg=\"write tracking not installed on the bus's handle; every version is built whole\" "
+                "err=\"%s\"",
+                err);
+        atomic_store(&g_watch.failed, 1);
+    }
     if (open_sockets(pub_url, rep_url, err, errlen) != 0) {
         cp_store_close(g.store);
         g.store = NULL;
@@ -872,5 +958,7 @@ void cp_bus_stop(void)
     free(g.packed);
     g.packed = NULL;
     ring_free();
+    cp_idlist_free(&g.prev_keys);
+    cp_idlist_free(&g.prev_ws);
     free_auth();
 }

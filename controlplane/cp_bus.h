@@ -32,6 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cp_store.h"
+
 /* Authenticates the bus (docs/controlplane.md, "Bus authentication"; sy_busauth.h): both
  * listeners then take only tls+tcp:// URLs and require a client certificate from ca_file (PEM,
  * may hold several CAs), and heartbeats and usage batches are accepted only inside a
@@ -52,6 +54,12 @@ void cp_bus_set_drop_notices(int on);
 /* How often balances changed by quietly committed usage reach the fleet (default 5000 ms;
  * switchyard-cp --balance-refresh-ms). Call before cp_bus_start. */
 void cp_bus_set_balance_refresh_ms(uint32_t ms);
+/* Versions whose only changes are key and workspace rows are built by patching the last one
+ * (docs/controlplane.md, "Delta updates"): every store handle that writes those tables at run
+ * time must report its writes — call this once per such handle (the admin API's, SIGHUP's), any
+ * thread, before it writes; the bus's own handle is watched by cp_bus_start. Until it is called
+ * once, and after any failure, every version is built whole. 0, or -1 (logged). */
+int cp_bus_watch_writes(cp_store_t *s);
 /* Stops and joins the bus thread, closes the sockets. No-op when not started. */
 void cp_bus_stop(void);
 

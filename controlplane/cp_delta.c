@@ -1,5 +1,6 @@
 #include "cp_delta.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -318,6 +319,256 @@ int cp_delta_build(const cp_rows_t *from, const cp_rows_t *to, const uint8_t *to
     if (o.oom || o.over) {
         free(o.b);
         return o.oom ? -1 : 1;
+    }
+    *out = o.b;
+    *out_len = o.len;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ change tracking */
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include <cjson/cJSON.h>
+
+enum { TRACK_SLOTS = 2 * CP_DELTA_TRACK_MAX };
+
+static struct {
+    pthread_mutex_t lock;
+    char *set[2][TRACK_SLOTS]; /* 0 keys, 1 workspaces: open addressing, strdup'd */
+    size_t n[2];
+    int overflow;
+} g_track = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static uint64_t str_hash(const char *s, size_t n)
+{
+    return digest((const uint8_t *)s, n);
+}
+
+/* sy_snapshot_row_changed(kind, id): kind 0 key, 1 workspace. */
+static void row_changed(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    int kind = sqlite3_value_int(argv[0]) ? 1 : 0;
+    const char *id = (const char *)sqlite3_value_text(argv[1]);
+    size_t n = (size_t)sqlite3_value_bytes(argv[1]);
+    sqlite3_result_null(ctx);
+    if (id == NULL)
+        return;
+    pthread_mutex_lock(&g_track.lock);
+    if (!g_track.overflow) {
+        char **set = g_track.set[kind];
+        for (size_t i = str_hash(id, n) & (TRACK_SLOTS - 1);; i = (i + 1) & (TRACK_SLOTS - 1)) {
+            if (set[i] == NULL) {
+                if (g_track.n[kind] >= CP_DELTA_TRACK_MAX || (set[i] = strndup(id, n)) == NULL)
+                    g_track.overflow = 1;
+                else
+                    g_track.n[kind]++;
+                break;
+            }
+            if (strlen(set[i]) == n && memcmp(set[i], id, n) == 0)
+                break;
+        }
+    }
+    pthread_mutex_unlock(&g_track.lock);
+}
+
+int cp_delta_watch(sqlite3 *db, char *err, size_t errlen)
+{
+    static const struct {
+        const char *table, *col;
+        int kind;
+    } t[] = {{"api_keys", "id", 0},
+             {"key_spend", "key_id", 0},
+             {"api_key_prev", "key_id", 0},
+             {"workspaces", "id", 1},
+             {"balances", "workspace_id", 1}};
+    if (sqlite3_create_function(db, "sy_snapshot_row_changed", 2, SQLITE_UTF8, NULL, row_changed, NULL,
+                                NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "delta watch: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        char sql[1024];
+        snprintf(sql, sizeof(sql),
+                 "CREATE TEMP TRIGGER IF NOT EXISTS sy_delta_%s_i AFTER INSERT ON main.%s BEGIN "
+                 "SELECT sy_snapshot_row_changed(%d, NEW.%s); END;"
+                 "CREATE TEMP TRIGGER IF NOT EXISTS sy_delta_%s_u AFTER UPDATE ON main.%s BEGIN "
+                 "SELECT sy_snapshot_row_changed(%d, OLD.%s), sy_snapshot_row_changed(%d, NEW.%s); END;"
+                 "CREATE TEMP TRIGGER IF NOT EXISTS sy_delta_%s_d AFTER DELETE ON main.%s BEGIN "
+                 "SELECT sy_snapshot_row_changed(%d, OLD.%s); END;",
+                 t[i].table, t[i].table, t[i].kind, t[i].col, t[i].table, t[i].table, t[i].kind, t[i].col,
+                 t[i].kind, t[i].col, t[i].table, t[i].table, t[i].kind, t[i].col);
+        char *msg = NULL;
+        if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+            snprintf(err, errlen, "delta watch on %s: %s", t[i].table, msg ? msg : "?");
+            sqlite3_free(msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void cp_idlist_free(cp_idlist_t *l)
+{
+    for (size_t i = 0; l->ids && i < l->n; i++)
+        free(l->ids[i]);
+    free(l->ids);
+    l->ids = NULL;
+    l->n = 0;
+}
+
+int cp_delta_take(cp_idlist_t *keys, cp_idlist_t *ws)
+{
+    cp_idlist_t *out[2] = {keys, ws};
+    int overflow;
+    pthread_mutex_lock(&g_track.lock);
+    overflow = g_track.overflow;
+    for (int k = 0; k < 2; k++) {
+        out[k]->ids = overflow ? NULL : malloc((g_track.n[k] ? g_track.n[k] : 1) * sizeof(char *));
+        out[k]->n = 0;
+        if (out[k]->ids == NULL && !overflow)
+            overflow = 1;
+        for (size_t i = 0; i < TRACK_SLOTS; i++)
+            if (g_track.set[k][i] != NULL) {
+                if (overflow)
+                    free(g_track.set[k][i]);
+                else
+                    out[k]->ids[out[k]->n++] = g_track.set[k][i];
+                g_track.set[k][i] = NULL;
+            }
+        g_track.n[k] = 0;
+    }
+    g_track.overflow = 0;
+    pthread_mutex_unlock(&g_track.lock);
+    if (overflow) {
+        cp_idlist_free(keys);
+        cp_idlist_free(ws);
+        return 1;
+    }
+    for (int k = 0; k < 2; k++)
+        qsort(out[k]->ids, out[k]->n, sizeof(char *), cmp_str);
+    return 0;
+}
+
+int cp_idlist_union(cp_idlist_t *dst, const cp_idlist_t *src)
+{
+    char **m = malloc((dst->n + src->n + 1) * sizeof(char *));
+    if (m == NULL)
+        return -1;
+    size_t i = 0, j = 0, n = 0;
+    while (i < dst->n || j < src->n) {
+        int c = i >= dst->n ? 1 : j >= src->n ? -1 : strcmp(dst->ids[i], src->ids[j]);
+        if (c <= 0) {
+            m[n++] = dst->ids[i++];
+            if (c == 0)
+                j++;
+        } else {
+            char *d = strdup(src->ids[j++]);
+            if (d == NULL) { /* undo: free the copies (an entry not taken from dst) */
+                for (size_t x = 0; x < n; x++) {
+                    int own = 0;
+                    for (size_t y = 0; y < dst->n && !own; y++)
+                        own = dst->ids[y] == m[x];
+                    if (!own)
+                        free(m[x]);
+                }
+                free(m);
+                return -1;
+            }
+            m[n++] = d;
+        }
+    }
+    free(dst->ids);
+    dst->ids = m;
+    dst->n = n;
+    return 0;
+}
+
+char *cp_idlist_json(const cp_idlist_t *l)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; a && i < l->n; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateString(l->ids[i]));
+    char *s = a ? cJSON_PrintUnformatted(a) : NULL;
+    cJSON_Delete(a);
+    return s;
+}
+
+/* ------------------------------------------------------------------ patching */
+
+static int in_list(const cp_idlist_t *l, const char *id, size_t n)
+{
+    size_t lo = 0, hi = l->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const char *s = l->ids[mid];
+        size_t sn = strlen(s), m = sn < n ? sn : n;
+        int c = memcmp(s, id, m);
+        if (c == 0)
+            c = sn < n ? -1 : sn > n;
+        if (c == 0)
+            return 1;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* prev's rows not named in `l`, and partial's rows, in id order. */
+static void merge_rows(out_t *o, const cp_rows_t *prev, const rows_t *pt, const uint8_t *prev_packed,
+                       const cp_rows_t *part, const rows_t *qt, const uint8_t *partial, const cp_idlist_t *l)
+{
+    size_t i = 0, j = 0;
+    while ((i < pt->n || j < qt->n) && !o->oom) {
+        int c = i >= pt->n ? 1 : j >= qt->n ? -1 : cmp_id(prev, &pt->v[i], part, &qt->v[j]);
+        if (c < 0) {
+            const row_t *r = &pt->v[i++];
+            if (!in_list(l, prev->ids + r->id_off, r->id_len))
+                put(o, prev_packed + r->off, r->len);
+        } else {
+            put(o, partial + qt->v[j].off, qt->v[j].len);
+            j++;
+            if (c == 0)
+                i++;
+        }
+    }
+}
+
+int cp_delta_patch(const cp_rows_t *prev, const uint8_t *prev_packed, const uint8_t *partial,
+                   size_t partial_len, const cp_idlist_t *keys, const cp_idlist_t *ws, uint8_t **out,
+                   size_t *out_len, cp_rows_t **out_rows)
+{
+    *out = NULL;
+    *out_len = 0;
+    *out_rows = NULL;
+    cp_rows_t *part = cp_rows_index(partial, partial_len);
+    if (part == NULL)
+        return -1;
+    out_t o = {.limit = SIZE_MAX};
+    put_varint(&o, F_VERSION << 3 | 0);
+    put_varint(&o, part->version);
+    put_varint(&o, F_CREATED << 3 | 0);
+    put_varint(&o, (uint64_t)part->created_at_ms);
+    put(&o, part->rest, part->rest_len);
+    merge_rows(&o, prev, &prev->ws, prev_packed, part, &part->ws, partial, ws);
+    merge_rows(&o, prev, &prev->keys, prev_packed, part, &part->keys, partial, keys);
+    cp_rows_free(part);
+    if (o.oom) {
+        free(o.b);
+        return -1;
+    }
+    if ((*out_rows = cp_rows_index(o.b, o.len)) == NULL) {
+        free(o.b);
+        return -1;
     }
     *out = o.b;
     *out_len = o.len;

@@ -27,7 +27,7 @@ cp_rows_t *cp_rows_index(const uint8_t *packed, size_t len);
 void cp_rows_free(cp_rows_t *r);
 uint64_t cp_rows_version(const cp_rows_t *r);
 int64_t cp_rows_created(const cp_rows_t *r); /* the snapshot's created_at_ms */
-size_t cp_rows_count(const cp_rows_t *r); /* keys + workspaces */
+size_t cp_rows_count(const cp_rows_t *r);    /* keys + workspaces */
 
 /* The reply prefix of a delta on the bus (proto/bus.proto FetchSnapshot.delta_ok). */
 #define CP_DELTA_MAGIC "delta"
@@ -39,5 +39,40 @@ size_t cp_rows_count(const cp_rows_t *r); /* keys + workspaces */
  * exceed `cap` bytes): send the whole snapshot; -1 out of memory. */
 int cp_delta_build(const cp_rows_t *from, const cp_rows_t *to, const uint8_t *to_packed, size_t to_len,
                    size_t cap, uint8_t **out, size_t *out_len);
+
+/* ---- change tracking and patching (the control plane's side of a cheap version) ----
+ *
+ * cp_delta_watch installs, on one SQLite connection, TEMP triggers on the tables key and
+ * workspace rows are made of (api_keys, key_spend, api_key_prev; workspaces, balances) that
+ * report the id of every row they touch to a process-wide set (mutex). Every connection that
+ * writes them at run time must be watched (cp_bus_watch_writes). A write rolled back leaves its
+ * ids in the set: harmless, the row is read again and found unchanged. Past CP_DELTA_TRACK_MAX
+ * ids the set overflows and the next version is built whole. */
+#define CP_DELTA_TRACK_MAX 8192
+struct sqlite3;
+int cp_delta_watch(struct sqlite3 *db, char *err, size_t errlen);
+
+typedef struct {
+    char **ids; /* sorted (bytewise, as SQLite's BINARY collation), unique, malloc'd */
+    size_t n;
+} cp_idlist_t;
+/* Moves the ids recorded since the last take into keys/ws (the caller frees them with
+ * cp_idlist_free) and returns 0; 1 when the set overflowed since the last take (keys/ws empty). */
+int cp_delta_take(cp_idlist_t *keys, cp_idlist_t *ws);
+/* dst = dst ∪ src (both sorted unique); 0, or -1 out of memory (dst unchanged). */
+int cp_idlist_union(cp_idlist_t *dst, const cp_idlist_t *src);
+/* The ids as a JSON array (malloc'd), for cp_snapshot_build_partial. */
+char *cp_idlist_json(const cp_idlist_t *l);
+void cp_idlist_free(cp_idlist_t *l);
+
+/* The next whole snapshot without reading the whole table: `prev` (indexed from prev_packed)
+ * with every key and workspace row whose id is in keys/ws replaced by partial's row of that id
+ * (cp_snapshot_build_partial of those ids), or dropped when partial has none, and version,
+ * created_at_ms and everything that is not a key or workspace taken from partial. *out
+ * (malloc'd) and *out_rows (its index) are the caller's. 0, or -1 (partial does not parse, out
+ * of memory). */
+int cp_delta_patch(const cp_rows_t *prev, const uint8_t *prev_packed, const uint8_t *partial,
+                   size_t partial_len, const cp_idlist_t *keys, const cp_idlist_t *ws, uint8_t **out,
+                   size_t *out_len, cp_rows_t **out_rows);
 
 #endif
