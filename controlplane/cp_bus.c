@@ -49,7 +49,7 @@ enum {
     /* A version is patched from the last one (cp_delta_patch) but built whole at least this
      * often: the repair for anything the change tracking cannot see (a write on an unwatched
      * connection, the time window of the per-node balance shares). */
-    CP_BUS_WHOLE_EVERY_MS = 60000,
+    CP_BUS_WHOLE_EVERY_MS = 300000,
     CP_BUS_DELTA_MAX = 256 * 1024
 };
 

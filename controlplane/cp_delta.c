@@ -523,9 +523,29 @@ static int in_list(const cp_idlist_t *l, const char *id, size_t n)
     return 0;
 }
 
-/* prev's rows not named in `l`, and partial's rows, in id order. */
-static void merge_rows(out_t *o, const cp_rows_t *prev, const rows_t *pt, const uint8_t *prev_packed,
-                       const cp_rows_t *part, const rows_t *qt, const uint8_t *partial, const cp_idlist_t *l)
+/* Appends one row to the output and to its index (id and digest known: not hashed again). */
+static int emit_row(out_t *o, cp_rows_t *nr, rows_t *nt, const uint8_t *bytes, const row_t *r,
+                    const char *ids)
+{
+    size_t off = o->len;
+    put(o, bytes + r->off, r->len);
+    if (o->oom || grow((void **)&nt->v, &nt->cap, nt->n + 1, sizeof(row_t)) != 0 ||
+        grow((void **)&nr->ids, &nr->ids_cap, nr->ids_len + r->id_len + 1, 1) != 0)
+        return o->oom = 1, -1;
+    memcpy(nr->ids + nr->ids_len, ids + r->id_off, r->id_len);
+    nt->v[nt->n++] = (row_t){.id_off = (uint32_t)nr->ids_len,
+                             .id_len = r->id_len,
+                             .off = (uint32_t)off,
+                             .len = r->len,
+                             .hash = r->hash};
+    nr->ids_len += r->id_len;
+    return 0;
+}
+
+/* prev's rows not named in `l`, and partial's rows, in id order, indexed into nr/nt. */
+static void merge_rows(out_t *o, cp_rows_t *nr, rows_t *nt, const cp_rows_t *prev, const rows_t *pt,
+                       const uint8_t *prev_packed, const cp_rows_t *part, const rows_t *qt,
+                       const uint8_t *partial, const cp_idlist_t *l)
 {
     size_t i = 0, j = 0;
     while ((i < pt->n || j < qt->n) && !o->oom) {
@@ -533,9 +553,9 @@ static void merge_rows(out_t *o, const cp_rows_t *prev, const rows_t *pt, const 
         if (c < 0) {
             const row_t *r = &pt->v[i++];
             if (!in_list(l, prev->ids + r->id_off, r->id_len))
-                put(o, prev_packed + r->off, r->len);
+                emit_row(o, nr, nt, prev_packed, r, prev->ids);
         } else {
-            put(o, partial + qt->v[j].off, qt->v[j].len);
+            emit_row(o, nr, nt, partial, &qt->v[j], part->ids);
             j++;
             if (c == 0)
                 i++;
@@ -554,23 +574,34 @@ int cp_delta_patch(const cp_rows_t *prev, const uint8_t *prev_packed, const uint
     if (part == NULL)
         return -1;
     out_t o = {.limit = SIZE_MAX};
+    cp_rows_t *nr = calloc(1, sizeof(*nr));
+    if (nr == NULL) {
+        cp_rows_free(part);
+        return -1;
+    }
+    nr->version = part->version;
+    nr->created_at_ms = part->created_at_ms;
     put_varint(&o, F_VERSION << 3 | 0);
     put_varint(&o, part->version);
     put_varint(&o, F_CREATED << 3 | 0);
     put_varint(&o, (uint64_t)part->created_at_ms);
     put(&o, part->rest, part->rest_len);
-    merge_rows(&o, prev, &prev->ws, prev_packed, part, &part->ws, partial, ws);
-    merge_rows(&o, prev, &prev->keys, prev_packed, part, &part->keys, partial, keys);
-    cp_rows_free(part);
-    if (o.oom) {
-        free(o.b);
-        return -1;
+    if (!o.oom && (nr->rest = malloc(part->rest_len ? part->rest_len : 1)) != NULL) {
+        memcpy(nr->rest, part->rest, part->rest_len);
+        nr->rest_len = nr->rest_cap = part->rest_len;
+    } else {
+        o.oom = 1;
     }
-    if ((*out_rows = cp_rows_index(o.b, o.len)) == NULL) {
+    merge_rows(&o, nr, &nr->ws, prev, &prev->ws, prev_packed, part, &part->ws, partial, ws);
+    merge_rows(&o, nr, &nr->keys, prev, &prev->keys, prev_packed, part, &part->keys, partial, keys);
+    cp_rows_free(part);
+    if (o.oom || o.len >= UINT32_MAX) {
         free(o.b);
+        cp_rows_free(nr);
         return -1;
     }
     *out = o.b;
     *out_len = o.len;
+    *out_rows = nr;
     return 0;
 }
