@@ -192,7 +192,19 @@ function resetPeak(pid) {
 
 // ------------------------------------------------------------------ HTTP with keep-alive
 
-function request(agent, url, { method = 'GET', headers = {}, body, timeout = 10000 } = {}) {
+// A probe (a request to a node, not to the control plane's API) that meets a keep-alive
+// connection the node closed while idle ("socket hang up", ECONNRESET) is sent once more on a
+// fresh connection; a probe changes nothing the measurement depends on.
+async function request(agent, url, opts = {}) {
+  try {
+    return await request1(agent, url, opts);
+  } catch (e) {
+    if (agent === cpAgent || !(e.code === 'ECONNRESET' || /socket hang up/.test(e.message))) throw e;
+    return request1(agent, url, opts);
+  }
+}
+
+function request1(agent, url, { method = 'GET', headers = {}, body, timeout = 10000 } = {}) {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, agent, headers: body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
       const chunks = [];
