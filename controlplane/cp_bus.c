@@ -50,8 +50,24 @@ enum {
      * often: the repair for anything the change tracking cannot see (a write on an unwatched
      * connection, the time window of the per-node balance shares). */
     CP_BUS_WHOLE_EVERY_MS = 300000,
-    CP_BUS_DELTA_MAX = 256 * 1024
+    CP_BUS_DELTA_MAX = 256 * 1024,
+    /* The history of built versions kept for deltas made from changed ids (serve_delta_hist),
+     * and the most ids such a delta may name. */
+    CP_BUS_HISTORY = 1024,
+    CP_BUS_HISTORY_IDS = 8192
 };
+
+/* A built version and, when it was patched, the ids of the rows its patch read (history). */
+typedef struct {
+    uint64_t version;
+    int64_t created;
+    int patched;
+    cp_idlist_t keys, ws;
+    uint8_t *delta; /* CP_DELTA_MAGIC + SnapshotDelta from this version to delta_to */
+    size_t delta_len;
+    uint64_t delta_to;
+    int no_delta;
+} hist_t;
 
 /* A recent version's row digests, and the delta from it to the current version (built at the
  * first fetch that wants it, then served to every node at that version). */
@@ -101,6 +117,8 @@ static struct {
      * overflowed, when the last whole build was. */
     cp_idlist_t prev_keys, prev_ws;
     int track_over;
+    hist_t hist[CP_BUS_HISTORY];
+    size_t nhist;
     uint64_t last_whole_ms;
     /* The live-node count last written to meta 'fleet.live_nodes' (-1: not read yet). Only
      * the bus thread touches it. */
@@ -676,6 +694,81 @@ static int serve_delta(uint64_t have, int64_t have_created)
     return 0;
 }
 
+/* The history of built versions (newest last) with, for a patched one, the ids its patch read:
+ * a node at any of them gets a delta made of the union of the ids since (cp_delta_build_ids), as
+ * long as every version since was patched (same rest). Bus thread only. */
+static void hist_clear_delta(hist_t *h)
+{
+    free(h->delta);
+    h->delta = NULL;
+    h->delta_len = 0;
+    h->delta_to = 0;
+    h->no_delta = 0;
+}
+
+static void hist_free(hist_t *h)
+{
+    hist_clear_delta(h);
+    cp_idlist_free(&h->keys);
+    cp_idlist_free(&h->ws);
+    memset(h, 0, sizeof(*h));
+}
+
+static void hist_push(uint64_t v, int patched, cp_idlist_t *keys, cp_idlist_t *ws)
+{
+    if (g.nhist == CP_BUS_HISTORY) {
+        hist_free(&g.hist[0]);
+        memmove(&g.hist[0], &g.hist[1], (CP_BUS_HISTORY - 1) * sizeof(hist_t));
+        g.nhist--;
+        memset(&g.hist[g.nhist], 0, sizeof(hist_t));
+    }
+    hist_t *h = &g.hist[g.nhist++];
+    memset(h, 0, sizeof(*h));
+    h->version = v;
+    h->created = g.ring[0].rows && cp_rows_version(g.ring[0].rows) == v ? cp_rows_created(g.ring[0].rows) : 0;
+    h->patched = patched;
+    if (patched) {
+        h->keys = *keys;
+        h->ws = *ws;
+        *keys = (cp_idlist_t){0};
+        *ws = (cp_idlist_t){0};
+    }
+}
+
+/* A delta for a node at (have, created) from the id history; 1 answered. */
+static int serve_delta_hist(uint64_t have, int64_t created)
+{
+    size_t i = g.nhist;
+    while (i > 0 && g.hist[i - 1].version != have)
+        i--;
+    if (i == 0 || i == g.nhist || g.hist[i - 1].created != created || g.ring[0].rows == NULL ||
+        g.hist[g.nhist - 1].version != g.packed_version)
+        return 0;
+    hist_t *e = &g.hist[i - 1];
+    if (e->delta_to != g.packed_version) {
+        hist_clear_delta(e);
+        e->delta_to = g.packed_version;
+        cp_idlist_t k = {0}, w = {0};
+        int ok = 1;
+        for (size_t j = i; j < g.nhist && ok; j++) {
+            ok = g.hist[j].patched && k.n + w.n <= CP_BUS_HISTORY_IDS &&
+                 cp_idlist_union(&k, &g.hist[j].keys) == 0 && cp_idlist_union(&w, &g.hist[j].ws) == 0;
+        }
+        int rc = ok && k.n + w.n <= CP_BUS_HISTORY_IDS
+                     ? cp_delta_build_ids(g.ring[0].rows, g.packed, have, created, &k, &w, CP_BUS_DELTA_MAX,
+                                          &e->delta, &e->delta_len)
+                     : 1;
+        e->no_delta = rc != 0;
+        cp_idlist_free(&k);
+        cp_idlist_free(&w);
+    }
+    if (e->no_delta || e->delta == NULL)
+        return 0;
+    cp_metrics_bus_fetch(2);
+    reply_bytes(e->delta, e->delta_len);
+    return 1;
+}
+
 /* Builds the current version into g.packed and the ring: patched from the last one (only the
  * key and workspace rows the watched writes named are read again; cp_delta.h) when possible,
  * else whole — at most CP_BUS_WHOLE_EVERY_MS after the last whole build, after the tracker
@@ -705,39 +798,47 @@ static int build_version(char *err, size_t errlen)
         uint8_t *part = NULL;
         size_t plen = 0;
         rc = jk && jw ? cp_snapshot_build_partial(g.store, jk, jw, &part, &plen, &v, err, errlen) : -1;
-        if (rc == 0 &&
-            cp_delta_patch(g.ring[0].rows, g.packed, part, plen, &lk, &lw, &buf, &len, &rows) != 0) {
+        int prc =
+            rc == 0 ? cp_delta_patch(g.ring[0].rows, g.packed, part, plen, &lk, &lw, &buf, &len, &rows) : 0;
+        if (prc < 0) {
             snprintf(err, errlen, "patching the snapshot failed");
             rc = -1;
         }
         free(jk);
         free(jw);
         free(part);
-        if (rc == 0)
+        if (rc == 0 && prc == 0)
             cp_metrics_snapshot_patched();
-        SY_DEBUG("msg=\"bus snapshot patched\" version=%llu keys=%zu workspaces=%zu us=%llu",
-                 (unsigned long long)v, lk.n, lw.n, (unsigned long long)((now_ns() - t0) / 1000));
-    } else {
+        SY_DEBUG("msg=\"bus snapshot patched\" version=%llu keys=%zu workspaces=%zu us=%llu rest_changed=%d",
+                 (unsigned long long)v, lk.n, lw.n, (unsigned long long)((now_ns() - t0) / 1000), prc > 0);
+        if (prc > 0) /* not only keys and workspaces changed (shares follow the live-node count too) */
+            patch = 0;
+    }
+    if (!patch) {
         rc = cp_snapshot_build(g.store, &buf, &len, &v, err, errlen);
         if (rc == 0)
             g.last_whole_ms = t;
     }
     cp_metrics_snapshot_build(rc == 0, now_ns() - t0);
-    cp_idlist_free(&lk);
-    cp_idlist_free(&lw);
     cp_idlist_free(&g.prev_keys);
     cp_idlist_free(&g.prev_ws);
     g.prev_keys = tk; /* kept for the next build (see above) */
     g.prev_ws = tw;
     g.track_over = over || rc != 0;
-    if (rc != 0)
+    if (rc != 0) {
+        cp_idlist_free(&lk);
+        cp_idlist_free(&lw);
         return -1;
+    }
     /* the build reads in its own transaction and may see a write newer than the version asked */
     free(g.packed);
     g.packed = buf;
     g.packed_len = len;
     g.packed_version = v;
     ring_push(rows);
+    hist_push(v, patch, &lk, &lw); /* takes lk/lw when patched */
+    cp_idlist_free(&lk);
+    cp_idlist_free(&lw);
     return 0;
 }
 
@@ -764,7 +865,7 @@ static void serve_snapshot(uint64_t have, int64_t have_created, int delta_ok)
         reply_bytes("unchanged", 9);
         return;
     }
-    if (delta_ok && serve_delta(have, have_created))
+    if (delta_ok && (serve_delta_hist(have, have_created) || serve_delta(have, have_created)))
         return;
     cp_metrics_bus_fetch(0);
     reply_bytes(g.packed, g.packed_len);
@@ -960,5 +1061,8 @@ void cp_bus_stop(void)
     ring_free();
     cp_idlist_free(&g.prev_keys);
     cp_idlist_free(&g.prev_ws);
+    for (size_t i = 0; i < g.nhist; i++)
+        hist_free(&g.hist[i]);
+    g.nhist = 0;
     free_auth();
 }

@@ -573,6 +573,10 @@ int cp_delta_patch(const cp_rows_t *prev, const uint8_t *prev_packed, const uint
     cp_rows_t *part = cp_rows_index(partial, partial_len);
     if (part == NULL)
         return -1;
+    if (!cp_rows_rest_equal(prev, part)) {
+        cp_rows_free(part);
+        return 1;
+    }
     out_t o = {.limit = SIZE_MAX};
     cp_rows_t *nr = calloc(1, sizeof(*nr));
     if (nr == NULL) {
@@ -603,5 +607,76 @@ int cp_delta_patch(const cp_rows_t *prev, const uint8_t *prev_packed, const uint
     *out = o.b;
     *out_len = o.len;
     *out_rows = nr;
+    return 0;
+}
+
+int cp_rows_rest_equal(const cp_rows_t *a, const cp_rows_t *b)
+{
+    return a->rest_len == b->rest_len && memcmp(a->rest, b->rest, a->rest_len) == 0;
+}
+
+/* The row of `id` in t (sorted), or NULL. */
+static const row_t *find_row(const cp_rows_t *r, const rows_t *t, const char *id)
+{
+    size_t n = strlen(id), lo = 0, hi = t->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const row_t *x = &t->v[mid];
+        size_t m = x->id_len < n ? x->id_len : n;
+        int c = memcmp(r->ids + x->id_off, id, m);
+        if (c == 0)
+            c = x->id_len < n ? -1 : x->id_len > n;
+        if (c == 0)
+            return x;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static void ids_part(out_t *o, const cp_rows_t *to, const rows_t *t, const uint8_t *to_packed,
+                     const cp_idlist_t *l, unsigned rm_no)
+{
+    for (size_t i = 0; i < l->n && !o->over && !o->oom; i++) {
+        const row_t *r = find_row(to, t, l->ids[i]);
+        if (r != NULL) {
+            put(o, to_packed + r->off, r->len);
+        } else {
+            size_t n = strlen(l->ids[i]);
+            put_varint(o, (uint64_t)rm_no << 3 | 2);
+            put_varint(o, n);
+            put(o, l->ids[i], n);
+        }
+    }
+}
+
+int cp_delta_build_ids(const cp_rows_t *to, const uint8_t *to_packed, uint64_t from_version,
+                       int64_t from_created, const cp_idlist_t *keys, const cp_idlist_t *ws, size_t cap,
+                       uint8_t **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (from_version == 0 || from_version >= to->version)
+        return 1;
+    out_t o = {.limit = cap};
+    put(&o, CP_DELTA_MAGIC, CP_DELTA_MAGIC_LEN);
+    put_varint(&o, F_VERSION << 3 | 0);
+    put_varint(&o, to->version);
+    put_varint(&o, F_CREATED << 3 | 0);
+    put_varint(&o, (uint64_t)to->created_at_ms);
+    put_varint(&o, F_FROM << 3 | 0);
+    put_varint(&o, from_version);
+    put_varint(&o, F_FROM_CREATED << 3 | 0);
+    put_varint(&o, (uint64_t)from_created);
+    ids_part(&o, to, &to->ws, to_packed, ws, F_REMOVED_WS);
+    ids_part(&o, to, &to->keys, to_packed, keys, F_REMOVED_KEYS);
+    if (o.oom || o.over) {
+        free(o.b);
+        return o.oom ? -1 : 1;
+    }
+    *out = o.b;
+    *out_len = o.len;
     return 0;
 }

@@ -70,9 +70,20 @@ void cp_idlist_free(cp_idlist_t *l);
  * (cp_snapshot_build_partial of those ids), or dropped when partial has none, and version,
  * created_at_ms and everything that is not a key or workspace taken from partial. *out
  * (malloc'd) and *out_rows (its index) are the caller's. 0, or -1 (partial does not parse, out
- * of memory). */
+ * of memory); 1 when partial's rest differs from prev's (a model, a setting, the live-node count —
+ * which also changes every weighted balance share): build the version whole. */
 int cp_delta_patch(const cp_rows_t *prev, const uint8_t *prev_packed, const uint8_t *partial,
                    size_t partial_len, const cp_idlist_t *keys, const cp_idlist_t *ws, uint8_t **out,
                    size_t *out_len, cp_rows_t **out_rows);
+
+/* Whether two indexed snapshots have the same rest (everything but key and workspace rows). */
+int cp_rows_rest_equal(const cp_rows_t *a, const cp_rows_t *b);
+
+/* A delta from (from_version, from_created) to `to` made from the ids changed in between (the
+ * union of the patches' id lists): each id's row in `to` (binary search), or its removal. Same
+ * answers as cp_delta_build: 0, 1 (over `cap`), -1. */
+int cp_delta_build_ids(const cp_rows_t *to, const uint8_t *to_packed, uint64_t from_version,
+                       int64_t from_created, const cp_idlist_t *keys, const cp_idlist_t *ws, size_t cap,
+                       uint8_t **out, size_t *out_len);
 
 #endif
