@@ -727,7 +727,18 @@ static void hist_push(uint64_t v, int patched, cp_idlist_t *keys, cp_idlist_t *w
     h->version = v;
     h->created = g.ring[0].rows && cp_rows_version(g.ring[0].rows) == v ? cp_rows_created(g.ring[0].rows) : 0;
     h->patched = patched;
-    if (patched) {
+    /* a whole build with the same rest as the version before: its changed ids from the digests,
+     * so the history chain goes on (the first version after a catalog import, the periodic repair) */
+    cp_idlist_t dk = {0}, dw = {0};
+    if (!patched && g.nhist >= 2 && g.hist[g.nhist - 2].version != 0 && g.ring[0].rows != NULL &&
+        g.ring[1].rows != NULL && cp_rows_version(g.ring[1].rows) == g.hist[g.nhist - 2].version &&
+        cp_rows_rest_equal(g.ring[1].rows, g.ring[0].rows) &&
+        cp_rows_diff_ids(g.ring[1].rows, g.ring[0].rows, CP_BUS_HISTORY_IDS, &dk, &dw) == 0) {
+        h->patched = 1;
+        keys = &dk;
+        ws = &dw;
+    }
+    if (h->patched) {
         h->keys = *keys;
         h->ws = *ws;
         *keys = (cp_idlist_t){0};

@@ -680,3 +680,55 @@ int cp_delta_build_ids(const cp_rows_t *to, const uint8_t *to_packed, uint64_t f
     *out_len = o.len;
     return 0;
 }
+
+static int add_id(cp_idlist_t *l, size_t *cap_left, const cp_rows_t *r, const row_t *x)
+{
+    if (*cap_left == 0)
+        return 1;
+    char **n = realloc(l->ids, (l->n + 1) * sizeof(char *));
+    if (n == NULL)
+        return -1;
+    l->ids = n;
+    if ((l->ids[l->n] = strndup(r->ids + x->id_off, x->id_len)) == NULL)
+        return -1;
+    l->n++;
+    (*cap_left)--;
+    return 0;
+}
+
+static int diff_ids(const cp_rows_t *from, const rows_t *ft, const cp_rows_t *to, const rows_t *tt,
+                    size_t *left, cp_idlist_t *out)
+{
+    size_t i = 0, j = 0;
+    int rc = 0;
+    while ((i < ft->n || j < tt->n) && rc == 0) {
+        int c = i >= ft->n ? 1 : j >= tt->n ? -1 : cmp_id(from, &ft->v[i], to, &tt->v[j]);
+        if (c < 0)
+            rc = add_id(out, left, from, &ft->v[i++]);
+        else if (c > 0)
+            rc = add_id(out, left, to, &tt->v[j++]);
+        else {
+            if (ft->v[i].hash != tt->v[j].hash || ft->v[i].len != tt->v[j].len)
+                rc = add_id(out, left, to, &tt->v[j]);
+            i++;
+            j++;
+        }
+    }
+    return rc;
+}
+
+int cp_rows_diff_ids(const cp_rows_t *from, const cp_rows_t *to, size_t cap, cp_idlist_t *keys,
+                     cp_idlist_t *ws)
+{
+    size_t left = cap;
+    *keys = (cp_idlist_t){0};
+    *ws = (cp_idlist_t){0};
+    int rc = diff_ids(from, &from->keys, to, &to->keys, &left, keys);
+    if (rc == 0)
+        rc = diff_ids(from, &from->ws, to, &to->ws, &left, ws);
+    if (rc != 0) {
+        cp_idlist_free(keys);
+        cp_idlist_free(ws);
+    }
+    return rc;
+}

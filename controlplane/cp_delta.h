@@ -76,6 +76,11 @@ int cp_delta_patch(const cp_rows_t *prev, const uint8_t *prev_packed, const uint
                    size_t partial_len, const cp_idlist_t *keys, const cp_idlist_t *ws, uint8_t **out,
                    size_t *out_len, cp_rows_t **out_rows);
 
+/* The ids of the key and workspace rows that differ between two indexed snapshots (changed,
+ * added or removed), sorted: what a patch would have read. 0, 1 when more than `cap` ids, -1. */
+int cp_rows_diff_ids(const cp_rows_t *from, const cp_rows_t *to, size_t cap, cp_idlist_t *keys,
+                     cp_idlist_t *ws);
+
 /* Whether two indexed snapshots have the same rest (everything but key and workspace rows). */
 int cp_rows_rest_equal(const cp_rows_t *a, const cp_rows_t *b);
 
