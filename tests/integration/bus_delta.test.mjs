@@ -302,6 +302,49 @@ test('a change of models falls back to the whole snapshot', async () => {
   for (const d of nodes) assert.equal(await modelStatus(d, k.key), 200);
 });
 
+test('a snapshot patched write by write equals the whole build of the same data', async () => {
+  // writes of every kind that touch key and workspace rows, each patched into the next version
+  const patched0 = parseMetrics((await cp.api('/metrics')).text).get('switchyard_cp_snapshot_patched_total');
+  const v0 = await quietVersion(cp);
+  await newWorkspace('ws_patch', '10');
+  const a = await newKey('ws_patch');
+  const b = await newKey('ws_patch');
+  const c = await newKey('ws_patch');
+  assert.equal((await cp.api(`/api/keys/${a.id}/revoke`, { method: 'POST' })).status, 200);
+  assert.equal((await cp.api(`/api/keys/${b.id}/rotate`, { method: 'POST', body: { grace_seconds: 600 } })).status, 200);
+  assert.equal((await cp.api(`/api/keys/${c.id}`, { method: 'PATCH', body: { budget_usd: '3', rpm: 7, allowed_models: ['m-ok'] } })).status, 200);
+  assert.equal((await cp.api('/api/workspaces/ws_patch', { method: 'PATCH', body: { rpm: 50 } })).status, 200);
+  assert.equal((await cp.api('/api/workspaces/ws_patch/credits', { method: 'POST', body: { amount_usd: '2', reference: 'it-patch-2' } })).status, 201);
+  const sp = await spRequest(cp.repUrl, usageBatch({ id: `it-patch-${crypto.randomBytes(4).toString('hex')}`, workspace: 'ws_patch', keyId: c.id, costNano: 12345 }));
+  assert.ok(sp.body.length > 0);
+  await newWorkspace('ws_patch_off', '1');
+  assert.equal((await cp.api('/api/workspaces/ws_patch_off/disable', { method: 'POST' })).status, 200);
+  const v = await quietVersion(cp);
+  const patched = await spRequest(cp.repUrl, fStr(1, fInt(1, 0)));
+  assert.equal(varints(patched.body)[1], v);
+  const patchedN = parseMetrics((await cp.api('/metrics')).text).get('switchyard_cp_snapshot_patched_total') - patched0;
+  console.log(`${v - v0} versions, ${patchedN} built by patching`);
+  assert.ok(patchedN >= 5, `versions were patched, not built whole (${patchedN} of ${v - v0})`);
+  for (const d of nodes) await waitFor(async () => (await updates(d)).version >= v, { timeout: slack(5000), what: 'nodes at the last version' });
+  // a restarted control plane builds its first version whole, from the database
+  await cp.proc.stop();
+  cp = await restartCp(cp);
+  const whole = await spRequest(cp.repUrl, fStr(1, fInt(1, 0)));
+  assert.equal(varints(whole.body)[1], v, 'no write in between');
+  const p = rows(patched.body), w = rows(whole.body);
+  assert.equal(p.keys.length, w.keys.length);
+  assert.equal(p.ws.length, w.ws.length);
+  assert.deepEqual(p.keys, w.keys, 'every key row byte for byte');
+  assert.deepEqual(p.ws, w.ws, 'every workspace row byte for byte');
+  // and the nodes, which followed by deltas, answer like the data: a revoked, b's old secret
+  // still inside its rotation grace, c allowed
+  for (const d of nodes) {
+    assert.equal(await modelStatus(d, a.key), 401);
+    assert.equal(await modelStatus(d, b.key), 200, 'the rotated key within its grace');
+    assert.equal(await modelStatus(d, c.key), 200);
+  }
+});
+
 test('with 20,000 keys in the table a revocation arrives by delta, fast', async () => {
   const N = 20000;
   const cat = catalog();
@@ -345,47 +388,4 @@ test('with 20,000 keys in the table a revocation arrives by delta, fast', async 
   for (const t of times) assert.ok(t < slack(1000), `a revocation took ${t.toFixed(1)} ms with 20,000 keys`);
   // the keys the deltas did not touch still work
   for (const d of nodes) assert.equal(await modelStatus(d, spare.key), 200);
-});
-
-test('a snapshot patched write by write equals the whole build of the same data', async () => {
-  // writes of every kind that touch key and workspace rows, each patched into the next version
-  const patched0 = parseMetrics((await cp.api('/metrics')).text).get('switchyard_cp_snapshot_patched_total');
-  const v0 = await quietVersion(cp);
-  await newWorkspace('ws_patch', '10');
-  const a = await newKey('ws_patch');
-  const b = await newKey('ws_patch');
-  const c = await newKey('ws_patch');
-  assert.equal((await cp.api(`/api/keys/${a.id}/revoke`, { method: 'POST' })).status, 200);
-  assert.equal((await cp.api(`/api/keys/${b.id}/rotate`, { method: 'POST', body: { grace_seconds: 600 } })).status, 200);
-  assert.equal((await cp.api(`/api/keys/${c.id}`, { method: 'PATCH', body: { budget_usd: '3', rpm: 7, allowed_models: ['m-ok'] } })).status, 200);
-  assert.equal((await cp.api('/api/workspaces/ws_patch', { method: 'PATCH', body: { rpm: 50 } })).status, 200);
-  assert.equal((await cp.api('/api/workspaces/ws_patch/credits', { method: 'POST', body: { amount_usd: '2', reference: 'it-patch-2' } })).status, 201);
-  const sp = await spRequest(cp.repUrl, usageBatch({ id: `it-patch-${crypto.randomBytes(4).toString('hex')}`, workspace: 'ws_patch', keyId: c.id, costNano: 12345 }));
-  assert.ok(sp.body.length > 0);
-  await newWorkspace('ws_patch_off', '1');
-  assert.equal((await cp.api('/api/workspaces/ws_patch_off/disable', { method: 'POST' })).status, 200);
-  const v = await quietVersion(cp);
-  const patched = await spRequest(cp.repUrl, fStr(1, fInt(1, 0)));
-  assert.equal(varints(patched.body)[1], v);
-  const patchedN = parseMetrics((await cp.api('/metrics')).text).get('switchyard_cp_snapshot_patched_total') - patched0;
-  console.log(`${v - v0} versions, ${patchedN} built by patching`);
-  assert.ok(patchedN >= 5, `versions were patched, not built whole (${patchedN} of ${v - v0})`);
-  for (const d of nodes) await waitFor(async () => (await updates(d)).version >= v, { timeout: slack(5000), what: 'nodes at the last version' });
-  // a restarted control plane builds its first version whole, from the database
-  await cp.proc.stop();
-  cp = await restartCp(cp);
-  const whole = await spRequest(cp.repUrl, fStr(1, fInt(1, 0)));
-  assert.equal(varints(whole.body)[1], v, 'no write in between');
-  const p = rows(patched.body), w = rows(whole.body);
-  assert.equal(p.keys.length, w.keys.length);
-  assert.equal(p.ws.length, w.ws.length);
-  assert.deepEqual(p.keys, w.keys, 'every key row byte for byte');
-  assert.deepEqual(p.ws, w.ws, 'every workspace row byte for byte');
-  // and the nodes, which followed by deltas, answer like the data: a revoked, b's old secret
-  // still inside its rotation grace, c allowed
-  for (const d of nodes) {
-    assert.equal(await modelStatus(d, a.key), 401);
-    assert.equal(await modelStatus(d, b.key), 200, 'the rotated key within its grace');
-    assert.equal(await modelStatus(d, c.key), 200);
-  }
 });
