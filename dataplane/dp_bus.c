@@ -27,9 +27,6 @@ enum {
     DP_BUS_HEARTBEAT_MS = 1000,
     DP_BUS_REQ_TIMEOUT_MS = 2000,
     DP_BUS_NOTICE_MAX = 64,
-    /* With a cache directory and deltas applied since the cache was written, the whole snapshot
-     * is fetched (not built) and written there at most this often (dp_cache.h). */
-    DP_BUS_CACHE_REFRESH_MS = 5000,
 };
 #define DP_BUS_BUILD "switchyard-dp/0.1"
 #define DP_BUS_SNAPSHOT_MAX ((size_t)64 << 20)
@@ -42,9 +39,6 @@ static struct {
     const sy_busauth_tls_t *tls;       /* borrowed (dp_bus_set_auth); NULL: plain bus */
     const sy_busauth_signer_t *signer; /* borrowed; signs heartbeats when set */
     pthread_t tid;
-    /* Bus thread only: the cache holds an older version than the one served (deltas applied). */
-    int cache_behind;
-    uint64_t cache_written_ms;
 } g;
 
 void dp_bus_set_auth(const sy_busauth_tls_t *tls, const sy_busauth_signer_t *signer)
@@ -159,8 +153,6 @@ static void apply(const uint8_t *buf, size_t len, double fetch_ms)
     dp_metrics_bus_update(0);
     dp_metrics_overlay_rows(0);
     dp_server_snapshot_changed();
-    g.cache_behind = 0;
-    g.cache_written_ms = now_ms();
     if (g.cache_dir != NULL) {
         if (dp_cache_write(g.cache_dir, buf, len, err, sizeof(err)) != 0)
             SY_ERROR("msg=\"snapshot cache not written\" version=%llu err=\"%s\"", (unsigned long long)v,
@@ -222,31 +214,34 @@ static int apply_delta(const uint8_t *buf, size_t len, double fetch_ms)
         (unsigned long long)s->version, (unsigned long long)from, s->noverlay, len, fetch_ms,
         (t1 - t0) / 1e3);
     size_t rows = s->noverlay;
+    dp_snapshot_ref(s); /* for the cache write below */
     dp_snapshot_publish(s);
     dp_metrics_snapshot_applied(DP_SNAP_SRC_BUS);
     dp_metrics_bus_update(1);
     dp_metrics_overlay_rows(rows);
     dp_server_snapshot_changed();
-    g.cache_behind = g.cache_dir != NULL;
+    /* the cache keeps the whole snapshot it has and the deltas over it, merged (dp_cache.h) */
+    if (g.cache_dir != NULL &&
+        dp_cache_write_delta(g.cache_dir, s->merged, s->merged_len, err, sizeof(err)) != 0)
+        SY_ERROR("msg=\"snapshot cache delta not written\" version=%llu err=\"%s\"",
+                 (unsigned long long)s->version, err);
+    dp_snapshot_unref(s);
     return 0;
 }
 
 /* Fetches and applies what is new: a delta when `delta_ok` and the control plane has one from the
- * version in use, else the whole snapshot. `whole_for_cache`: asks for the whole snapshot of the
- * current version only to write it to the cache (dp_cache.h), without building it when it is
- * the version in use. Returns 1 when a delta was refused (fetch again with delta_ok 0). */
-static int fetch(int delta_ok, int whole_for_cache)
+ * version in use, else the whole snapshot. Returns 1 when a delta was refused (fetch again with
+ * delta_ok 0). */
+static int fetch(int delta_ok)
 {
     Switchyard__FetchSnapshot f = SWITCHYARD__FETCH_SNAPSHOT__INIT;
-    uint64_t have = 0;
     dp_snapshot_t *cur = dp_snapshot_acquire(); /* the bus thread is the only publisher: stays current */
     if (cur != NULL) {
-        have = cur->version;
+        f.have_version = cur->version;
         f.have_created_at_ms = cur->created_at_ms;
         dp_snapshot_unref(cur);
     }
-    f.have_version = whole_for_cache ? 0 : have;
-    f.delta_ok = delta_ok && have != 0 && !whole_for_cache;
+    f.delta_ok = delta_ok && f.have_version != 0;
     Switchyard__BusRequest br = SWITCHYARD__BUS_REQUEST__INIT;
     br.kind_case = SWITCHYARD__BUS_REQUEST__KIND_FETCH;
     br.fetch = &f;
@@ -262,31 +257,10 @@ static int fetch(int delta_ok, int whole_for_cache)
         nng_msg_free(m);
         return 0;
     }
-    if (len >= 5 && memcmp(body, "delta", 5) == 0) {
+    if (len >= 5 && memcmp(body, "delta", 5) == 0)
         rc = f.delta_ok ? apply_delta(body + 5, len - 5, (now_us() - t0) / 1e3) : 1;
-        nng_msg_free(m);
-        return rc;
-    }
-    if (whole_for_cache) {
-        Switchyard__Snapshot *pb = switchyard__snapshot__unpack(NULL, len, body);
-        uint64_t v = pb ? pb->version : 0;
-        if (pb != NULL)
-            switchyard__snapshot__free_unpacked(pb, NULL);
-        if (v != 0 && v == dp_snapshot_current_version()) {
-            char err[256];
-            g.cache_behind = 0;
-            g.cache_written_ms = now_ms();
-            if (dp_cache_write(g.cache_dir, body, len, err, sizeof(err)) != 0)
-                SY_ERROR("msg=\"snapshot cache not written\" version=%llu err=\"%s\"", (unsigned long long)v,
-                         err);
-            else
-                SY_DEBUG("msg=\"snapshot cached after deltas\" version=%llu bytes=%zu", (unsigned long long)v,
-                         len);
-            nng_msg_free(m);
-            return 0;
-        }
-    }
-    apply(body, len, (now_us() - t0) / 1e3);
+    else
+        apply(body, len, (now_us() - t0) / 1e3);
     nng_msg_free(m);
     return rc;
 }
@@ -320,13 +294,10 @@ static void *bus_main(void *arg)
         dp_snapshot_reap(); /* snapshots the loops let go of are freed here, not on a loop */
         uint64_t t = now_ms();
         if (want || t - last_fetch >= DP_BUS_SAFETY_MS) {
-            if (fetch(1, 0) != 0 && !atomic_load(&g.stop))
-                fetch(0, 0); /* the delta was refused: the whole snapshot, which becomes the new base */
+            if (fetch(1) != 0 && !atomic_load(&g.stop))
+                fetch(0); /* the delta was refused: the whole snapshot, which becomes the new base */
             last_fetch = now_ms();
             want = 0;
-        } else if (g.cache_behind && t - g.cache_written_ms >= DP_BUS_CACHE_REFRESH_MS) {
-            fetch(0, 1); /* deltas are not written to the cache: refresh it with the whole table */
-            g.cache_written_ms = now_ms();
         }
         /* every second, and at once when the served version changed */
         t = now_ms();

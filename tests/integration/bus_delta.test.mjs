@@ -6,8 +6,11 @@
 //   - a node stopped (SIGSTOP) while several versions go by, and a node started late, converge
 //     to the right answers;
 //   - a delta is only ever served for the exact base (version AND created_at_ms) — asked on the
-//     bus by hand — and a node refuses one for another base;
+//     bus by hand (a node's own refusal of another base is tests/unit/test_delta.c);
 //   - a change of models falls back to the whole snapshot;
+//   - the patched snapshot equals the whole build of the same database;
+//   - a node with --cache-dir keeps the deltas on disk over its cached snapshot, and a node booted
+//     from that cache alone serves what only a delta carried;
 //   - with 20,000 keys in the table a revocation still arrives by delta, fast.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -342,6 +345,39 @@ test('a snapshot patched write by write equals the whole build of the same data'
     assert.equal(await modelStatus(d, a.key), 401);
     assert.equal(await modelStatus(d, b.key), 200, 'the rotated key within its grace');
     assert.equal(await modelStatus(d, c.key), 200);
+  }
+});
+
+test('a node with a cache directory keeps the deltas it applied there, over the cached snapshot', async () => {
+  const cacheDir = `${tmp.dir}/cache-delta`;
+  fs.mkdirSync(cacheDir);
+  const d = await startBusDp({ dir: tmp.dir, cp, env: { MOCK_KEY: UPSTREAM_KEY }, name: 'dp-cache', threads: 1, args: ['--cache-dir', cacheDir] });
+  nodes.push(d);
+  await fleetAt(await quietVersion(cp));
+  const before = await updates(d);
+  await newWorkspace('ws_cache', '10');
+  const k = await newKey('ws_cache');
+  await waitFor(async () => (await modelStatus(d, k.key)) === 200, { timeout: slack(3000), what: 'the key on the cached node' });
+  const after = await updates(d);
+  assert.ok(after.delta > before.delta, 'the key came by delta');
+  assert.equal(after.whole, before.whole);
+  // snapshot.pb: the whole snapshot the node built; delta.pb: the deltas since, merged, from its version
+  const base = varints(fs.readFileSync(`${cacheDir}/snapshot.pb`));
+  await waitFor(() => fs.existsSync(`${cacheDir}/delta.pb`) && varints(fs.readFileSync(`${cacheDir}/delta.pb`))[1] === after.version, { timeout: slack(2000), interval: 20, what: 'delta.pb at the version reached by deltas' });
+  const dv = varints(fs.readFileSync(`${cacheDir}/delta.pb`));
+  assert.equal(dv[20], base[1], 'the merged delta is over the cached snapshot');
+  assert.equal(dv[23], base[2]);
+  // a node booted from that cache alone (no control plane to ask: a bus URL nobody listens on)
+  // serves the key that only the delta carried
+  const deadCp = { pubUrl: 'tcp://127.0.0.1:9', repUrl: 'tcp://127.0.0.1:9', busAuth: null };
+  const copy = `${tmp.dir}/cache-copy`;
+  fs.cpSync(cacheDir, copy, { recursive: true });
+  const boot = await startBusDp({ dir: tmp.dir, cp: deadCp, env: { MOCK_KEY: UPSTREAM_KEY }, name: 'dp-boot', threads: 1, args: ['--cache-dir', copy] });
+  try {
+    assert.equal(await modelStatus(boot, k.key), 200, 'the key from the cached delta');
+    assert.equal((await updates(boot)).version, after.version);
+  } finally {
+    await boot.proc.stop();
   }
 });
 
