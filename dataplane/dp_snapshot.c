@@ -660,7 +660,13 @@ static const dp_key_t *probe(const dp_key_t *const *idx, size_t mask, const uint
 
 static const dp_key_t *find_current(const dp_snapshot_t *s, const uint8_t sha256[SY_SHA256_LEN])
 {
-    return probe(s->key_index, s->key_mask, sha256, 0);
+    for (size_t i = key_slot(sha256) & s->key_mask;; i = (i + 1) & s->key_mask) {
+        const dp_key_t *k = s->key_index[i];
+        if (k == NULL)
+            return NULL;
+        if (sy_ct_equal(k->sha256, sha256, SY_SHA256_LEN))
+            return k;
+    }
 }
 
 /* The key whose previous secret hashes to sha256, whatever its grace says (NULL: none). */
