@@ -8,7 +8,11 @@
  *        many requests are outstanding at once): requests are Switchyard__BusRequest
  *        (proto/bus.proto). A `fetch` — and,
  *        for compatibility, an empty or unparsable request — is answered with the current
- *        packed Switchyard__Snapshot (cp_snapshot_build, built once per version and kept), or
+ *        packed Switchyard__Snapshot (built once per version and kept: patched from the last
+ *        one with the key and workspace rows the watched writes named, or built whole; see
+ *        cp_bus_watch_writes and cp_delta.h), with "delta" + a SnapshotDelta when the fetch
+ *        asked for one and the control plane can make one from its version (docs/controlplane.md,
+ *        "Delta updates"; a history of 1,024 versions and the digests of the last 6), or
  *        with "unchanged" when the fetch's have_version is the current version. A `heartbeat` upserts the node's
  *        dp_nodes row (last_seen_ms = wall-clock now) WITHOUT bumping the snapshot version
  *        (cp_admin_record_heartbeat; the heartbeats of one turn of the loop share one
