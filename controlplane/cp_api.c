@@ -143,6 +143,7 @@ static void reload_on_hup(const cp_api_opts_t *o)
         SY_WARN("msg=\"SIGHUP: cannot open the store\" err=\"%s\"", err);
         return;
     }
+    cp_bus_watch_writes(s); /* its writes patch the next snapshot like the API's (cp_bus.h) */
     /* the same rule as POST /api/catalog/reload: an import with the conflict check, never forced */
     cp_catalog_import_opts_t io = {.source = "sighup"};
     cJSON *rep = NULL;

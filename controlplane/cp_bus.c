@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +14,7 @@
 
 #include "bus.pb-c.h"
 #include "cp_admin.h"
+#include "cp_delta.h"
 #include "cp_metrics.h"
 #include "cp_snapshot.h"
 #include "cp_store.h"
@@ -45,8 +47,43 @@ enum {
     CP_BUS_USAGE_GROUP_MAX = 64,
     /* A raw REP message's header is the request's backtrace: a pipe id and a request id, plus 4
      * bytes per device hop (nng caps hops at 15). */
-    CP_BUS_HDR_MAX = 64
+    CP_BUS_HDR_MAX = 64,
+    /* Delta updates (docs/controlplane.md, "Delta updates"): the row digests of this many recent
+     * versions are kept (the current one included), so a node up to CP_BUS_DELTA_RING - 1 built
+     * versions behind still gets a delta; one larger than CP_BUS_DELTA_MAX gets the whole table. */
+    CP_BUS_DELTA_RING = 6,
+    /* A version is patched from the last one (cp_delta_patch) but built whole at least this
+     * often: the repair for anything the change tracking cannot see (a write on an unwatched
+     * connection, the time window of the per-node balance shares). */
+    CP_BUS_WHOLE_EVERY_MS = 300000,
+    CP_BUS_DELTA_MAX = 256 * 1024,
+    /* The history of built versions kept for deltas made from changed ids (serve_delta_hist),
+     * and the most ids such a delta may name. */
+    CP_BUS_HISTORY = 1024,
+    CP_BUS_HISTORY_IDS = 8192
 };
+
+/* A built version and, when it was patched, the ids of the rows its patch read (history). */
+typedef struct {
+    uint64_t version;
+    int64_t created;
+    int patched;
+    cp_idlist_t keys, ws;
+    uint8_t *delta; /* CP_DELTA_MAGIC + SnapshotDelta from this version to delta_to */
+    size_t delta_len;
+    uint64_t delta_to;
+    int no_delta;
+} hist_t;
+
+/* A recent version's row digests, and the delta from it to the current version (built at the
+ * first fetch that wants it, then served to every node at that version). */
+typedef struct {
+    cp_rows_t *rows;
+    uint8_t *delta; /* CP_DELTA_MAGIC + SnapshotDelta, NULL: not built (or none possible) */
+    size_t delta_len;
+    uint64_t delta_to; /* the version `delta` leads to; 0: none tried */
+    int no_delta;      /* tried for delta_to: only the whole snapshot will do */
+} ring_t;
 
 /* Where a reply goes: the backtrace header of the request it answers (raw REP). */
 typedef struct {
@@ -79,6 +116,16 @@ static struct {
     uint8_t *packed;
     size_t packed_len;
     uint64_t packed_version;
+    /* Row digests of the last versions built, newest first (ring[0] is packed_version's; bus
+     * thread only). */
+    ring_t ring[CP_BUS_DELTA_RING];
+    /* Change tracking (bus thread): the ids taken at the last build, whether that take had
+     * overflowed, when the last whole build was. */
+    cp_idlist_t prev_keys, prev_ws;
+    int track_over;
+    hist_t hist[CP_BUS_HISTORY];
+    size_t nhist;
+    uint64_t last_whole_ms;
     /* The live-node count last written to meta 'fleet.live_nodes' (-1: not read yet). Only
      * the bus thread touches it. */
     int64_t live_nodes;
@@ -102,6 +149,23 @@ static struct {
 } g;
 
 static uint32_t g_balance_refresh_ms = 5000;
+
+/* Which connections report their key and workspace writes (cp_bus_watch_writes). */
+static struct {
+    atomic_int enabled, failed;
+} g_watch;
+
+int cp_bus_watch_writes(cp_store_t *s)
+{
+    char err[256];
+    if (cp_delta_watch(cp_store_db(s), err, sizeof(err)) != 0) {
+        atomic_store(&g_watch.failed, 1);
+        SY_WARN("msg=\"write tracking not installed; every version is built whole\" err=\"%s\"", err);
+        return -1;
+    }
+    atomic_store(&g_watch.enabled, 1);
+    return 0;
+}
 
 void cp_bus_set_balance_refresh_ms(uint32_t ms)
 {
@@ -148,7 +212,7 @@ void cp_bus_notify(uint64_t version)
         publish_version(version);
 }
 
-static void serve_snapshot(uint64_t have);
+static void serve_snapshot(uint64_t have, int64_t have_created, int delta_ok);
 static int64_t wall_ms(void);
 
 static int query_count(const char *sql, int64_t arg, int64_t *out)
@@ -545,14 +609,254 @@ static void serve_one(nng_msg *req)
         return;
     }
     uint64_t have = 0;
-    if (br != NULL && br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_FETCH && br->fetch != NULL)
+    int64_t have_created = 0;
+    int delta_ok = 0;
+    if (br != NULL && br->kind_case == SWITCHYARD__BUS_REQUEST__KIND_FETCH && br->fetch != NULL) {
         have = br->fetch->have_version;
+        have_created = br->fetch->have_created_at_ms;
+        delta_ok = br->fetch->delta_ok;
+    }
     if (br != NULL)
         switchyard__bus_request__free_unpacked(br, NULL);
-    serve_snapshot(have);
+    serve_snapshot(have, have_created, delta_ok);
 }
 
-static void serve_snapshot(uint64_t have)
+static void ring_clear_delta(ring_t *e)
+{
+    free(e->delta);
+    e->delta = NULL;
+    e->delta_len = 0;
+    e->delta_to = 0;
+    e->no_delta = 0;
+}
+
+static void ring_free(void)
+{
+    for (size_t i = 0; i < CP_BUS_DELTA_RING; i++) {
+        ring_clear_delta(&g.ring[i]);
+        cp_rows_free(g.ring[i].rows);
+        g.ring[i].rows = NULL;
+    }
+}
+
+/* A new version was built into g.packed: its row digests become ring[0], the oldest drop out,
+ * and every cached delta (to the previous current version) is stale. When the new snapshot
+ * cannot be indexed the ring is emptied: whole snapshots until the next version. */
+static void ring_push(cp_rows_t *r)
+{
+    if (r == NULL)
+        r = cp_rows_index(g.packed, g.packed_len);
+    if (r == NULL) {
+        SY_WARN("msg=\"bus snapshot not indexed for deltas; whole snapshots until the next version\" "
+                "version=%llu",
+                (unsigned long long)g.packed_version);
+        ring_free();
+        return;
+    }
+    ring_clear_delta(&g.ring[CP_BUS_DELTA_RING - 1]);
+    cp_rows_free(g.ring[CP_BUS_DELTA_RING - 1].rows);
+    memmove(&g.ring[1], &g.ring[0], (CP_BUS_DELTA_RING - 1) * sizeof(ring_t));
+    g.ring[0] = (ring_t){.rows = r};
+    for (size_t i = 1; i < CP_BUS_DELTA_RING; i++)
+        ring_clear_delta(&g.ring[i]);
+}
+
+/* Answers a fetch from a node at `have` with a delta when one leads from there to the current
+ * version (built once per base version and kept until the next version). 1 answered. */
+static int serve_delta(uint64_t have, int64_t have_created)
+{
+    if (g.ring[0].rows == NULL || cp_rows_version(g.ring[0].rows) != g.packed_version || have == 0 ||
+        have >= g.packed_version)
+        return 0;
+    for (size_t i = 1; i < CP_BUS_DELTA_RING; i++) {
+        ring_t *e = &g.ring[i];
+        if (e->rows == NULL || cp_rows_version(e->rows) != have)
+            continue;
+        if (cp_rows_created(e->rows) != have_created)
+            return 0; /* the node's version `have` is another state (a restored database counted again) */
+        if (e->delta_to != g.packed_version) {
+            ring_clear_delta(e);
+            e->delta_to = g.packed_version;
+            uint64_t t0 = now_ns();
+            int rc = cp_delta_build(e->rows, g.ring[0].rows, g.packed, g.packed_len, CP_BUS_DELTA_MAX,
+                                    &e->delta, &e->delta_len);
+            e->no_delta = rc != 0;
+            SY_DEBUG("msg=\"bus delta built\" from=%llu to=%llu bytes=%zu result=%s us=%llu",
+                     (unsigned long long)have, (unsigned long long)g.packed_version, e->delta_len,
+                     rc == 0  ? "delta"
+                     : rc > 0 ? "whole"
+                              : "oom",
+                     (unsigned long long)((now_ns() - t0) / 1000));
+        }
+        if (e->no_delta || e->delta == NULL)
+            return 0;
+        cp_metrics_bus_fetch(2);
+        reply_bytes(e->delta, e->delta_len);
+        return 1;
+    }
+    return 0;
+}
+
+/* The history of built versions (newest last) with, for a patched one, the ids its patch read:
+ * a node at any of them gets a delta made of the union of the ids since (cp_delta_build_ids), as
+ * long as every version since was patched (same rest). Bus thread only. */
+static void hist_clear_delta(hist_t *h)
+{
+    free(h->delta);
+    h->delta = NULL;
+    h->delta_len = 0;
+    h->delta_to = 0;
+    h->no_delta = 0;
+}
+
+static void hist_free(hist_t *h)
+{
+    hist_clear_delta(h);
+    cp_idlist_free(&h->keys);
+    cp_idlist_free(&h->ws);
+    memset(h, 0, sizeof(*h));
+}
+
+static void hist_push(uint64_t v, int patched, cp_idlist_t *keys, cp_idlist_t *ws)
+{
+    if (g.nhist == CP_BUS_HISTORY) {
+        hist_free(&g.hist[0]);
+        memmove(&g.hist[0], &g.hist[1], (CP_BUS_HISTORY - 1) * sizeof(hist_t));
+        g.nhist--;
+        memset(&g.hist[g.nhist], 0, sizeof(hist_t));
+    }
+    hist_t *h = &g.hist[g.nhist++];
+    memset(h, 0, sizeof(*h));
+    h->version = v;
+    h->created = g.ring[0].rows && cp_rows_version(g.ring[0].rows) == v ? cp_rows_created(g.ring[0].rows) : 0;
+    h->patched = patched;
+    /* a whole build with the same rest as the version before: its changed ids from the digests,
+     * so the history chain goes on (the first version after a catalog import, the periodic repair) */
+    cp_idlist_t dk = {0}, dw = {0};
+    if (!patched && g.nhist >= 2 && g.hist[g.nhist - 2].version != 0 && g.ring[0].rows != NULL &&
+        g.ring[1].rows != NULL && cp_rows_version(g.ring[1].rows) == g.hist[g.nhist - 2].version &&
+        cp_rows_rest_equal(g.ring[1].rows, g.ring[0].rows) &&
+        cp_rows_diff_ids(g.ring[1].rows, g.ring[0].rows, CP_BUS_HISTORY_IDS, &dk, &dw) == 0) {
+        h->patched = 1;
+        keys = &dk;
+        ws = &dw;
+    }
+    if (h->patched) {
+        h->keys = *keys;
+        h->ws = *ws;
+        *keys = (cp_idlist_t){0};
+        *ws = (cp_idlist_t){0};
+    }
+}
+
+/* A delta for a node at (have, created) from the id history; 1 answered. */
+static int serve_delta_hist(uint64_t have, int64_t created)
+{
+    size_t i = g.nhist;
+    while (i > 0 && g.hist[i - 1].version != have)
+        i--;
+    if (i == 0 || i == g.nhist || g.hist[i - 1].created != created || g.ring[0].rows == NULL ||
+        g.hist[g.nhist - 1].version != g.packed_version)
+        return 0;
+    hist_t *e = &g.hist[i - 1];
+    if (e->delta_to != g.packed_version) {
+        hist_clear_delta(e);
+        e->delta_to = g.packed_version;
+        cp_idlist_t k = {0}, w = {0};
+        int ok = 1;
+        for (size_t j = i; j < g.nhist && ok; j++) {
+            ok = g.hist[j].patched && k.n + w.n <= CP_BUS_HISTORY_IDS &&
+                 cp_idlist_union(&k, &g.hist[j].keys) == 0 && cp_idlist_union(&w, &g.hist[j].ws) == 0;
+        }
+        int rc = ok && k.n + w.n <= CP_BUS_HISTORY_IDS
+                     ? cp_delta_build_ids(g.ring[0].rows, g.packed, have, created, &k, &w, CP_BUS_DELTA_MAX,
+                                          &e->delta, &e->delta_len)
+                     : 1;
+        e->no_delta = rc != 0;
+        cp_idlist_free(&k);
+        cp_idlist_free(&w);
+    }
+    if (e->no_delta || e->delta == NULL)
+        return 0;
+    cp_metrics_bus_fetch(2);
+    reply_bytes(e->delta, e->delta_len);
+    return 1;
+}
+
+/* Builds the current version into g.packed and the ring: patched from the last one (only the
+ * key and workspace rows the watched writes named are read again; cp_delta.h) when possible,
+ * else whole — at most CP_BUS_WHOLE_EVERY_MS after the last whole build, after the tracker
+ * overflowed, without watched writers, or with no previous version indexed. */
+static int build_version(char *err, size_t errlen)
+{
+    cp_idlist_t tk = {0}, tw = {0}, lk = {0}, lw = {0};
+    int over = cp_delta_take(&tk, &tw);
+    uint64_t t = now_ms();
+    int patch = atomic_load(&g_watch.enabled) && !atomic_load(&g_watch.failed) && !over && !g.track_over &&
+                g.packed != NULL && g.ring[0].rows != NULL &&
+                cp_rows_version(g.ring[0].rows) == g.packed_version &&
+                t - g.last_whole_ms < CP_BUS_WHOLE_EVERY_MS;
+    /* this build reads the rows named now and those named before the last build: a write whose
+     * triggers fired before that build but which committed after it is read again now */
+    if (patch && (cp_idlist_union(&lk, &tk) != 0 || cp_idlist_union(&lk, &g.prev_keys) != 0 ||
+                  cp_idlist_union(&lw, &tw) != 0 || cp_idlist_union(&lw, &g.prev_ws) != 0))
+        patch = 0;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    uint64_t v = 0;
+    cp_rows_t *rows = NULL;
+    uint64_t t0 = now_ns();
+    int rc;
+    if (patch) {
+        char *jk = cp_idlist_json(&lk), *jw = cp_idlist_json(&lw);
+        uint8_t *part = NULL;
+        size_t plen = 0;
+        rc = jk && jw ? cp_snapshot_build_partial(g.store, jk, jw, &part, &plen, &v, err, errlen) : -1;
+        int prc =
+            rc == 0 ? cp_delta_patch(g.ring[0].rows, g.packed, part, plen, &lk, &lw, &buf, &len, &rows) : 0;
+        if (prc < 0) {
+            snprintf(err, errlen, "patching the snapshot failed");
+            rc = -1;
+        }
+        free(jk);
+        free(jw);
+        free(part);
+        if (rc == 0 && prc == 0)
+            cp_metrics_snapshot_patched();
+        SY_DEBUG("msg=\"bus snapshot patched\" version=%llu keys=%zu workspaces=%zu us=%llu rest_changed=%d",
+                 (unsigned long long)v, lk.n, lw.n, (unsigned long long)((now_ns() - t0) / 1000), prc > 0);
+        if (prc > 0) /* not only keys and workspaces changed (shares follow the live-node count too) */
+            patch = 0;
+    }
+    if (!patch) {
+        rc = cp_snapshot_build(g.store, &buf, &len, &v, err, errlen);
+        if (rc == 0)
+            g.last_whole_ms = t;
+    }
+    cp_metrics_snapshot_build(rc == 0, now_ns() - t0);
+    cp_idlist_free(&g.prev_keys);
+    cp_idlist_free(&g.prev_ws);
+    g.prev_keys = tk; /* kept for the next build (see above) */
+    g.prev_ws = tw;
+    g.track_over = over || rc != 0;
+    if (rc != 0) {
+        cp_idlist_free(&lk);
+        cp_idlist_free(&lw);
+        return -1;
+    }
+    /* the build reads in its own transaction and may see a write newer than the version asked */
+    free(g.packed);
+    g.packed = buf;
+    g.packed_len = len;
+    g.packed_version = v;
+    ring_push(rows);
+    hist_push(v, patch, &lk, &lw); /* takes lk/lw when patched */
+    cp_idlist_free(&lk);
+    cp_idlist_free(&lw);
+    return 0;
+}
+
+static void serve_snapshot(uint64_t have, int64_t have_created, int delta_ok)
 {
     char err[256];
     uint64_t cur = 0;
@@ -566,23 +870,17 @@ static void serve_snapshot(uint64_t have)
         reply_bytes("unchanged", 9);
         return;
     }
-    if (g.packed == NULL || g.packed_version != cur) {
-        uint8_t *buf = NULL;
-        size_t len = 0;
-        uint64_t v = 0;
-        uint64_t t0 = now_ns();
-        int brc = cp_snapshot_build(g.store, &buf, &len, &v, err, sizeof(err));
-        cp_metrics_snapshot_build(brc == 0, now_ns() - t0);
-        if (brc != 0) {
-            SY_ERROR("msg=\"bus snapshot build failed\" err=\"%s\"", err);
-            return;
-        }
-        /* the build reads in its own transaction and may see a write newer than `cur` */
-        free(g.packed);
-        g.packed = buf;
-        g.packed_len = len;
-        g.packed_version = v;
+    if ((g.packed == NULL || g.packed_version != cur) && build_version(err, sizeof(err)) != 0) {
+        SY_ERROR("msg=\"bus snapshot build failed\" err=\"%s\"", err);
+        return;
     }
+    if (have != 0 && have == g.packed_version) { /* the build saw the node's version after all */
+        cp_metrics_bus_fetch(1);
+        reply_bytes("unchanged", 9);
+        return;
+    }
+    if (delta_ok && (serve_delta_hist(have, have_created) || serve_delta(have, have_created)))
+        return;
     cp_metrics_bus_fetch(0);
     reply_bytes(g.packed, g.packed_len);
     SY_DEBUG("msg=\"bus snapshot served\" version=%llu bytes=%zu", (unsigned long long)g.packed_version,
@@ -715,6 +1013,13 @@ int cp_bus_start(const char *pub_url, const char *rep_url, const char *db_path, 
 {
     if (cp_store_open(db_path, &g.store, err, errlen) != 0)
         return -1;
+    g.track_over = 1; /* the first build is whole */
+    if (cp_delta_watch(cp_store_db(g.store), err, errlen) != 0) {
+        SY_WARN("msg=\"write tracking not installed on the bus's handle; every version is built whole\" "
+                "err=\"%s\"",
+                err);
+        atomic_store(&g_watch.failed, 1);
+    }
     if (open_sockets(pub_url, rep_url, err, errlen) != 0) {
         cp_store_close(g.store);
         g.store = NULL;
@@ -767,5 +1072,11 @@ void cp_bus_stop(void)
     g.store = NULL;
     free(g.packed);
     g.packed = NULL;
+    ring_free();
+    cp_idlist_free(&g.prev_keys);
+    cp_idlist_free(&g.prev_ws);
+    for (size_t i = 0; i < g.nhist; i++)
+        hist_free(&g.hist[i]);
+    g.nhist = 0;
     free_auth();
 }

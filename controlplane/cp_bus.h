@@ -8,7 +8,11 @@
  *        many requests are outstanding at once): requests are Switchyard__BusRequest
  *        (proto/bus.proto). A `fetch` — and,
  *        for compatibility, an empty or unparsable request — is answered with the current
- *        packed Switchyard__Snapshot (cp_snapshot_build, built once per version and kept), or
+ *        packed Switchyard__Snapshot (built once per version and kept: patched from the last
+ *        one with the key and workspace rows the watched writes named, or built whole; see
+ *        cp_bus_watch_writes and cp_delta.h), with "delta" + a SnapshotDelta when the fetch
+ *        asked for one and the control plane can make one from its version (docs/controlplane.md,
+ *        "Delta updates"; a history of 1,024 versions and the digests of the last 6), or
  *        with "unchanged" when the fetch's have_version is the current version. A `heartbeat` upserts the node's
  *        dp_nodes row (last_seen_ms = wall-clock now) WITHOUT bumping the snapshot version
  *        (cp_admin_record_heartbeat; the heartbeats of one turn of the loop share one
@@ -32,6 +36,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cp_store.h"
+
 /* Authenticates the bus (docs/controlplane.md, "Bus authentication"; sy_busauth.h): both
  * listeners then take only tls+tcp:// URLs and require a client certificate from ca_file (PEM,
  * may hold several CAs), and heartbeats and usage batches are accepted only inside a
@@ -52,6 +58,12 @@ void cp_bus_set_drop_notices(int on);
 /* How often balances changed by quietly committed usage reach the fleet (default 5000 ms;
  * switchyard-cp --balance-refresh-ms). Call before cp_bus_start. */
 void cp_bus_set_balance_refresh_ms(uint32_t ms);
+/* Versions whose only changes are key and workspace rows are built by patching the last one
+ * (docs/controlplane.md, "Delta updates"): every store handle that writes those tables at run
+ * time must report its writes — call this once per such handle (the admin API's, SIGHUP's), any
+ * thread, before it writes; the bus's own handle is watched by cp_bus_start. Until it is called
+ * once, and after any failure, every version is built whole. 0, or -1 (logged). */
+int cp_bus_watch_writes(cp_store_t *s);
 /* Stops and joins the bus thread, closes the sockets. No-op when not started. */
 void cp_bus_stop(void);
 

@@ -173,8 +173,9 @@ static const double build_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 
 static atomic_ullong g_build_bucket[NBB + 1]; /* not cumulative; the last is +Inf */
 static atomic_ullong g_build_sum_ns;
 static atomic_ullong g_builds_failed;
-static atomic_ullong g_fetch[2];      /* snapshot, unchanged */
-static atomic_ullong g_bus_refused;  /* unauthenticated or mis-attributed requests */
+static atomic_ullong g_patched;      /* versions built by patching the previous one */
+static atomic_ullong g_fetch[3];      /* snapshot, unchanged, delta */
+static atomic_ullong g_bus_refused;   /* unauthenticated or mis-attributed requests */
 static atomic_ullong g_heartbeats[2]; /* refused, recorded */
 static atomic_llong g_live_nodes;
 
@@ -192,9 +193,14 @@ void cp_metrics_snapshot_build(int ok, uint64_t ns)
     atomic_fetch_add_explicit(&g_build_bucket[i], 1, memory_order_relaxed);
 }
 
-void cp_metrics_bus_fetch(int unchanged)
+void cp_metrics_snapshot_patched(void)
 {
-    atomic_fetch_add_explicit(&g_fetch[unchanged ? 1 : 0], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_patched, 1, memory_order_relaxed);
+}
+
+void cp_metrics_bus_fetch(int answer)
+{
+    atomic_fetch_add_explicit(&g_fetch[answer >= 0 && answer <= 2 ? answer : 0], 1, memory_order_relaxed);
 }
 
 void cp_metrics_bus_refused(void)
@@ -320,9 +326,15 @@ char *cp_metrics_render(uint64_t snapshot_version, size_t *len)
     head(&o, "switchyard_cp_snapshot_version", "gauge", "The store's current snapshot version.");
     put(&o, "switchyard_cp_snapshot_version %llu\n", (unsigned long long)snapshot_version);
 
+    head(&o, "switchyard_cp_snapshot_patched_total", "counter",
+         "Versions built by patching the previous one with the key and workspace rows the writes named "
+         "(the others are built whole; docs/controlplane.md, \"Delta updates\").");
+    put(&o, "switchyard_cp_snapshot_patched_total %llu\n", ld(&g_patched));
     head(&o, "switchyard_cp_bus_fetches_total", "counter",
-         "Snapshot fetches answered: with the snapshot, or unchanged (the node is current).");
+         "Snapshot fetches answered: with the whole snapshot, with a delta (only keys and workspaces "
+         "changed since the node's version), or unchanged (the node is current).");
     put(&o, "switchyard_cp_bus_fetches_total{answer=\"snapshot\"} %llu\n", ld(&g_fetch[0]));
+    put(&o, "switchyard_cp_bus_fetches_total{answer=\"delta\"} %llu\n", ld(&g_fetch[2]));
     put(&o, "switchyard_cp_bus_fetches_total{answer=\"unchanged\"} %llu\n", ld(&g_fetch[1]));
     head(&o, "switchyard_cp_bus_refused_total", "counter",
          "Heartbeats and usage batches refused by bus authentication (unsigned, bad signature, "

@@ -48,8 +48,10 @@ void cp_metrics_txn_end(int committed);
 
 /* One snapshot build by the bus: ok or failed, and how long it took (monotonic ns). */
 void cp_metrics_snapshot_build(int ok, uint64_t ns);
-/* One fetch answered: with the snapshot (0) or "unchanged" (1). */
-void cp_metrics_bus_fetch(int unchanged);
+/* One version built by patching the previous one (cp_delta_patch). */
+void cp_metrics_snapshot_patched(void);
+/* One fetch answered: with the whole snapshot (0), "unchanged" (1) or a delta (2). */
+void cp_metrics_bus_fetch(int answer);
 /* One heartbeat or usage batch refused by bus authentication (cp_bus_set_tls). */
 void cp_metrics_bus_refused(void);
 /* One heartbeat received: recorded (1) or refused (0). */

@@ -19,6 +19,8 @@ typedef struct {
     int oom;
     char *err;
     size_t errlen;
+    /* cp_snapshot_build_partial: JSON arrays of the key and workspace ids to read (NULL: all) */
+    const char *kf, *wf;
 } build_t;
 
 static void *zalloc(build_t *b, size_t n)
@@ -73,11 +75,14 @@ static int col_strings(build_t *b, sqlite3_stmt *st, int col, char ***out, size_
     return b->oom ? sy_errf(b->err, b->errlen, "out of memory") : 0;
 }
 
-static int count_rows(build_t *b, const char *table_sql, size_t *n)
+/* `filter`, when the SQL has a ?1: bound to it (a JSON array of ids for json_each). */
+static int count_rows_f(build_t *b, const char *table_sql, const char *filter, size_t *n)
 {
     sqlite3_stmt *st;
     if (cp_store_prepare(b->store, table_sql, &st, b->err, b->errlen) != 0)
         return -1;
+    if (filter != NULL)
+        sqlite3_bind_text(st, 1, filter, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     *n = rc == SQLITE_ROW ? (size_t)sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
@@ -90,12 +95,19 @@ static int count_rows(build_t *b, const char *table_sql, size_t *n)
  * same view); the bound only keeps a broken invariant from writing out of bounds. */
 typedef int (*row_fn)(build_t *b, sqlite3_stmt *st, Switchyard__Snapshot *pb);
 
-static int each_row(build_t *b, Switchyard__Snapshot *pb, const char *sql, size_t cap, const size_t *n,
-                    row_fn row)
+static int count_rows(build_t *b, const char *table_sql, size_t *n)
+{
+    return count_rows_f(b, table_sql, NULL, n);
+}
+
+static int each_row_f(build_t *b, Switchyard__Snapshot *pb, const char *sql, const char *filter, size_t cap,
+                      const size_t *n, row_fn row)
 {
     sqlite3_stmt *st;
     if (cp_store_prepare(b->store, sql, &st, b->err, b->errlen) != 0)
         return -1;
+    if (filter != NULL)
+        sqlite3_bind_text(st, 1, filter, -1, SQLITE_STATIC);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < cap) {
         if (row(b, st, pb) != 0 || b->oom) {
@@ -110,6 +122,12 @@ static int each_row(build_t *b, Switchyard__Snapshot *pb, const char *sql, size_
     }
     sqlite3_finalize(st);
     return 0;
+}
+
+static int each_row(build_t *b, Switchyard__Snapshot *pb, const char *sql, size_t cap, const size_t *n,
+                    row_fn row)
+{
+    return each_row_f(b, pb, sql, NULL, cap, n, row);
 }
 
 static int provider_row(build_t *b, sqlite3_stmt *st, Switchyard__Snapshot *pb)
@@ -409,14 +427,31 @@ static int shares(build_t *b, Switchyard__Snapshot *pb, int64_t now_ms)
     return bad || b->oom ? sy_errf(b->err, b->errlen, "out of memory") : 0;
 }
 
+#define WS_SQL                                                                                               \
+    "SELECT w.id, w.active, COALESCE(b.balance_nano, 0), w.rpm, w.tpm FROM workspaces w "                    \
+    "LEFT JOIN balances b ON b.workspace_id = w.id"
+/* a previous secret only when its rotation gave it a grace (revoked: none) */
+#define KEY_SQL                                                                                              \
+    "SELECT k.id, k.sha256, k.workspace_id, k.allowed_models, k.revoked, k.expires_at, k.budget_nano, "      \
+    "k.rpm, "                                                                                                \
+    "k.tpm, COALESCE(s.spent_nano, 0), p.sha256, p.valid_until_ms FROM api_keys k "                          \
+    "LEFT JOIN key_spend s ON s.key_id = k.id "                                                              \
+    "LEFT JOIN api_key_prev p ON p.key_id = k.id AND p.valid_until_ms > p.rotated_ms AND k.revoked = 0"
+
 static int read_all(build_t *b, Switchyard__Snapshot *pb)
 {
     size_t np, nm, nw, nk, na;
     if (cp_store_snapshot_version(b->store, &pb->version, b->err, b->errlen) != 0 ||
         count_rows(b, "SELECT count(*) FROM providers", &np) != 0 ||
         count_rows(b, "SELECT count(*) FROM models", &nm) != 0 ||
-        count_rows(b, "SELECT count(*) FROM workspaces", &nw) != 0 ||
-        count_rows(b, "SELECT count(*) FROM api_keys", &nk) != 0 ||
+        count_rows_f(b,
+                     b->wf ? "SELECT count(*) FROM workspaces WHERE id IN (SELECT value FROM json_each(?1))"
+                           : "SELECT count(*) FROM workspaces",
+                     b->wf, &nw) != 0 ||
+        count_rows_f(b,
+                     b->kf ? "SELECT count(*) FROM api_keys WHERE id IN (SELECT value FROM json_each(?1))"
+                           : "SELECT count(*) FROM api_keys",
+                     b->kf, &nk) != 0 ||
         count_rows(b, "SELECT count(*) FROM model_aliases", &na) != 0)
         return -1;
     pb->providers = zalloc(b, np * sizeof(void *));
@@ -435,20 +470,14 @@ static int read_all(build_t *b, Switchyard__Snapshot *pb)
             "SELECT id, provider_id, upstream, input_per_m_nano, output_per_m_nano, context_window, "
             "caps, tiers, quality, cache_read_per_m_nano, cache_write_per_m_nano FROM models ORDER BY id",
             nm, &pb->n_models, model_row) != 0 ||
-        each_row(b, pb,
-                 "SELECT w.id, w.active, COALESCE(b.balance_nano, 0), w.rpm, w.tpm FROM workspaces w "
-                 "LEFT JOIN balances b ON b.workspace_id = w.id ORDER BY w.id",
-                 nw, &pb->n_workspaces, workspace_row) != 0 ||
-        each_row(b, pb,
-                 "SELECT k.id, k.sha256, k.workspace_id, k.allowed_models, k.revoked, k.expires_at, "
-                 "k.budget_nano, k.rpm, "
-                 "k.tpm, COALESCE(s.spent_nano, 0), p.sha256, p.valid_until_ms FROM api_keys k "
-                 "LEFT JOIN key_spend s ON s.key_id = k.id "
-                 /* a previous secret only when its rotation gave it a grace (revoked: none) */
-                 "LEFT JOIN api_key_prev p ON p.key_id = k.id AND p.valid_until_ms > p.rotated_ms "
-                 "AND k.revoked = 0 "
-                 "ORDER BY k.id",
-                 nk, &pb->n_keys, key_row) != 0 ||
+        each_row_f(b, pb,
+                   b->wf ? WS_SQL " WHERE w.id IN (SELECT value FROM json_each(?1)) ORDER BY w.id"
+                         : WS_SQL " ORDER BY w.id",
+                   b->wf, nw, &pb->n_workspaces, workspace_row) != 0 ||
+        each_row_f(b, pb,
+                   b->kf ? KEY_SQL " WHERE k.id IN (SELECT value FROM json_each(?1)) ORDER BY k.id"
+                         : KEY_SQL " ORDER BY k.id",
+                   b->kf, nk, &pb->n_keys, key_row) != 0 ||
         each_row(b, pb, "SELECT alias, model_id FROM model_aliases ORDER BY alias", na, &pb->n_aliases,
                  alias_row) != 0)
         return -1;
@@ -457,10 +486,10 @@ static int read_all(build_t *b, Switchyard__Snapshot *pb)
     return routing(b, pb);
 }
 
-int cp_snapshot_build(cp_store_t *s, uint8_t **out, size_t *out_len, uint64_t *version, char *err,
-                      size_t errlen)
+static int build_any(cp_store_t *s, const char *kf, const char *wf, uint8_t **out, size_t *out_len,
+                     uint64_t *version, char *err, size_t errlen)
 {
-    build_t b = {.store = s, .err = err, .errlen = errlen};
+    build_t b = {.store = s, .err = err, .errlen = errlen, .kf = kf, .wf = wf};
     *out = NULL;
     *out_len = 0;
     Switchyard__Snapshot pb;
@@ -489,4 +518,16 @@ int cp_snapshot_build(cp_store_t *s, uint8_t **out, size_t *out_len, uint64_t *v
     }
     sy_arena_free(&b.arena);
     return rc;
+}
+
+int cp_snapshot_build(cp_store_t *s, uint8_t **out, size_t *out_len, uint64_t *version, char *err,
+                      size_t errlen)
+{
+    return build_any(s, NULL, NULL, out, out_len, version, err, errlen);
+}
+
+int cp_snapshot_build_partial(cp_store_t *s, const char *key_ids, const char *ws_ids, uint8_t **out,
+                              size_t *out_len, uint64_t *version, char *err, size_t errlen)
+{
+    return build_any(s, key_ids ? key_ids : "[]", ws_ids ? ws_ids : "[]", out, out_len, version, err, errlen);
 }

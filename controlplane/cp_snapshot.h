@@ -39,4 +39,11 @@
 int cp_snapshot_build(cp_store_t *s, uint8_t **out, size_t *out_len, uint64_t *version, char *err,
                       size_t errlen);
 
+/* The same, but with only the keys and workspaces whose ids are in the JSON arrays key_ids and
+ * ws_ids (NULL: none) — everything else (version, providers, models, aliases, settings, routing,
+ * live_nodes) as in a whole build. An id with no row is simply absent. Used to patch the last
+ * whole snapshot with the rows a write changed (cp_delta_patch). */
+int cp_snapshot_build_partial(cp_store_t *s, const char *key_ids, const char *ws_ids, uint8_t **out,
+                              size_t *out_len, uint64_t *version, char *err, size_t errlen);
+
 #endif

@@ -400,6 +400,8 @@ int main(int argc, char **argv)
         cp_store_close(store);
         return 1;
     }
+    if (bus_pub != NULL)
+        cp_bus_watch_writes(store); /* the admin API's writes patch the next snapshot (cp_bus.h) */
     if (bus_pub != NULL && cp_bus_start(bus_pub, bus_rep, db, err, sizeof(err)) != 0) {
         SY_ERROR("msg=\"cannot start the bus\" err=\"%s\"", err);
         cp_store_close(store);

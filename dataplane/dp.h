@@ -371,6 +371,12 @@ typedef enum { DP_SNAP_SRC_BUS, DP_SNAP_SRC_CACHE, DP_SNAP_SRC_FILE, DP_SNAP_SRC
 typedef enum { DP_SNAP_REJ_CORRUPT, DP_SNAP_REJ_STALE, DP_SNAP_REJ_INVALID, DP_SNAP_REJ__COUNT } dp_snap_rej_t;
 void dp_metrics_snapshot_applied(dp_snap_src_t src);
 void dp_metrics_snapshot_rejected(dp_snap_rej_t reason);
+/* Bus updates put in use by kind — a whole snapshot built (kind 0) or a delta applied (1) — a
+ * delta refused (dp_delta_result_t from dp_snapshot.h, != DP_DELTA_OK), and the rows in the
+ * overlay of the snapshot in use (0 for a whole one). Bus thread. */
+void dp_metrics_bus_update(int delta);
+void dp_metrics_delta_refused(int result);
+void dp_metrics_overlay_rows(size_t rows);
 /* Renders Prometheus text for every thread into a malloc'ed buffer. */
 char *dp_metrics_render(size_t *len);
 

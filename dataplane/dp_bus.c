@@ -150,6 +150,8 @@ static void apply(const uint8_t *buf, size_t len, double fetch_ms)
             (t3 - t2) / 1e3);
     dp_snapshot_publish(s);
     dp_metrics_snapshot_applied(DP_SNAP_SRC_BUS);
+    dp_metrics_bus_update(0);
+    dp_metrics_overlay_rows(0);
     dp_server_snapshot_changed();
     if (g.cache_dir != NULL) {
         if (dp_cache_write(g.cache_dir, buf, len, err, sizeof(err)) != 0)
@@ -184,24 +186,83 @@ static nng_msg *request(const Switchyard__BusRequest *br, int sign, const char *
     return m;
 }
 
-static void fetch(void)
+/* Applies a delta (the bytes after the "delta" prefix) on top of the snapshot in use. 0 applied;
+ * 1 refused (counted and logged): the caller fetches the whole snapshot. */
+static int apply_delta(const uint8_t *buf, size_t len, double fetch_ms)
+{
+    dp_snapshot_t *cur = dp_snapshot_acquire();
+    if (cur == NULL) { /* cannot happen: a delta is only asked for on top of a version */
+        dp_metrics_delta_refused(DP_DELTA_WRONG_BASE);
+        return 1;
+    }
+    uint64_t from = cur->version;
+    dp_delta_result_t r = DP_DELTA_OK;
+    char err[512];
+    double t0 = now_us();
+    dp_snapshot_t *s = dp_snapshot_apply_delta(cur, buf, len, &r, err, sizeof(err));
+    double t1 = now_us();
+    dp_snapshot_unref(cur);
+    if (s == NULL) {
+        dp_metrics_delta_refused(r);
+        SY_WARN("msg=\"bus delta refused; fetching the whole snapshot\" from=%llu bytes=%zu err=\"%s\"",
+                (unsigned long long)from, len, err);
+        return 1;
+    }
+    SY_INFO(
+        "msg=\"snapshot applied\" source=bus kind=delta version=%llu from=%llu overlay_rows=%zu bytes=%zu "
+        "fetch_ms=%.1f apply_ms=%.2f",
+        (unsigned long long)s->version, (unsigned long long)from, s->noverlay, len, fetch_ms,
+        (t1 - t0) / 1e3);
+    size_t rows = s->noverlay;
+    dp_snapshot_ref(s); /* for the cache write below */
+    dp_snapshot_publish(s);
+    dp_metrics_snapshot_applied(DP_SNAP_SRC_BUS);
+    dp_metrics_bus_update(1);
+    dp_metrics_overlay_rows(rows);
+    dp_server_snapshot_changed();
+    /* the cache keeps the whole snapshot it has and the deltas over it, merged (dp_cache.h) */
+    if (g.cache_dir != NULL &&
+        dp_cache_write_delta(g.cache_dir, s->merged, s->merged_len, err, sizeof(err)) != 0)
+        SY_ERROR("msg=\"snapshot cache delta not written\" version=%llu err=\"%s\"",
+                 (unsigned long long)s->version, err);
+    dp_snapshot_unref(s);
+    return 0;
+}
+
+/* Fetches and applies what is new: a delta when `delta_ok` and the control plane has one from the
+ * version in use, else the whole snapshot. Returns 1 when a delta was refused (fetch again with
+ * delta_ok 0). */
+static int fetch(int delta_ok)
 {
     Switchyard__FetchSnapshot f = SWITCHYARD__FETCH_SNAPSHOT__INIT;
-    f.have_version = dp_snapshot_current_version();
+    dp_snapshot_t *cur = dp_snapshot_acquire(); /* the bus thread is the only publisher: stays current */
+    if (cur != NULL) {
+        f.have_version = cur->version;
+        f.have_created_at_ms = cur->created_at_ms;
+        dp_snapshot_unref(cur);
+    }
+    f.delta_ok = delta_ok && f.have_version != 0;
     Switchyard__BusRequest br = SWITCHYARD__BUS_REQUEST__INIT;
     br.kind_case = SWITCHYARD__BUS_REQUEST__KIND_FETCH;
     br.fetch = &f;
     double t0 = now_us();
     nng_msg *m = request(&br, 0, "snapshot fetch");
     if (m == NULL)
-        return;
+        return 0;
+    const uint8_t *body = nng_msg_body(m);
+    size_t len = nng_msg_len(m);
+    int rc = 0;
     /* the safety-net fetch of a node that is current costs nine bytes, not the table */
-    if (nng_msg_len(m) == 9 && memcmp(nng_msg_body(m), "unchanged", 9) == 0) {
+    if (len == 9 && memcmp(body, "unchanged", 9) == 0) {
         nng_msg_free(m);
-        return;
+        return 0;
     }
-    apply(nng_msg_body(m), nng_msg_len(m), (now_us() - t0) / 1e3);
+    if (len >= 5 && memcmp(body, "delta", 5) == 0)
+        rc = f.delta_ok ? apply_delta(body + 5, len - 5, (now_us() - t0) / 1e3) : 1;
+    else
+        apply(body, len, (now_us() - t0) / 1e3);
     nng_msg_free(m);
+    return rc;
 }
 
 /* Tells the control plane this node is alive and which version it serves. Returns that version. */
@@ -233,7 +294,8 @@ static void *bus_main(void *arg)
         dp_snapshot_reap(); /* snapshots the loops let go of are freed here, not on a loop */
         uint64_t t = now_ms();
         if (want || t - last_fetch >= DP_BUS_SAFETY_MS) {
-            fetch();
+            if (fetch(1) != 0 && !atomic_load(&g.stop))
+                fetch(0); /* the delta was refused: the whole snapshot, which becomes the new base */
             last_fetch = now_ms();
             want = 0;
         }
@@ -268,8 +330,8 @@ static void *bus_main(void *arg)
     return NULL;
 }
 
-int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir, const char *node_id, char *err,
-                 size_t errlen)
+int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir, const char *node_id,
+                 char *err, size_t errlen)
 {
     int rv;
     g.cache_dir = cache_dir;
@@ -355,8 +417,8 @@ int dp_nng_close_bounded(const nng_socket *socks, size_t n, unsigned timeout_ms,
     }
     if (pthread_clockjoin_np(t, NULL, CLOCK_MONOTONIC, &until) != 0) {
         if (!atomic_exchange(&nng_wedged, 1))
-            SY_WARN("msg=\"nng sockets did not close in time; stopping without them\" what=%s timeout_ms=%u", what,
-                    timeout_ms);
+            SY_WARN("msg=\"nng sockets did not close in time; stopping without them\" what=%s timeout_ms=%u",
+                    what, timeout_ms);
         pthread_detach(t);
         return -1;
     }

@@ -3,7 +3,9 @@
  *
  *   SUB (sub_url): 8-byte big-endian "version V exists" notices (subscribed to everything,
  *       receive size capped). A notice newer than the published snapshot triggers a fetch.
- *   REQ (req_url): fetches the packed Switchyard__Snapshot (receive cap 64 MiB). Fetched on
+ *   REQ (req_url): fetches the packed Switchyard__Snapshot (receive cap 64 MiB), asking for a
+ *       delta on top of the version in use (FetchSnapshot.delta_ok; dp_snapshot_apply_delta —
+ *       a refused delta is followed at once by a fetch of the whole snapshot). Fetched on
  *       start, on a newer notice, and every 1 s as a safety net against lost notices.
  *       Requests are Switchyard__BusRequest (proto/bus.proto): `fetch` for the snapshot, and
  *       every 1 s (and at once after the served version changes) a `heartbeat` carrying the
@@ -14,7 +16,8 @@
  * invalid or not newer than the published one is rejected (logged) and the current one kept.
  * An accepted one goes through dp_snapshot_publish and dp_server_snapshot_changed, and then,
  * when a cache directory is set, its exact packed bytes are written there (dp_cache.h) on the
- * bus thread; a failed write is logged and the snapshot stays applied.
+ * bus thread — for a delta, the merged deltas over the cached snapshot (delta.pb); a failed
+ * write is logged and the snapshot stays applied.
  * Both sockets dial non-blocking, so the node may start before the control plane.
  *
  * Threading: dp_bus_start spawns one bus thread (it inherits the caller's signal mask: call it

@@ -9,10 +9,13 @@
 #include <unistd.h>
 
 #include "snapshot.pb-c.h"
+#include "sy_log.h"
 #include "sy_util.h"
 
 #define DP_CACHE_FILE "snapshot.pb"
 #define DP_CACHE_TMP "snapshot.pb.tmp"
+#define DP_CACHE_DELTA "delta.pb"
+#define DP_CACHE_DELTA_TMP "delta.pb.tmp"
 
 static int path_of(char *out, size_t outlen, const char *dir, const char *name)
 {
@@ -32,11 +35,14 @@ int dp_cache_prepare(const char *dir, char *err, size_t errlen)
     return 0;
 }
 
-int dp_cache_write(const char *dir, const uint8_t *buf, size_t len, char *err, size_t errlen)
+/* Atomically replaces DIR/name with buf (through DIR/tmpname); with `drop`, DIR/drop is removed
+ * before the directory is fsynced. */
+static int write_file(const char *dir, const char *name, const char *tmpname, const char *drop,
+                      const uint8_t *buf, size_t len, char *err, size_t errlen)
 {
-    char tmp[4096], dst[4096];
-    if (path_of(tmp, sizeof(tmp), dir, DP_CACHE_TMP) != 0 ||
-        path_of(dst, sizeof(dst), dir, DP_CACHE_FILE) != 0)
+    char tmp[4096], dst[4096], gone[4096];
+    if (path_of(tmp, sizeof(tmp), dir, tmpname) != 0 || path_of(dst, sizeof(dst), dir, name) != 0 ||
+        path_of(gone, sizeof(gone), dir, drop ? drop : name) != 0)
         return sy_errf(err, errlen, "cache directory path too long");
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -70,6 +76,8 @@ int dp_cache_write(const char *dir, const uint8_t *buf, size_t len, char *err, s
         unlink(tmp);
         return sy_errf(err, errlen, "rename %s: %s", dst, strerror(e));
     }
+    if (drop != NULL && unlink(gone) != 0 && errno != ENOENT)
+        return sy_errf(err, errlen, "unlink %s: %s", gone, strerror(errno));
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return sy_errf(err, errlen, "open directory %s: %s", dir, strerror(errno));
@@ -82,11 +90,24 @@ int dp_cache_write(const char *dir, const uint8_t *buf, size_t len, char *err, s
     return 0;
 }
 
-int dp_cache_load(const char *dir, dp_snapshot_t **out, char *err, size_t errlen)
+int dp_cache_write(const char *dir, const uint8_t *buf, size_t len, char *err, size_t errlen)
+{
+    /* a whole snapshot is the new base: the deltas over the old one go */
+    return write_file(dir, DP_CACHE_FILE, DP_CACHE_TMP, DP_CACHE_DELTA, buf, len, err, errlen);
+}
+
+int dp_cache_write_delta(const char *dir, const uint8_t *buf, size_t len, char *err, size_t errlen)
+{
+    return write_file(dir, DP_CACHE_DELTA, DP_CACHE_DELTA_TMP, NULL, buf, len, err, errlen);
+}
+
+/* Reads DIR/name whole (1..DP_CACHE_MAX bytes) into *out (malloc'd). 1, 0 when absent, -1 with err. */
+static int read_file(const char *dir, const char *name, uint8_t **out, size_t *out_len, char *err,
+                     size_t errlen)
 {
     *out = NULL;
     char p[4096];
-    if (path_of(p, sizeof(p), dir, DP_CACHE_FILE) != 0)
+    if (path_of(p, sizeof(p), dir, name) != 0)
         return sy_errf(err, errlen, "cache directory path too long");
     int fd = open(p, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -124,16 +145,46 @@ int dp_cache_load(const char *dir, dp_snapshot_t **out, char *err, size_t errlen
         off += (size_t)r;
     }
     close(fd);
+    *out = buf;
+    *out_len = len;
+    return 1;
+}
+
+int dp_cache_load(const char *dir, dp_snapshot_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rr = read_file(dir, DP_CACHE_FILE, &buf, &len, err, errlen);
+    if (rr <= 0)
+        return rr;
     Switchyard__Snapshot *pb = switchyard__snapshot__unpack(NULL, len, buf);
     free(buf);
     if (pb == NULL)
-        return sy_errf(err, errlen, "%s: does not unpack as a snapshot", p);
+        return sy_errf(err, errlen, "%s/%s: does not unpack as a snapshot", dir, DP_CACHE_FILE);
     char berr[512];
     dp_snapshot_t *s = dp_snapshot_build(pb, berr, sizeof(berr));
     switchyard__snapshot__free_unpacked(pb, NULL);
     if (s == NULL) {
-        sy_errf(err, errlen, "%s: %s", p, berr);
+        sy_errf(err, errlen, "%s/%s: %s", dir, DP_CACHE_FILE, berr);
         return DP_CACHE_INVALID;
+    }
+    /* the deltas the node applied over that snapshot, merged (one SnapshotDelta from its version) */
+    char derr[512];
+    if ((rr = read_file(dir, DP_CACHE_DELTA, &buf, &len, derr, sizeof(derr))) > 0) {
+        dp_delta_result_t r;
+        dp_snapshot_t *d = dp_snapshot_apply_delta(s, buf, len, &r, derr, sizeof(derr));
+        free(buf);
+        if (d != NULL) {
+            dp_snapshot_unref(s); /* d holds its base */
+            s = d;
+        } else {
+            SY_WARN(
+                "msg=\"cached delta not applied; serving the cached snapshot without it\" dir=%s err=\"%s\"",
+                dir, derr);
+        }
+    } else if (rr < 0) {
+        SY_WARN("msg=\"cached delta not read\" dir=%s err=\"%s\"", dir, derr);
     }
     *out = s;
     return 1;

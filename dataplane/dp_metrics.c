@@ -105,6 +105,28 @@ void dp_metrics_snapshot_applied(dp_snap_src_t src)
         atomic_fetch_add_explicit(&g_snap_applied[src], 1, memory_order_relaxed);
 }
 
+static atomic_ullong g_bus_updates[2]; /* whole, delta */
+static atomic_ullong g_delta_refused[DP_DELTA__COUNT];
+static atomic_ullong g_overlay_rows;
+static const char *const delta_rej_names[DP_DELTA__COUNT] = {"", "wrong_base", "corrupt", "invalid",
+                                                             "overlay_full"};
+
+void dp_metrics_bus_update(int delta)
+{
+    atomic_fetch_add_explicit(&g_bus_updates[delta ? 1 : 0], 1, memory_order_relaxed);
+}
+
+void dp_metrics_delta_refused(int result)
+{
+    if (result > 0 && result < DP_DELTA__COUNT)
+        atomic_fetch_add_explicit(&g_delta_refused[result], 1, memory_order_relaxed);
+}
+
+void dp_metrics_overlay_rows(size_t rows)
+{
+    atomic_store_explicit(&g_overlay_rows, rows, memory_order_relaxed);
+}
+
 void dp_metrics_snapshot_rejected(dp_snap_rej_t reason)
 {
     if ((unsigned)reason < DP_SNAP_REJ__COUNT)
@@ -457,13 +479,34 @@ char *dp_metrics_render(size_t *len)
         "on this node (put in use right after).\n"
         "# TYPE switchyard_config_built_timestamp_seconds gauge\nswitchyard_config_built_timestamp_seconds "
         "%.3f\n",
-        s ? (double)s->created_at_ms / 1000.0 : 0.0);
+        s ? (double)s->built_at_ms / 1000.0 : 0.0);
     dp_snapshot_unref(s);
     put(&o, "# HELP switchyard_snapshot_applied_total Routing snapshots put in use, by source.\n"
             "# TYPE switchyard_snapshot_applied_total counter\n");
     for (size_t i = 0; i < DP_SNAP_SRC__COUNT; i++)
         put(&o, "switchyard_snapshot_applied_total{source=\"%s\"} %llu\n", snap_src_names[i],
             (unsigned long long)atomic_load_explicit(&g_snap_applied[i], memory_order_relaxed));
+    put(&o,
+        "# HELP switchyard_snapshot_bus_updates_total Snapshots from the bus put in use, by kind: a whole "
+        "snapshot built, or a delta applied on top of the one in use (docs/controlplane.md, \"Delta "
+        "updates\").\n"
+        "# TYPE switchyard_snapshot_bus_updates_total counter\n"
+        "switchyard_snapshot_bus_updates_total{kind=\"whole\"} %llu\n"
+        "switchyard_snapshot_bus_updates_total{kind=\"delta\"} %llu\n",
+        (unsigned long long)atomic_load_explicit(&g_bus_updates[0], memory_order_relaxed),
+        (unsigned long long)atomic_load_explicit(&g_bus_updates[1], memory_order_relaxed));
+    put(&o,
+        "# HELP switchyard_snapshot_deltas_refused_total Deltas from the bus refused (the node then fetches "
+        "the whole snapshot), by reason.\n"
+        "# TYPE switchyard_snapshot_deltas_refused_total counter\n");
+    for (size_t i = 1; i < DP_DELTA__COUNT; i++)
+        put(&o, "switchyard_snapshot_deltas_refused_total{reason=\"%s\"} %llu\n", delta_rej_names[i],
+            (unsigned long long)atomic_load_explicit(&g_delta_refused[i], memory_order_relaxed));
+    put(&o,
+        "# HELP switchyard_snapshot_overlay_rows Rows (keys, workspaces, removals) the snapshot in use "
+        "carries on top of its base table; 0 for a whole snapshot.\n"
+        "# TYPE switchyard_snapshot_overlay_rows gauge\nswitchyard_snapshot_overlay_rows %llu\n",
+        (unsigned long long)atomic_load_explicit(&g_overlay_rows, memory_order_relaxed));
     put(&o, "# HELP switchyard_snapshot_rejected_total Routing snapshots refused, by reason.\n"
             "# TYPE switchyard_snapshot_rejected_total counter\n");
     for (size_t i = 0; i < DP_SNAP_REJ__COUNT; i++)

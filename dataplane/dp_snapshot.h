@@ -34,10 +34,10 @@ struct dp_upstream_ops;
 typedef struct {
     const char *id, *base_url;
     const struct dp_upstream_ops *ops; /* its dialect (providers/dp_provider.h), from `kind` */
-    const char *credential;     /* from the environment; NULL when unset. Secret: never log. */
-    const char *chat_url;       /* base_url + "/chat/completions" */
-    const char *embeddings_url; /* base_url + "/embeddings" */
-    const char *ca_file;        /* NULL = the system's CA store */
+    const char *credential;            /* from the environment; NULL when unset. Secret: never log. */
+    const char *chat_url;              /* base_url + "/chat/completions" */
+    const char *embeddings_url;        /* base_url + "/embeddings" */
+    const char *ca_file;               /* NULL = the system's CA store */
     /* The upstream header lines that are the same for every request to this provider, one
      * CRLF-terminated block per accept kind (JSON and SSE answers), built once with the snapshot
      * (in its pool, read-only); a request puts its own lines (X-Request-Id, …) in front. */
@@ -112,11 +112,14 @@ typedef struct {
 /* The default above for this process (reads RLIMIT_NOFILE; any thread). */
 uint32_t dp_max_inflight_default(void);
 
+struct dp_overlay;
+
 typedef struct dp_snapshot {
     atomic_long refs;
     uint64_t version;
-    int64_t created_at_ms;
-    uint32_t live_nodes; /* fleet size for rate-limit shares (dp_limit.h); >= 1 */
+    int64_t created_at_ms; /* when the control plane (or the file loader) made this version */
+    int64_t built_at_ms;   /* wall-clock ms this node built it (whole or by delta), right before use */
+    uint32_t live_nodes;   /* fleet size for rate-limit shares (dp_limit.h); >= 1 */
     dp_provider_t *providers;
     size_t nproviders;
     dp_model_t *models;
@@ -156,7 +159,26 @@ typedef struct dp_snapshot {
     size_t model_mask;
     const dp_alias_t **alias_index; /* by alias */
     size_t alias_mask;
-    h2o_mem_pool_t pool;           /* owns every string and array above */
+    /* Whole snapshots only (base == NULL): workspaces by id (open addressing), and the keys of
+     * each workspace as a chain of indexes into `keys` (ws_first_key[w], key_next[k]; UINT32_MAX
+     * ends it), so a delta finds a changed workspace's keys without a scan. */
+    const dp_workspace_t **ws_index;
+    size_t ws_mask;
+    uint32_t *ws_first_key, *key_next;
+    /* Delta updates (dp_snapshot_apply_delta; docs/controlplane.md, "Delta updates"): a snapshot
+     * made from a delta shares every table above with `base` — a whole snapshot, of which it
+     * holds one reference — and differs from it only by `ov`: the keys and workspaces changed,
+     * added or removed since the base, looked up before the base's (a base key whose id the
+     * overlay names is hidden). nkeys/nworkspaces/keys/workspaces are then the base's.
+     * `merged` is the packed SnapshotDelta from the base's version to this one (malloc'd), from
+     * which the next delta's overlay is made. NULL/0 in a whole snapshot. */
+    struct dp_snapshot *base;
+    struct dp_overlay *ov;
+    size_t noverlay; /* rows in ov (keys, including those re-pointed to a changed workspace, + workspaces +
+                        removals) */
+    uint8_t *merged;
+    size_t merged_len;
+    h2o_mem_pool_t pool;           /* owns every string and array above (the base's when base != NULL) */
     struct dp_snapshot *next_dead; /* on the reaper's list once unreferenced (see dp_snapshot_reap) */
 } dp_snapshot_t;
 
@@ -164,6 +186,28 @@ typedef struct dp_snapshot {
  * provider credentials from the environment. Returns NULL with a message in err on failure.
  * The result has one reference, owned by the caller. */
 dp_snapshot_t *dp_snapshot_build(const Switchyard__Snapshot *pb, char *err, size_t errlen);
+
+/* Delta updates. Caps on what comes off the bus: a packed delta over DP_DELTA_MAX_BYTES is
+ * refused; an overlay (the deltas since the base merged, plus the base keys re-pointed to a
+ * changed workspace) over DP_OVERLAY_MAX rows is refused as "full" — the node then fetches and
+ * builds the whole snapshot, which becomes the new base. */
+#define DP_DELTA_MAX_BYTES ((size_t)1 << 20)
+#define DP_OVERLAY_MAX 4096
+typedef enum {
+    DP_DELTA_OK = 0,
+    DP_DELTA_WRONG_BASE, /* from_version is not the version of `cur` */
+    DP_DELTA_CORRUPT,    /* does not unpack, or over a cap on bytes */
+    DP_DELTA_INVALID,    /* a row the whole builder would refuse, or a key of a removed workspace */
+    DP_DELTA_FULL,       /* the overlay would exceed DP_OVERLAY_MAX */
+    DP_DELTA__COUNT
+} dp_delta_result_t;
+/* Applies a packed Switchyard__SnapshotDelta (without the bus's "delta" prefix) on top of `cur`
+ * (borrowed; whole or itself made from a delta) and returns the new snapshot (one reference, the
+ * caller's), sharing cur's base tables. NULL with *result and err when refused; `cur` is never
+ * changed. Cost: O(rows in the merged overlay), never O(keys in the table). Any thread (the bus
+ * thread in practice). */
+dp_snapshot_t *dp_snapshot_apply_delta(dp_snapshot_t *cur, const uint8_t *buf, size_t len,
+                                       dp_delta_result_t *result, char *err, size_t errlen);
 
 /* Ids of keys and workspaces in the node-wide tables (dp_limit, dp_reserve), computed once at
  * snapshot build: stable across snapshots, never 0, and a key's never equals a workspace's. */
@@ -196,7 +240,7 @@ void dp_snapshot_reap(void);
  * the current hash did not match. Both are O(1) and compare hashes in constant time. */
 const dp_key_t *dp_snapshot_find_key(const dp_snapshot_t *s, const uint8_t sha256[SY_SHA256_LEN]);
 const dp_key_t *dp_snapshot_find_key_at(const dp_snapshot_t *s, const uint8_t sha256[SY_SHA256_LEN],
-                                         int64_t now_ms);
+                                        int64_t now_ms);
 /* Resolves a catalog id, a provider-qualified id ("openai/gpt-4o") or an alias (ids first: an
  * alias never shadows a model; a provider-qualified alias is not a form). */
 const dp_model_t *dp_snapshot_find_model(const dp_snapshot_t *s, const char *name, size_t len);

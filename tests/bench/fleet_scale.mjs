@@ -13,6 +13,10 @@
 //      node serving a probe key of that import, the control plane's CPU time and peak RSS (VmHWM,
 //      reset through /proc/PID/clear_refs first) meanwhile, the nodes' RSS before and after.
 //   4. key revocation again, FLEET_BIG_REVOKES keys, with those keys in the table.
+//   5. balance exhaustion again, FLEET_BIG_BALANCE trials, with those keys in the table.
+// Parts 4 and 5 travel as delta updates (docs/controlplane.md, "Delta updates"): each part prints
+// how many deltas and whole snapshots the nodes applied meanwhile
+// (switchyard_snapshot_bus_updates_total{kind}).
 // Prints p50/p90/p99/max per part and PASS/FAIL for the p99 targets (FLEET_TARGET_MS, 100).
 //
 // Probing: one keep-alive connection per node, one request in flight per node, a new one at
@@ -25,7 +29,7 @@
 //
 //   node tests/bench/fleet_scale.mjs               # BUILD_DIR defaults to <repo>/build
 // Env: BUILD_DIR, FLEET_NODES (50), FLEET_KEYS (100000), FLEET_REVOKES (100), FLEET_BALANCE (100:
-// exhaustion trials), FLEET_BIG_REVOKES (100), FLEET_POLL_MS (3), FLEET_TARGET_MS (100),
+// exhaustion trials), FLEET_BIG_REVOKES (100), FLEET_BIG_BALANCE (100), FLEET_POLL_MS (3), FLEET_TARGET_MS (100),
 // FLEET_EVENT_TIMEOUT_MS (30000: one event), FLEET_PHASE_S (600: cap on one phase's trials),
 // FLEET_DEADLINE_S (3000: whole run), FLEET_KEEP=1 keeps the temp dir (logs).
 // Exit 0 all PASS, 1 a FAIL, 2 error.
@@ -51,6 +55,7 @@ const N_KEYS = envNum('FLEET_KEYS', 100000);
 const N_REVOKES = envNum('FLEET_REVOKES', 100);
 const N_BALANCE = envNum('FLEET_BALANCE', 100);
 const N_BIG_REVOKES = envNum('FLEET_BIG_REVOKES', 100);
+const N_BIG_BALANCE = envNum('FLEET_BIG_BALANCE', 100);
 const POLL_MS = envNum('FLEET_POLL_MS', 3);
 const TARGET_MS = envNum('FLEET_TARGET_MS', 100);
 const EVENT_TIMEOUT_MS = envNum('FLEET_EVENT_TIMEOUT_MS', 30000);
@@ -187,7 +192,19 @@ function resetPeak(pid) {
 
 // ------------------------------------------------------------------ HTTP with keep-alive
 
-function request(agent, url, { method = 'GET', headers = {}, body, timeout = 10000 } = {}) {
+// A probe (a request to a node, not to the control plane's API) that meets a keep-alive
+// connection the node closed while idle ("socket hang up", ECONNRESET) is sent once more on a
+// fresh connection; a probe changes nothing the measurement depends on.
+async function request(agent, url, opts = {}) {
+  try {
+    return await request1(agent, url, opts);
+  } catch (e) {
+    if (agent === cpAgent || !(e.code === 'ECONNRESET' || /socket hang up/.test(e.message))) throw e;
+    return request1(agent, url, opts);
+  }
+}
+
+function request1(agent, url, { method = 'GET', headers = {}, body, timeout = 10000 } = {}) {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, agent, headers: body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
       const chunks = [];
@@ -295,6 +312,17 @@ async function nodeSide(nodes, sentWall, xs) {
   if (ts.some((t) => !Number.isFinite(t))) return;
   xs.push(Math.max(...ts) - sentWall);
 }
+
+// Whole snapshots built and deltas applied, summed over the nodes.
+async function busUpdates(nodes) {
+  const per = await Promise.all(nodes.map(async (n) => {
+    const r = await request(n.agent, `${n.url}/metrics`, {});
+    const g = (k) => Number((new RegExp(`^switchyard_snapshot_bus_updates_total\\{kind="${k}"\\} (\\d+)$`, 'm').exec(r.text || '') || [])[1] || NaN);
+    return { whole: g('whole'), delta: g('delta') };
+  }));
+  return per.reduce((a, b) => ({ whole: a.whole + b.whole, delta: a.delta + b.delta }), { whole: 0, delta: 0 });
+}
+const updLine = (a, b) => `  updates applied by the ${N_NODES} nodes meanwhile: ${b.delta - a.delta} deltas, ${b.whole - a.whole} whole snapshots`;
 
 // ------------------------------------------------------------------ statistics and output
 
@@ -528,6 +556,7 @@ async function main() {
   // ---- part 1: revocation, small table
   const rev = newStats();
   const revNode = [];
+  const upd1 = await busUpdates(nodes);
   let t1 = performance.now();
   for (let i = 0; i < keys.length && performance.now() - t1 < PHASE_S * 1000; i++) {
     const sent = Date.now();
@@ -538,6 +567,7 @@ async function main() {
   out(line('  revocation, all nodes (node-side)', revNode));
   out(line('  revocation, seen by the prober', rev.all));
   for (const l of probeLines(rev, N_NODES)) out(l);
+  out(updLine(upd1, await busUpdates(nodes)));
   const pass1 = verdictNode('revocation', revNode, rev, N_REVOKES);
   progress(`part 1 done: ${rev.all.length} revocations`);
 
@@ -545,6 +575,7 @@ async function main() {
   const exh = newStats();
   const exhNode = [];
   const topup = newStats();
+  const upd2 = await busUpdates(nodes);
   // first: the seed credit reached every node
   await fleetWait(nodes, (n) => probeChat(n, balKey.key), 200, performance.now(), newStats());
   t1 = performance.now();
@@ -566,6 +597,7 @@ async function main() {
   out(line('  exhaustion, seen by the prober', exh.all));
   for (const l of probeLines(exh, N_NODES)) out(l);
   out(line('  top-up (credit API answer -> 200)', topup.all));
+  out(updLine(upd2, await busUpdates(nodes)));
   const pass2 = verdictNode('balance exhaustion', exhNode, exh, N_BALANCE);
   progress(`part 2 done: ${exh.all.length} exhaustions`);
 
@@ -631,23 +663,56 @@ async function main() {
 
     // ---- part 4: revocation with the big table
     const big4 = newStats();
+    const big4Node = [];
+    const upd4 = await busUpdates(nodes);
     const cpCpu4 = cpuSec(cp.pid);
     t1 = performance.now();
     let n4 = 0;
     for (let i = 1; i <= N_BIG_REVOKES && performance.now() - t1 < PHASE_S * 1000; i++) {
       const k = big.known[i];
+      const sent = Date.now();
       const rr = await apiOk(`/api/keys/${k.id}/revoke`, 'POST', undefined, 200);
-      await fleetWait(nodes, (n) => probeModels(n, k.key), 401, rr.t, big4);
+      if ((await fleetWait(nodes, (n) => probeModels(n, k.key), 401, rr.t, big4)) !== null) await nodeSide(nodes, sent, big4Node);
       n4++;
       if (i % 10 === 0) progress(`  ${i} big-table revocations, last ${big4.all[big4.all.length - 1]?.toFixed(1)} ms`);
     }
     const cpCpuPer = n4 ? ((cpuSec(cp.pid) - cpCpu4) * 1000) / n4 : NaN;
     out('');
     out(`4. key revocation with ${N_KEYS} keys in the table (API answer -> first 401 on the last node)`);
-    out(line('  revocation, all nodes', big4.all));
+    out(line('  revocation, all nodes (node-side)', big4Node));
+    out(line('  revocation, seen by the prober', big4.all));
     for (const l of probeLines(big4, N_NODES)) out(l);
     out(`  control plane CPU per revocation ${cpCpuPer.toFixed(0)} ms; ${n4 < N_BIG_REVOKES ? `stopped after ${n4} of ${N_BIG_REVOKES} (FLEET_PHASE_S ${PHASE_S} s)` : ''}`);
-    pass4 = verdict(`revocation with ${N_KEYS} keys`, big4, N_BIG_REVOKES);
+    out(updLine(upd4, await busUpdates(nodes)));
+    pass4 = verdictNode(`revocation with ${N_KEYS} keys`, big4Node, big4, N_BIG_REVOKES);
+
+    // ---- part 5: balance exhaustion with the big table
+    const exh5 = newStats();
+    const exh5Node = [];
+    const top5 = newStats();
+    const upd5 = await busUpdates(nodes);
+    await fleetWait(nodes, (n) => probeChat(n, balKey.key), 200, performance.now(), newStats());
+    t1 = performance.now();
+    for (let i = 0; i < N_BIG_BALANCE && performance.now() - t1 < PHASE_S * 1000; i++) {
+      const bal = (await apiOk('/api/workspaces/ws_bal/balance', 'GET', undefined, 200)).json.balance_nano;
+      if (!(bal > 0)) throw new Error(`ws_bal balance ${bal} before big-table trial ${i}`);
+      const sentX = Date.now();
+      const sp = await spRequest(repUrl, usageBatchRequest({ id: `fleet-big-exhaust-${i}-${crypto.randomBytes(4).toString('hex')}`, workspace: 'ws_bal', keyId: balKey.id, costNano: bal }), { timeoutMs: 10000 });
+      const tAck = performance.now();
+      const ack = parseAck(sp.body);
+      if (ack.error || ack.applied !== 1) throw new Error(`usage batch ${i}: ${JSON.stringify(ack)}`);
+      if ((await fleetWait(nodes, (n) => probeChat(n, balKey.key), 402, tAck, exh5)) !== null) await nodeSide(nodes, sentX, exh5Node);
+      const c = await apiOk('/api/workspaces/ws_bal/credits', 'POST', { amount_usd: '1', reference: `bal-big-topup-${i}` }, 201);
+      await fleetWait(nodes, (n) => probeChat(n, balKey.key), 200, c.t, top5);
+    }
+    out('');
+    out(`5. balance exhaustion with ${N_KEYS} keys in the table (usage batch ack -> first 402 on the last node)`);
+    out(line('  exhaustion, all nodes (node-side)', exh5Node));
+    out(line('  exhaustion, seen by the prober', exh5.all));
+    for (const l of probeLines(exh5, N_NODES)) out(l);
+    out(line('  top-up (credit API answer -> 200)', top5.all));
+    out(updLine(upd5, await busUpdates(nodes)));
+    pass4 = verdictNode(`balance exhaustion with ${N_KEYS} keys`, exh5Node, exh5, N_BIG_BALANCE) && pass4;
   }
 
   for (const p of procs) checkAlive(p);
