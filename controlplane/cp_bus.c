@@ -58,7 +58,7 @@ enum {
      * connection, the time window of the per-node balance shares). */
     CP_BUS_WHOLE_EVERY_MS = 300000,
     CP_BUS_DELTA_MAX = 256 * 1024,
-    /* The history of built versions kept for deltas made from changed ids (serve_delta_hist),
+    /* The history of built versions kept for deltas made from changed ids (delta_hist),
      * and the most ids such a delta may name. */
     CP_BUS_HISTORY = 1024,
     CP_BUS_HISTORY_IDS = 8192,
