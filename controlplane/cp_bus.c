@@ -730,7 +730,7 @@ static void ring_push(cp_rows_t *r)
 }
 
 /* The delta from a node's version `have` to the current one from the row digests (built once
- * per base version and kept until the next version): 1 with *out/*len (owned by the ring). */
+ * per base version and kept until the next version): 1 with *out, *len (owned by the ring). */
 static int delta_ring(uint64_t have, int64_t have_created, const uint8_t **out, size_t *len)
 {
     if (g.ring[0].rows == NULL || cp_rows_version(g.ring[0].rows) != g.packed_version || have == 0 ||
@@ -817,7 +817,7 @@ static void hist_push(uint64_t v, int patched, cp_idlist_t *keys, cp_idlist_t *w
     }
 }
 
-/* A delta for a node at (have, created) from the id history: 1 with *out/*len (owned by the
+/* A delta for a node at (have, created) from the id history: 1 with *out, *len (owned by the
  * history). */
 static int delta_hist(uint64_t have, int64_t created, const uint8_t **out, size_t *len)
 {

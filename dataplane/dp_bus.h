@@ -57,7 +57,7 @@ nng_msg *dp_bus_msg(const Switchyard__BusRequest *br, const sy_busauth_signer_t 
 typedef enum { DP_BUS_NOTICE_OTHER, DP_BUS_NOTICE_VERSION, DP_BUS_NOTICE_DELTA } dp_bus_notice_t;
 /* Classifies one PUB message (outside bytes, len <= any): exactly 8 bytes -> a version notice
  * (*version, big-endian); more than 8 bytes, at most DP_BUS_PUB_MAX, starting "delta" -> a pushed
- * delta (*delta/*dlen: the packed SnapshotDelta after the prefix, pointing into b); anything
+ * delta (*delta, *dlen: the packed SnapshotDelta after the prefix, pointing into b); anything
  * else -> OTHER (ignored). Pure; any thread. */
 dp_bus_notice_t dp_bus_parse_notice(const uint8_t *b, size_t len, uint64_t *version, const uint8_t **delta,
                                     size_t *dlen);
