@@ -76,7 +76,6 @@ enum {
 #define CP_BUS_WAKE_LEN 8
 #define CP_BUS_WAKE_URL "inproc://switchyard-cp-bus-wake"
 
-
 /* A built version and, when it was patched, the ids of the rows its patch read (history). */
 typedef struct {
     uint64_t version;
@@ -950,7 +949,8 @@ static void serve_snapshot(uint64_t have, int64_t have_created, int delta_ok)
     }
     const uint8_t *d = NULL;
     size_t dlen = 0;
-    if (delta_ok && (delta_hist(have, have_created, &d, &dlen) || delta_ring(have, have_created, &d, &dlen))) {
+    if (delta_ok &&
+        (delta_hist(have, have_created, &d, &dlen) || delta_ring(have, have_created, &d, &dlen))) {
         cp_metrics_bus_fetch(2);
         reply_bytes(d, dlen);
         return;

@@ -173,7 +173,7 @@ static const double build_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 
 static atomic_ullong g_build_bucket[NBB + 1]; /* not cumulative; the last is +Inf */
 static atomic_ullong g_build_sum_ns;
 static atomic_ullong g_builds_failed;
-static atomic_ullong g_patched;      /* versions built by patching the previous one */
+static atomic_ullong g_patched;       /* versions built by patching the previous one */
 static atomic_ullong g_fetch[3];      /* snapshot, unchanged, delta */
 static atomic_ullong g_pushed[2];     /* delta pushed on PUB, plain notice only */
 static atomic_ullong g_bus_refused;   /* unauthenticated or mis-attributed requests */

@@ -210,7 +210,8 @@ dp_bus_notice_t dp_bus_parse_notice(const uint8_t *b, size_t len, uint64_t *vers
 static dp_delta_result_t apply_delta(const uint8_t *buf, size_t len, double fetch_ms, int pushed)
 {
     dp_snapshot_t *cur = dp_snapshot_acquire();
-    if (cur == NULL) { /* a fetched delta is only asked for on top of a version; a pushed one may come first */
+    /* a fetched delta is only asked for on top of a version; a pushed one may come first */
+    if (cur == NULL) {
         if (pushed)
             dp_metrics_bus_pushed(DP_DELTA_WRONG_BASE);
         else
@@ -240,10 +241,11 @@ static dp_delta_result_t apply_delta(const uint8_t *buf, size_t len, double fetc
         }
         return r;
     }
-    SY_INFO("msg=\"snapshot applied\" source=bus kind=delta pushed=%d version=%llu from=%llu overlay_rows=%zu "
-            "bytes=%zu fetch_ms=%.1f apply_ms=%.2f",
-            pushed, (unsigned long long)s->version, (unsigned long long)from, s->noverlay, len, fetch_ms,
-            (t1 - t0) / 1e3);
+    SY_INFO(
+        "msg=\"snapshot applied\" source=bus kind=delta pushed=%d version=%llu from=%llu overlay_rows=%zu "
+        "bytes=%zu fetch_ms=%.1f apply_ms=%.2f",
+        pushed, (unsigned long long)s->version, (unsigned long long)from, s->noverlay, len, fetch_ms,
+        (t1 - t0) / 1e3);
     if (pushed)
         dp_metrics_bus_pushed(DP_DELTA_OK);
     size_t rows = s->noverlay;
@@ -305,7 +307,7 @@ static uint64_t heartbeat(void)
     hb.node_id = (char *)g.node_id;
     hb.build = (char *)DP_BUS_BUILD;
     hb.snapshot_version = dp_snapshot_current_version();
-    hb.load = 0; /* in-flight counts live in the loop threads; not reported yet */
+    hb.load = 0;    /* in-flight counts live in the loop threads; not reported yet */
     hb.push_ok = 1; /* applies pushed deltas, receives PUB messages up to DP_BUS_PUB_MAX */
     Switchyard__BusRequest br = SWITCHYARD__BUS_REQUEST__INIT;
     br.kind_case = SWITCHYARD__BUS_REQUEST__KIND_HEARTBEAT;

@@ -65,8 +65,8 @@ dp_bus_notice_t dp_bus_parse_notice(const uint8_t *b, size_t len, uint64_t *vers
 /* Opens both sockets, dials, starts the thread. 0, or -1 with err (nothing left running).
  * cache_dir may be NULL (no on-disk cache); node_id is the heartbeat identity (non-NULL).
  * The strings must outlive the bus. */
-int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir, const char *node_id, char *err,
-                 size_t errlen);
+int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir, const char *node_id,
+                 char *err, size_t errlen);
 /* No-op when not started. */
 void dp_bus_stop(void);
 

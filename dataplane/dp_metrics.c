@@ -516,7 +516,8 @@ char *dp_metrics_render(size_t *len)
         "corrupt, invalid, overlay_full (the node fetches).\n"
         "# TYPE switchyard_snapshot_bus_pushed_total counter\n");
     for (size_t i = 0; i < DP_DELTA__COUNT; i++)
-        put(&o, "switchyard_snapshot_bus_pushed_total{result=\"%s\"} %llu\n", i ? delta_rej_names[i] : "applied",
+        put(&o, "switchyard_snapshot_bus_pushed_total{result=\"%s\"} %llu\n",
+            i ? delta_rej_names[i] : "applied",
             (unsigned long long)atomic_load_explicit(&g_pushed[i], memory_order_relaxed));
     put(&o,
         "# HELP switchyard_snapshot_overlay_rows Rows (keys, workspaces, removals) the snapshot in use "

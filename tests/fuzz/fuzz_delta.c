@@ -87,7 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((kind == DP_BUS_NOTICE_VERSION) != (size == 8))
         abort();
     if (kind == DP_BUS_NOTICE_DELTA) {
-        if (size <= 8 || size > DP_BUS_PUB_MAX || pd != data + 5 || pl != size - 5 || memcmp(data, "delta", 5) != 0)
+        if (size <= 8 || size > DP_BUS_PUB_MAX || pd != data + 5 || pl != size - 5 ||
+            memcmp(data, "delta", 5) != 0)
             abort();
         dp_snapshot_t *p = dp_snapshot_apply_delta(base, pd, pl, &r, err, sizeof(err));
         if ((p == NULL) == (r == DP_DELTA_OK))

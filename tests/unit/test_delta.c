@@ -144,7 +144,8 @@ int main(void)
         CHECK(len + 5 <= sizeof(msg));
         memcpy(msg, "delta", 5);
         memcpy(msg + 5, b, len);
-        CHECK(dp_bus_parse_notice(msg, len + 5, &v, &d, &dl) == DP_BUS_NOTICE_DELTA && d == msg + 5 && dl == len);
+        CHECK(dp_bus_parse_notice(msg, len + 5, &v, &d, &dl) == DP_BUS_NOTICE_DELTA && d == msg + 5 &&
+              dl == len);
         free(b);
         char e3[128];
         dp_snapshot_t *p = dp_snapshot_apply_delta(s1, d, dl, &r, e3, sizeof(e3));
