@@ -359,7 +359,12 @@ static void check_live_nodes(void)
     SY_INFO("msg=\"live nodes changed\" from=%lld to=%lld version=%llu", (long long)g.live_nodes,
             (long long)n, (unsigned long long)v);
     g.live_nodes = n;
-    push_version(v);
+    /* never a delta (the count is part of the rest: shares follow it): the plain notice, and the
+     * version is built at the first fetch — building it here would build every count of a
+     * flapping fleet whole (measured at 100,000 keys: the bus thread stalled for seconds, the
+     * nodes' requests timed out, the count moved again) */
+    cp_metrics_bus_publish(0);
+    publish_version(v);
 }
 
 static int64_t wall_ms(void)
