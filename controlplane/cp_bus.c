@@ -11,6 +11,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
 
 #include "bus.pb-c.h"
 #include "cp_admin.h"
@@ -57,11 +58,23 @@ enum {
      * connection, the time window of the per-node balance shares). */
     CP_BUS_WHOLE_EVERY_MS = 300000,
     CP_BUS_DELTA_MAX = 256 * 1024,
-    /* The history of built versions kept for deltas made from changed ids (serve_delta_hist),
+    /* The history of built versions kept for deltas made from changed ids (delta_hist),
      * and the most ids such a delta may name. */
     CP_BUS_HISTORY = 1024,
-    CP_BUS_HISTORY_IDS = 8192
+    CP_BUS_HISTORY_IDS = 8192,
+    /* Pushed deltas (docs/controlplane.md, "Delta updates"): the delta from the version before
+     * is published on PUB when its packed form ("delta" + SnapshotDelta) is at most this many
+     * bytes. Nodes receive PUB messages up to 256 KiB (dp_bus.c); keep this below. */
+    CP_BUS_PUSH_MAX = 64 * 1024
 };
+
+/* The wake-up cp_bus_notify sends the bus thread from another thread (on an inproc REQ socket
+ * dialed to the REP socket): not a BusRequest (a packed one never starts with a 0 byte, field
+ * number 0 does not exist), never answered. Anyone who sends it only makes the bus thread look
+ * for a pending notice. */
+#define CP_BUS_WAKE "\0sy-wake"
+#define CP_BUS_WAKE_LEN 8
+#define CP_BUS_WAKE_URL "inproc://switchyard-cp-bus-wake"
 
 /* A built version and, when it was patched, the ids of the rows its patch read (history). */
 typedef struct {
@@ -108,7 +121,15 @@ static struct {
     atomic_int running; /* 1 while the PUB socket may be used by cp_bus_notify */
     atomic_int stop;
     atomic_int drop_notices; /* test-only: publish nothing */
-    nng_socket pub, rep;
+    atomic_int no_push;      /* --bus-no-push: plain notices only */
+    /* The newest version cp_bus_notify asked the bus thread to publish (0: none pending), and
+     * whether the wake socket is up (else cp_bus_notify publishes the plain notice itself). */
+    atomic_ullong notify_pending;
+    atomic_int wake_ok;
+    /* Monotonic ms of the last heartbeat from a node that does not take pushed deltas (0: none):
+     * deltas are pushed only CP_LIVE_NODE_MS after it. */
+    atomic_ullong old_node_ms;
+    nng_socket pub, rep, wake;
     cp_store_t *store; /* the bus thread's own handle */
     pthread_t tid;
     /* The last packed snapshot: a version is built once, however many nodes fetch it. Only
@@ -206,14 +227,48 @@ static void publish_version(uint64_t v)
                 nng_strerror(rv));
 }
 
+void cp_bus_set_push(int on)
+{
+    atomic_store(&g.no_push, on == 0);
+}
+
+/* Deltas go on PUB unless turned off or a node that would be disconnected by them (an older
+ * one, Heartbeat.push_ok unset) was heard within CP_LIVE_NODE_MS. Any thread. */
+static int push_active(void)
+{
+    if (atomic_load(&g.no_push))
+        return 0;
+    uint64_t o = atomic_load(&g.old_node_ms);
+    return o == 0 || now_ms() - o > CP_LIVE_NODE_MS;
+}
+
 void cp_bus_notify(uint64_t version)
 {
-    if (atomic_load(&g.running))
+    if (!atomic_load(&g.running))
+        return;
+    if (!push_active() || !atomic_load(&g.wake_ok)) {
+        if (!atomic_load(&g.drop_notices))
+            cp_metrics_bus_publish(0);
         publish_version(version);
+        return;
+    }
+    /* the bus thread owns the built versions and the deltas: it publishes (push_pending) */
+    unsigned long long old = atomic_load(&g.notify_pending);
+    while (old < version && !atomic_compare_exchange_weak(&g.notify_pending, &old, version))
+        ;
+    static char wake[] = CP_BUS_WAKE;
+    int rv = nng_send(g.wake, wake, CP_BUS_WAKE_LEN, NNG_FLAG_NONBLOCK);
+    if (rv != 0) { /* the notice goes out now; the bus thread pushes the delta at its next turn */
+        SY_DEBUG("msg=\"bus wake-up not sent; plain notice\" version=%llu err=\"%s\"",
+                 (unsigned long long)version, nng_strerror(rv));
+        publish_version(version);
+    }
 }
 
 static void serve_snapshot(uint64_t have, int64_t have_created, int delta_ok);
 static int64_t wall_ms(void);
+static void push_version(uint64_t v);
+static void push_pending(void);
 
 static int query_count(const char *sql, int64_t arg, int64_t *out)
 {
@@ -304,6 +359,11 @@ static void check_live_nodes(void)
     SY_INFO("msg=\"live nodes changed\" from=%lld to=%lld version=%llu", (long long)g.live_nodes,
             (long long)n, (unsigned long long)v);
     g.live_nodes = n;
+    /* never a delta (the count is part of the rest: shares follow it): the plain notice, and the
+     * version is built at the first fetch — building it here would build every count of a
+     * flapping fleet whole (measured at 100,000 keys: the bus thread stalled for seconds, the
+     * nodes' requests timed out, the count moved again) */
+    cp_metrics_bus_publish(0);
     publish_version(v);
 }
 
@@ -357,6 +417,13 @@ static void flush_heartbeats(void)
     for (size_t i = 0; open && i < n; i++) {
         const Switchyard__Heartbeat *hb = g.hbs[i].br->heartbeat;
         const char *param = NULL;
+        if (!hb->push_ok) {
+            if (push_active())
+                SY_INFO("msg=\"a node without pushed deltas is live; plain version notices only\" node=%s "
+                        "build=%s",
+                        hb->node_id ? hb->node_id : "-", hb->build ? hb->build : "-");
+            atomic_store(&g.old_node_ms, now_ms());
+        }
         cp_admin_heartbeat_t h = {.id = hb->node_id,
                                   .build = hb->build,
                                   .snapshot_version = hb->snapshot_version,
@@ -456,7 +523,7 @@ static void flush_usage(void)
         }
     /* a balance or budget ran out: the notice goes out before the acks, nodes fetch now */
     if (committed && exhausted)
-        publish_version(version);
+        push_version(version);
     else if (committed && applied > 0 && !g.balances_dirty) {
         /* the first unpublished change starts the clock: the fleet sees it within one period */
         g.balances_dirty = 1;
@@ -580,6 +647,11 @@ static void serve_one(nng_msg *req)
     }
     memcpy(g.cur.b, nng_msg_header(req), hl);
     g.cur.len = hl;
+    if (req_len == CP_BUS_WAKE_LEN && memcmp(nng_msg_body(req), CP_BUS_WAKE, CP_BUS_WAKE_LEN) == 0) {
+        nng_msg_free(req); /* never answered: the waker does not wait */
+        push_pending();
+        return;
+    }
     Switchyard__BusRequest *br = switchyard__bus_request__unpack(NULL, req_len, nng_msg_body(req));
     nng_msg_free(req);
     char cnbuf[SY_BUSAUTH_CN_MAX + 1];
@@ -661,9 +733,9 @@ static void ring_push(cp_rows_t *r)
         ring_clear_delta(&g.ring[i]);
 }
 
-/* Answers a fetch from a node at `have` with a delta when one leads from there to the current
- * version (built once per base version and kept until the next version). 1 answered. */
-static int serve_delta(uint64_t have, int64_t have_created)
+/* The delta from a node's version `have` to the current one from the row digests (built once
+ * per base version and kept until the next version): 1 with *out, *len (owned by the ring). */
+static int delta_ring(uint64_t have, int64_t have_created, const uint8_t **out, size_t *len)
 {
     if (g.ring[0].rows == NULL || cp_rows_version(g.ring[0].rows) != g.packed_version || have == 0 ||
         have >= g.packed_version)
@@ -690,8 +762,8 @@ static int serve_delta(uint64_t have, int64_t have_created)
         }
         if (e->no_delta || e->delta == NULL)
             return 0;
-        cp_metrics_bus_fetch(2);
-        reply_bytes(e->delta, e->delta_len);
+        *out = e->delta;
+        *len = e->delta_len;
         return 1;
     }
     return 0;
@@ -749,8 +821,9 @@ static void hist_push(uint64_t v, int patched, cp_idlist_t *keys, cp_idlist_t *w
     }
 }
 
-/* A delta for a node at (have, created) from the id history; 1 answered. */
-static int serve_delta_hist(uint64_t have, int64_t created)
+/* A delta for a node at (have, created) from the id history: 1 with *out, *len (owned by the
+ * history). */
+static int delta_hist(uint64_t have, int64_t created, const uint8_t **out, size_t *len)
 {
     size_t i = g.nhist;
     while (i > 0 && g.hist[i - 1].version != have)
@@ -778,8 +851,8 @@ static int serve_delta_hist(uint64_t have, int64_t created)
     }
     if (e->no_delta || e->delta == NULL)
         return 0;
-    cp_metrics_bus_fetch(2);
-    reply_bytes(e->delta, e->delta_len);
+    *out = e->delta;
+    *len = e->delta_len;
     return 1;
 }
 
@@ -879,12 +952,75 @@ static void serve_snapshot(uint64_t have, int64_t have_created, int delta_ok)
         reply_bytes("unchanged", 9);
         return;
     }
-    if (delta_ok && (serve_delta_hist(have, have_created) || serve_delta(have, have_created)))
+    const uint8_t *d = NULL;
+    size_t dlen = 0;
+    if (delta_ok &&
+        (delta_hist(have, have_created, &d, &dlen) || delta_ring(have, have_created, &d, &dlen))) {
+        cp_metrics_bus_fetch(2);
+        reply_bytes(d, dlen);
         return;
+    }
     cp_metrics_bus_fetch(0);
     reply_bytes(g.packed, g.packed_len);
     SY_DEBUG("msg=\"bus snapshot served\" version=%llu bytes=%zu", (unsigned long long)g.packed_version,
              g.packed_len);
+}
+
+/* Publishes version v (or the newer one the build sees) after a change. When deltas are pushed
+ * and the version before the current one is a version of the same lineage, the delta from it
+ * goes first (at most CP_BUS_PUSH_MAX bytes): a node serving that version applies it without a
+ * fetch. The plain 8-byte notice always follows — a node on another version fetches on it, and
+ * a node that applied the delta ignores it (not newer). Building the version here costs what
+ * the first fetch would have paid. Bus thread. */
+static void push_version(uint64_t v)
+{
+    if (atomic_load(&g.drop_notices)) {
+        publish_version(v); /* logs and drops */
+        return;
+    }
+    const uint8_t *d = NULL;
+    size_t dlen = 0;
+    if (push_active()) {
+        char err[256];
+        uint64_t cur = 0;
+        if (cp_store_snapshot_version(g.store, &cur, err, sizeof(err)) != 0)
+            SY_WARN("msg=\"bus cannot read the version\" err=\"%s\"", err);
+        else if ((g.packed == NULL || g.packed_version != cur) && build_version(err, sizeof(err)) != 0)
+            SY_ERROR("msg=\"bus snapshot build failed\" err=\"%s\"", err);
+        else if (g.packed_version >= v && g.nhist >= 2 && g.hist[g.nhist - 1].version == g.packed_version) {
+            const hist_t *b = &g.hist[g.nhist - 2];
+            if (b->created == 0 || !(delta_hist(b->version, b->created, &d, &dlen) ||
+                                     delta_ring(b->version, b->created, &d, &dlen)))
+                d = NULL;
+            if (d != NULL && (dlen > CP_BUS_PUSH_MAX || dlen <= 8)) { /* 8 bytes would read as a notice */
+                SY_DEBUG("msg=\"delta too large to push; plain notice\" from=%llu to=%llu bytes=%zu",
+                         (unsigned long long)b->version, (unsigned long long)g.packed_version, dlen);
+                d = NULL;
+            }
+        }
+        if (g.packed != NULL && g.packed_version > v)
+            v = g.packed_version;
+    }
+    int pushed = 0;
+    if (d != NULL) {
+        int rv = nng_send(g.pub, (void *)d, dlen, NNG_FLAG_NONBLOCK);
+        pushed = rv == 0;
+        if (rv != 0 && rv != NNG_EAGAIN)
+            SY_WARN("msg=\"bus delta not pushed\" version=%llu err=\"%s\"", (unsigned long long)v,
+                    nng_strerror(rv));
+        else
+            SY_DEBUG("msg=\"bus delta pushed\" version=%llu bytes=%zu", (unsigned long long)v, dlen);
+    }
+    cp_metrics_bus_publish(pushed);
+    publish_version(v);
+}
+
+/* Publishes what cp_bus_notify left for the bus thread. */
+static void push_pending(void)
+{
+    uint64_t v = atomic_exchange(&g.notify_pending, 0);
+    if (v != 0)
+        push_version(v);
 }
 
 /* Usage committed quietly since the last refresh: one versioned write (meta
@@ -914,7 +1050,7 @@ static void refresh_balances(void)
     }
     g.balances_dirty = 0;
     SY_DEBUG("msg=\"balances refreshed\" version=%llu", (unsigned long long)v);
-    publish_version(v);
+    push_version(v);
 }
 
 static void *bus_main(void *arg)
@@ -929,6 +1065,7 @@ static void *bus_main(void *arg)
             check_live_nodes();
             next_live = t + CP_BUS_LIVE_CHECK_MS;
         }
+        push_pending(); /* normally done at once on the wake-up (serve_one) */
         if (g.balances_dirty && t >= g.next_balance_refresh)
             refresh_balances();
         if (t >= next) {
@@ -959,6 +1096,28 @@ static void *bus_main(void *arg)
     return NULL;
 }
 
+/* The in-process REQ socket cp_bus_notify wakes the bus thread with (a second, inproc listener
+ * on the REP socket: in-process only, no TLS needed). Without it cp_bus_notify publishes plain
+ * notices itself and deltas are pushed only for the bus thread's own writes. */
+static void open_wake(void)
+{
+    atomic_store(&g.wake_ok, 0);
+    int rv = nng_listen(g.rep, CP_BUS_WAKE_URL, NULL, 0);
+    if (rv == 0 && (rv = nng_req0_open(&g.wake)) == 0) {
+        /* never answered: no resend, and a send never waits */
+        if ((rv = nng_socket_set_ms(g.wake, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
+            (rv = nng_socket_set_ms(g.wake, NNG_OPT_SENDTIMEO, 0)) != 0 ||
+            (rv = nng_dial(g.wake, CP_BUS_WAKE_URL, NULL, 0)) != 0)
+            nng_close(g.wake);
+    }
+    if (rv != 0) {
+        SY_WARN("msg=\"bus wake-up socket not opened; admin writes publish plain notices\" err=\"%s\"",
+                nng_strerror(rv));
+        return;
+    }
+    atomic_store(&g.wake_ok, 1);
+}
+
 static int open_sockets(const char *pub_url, const char *rep_url, char *err, size_t errlen)
 {
     int rv;
@@ -980,6 +1139,7 @@ static int open_sockets(const char *pub_url, const char *rep_url, char *err, siz
         nng_close(g.rep);
         return -1;
     }
+    open_wake();
     return 0;
 fail_both:
     nng_close(g.pub);
@@ -1042,6 +1202,8 @@ int cp_bus_start(const char *pub_url, const char *rep_url, const char *db_path, 
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         atomic_store(&g.running, 0);
+        if (atomic_exchange(&g.wake_ok, 0))
+            nng_close(g.wake);
         nng_close(g.pub);
         nng_close(g.rep);
         cp_store_close(g.store);
@@ -1066,6 +1228,8 @@ void cp_bus_stop(void)
     atomic_store(&g.stop, 1);
     pthread_join(g.tid, NULL);
     atomic_store(&g.running, 0);
+    if (atomic_exchange(&g.wake_ok, 0))
+        nng_close(g.wake);
     nng_close(g.rep);
     nng_close(g.pub);
     cp_store_close(g.store);

@@ -3,7 +3,12 @@
  *
  *   PUB  (pub_url): 8-byte big-endian snapshot version notices. One after every successful
  *        admin write (cp_bus_notify) and the current version every 500 ms, so a lost notice
- *        is repaired quickly. A notice is a hint only; nodes fetch by REQ.
+ *        is repaired quickly. A notice is a hint only; nodes fetch by REQ. After a change the
+ *        bus thread builds the new version at once and, when the delta from the version before
+ *        it is at most 64 KiB, pushes it first ("delta" + SnapshotDelta, the bytes a fetch
+ *        would get): a node serving that version applies it without a fetch (docs/controlplane.md,
+ *        "Delta updates"). Not while a node without Heartbeat.push_ok was heard within
+ *        CP_LIVE_NODE_MS (nng would disconnect it), nor with cp_bus_set_push(0).
  *   REP  (rep_url, a raw REP socket: replies are routed by each request's backtrace header, so
  *        many requests are outstanding at once): requests are Switchyard__BusRequest
  *        (proto/bus.proto). A `fetch` — and,
@@ -49,8 +54,12 @@
 int cp_bus_set_tls(const char *ca_file, const char *cert_file, const char *key_file, char *err, size_t errlen);
 /* Listens on both URLs and starts the bus thread. 0, or -1 with err (nothing left running). */
 int cp_bus_start(const char *pub_url, const char *rep_url, const char *db_path, char *err, size_t errlen);
-/* Publishes a "version exists" notice. Never blocks (PUB drops rather than waits). */
+/* Publishes a "version exists" notice. Never blocks (PUB drops rather than waits). When deltas
+ * are pushed it only records the version and wakes the bus thread (an inproc message to the REP
+ * socket), which builds the version and publishes the delta and the notice. */
 void cp_bus_notify(uint64_t version);
+/* Pushed deltas on (default) or off (switchyard-cp --bus-no-push: plain notices only). Any time. */
+void cp_bus_set_push(int on);
 /* Test-only fault injection (switchyard-cp --bus-drop-notices): when set, cp_bus_notify and the
  * periodic republish send nothing, so nodes converge only through their own periodic fetch.
  * Call before cp_bus_start. */

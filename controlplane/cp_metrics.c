@@ -173,8 +173,9 @@ static const double build_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 
 static atomic_ullong g_build_bucket[NBB + 1]; /* not cumulative; the last is +Inf */
 static atomic_ullong g_build_sum_ns;
 static atomic_ullong g_builds_failed;
-static atomic_ullong g_patched;      /* versions built by patching the previous one */
+static atomic_ullong g_patched;       /* versions built by patching the previous one */
 static atomic_ullong g_fetch[3];      /* snapshot, unchanged, delta */
+static atomic_ullong g_pushed[2];     /* delta pushed on PUB, plain notice only */
 static atomic_ullong g_bus_refused;   /* unauthenticated or mis-attributed requests */
 static atomic_ullong g_heartbeats[2]; /* refused, recorded */
 static atomic_llong g_live_nodes;
@@ -201,6 +202,11 @@ void cp_metrics_snapshot_patched(void)
 void cp_metrics_bus_fetch(int answer)
 {
     atomic_fetch_add_explicit(&g_fetch[answer >= 0 && answer <= 2 ? answer : 0], 1, memory_order_relaxed);
+}
+
+void cp_metrics_bus_publish(int delta)
+{
+    atomic_fetch_add_explicit(&g_pushed[delta ? 0 : 1], 1, memory_order_relaxed);
 }
 
 void cp_metrics_bus_refused(void)
@@ -336,6 +342,12 @@ char *cp_metrics_render(uint64_t snapshot_version, size_t *len)
     put(&o, "switchyard_cp_bus_fetches_total{answer=\"snapshot\"} %llu\n", ld(&g_fetch[0]));
     put(&o, "switchyard_cp_bus_fetches_total{answer=\"delta\"} %llu\n", ld(&g_fetch[2]));
     put(&o, "switchyard_cp_bus_fetches_total{answer=\"unchanged\"} %llu\n", ld(&g_fetch[1]));
+    head(&o, "switchyard_cp_bus_publishes_total", "counter",
+         "Versions published on PUB after a change: with the delta from the version before pushed "
+         "(nodes serving that version apply it without a fetch), or as the plain version notice only. "
+         "The periodic republish is not counted.");
+    put(&o, "switchyard_cp_bus_publishes_total{kind=\"delta\"} %llu\n", ld(&g_pushed[0]));
+    put(&o, "switchyard_cp_bus_publishes_total{kind=\"notice\"} %llu\n", ld(&g_pushed[1]));
     head(&o, "switchyard_cp_bus_refused_total", "counter",
          "Heartbeats and usage batches refused by bus authentication (unsigned, bad signature, "
          "or a node id that is not the certificate's).");

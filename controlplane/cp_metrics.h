@@ -52,6 +52,9 @@ void cp_metrics_snapshot_build(int ok, uint64_t ns);
 void cp_metrics_snapshot_patched(void);
 /* One fetch answered: with the whole snapshot (0), "unchanged" (1) or a delta (2). */
 void cp_metrics_bus_fetch(int answer);
+/* One version published on PUB after a change (cp_bus): with its delta pushed (1) or as the
+ * plain notice only (0). */
+void cp_metrics_bus_publish(int delta);
 /* One heartbeat or usage batch refused by bus authentication (cp_bus_set_tls). */
 void cp_metrics_bus_refused(void);
 /* One heartbeat received: recorded (1) or refused (0). */

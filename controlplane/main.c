@@ -76,6 +76,8 @@ static void usage(FILE *f)
             "  --bus-tls-key FILE  its private key, PEM (keep it mode 0600)\n"
             "  --balance-refresh-ms N  how often usage-driven balance changes reach the fleet\n"
             "                      (default 5000; a balance or key budget running out is immediate)\n"
+            "  --bus-no-push       publish plain version notices only, never a delta on PUB (by\n"
+            "                      default the delta to a new version, <= 64 KiB, is pushed too)\n"
             "  --bus-drop-notices  FOR TESTS ONLY: publish no version notices (neither after writes\n"
             "                      nor the periodic republish); nodes converge by their own fetch\n"
             "  --probe-rise N      consecutive successful probes from degraded to healthy (default 2)\n"
@@ -124,6 +126,7 @@ int main(int argc, char **argv)
                                              {"bus-pub", required_argument, NULL, 'P'},
                                              {"bus-rep", required_argument, NULL, 'R'},
                                              {"bus-drop-notices", no_argument, NULL, 'N'},
+                                             {"bus-no-push", no_argument, NULL, 'u'},
                                              {"balance-refresh-ms", required_argument, NULL, 'B'},
                                              {"bus-tls-ca", required_argument, NULL, 'a'},
                                              {"bus-tls-cert", required_argument, NULL, 'e'},
@@ -178,6 +181,9 @@ int main(int argc, char **argv)
             break;
         case 'N':
             drop_notices = 1;
+            break;
+        case 'u':
+            cp_bus_set_push(0);
             break;
         case 'B': {
             char *end;

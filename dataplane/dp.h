@@ -377,6 +377,8 @@ void dp_metrics_snapshot_rejected(dp_snap_rej_t reason);
 void dp_metrics_bus_update(int delta);
 void dp_metrics_delta_refused(int result);
 void dp_metrics_overlay_rows(size_t rows);
+/* A delta pushed on PUB: applied (DP_DELTA_OK) or refused (dp_delta_result_t). Bus thread. */
+void dp_metrics_bus_pushed(int result);
 /* Renders Prometheus text for every thread into a malloc'ed buffer. */
 char *dp_metrics_render(size_t *len);
 

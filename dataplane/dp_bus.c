@@ -26,7 +26,6 @@ enum {
     DP_BUS_SAFETY_MS = 1000,
     DP_BUS_HEARTBEAT_MS = 1000,
     DP_BUS_REQ_TIMEOUT_MS = 2000,
-    DP_BUS_NOTICE_MAX = 64,
 };
 #define DP_BUS_BUILD "switchyard-dp/0.1"
 #define DP_BUS_SNAPSHOT_MAX ((size_t)64 << 20)
@@ -186,14 +185,38 @@ static nng_msg *request(const Switchyard__BusRequest *br, int sign, const char *
     return m;
 }
 
-/* Applies a delta (the bytes after the "delta" prefix) on top of the snapshot in use. 0 applied;
- * 1 refused (counted and logged): the caller fetches the whole snapshot. */
-static int apply_delta(const uint8_t *buf, size_t len, double fetch_ms)
+dp_bus_notice_t dp_bus_parse_notice(const uint8_t *b, size_t len, uint64_t *version, const uint8_t **delta,
+                                    size_t *dlen)
+{
+    if (len == 8) {
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++)
+            v = (v << 8) | b[i];
+        *version = v;
+        return DP_BUS_NOTICE_VERSION;
+    }
+    if (len > 8 && len <= DP_BUS_PUB_MAX && memcmp(b, "delta", 5) == 0) {
+        *delta = b + 5;
+        *dlen = len - 5;
+        return DP_BUS_NOTICE_DELTA;
+    }
+    return DP_BUS_NOTICE_OTHER;
+}
+
+/* Applies a delta (the bytes after the "delta" prefix) on top of the snapshot in use: a fetch's
+ * reply, or one pushed on PUB (`pushed`). DP_DELTA_OK applied; else refused (counted and logged
+ * — a fetched one in switchyard_snapshot_deltas_refused_total, a pushed one in
+ * switchyard_snapshot_bus_pushed_total): the caller fetches. */
+static dp_delta_result_t apply_delta(const uint8_t *buf, size_t len, double fetch_ms, int pushed)
 {
     dp_snapshot_t *cur = dp_snapshot_acquire();
-    if (cur == NULL) { /* cannot happen: a delta is only asked for on top of a version */
-        dp_metrics_delta_refused(DP_DELTA_WRONG_BASE);
-        return 1;
+    /* a fetched delta is only asked for on top of a version; a pushed one may come first */
+    if (cur == NULL) {
+        if (pushed)
+            dp_metrics_bus_pushed(DP_DELTA_WRONG_BASE);
+        else
+            dp_metrics_delta_refused(DP_DELTA_WRONG_BASE);
+        return DP_DELTA_WRONG_BASE;
     }
     uint64_t from = cur->version;
     dp_delta_result_t r = DP_DELTA_OK;
@@ -203,16 +226,28 @@ static int apply_delta(const uint8_t *buf, size_t len, double fetch_ms)
     double t1 = now_us();
     dp_snapshot_unref(cur);
     if (s == NULL) {
-        dp_metrics_delta_refused(r);
-        SY_WARN("msg=\"bus delta refused; fetching the whole snapshot\" from=%llu bytes=%zu err=\"%s\"",
-                (unsigned long long)from, len, err);
-        return 1;
+        if (!pushed) {
+            dp_metrics_delta_refused(r);
+            SY_WARN("msg=\"bus delta refused; fetching the whole snapshot\" from=%llu bytes=%zu err=\"%s\"",
+                    (unsigned long long)from, len, err);
+        } else if (r == DP_DELTA_WRONG_BASE) { /* this node missed a version, or already has this one */
+            dp_metrics_bus_pushed(r);
+            SY_DEBUG("msg=\"pushed delta not for this node's version\" from=%llu bytes=%zu err=\"%s\"",
+                     (unsigned long long)from, len, err);
+        } else {
+            dp_metrics_bus_pushed(r);
+            SY_WARN("msg=\"pushed delta refused; fetching\" from=%llu bytes=%zu err=\"%s\"",
+                    (unsigned long long)from, len, err);
+        }
+        return r;
     }
     SY_INFO(
-        "msg=\"snapshot applied\" source=bus kind=delta version=%llu from=%llu overlay_rows=%zu bytes=%zu "
-        "fetch_ms=%.1f apply_ms=%.2f",
-        (unsigned long long)s->version, (unsigned long long)from, s->noverlay, len, fetch_ms,
+        "msg=\"snapshot applied\" source=bus kind=delta pushed=%d version=%llu from=%llu overlay_rows=%zu "
+        "bytes=%zu fetch_ms=%.1f apply_ms=%.2f",
+        pushed, (unsigned long long)s->version, (unsigned long long)from, s->noverlay, len, fetch_ms,
         (t1 - t0) / 1e3);
+    if (pushed)
+        dp_metrics_bus_pushed(DP_DELTA_OK);
     size_t rows = s->noverlay;
     dp_snapshot_ref(s); /* for the cache write below */
     dp_snapshot_publish(s);
@@ -226,7 +261,7 @@ static int apply_delta(const uint8_t *buf, size_t len, double fetch_ms)
         SY_ERROR("msg=\"snapshot cache delta not written\" version=%llu err=\"%s\"",
                  (unsigned long long)s->version, err);
     dp_snapshot_unref(s);
-    return 0;
+    return DP_DELTA_OK;
 }
 
 /* Fetches and applies what is new: a delta when `delta_ok` and the control plane has one from the
@@ -258,7 +293,7 @@ static int fetch(int delta_ok)
         return 0;
     }
     if (len >= 5 && memcmp(body, "delta", 5) == 0)
-        rc = f.delta_ok ? apply_delta(body + 5, len - 5, (now_us() - t0) / 1e3) : 1;
+        rc = f.delta_ok ? apply_delta(body + 5, len - 5, (now_us() - t0) / 1e3, 0) != DP_DELTA_OK : 1;
     else
         apply(body, len, (now_us() - t0) / 1e3);
     nng_msg_free(m);
@@ -272,7 +307,8 @@ static uint64_t heartbeat(void)
     hb.node_id = (char *)g.node_id;
     hb.build = (char *)DP_BUS_BUILD;
     hb.snapshot_version = dp_snapshot_current_version();
-    hb.load = 0; /* in-flight counts live in the loop threads; not reported yet */
+    hb.load = 0;    /* in-flight counts live in the loop threads; not reported yet */
+    hb.push_ok = 1; /* applies pushed deltas, receives PUB messages up to DP_BUS_PUB_MAX */
     Switchyard__BusRequest br = SWITCHYARD__BUS_REQUEST__INIT;
     br.kind_case = SWITCHYARD__BUS_REQUEST__KIND_HEARTBEAT;
     br.heartbeat = &hb;
@@ -315,15 +351,26 @@ static void *bus_main(void *arg)
                 SY_WARN("msg=\"bus notice receive failed\" err=\"%s\"", nng_strerror(rv));
             continue;
         }
-        if (nng_msg_len(m) == 8) {
-            const uint8_t *b = nng_msg_body(m);
-            uint64_t v = 0;
-            for (int i = 0; i < 8; i++)
-                v = (v << 8) | b[i];
+        uint64_t v = 0;
+        const uint8_t *d = NULL;
+        size_t dlen = 0;
+        switch (dp_bus_parse_notice(nng_msg_body(m), nng_msg_len(m), &v, &d, &dlen)) {
+        case DP_BUS_NOTICE_VERSION:
             if (v > dp_snapshot_current_version())
                 want = 1;
-        } else {
-            SY_DEBUG("msg=\"bus notice of unexpected size ignored\" bytes=%zu", nng_msg_len(m));
+            break;
+        case DP_BUS_NOTICE_DELTA: {
+            /* applied on the exact base only; another base waits for the plain notice that follows
+             * (it says whether this node is behind), anything else refused is fetched now */
+            dp_delta_result_t r = apply_delta(d, dlen, 0, 1);
+            if (r != DP_DELTA_OK && r != DP_DELTA_WRONG_BASE)
+                want = 1;
+            else if (r == DP_DELTA_WRONG_BASE && dp_snapshot_current_version() == 0)
+                want = 1;
+            break;
+        }
+        default:
+            SY_DEBUG("msg=\"bus notice of unexpected form ignored\" bytes=%zu", nng_msg_len(m));
         }
         nng_msg_free(m);
     }
@@ -346,7 +393,7 @@ int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir
     }
     what = "socket options";
     if ((rv = nng_socket_set(g.sub, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0 ||
-        (rv = nng_socket_set_size(g.sub, NNG_OPT_RECVMAXSZ, DP_BUS_NOTICE_MAX)) != 0 ||
+        (rv = nng_socket_set_size(g.sub, NNG_OPT_RECVMAXSZ, DP_BUS_PUB_MAX)) != 0 ||
         (rv = nng_socket_set_ms(g.sub, NNG_OPT_RECVTIMEO, DP_BUS_SUB_TIMEOUT_MS)) != 0 ||
         (rv = nng_socket_set_size(g.req, NNG_OPT_RECVMAXSZ, DP_BUS_SNAPSHOT_MAX)) != 0 ||
         (rv = nng_socket_set_ms(g.req, NNG_OPT_RECVTIMEO, DP_BUS_REQ_TIMEOUT_MS)) != 0 ||

@@ -1,8 +1,14 @@
 /*
  * dp_bus — the data plane's side of the fleet bus (nng): follows the control plane.
  *
- *   SUB (sub_url): 8-byte big-endian "version V exists" notices (subscribed to everything,
- *       receive size capped). A notice newer than the published snapshot triggers a fetch.
+ *   SUB (sub_url): 8-byte big-endian "version V exists" notices, and deltas pushed by the
+ *       control plane ("delta" + a packed SnapshotDelta; subscribed to everything, receive size
+ *       capped at DP_BUS_PUB_MAX: nng drops the connection on a larger message). A notice newer
+ *       than the published snapshot triggers a fetch. A pushed delta whose base is exactly the
+ *       version in use (version and created_at_ms) is applied like a fetched one, without a
+ *       fetch; on another base it is ignored (the notice sent behind it decides); refused
+ *       otherwise (corrupt, invalid, overlay full) it triggers a fetch. Heartbeats carry
+ *       push_ok = 1 so the control plane knows this node takes them.
  *   REQ (req_url): fetches the packed Switchyard__Snapshot (receive cap 64 MiB), asking for a
  *       delta on top of the version in use (FetchSnapshot.delta_ok; dp_snapshot_apply_delta —
  *       a refused delta is followed at once by a fetch of the whole snapshot). Fetched on
@@ -30,6 +36,7 @@
 #define DP_BUS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <nng/nng.h>
 
@@ -45,11 +52,21 @@ void dp_bus_set_auth(const sy_busauth_tls_t *tls, const sy_busauth_signer_t *sig
  * `signer` when it is non-NULL. NULL on failure (logged). Any thread. */
 nng_msg *dp_bus_msg(const Switchyard__BusRequest *br, const sy_busauth_signer_t *signer);
 
+/* The largest PUB message received (a pushed delta; the control plane pushes at most 64 KiB). */
+#define DP_BUS_PUB_MAX ((size_t)256 << 10)
+typedef enum { DP_BUS_NOTICE_OTHER, DP_BUS_NOTICE_VERSION, DP_BUS_NOTICE_DELTA } dp_bus_notice_t;
+/* Classifies one PUB message (outside bytes, len <= any): exactly 8 bytes -> a version notice
+ * (*version, big-endian); more than 8 bytes, at most DP_BUS_PUB_MAX, starting "delta" -> a pushed
+ * delta (*delta, *dlen: the packed SnapshotDelta after the prefix, pointing into b); anything
+ * else -> OTHER (ignored). Pure; any thread. */
+dp_bus_notice_t dp_bus_parse_notice(const uint8_t *b, size_t len, uint64_t *version, const uint8_t **delta,
+                                    size_t *dlen);
+
 /* Opens both sockets, dials, starts the thread. 0, or -1 with err (nothing left running).
  * cache_dir may be NULL (no on-disk cache); node_id is the heartbeat identity (non-NULL).
  * The strings must outlive the bus. */
-int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir, const char *node_id, char *err,
-                 size_t errlen);
+int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir, const char *node_id,
+                 char *err, size_t errlen);
 /* No-op when not started. */
 void dp_bus_stop(void);
 

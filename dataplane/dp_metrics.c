@@ -108,6 +108,7 @@ void dp_metrics_snapshot_applied(dp_snap_src_t src)
 static atomic_ullong g_bus_updates[2]; /* whole, delta */
 static atomic_ullong g_delta_refused[DP_DELTA__COUNT];
 static atomic_ullong g_overlay_rows;
+static atomic_ullong g_pushed[DP_DELTA__COUNT]; /* pushed deltas by result (0: applied) */
 static const char *const delta_rej_names[DP_DELTA__COUNT] = {"", "wrong_base", "corrupt", "invalid",
                                                              "overlay_full"};
 
@@ -120,6 +121,12 @@ void dp_metrics_delta_refused(int result)
 {
     if (result > 0 && result < DP_DELTA__COUNT)
         atomic_fetch_add_explicit(&g_delta_refused[result], 1, memory_order_relaxed);
+}
+
+void dp_metrics_bus_pushed(int result)
+{
+    if (result >= 0 && result < DP_DELTA__COUNT)
+        atomic_fetch_add_explicit(&g_pushed[result], 1, memory_order_relaxed);
 }
 
 void dp_metrics_overlay_rows(size_t rows)
@@ -502,6 +509,16 @@ char *dp_metrics_render(size_t *len)
     for (size_t i = 1; i < DP_DELTA__COUNT; i++)
         put(&o, "switchyard_snapshot_deltas_refused_total{reason=\"%s\"} %llu\n", delta_rej_names[i],
             (unsigned long long)atomic_load_explicit(&g_delta_refused[i], memory_order_relaxed));
+    put(&o,
+        "# HELP switchyard_snapshot_bus_pushed_total Deltas the control plane pushed on PUB, by result: "
+        "applied (also counted in switchyard_snapshot_bus_updates_total{kind=\"delta\"}, without a fetch), "
+        "or refused — wrong_base (this node serves another version: the notice behind it decides), "
+        "corrupt, invalid, overlay_full (the node fetches).\n"
+        "# TYPE switchyard_snapshot_bus_pushed_total counter\n");
+    for (size_t i = 0; i < DP_DELTA__COUNT; i++)
+        put(&o, "switchyard_snapshot_bus_pushed_total{result=\"%s\"} %llu\n",
+            i ? delta_rej_names[i] : "applied",
+            (unsigned long long)atomic_load_explicit(&g_pushed[i], memory_order_relaxed));
     put(&o,
         "# HELP switchyard_snapshot_overlay_rows Rows (keys, workspaces, removals) the snapshot in use "
         "carries on top of its base table; 0 for a whole snapshot.\n"

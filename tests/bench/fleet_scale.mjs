@@ -318,11 +318,13 @@ async function busUpdates(nodes) {
   const per = await Promise.all(nodes.map(async (n) => {
     const r = await request(n.agent, `${n.url}/metrics`, {});
     const g = (k) => Number((new RegExp(`^switchyard_snapshot_bus_updates_total\\{kind="${k}"\\} (\\d+)$`, 'm').exec(r.text || '') || [])[1] || NaN);
-    return { whole: g('whole'), delta: g('delta') };
+    // pushed on PUB (docs/controlplane.md, "Delta updates"); 0 from a node without the counter
+    const p = Number((/^switchyard_snapshot_bus_pushed_total\{result="applied"\} (\d+)$/m.exec(r.text || '') || [])[1] || 0);
+    return { whole: g('whole'), delta: g('delta'), pushed: p };
   }));
-  return per.reduce((a, b) => ({ whole: a.whole + b.whole, delta: a.delta + b.delta }), { whole: 0, delta: 0 });
+  return per.reduce((a, b) => ({ whole: a.whole + b.whole, delta: a.delta + b.delta, pushed: a.pushed + b.pushed }), { whole: 0, delta: 0, pushed: 0 });
 }
-const updLine = (a, b) => `  updates applied by the ${N_NODES} nodes meanwhile: ${b.delta - a.delta} deltas, ${b.whole - a.whole} whole snapshots`;
+const updLine = (a, b) => `  updates applied by the ${N_NODES} nodes meanwhile: ${b.delta - a.delta} deltas (${b.pushed - a.pushed} of them pushed on PUB, the rest fetched), ${b.whole - a.whole} whole snapshots`;
 
 // ------------------------------------------------------------------ statistics and output
 

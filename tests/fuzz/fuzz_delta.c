@@ -1,10 +1,13 @@
 /* libFuzzer: a delta as it arrives over the bus (the bytes after "delta": a packed
  * Switchyard__SnapshotDelta) applied with dp_snapshot_apply_delta on a fixed base (version 1,
  * created_at_ms 1, workspaces w1 w2, keys k1 k2 k3), then — the first two input bytes give the first delta's
- * length — a second delta on the result (the merge path). Every visible key must be found by its hash. */
+ * length — a second delta on the result (the merge path). Every visible key must be found by its hash.
+ * The whole input is also read as a PUB message (dp_bus_parse_notice): a pushed delta ("delta" +
+ * SnapshotDelta) is applied on the base the same way. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "dp_bus.h"
 #include "dp_snapshot.h"
 
 static dp_snapshot_t *base;
@@ -75,13 +78,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (base == NULL)
         make_base();
+    dp_delta_result_t r;
+    char err[256];
+    uint64_t nv = 0;
+    const uint8_t *pd = NULL;
+    size_t pl = 0;
+    dp_bus_notice_t kind = dp_bus_parse_notice(data, size, &nv, &pd, &pl);
+    if ((kind == DP_BUS_NOTICE_VERSION) != (size == 8))
+        abort();
+    if (kind == DP_BUS_NOTICE_DELTA) {
+        if (size <= 8 || size > DP_BUS_PUB_MAX || pd != data + 5 || pl != size - 5 ||
+            memcmp(data, "delta", 5) != 0)
+            abort();
+        dp_snapshot_t *p = dp_snapshot_apply_delta(base, pd, pl, &r, err, sizeof(err));
+        if ((p == NULL) == (r == DP_DELTA_OK))
+            abort();
+        if (p != NULL) {
+            check(p);
+            dp_snapshot_unref(p);
+        }
+    }
     if (size < 2)
         return 0;
     size_t split = 2 + ((size_t)data[0] << 8 | data[1]); /* the first delta's length, big-endian */
     if (split > size)
         split = size;
-    dp_delta_result_t r;
-    char err[256];
     dp_snapshot_t *s1 = dp_snapshot_apply_delta(base, data + 2, split - 2, &r, err, sizeof(err));
     if ((s1 == NULL) == (r == DP_DELTA_OK))
         abort();

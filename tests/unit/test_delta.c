@@ -4,6 +4,7 @@
  * behind. Run under ASan too: the derived snapshots keep their base alive. */
 #include <stdlib.h>
 
+#include "dp_bus.h"
 #include "dp_snapshot.h"
 #include "sy_test.h"
 
@@ -126,6 +127,32 @@ int main(void)
     char e2[128];
     CHECK(dp_snapshot_apply_delta(s1, junk, sizeof(junk), &r, e2, sizeof(e2)) == NULL &&
           r == DP_DELTA_CORRUPT);
+
+    /* PUB messages (dp_bus_parse_notice): 8 bytes are a version; "delta" + more is a pushed delta */
+    {
+        uint8_t note[8] = {0, 0, 0, 0, 0, 0, 0x01, 0x02}, msg[512];
+        uint64_t v = 0;
+        const uint8_t *d = NULL;
+        size_t dl = 0;
+        CHECK(dp_bus_parse_notice(note, 8, &v, &d, &dl) == DP_BUS_NOTICE_VERSION && v == 0x102);
+        CHECK(dp_bus_parse_notice((const uint8_t *)"deltaXYZ", 8, &v, &d, &dl) == DP_BUS_NOTICE_VERSION);
+        CHECK(dp_bus_parse_notice((const uint8_t *)"delta", 5, &v, &d, &dl) == DP_BUS_NOTICE_OTHER);
+        CHECK(dp_bus_parse_notice((const uint8_t *)"deltb123456", 11, &v, &d, &dl) == DP_BUS_NOTICE_OTHER);
+        CHECK(dp_bus_parse_notice(note, DP_BUS_PUB_MAX + 1, &v, &d, &dl) == DP_BUS_NOTICE_OTHER);
+        Switchyard__ApiKey *prev[1] = {key("k1", 1, "ws1", 1)};
+        b = pack(10, 5000, 11, NULL, 0, prev, 1, NULL, 0, NULL, 0, &len);
+        CHECK(len + 5 <= sizeof(msg));
+        memcpy(msg, "delta", 5);
+        memcpy(msg + 5, b, len);
+        CHECK(dp_bus_parse_notice(msg, len + 5, &v, &d, &dl) == DP_BUS_NOTICE_DELTA && d == msg + 5 &&
+              dl == len);
+        free(b);
+        char e3[128];
+        dp_snapshot_t *p = dp_snapshot_apply_delta(s1, d, dl, &r, e3, sizeof(e3));
+        CHECK(p != NULL && r == DP_DELTA_OK && p->version == 11);
+        if (p != NULL)
+            dp_snapshot_unref(p);
+    }
 
     /* 10 -> 11: k1 revoked */
     Switchyard__ApiKey *rev[1] = {key("k1", 1, "ws1", 1)};
