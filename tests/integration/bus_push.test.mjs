@@ -159,18 +159,24 @@ test('a node stopped across versions converges; a delta for another base is neve
   const d = nodes[2];
   // two revocations while it is stopped: the pushed deltas wait in its connection, in order
   let before = await nodeCounters(d);
+  const stoppedAt = Date.now();
+  let stoppedMs = 0;
   process.kill(d.proc.pid, 'SIGSTOP');
   try {
     assert.equal((await cp.api(`/api/keys/${a.id}/revoke`, { method: 'POST' })).status, 200);
     assert.equal((await cp.api(`/api/keys/${b.id}/revoke`, { method: 'POST' })).status, 200);
-    await sleep(slack(300));
+    await sleep(300);
   } finally {
     process.kill(d.proc.pid, 'SIGCONT');
+    stoppedMs = Date.now() - stoppedAt;
   }
   await waitFor(async () => (await modelStatus(d, a.key)) === 401 && (await modelStatus(d, b.key)) === 401, { timeout: slack(4000), what: 'the resumed node serving both revocations' });
   assert.equal(await modelStatus(d, c.key), 200);
   let now = await nodeCounters(d);
-  assert.equal(now.whole, before.whole, 'caught up by deltas (pushed or fetched)');
+  // caught up by deltas — unless the stop outlasted the live window (3 s, on a crowded machine):
+  // then the control plane counted the node gone and the live-node change is a whole snapshot
+  if (stoppedMs < 2500) assert.equal(now.whole, before.whole, `caught up by deltas (pushed or fetched); stopped ${stoppedMs} ms`);
+  else console.log(`stopped ${stoppedMs} ms (past the live window): whole snapshots not asserted`);
   assert.equal(now.pushedInvalid, 0);
   console.log(`two versions missed while stopped: pushed applied +${now.pushed - before.pushed}, wrong base +${now.pushedWrongBase - before.pushedWrongBase}`);
 
