@@ -200,7 +200,11 @@ test('a node stopped across versions converges; a delta for another base is neve
   now = await nodeCounters(d);
   assert.equal(now.version, v);
   assert.ok(now.whole > before.whole, 'the model change came by fetch (a whole snapshot)');
-  assert.ok(now.pushedWrongBase > before.pushedWrongBase, 'the delta from the version it never served was refused as another base');
+  // The delta pushed from the version this node never served was not applied: had it been, the
+  // node would lack m-two (checked above: e answers 200 on m-two) and would not be at v. Whether
+  // it was counted as another base or passed over as stale depends on whether the node's
+  // safety-net fetch ran before it read its queued PUB messages (both happen under load).
+  console.log(`stopped across a catalog change: pushed wrong base +${now.pushedWrongBase - before.pushedWrongBase}`);
   assert.equal(now.pushedInvalid, 0);
   assert.ok((await cpCounters()).fetched > c0.fetched, 'the node fetched');
   // and the running nodes took the revocation after the catalog change by push
@@ -239,6 +243,9 @@ test('a node without push_ok in its heartbeat turns pushing off until it is gone
   await fleetAt(await quietVersion(cp)); // it counts as a live node: a version for everyone
   let n0 = await Promise.all(nodes.map(nodeCounters));
   let c0 = await cpCounters();
+  // heartbeat again right before the change: the wait above may outlast the 3 s live window
+  // under ASan on a crowded machine, and the older node must still count as live now
+  assert.equal((await spRequest(cp.repUrl, oldHeartbeat('old-node-1'))).body.toString(), 'ok');
   assert.equal((await cp.api(`/api/keys/${keys[0].id}/revoke`, { method: 'POST' })).status, 200);
   for (const d of nodes) await waitFor(async () => (await modelStatus(d, keys[0].key)) === 401, { timeout: slack(3000), interval: 5, what: 'the revoked key refused' });
   let c1 = await cpCounters();
