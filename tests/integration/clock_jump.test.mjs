@@ -28,7 +28,15 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Stripe from 'stripe';
-import { makeTempDir, startMock, startCp, startBusDp, checkLedger, waitFor, slack, sleep, httpRequest, parseMetrics, stopAll } from './lib/harness.mjs';
+import { makeTempDir, startMock, startCp, startBusDp, checkLedger, waitFor, slack, sleep, httpRequest, parseMetrics, stopAll, SANITIZED } from './lib/harness.mjs';
+
+// Not under ASan: libfaketime and the ASan runtime both interpose the pthread condition-variable
+// calls (LD_PRELOAD with verify_asan_link_order=0), and the pair does not compose: about one run
+// in three the data plane aborted at exit, after every assertion had passed, with glibc's "The
+// futex facility returned an unexpected error code" in a timed wait (first seen 2026-12-07; the
+// same build without libfaketime, and every other file under ASan, never do). What this file
+// checks is a timing contract of the wall and monotonic clocks, which the normal build runs in full.
+const SKIP = SANITIZED && 'ASan and libfaketime both interpose pthread_cond_*: see the comment above';
 
 const FAKETIME_LIB = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1', '/usr/lib/faketime/libfaketimeMT.so.1'].find((p) => fs.existsSync(p));
 const WS = 'ws_clock';
@@ -95,6 +103,7 @@ function chat(model, { stream = false } = {}) {
 }
 
 before(async () => {
+  if (SKIP) return;
   tmp = makeTempDir('sy-clock-');
   dpClock = path.join(tmp.dir, 'dp.faketime');
   cpClock = path.join(tmp.dir, 'cp.faketime');
@@ -127,9 +136,9 @@ before(async () => {
   assert.ok(Math.abs(await dpOffset()) < 60, 'the data plane starts at the real time');
 });
 
-after(() => stopAll([dp?.proc, cp?.proc, cpB?.proc, mock?.proc], tmp));
+after(() => (SKIP ? undefined : stopAll([dp?.proc, cp?.proc, cpB?.proc, mock?.proc], tmp)));
 
-test('rate-limit windows run on the monotonic clock: a +1 h step refills nothing, a -1 h step delays nothing', async () => {
+test('rate-limit windows run on the monotonic clock: a +1 h step refills nothing, a -1 h step delays nothing', { skip: SKIP }, async () => {
   // 12 rpm on one node: a burst of 12, then one request every 5 s
   for (let i = 0; i < 12; i++) {
     const r = await chat('m-ok');
@@ -159,7 +168,7 @@ test('rate-limit windows run on the monotonic clock: a +1 h step refills nothing
   await sleep(5500); // a fresh token for the next tests' requests (12 rpm: one per 5 s)
 });
 
-test('upstream timeouts run on the monotonic clock: first byte, idle, across steps both ways', async () => {
+test('upstream timeouts run on the monotonic clock: first byte, idle, across steps both ways', { skip: SKIP }, async () => {
   // first byte in 2.5 s (timeout 4 s), the clock steps +1 h meanwhile: answered, no 504
   let t0 = Date.now();
   let t = inFlight(chat('m-wait'));
@@ -208,7 +217,7 @@ test('upstream timeouts run on the monotonic clock: first byte, idle, across ste
   await checkLedger(cp, { okRequests: { [WS]: served } });
 });
 
-test('the Stripe webhook tolerance is on the wall clock: a control plane 400 s off refuses events signed at real time', async () => {
+test('the Stripe webhook tolerance is on the wall clock: a control plane 400 s off refuses events signed at real time', { skip: SKIP }, async () => {
   cpB = await startCp({ dir: tmp.dir, bus: false, name: 'switchyard-cp-faked', catalog: { providers: [], models: [], workspaces: [{ id: 'ws_pay', active: true }], keys: [] }, env: { STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, ...faketimeEnv(cpClock) } });
   const event = (session) =>
     JSON.stringify({
