@@ -26,7 +26,8 @@ BENCH_STRACE_SECONDS=${BENCH_STRACE_SECONDS:-5} # the wrk run counted under stra
 BENCH_TARGETS=${BENCH_TARGETS:-"direct nginx switchyard"}
 BENCH_ROUNDS=${BENCH_ROUNDS:-1}        # >1: targets interleaved per round, the table shows medians
 BENCH_EXTRAS=${BENCH_EXTRAS:-1}        # 0: only the wrk table (and strace)
-BENCH_PERF=${BENCH_PERF:-0}            # 1: perf record (dwarf call graphs) switchyard-dp in its first c32 non-stream run; top 25 printed
+BENCH_PERF=${BENCH_PERF:-0}            # 1: perf record (dwarf call graphs) switchyard-dp in its first c32 run of BENCH_PERF_MODE; top 25 printed
+BENCH_PERF_MODE=${BENCH_PERF_MODE:-nonstream} # which mode BENCH_PERF profiles: nonstream or stream
 SUT_CPU=${SUT_CPU:-1}                  # the server under test, alone
 LOAD_CPU=${LOAD_CPU:-0}                # wrk and the mock (when it is not under test)
 
@@ -306,7 +307,7 @@ bench_target() { # target round
         fi
         run_wrk "$t" "$mode" "$BENCH_CONNS" "$BENCH_WARMUP" warm "$r"
         perf_pid=0
-        if [ "$t" = switchyard ] && [ "$mode" = nonstream ] && [ "$BENCH_PERF" = 1 ] && [ "$r" = 1 ]; then
+        if [ "$t" = switchyard ] && [ "$mode" = "$BENCH_PERF_MODE" ] && [ "$BENCH_PERF" = 1 ] && [ "$r" = 1 ]; then
             perf record --call-graph dwarf,8192 -F 499 -p "$pid" -o "$WORK/perf.data" >"$WORK/perf.log" 2>&1 &
             perf_pid=$!; PIDS+=("$perf_pid"); sleep 0.3
         fi
@@ -534,7 +535,7 @@ if [ "$BENCH_STRACE" = 1 ]; then
 fi
 if [ "$BENCH_PERF" = 1 ] && [ -s "$WORK/perf-top25.txt" ]; then
     echo
-    echo "perf, switchyard-dp in round 1's c$BENCH_CONNS non-stream run: share of its samples by DSO, then the top 25 symbols (perf report --no-children --sort dso,symbol)"
+    echo "perf, switchyard-dp in round 1's c$BENCH_CONNS $BENCH_PERF_MODE run: share of its samples by DSO, then the top 25 symbols (perf report --no-children --sort dso,symbol)"
     sed 's/^/  /' "$WORK/perf-dso.txt"
     echo
     sed 's/^/  /' "$WORK/perf-top25.txt"
