@@ -295,6 +295,32 @@ static void diff(out_t *o, const cp_rows_t *from, const rows_t *ft, const cp_row
     }
 }
 
+/* The delta's magic and its four version fields (to, to's creation, from, from's creation). */
+static void put_header(out_t *o, const cp_rows_t *to, uint64_t from_version, int64_t from_created)
+{
+    put(o, CP_DELTA_MAGIC, CP_DELTA_MAGIC_LEN);
+    put_varint(o, F_VERSION << 3 | 0);
+    put_varint(o, to->version);
+    put_varint(o, F_CREATED << 3 | 0);
+    put_varint(o, (uint64_t)to->created_at_ms);
+    put_varint(o, F_FROM << 3 | 0);
+    put_varint(o, from_version);
+    put_varint(o, F_FROM_CREATED << 3 | 0);
+    put_varint(o, (uint64_t)from_created);
+}
+
+/* Hands the built delta to the caller: 0 done (*out is theirs), 1 over the cap, -1 no memory. */
+static int finish(out_t *o, uint8_t **out, size_t *out_len)
+{
+    if (o->oom || o->over) {
+        free(o->b);
+        return o->oom ? -1 : 1;
+    }
+    *out = o->b;
+    *out_len = o->len;
+    return 0;
+}
+
 int cp_delta_build(const cp_rows_t *from, const cp_rows_t *to, const uint8_t *to_packed, size_t to_len,
                    size_t cap, uint8_t **out, size_t *out_len)
 {
@@ -305,24 +331,10 @@ int cp_delta_build(const cp_rows_t *from, const cp_rows_t *to, const uint8_t *to
         return 1;
     (void)to_len;
     out_t o = {.limit = cap};
-    put(&o, CP_DELTA_MAGIC, CP_DELTA_MAGIC_LEN);
-    put_varint(&o, F_VERSION << 3 | 0);
-    put_varint(&o, to->version);
-    put_varint(&o, F_CREATED << 3 | 0);
-    put_varint(&o, (uint64_t)to->created_at_ms);
-    put_varint(&o, F_FROM << 3 | 0);
-    put_varint(&o, from->version);
-    put_varint(&o, F_FROM_CREATED << 3 | 0);
-    put_varint(&o, (uint64_t)from->created_at_ms);
+    put_header(&o, to, from->version, from->created_at_ms);
     diff(&o, from, &from->ws, to, &to->ws, to_packed, F_REMOVED_WS);
     diff(&o, from, &from->keys, to, &to->keys, to_packed, F_REMOVED_KEYS);
-    if (o.oom || o.over) {
-        free(o.b);
-        return o.oom ? -1 : 1;
-    }
-    *out = o.b;
-    *out_len = o.len;
-    return 0;
+    return finish(&o, out, out_len);
 }
 
 /* ------------------------------------------------------------------ change tracking */
@@ -661,24 +673,10 @@ int cp_delta_build_ids(const cp_rows_t *to, const uint8_t *to_packed, uint64_t f
     if (from_version == 0 || from_version >= to->version)
         return 1;
     out_t o = {.limit = cap};
-    put(&o, CP_DELTA_MAGIC, CP_DELTA_MAGIC_LEN);
-    put_varint(&o, F_VERSION << 3 | 0);
-    put_varint(&o, to->version);
-    put_varint(&o, F_CREATED << 3 | 0);
-    put_varint(&o, (uint64_t)to->created_at_ms);
-    put_varint(&o, F_FROM << 3 | 0);
-    put_varint(&o, from_version);
-    put_varint(&o, F_FROM_CREATED << 3 | 0);
-    put_varint(&o, (uint64_t)from_created);
+    put_header(&o, to, from_version, from_created);
     ids_part(&o, to, &to->ws, to_packed, ws, F_REMOVED_WS);
     ids_part(&o, to, &to->keys, to_packed, keys, F_REMOVED_KEYS);
-    if (o.oom || o.over) {
-        free(o.b);
-        return o.oom ? -1 : 1;
-    }
-    *out = o.b;
-    *out_len = o.len;
-    return 0;
+    return finish(&o, out, out_len);
 }
 
 static int add_id(cp_idlist_t *l, size_t *cap_left, const cp_rows_t *r, const row_t *x)

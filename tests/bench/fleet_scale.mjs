@@ -43,6 +43,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { spRequest } from '../integration/lib/sp.mjs';
+import { usageBatchRequest as pbUsageBatch, parseUsageAck } from '../integration/lib/pb.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BUILD_DIR = path.resolve(process.env.BUILD_DIR || path.join(REPO, 'build'));
@@ -368,59 +369,9 @@ function verdictNode(name, xs, stats, n) {
   return pass;
 }
 
-// ------------------------------------------------------------------ usage batch, by hand (proto/bus.proto)
+// ------------------------------------------------------------------ usage batch, by hand (proto/bus.proto): tests/integration/lib/pb.mjs
 
-function varint(n) {
-  const out = [];
-  let v = BigInt(n);
-  do {
-    let b = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v) b |= 0x80;
-    out.push(b);
-  } while (v);
-  return Buffer.from(out);
-}
-const fStr = (no, s) => {
-  const b = Buffer.from(s);
-  return Buffer.concat([varint((no << 3) | 2), varint(b.length), b]);
-};
-const fInt = (no, v) => Buffer.concat([varint(no << 3), varint(v)]);
-function usageBatchRequest({ id, workspace, keyId, costNano }) {
-  const rec = Buffer.concat([
-    fStr(1, id), fStr(2, workspace), fStr(3, keyId), fStr(4, 'm-ok'), fStr(5, 'mock'),
-    fInt(6, 1), fInt(7, 1), fInt(8, costNano), fInt(9, 1), fStr(11, 'ok'), fStr(14, 'fleet-bench'), fInt(15, Date.now()),
-  ]);
-  const batch = Buffer.concat([fStr(1, 'fleet-bench'), fStr(2, id), Buffer.concat([varint((3 << 3) | 2), varint(rec.length), rec])]);
-  return Buffer.concat([varint((3 << 3) | 2), varint(batch.length), batch]); // BusRequest.usage = 3
-}
-// UsageAck: applied = 2 (varint), error = 4 (string)
-function parseAck(buf) {
-  const ack = { applied: 0, error: '' };
-  let i = 0;
-  const rv = () => {
-    let v = 0n, s = 0n;
-    for (;;) {
-      const b = buf[i++];
-      v |= BigInt(b & 0x7f) << s;
-      s += 7n;
-      if (!(b & 0x80)) return v;
-    }
-  };
-  while (i < buf.length) {
-    const tag = Number(rv());
-    const no = tag >> 3, wt = tag & 7;
-    if (wt === 0) {
-      const v = rv();
-      if (no === 2) ack.applied = Number(v);
-    } else if (wt === 2) {
-      const len = Number(rv());
-      if (no === 4) ack.error = buf.subarray(i, i + len).toString();
-      i += len;
-    } else throw new Error(`usage ack: wire type ${wt}`);
-  }
-  return ack;
-}
+const usageBatchRequest = (o) => pbUsageBatch({ ...o, node: 'fleet-bench' });
 
 // ------------------------------------------------------------------ main
 
@@ -587,7 +538,7 @@ async function main() {
     const sentX = Date.now();
     const sp = await spRequest(repUrl, usageBatchRequest({ id: `fleet-exhaust-${i}-${crypto.randomBytes(4).toString('hex')}`, workspace: 'ws_bal', keyId: balKey.id, costNano: bal }), { timeoutMs: 10000 });
     const tAck = performance.now();
-    const ack = parseAck(sp.body);
+    const ack = parseUsageAck(sp.body);
     if (ack.error || ack.applied !== 1) throw new Error(`usage batch ${i}: ${JSON.stringify(ack)}`);
     if ((await fleetWait(nodes, (n) => probeChat(n, balKey.key), 402, tAck, exh)) !== null) await nodeSide(nodes, sentX, exhNode);
     const c = await apiOk('/api/workspaces/ws_bal/credits', 'POST', { amount_usd: '1', reference: `bal-topup-${i}` }, 201);
@@ -701,7 +652,7 @@ async function main() {
       const sentX = Date.now();
       const sp = await spRequest(repUrl, usageBatchRequest({ id: `fleet-big-exhaust-${i}-${crypto.randomBytes(4).toString('hex')}`, workspace: 'ws_bal', keyId: balKey.id, costNano: bal }), { timeoutMs: 10000 });
       const tAck = performance.now();
-      const ack = parseAck(sp.body);
+      const ack = parseUsageAck(sp.body);
       if (ack.error || ack.applied !== 1) throw new Error(`usage batch ${i}: ${JSON.stringify(ack)}`);
       if ((await fleetWait(nodes, (n) => probeChat(n, balKey.key), 402, tAck, exh5)) !== null) await nodeSide(nodes, sentX, exh5Node);
       const c = await apiOk('/api/workspaces/ws_bal/credits', 'POST', { amount_usd: '1', reference: `bal-big-topup-${i}` }, 201);

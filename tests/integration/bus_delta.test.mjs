@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { makeTempDir, waitFor, slack, sleep, httpRequest, startMock, startCp, restartCp, startBusDp, chatStatus, parseMetrics, quietVersion, balanceNano } from './lib/harness.mjs';
 import { spRequest } from './lib/sp.mjs';
+import { fStr, fInt, eachField, varints, usageBatchRequest } from './lib/pb.mjs';
 
 const UPSTREAM_KEY = 'mock-' + crypto.randomBytes(8).toString('hex');
 let tmp, mock, cp;
@@ -73,28 +74,8 @@ async function newWorkspace(id, usd) {
   assert.equal(r.status, 201, r.text);
 }
 
-// ---- a usage batch by hand (proto/bus.proto), as a node would send it
-function varint(n) {
-  const out = [];
-  let v = BigInt(n);
-  do {
-    let b = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v) b |= 0x80;
-    out.push(b);
-  } while (v);
-  return Buffer.from(out);
-}
-const fStr = (no, s) => {
-  const b = Buffer.isBuffer(s) ? s : Buffer.from(s);
-  return Buffer.concat([varint((no << 3) | 2), varint(b.length), b]);
-};
-const fInt = (no, v) => Buffer.concat([varint(no << 3), varint(v)]);
-function usageBatch({ id, workspace, keyId, costNano }) {
-  const rec = Buffer.concat([fStr(1, id), fStr(2, workspace), fStr(3, keyId), fStr(4, 'm-ok'), fStr(5, 'mock'), fInt(6, 1), fInt(7, 1), fInt(8, costNano), fInt(9, 1), fStr(11, 'ok'), fStr(14, 'it-delta'), fInt(15, Date.now())]);
-  const batch = Buffer.concat([fStr(1, 'it-delta'), fStr(2, id), fStr(3, rec)]);
-  return fStr(3, batch); // BusRequest.usage = 3
-}
+// ---- bus messages by hand (proto/bus.proto), as a node would send them: lib/pb.mjs
+const usageBatch = (o) => usageBatchRequest({ ...o, node: 'it-delta' });
 // BusRequest.fetch{have_version, delta_ok, have_created_at_ms}
 function fetchDelta(have, created) {
   return fStr(1, Buffer.concat([fInt(1, have), fInt(2, 1), fInt(3, created)]));
@@ -102,53 +83,13 @@ function fetchDelta(have, created) {
 // the packed key (6) and workspace (5) rows of a packed Snapshot, as hex strings
 function rows(buf) {
   const out = { 5: [], 6: [] };
-  let i = 0;
-  const rv = () => {
-    let v = 0n, s = 0n;
-    for (;;) {
-      const b = buf[i++];
-      v |= BigInt(b & 0x7f) << s;
-      s += 7n;
-      if (!(b & 0x80)) return v;
-    }
-  };
-  while (i < buf.length) {
-    const tag = Number(rv());
-    const no = tag >> 3, wt = tag & 7;
-    if (wt === 0) rv();
-    else if (wt === 2) {
-      const len = Number(rv());
-      if (no === 5 || no === 6) out[no].push(buf.subarray(i, i + len).toString('hex'));
-      i += len;
-    } else throw new Error(`wire type ${wt}`);
-  }
+  eachField(buf, (no, v) => {
+    if ((no === 5 || no === 6) && Buffer.isBuffer(v)) out[no].push(v.toString('hex'));
+  });
   return { ws: out[5].sort(), keys: out[6].sort() };
 }
-// the top-level varint fields of a packed Snapshot / SnapshotDelta (version 1, created_at_ms 2, from 20, from_created 23)
-function varints(buf) {
-  const out = {};
-  let i = 0;
-  const rv = () => {
-    let v = 0n, s = 0n;
-    for (;;) {
-      const b = buf[i++];
-      v |= BigInt(b & 0x7f) << s;
-      s += 7n;
-      if (!(b & 0x80)) return v;
-    }
-  };
-  while (i < buf.length) {
-    const tag = Number(rv());
-    const no = tag >> 3, wt = tag & 7;
-    if (wt === 0) out[no] = Number(rv());
-    else if (wt === 2) {
-      const len = Number(rv());
-      i += len;
-    }
-    else throw new Error(`wire type ${wt}`);
-  }
-  return out;
-}
+// varints(buf): the top-level varint fields of a packed Snapshot / SnapshotDelta (version 1,
+// created_at_ms 2, from 20, from_created 23)
 
 before(async () => {
   tmp = makeTempDir('sy-delta-');

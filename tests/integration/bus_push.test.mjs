@@ -15,6 +15,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { makeTempDir, waitFor, slack, sleep, httpRequest, startMock, startCp, startBusDp, parseMetrics, quietVersion } from './lib/harness.mjs';
 import { spRequest } from './lib/sp.mjs';
+import { fStr } from './lib/pb.mjs';
 
 const UPSTREAM_KEY = 'mock-' + crypto.randomBytes(8).toString('hex');
 let tmp, mock, cp;
@@ -81,21 +82,6 @@ async function fleetAt(version, list = nodes) {
 }
 
 // a heartbeat by hand, as a node built before pushed deltas sends it (no push_ok, field 5)
-function varint(n) {
-  const out = [];
-  let v = BigInt(n);
-  do {
-    let b = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v) b |= 0x80;
-    out.push(b);
-  } while (v);
-  return Buffer.from(out);
-}
-const fStr = (no, s) => {
-  const b = Buffer.from(s);
-  return Buffer.concat([varint((no << 3) | 2), varint(b.length), b]);
-};
 const oldHeartbeat = (node) => fStr(2, Buffer.concat([fStr(1, node), fStr(2, 'switchyard-dp/0.0-old')]));
 
 before(async () => {
