@@ -26,18 +26,19 @@ enum {
     DP_BUS_SAFETY_MS = 1000,
     DP_BUS_HEARTBEAT_MS = 1000,
     DP_BUS_REQ_TIMEOUT_MS = 2000,
+    DP_BUS_HB_TICK_MS = 50, /* the heartbeat thread looks at the served version this often */
 };
 #define DP_BUS_BUILD "switchyard-dp/0.1"
 #define DP_BUS_SNAPSHOT_MAX ((size_t)64 << 20)
 
 static struct {
     atomic_int running, stop;
-    nng_socket sub, req;
+    nng_socket sub, req, hb; /* hb: the heartbeat thread's own REQ socket */
     const char *cache_dir;             /* NULL: no cache; read only by the bus thread once started */
     const char *node_id;               /* heartbeat identity */
     const sy_busauth_tls_t *tls;       /* borrowed (dp_bus_set_auth); NULL: plain bus */
     const sy_busauth_signer_t *signer; /* borrowed; signs heartbeats when set */
-    pthread_t tid;
+    pthread_t tid, hb_tid;
 } g;
 
 void dp_bus_set_auth(const sy_busauth_tls_t *tls, const sy_busauth_signer_t *signer)
@@ -161,9 +162,9 @@ static void apply(const uint8_t *buf, size_t len, double fetch_ms)
     }
 }
 
-/* Sends one packed BusRequest (signed when `sign` and the bus is authenticated) on the REQ
- * socket and returns the reply (caller frees), or NULL. */
-static nng_msg *request(const Switchyard__BusRequest *br, int sign, const char *what)
+/* Sends one packed BusRequest (signed when `sign` and the bus is authenticated) on REQ socket
+ * `sock` and returns the reply (caller frees), or NULL. */
+static nng_msg *request(nng_socket sock, const Switchyard__BusRequest *br, int sign, const char *what)
 {
     nng_msg *m = dp_bus_msg(br, sign ? g.signer : NULL);
     int rv;
@@ -171,13 +172,13 @@ static nng_msg *request(const Switchyard__BusRequest *br, int sign, const char *
         SY_WARN("msg=\"bus %s not sent\" err=\"cannot build the message\"", what);
         return NULL;
     }
-    if ((rv = nng_sendmsg(g.req, m, 0)) != 0) {
+    if ((rv = nng_sendmsg(sock, m, 0)) != 0) {
         nng_msg_free(m);
         if (rv != NNG_ECLOSED)
             SY_DEBUG("msg=\"bus %s not sent\" err=\"%s\"", what, nng_strerror(rv));
         return NULL;
     }
-    if ((rv = nng_recvmsg(g.req, &m, 0)) != 0) {
+    if ((rv = nng_recvmsg(sock, &m, 0)) != 0) {
         if (rv != NNG_ECLOSED)
             SY_WARN("msg=\"bus %s failed\" err=\"%s\"", what, nng_strerror(rv));
         return NULL;
@@ -281,7 +282,7 @@ static int fetch(int delta_ok)
     br.kind_case = SWITCHYARD__BUS_REQUEST__KIND_FETCH;
     br.fetch = &f;
     double t0 = now_us();
-    nng_msg *m = request(&br, 0, "snapshot fetch");
+    nng_msg *m = request(g.req, &br, 0, "snapshot fetch");
     if (m == NULL)
         return 0;
     const uint8_t *body = nng_msg_body(m);
@@ -312,7 +313,7 @@ static uint64_t heartbeat(void)
     Switchyard__BusRequest br = SWITCHYARD__BUS_REQUEST__INIT;
     br.kind_case = SWITCHYARD__BUS_REQUEST__KIND_HEARTBEAT;
     br.heartbeat = &hb;
-    nng_msg *m = request(&br, 1, "heartbeat");
+    nng_msg *m = request(g.hb, &br, 1, "heartbeat");
     if (m != NULL) {
         if (nng_msg_len(m) != 2 || memcmp(nng_msg_body(m), "ok", 2) != 0)
             SY_DEBUG("msg=\"bus heartbeat not acknowledged\" bytes=%zu", nng_msg_len(m));
@@ -324,7 +325,7 @@ static uint64_t heartbeat(void)
 static void *bus_main(void *arg)
 {
     (void)arg;
-    uint64_t last_fetch = 0, last_hb = 0, hb_version = UINT64_MAX;
+    uint64_t last_fetch = 0;
     int want = 1; /* fetch on start */
     while (!atomic_load(&g.stop)) {
         dp_snapshot_reap(); /* snapshots the loops let go of are freed here, not on a loop */
@@ -334,13 +335,6 @@ static void *bus_main(void *arg)
                 fetch(0); /* the delta was refused: the whole snapshot, which becomes the new base */
             last_fetch = now_ms();
             want = 0;
-        }
-        /* every second, and at once when the served version changed */
-        t = now_ms();
-        if (!atomic_load(&g.stop) &&
-            (t - last_hb >= DP_BUS_HEARTBEAT_MS || dp_snapshot_current_version() != hb_version)) {
-            hb_version = heartbeat();
-            last_hb = now_ms();
         }
         nng_msg *m = NULL;
         int rv = nng_recvmsg(g.sub, &m, 0);
@@ -377,6 +371,29 @@ static void *bus_main(void *arg)
     return NULL;
 }
 
+/* The heartbeat thread: every second, and within DP_BUS_HB_TICK_MS of a change of the served
+ * version. Its own socket and thread, so a node whose bus thread waits on a slow fetch (a whole
+ * snapshot of 100,000 keys to 50 nodes at once) or applies one still counts as live: a node that
+ * goes quiet drops out of the live-node count, a versioned write every node follows — with the
+ * heartbeats behind the fetches that was a loop (tests/bench/fleet_scale.mjs: the count flapped
+ * 50 -> 8 -> 32 -> 50 after a 100,000-key import and each flap sent the whole table again). */
+static void *hb_main(void *arg)
+{
+    (void)arg;
+    uint64_t last_hb = 0, hb_version = UINT64_MAX;
+    while (!atomic_load(&g.stop)) {
+        uint64_t t = now_ms();
+        if (t - last_hb >= DP_BUS_HEARTBEAT_MS || dp_snapshot_current_version() != hb_version) {
+            hb_version = heartbeat();
+            last_hb = now_ms();
+            continue;
+        }
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = DP_BUS_HB_TICK_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
 int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir, const char *node_id,
                  char *err, size_t errlen)
 {
@@ -391,18 +408,28 @@ int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir
         nng_close(g.sub);
         goto fail;
     }
+    if ((rv = nng_req0_open(&g.hb)) != 0) {
+        nng_close(g.sub);
+        nng_close(g.req);
+        goto fail;
+    }
     what = "socket options";
     if ((rv = nng_socket_set(g.sub, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0 ||
         (rv = nng_socket_set_size(g.sub, NNG_OPT_RECVMAXSZ, DP_BUS_PUB_MAX)) != 0 ||
         (rv = nng_socket_set_ms(g.sub, NNG_OPT_RECVTIMEO, DP_BUS_SUB_TIMEOUT_MS)) != 0 ||
         (rv = nng_socket_set_size(g.req, NNG_OPT_RECVMAXSZ, DP_BUS_SNAPSHOT_MAX)) != 0 ||
         (rv = nng_socket_set_ms(g.req, NNG_OPT_RECVTIMEO, DP_BUS_REQ_TIMEOUT_MS)) != 0 ||
-        (rv = nng_socket_set_ms(g.req, NNG_OPT_SENDTIMEO, DP_BUS_SUB_TIMEOUT_MS)) != 0)
+        (rv = nng_socket_set_ms(g.req, NNG_OPT_SENDTIMEO, DP_BUS_SUB_TIMEOUT_MS)) != 0 ||
+        (rv = nng_socket_set_size(g.hb, NNG_OPT_RECVMAXSZ, 4096)) != 0 ||
+        (rv = nng_socket_set_ms(g.hb, NNG_OPT_RECVTIMEO, DP_BUS_REQ_TIMEOUT_MS)) != 0 ||
+        (rv = nng_socket_set_ms(g.hb, NNG_OPT_SENDTIMEO, DP_BUS_SUB_TIMEOUT_MS)) != 0)
         goto fail_both;
     if (sy_busauth_dial(g.sub, sub_url, g.tls, err, errlen) != 0 ||
-        sy_busauth_dial(g.req, req_url, g.tls, err, errlen) != 0) {
+        sy_busauth_dial(g.req, req_url, g.tls, err, errlen) != 0 ||
+        sy_busauth_dial(g.hb, req_url, g.tls, err, errlen) != 0) {
         nng_close(g.sub);
         nng_close(g.req);
+        nng_close(g.hb);
         return -1;
     }
     atomic_store(&g.stop, 0);
@@ -411,7 +438,17 @@ int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir
         dp_snapshot_set_reaper(0);
         nng_close(g.sub);
         nng_close(g.req);
+        nng_close(g.hb);
         return sy_errf(err, errlen, "bus thread: %s", strerror(rv));
+    }
+    if ((rv = pthread_create(&g.hb_tid, NULL, hb_main, NULL)) != 0) {
+        atomic_store(&g.stop, 1);
+        pthread_join(g.tid, NULL);
+        dp_snapshot_set_reaper(0);
+        nng_close(g.sub);
+        nng_close(g.req);
+        nng_close(g.hb);
+        return sy_errf(err, errlen, "bus heartbeat thread: %s", strerror(rv));
     }
     atomic_store(&g.running, 1);
     SY_INFO("msg=\"following the control plane\" sub=%s req=%s node=%s auth=%s", sub_url, req_url, node_id,
@@ -420,6 +457,7 @@ int dp_bus_start(const char *sub_url, const char *req_url, const char *cache_dir
 fail_both:
     nng_close(g.sub);
     nng_close(g.req);
+    nng_close(g.hb);
 fail:
     return sy_errf(err, errlen, "bus %s: %s", what, nng_strerror(rv));
 }
@@ -482,8 +520,9 @@ void dp_bus_stop(void)
      * nng_recvmsg on it (nanomsg/nng#1813; seen here as a node that never exited on SIGTERM). */
     atomic_store(&g.stop, 1);
     pthread_join(g.tid, NULL);
-    nng_socket socks[2] = {g.sub, g.req};
-    dp_nng_close_bounded(socks, 2, 2000, "bus");
+    pthread_join(g.hb_tid, NULL);
+    nng_socket socks[3] = {g.sub, g.req, g.hb};
+    dp_nng_close_bounded(socks, 3, 2000, "bus");
     atomic_store(&g.running, 0);
     dp_snapshot_set_reaper(0);
     dp_snapshot_reap();

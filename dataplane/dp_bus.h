@@ -13,10 +13,12 @@
  *       delta on top of the version in use (FetchSnapshot.delta_ok; dp_snapshot_apply_delta —
  *       a refused delta is followed at once by a fetch of the whole snapshot). Fetched on
  *       start, on a newer notice, and every 1 s as a safety net against lost notices.
- *       Requests are Switchyard__BusRequest (proto/bus.proto): `fetch` for the snapshot, and
- *       every 1 s (and at once after the served version changes) a `heartbeat` carrying the
- *       node id, build "switchyard-dp/0.1" and dp_snapshot_current_version(); the control
- *       plane records it in dp_nodes (GET /api/nodes).
+ *       Requests are Switchyard__BusRequest (proto/bus.proto): `fetch` for the snapshot.
+ *   REQ (req_url, a second socket): every 1 s (and within 50 ms of a change of the served
+ *       version) a `heartbeat` carrying the node id, build "switchyard-dp/0.1" and
+ *       dp_snapshot_current_version(); the control plane records it in dp_nodes (GET
+ *       /api/nodes) and counts the live nodes by it. Its own socket and thread, so a slow fetch
+ *       (a big snapshot to a whole fleet at once) never makes a live node look dead.
  *
  * A fetched snapshot is unpacked and built with dp_snapshot_build; one that is corrupt,
  * invalid or not newer than the published one is rejected (logged) and the current one kept.
@@ -24,13 +26,14 @@
  * when a cache directory is set, its exact packed bytes are written there (dp_cache.h) on the
  * bus thread — for a delta, the merged deltas over the cached snapshot (delta.pb); a failed
  * write is logged and the snapshot stays applied.
- * Both sockets dial non-blocking, so the node may start before the control plane.
+ * All three sockets dial non-blocking, so the node may start before the control plane.
  *
- * Threading: dp_bus_start spawns one bus thread (it inherits the caller's signal mask: call it
- * from a thread with SIGTERM/SIGINT/SIGHUP blocked, e.g. dp_server's on_ready hook, once the
- * loop threads exist). dp_bus_stop asks the thread to end, joins it (within ~100 ms; at most
- * one request timeout, 2 s, when a fetch or heartbeat is waiting), then closes the sockets and
- * frees everything; call it once, from the thread that started it. Process-wide singleton.
+ * Threading: dp_bus_start spawns the bus thread and the heartbeat thread (they inherit the
+ * caller's signal mask: call it from a thread with SIGTERM/SIGINT/SIGHUP blocked, e.g.
+ * dp_server's on_ready hook, once the loop threads exist). dp_bus_stop asks both to end, joins
+ * them (within ~100 ms; at most one request timeout, 2 s, when a fetch or heartbeat is
+ * waiting), then closes the three sockets and frees everything; call it once, from the thread
+ * that started it. Process-wide singleton.
  */
 #ifndef DP_BUS_H
 #define DP_BUS_H

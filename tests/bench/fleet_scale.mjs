@@ -31,7 +31,8 @@
 // Env: BUILD_DIR, FLEET_NODES (50), FLEET_KEYS (100000), FLEET_REVOKES (100), FLEET_BALANCE (100:
 // exhaustion trials), FLEET_BIG_REVOKES (100), FLEET_BIG_BALANCE (100), FLEET_POLL_MS (3), FLEET_TARGET_MS (100),
 // FLEET_EVENT_TIMEOUT_MS (30000: one event), FLEET_PHASE_S (600: cap on one phase's trials),
-// FLEET_DEADLINE_S (3000: whole run), FLEET_KEEP=1 keeps the temp dir (logs).
+// FLEET_DEADLINE_S (3000: whole run), FLEET_KEEP=1 keeps the temp dir (logs), FLEET_CP_LOG_LEVEL (warn: the
+// control plane's --log-level; info logs every build, live-node count and health change).
 // Exit 0 all PASS, 1 a FAIL, 2 error.
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -446,7 +447,7 @@ async function main() {
   const cp = start(
     'switchyard-cp',
     CP_BIN,
-    ['--db', path.join(tmpDir, 'cp.sqlite'), '--catalog', catalogFile, '--listen', '127.0.0.1:0', '--port-file', cpPortFile, '--bus-pub', pubUrl, '--bus-rep', repUrl, '--log-level', 'warn'],
+    ['--db', path.join(tmpDir, 'cp.sqlite'), '--catalog', catalogFile, '--listen', '127.0.0.1:0', '--port-file', cpPortFile, '--bus-pub', pubUrl, '--bus-rep', repUrl, '--log-level', process.env.FLEET_CP_LOG_LEVEL || 'warn'],
     { SWITCHYARD_OPERATOR_TOKEN: TOKEN },
   );
   cpBase = `http://127.0.0.1:${await readPortFile(cpPortFile, cp)}`;
