@@ -32,7 +32,8 @@
 // exhaustion trials), FLEET_BIG_REVOKES (100), FLEET_BIG_BALANCE (100), FLEET_POLL_MS (3), FLEET_TARGET_MS (100),
 // FLEET_EVENT_TIMEOUT_MS (30000: one event), FLEET_PHASE_S (600: cap on one phase's trials),
 // FLEET_DEADLINE_S (3000: whole run), FLEET_KEEP=1 keeps the temp dir (logs), FLEET_CP_LOG_LEVEL (warn: the
-// control plane's --log-level; info logs every build, live-node count and health change).
+// control plane's --log-level; info logs every build, live-node count and health change),
+// FLEET_DP_LOG_LEVEL (warn: the nodes'; info logs every snapshot and delta applied, with its times).
 // Exit 0 all PASS, 1 a FAIL, 2 error.
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -460,7 +461,7 @@ async function main() {
     const proc = start(
       name,
       DP_BIN,
-      ['--control-plane-sub', pubUrl, '--control-plane-req', repUrl, '--listen', '127.0.0.1:0', '--port-file', portFile, '--threads', '1', '--log-level', 'warn', '--node-id', `fleet-${name}`, '--classifier', 'none'],
+      ['--control-plane-sub', pubUrl, '--control-plane-req', repUrl, '--listen', '127.0.0.1:0', '--port-file', portFile, '--threads', '1', '--log-level', process.env.FLEET_DP_LOG_LEVEL || 'warn', '--node-id', `fleet-${name}`, '--classifier', 'none'],
       { MOCK_KEY: UPSTREAM_KEY },
     );
     nodes.push({ name, id: `fleet-${name}`, proc, portFile });
