@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
+import { fStr, fInt } from './pb.mjs';
 
 /**
  * Sends one request `body` (a Buffer) to `url` (tcp://host:port or tls+tcp://host:port);
@@ -84,14 +85,5 @@ export async function spRequest(url, body = Buffer.alloc(0), { timeoutMs = 30000
 
 /** A packed switchyard.BusRequest{fetch{have_version}} (proto/bus.proto), by hand. */
 export function fetchRequest(haveVersion) {
-  const v = [];
-  let n = BigInt(haveVersion);
-  do {
-    let b = Number(n & 0x7fn);
-    n >>= 7n;
-    if (n) b |= 0x80;
-    v.push(b);
-  } while (n);
-  const inner = Buffer.from([0x08, ...v]); // FetchSnapshot.have_version = 1 (varint)
-  return Buffer.concat([Buffer.from([0x0a, inner.length]), inner]); // BusRequest.fetch = 1
+  return fStr(1, fInt(1, haveVersion)); // BusRequest.fetch = 1 { FetchSnapshot.have_version = 1 }
 }
