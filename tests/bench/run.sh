@@ -44,6 +44,7 @@ die() { echo "run.sh: $*" >&2; exit 1; }
 for b in wrk nginx node curl taskset; do command -v "$b" >/dev/null || die "$b not found (apt-get install wrk nginx-light nodejs curl util-linux)"; done
 if [ "$BENCH_STRACE" = 1 ]; then command -v strace >/dev/null || die "strace not found (apt-get install strace, or BENCH_STRACE=0)"; fi
 if [ "$BENCH_PERF" = 1 ]; then command -v perf >/dev/null || die "perf not found (apt-get install linux-perf, or BENCH_PERF=0)"; fi
+case "$BENCH_PERF_MODE" in nonstream | stream) ;; *) die "BENCH_PERF_MODE=$BENCH_PERF_MODE: nonstream or stream" ;; esac
 [ -x "$DP_BIN" ] || die "no $DP_BIN (build first: cmake --build $BUILD_DIR)"
 [ -x "$MOCK_BIN" ] || die "no $MOCK_BIN (build first)"
 
